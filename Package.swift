@@ -1,0 +1,70 @@
+// swift-tools-version:6.2
+// Tensorwire: a gRPC model server. No package dependencies, by design (see README and DESIGN.md):
+// the only external code is the system libnghttp2 and OpenBLAS, each fenced behind one module.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Tensorwire",
+    products: [
+        .executable(name: "tensorwire-server", targets: ["tensorwire-server"]),
+    ],
+    targets: [
+        // System libraries: each is imported by exactly one module, `internal`ly.
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // The protobuf wire format; knows no message.
+        .target(name: "ProtoWire", swiftSettings: strict),
+        // Hand-written message types for every file in Proto/.
+        .target(name: "TensorwireProto", dependencies: ["ProtoWire"], swiftSettings: strict),
+        // gRPC semantics, sans-I/O.
+        .target(name: "RPCCore", swiftSettings: strict),
+        // The only importer of CNGHTTP2.
+        .target(name: "HTTP2", dependencies: ["CNGHTTP2"], swiftSettings: strict),
+        // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS), ONNX models.
+        .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
+        .executableTarget(
+            name: "tensorwire-server",
+            dependencies: ["TensorwireProto", "RPCCore", "HTTP2", "Inference"],
+            swiftSettings: strict
+        ),
+
+        // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
+        .target(
+            name: "DecoderFuzzing",
+            dependencies: ["ProtoWire", "TensorwireProto"],
+            path: "Tools/Fuzz/DecoderFuzzing",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tensorwire-fuzz",
+            dependencies: ["DecoderFuzzing"],
+            path: "Tools/Fuzz/tensorwire-fuzz",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tensorwire-codec-bench",
+            dependencies: ["ProtoWire", "TensorwireProto"],
+            path: "Tools/Bench/tensorwire-codec-bench",
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], swiftSettings: strict),
+        .testTarget(
+            name: "TensorwireProtoTests",
+            dependencies: ["ProtoWire", "TensorwireProto", "DecoderFuzzing"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
+        .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ProtoWire"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,78 @@
+/// A protobuf message type written by hand on this codec. It owns its field values; decoding and encoding are
+/// pure functions of those values and bytes.
+///
+/// A conforming type supplies three things: an empty initialiser (every field at its default), `decodeField`
+/// (one `case` per known field number, `reader.skipField()` for the rest) and `traverse` (the fields to emit, in
+/// field-number order, defaults left out for implicit-presence fields). `traverse` drives both the exact-size pass
+/// and the write pass of two-pass encoding, so the two can never disagree.
+public protocol ProtoMessage: Sendable {
+    init()
+    /// Decodes the value of the field `reader` just read the tag of (`reader.fieldNumber`, `reader.wireType`).
+    mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws
+    /// Visits every field to be encoded.
+    func traverse<V: ProtoFieldVisitor>(_ visitor: inout V)
+}
+
+extension ProtoMessage {
+    /// Decodes a message from `bytes`.
+    @inlinable
+    public init(serializedBytes bytes: [UInt8], limits: DecodingLimits = .default) throws {
+        self.init()
+        try merge(serializedBytes: bytes, limits: limits)
+    }
+
+    /// Decodes a message from `bytes`, which must stay valid for the duration of the call only.
+    @inlinable
+    public init(serializedBytes bytes: UnsafeRawBufferPointer, limits: DecodingLimits = .default) throws {
+        self.init()
+        var reader = ProtoReader(bytes, limits: limits)
+        try merge(from: &reader)
+    }
+
+    /// Merges the fields in `bytes` into this message: scalars are replaced, repeated fields appended, embedded
+    /// messages merged (protobuf's concatenation semantics).
+    @inlinable
+    public mutating func merge(serializedBytes bytes: [UInt8], limits: DecodingLimits = .default) throws {
+        try bytes.withUnsafeBytes { raw in
+            var reader = ProtoReader(raw, limits: limits)
+            try merge(from: &reader)
+        }
+    }
+
+    /// Reads fields until the reader's current message ends.
+    @inlinable
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let field = try reader.nextField() {
+            try decodeField(field, from: &reader)
+        }
+    }
+
+    /// The exact number of bytes `serializedBytes()` returns.
+    @inlinable
+    public var encodedSize: Int {
+        var sizer = ProtoSizer()
+        traverse(&sizer)
+        return sizer.size
+    }
+
+    /// Encodes the message: its exact size first, then one allocation and one write pass.
+    @inlinable
+    public func serializedBytes() -> [UInt8] {
+        let size = encodedSize
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer))
+            traverse(&writer)
+            precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
+            initialized = size
+        }
+    }
+
+    /// Encodes the message into a caller-provided region that is at least `encodedSize` bytes long (for example
+    /// after a gRPC 5-byte prefix). Returns the number of bytes written.
+    @inlinable
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var writer = ProtoWriter(buffer)
+        traverse(&writer)
+        return writer.position
+    }
+}

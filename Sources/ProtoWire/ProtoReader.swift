@@ -1,0 +1,402 @@
+/// A cursor over protobuf bytes: it owns the read position, the bounds of the message being read, the remaining
+/// nesting budget and the tag of the field just read.
+///
+/// A reader borrows memory it does not own (the closure scope of `withUnsafeBytes`); it must not outlive that
+/// scope. `ProtoMessage.init(serializedBytes:)` is the safe entry point; message types only see readers handed
+/// to their `decodeField(_:from:)`.
+///
+/// Every length is checked against the bytes left before anything is allocated, so a hostile length prefix of
+/// 2^31 fails with `lengthExceedsInput` instead of allocating.
+public struct ProtoReader {
+    @usableFromInline let bytes: UnsafeRawBufferPointer
+    @usableFromInline var position: Int
+    @usableFromInline var end: Int
+    @usableFromInline var depthLeft: Int
+    @usableFromInline let maxDepth: Int
+    /// Field number of the tag most recently returned by `nextField()`.
+    public private(set) var fieldNumber: Int = 0
+    /// Wire type of the tag most recently returned by `nextField()`.
+    public private(set) var wireType: WireType = .varint
+
+    public init(_ bytes: UnsafeRawBufferPointer, limits: DecodingLimits = .default) {
+        self.bytes = bytes
+        self.position = 0
+        self.end = bytes.count
+        self.depthLeft = limits.maxDepth
+        self.maxDepth = limits.maxDepth
+    }
+
+    /// True when every byte of the current message has been consumed.
+    @inlinable public var isAtEnd: Bool { position >= end }
+
+    /// Bytes left in the current message.
+    @inlinable public var remaining: Int { end - position }
+
+    // MARK: Tags
+
+    /// Reads the next tag. Returns its field number, or nil at the end of the current message.
+    public mutating func nextField() throws -> Int? {
+        guard position < end else { return nil }
+        let (number, type) = try readTag()
+        if type == .endGroup { throw WireDecodingError.mismatchedGroup }
+        fieldNumber = number
+        wireType = type
+        return number
+    }
+
+    @usableFromInline
+    mutating func readTag() throws -> (Int, WireType) {
+        let tag = try readVarint()
+        guard let type = WireType(rawValue: UInt8(truncatingIfNeeded: tag & 7)) else {
+            throw WireDecodingError.invalidWireType(UInt8(truncatingIfNeeded: tag & 7))
+        }
+        let number = tag >> 3
+        guard number >= 1, number <= UInt64(maxFieldNumber) else {
+            throw WireDecodingError.invalidFieldNumber(number)
+        }
+        return (Int(number), type)
+    }
+
+    /// Skips the value of the current field (any wire type, groups included, however nested).
+    public mutating func skipField() throws {
+        try skipValue(wireType, number: fieldNumber)
+    }
+
+    @usableFromInline
+    mutating func skipValue(_ type: WireType, number: Int) throws {
+        switch type {
+        case .varint:
+            _ = try readVarint()
+        case .fixed64:
+            try advance(8)
+        case .fixed32:
+            try advance(4)
+        case .lengthDelimited:
+            let length = try readLength()
+            position += length
+        case .startGroup:
+            guard depthLeft > 0 else { throw WireDecodingError.depthLimitExceeded(limit: maxDepth) }
+            depthLeft -= 1
+            defer { depthLeft += 1 }
+            while true {
+                guard position < end else { throw WireDecodingError.truncated }
+                let (innerNumber, innerType) = try readTag()
+                if innerType == .endGroup {
+                    guard innerNumber == number else { throw WireDecodingError.mismatchedGroup }
+                    return
+                }
+                try skipValue(innerType, number: innerNumber)
+            }
+        case .endGroup:
+            throw WireDecodingError.mismatchedGroup
+        }
+    }
+
+    @inlinable
+    mutating func expect(_ type: WireType) throws {
+        guard wireType == type else {
+            throw WireDecodingError.wireTypeMismatch(field: fieldNumber, expected: type, got: wireType)
+        }
+    }
+
+    @inlinable
+    mutating func advance(_ count: Int) throws {
+        guard end - position >= count else { throw WireDecodingError.truncated }
+        position += count
+    }
+
+    // MARK: Primitive reads
+
+    /// Reads a base-128 varint of at most 10 bytes; rejects longer encodings and values above 2^64 - 1.
+    @inlinable
+    public mutating func readVarint() throws -> UInt64 {
+        guard position < end else { throw WireDecodingError.truncated }
+        let first = bytes[position]
+        if first < 0x80 {
+            position += 1
+            return UInt64(first)
+        }
+        var result = UInt64(first & 0x7F)
+        var shift: UInt64 = 7
+        var cursor = position + 1
+        while true {
+            guard cursor < end else { throw WireDecodingError.truncated }
+            let byte = bytes[cursor]
+            cursor += 1
+            if shift == 63 {
+                // The 10th byte may only carry the 64th bit and must end the varint.
+                guard byte <= 1 else { throw WireDecodingError.overlongVarint }
+                result |= UInt64(byte) << 63
+                position = cursor
+                return result
+            }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 {
+                position = cursor
+                return result
+            }
+            shift += 7
+        }
+    }
+
+    /// Reads a length prefix and checks it against the bytes left in the current message.
+    @inlinable
+    public mutating func readLength() throws -> Int {
+        let length = try readVarint()
+        guard length <= UInt64(end - position) else {
+            throw WireDecodingError.lengthExceedsInput(length: length, remaining: end - position)
+        }
+        return Int(length)
+    }
+
+    @inlinable
+    mutating func readRawFixed32() throws -> UInt32 {
+        guard end - position >= 4 else { throw WireDecodingError.truncated }
+        let value = bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)
+        position += 4
+        return UInt32(littleEndian: value)
+    }
+
+    @inlinable
+    mutating func readRawFixed64() throws -> UInt64 {
+        guard end - position >= 8 else { throw WireDecodingError.truncated }
+        let value = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+        position += 8
+        return UInt64(littleEndian: value)
+    }
+
+    // MARK: Singular fields (the current field's wire type is checked)
+
+    @inlinable public mutating func readUInt64() throws -> UInt64 {
+        try expect(.varint)
+        return try readVarint()
+    }
+
+    @inlinable public mutating func readInt64() throws -> Int64 {
+        Int64(bitPattern: try readUInt64())
+    }
+
+    /// `int32` is sign-extended to 64 bits on the wire; protobuf truncates on decode.
+    @inlinable public mutating func readInt32() throws -> Int32 {
+        Int32(truncatingIfNeeded: try readUInt64())
+    }
+
+    @inlinable public mutating func readUInt32() throws -> UInt32 {
+        UInt32(truncatingIfNeeded: try readUInt64())
+    }
+
+    @inlinable public mutating func readSInt32() throws -> Int32 {
+        ZigZag.decode(UInt32(truncatingIfNeeded: try readUInt64()))
+    }
+
+    @inlinable public mutating func readSInt64() throws -> Int64 {
+        ZigZag.decode(try readUInt64())
+    }
+
+    @inlinable public mutating func readBool() throws -> Bool {
+        try readUInt64() != 0
+    }
+
+    /// Enums decode as their raw number so that values unknown to this build are kept.
+    @inlinable public mutating func readEnum() throws -> Int32 {
+        try readInt32()
+    }
+
+    @inlinable public mutating func readFixed32() throws -> UInt32 {
+        try expect(.fixed32)
+        return try readRawFixed32()
+    }
+
+    @inlinable public mutating func readSFixed32() throws -> Int32 {
+        Int32(bitPattern: try readFixed32())
+    }
+
+    @inlinable public mutating func readFloat() throws -> Float {
+        Float(bitPattern: try readFixed32())
+    }
+
+    @inlinable public mutating func readFixed64() throws -> UInt64 {
+        try expect(.fixed64)
+        return try readRawFixed64()
+    }
+
+    @inlinable public mutating func readSFixed64() throws -> Int64 {
+        Int64(bitPattern: try readFixed64())
+    }
+
+    @inlinable public mutating func readDouble() throws -> Double {
+        Double(bitPattern: try readFixed64())
+    }
+
+    /// Reads a `bytes` field into a new array (one copy, after the length is checked).
+    @inlinable public mutating func readBytes() throws -> [UInt8] {
+        try expect(.lengthDelimited)
+        let length = try readLength()
+        let result = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)]))
+        position += length
+        return result
+    }
+
+    /// Reads a `string` field; invalid UTF-8 is a decode error, as in proto3.
+    @inlinable public mutating func readString() throws -> String {
+        try expect(.lengthDelimited)
+        let length = try readLength()
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
+        guard let string = String(validating: slice, as: UTF8.self) else {
+            throw WireDecodingError.invalidUTF8(field: fieldNumber)
+        }
+        position += length
+        return string
+    }
+
+    // MARK: Embedded messages
+
+    /// Decodes an embedded message field into a new value.
+    @inlinable public mutating func readMessage<M: ProtoMessage>(_ type: M.Type = M.self) throws -> M {
+        var message = M()
+        try mergeMessage(into: &message)
+        return message
+    }
+
+    /// Merges an embedded message field into `message`: a singular message field that occurs several times is
+    /// merged, as protobuf requires.
+    @inlinable public mutating func mergeMessage<M: ProtoMessage>(into message: inout M) throws {
+        try expect(.lengthDelimited)
+        try withNestedMessage { nested in try message.merge(from: &nested) }
+    }
+
+    /// Runs `body` with a reader bounded to the current length-delimited field and one level less nesting budget;
+    /// the outer reader continues after the field.
+    @inlinable
+    public mutating func withNestedMessage<R>(_ body: (inout ProtoReader) throws -> R) throws -> R {
+        try expect(.lengthDelimited)
+        let length = try readLength()
+        guard depthLeft > 0 else { throw WireDecodingError.depthLimitExceeded(limit: maxDepth) }
+        var nested = self
+        nested.end = position + length
+        nested.depthLeft = depthLeft - 1
+        let result = try body(&nested)
+        position += length
+        return result
+    }
+
+    // MARK: Repeated scalars: packed and unpacked both accepted, and any number of runs of either
+
+    @inlinable
+    mutating func appendVarints<T>(into values: inout [T], _ convert: (UInt64) -> T) throws {
+        switch wireType {
+        case .varint:
+            values.append(convert(try readVarint()))
+        case .lengthDelimited:
+            let length = try readLength()
+            let savedEnd = end
+            end = position + length
+            defer { end = savedEnd }
+            // Every varint takes at least one byte, so `length` bounds the count by the input size.
+            values.reserveCapacity(values.count + Swift.min(length, 1 << 16))
+            while position < end {
+                values.append(convert(try readVarint()))
+            }
+        default:
+            throw WireDecodingError.wireTypeMismatch(field: fieldNumber, expected: .lengthDelimited, got: wireType)
+        }
+    }
+
+    @inlinable public mutating func readRepeatedInt64(into values: inout [Int64]) throws {
+        try appendVarints(into: &values) { Int64(bitPattern: $0) }
+    }
+
+    @inlinable public mutating func readRepeatedUInt64(into values: inout [UInt64]) throws {
+        try appendVarints(into: &values) { $0 }
+    }
+
+    @inlinable public mutating func readRepeatedInt32(into values: inout [Int32]) throws {
+        try appendVarints(into: &values) { Int32(truncatingIfNeeded: $0) }
+    }
+
+    @inlinable public mutating func readRepeatedUInt32(into values: inout [UInt32]) throws {
+        try appendVarints(into: &values) { UInt32(truncatingIfNeeded: $0) }
+    }
+
+    @inlinable public mutating func readRepeatedSInt32(into values: inout [Int32]) throws {
+        try appendVarints(into: &values) { ZigZag.decode(UInt32(truncatingIfNeeded: $0)) }
+    }
+
+    @inlinable public mutating func readRepeatedSInt64(into values: inout [Int64]) throws {
+        try appendVarints(into: &values) { ZigZag.decode($0) }
+    }
+
+    @inlinable public mutating func readRepeatedBool(into values: inout [Bool]) throws {
+        try appendVarints(into: &values) { $0 != 0 }
+    }
+
+    @inlinable public mutating func readRepeatedEnum(into values: inout [Int32]) throws {
+        try readRepeatedInt32(into: &values)
+    }
+
+    /// Fixed-width elements: `T` is a 4- or 8-byte trivial type stored little-endian on the wire. On little-endian
+    /// hosts a packed run is copied in bulk.
+    @inlinable
+    mutating func appendFixed<T: BitwiseCopyable>(
+        into values: inout [T],
+        unpackedType: WireType,
+        _ single: (inout ProtoReader) throws -> T
+    ) throws {
+        if wireType == unpackedType {
+            values.append(try single(&self))
+            return
+        }
+        guard wireType == .lengthDelimited else {
+            throw WireDecodingError.wireTypeMismatch(field: fieldNumber, expected: .lengthDelimited, got: wireType)
+        }
+        let length = try readLength()
+        let size = MemoryLayout<T>.size
+        guard length % size == 0 else { throw WireDecodingError.malformedPackedField(field: fieldNumber) }
+        let count = length / size
+        let source = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
+        #if _endian(little)
+        if values.isEmpty {
+            values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
+                initialized = count
+            }
+        } else {
+            values.reserveCapacity(values.count + count)
+            for index in 0..<count {
+                values.append(source.loadUnaligned(fromByteOffset: index * size, as: T.self))
+            }
+        }
+        position += length
+        #else
+        let savedEnd = end
+        end = position + length
+        defer { end = savedEnd }
+        values.reserveCapacity(values.count + count)
+        while position < end { values.append(try single(&self)) }
+        #endif
+    }
+
+    @inlinable public mutating func readRepeatedFloat(into values: inout [Float]) throws {
+        try appendFixed(into: &values, unpackedType: .fixed32) { Float(bitPattern: try $0.readRawFixed32()) }
+    }
+
+    @inlinable public mutating func readRepeatedDouble(into values: inout [Double]) throws {
+        try appendFixed(into: &values, unpackedType: .fixed64) { Double(bitPattern: try $0.readRawFixed64()) }
+    }
+
+    @inlinable public mutating func readRepeatedFixed32(into values: inout [UInt32]) throws {
+        try appendFixed(into: &values, unpackedType: .fixed32) { try $0.readRawFixed32() }
+    }
+
+    @inlinable public mutating func readRepeatedFixed64(into values: inout [UInt64]) throws {
+        try appendFixed(into: &values, unpackedType: .fixed64) { try $0.readRawFixed64() }
+    }
+
+    @inlinable public mutating func readRepeatedSFixed32(into values: inout [Int32]) throws {
+        try appendFixed(into: &values, unpackedType: .fixed32) { Int32(bitPattern: try $0.readRawFixed32()) }
+    }
+
+    @inlinable public mutating func readRepeatedSFixed64(into values: inout [Int64]) throws {
+        try appendFixed(into: &values, unpackedType: .fixed64) { Int64(bitPattern: try $0.readRawFixed64()) }
+    }
+}
