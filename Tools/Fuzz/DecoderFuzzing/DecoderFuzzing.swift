@@ -1,0 +1,33 @@
+import ProtoWire
+import TensorwireProto
+
+/// The fuzz entry point shared by the libFuzzer binary (`tensorwire-fuzz`) and the corpus-replay test: it
+/// decodes one input as every message type Tensorwire accepts from the network. A decode may throw; it must never
+/// crash, and whatever decodes must survive an encode/decode round trip unchanged.
+public enum DecoderFuzzing {
+    /// Decodes `bytes` as every message type. Returns how many types accepted the input.
+    @discardableResult
+    public static func decodeAll(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var accepted = 0
+        accepted += roundTrip(TensorwireV1.PredictRequest.self, bytes)
+        accepted += roundTrip(TensorwireV1.PredictResponse.self, bytes)
+        accepted += roundTrip(TensorwireV1.ModelInfo.self, bytes)
+        accepted += roundTrip(TensorwireV1.ListModelsResponse.self, bytes)
+        accepted += roundTrip(TensorwireV1.GetModelRequest.self, bytes)
+        accepted += roundTrip(GRPCHealthV1.HealthCheckRequest.self, bytes)
+        accepted += roundTrip(GRPCHealthV1.HealthCheckResponse.self, bytes)
+        return accepted
+    }
+
+    static func roundTrip<M: ProtoMessage & Equatable>(_ type: M.Type, _ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let message = try? M(serializedBytes: bytes) else { return 0 }
+        let encoded = message.serializedBytes()
+        precondition(encoded.count == message.encodedSize, "\(M.self): encoded size differs from encodedSize")
+        guard let again = try? M(serializedBytes: encoded) else {
+            preconditionFailure("\(M.self): re-encoded message does not decode")
+        }
+        // NaN payloads compare unequal to themselves; compare the canonical encodings instead of the values.
+        precondition(again.serializedBytes() == encoded, "\(M.self): round trip changed the message")
+        return 1
+    }
+}
