@@ -29,6 +29,10 @@ let package = Package(
         .target(name: "RPCCore", swiftSettings: strict),
         // The only importer of CNGHTTP2.
         .target(name: "HTTP2", dependencies: ["CNGHTTP2"], swiftSettings: strict),
+        // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
+        .target(name: "CLinuxShims"),
+        // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
+        .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS), ONNX models.
         .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
         .executableTarget(
@@ -65,6 +69,7 @@ let package = Package(
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ProtoWire"], swiftSettings: strict),
     ]
 )

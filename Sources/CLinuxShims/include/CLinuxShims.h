@@ -1,0 +1,74 @@
+#ifndef CLINUXSHIMS_H
+#define CLINUXSHIMS_H
+
+// Linux APIs that Swift's Glibc module does not expose (epoll, eventfd, timerfd, TCP options), plus
+// small wrappers for macros and for `struct epoll_event`, which is packed on x86_64. Imported only by EventLoop.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static inline uint32_t cls_epollin(void) { return EPOLLIN; }
+static inline uint32_t cls_epollout(void) { return EPOLLOUT; }
+static inline uint32_t cls_epollerr(void) { return EPOLLERR; }
+static inline uint32_t cls_epollhup(void) { return EPOLLHUP; }
+static inline uint32_t cls_epollrdhup(void) { return EPOLLRDHUP; }
+
+static inline int cls_errno(void) { return errno; }
+
+/// epoll_create1(EPOLL_CLOEXEC).
+static inline int cls_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+/// epoll_ctl with the event's data set to `token`. `op` is 0 = add, 1 = modify, 2 = delete.
+int cls_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+
+/// epoll_wait into two plain arrays (tokens and event masks) so Swift never touches the packed struct.
+/// Retries on EINTR. Returns the number of ready entries, or -1 with errno set.
+int cls_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+
+/// A non-blocking, close-on-exec eventfd with a zero counter.
+static inline int cls_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+/// A non-blocking TCP listener on host:port (numeric or resolvable host; port 0 picks an ephemeral port),
+/// SO_REUSEADDR set. Returns the fd, or -errno (a getaddrinfo failure reports -EADDRNOTAVAIL).
+int cls_tcp_listen(const char *host, int port, int backlog);
+
+/// Starts a non-blocking TCP connect. Returns the fd (>= 0) or -errno. `*in_progress` is 1 when the connect
+/// completes later (wait for writability, then read cls_socket_error).
+int cls_tcp_connect(const char *host, int port, int *in_progress);
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns the fd or -1 with errno set.
+int cls_accept(int fd);
+
+/// Names the calling thread (truncated to 15 bytes), for ps/top/gdb.
+void cls_set_thread_name(const char *name);
+
+/// send(2) with MSG_NOSIGNAL: a peer that has gone away yields EPIPE instead of killing the process with SIGPIPE.
+static inline ssize_t cls_send(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }
+
+/// writev(2) as sendmsg(2) with MSG_NOSIGNAL (see cls_send).
+static inline ssize_t cls_sendv(int fd, const struct iovec *iov, int iovcnt) {
+    struct msghdr msg = {0};
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = (size_t)iovcnt;
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+/// The local port of a bound socket, or -errno.
+int cls_local_port(int fd);
+
+/// SO_ERROR of a socket (0 when a non-blocking connect succeeded), or -errno if getsockopt fails.
+int cls_socket_error(int fd);
+
+/// TCP_NODELAY on (1) or off (0). Returns 0 or -errno.
+int cls_set_nodelay(int fd, int on);
+
+#endif

@@ -1,0 +1,229 @@
+import EventLoop
+import Synchronization
+import Testing
+
+/// Runs `body` on `loop` and waits for the value it reports through `done`.
+private func onLoop<T: Sendable>(
+    _ loop: EventLoop,
+    _ body: @escaping @Sendable (_ done: @escaping @Sendable (T) -> Void) -> Void
+) async -> T {
+    await withCheckedContinuation { continuation in
+        loop.execute { body { continuation.resume(returning: $0) } }
+    }
+}
+
+/// A flag any thread may set.
+private final class Flag: Sendable {
+    private let storage = Atomic<Bool>(false)
+    func set() { storage.store(true, ordering: .releasing) }
+    var isSet: Bool { storage.load(ordering: .acquiring) }
+}
+
+/// Calls `released` from its deinit, to see when loop-owned closures are dropped.
+private final class ReleaseProbe: Sendable {
+    let released: @Sendable () -> Void
+    init(_ released: @escaping @Sendable () -> Void) { self.released = released }
+    deinit { released() }
+}
+
+@Suite struct EventLoopTests {
+    @Test func executeFromAnotherThreadRunsOnTheLoopInOrder() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        #expect(!loop.inEventLoop)
+        let seen = Mutex<[Int]>([])
+        for i in 0..<100 { loop.execute { seen.withLock { $0.append(i) } } }
+        let onLoopThread = await onLoop(loop) { done in done(loop.inEventLoop) }
+        #expect(onLoopThread)
+        #expect(seen.withLock { $0 } == Array(0..<100))
+    }
+
+    @Test func timersFireInDeadlineOrderAndCancelledOnesDoNot() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let order: [String] = await onLoop(loop) { done in
+            var fired: [String] = []
+            let start = ContinuousClock.now
+            func record(_ name: String) {
+                fired.append(name)
+                if fired.count == 4 { done(fired) }
+            }
+            loop.scheduleTimer(at: start + .milliseconds(30)) { record("c30") }
+            loop.scheduleTimer(at: start + .milliseconds(10)) { record("a10") }
+            let cancelled = loop.scheduleTimer(at: start + .milliseconds(5)) { record("cancelled") }
+            loop.scheduleTimer(at: start + .milliseconds(20)) { record("b20") }
+            loop.scheduleTimer(at: start + .milliseconds(10)) { record("a10-second") }
+            loop.cancelTimer(cancelled)
+        }
+        #expect(order == ["a10", "a10-second", "b20", "c30"])
+    }
+
+    @Test func timerDoesNotFireEarly() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let elapsed: Duration = await onLoop(loop) { done in
+            let start = ContinuousClock.now
+            loop.scheduleTimer(after: .milliseconds(25)) { done(ContinuousClock.now - start) }
+        }
+        #expect(elapsed >= .milliseconds(25))
+        #expect(elapsed < .seconds(2))
+    }
+
+    @Test func beforeSleepHookRunsAfterTasksOfTheIteration() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let log: [String] = await onLoop(loop) { done in
+            var log: [String] = []
+            var hook: HookID?
+            hook = loop.addBeforeSleepHook {
+                log.append("hook")
+                if let id = hook { loop.removeBeforeSleepHook(id) }
+                done(log)
+            }
+            log.append("task")
+        }
+        #expect(log == ["task", "hook"])
+    }
+
+    @Test func loopbackEchoOverListenerAndConnect() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let listener = try Listener(host: "127.0.0.1", port: 0)
+        #expect(listener.port > 0)
+        let message = Array("hello, tensorwire".utf8)
+
+        let echoed: Result<[UInt8], SystemError> = await onLoop(loop) { done in
+            var sockets: [Socket] = []
+            func finish(_ result: Result<[UInt8], SystemError>) {
+                for s in sockets {
+                    loop.unregister(fd: s.fd)
+                    s.close()
+                }
+                loop.unregister(fd: listener.fd)
+                listener.close()
+                done(result)
+            }
+            do {
+                // Server: accept, then echo whatever arrives.
+                try loop.register(fd: listener.fd, interest: .read) { _ in
+                    while let conn = try? listener.accept() {
+                        sockets.append(conn)
+                        try? loop.register(fd: conn.fd, interest: .read) { _ in
+                            var buffer = [UInt8](repeating: 0, count: 4096)
+                            while case .transferred(let n)? = try? buffer.withUnsafeMutableBytes({ try conn.read(into: $0) }),
+                                n > 0
+                            {
+                                _ = try? buffer.withUnsafeBytes { try conn.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                            }
+                        }
+                    }
+                }
+                // Client: connect, send in two pieces with writev, read the echo back.
+                let (client, inProgress) = try Socket.connect(host: "127.0.0.1", port: listener.port)
+                sockets.append(client)
+                var received: [UInt8] = []
+                var sent = false
+                try loop.register(fd: client.fd, interest: inProgress ? .write : [.read, .write]) { events in
+                    do {
+                        if !sent, events.contains(.writable) {
+                            try client.finishConnect()
+                            let head = Array(message[..<5])
+                            let tail = Array(message[5...])
+                            let result = try head.withUnsafeBytes { h in
+                                try tail.withUnsafeBytes { t in try client.writev([h, t]) }
+                            }
+                            #expect(result == .transferred(message.count))
+                            sent = true
+                            try loop.setInterest(fd: client.fd, .read)
+                        }
+                        var buffer = [UInt8](repeating: 0, count: 4096)
+                        readLoop: while true {
+                            switch try buffer.withUnsafeMutableBytes({ try client.read(into: $0) }) {
+                            case .transferred(let n): received += buffer[..<n]
+                            case .wouldBlock: break readLoop
+                            case .endOfFile: break readLoop
+                            }
+                        }
+                        if received.count >= message.count { finish(.success(received)) }
+                    } catch let error as SystemError {
+                        finish(.failure(error))
+                    } catch {
+                        finish(.failure(SystemError("unexpected \(error)", code: 0)))
+                    }
+                }
+            } catch let error as SystemError {
+                finish(.failure(error))
+            } catch {
+                finish(.failure(SystemError("unexpected \(error)", code: 0)))
+            }
+        }
+        #expect(try echoed.get() == message)
+    }
+
+    @Test func readOnAnIdleSocketWouldBlock() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let listener = try Listener(host: "127.0.0.1", port: 0)
+        let result: IOResult? = await onLoop(loop) { done in
+            guard let (client, _) = try? Socket.connect(host: "127.0.0.1", port: listener.port) else { return done(nil) }
+            try? loop.register(fd: listener.fd, interest: .read) { _ in
+                guard let conn = try? listener.accept() else { return }
+                var buffer = [UInt8](repeating: 0, count: 16)
+                let result = try? buffer.withUnsafeMutableBytes { try conn.read(into: $0) }
+                loop.unregister(fd: listener.fd)
+                conn.close()
+                client.close()
+                listener.close()
+                done(result)
+            }
+        }
+        #expect(result == .wouldBlock)
+    }
+
+    @Test func connectToAClosedPortFails() async throws {
+        let listener = try Listener(host: "127.0.0.1", port: 0)
+        let port = listener.port
+        listener.close()
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let failed: Bool = await onLoop(loop) { done in
+            do {
+                let (client, inProgress) = try Socket.connect(host: "127.0.0.1", port: port)
+                guard inProgress else { return done(false) }
+                try loop.register(fd: client.fd, interest: .write) { _ in
+                    loop.unregister(fd: client.fd)
+                    client.close()
+                    done((try? client.finishConnect()) == nil)
+                }
+            } catch {
+                done(true)
+            }
+        }
+        #expect(failed)
+    }
+
+    @Test func shutdownRunsQueuedTasksJoinsAndReleasesLoopState() throws {
+        let loop = try EventLoop()
+        let ran = Flag()
+        let released = Flag()
+        loop.execute {
+            // Only this hook holds the probe, so it dies when the loop drops its state on the way out.
+            let probe = ReleaseProbe { released.set() }
+            loop.addBeforeSleepHook { _ = probe }
+        }
+        loop.execute { ran.set() }
+        loop.shutdown()
+        #expect(ran.isSet)
+        #expect(released.isSet)
+        loop.shutdown()  // idempotent
+    }
+
+    @Test func groupHandsOutLoopsRoundRobin() throws {
+        let group = try EventLoopGroup(count: 2)
+        defer { group.shutdown() }
+        let a = group.next()
+        let b = group.next()
+        #expect(a !== b)
+        #expect(group.next() === a)
+    }
+}
