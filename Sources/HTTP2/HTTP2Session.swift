@@ -1,0 +1,572 @@
+internal import CNGHTTP2
+
+/// A sans-I/O HTTP/2 connection over libnghttp2, in the server or the client role: bytes in (`receive`), events out,
+/// submissions queued, bytes out (`drainOutput`). It never touches a socket, a thread or a clock.
+///
+/// Threads: not `Sendable`. One thread (the connection's loop thread) creates it and makes every call.
+///
+/// Outgoing bodies go through a per-stream queue read by an nghttp2 data provider. When the queue is empty the
+/// provider defers (`NGHTTP2_ERR_DEFERRED`); `sendData` and `finish` resume it. `finish(streamID:trailers:)` makes
+/// the provider signal EOF with `NO_END_STREAM` and submit the trailers from inside the read callback, the only
+/// point where they are guaranteed to follow the last DATA (nghttp2/nghttp2#269).
+///
+/// Inbound flow control is manual (`nghttp2_option_set_no_auto_window_update`): the peer stops once the windows
+/// fill, until the application calls `consume(streamID:count:)` for the bytes it has taken. That is the backpressure.
+///
+/// Errors raised inside nghttp2 callbacks are stored and thrown after the C call returns; callbacks only collect
+/// events or submit frames, and never re-enter `mem_recv`/`mem_send` (nghttp2/nghttp2#1088).
+public final class HTTP2Session {
+    public enum Role: Sendable, Hashable {
+        case server
+        case client
+    }
+
+    /// Connection settings (grpc-wire.md W-05, nghttp2.md §6).
+    public struct Configuration: Sendable, Hashable {
+        /// SETTINGS_MAX_CONCURRENT_STREAMS (server role).
+        public var maxConcurrentStreams: UInt32 = 100
+        /// SETTINGS_INITIAL_WINDOW_SIZE: per-stream receive window. Tensors are large, so ≥ 1 MiB.
+        public var initialWindowSize: UInt32 = 1 << 20
+        /// The connection receive window, raised with WINDOW_UPDATE at start (at least 65,535).
+        public var connectionWindowSize: UInt32 = 16 << 20
+        /// SETTINGS_MAX_HEADER_LIST_SIZE, and the cap enforced on inbound header blocks as Σ(name + value + 32):
+        /// nghttp2 does not enforce it (W-19). A stream over the cap is reset with INTERNAL_ERROR.
+        public var maxHeaderListSize: Int = 16384
+        /// Rapid-reset guard (CVE-2023-44487, Debian backport): burst and refill rate per second of peer resets.
+        public var streamResetBurst: UInt64 = 1000
+        public var streamResetRate: UInt64 = 33
+        /// CONTINUATION-flood guard (CVE-2024-28182, Debian backport).
+        public var maxContinuations: Int = 8
+
+        public init() {}
+    }
+
+    public let role: Role
+    public let configuration: Configuration
+
+    /// The nghttp2 session; deleted in `deinit`, so it never outlives `self` (its user_data).
+    private let session: OpaquePointer
+    private var streams: [Int32: StreamState] = [:]
+    private var events: [HTTP2Event] = []
+    /// An error raised inside a callback, thrown once the C call returns.
+    private var pendingError: HTTP2Error?
+    /// True while inside `mem_recv`/`mem_send`; guards against re-entry.
+    private var insideNGHTTP2 = false
+
+    /// Creates the session and queues the initial SETTINGS (and the connection WINDOW_UPDATE), so the first
+    /// `drainOutput` starts with them (the client preface first in the client role; W-02).
+    public init(role: Role, configuration: Configuration = Configuration()) throws {
+        self.role = role
+        self.configuration = configuration
+
+        var callbacks: OpaquePointer?
+        guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
+            throw HTTP2Error(libraryCode: Int(NGHTTP2_ERR_NOMEM.rawValue), message: "nghttp2_session_callbacks_new")
+        }
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameRecv)
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkRecv)
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSend)
+
+        var option: OpaquePointer?
+        guard nghttp2_option_new(&option) == 0, let option else {
+            throw HTTP2Error(libraryCode: Int(NGHTTP2_ERR_NOMEM.rawValue), message: "nghttp2_option_new")
+        }
+        defer { nghttp2_option_del(option) }
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        // gRPC uses no priorities; retaining closed streams only costs memory (nghttp2 PR #811, envoy#471).
+        nghttp2_option_set_no_closed_streams(option, 1)
+        nghttp2_option_set_stream_reset_rate_limit(option, configuration.streamResetBurst, configuration.streamResetRate)
+        nghttp2_option_set_max_continuations(option, configuration.maxContinuations)
+
+        // `self` is not fully initialised yet, so the session is created with a placeholder user_data and pointed at
+        // `self` below, before any callback can run (callbacks only run inside mem_recv/mem_send).
+        var created: OpaquePointer?
+        let rv: Int32
+        switch role {
+        case .server: rv = nghttp2_session_server_new2(&created, callbacks, nil, option)
+        case .client: rv = nghttp2_session_client_new2(&created, callbacks, nil, option)
+        }
+        guard rv == 0, let created else {
+            throw HTTP2Error(libraryCode: Int(rv), message: "nghttp2_session_new: \(Self.describe(rv))")
+        }
+        session = created
+        nghttp2_session_set_user_data(session, Unmanaged.passUnretained(self).toOpaque())
+
+        var settings: [nghttp2_settings_entry] = [
+            Self.setting(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, configuration.initialWindowSize),
+            Self.setting(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, UInt32(clamping: configuration.maxHeaderListSize)),
+            Self.setting(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1),
+        ]
+        switch role {
+        case .server: settings.append(Self.setting(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, configuration.maxConcurrentStreams))
+        case .client: settings.append(Self.setting(NGHTTP2_SETTINGS_ENABLE_PUSH, 0))
+        }
+        try check(nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), settings, settings.count), "submit_settings")
+        if configuration.connectionWindowSize > 65535 {
+            let window = Int32(clamping: configuration.connectionWindowSize)
+            try check(nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, window), "set_local_window_size")
+        }
+    }
+
+    deinit {
+        nghttp2_session_del(session)
+    }
+
+    // MARK: Bytes in, bytes out
+
+    /// Feeds bytes read from the peer and returns the events they produced, in wire order. Throws on a
+    /// connection-fatal error (bad preface, flood, …); flush `drainOutput` once more, then close.
+    public func receive(_ bytes: UnsafeRawBufferPointer) throws -> [HTTP2Event] {
+        precondition(!insideNGHTTP2, "HTTP2Session.receive re-entered from an nghttp2 callback")
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return takeEvents() }
+        insideNGHTTP2 = true
+        let rv = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        insideNGHTTP2 = false
+        if let error = pendingError {
+            pendingError = nil
+            events.removeAll()
+            throw error
+        }
+        if rv < 0 {
+            events.removeAll()
+            throw HTTP2Error(libraryCode: rv, message: Self.describe(Int32(truncatingIfNeeded: rv)))
+        }
+        return takeEvents()
+    }
+
+    public func receive(_ bytes: [UInt8]) throws -> [HTTP2Event] {
+        try bytes.withUnsafeBytes { try receive($0) }
+    }
+
+    /// Appends everything nghttp2 has to send to `buffer` (one contiguous buffer: write it with one write/writev),
+    /// stopping early once `buffer` holds at least `maxBytes` (then call again after the socket has taken some).
+    /// Returns the events raised while sending: streams that closed because their last frame went out.
+    public func drainOutput(into buffer: inout [UInt8], maxBytes: Int = .max) throws -> [HTTP2Event] {
+        precondition(!insideNGHTTP2, "HTTP2Session.drainOutput re-entered from an nghttp2 callback")
+        while buffer.count < maxBytes {
+            var chunk: UnsafePointer<UInt8>?
+            insideNGHTTP2 = true
+            let n = nghttp2_session_mem_send(session, &chunk)
+            insideNGHTTP2 = false
+            if let error = pendingError {
+                pendingError = nil
+                throw error
+            }
+            if n < 0 { throw HTTP2Error(libraryCode: n, message: Self.describe(Int32(truncatingIfNeeded: n))) }
+            guard n > 0, let chunk else { break }
+            buffer.append(contentsOf: UnsafeBufferPointer(start: chunk, count: n))
+        }
+        return takeEvents()
+    }
+
+    /// False once the session has nothing more to read or write (after GOAWAY both ways, or a fatal error):
+    /// flush the output, then close the connection.
+    public var isActive: Bool {
+        nghttp2_session_want_read(session) != 0 || nghttp2_session_want_write(session) != 0
+    }
+
+    public var wantsRead: Bool { nghttp2_session_want_read(session) != 0 }
+    public var wantsWrite: Bool { nghttp2_session_want_write(session) != 0 }
+
+    /// The highest peer-initiated stream id processed so far (for GOAWAY).
+    public var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
+
+    /// Streams this session tracks (opened and not yet closed).
+    public var openStreamCount: Int { streams.count }
+
+    /// Bytes queued by `sendData` on a stream and not yet taken into a DATA frame; 0 for an unknown stream.
+    /// Use it to stop a producer while a slow peer's windows are shut (W-82).
+    public func queuedOutboundBytes(streamID: Int32) -> Int {
+        streams[streamID]?.outbound.count ?? 0
+    }
+
+    // MARK: Submissions (queued; `drainOutput` sends them)
+
+    /// Client: opens a stream with these request headers and returns its id. With `endStream`, the HEADERS frame
+    /// ends the request; otherwise send the body with `sendData` and end it with `finish`.
+    public func sendRequest(headers: [HTTP2Header], endStream: Bool = false) throws -> Int32 {
+        precondition(role == .client, "sendRequest is for the client role")
+        let stream = StreamState()
+        var provider = Self.dataProvider
+        let id = withHeaderBlock(headers) { nva, count in
+            endStream
+                ? nghttp2_submit_request(session, nil, nva, count, nil, nil)
+                : nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+        }
+        try check(id, "submit_request")
+        stream.hasProvider = !endStream
+        streams[id] = stream
+        return id
+    }
+
+    /// Server: the response HEADERS for a stream whose body follows (`sendData`, then `finish` with trailers).
+    /// Returns false when the stream is already gone (reset by the peer: drop the response).
+    @discardableResult
+    public func sendResponseHeaders(streamID: Int32, headers: [HTTP2Header]) throws -> Bool {
+        precondition(role == .server, "sendResponseHeaders is for the server role")
+        guard let stream = streams[streamID] else { return false }
+        guard !stream.hasProvider, !stream.responded else {
+            throw HTTP2Error(libraryCode: 0, message: "response headers already sent on stream \(streamID)")
+        }
+        var provider = Self.dataProvider
+        try check(
+            withHeaderBlock(headers) { nva, count in nghttp2_submit_response(session, streamID, nva, count, &provider) },
+            "submit_response"
+        )
+        stream.hasProvider = true
+        stream.responded = true
+        return true
+    }
+
+    /// Server: a single HEADERS frame with END_STREAM carrying the status (gRPC Trailers-Only, W-41; it must include
+    /// `:status` and `content-type`). Returns false when the stream is already gone.
+    @discardableResult
+    public func sendTrailersOnly(streamID: Int32, headers: [HTTP2Header]) throws -> Bool {
+        precondition(role == .server, "sendTrailersOnly is for the server role")
+        guard let stream = streams[streamID] else { return false }
+        guard !stream.responded else {
+            throw HTTP2Error(libraryCode: 0, message: "response already started on stream \(streamID)")
+        }
+        try check(
+            withHeaderBlock(headers) { nva, count in nghttp2_submit_response(session, streamID, nva, count, nil) },
+            "submit_response"
+        )
+        stream.responded = true
+        stream.ending = true
+        return true
+    }
+
+    /// Queues body bytes on a stream whose headers were submitted with a body to follow, and resumes its deferred
+    /// data provider. Returns false when the stream is already gone.
+    @discardableResult
+    public func sendData(streamID: Int32, _ bytes: [UInt8]) throws -> Bool {
+        guard let stream = streams[streamID] else { return false }
+        guard stream.hasProvider, !stream.ending else {
+            throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to send on")
+        }
+        stream.outbound.append(bytes)
+        resume(streamID, stream)
+        return true
+    }
+
+    /// Ends our side of the stream once the queued bytes are out: with `trailers` (server: `grpc-status` …, no
+    /// pseudo-headers) as a final HEADERS frame with END_STREAM, or without them as END_STREAM on the last DATA
+    /// (client half-close). Returns false when the stream is already gone.
+    @discardableResult
+    public func finish(streamID: Int32, trailers: [HTTP2Header]? = nil) throws -> Bool {
+        guard let stream = streams[streamID] else { return false }
+        guard stream.hasProvider, !stream.ending else {
+            throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to finish")
+        }
+        stream.ending = true
+        stream.trailers = trailers
+        resume(streamID, stream)
+        return true
+    }
+
+    /// RST_STREAM. Drops whatever is still queued for the stream (nghttp2 programmers' guide).
+    public func resetStream(streamID: Int32, errorCode: HTTP2ErrorCode = .cancel) {
+        // Fails only for stream id 0; a stream that is already closed is ignored by nghttp2.
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode.rawValue)
+    }
+
+    /// Tells the peer flow-control credit is back for `count` bytes of `.data` on the stream (also valid after the
+    /// stream closed, for the connection window).
+    public func consume(streamID: Int32, count: Int) {
+        guard count > 0 else { return }
+        // Fails only for arguments nghttp2 considers invalid (stream 0); the connection window is credited anyway.
+        _ = nghttp2_session_consume(session, streamID, count)
+    }
+
+    public func sendPing(opaqueData: UInt64 = 0) throws {
+        var bytes = opaqueData.bigEndian
+        try withUnsafeBytes(of: &bytes) { raw in
+            try check(
+                nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), raw.baseAddress?.assumingMemoryBound(to: UInt8.self)),
+                "submit_ping"
+            )
+        }
+    }
+
+    /// Server: the first GOAWAY of a graceful shutdown (last-stream-id 2^31−1, W-60). Follow it with a PING and,
+    /// on its ACK, `sendGoAway()`.
+    public func sendShutdownNotice() throws {
+        precondition(role == .server, "sendShutdownNotice is for the server role")
+        try check(nghttp2_submit_shutdown_notice(session), "submit_shutdown_notice")
+    }
+
+    /// GOAWAY with `lastStreamID` (default: the last stream processed). Streams up to it may finish; the session stops
+    /// accepting new ones.
+    public func sendGoAway(errorCode: HTTP2ErrorCode = .noError, lastStreamID: Int32? = nil, debugData: [UInt8] = []) throws {
+        let last = lastStreamID ?? nghttp2_session_get_last_proc_stream_id(session)
+        try check(
+            debugData.withUnsafeBufferPointer { debug in
+                nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode.rawValue, debug.baseAddress, debug.count)
+            },
+            "submit_goaway"
+        )
+    }
+
+    /// Hard close: GOAWAY with `errorCode`; after the next `drainOutput`, `isActive` turns false (W-62).
+    public func terminate(errorCode: HTTP2ErrorCode) throws {
+        try check(nghttp2_session_terminate_session(session, errorCode.rawValue), "terminate_session")
+    }
+
+    // MARK: Callbacks (called by the file-scope C functions below, inside mem_recv/mem_send)
+
+    fileprivate func beginHeaders(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        let id = frame.pointee.hd.stream_id
+        let stream: StreamState
+        if let existing = streams[id] {
+            stream = existing
+        } else {
+            stream = StreamState()
+            streams[id] = stream
+        }
+        stream.inboundHeaders.removeAll(keepingCapacity: true)
+        stream.inboundHeaderBytes = 0
+        return 0
+    }
+
+    fileprivate func header(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Int32 {
+        guard let stream = streams[frame.pointee.hd.stream_id] else { return 0 }
+        // RFC 9113 §6.5.2 size: name + value + 32 per field. Over the cap, nghttp2 resets the stream with
+        // INTERNAL_ERROR and skips the rest of the block (W-19).
+        stream.inboundHeaderBytes += name.count + value.count + 32
+        if stream.inboundHeaderBytes > configuration.maxHeaderListSize {
+            stream.inboundHeaders.removeAll()
+            return Self.temporalCallbackFailure
+        }
+        stream.inboundHeaders.append(HTTP2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        return 0
+    }
+
+    fileprivate func frameReceived(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        let hd = frame.pointee.hd
+        let endStream = hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch UInt32(hd.type) {
+        case NGHTTP2_HEADERS.rawValue:
+            guard let stream = streams[hd.stream_id] else { return 0 }
+            let kind: HTTP2Event.HeadersKind
+            switch frame.pointee.headers.cat {
+            case NGHTTP2_HCAT_REQUEST: kind = .request
+            case NGHTTP2_HCAT_RESPONSE: kind = .response
+            default: kind = .trailers
+            }
+            events.append(.headers(streamID: hd.stream_id, headers: stream.inboundHeaders, kind: kind, endStream: endStream))
+            stream.inboundHeaders = []
+        case NGHTTP2_DATA.rawValue where endStream:
+            if case .data(let id, let bytes, false)? = events.last, id == hd.stream_id {
+                events[events.count - 1] = .data(streamID: id, bytes: bytes, endStream: true)
+            } else {
+                events.append(.data(streamID: hd.stream_id, bytes: [], endStream: true))
+            }
+        case NGHTTP2_GOAWAY.rawValue:
+            let goaway = frame.pointee.goaway
+            let debug = goaway.opaque_data_len > 0 && goaway.opaque_data != nil
+                ? Array(UnsafeBufferPointer(start: goaway.opaque_data, count: goaway.opaque_data_len)) : []
+            events.append(.goAway(lastStreamID: goaway.last_stream_id, errorCode: HTTP2ErrorCode(rawValue: goaway.error_code), debugData: debug))
+        case NGHTTP2_PING.rawValue:
+            let opaque = withUnsafeBytes(of: frame.pointee.ping.opaque_data) { raw in
+                raw.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+            events.append(.ping(opaqueData: opaque, ack: hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0))
+        case NGHTTP2_SETTINGS.rawValue:
+            let settings = frame.pointee.settings
+            var values: [HTTP2Setting] = []
+            if let iv = settings.iv {
+                for entry in UnsafeBufferPointer(start: iv, count: settings.niv) {
+                    values.append(HTTP2Setting(identifier: UInt16(truncatingIfNeeded: entry.settings_id), value: entry.value))
+                }
+            }
+            events.append(.settings(ack: hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0, values: values))
+        default:
+            break
+        }
+        return 0
+    }
+
+    fileprivate func dataChunk(streamID: Int32, _ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
+        events.append(.data(streamID: streamID, bytes: Array(bytes), endStream: false))
+        return 0
+    }
+
+    fileprivate func streamClosed(_ streamID: Int32, errorCode: UInt32) -> Int32 {
+        streams.removeValue(forKey: streamID)
+        events.append(.streamClosed(streamID: streamID, errorCode: HTTP2ErrorCode(rawValue: errorCode)))
+        return 0
+    }
+
+    fileprivate func frameSent(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        let hd = frame.pointee.hd
+        // W-52 (RFC 9113 §8.1): once the server's final HEADERS is out while the client is still sending, tell it to
+        // stop with RST_STREAM(NO_ERROR). Submitting earlier would drop the queued HEADERS.
+        if role == .server, UInt32(hd.type) == NGHTTP2_HEADERS.rawValue,
+            hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
+            nghttp2_session_get_stream_remote_close(session, hd.stream_id) == 0
+        {
+            _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), hd.stream_id, HTTP2ErrorCode.noError.rawValue)
+        }
+        return 0
+    }
+
+    /// The data provider: copies queued bytes, defers when there are none, and at the end sets EOF, with
+    /// NO_END_STREAM plus `nghttp2_submit_trailer` when trailers follow.
+    fileprivate func readData(streamID: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        guard let stream = streams[streamID] else { return Int(Self.temporalCallbackFailure) }
+        let n = stream.outbound.read(into: buffer, capacity: length)
+        guard stream.outbound.isEmpty, stream.ending else {
+            if n > 0 { return n }
+            stream.deferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
+        flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+        if let trailers = stream.trailers {
+            flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+            let rv = withHeaderBlock(trailers) { nva, count in nghttp2_submit_trailer(session, streamID, nva, count) }
+            if rv != 0 {
+                pendingError = HTTP2Error(libraryCode: Int(rv), message: "submit_trailer: \(Self.describe(rv))")
+                return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+            }
+        }
+        return n
+    }
+
+    // MARK: Helpers
+
+    private func resume(_ streamID: Int32, _ stream: StreamState) {
+        guard stream.deferred else { return }
+        stream.deferred = false
+        // -501 when the stream is gone or not deferred: ignore it (nghttp2/nghttp2#399).
+        _ = nghttp2_session_resume_data(session, streamID)
+    }
+
+    private func takeEvents() -> [HTTP2Event] {
+        defer { events = [] }
+        return events
+    }
+
+    private func check(_ rv: Int32, _ operation: String) throws {
+        if rv < 0 { throw HTTP2Error(libraryCode: Int(rv), message: "\(operation): \(Self.describe(rv))") }
+    }
+
+    fileprivate static func from(_ userData: UnsafeMutableRawPointer) -> HTTP2Session {
+        Unmanaged<HTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    }
+
+    private static func describe(_ code: Int32) -> String {
+        guard let text = nghttp2_strerror(code) else { return "nghttp2 error \(code)" }
+        return String(cString: text)
+    }
+
+    private static func setting(_ id: nghttp2_settings_id, _ value: UInt32) -> nghttp2_settings_entry {
+        nghttp2_settings_entry(settings_id: Int32(id.rawValue), value: value)
+    }
+
+    private static let temporalCallbackFailure = NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+
+    /// A data provider whose source is unused: the read callback finds the stream by id.
+    private static var dataProvider: nghttp2_data_provider {
+        nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: readDataCallback)
+    }
+}
+
+/// Per-stream state, owned by the session.
+private final class StreamState {
+    var inboundHeaders: [HTTP2Header] = []
+    var inboundHeaderBytes = 0
+    var outbound = OutboundQueue()
+    /// A data provider is attached (request or response headers with a body to follow).
+    var hasProvider = false
+    /// Server: response headers (or Trailers-Only) submitted.
+    var responded = false
+    /// `finish` (or Trailers-Only) called: no more bytes will be queued.
+    var ending = false
+    var trailers: [HTTP2Header]?
+    /// The provider returned NGHTTP2_ERR_DEFERRED and awaits `nghttp2_session_resume_data`.
+    var deferred = false
+}
+
+/// Lays out `headers` as an `nghttp2_nv` array over one byte buffer for the duration of `body`. nghttp2 copies names
+/// and values (no NO_COPY flags), so the storage may be temporary.
+private func withHeaderBlock<R>(_ headers: [HTTP2Header], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> R) -> R {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(headers.reduce(1) { $0 + $1.name.utf8.count + $1.value.utf8.count })
+    for header in headers {
+        bytes.append(contentsOf: header.name.utf8)
+        bytes.append(contentsOf: header.value.utf8)
+    }
+    bytes.append(0)  // never empty, so the base address exists
+    return bytes.withUnsafeMutableBufferPointer { storage -> R in
+        guard let base = storage.baseAddress else { return body(nil, 0) }
+        var nva: [nghttp2_nv] = []
+        nva.reserveCapacity(headers.count)
+        var offset = 0
+        for header in headers {
+            let nameLength = header.name.utf8.count
+            let valueLength = header.value.utf8.count
+            nva.append(
+                nghttp2_nv(
+                    name: base + offset, value: base + offset + nameLength, namelen: nameLength, valuelen: valueLength,
+                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
+                )
+            )
+            offset += nameLength + valueLength
+        }
+        return nva.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
+    }
+}
+
+// MARK: nghttp2 callbacks: file-scope functions, so no actor isolation reaches C; each recovers the session from
+// user_data and forwards.
+
+private let callbackFailure = NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+
+private func onBeginHeaders(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    guard let frame, let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).beginHeaders(frame)
+}
+
+private func onHeader(
+    _: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ name: UnsafePointer<UInt8>?, _ nameLength: Int,
+    _ value: UnsafePointer<UInt8>?, _ valueLength: Int, _: UInt8, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let frame, let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).header(
+        frame, name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength)
+    )
+}
+
+private func onFrameRecv(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    guard let frame, let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).frameReceived(frame)
+}
+
+private func onDataChunkRecv(
+    _: OpaquePointer?, _: UInt8, _ streamID: Int32, _ data: UnsafePointer<UInt8>?, _ length: Int, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).dataChunk(streamID: streamID, UnsafeBufferPointer(start: data, count: length))
+}
+
+private func onStreamClose(_: OpaquePointer?, _ streamID: Int32, _ errorCode: UInt32, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    guard let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).streamClosed(streamID, errorCode: errorCode)
+}
+
+private func onFrameSend(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    guard let frame, let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).frameSent(frame)
+}
+
+private func readDataCallback(
+    _: OpaquePointer?, _ streamID: Int32, _ buffer: UnsafeMutablePointer<UInt8>?, _ length: Int,
+    _ flags: UnsafeMutablePointer<UInt32>?, _: UnsafeMutablePointer<nghttp2_data_source>?, _ userData: UnsafeMutableRawPointer?
+) -> Int {
+    guard let buffer, let flags, let userData else { return Int(callbackFailure) }
+    return HTTP2Session.from(userData).readData(streamID: streamID, into: buffer, length: length, flags: flags)
+}

@@ -1,0 +1,330 @@
+import HTTP2
+import Testing
+
+@Suite struct HTTP2SessionTests {
+    @Test func fullGRPCExchangeDeliversHeadersDataAndTrailersInOrder() throws {
+        let pair = try InMemoryPair()
+        let request = framed(Array("predict me".utf8))
+        let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HTTP2Header("x-user", "a")]))
+        try pair.client.sendData(streamID: id, request)
+        try pair.client.finish(streamID: id)
+        try pair.pump()
+
+        let atServer = pair.takeServerEvents()
+        #expect(
+            atServer.stream(id) == [
+                .headers(streamID: id, headers: grpcRequest(extra: [HTTP2Header("x-user", "a")]), kind: .request, endStream: false),
+                .data(streamID: id, bytes: request, endStream: true),
+            ])
+
+        let response = framed(Array("predicted".utf8))
+        let trailers = [HTTP2Header("grpc-status", "0"), HTTP2Header("tw-batch-size", "1")]
+        try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+        try pair.server.sendData(streamID: id, response)
+        try pair.server.finish(streamID: id, trailers: trailers)
+        try pair.pump()
+
+        #expect(
+            pair.takeClientEvents().stream(id) == [
+                .headers(streamID: id, headers: grpcResponseHeaders, kind: .response, endStream: false),
+                .data(streamID: id, bytes: response, endStream: false),
+                .headers(streamID: id, headers: trailers, kind: .trailers, endStream: true),
+                .streamClosed(streamID: id, errorCode: .noError),
+            ])
+        #expect(pair.takeServerEvents() == [.streamClosed(streamID: id, errorCode: .noError)])
+        #expect(pair.server.openStreamCount == 0)
+        #expect(pair.client.openStreamCount == 0)
+    }
+
+    @Test func trailersOnlyResponseIsOneHeadersFrameWithEndStream() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest(path: "/no.Such/Method"), endStream: true)
+        try pair.pump()
+        #expect(pair.takeServerEvents().stream(id).count == 1)
+
+        let status = grpcResponseHeaders + [HTTP2Header("grpc-status", "12"), HTTP2Header("grpc-message", "unknown")]
+        pair.serverWire = []
+        try pair.server.sendTrailersOnly(streamID: id, headers: status)
+        try pair.pump()
+        #expect(
+            pair.takeClientEvents().stream(id) == [
+                .headers(streamID: id, headers: status, kind: .response, endStream: true),
+                .streamClosed(streamID: id, errorCode: .noError),
+            ])
+        // Exactly one frame on the wire: HEADERS (type 1) with END_STREAM | END_HEADERS.
+        #expect(pair.serverWire.count >= 9)
+        if pair.serverWire.count >= 9 {
+            let length = Int(pair.serverWire[0]) << 16 | Int(pair.serverWire[1]) << 8 | Int(pair.serverWire[2])
+            #expect(pair.serverWire[3] == 1)
+            #expect(pair.serverWire[4] & 0x5 == 0x5)
+            #expect(pair.serverWire.count == 9 + length)
+        }
+    }
+
+    @Test func deferredBodyIsResumedWhenDataArrivesLater() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
+        try pair.pump()
+        _ = pair.takeServerEvents()
+
+        try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+        try pair.pump()
+        #expect(pair.takeClientEvents().stream(id) == [.headers(streamID: id, headers: grpcResponseHeaders, kind: .response, endStream: false)])
+
+        // Nothing queued: the provider is deferred and nothing more goes out.
+        try pair.pump()
+        #expect(pair.takeClientEvents().isEmpty)
+
+        let first = framed([1, 2, 3])
+        try pair.server.sendData(streamID: id, first)
+        try pair.pump()
+        #expect(pair.takeClientEvents().stream(id) == [.data(streamID: id, bytes: first, endStream: false)])
+
+        let second = framed([4, 5])
+        try pair.server.sendData(streamID: id, second)
+        try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        try pair.pump()
+        #expect(
+            pair.takeClientEvents().stream(id) == [
+                .data(streamID: id, bytes: second, endStream: false),
+                .headers(streamID: id, headers: [HTTP2Header("grpc-status", "0")], kind: .trailers, endStream: true),
+                .streamClosed(streamID: id, errorCode: .noError),
+            ])
+    }
+
+    @Test func finishWithNothingQueuedStillSendsTrailersFromADeferredProvider() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
+        try pair.pumpAndDiscardEvents()
+        try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+        try pair.pump()
+        try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        try pair.pump()
+        let events = pair.takeClientEvents().stream(id)
+        #expect(events.last == .streamClosed(streamID: id, errorCode: .noError))
+        #expect(events.contains(.headers(streamID: id, headers: [HTTP2Header("grpc-status", "0")], kind: .trailers, endStream: true)))
+    }
+
+    @Test func trailersFollowABodyLargerThanThePeerWindow() throws {
+        var small = HTTP2Session.Configuration()
+        small.initialWindowSize = 65_535
+        small.connectionWindowSize = 65_535
+        let pair = try InMemoryPair(client: small)
+        let id = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
+        try pair.pump()
+        let body = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+        try pair.server.sendData(streamID: id, body)
+        try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        try pair.pump()
+        let events = pair.takeClientEvents()
+        #expect(events.body(id) == body)
+        #expect(
+            Array(events.stream(id).suffix(2)) == [
+                .headers(streamID: id, headers: [HTTP2Header("grpc-status", "0")], kind: .trailers, endStream: true),
+                .streamClosed(streamID: id, errorCode: .noError),
+            ])
+    }
+
+    @Test func manyConcurrentStreamsEachGetTheirOwnEcho() throws {
+        let pair = try InMemoryPair()
+        var sent: [Int32: [UInt8]] = [:]
+        for i in 0..<64 {
+            let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HTTP2Header("x-index", "\(i)")]))
+            let message = framed(Array(repeating: UInt8(i), count: 100 + i * 37))
+            try pair.client.sendData(streamID: id, message)
+            try pair.client.finish(streamID: id)
+            sent[id] = message
+        }
+        try pair.pump()
+        let atServer = pair.takeServerEvents()
+        #expect(Set(atServer.requestStreamIDs) == Set(sent.keys))
+        #expect(pair.server.openStreamCount == 64)
+        for id in atServer.requestStreamIDs {
+            let body = atServer.body(id)
+            #expect(body == sent[id])
+            try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+            try pair.server.sendData(streamID: id, body)
+            try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        }
+        try pair.pump()
+        let atClient = pair.takeClientEvents()
+        for (id, message) in sent {
+            #expect(atClient.body(id) == message)
+            #expect(atClient.stream(id).last == .streamClosed(streamID: id, errorCode: .noError))
+        }
+        #expect(pair.server.openStreamCount == 0)
+    }
+
+    @Test func clientResetReachesTheServerAndLaterSendsAreDropped() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest())
+        try pair.client.sendData(streamID: id, framed([9]))
+        try pair.pump()
+        #expect(pair.takeServerEvents().requestStreamIDs == [id])
+        try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+
+        pair.client.resetStream(streamID: id, errorCode: .cancel)
+        try pair.pump()
+        #expect(pair.takeServerEvents().stream(id) == [.streamClosed(streamID: id, errorCode: .cancel)])
+        #expect(try pair.server.sendData(streamID: id, framed([1])) == false)
+        #expect(try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")]) == false)
+        #expect(pair.server.openStreamCount == 0)
+    }
+
+    @Test func earlyTrailersOnlyResetsAStillUploadingClientWithNoError() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest())
+        try pair.client.sendData(streamID: id, framed([1, 2, 3]))
+        try pair.pump()
+        _ = pair.takeServerEvents()
+        let status = grpcResponseHeaders + [HTTP2Header("grpc-status", "8")]
+        try pair.server.sendTrailersOnly(streamID: id, headers: status)
+        try pair.pump()
+        #expect(
+            pair.takeClientEvents().stream(id) == [
+                .headers(streamID: id, headers: status, kind: .response, endStream: true),
+                .streamClosed(streamID: id, errorCode: .noError),
+            ])
+        #expect(try pair.client.sendData(streamID: id, [0]) == false)
+    }
+
+    @Test func gracefulGoAwayLetsTheOpenStreamFinishAndRefusesNewOnes() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
+        try pair.pump()
+        _ = pair.takeServerEvents()
+
+        try pair.server.sendShutdownNotice()
+        try pair.server.sendPing(opaqueData: 0x7477)
+        try pair.pump()
+        // PING is urgent in nghttp2's queue, so it may overtake the GOAWAY.
+        #expect(
+            Set(pair.takeClientEvents()) == [
+                .goAway(lastStreamID: Int32.max, errorCode: .noError, debugData: []),
+                .ping(opaqueData: 0x7477, ack: false),
+            ])
+        #expect(pair.takeServerEvents() == [.ping(opaqueData: 0x7477, ack: true)])
+
+        try pair.server.sendGoAway()
+        try pair.pump()
+        #expect(pair.takeClientEvents() == [.goAway(lastStreamID: id, errorCode: .noError, debugData: [])])
+        // After GOAWAY nghttp2 still accepts the submission but never opens the stream: it closes at send time.
+        let late = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
+        try pair.pump()
+        #expect(pair.takeClientEvents() == [.streamClosed(streamID: late, errorCode: .refusedStream)])
+        #expect(pair.takeServerEvents().isEmpty)
+
+        try pair.server.sendTrailersOnly(streamID: id, headers: grpcResponseHeaders + [HTTP2Header("grpc-status", "0")])
+        try pair.pump()
+        #expect(pair.takeClientEvents().stream(id).last == .streamClosed(streamID: id, errorCode: .noError))
+        #expect(!pair.server.isActive)
+    }
+
+    @Test func goAwayCarriesErrorCodeAndDebugData() throws {
+        let pair = try InMemoryPair()
+        try pair.pump()
+        try pair.server.sendGoAway(errorCode: .enhanceYourCalm, debugData: Array("too_many_pings".utf8))
+        try pair.pump()
+        #expect(pair.takeClientEvents() == [.goAway(lastStreamID: 0, errorCode: .enhanceYourCalm, debugData: Array("too_many_pings".utf8))])
+    }
+
+    @Test func serverSettingsFollowTheConfiguration() throws {
+        let pair = try InMemoryPair()
+        try pair.pump()
+        let settings = pair.clientEvents.compactMap { if case .settings(false, let values) = $0 { values } else { nil } }
+        #expect(settings.count == 1)
+        let values = Dictionary(settings.first?.map { ($0.identifier, $0.value) } ?? [], uniquingKeysWith: { $1 })
+        #expect(values[HTTP2Setting.maxConcurrentStreams] == 100)
+        #expect(values[HTTP2Setting.initialWindowSize] == 1 << 20)
+        #expect(values[HTTP2Setting.maxHeaderListSize] == 16384)
+        #expect(pair.clientEvents.contains(.settings(ack: true, values: [])))
+    }
+
+    @Test func badPrefaceThrows() throws {
+        let server = try HTTP2Session(role: .server)
+        let error = #expect(throws: HTTP2Error.self) {
+            _ = try server.receive(Array("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        }
+        #expect(error?.isBadClientPreface == true)
+    }
+
+    @Test func garbageAfterThePrefaceEndsTheConnection() throws {
+        let server = try HTTP2Session(role: .server)
+        var generator = SystemRandomNumberGenerator()
+        let garbage = (0..<512).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        // A frame header announcing a huge HEADERS frame on stream 0 is always a connection error.
+        let hostile = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0] + [0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 0] + garbage
+        var threw = false
+        do { _ = try server.receive(hostile) } catch { threw = true }
+        var out: [UInt8] = []
+        _ = try? server.drainOutput(into: &out)
+        #expect(threw || !server.isActive)
+        // The last frame out is GOAWAY (type 7) unless the receive threw before queuing one.
+        #expect(threw || out.contains(7))
+    }
+
+    @Test func oversizeHeaderListIsRefusedAndTheConnectionStillServes() throws {
+        let pair = try InMemoryPair()
+        let big = try pair.client.sendRequest(
+            headers: grpcRequest(extra: [HTTP2Header("x-big", String(repeating: "a", count: 20_000))]), endStream: true)
+        try pair.pump()
+        #expect(pair.takeServerEvents() == [.streamClosed(streamID: big, errorCode: .internalError)])
+        #expect(pair.takeClientEvents() == [.streamClosed(streamID: big, errorCode: .internalError)])
+
+        // Just under the cap (16384 counted as name + value + 32 per field) is accepted.
+        let fits = try pair.client.sendRequest(headers: grpcRequest(extra: [HTTP2Header("x-big", String(repeating: "b", count: 15_000))]), endStream: true)
+        try pair.pump()
+        #expect(pair.takeServerEvents().requestStreamIDs == [fits])
+    }
+
+    @Test func serverThatDoesNotConsumeStopsTheClientAtTheWindow() throws {
+        var server = HTTP2Session.Configuration()
+        server.initialWindowSize = 65_535
+        let pair = try InMemoryPair(server: server)
+        pair.serverConsumesData = false
+        let body = [UInt8](repeating: 0xab, count: 200_000)
+        let id = try pair.client.sendRequest(headers: grpcRequest())
+        try pair.client.sendData(streamID: id, body)
+        try pair.client.finish(streamID: id)
+        try pair.pump()
+
+        var received = pair.takeServerEvents().body(id).count
+        #expect(received == 65_535)
+        #expect(pair.client.queuedOutboundBytes(streamID: id) == body.count - 65_535)
+
+        // Pumping again without consuming moves nothing.
+        try pair.pump()
+        #expect(pair.takeServerEvents().body(id).isEmpty)
+
+        // Each consume reopens the window by what was taken; the rest follows round by round.
+        var rounds = 0
+        var total = received
+        while total < body.count && rounds < 20 {
+            pair.server.consume(streamID: id, count: received)
+            try pair.pump()
+            received = pair.takeServerEvents().body(id).count
+            #expect(received <= 65_535)
+            total += received
+            rounds += 1
+        }
+        #expect(total == body.count)
+        #expect(pair.client.queuedOutboundBytes(streamID: id) == 0)
+    }
+
+    @Test func pingIsAnsweredAutomatically() throws {
+        let pair = try InMemoryPair()
+        try pair.client.sendPing(opaqueData: 0x0102_0304_0506_0708)
+        try pair.pump()
+        #expect(pair.takeServerEvents() == [.ping(opaqueData: 0x0102_0304_0506_0708, ack: false)])
+        #expect(pair.takeClientEvents() == [.ping(opaqueData: 0x0102_0304_0506_0708, ack: true)])
+    }
+
+    @Test func sendingOnAStreamWithoutAnOpenBodyIsAnError() throws {
+        let pair = try InMemoryPair()
+        let id = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
+        try pair.pump()
+        #expect(throws: HTTP2Error.self) { try pair.server.sendData(streamID: id, [1]) }
+        #expect(throws: HTTP2Error.self) { try pair.client.sendData(streamID: id, [1]) }
+    }
+}
