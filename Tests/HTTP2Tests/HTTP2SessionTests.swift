@@ -327,4 +327,46 @@ import Testing
         #expect(throws: HTTP2Error.self) { try pair.server.sendData(streamID: id, [1]) }
         #expect(throws: HTTP2Error.self) { try pair.client.sendData(streamID: id, [1]) }
     }
+
+    @Test func rapidResetFloodEndsTheConnection() throws {
+        var server = HTTP2Session.Configuration()
+        server.streamResetBurst = 5
+        server.streamResetRate = 1
+        let pair = try InMemoryPair(server: server)
+        var goAway: HTTP2Event?
+        for _ in 0..<20 {
+            guard let id = try? pair.client.sendRequest(headers: grpcRequest()) else { break }
+            try pair.pump()
+            pair.client.resetStream(streamID: id, errorCode: .cancel)
+            try pair.pump()
+            goAway = pair.takeClientEvents().first { if case .goAway = $0 { true } else { false } }
+            if goAway != nil { break }
+        }
+        // The Debian backport answers a reset burst with GOAWAY(INTERNAL_ERROR).
+        #expect(goAway.map { if case .goAway(_, .internalError, _) = $0 { true } else { false } } == true)
+        #expect(!pair.server.isActive)
+    }
+
+    /// Letters with long Huffman codes, so the HPACK block stays ~45 KB: a HEADERS frame and two CONTINUATIONs.
+    private func uppercaseNoise(count: Int) -> String {
+        var state: UInt32 = 12345
+        return String(
+            decoding: (0..<count).map { _ in
+                state = state &* 1_103_515_245 &+ 12345
+                return UInt8(ascii: "A") + UInt8((state >> 16) % 26)
+            }, as: UTF8.self)
+    }
+
+    @Test func continuationFloodEndsTheConnection() throws {
+        var server = HTTP2Session.Configuration()
+        server.maxContinuations = 1
+        server.maxHeaderListSize = 1 << 20
+        let pair = try InMemoryPair(server: server)
+        _ = try pair.client.sendRequest(
+            headers: grpcRequest(extra: [HTTP2Header("x-big", uppercaseNoise(count: 55_000))]), endStream: true)
+        var threw = false
+        do { try pair.pump() } catch { threw = true }
+        #expect(pair.serverEvents.requestStreamIDs.isEmpty)
+        #expect(threw || !pair.server.isActive)
+    }
 }
