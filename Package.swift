@@ -61,15 +61,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], swiftSettings: strict),
+        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireProtoTests",
             dependencies: ["ProtoWire", "TensorwireProto", "DecoderFuzzing"],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ProtoWire"], swiftSettings: strict),
+        .testTarget(
+            name: "InferenceTests",
+            dependencies: ["Inference", "ProtoWire"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
     ]
 )

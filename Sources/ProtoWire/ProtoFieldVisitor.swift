@@ -7,6 +7,8 @@ public protocol ProtoFieldVisitor {
     mutating func visitFixed64(_ value: UInt64, field: Int)
     /// A length-delimited field whose content is `bytes`.
     mutating func visitBytes(_ bytes: UnsafeRawBufferPointer, field: Int)
+    /// A `string` field, always written (the sizer needs only its UTF-8 length, which native strings know).
+    mutating func visitStringValue(_ value: String, field: Int)
     /// An embedded message (or map entry) of `size` bytes, written by `body` when the visitor writes.
     mutating func visitNested(size: Int, field: Int, _ body: (inout ProtoWriter) -> Void)
     /// A packed run of varints whose content is `size` bytes long.
@@ -90,8 +92,7 @@ extension ProtoFieldVisitor {
 
     @inlinable public mutating func visitString(_ value: String, field: Int, explicit: Bool = false) {
         guard !value.isEmpty || explicit else { return }
-        var copy = value
-        copy.withUTF8 { visitBytes(UnsafeRawBufferPointer($0), field: field) }
+        visitStringValue(value, field: field)
     }
 
     @inlinable public mutating func visitBytes(_ value: [UInt8], field: Int, explicit: Bool = false) {
@@ -105,11 +106,12 @@ extension ProtoFieldVisitor {
     }
 
     @inlinable public mutating func visitRepeatedMessages<M: ProtoMessage>(_ messages: [M], field: Int) {
-        for message in messages { visitMessage(message, field: field) }
+        // Index loop: `for message in messages` would copy (retain and release) every field of each element.
+        for index in messages.indices { visitMessage(messages[index], field: field) }
     }
 
     @inlinable public mutating func visitRepeatedStrings(_ values: [String], field: Int) {
-        for value in values { visitString(value, field: field, explicit: true) }
+        for index in values.indices { visitStringValue(values[index], field: field) }
     }
 
     @inlinable public mutating func visitRepeatedBytes(_ values: [[UInt8]], field: Int) {

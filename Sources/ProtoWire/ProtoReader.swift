@@ -242,11 +242,9 @@ public struct ProtoReader {
         try expect(.lengthDelimited)
         let length = try readLength()
         let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
-        guard let string = String(validating: slice, as: UTF8.self) else {
-            throw WireDecodingError.invalidUTF8(field: fieldNumber)
-        }
+        guard UTF8Validation.isValid(slice) else { throw WireDecodingError.invalidUTF8(field: fieldNumber) }
         position += length
-        return string
+        return String(decoding: slice.assumingMemoryBound(to: UInt8.self), as: UTF8.self)
     }
 
     // MARK: Embedded messages

@@ -22,6 +22,10 @@ public struct ProtoSizer: ProtoFieldVisitor {
         total += ProtoSize.lengthDelimited(bytes.count, field: field)
     }
 
+    @inlinable public mutating func visitStringValue(_ value: String, field: Int) {
+        total += ProtoSize.lengthDelimited(value.utf8.count, field: field)
+    }
+
     @inlinable public mutating func visitNested(size nestedSize: Int, field: Int, _ body: (inout ProtoWriter) -> Void) {
         total += ProtoSize.lengthDelimited(nestedSize, field: field)
     }
@@ -61,6 +65,11 @@ public struct ProtoWriter: ProtoFieldVisitor {
 
     @inlinable
     public mutating func writeVarint(_ value: UInt64) {
+        if value < 0x80 {
+            let start = reserve(1)
+            buffer[start] = UInt8(truncatingIfNeeded: value)
+            return
+        }
         let count = ProtoSize.varint(value)
         let start = reserve(count)
         var rest = value
@@ -115,6 +124,11 @@ public struct ProtoWriter: ProtoFieldVisitor {
         writeTag(field, .lengthDelimited)
         writeVarint(UInt64(bytes.count))
         writeRawBytes(bytes)
+    }
+
+    @inlinable public mutating func visitStringValue(_ value: String, field: Int) {
+        var copy = value
+        copy.withUTF8 { visitBytes(UnsafeRawBufferPointer($0), field: field) }
     }
 
     @inlinable public mutating func visitNested(size: Int, field: Int, _ body: (inout ProtoWriter) -> Void) {
