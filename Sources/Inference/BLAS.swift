@@ -8,3 +8,37 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(clamping: max(1, newValue))) }
     }
 }
+
+extension BLAS {
+    /// C[m×n] = A[m×k] · B, all row-major with leading dimensions equal to the row lengths. `B` is [k×n]
+    /// (`transposedB == false`) or [n×k] (`transposedB == true`). `beta` scales what `C` already holds.
+    static func sgemm(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, b: UnsafePointer<Float>, transposedB: Bool,
+        c: UnsafeMutablePointer<Float>, beta: Float = 0
+    ) {
+        if m == 1 {
+            // One row: a matrix-vector product is faster than sgemm's packing (y = op(B)ᵀ x).
+            if transposedB {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, b, Int32(k), a, 1, beta, c, 1)
+            } else {
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(n), a, 1, beta, c, 1)
+            }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(transposedB ? k : n), beta, c, Int32(n)
+        )
+    }
+
+    /// The raw `cblas_sgemm` baseline used by the engine benchmark: C = A·B with B [k×n], row-major.
+    public static func benchmarkSgemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n)
+        )
+    }
+}

@@ -1,0 +1,217 @@
+internal import ProtoWire
+
+/// A loaded model: its signature and its compiled execution plan (weights laid out, constants folded, steps fused).
+///
+/// Immutable and `Sendable`: load once on any thread, then share it with every instance thread; each thread runs
+/// it through its own `ExecutionContext`.
+public final class Model: Sendable {
+    /// The name the model is served under.
+    public let name: String
+    /// Where the model came from (a file path or a built-in name), for messages.
+    public let source: String
+    /// Inputs and outputs, with -1 for the batch dimension.
+    public let signature: ModelSignature
+    /// The default-domain opset the graph was exported with.
+    public let opsetVersion: Int
+    /// `producer_name producer_version` from the file (e.g. "skl2onnx 1.17.0", "pytorch 2.3.0").
+    public let producer: String
+    let plan: CompiledPlan
+
+    /// Compiles a model from the bytes of a `.onnx` file. `source` names the file in errors.
+    public init(onnxBytes: [UInt8], name: String, source: String) throws(ModelLoadError) {
+        let proto: ONNXModel
+        do {
+            proto = try ONNXModel(serializedBytes: onnxBytes)
+        } catch {
+            throw ModelLoadError(file: source, node: nil, op: nil, reason: "not a valid ONNX protobuf (\(error))")
+        }
+        var compiler = GraphCompiler(file: source)
+        self.plan = try compiler.compile(proto)
+        self.name = name
+        self.source = source
+        self.signature = plan.signature
+        self.opsetVersion = Int(compiler.opset)
+        self.producer = [proto.producerName, proto.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// Compiles a decoded ONNX model (tests build these in Swift).
+    public convenience init(onnx: ONNXModel, name: String, source: String = "<memory>") throws(ModelLoadError) {
+        try self.init(onnxBytes: onnx.serializedBytes(), name: name, source: source)
+    }
+
+    /// The number of steps of the compiled plan (after folding and fusion).
+    public var stepCount: Int { plan.steps.count }
+
+    /// A per-thread context with buffers preallocated for batches of up to `maxBatchSize` rows.
+    public func makeContext(maxBatchSize: Int = 1) -> ExecutionContext {
+        ExecutionContext(model: self, maxBatchSize: maxBatchSize)
+    }
+}
+
+/// Why a run was refused or failed. Shape and type errors name the tensor, the expected and the received value,
+/// so they can go into an INVALID_ARGUMENT status as they are.
+public enum InferenceError: Error, Sendable, Equatable, CustomStringConvertible {
+    case inputCount(expected: Int, received: Int)
+    case dataType(input: String, expected: DataType, received: DataType)
+    case shape(input: String, expected: [Int], received: [Int])
+    /// Two inputs disagree on the batch size.
+    case batchMismatch(input: String, expected: Int, received: Int)
+    /// The batch would exceed the engine's per-call size limit.
+    case batchTooLarge(rows: Int, limit: Int)
+    /// A data-dependent failure inside the plan (for example an out-of-range index).
+    case invalidData(String)
+
+    public var description: String {
+        switch self {
+        case .inputCount(let expected, let received):
+            return "expected \(expected) input tensor(s), received \(received)"
+        case .dataType(let input, let expected, let received):
+            return "input '\(input)': expected \(expected), received \(received)"
+        case .shape(let input, let expected, let received):
+            return "input '\(input)': expected shape \(Shape(expected)), received \(Shape(received))"
+        case .batchMismatch(let input, let expected, let received):
+            return "input '\(input)': batch size \(received) differs from the other inputs' \(expected)"
+        case .batchTooLarge(let rows, let limit):
+            return "batch of \(rows) rows exceeds the engine limit of \(limit)"
+        case .invalidData(let reason):
+            return reason
+        }
+    }
+}
+
+/// The per-thread state of a model run: one buffer per plan slot, sized for `maxBatchSize` rows, reused by every
+/// run. Not `Sendable`: a context belongs to the one thread that created it (an instance thread of the batcher).
+public final class ExecutionContext {
+    public let model: Model
+    /// Rows the buffers hold; a larger batch grows them once.
+    public private(set) var maxBatchSize: Int
+    private var slotMemory: [UnsafeMutableRawPointer] = []
+    private var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let scratch: UnsafeMutableRawPointer
+
+    init(model: Model, maxBatchSize: Int) {
+        self.model = model
+        self.maxBatchSize = Swift.max(1, maxBatchSize)
+        self.scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        self.pointers = UnsafeMutablePointer.allocate(capacity: Swift.max(model.plan.bindings.count, 1))
+        self.pointers.initialize(repeating: scratch, count: Swift.max(model.plan.bindings.count, 1))
+        allocateSlots()
+    }
+
+    deinit {
+        for memory in slotMemory { memory.deallocate() }
+        pointers.deallocate()
+        scratch.deallocate()
+    }
+
+    /// The largest batch one run accepts: every BLAS dimension stays below 2^31.
+    public var batchLimit: Int { Int(Int32.max) / Swift.max(model.plan.maxElementsPerRow, 1) }
+
+    private func allocateSlots() {
+        for memory in slotMemory { memory.deallocate() }
+        slotMemory = model.plan.slots.map { size in
+            let bytes = Swift.max(size.perRow * maxBatchSize, size.fixed, 64)
+            return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
+        for (id, binding) in model.plan.bindings.enumerated() {
+            switch binding {
+            case .constant(let index): pointers[id] = model.plan.constants[index].pointer
+            case .slot(let index): pointers[id] = slotMemory[index]
+            case .unused: pointers[id] = scratch
+            }
+        }
+    }
+
+    /// Runs the model on `inputs` (in signature order) and returns the outputs in signature order. Inputs are
+    /// validated against the signature first; the batch size is read from the batch dimension.
+    public func run(_ inputs: [Tensor]) throws(InferenceError) -> [Tensor] {
+        let plan = model.plan
+        guard inputs.count == plan.inputs.count else {
+            throw .inputCount(expected: plan.inputs.count, received: inputs.count)
+        }
+        var batch: Int?
+        for (tensor, (signature, input)) in zip(inputs, zip(model.signature.inputs, plan.inputs)) {
+            guard tensor.dataType == input.dataType else {
+                throw .dataType(input: signature.name, expected: input.dataType, received: tensor.dataType)
+            }
+            let received = tensor.shape.dims
+            guard received.count == input.dims.count else {
+                throw .shape(input: signature.name, expected: signature.dims, received: received)
+            }
+            for (expected, actual) in zip(input.dims, received) {
+                if expected >= 0 {
+                    guard expected == actual else {
+                        throw .shape(input: signature.name, expected: signature.dims, received: received)
+                    }
+                } else if let known = batch {
+                    guard known == actual else {
+                        throw .batchMismatch(input: signature.name, expected: known, received: actual)
+                    }
+                } else {
+                    batch = actual
+                }
+            }
+        }
+        let rows = batch ?? 1
+        guard rows <= batchLimit else { throw .batchTooLarge(rows: rows, limit: batchLimit) }
+        if rows > maxBatchSize {
+            maxBatchSize = rows
+            allocateSlots()
+        }
+        for (tensor, input) in zip(inputs, plan.inputs) {
+            let target = pointers[input.value]
+            switch tensor.storage {
+            case .float32(let values):
+                values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
+            case .int64(let values):
+                values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
+            case .string:
+                break // Rejected above: plans take float32 and int64 inputs only.
+            }
+        }
+        if rows > 0 {
+            for step in plan.steps {
+                do {
+                    try step.execute(batch: rows, pointers: pointers)
+                } catch {
+                    throw .invalidData(error.reason)
+                }
+            }
+        }
+        return plan.outputs.map { output in readOutput(output, batch: rows) }
+    }
+
+    /// Runs the model on inputs given by name.
+    public func run(_ inputs: [String: Tensor]) throws(InferenceError) -> [String: Tensor] {
+        var ordered: [Tensor] = []
+        for signature in model.signature.inputs {
+            guard let tensor = inputs[signature.name] else {
+                throw .inputCount(expected: model.signature.inputs.count, received: inputs.count)
+            }
+            ordered.append(tensor)
+        }
+        let results = try run(ordered)
+        var named: [String: Tensor] = [:]
+        for (signature, tensor) in zip(model.signature.outputs, results) { named[signature.name] = tensor }
+        return named
+    }
+
+    private func readOutput(_ output: PlanOutput, batch: Int) -> Tensor {
+        let dims = Dims.concrete(output.dims, batch: batch)
+        let count = Dims.count(output.dims, batch: batch)
+        let source = UnsafeRawPointer(pointers[output.value])
+        switch output.dataType {
+        case .float32:
+            let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Float.self), count: count))
+            return Tensor(shape: Shape(dims), floats: values)
+        case .int64:
+            let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Int64.self), count: count))
+            return Tensor(shape: Shape(dims), int64s: values)
+        case .string:
+            let indices = UnsafeBufferPointer(start: source.assumingMemoryBound(to: Int64.self), count: count)
+            let table = output.strings
+            let values = indices.map { $0 >= 0 && $0 < Int64(table.count) ? table[Int($0)] : "" }
+            return Tensor(shape: Shape(dims), strings: values)
+        }
+    }
+}

@@ -1,0 +1,327 @@
+internal import Glibc
+
+// The math of the execution plan: plain loops over raw buffers whose sizes the compiler proved at load time.
+// Every function here takes concrete sizes; none of them allocates.
+
+/// An activation applied in the same pass as a GEMM's bias, or on its own as an elementwise step.
+enum Activation: Sendable, Equatable {
+    case none
+    case relu
+    case leakyRelu(alpha: Float)
+    case sigmoid
+    case tanh
+    case clip(min: Float, max: Float)
+}
+
+/// Float → float elementwise functions.
+enum UnaryFunction: Sendable, Equatable {
+    case activation(Activation)
+    case erf
+    case exp
+    case log
+    case sqrt
+    case neg
+    case abs
+    case reciprocal
+    case elu(alpha: Float)
+    case selu(alpha: Float, gamma: Float)
+    case softplus
+    case hardSigmoid(alpha: Float, beta: Float)
+}
+
+enum BinaryFunction: Sendable, Equatable {
+    case add, sub, mul, div, pow
+}
+
+enum Kernels {
+    @inline(__always)
+    static func exponential(_ x: Float) -> Float { expf(x) }
+
+    @inline(__always)
+    static func sigmoid(_ x: Float) -> Float {
+        // Written so that neither branch overflows: exp of a non-positive number only.
+        if x >= 0 {
+            return 1 / (1 + expf(-x))
+        }
+        let e = expf(x)
+        return e / (1 + e)
+    }
+
+    /// y[i] = act(y[i] + bias[i % n]) over `rows` rows of `n` columns: one vectorised pass after a GEMM.
+    static func biasActivation(
+        _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>?, activation: Activation
+    ) {
+        if bias == nil && activation == .none { return }
+        let vectorEnd = n - n % 8
+        for row in 0..<rows {
+            let base = y + row * n
+            var j = 0
+            while j < vectorEnd {
+                let pointer = UnsafeMutableRawPointer(base + j)
+                var v = pointer.loadUnaligned(as: SIMD8<Float>.self)
+                if let bias {
+                    v += UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Float>.self)
+                }
+                v = applyVector(activation, v)
+                pointer.storeBytes(of: v, as: SIMD8<Float>.self)
+                j += 8
+            }
+            while j < n {
+                var value = base[j]
+                if let bias { value += bias[j] }
+                base[j] = applyScalar(activation, value)
+                j += 1
+            }
+        }
+    }
+
+    @inline(__always)
+    static func applyVector(_ activation: Activation, _ v: SIMD8<Float>) -> SIMD8<Float> {
+        switch activation {
+        case .none:
+            return v
+        case .relu:
+            return pointwiseMax(v, SIMD8<Float>(repeating: 0))
+        case .leakyRelu(let alpha):
+            return v.replacing(with: v * alpha, where: v .< 0)
+        case .clip(let low, let high):
+            return v.clamped(lowerBound: SIMD8(repeating: low), upperBound: SIMD8(repeating: high))
+        case .sigmoid, .tanh:
+            var out = v
+            for lane in 0..<8 { out[lane] = applyScalar(activation, v[lane]) }
+            return out
+        }
+    }
+
+    @inline(__always)
+    static func applyScalar(_ activation: Activation, _ x: Float) -> Float {
+        switch activation {
+        case .none: return x
+        case .relu: return x > 0 ? x : 0
+        case .leakyRelu(let alpha): return x < 0 ? x * alpha : x
+        case .clip(let low, let high): return Swift.min(Swift.max(x, low), high)
+        case .sigmoid: return sigmoid(x)
+        case .tanh: return tanhf(x)
+        }
+    }
+
+    static func unary(
+        _ function: UnaryFunction, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        switch function {
+        case .activation(let activation):
+            let vectorEnd = count - count % 8
+            var i = 0
+            while i < vectorEnd {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(y + i).storeBytes(of: applyVector(activation, v), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count {
+                y[i] = applyScalar(activation, x[i])
+                i += 1
+            }
+        case .erf: for i in 0..<count { y[i] = erff(x[i]) }
+        case .exp: for i in 0..<count { y[i] = expf(x[i]) }
+        case .log: for i in 0..<count { y[i] = logf(x[i]) }
+        case .sqrt: for i in 0..<count { y[i] = x[i].squareRoot() }
+        case .neg: for i in 0..<count { y[i] = -x[i] }
+        case .abs: for i in 0..<count { y[i] = Swift.abs(x[i]) }
+        case .reciprocal: for i in 0..<count { y[i] = 1 / x[i] }
+        case .elu(let alpha):
+            for i in 0..<count { y[i] = x[i] < 0 ? alpha * (expf(x[i]) - 1) : x[i] }
+        case .selu(let alpha, let gamma):
+            for i in 0..<count { y[i] = x[i] > 0 ? gamma * x[i] : gamma * (alpha * expf(x[i]) - alpha) }
+        case .softplus:
+            // log(1 + e^x) without overflow for large x.
+            for i in 0..<count {
+                let v = x[i]
+                y[i] = v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v))
+            }
+        case .hardSigmoid(let alpha, let beta):
+            for i in 0..<count { y[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
+        }
+    }
+
+    @inline(__always)
+    static func apply(_ function: BinaryFunction, _ a: Float, _ b: Float) -> Float {
+        switch function {
+        case .add: return a + b
+        case .sub: return a - b
+        case .mul: return a * b
+        case .div: return a / b
+        case .pow: return powf(a, b)
+        }
+    }
+
+    @inline(__always)
+    static func apply(_ function: BinaryFunction, _ a: Int64, _ b: Int64) -> Int64 {
+        switch function {
+        case .add: return a &+ b
+        case .sub: return a &- b
+        case .mul: return a &* b
+        case .div: return b == 0 ? 0 : (a == .min && b == -1 ? .min : a / b)
+        case .pow:
+            var result: Int64 = 1
+            var count = b
+            while count > 0 { result = result &* a; count -= 1 }
+            return result
+        }
+    }
+
+    /// Numpy-broadcasting binary operation. `aStrides`/`bStrides` are element strides per output axis (0 where the
+    /// operand is broadcast); the innermost axis is looped with its strides.
+    static func broadcastBinary<T>(
+        _ function: BinaryFunction,
+        a: UnsafePointer<T>, aStrides: [Int], b: UnsafePointer<T>, bStrides: [Int],
+        out: UnsafeMutablePointer<T>, dims: [Int], apply: (BinaryFunction, T, T) -> T
+    ) {
+        let rank = dims.count
+        guard rank > 0 else {
+            out[0] = apply(function, a[0], b[0])
+            return
+        }
+        let total = dims.reduce(1, *)
+        if total == 0 { return }
+        let inner = dims[rank - 1]
+        let aInner = aStrides[rank - 1]
+        let bInner = bStrides[rank - 1]
+        var index = [Int](repeating: 0, count: rank)
+        var aOffset = 0
+        var bOffset = 0
+        var outOffset = 0
+        while outOffset < total {
+            if aInner == 1 && bInner == 1 {
+                for j in 0..<inner { out[outOffset + j] = apply(function, a[aOffset + j], b[bOffset + j]) }
+            } else if aInner == 1 && bInner == 0 {
+                let bv = b[bOffset]
+                for j in 0..<inner { out[outOffset + j] = apply(function, a[aOffset + j], bv) }
+            } else {
+                for j in 0..<inner {
+                    out[outOffset + j] = apply(function, a[aOffset + j * aInner], b[bOffset + j * bInner])
+                }
+            }
+            outOffset += inner
+            // Advance the odometer over the outer axes.
+            var axis = rank - 2
+            while axis >= 0 {
+                index[axis] += 1
+                aOffset += aStrides[axis]
+                bOffset += bStrides[axis]
+                if index[axis] < dims[axis] { break }
+                aOffset -= aStrides[axis] * dims[axis]
+                bOffset -= bStrides[axis] * dims[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+            if axis < 0 { break }
+        }
+    }
+
+    /// Softmax or log-softmax over `length` elements spaced `stride` apart, for every (outer, inner) position.
+    static func softmax(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, length: Int, stride: Int, log: Bool
+    ) {
+        guard length > 0 else { return }
+        for o in 0..<outer {
+            for inner in 0..<stride {
+                let base = o * length * stride + inner
+                var maximum = -Float.infinity
+                for j in 0..<length { maximum = Swift.max(maximum, x[base + j * stride]) }
+                var sum: Float = 0
+                for j in 0..<length {
+                    let e = expf(x[base + j * stride] - maximum)
+                    y[base + j * stride] = e
+                    sum += e
+                }
+                if log {
+                    let logSum = logf(sum)
+                    for j in 0..<length { y[base + j * stride] = x[base + j * stride] - maximum - logSum }
+                } else {
+                    let scale = 1 / sum
+                    for j in 0..<length { y[base + j * stride] *= scale }
+                }
+            }
+        }
+    }
+
+    /// ArgMax over `length` elements spaced `stride` apart.
+    static func argMax(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int64>, outer: Int, length: Int, stride: Int,
+        selectLast: Bool
+    ) {
+        for o in 0..<outer {
+            for inner in 0..<stride {
+                let base = o * length * stride + inner
+                var best = 0
+                var bestValue = length > 0 ? x[base] : 0
+                if length > 1 {
+                    for j in 1..<length {
+                        let v = x[base + j * stride]
+                        if v > bestValue || (selectLast && v == bestValue) {
+                            best = j
+                            bestValue = v
+                        }
+                    }
+                }
+                y[o * stride + inner] = Int64(best)
+            }
+        }
+    }
+
+    /// y = x * scale[c] + shift[c] where c is the index along axis 1 of [outer, channels, inner].
+    static func channelAffine(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, channels: Int, inner: Int,
+        scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
+    ) {
+        for o in 0..<outer {
+            for c in 0..<channels {
+                let base = (o * channels + c) * inner
+                let s = scale[c]
+                let t = shift[c]
+                for i in 0..<inner { y[base + i] = x[base + i] * s + t }
+            }
+        }
+    }
+
+    /// Permutes the axes of a tensor of `dims` (elements of `elementSize` bytes).
+    static func transpose(
+        _ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, dims: [Int], permutation: [Int], elementSize: Int
+    ) {
+        let rank = dims.count
+        let total = dims.reduce(1, *)
+        guard total > 0 else { return }
+        var inputStrides = [Int](repeating: 1, count: rank)
+        if rank > 1 {
+            for axis in stride(from: rank - 2, through: 0, by: -1) {
+                inputStrides[axis] = inputStrides[axis + 1] * dims[axis + 1]
+            }
+        }
+        let outDims = permutation.map { dims[$0] }
+        let strides = permutation.map { inputStrides[$0] }
+        var index = [Int](repeating: 0, count: rank)
+        var offset = 0
+        for out in 0..<total {
+            (y + out * elementSize).copyMemory(from: x + offset * elementSize, byteCount: elementSize)
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                offset += strides[axis]
+                if index[axis] < outDims[axis] { break }
+                offset -= strides[axis] * outDims[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+
+    /// Float → int64 the way a C cast does for in-range values; NaN becomes 0 and out-of-range values saturate
+    /// instead of trapping.
+    @inline(__always)
+    static func saturatingInt64(_ value: Float) -> Int64 {
+        if value.isNaN { return 0 }
+        if value >= 9.2233715e18 { return .max }
+        if value <= -9.2233715e18 { return .min }
+        return Int64(value)
+    }
+}

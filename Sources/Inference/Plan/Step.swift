@@ -1,0 +1,298 @@
+// One step of a compiled execution plan, and how it runs.
+//
+// Values are numbered (`ValueID`); a plan binds every value to a pointer (a constant of the model or a slot of an
+// execution context) before it runs. Shapes are symbolic: a dimension d < 0 stands for batch × |d|, so the same
+// plan runs any batch size. The compiler proved at load time that every buffer is large enough for the shapes
+// below, for any batch size the context was sized for.
+
+typealias ValueID = Int
+
+/// Shape arithmetic on symbolic dimensions (d < 0 means batch × |d|).
+enum Dims {
+    static func concrete(_ dims: [Int], batch: Int) -> [Int] {
+        dims.map { $0 < 0 ? -$0 * batch : $0 }
+    }
+
+    static func count(_ dims: [Int], batch: Int) -> Int {
+        var product = 1
+        for dim in dims { product *= dim < 0 ? -dim * batch : dim }
+        return product
+    }
+
+    /// The product of the magnitudes: elements per batch row for batched values, all elements otherwise.
+    static func staticCount(_ dims: [Int]) -> Int {
+        dims.reduce(1) { $0 * Swift.abs($1) }
+    }
+
+    static func isBatched(_ dims: [Int]) -> Bool { dims.contains { $0 < 0 } }
+}
+
+/// Where a classifier's label comes from.
+enum LabelRule: Sendable, Equatable {
+    /// argmax over the scores, mapped through the label list.
+    case argMax
+    /// One score per row: `labels[1]` when the score is positive, else `labels[0]`.
+    case signOfScore
+}
+
+/// `LinearClassifier`'s post-processing of raw scores (onnxruntime's semantics).
+enum ScoreTransform: Sendable, Equatable {
+    case none, logistic, softmax, softmaxZero
+}
+
+enum NormKind: Sendable, Equatable {
+    case max, l1, l2
+}
+
+enum Step: Sendable {
+    /// out[rows × n] = act(in[rows × k] · W[k × n] + bias[n]).
+    case dense(input: ValueID, weights: ValueID, bias: ValueID?, output: ValueID, inputDims: [Int], k: Int, n: Int,
+               activation: Activation)
+    case binary(BinaryFunction, a: ValueID, aDims: [Int], b: ValueID, bDims: [Int], output: ValueID, outDims: [Int],
+                elementType: DataType)
+    case unary(UnaryFunction, input: ValueID, output: ValueID, dims: [Int])
+    case softmax(input: ValueID, output: ValueID, dims: [Int], axis: Int, coerceTo2D: Bool, log: Bool)
+    case channelAffine(input: ValueID, output: ValueID, dims: [Int], scale: ValueID, shift: ValueID)
+    case transpose(input: ValueID, output: ValueID, dims: [Int], permutation: [Int], elementSize: Int)
+    case argMax(input: ValueID, output: ValueID, dims: [Int], axis: Int, selectLast: Bool)
+    case cast(input: ValueID, output: ValueID, dims: [Int], from: DataType, to: DataType)
+    case copy(input: ValueID, output: ValueID, dims: [Int], elementSize: Int)
+    /// Labels and (transformed) scores from raw scores [rows × classes]; `scoresOut` has `outClasses` columns.
+    case classifierHead(scores: ValueID, labelsOut: ValueID, scoresOut: ValueID, rowDims: [Int], classes: Int,
+                        outClasses: Int, rule: LabelRule, labels: [Int64], transform: ScoreTransform,
+                        addSecondClass: Bool)
+    case normalizer(input: ValueID, output: ValueID, dims: [Int], kind: NormKind)
+    /// ArrayFeatureExtractor: out[..., j] = data[..., indices[j]] along the last axis.
+    case gatherLast(data: ValueID, dataDims: [Int], indices: ValueID, indexDims: [Int], output: ValueID,
+                    outDims: [Int], elementSize: Int)
+
+    /// The values this step reads.
+    var inputs: [ValueID] {
+        switch self {
+        case .dense(let input, let weights, let bias, _, _, _, _, _):
+            return bias.map { [input, weights, $0] } ?? [input, weights]
+        case .binary(_, let a, _, let b, _, _, _, _): return [a, b]
+        case .unary(_, let input, _, _): return [input]
+        case .softmax(let input, _, _, _, _, _): return [input]
+        case .channelAffine(let input, _, _, let scale, let shift): return [input, scale, shift]
+        case .transpose(let input, _, _, _, _): return [input]
+        case .argMax(let input, _, _, _, _): return [input]
+        case .cast(let input, _, _, _, _): return [input]
+        case .copy(let input, _, _, _): return [input]
+        case .classifierHead(let scores, _, _, _, _, _, _, _, _, _): return [scores]
+        case .normalizer(let input, _, _, _): return [input]
+        case .gatherLast(let data, _, let indices, _, _, _, _): return [data, indices]
+        }
+    }
+
+    /// The values this step writes.
+    var outputs: [ValueID] {
+        switch self {
+        case .dense(_, _, _, let output, _, _, _, _): return [output]
+        case .binary(_, _, _, _, _, let output, _, _): return [output]
+        case .unary(_, _, let output, _): return [output]
+        case .softmax(_, let output, _, _, _, _): return [output]
+        case .channelAffine(_, let output, _, _, _): return [output]
+        case .transpose(_, let output, _, _, _): return [output]
+        case .argMax(_, let output, _, _, _): return [output]
+        case .cast(_, let output, _, _, _): return [output]
+        case .copy(_, let output, _, _): return [output]
+        case .classifierHead(_, let labelsOut, let scoresOut, _, _, _, _, _, _, _): return [labelsOut, scoresOut]
+        case .normalizer(_, let output, _, _): return [output]
+        case .gatherLast(_, _, _, _, let output, _, _): return [output]
+        }
+    }
+}
+
+/// A runtime failure that depends on the data, not the shapes (which are checked before a plan runs).
+struct StepFailure: Error {
+    let reason: String
+}
+
+extension Step {
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    func execute(batch: Int, pointers: UnsafePointer<UnsafeMutableRawPointer>) throws(StepFailure) {
+        func floats(_ id: ValueID) -> UnsafeMutablePointer<Float> { pointers[id].assumingMemoryBound(to: Float.self) }
+        func ints(_ id: ValueID) -> UnsafeMutablePointer<Int64> { pointers[id].assumingMemoryBound(to: Int64.self) }
+
+        switch self {
+        case .dense(let input, let weights, let bias, let output, let inputDims, let k, let n, let activation):
+            let rows = Dims.count(inputDims, batch: batch) / Swift.max(k, 1)
+            guard rows > 0, n > 0 else { return }
+            let out = floats(output)
+            if k == 0 {
+                out.initialize(repeating: 0, count: rows * n)
+            } else {
+                BLAS.sgemm(m: rows, n: n, k: k, a: floats(input), b: floats(weights), transposedB: false, c: out)
+            }
+            Kernels.biasActivation(out, rows: rows, n: n, bias: bias.map { UnsafePointer(floats($0)) },
+                                   activation: activation)
+
+        case .binary(let function, let a, let aDims, let b, let bDims, let output, let outDims, let elementType):
+            let dims = Dims.concrete(outDims, batch: batch)
+            let aStrides = Self.broadcastStrides(Dims.concrete(aDims, batch: batch), to: dims)
+            let bStrides = Self.broadcastStrides(Dims.concrete(bDims, batch: batch), to: dims)
+            if elementType == .float32 {
+                Kernels.broadcastBinary(function, a: floats(a), aStrides: aStrides, b: floats(b), bStrides: bStrides,
+                                        out: floats(output), dims: dims) { Kernels.apply($0, $1, $2) }
+            } else {
+                Kernels.broadcastBinary(function, a: ints(a), aStrides: aStrides, b: ints(b), bStrides: bStrides,
+                                        out: ints(output), dims: dims) { Kernels.apply($0, $1, $2) }
+            }
+
+        case .unary(let function, let input, let output, let dims):
+            Kernels.unary(function, floats(input), floats(output), count: Dims.count(dims, batch: batch))
+
+        case .softmax(let input, let output, let dims, let axis, let coerceTo2D, let log):
+            let shape = Dims.concrete(dims, batch: batch)
+            let outer = shape[..<axis].reduce(1, *)
+            if coerceTo2D {
+                Kernels.softmax(floats(input), floats(output), outer: outer, length: shape[axis...].reduce(1, *),
+                                stride: 1, log: log)
+            } else {
+                Kernels.softmax(floats(input), floats(output), outer: outer, length: shape[axis],
+                                stride: shape[(axis + 1)...].reduce(1, *), log: log)
+            }
+
+        case .channelAffine(let input, let output, let dims, let scale, let shift):
+            let shape = Dims.concrete(dims, batch: batch)
+            Kernels.channelAffine(floats(input), floats(output), outer: shape[0], channels: shape[1],
+                                  inner: shape[2...].reduce(1, *), scale: floats(scale), shift: floats(shift))
+
+        case .transpose(let input, let output, let dims, let permutation, let elementSize):
+            Kernels.transpose(pointers[input], pointers[output], dims: Dims.concrete(dims, batch: batch),
+                              permutation: permutation, elementSize: elementSize)
+
+        case .argMax(let input, let output, let dims, let axis, let selectLast):
+            let shape = Dims.concrete(dims, batch: batch)
+            Kernels.argMax(floats(input), ints(output), outer: shape[..<axis].reduce(1, *), length: shape[axis],
+                           stride: shape[(axis + 1)...].reduce(1, *), selectLast: selectLast)
+
+        case .cast(let input, let output, let dims, let from, let to):
+            let count = Dims.count(dims, batch: batch)
+            switch (from, to) {
+            case (.float32, .int64):
+                let x = floats(input), y = ints(output)
+                for i in 0..<count { y[i] = Kernels.saturatingInt64(x[i]) }
+            case (.int64, .float32):
+                let x = ints(input), y = floats(output)
+                for i in 0..<count { y[i] = Float(x[i]) }
+            default:
+                pointers[output].copyMemory(from: pointers[input], byteCount: count * from.bufferElementSize)
+            }
+
+        case .copy(let input, let output, let dims, let elementSize):
+            pointers[output].copyMemory(from: pointers[input], byteCount: Dims.count(dims, batch: batch) * elementSize)
+
+        case .classifierHead(let scoresID, let labelsOut, let scoresOut, let rowDims, let classes, let outClasses,
+                             let rule, let labels, let transform, let addSecondClass):
+            let rows = Dims.count(rowDims, batch: batch)
+            let raw = floats(scoresID), out = floats(scoresOut), labelPointer = ints(labelsOut)
+            for row in 0..<rows {
+                let scores = raw + row * classes
+                let target = out + row * outClasses
+                switch rule {
+                case .signOfScore:
+                    labelPointer[row] = scores[0] > 0 ? labels[1] : labels[0]
+                case .argMax:
+                    var best = 0
+                    for j in 1..<Swift.max(classes, 1) where scores[j] > scores[best] { best = j }
+                    labelPointer[row] = labels[best]
+                }
+                if classes == 1 {
+                    // onnxruntime writes [1 - s, s] for one score and two labels, the score itself otherwise.
+                    let s = scores[0]
+                    if addSecondClass {
+                        target[0] = 1 - s
+                        target[1] = s
+                    } else {
+                        target[0] = s
+                    }
+                    continue
+                }
+                switch transform {
+                case .none:
+                    for j in 0..<classes { target[j] = scores[j] }
+                case .logistic:
+                    for j in 0..<classes { target[j] = Kernels.sigmoid(scores[j]) }
+                case .softmax:
+                    Kernels.softmax(scores, target, outer: 1, length: classes, stride: 1, log: false)
+                case .softmaxZero:
+                    Self.softmaxZero(scores, target, count: classes)
+                }
+            }
+
+        case .normalizer(let input, let output, let dims, let kind):
+            let shape = Dims.concrete(dims, batch: batch)
+            let columns = shape.last ?? 1
+            let rows = columns == 0 ? 0 : shape.reduce(1, *) / columns
+            let x = floats(input), y = floats(output)
+            for row in 0..<rows {
+                let base = row * columns
+                var norm: Float = 0
+                switch kind {
+                case .max:
+                    norm = -Float.infinity
+                    for j in 0..<columns { norm = Swift.max(norm, x[base + j]) }
+                case .l1:
+                    for j in 0..<columns { norm += Swift.abs(x[base + j]) }
+                case .l2:
+                    for j in 0..<columns { norm += x[base + j] * x[base + j] }
+                    norm = norm.squareRoot()
+                }
+                // onnxruntime leaves a row unchanged when its norm is zero.
+                for j in 0..<columns { y[base + j] = norm == 0 ? x[base + j] : x[base + j] / norm }
+            }
+
+        case .gatherLast(let data, let dataDims, let indices, let indexDims, let output, let outDims,
+                         let elementSize):
+            let dataShape = Dims.concrete(dataDims, batch: batch)
+            let stride = dataShape.last ?? 1
+            let indexCount = Dims.count(indexDims, batch: batch)
+            let rows = Dims.count(outDims, batch: batch) / Swift.max(indexCount, 1)
+            let index = ints(indices)
+            for j in 0..<indexCount where index[j] < 0 || index[j] >= Int64(stride) {
+                throw StepFailure(reason: "ArrayFeatureExtractor index \(index[j]) is outside 0..<\(stride)")
+            }
+            let source = pointers[data], target = pointers[output]
+            for row in 0..<rows {
+                for j in 0..<indexCount {
+                    let from = row * stride + Int(index[j])
+                    (target + (row * indexCount + j) * elementSize)
+                        .copyMemory(from: source + from * elementSize, byteCount: elementSize)
+                }
+            }
+        }
+    }
+
+    /// Element strides of `dims` when broadcast to `target` (numpy rules: align right, 0 where broadcast).
+    static func broadcastStrides(_ dims: [Int], to target: [Int]) -> [Int] {
+        var strides = [Int](repeating: 0, count: target.count)
+        var stride = 1
+        var axis = dims.count - 1
+        var targetAxis = target.count - 1
+        while axis >= 0 && targetAxis >= 0 {
+            strides[targetAxis] = dims[axis] == 1 && target[targetAxis] != 1 ? 0 : stride
+            stride *= dims[axis]
+            axis -= 1
+            targetAxis -= 1
+        }
+        return strides
+    }
+
+    /// onnxruntime's SOFTMAX_ZERO: softmax over the non-zero scores, zero where the score is zero.
+    static func softmaxZero(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        var maximum = -Float.infinity
+        for j in 0..<count where x[j] != 0 { maximum = Swift.max(maximum, x[j]) }
+        var sum: Float = 0
+        for j in 0..<count {
+            if x[j] == 0 {
+                y[j] = 0
+            } else {
+                y[j] = Kernels.exponential(x[j] - maximum)
+                sum += y[j]
+            }
+        }
+        if sum > 0 { for j in 0..<count { y[j] /= sum } }
+    }
+}
