@@ -1,0 +1,201 @@
+// Sources/RPCCore/Metadata.swift: custom metadata (W-20, W-21).
+
+/// Custom metadata of one RPC direction: an ordered multi-map from lowercase keys to ASCII text or, for keys ending
+/// in `-bin`, bytes. It owns its entries; it is a plain value, safe to pass between threads.
+///
+/// Invariants kept by every mutation: keys are lowercase `[0-9a-z_.-]` and not reserved (no pseudo-header, no
+/// `grpc-*`, no header that gRPC or HTTP/2 owns), text values are printable ASCII, and binary values sit under `-bin`
+/// keys. Reading from the wire (`init(headerFields:)`) skips reserved and invalid names instead of failing, so what a
+/// handler sees is exactly the user's metadata.
+public struct Metadata: Sendable, Hashable, Sequence, CustomStringConvertible {
+    /// A metadata value: text for ordinary keys, bytes for `-bin` keys.
+    public enum Value: Sendable, Hashable, CustomStringConvertible {
+        case string(String)
+        case binary([UInt8])
+
+        public var description: String {
+            switch self {
+            case .string(let text): "\"\(text)\""
+            case .binary(let bytes): "bin(\(Base64.encode(bytes)))"
+            }
+        }
+    }
+
+    /// One key and one of its values.
+    public struct Entry: Sendable, Hashable {
+        public let key: String
+        public let value: Value
+    }
+
+    private var entries: [Entry] = []
+
+    public init() {}
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    public func makeIterator() -> IndexingIterator<[Entry]> { entries.makeIterator() }
+
+    /// Adds a text value. The key is lowercased first.
+    public mutating func addString(_ value: String, forKey key: String) throws(MetadataError) {
+        let key = key.lowercased()
+        try Self.validate(key: key)
+        guard !Self.isBinaryKey(key) else { throw .binaryKeyNeedsBytes(key) }
+        guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else { throw .invalidValue(key: key) }
+        entries.append(Entry(key: key, value: .string(value)))
+    }
+
+    /// Adds a binary value under a key ending in `-bin`. The key is lowercased first.
+    public mutating func addBinary(_ value: [UInt8], forKey key: String) throws(MetadataError) {
+        let key = key.lowercased()
+        try Self.validate(key: key)
+        guard Self.isBinaryKey(key) else { throw .bytesNeedBinaryKey(key) }
+        entries.append(Entry(key: key, value: .binary(value)))
+    }
+
+    /// All values for `key` in insertion order.
+    public func values(forKey key: String) -> [Value] {
+        let key = key.lowercased()
+        return entries.filter { $0.key == key }.map(\.value)
+    }
+
+    /// The text values for `key`.
+    public func strings(forKey key: String) -> [String] {
+        values(forKey: key).compactMap { if case .string(let text) = $0 { text } else { nil } }
+    }
+
+    /// The binary values for `key`.
+    public func binaryValues(forKey key: String) -> [[UInt8]] {
+        values(forKey: key).compactMap { if case .binary(let bytes) = $0 { bytes } else { nil } }
+    }
+
+    /// The first value for `key`.
+    public func first(forKey key: String) -> Value? {
+        let key = key.lowercased()
+        return entries.first { $0.key == key }?.value
+    }
+
+    /// Removes every value for `key`.
+    public mutating func removeAll(forKey key: String) {
+        let key = key.lowercased()
+        entries.removeAll { $0.key == key }
+    }
+
+    /// Appends every entry of `other`.
+    public mutating func append(contentsOf other: Metadata) {
+        entries.append(contentsOf: other.entries)
+    }
+
+    public var description: String {
+        "[" + entries.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "]"
+    }
+}
+
+// MARK: - Keys
+
+extension Metadata {
+    /// True for keys that carry bytes (`-bin` suffix).
+    public static func isBinaryKey(_ key: String) -> Bool { key.hasSuffix("-bin") }
+
+    /// True for names gRPC or HTTP/2 owns, which are never user metadata: pseudo-headers, `grpc-*` (W-20), and the
+    /// headers the transport writes or HTTP/2 forbids (W-48, W-49).
+    public static func isReserved(_ key: String) -> Bool {
+        if key.hasPrefix(":") || key.hasPrefix("grpc-") { return true }
+        switch key {
+        case "content-type", "te", "user-agent", "host", "content-length", "connection", "keep-alive",
+            "proxy-connection", "transfer-encoding", "upgrade":
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Checks that `key` is a non-empty, lowercase `[0-9a-z_.-]` name (W-20) and not reserved.
+    public static func validate(key: String) throws(MetadataError) {
+        guard !key.isEmpty, key.utf8.allSatisfy(isKeyByte) else { throw .invalidKey(key) }
+        guard !isReserved(key) else { throw .reservedKey(key) }
+    }
+
+    private static func isKeyByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+            true
+        default:
+            false
+        }
+    }
+}
+
+// MARK: - Wire form
+
+extension Metadata {
+    /// The user metadata in a received header list (request headers, response headers or trailers).
+    ///
+    /// Reserved names and names outside `[0-9a-z_.-]` are skipped. A `-bin` value is split on `,` first, because a
+    /// peer or proxy may join repeated values into one field, and each piece is base64-decoded, padded or not (W-21);
+    /// an undecodable piece throws `malformedBinaryValue`, which a server answers with HTTP 400 and INTERNAL.
+    /// Text values are kept as received, including bytes outside printable ASCII that HTTP allows (W-20).
+    public init(headerFields: some Sequence<HeaderField>) throws(MetadataError) {
+        for field in headerFields {
+            let key = field.name
+            if key.isEmpty || Self.isReserved(key) || !key.utf8.allSatisfy(Self.isKeyByte) { continue }
+            if Self.isBinaryKey(key) {
+                for piece in field.value.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let bytes = Base64.decode(Self.trimmingWhitespace(piece)) else {
+                        throw .malformedBinaryValue(key: key)
+                    }
+                    entries.append(Entry(key: key, value: .binary(bytes)))
+                }
+            } else {
+                entries.append(Entry(key: key, value: .string(field.value)))
+            }
+        }
+    }
+
+    /// The entries as header fields, `-bin` values base64-encoded without padding (W-21).
+    public var headerFields: [HeaderField] {
+        entries.map { entry in
+            switch entry.value {
+            case .string(let text): HeaderField(entry.key, text)
+            case .binary(let bytes): HeaderField(entry.key, Base64.encode(bytes))
+            }
+        }
+    }
+
+    /// Removes optional whitespace (space, tab) around a comma-separated piece, as HTTP list syntax allows.
+    static func trimmingWhitespace(_ text: Substring) -> Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let start = text.firstIndex(where: { !isSpace($0) }),
+            let last = text.lastIndex(where: { !isSpace($0) })
+        else { return text[text.endIndex...] }
+        return text[start...last]
+    }
+}
+
+/// Why a metadata key or value was refused. Owns the offending key for the message.
+public enum MetadataError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Empty, or a character outside lowercase `[0-9a-z_.-]`.
+    case invalidKey(String)
+    /// A pseudo-header, `grpc-*`, or a header the transport owns.
+    case reservedKey(String)
+    /// A text value with a byte outside printable ASCII (0x20–0x7E).
+    case invalidValue(key: String)
+    /// A text value under a `-bin` key.
+    case binaryKeyNeedsBytes(String)
+    /// A binary value under a key without the `-bin` suffix.
+    case bytesNeedBinaryKey(String)
+    /// A received `-bin` value that is not base64 (W-21).
+    case malformedBinaryValue(key: String)
+
+    public var description: String {
+        switch self {
+        case .invalidKey(let key): "invalid metadata key \"\(key)\": keys are lowercase [0-9a-z_.-]"
+        case .reservedKey(let key): "metadata key \"\(key)\" is reserved"
+        case .invalidValue(let key): "metadata value for \"\(key)\" must be printable ASCII"
+        case .binaryKeyNeedsBytes(let key): "metadata key \"\(key)\" ends in -bin and takes a binary value"
+        case .bytesNeedBinaryKey(let key): "binary metadata needs a key ending in -bin, got \"\(key)\""
+        case .malformedBinaryValue(let key): "malformed binary metadata for key \"\(key)\""
+        }
+    }
+}

@@ -1,0 +1,317 @@
+// Sources/RPCCore/RPCStreamStateMachine+Server.swift: the server role's events.
+
+/// What a server does with a request's HEADERS.
+public enum ServerHeadersAction<Handler> {
+    /// A valid gRPC request for a registered method: start its handler. `requestComplete` is true when the HEADERS
+    /// carried END_STREAM (a client-streaming or bidi call with no messages).
+    case accept(RequestHead, Router<Handler>.Route, requestComplete: Bool)
+    /// Not a valid request: send this trailers-only response (W-10, W-12, W-14, W-16, W-17, W-21, W-36).
+    case reject(ResponseEnd)
+}
+
+extension ServerHeadersAction: Sendable where Handler: Sendable {}
+
+/// What a server does with request DATA or request trailers.
+public enum ServerRequestAction: Sendable, Hashable {
+    /// Hand these messages, in order, to the handler; `endOfRequest` says the client has half-closed. The array may
+    /// be empty (a partial message, or an END_STREAM alone).
+    case deliver([ReceivedMessage], endOfRequest: Bool)
+    /// The request is malformed (framing, size, cardinality, compression): cancel the handler if it runs and send
+    /// this final response.
+    case reject(ResponseEnd)
+    /// Ignore: the response has already ended (the client has not seen it yet) or the stream was reset.
+    case drop
+}
+
+extension RPCStreamStateMachine {
+    // MARK: Receiving the request
+
+    /// The request HEADERS arrived (nghttp2 category REQUEST). Validates them in this order and rejects the first
+    /// failure with a trailers-only response: `:method` POST (else 405 + INTERNAL, W-10), content-type (not gRPC:
+    /// 415 + INVALID_ARGUMENT; a codec other than proto: UNIMPLEMENTED, W-14), `grpc-timeout` (400 + INTERNAL, W-16),
+    /// `-bin` metadata (400 + INTERNAL, W-21), `:path` through `router` (UNIMPLEMENTED, W-12), `grpc-encoding`
+    /// (UNIMPLEMENTED plus `grpc-accept-encoding`, W-17), a zero timeout (DEADLINE_EXCEEDED, W-16), and END_STREAM
+    /// already on a non-client-streaming call (zero requests: UNIMPLEMENTED, W-36).
+    public mutating func receiveRequestHeaders<Handler>(
+        _ fields: [HeaderField], endStream: Bool, router: Router<Handler>
+    ) throws(RPCError) -> ServerHeadersAction<Handler> {
+        try require(.server, "receiveRequestHeaders")
+        guard clientSide == .idle, termination == nil else {
+            throw invalidTransition("request HEADERS received twice (later HEADERS are trailers)")
+        }
+        clientSide = endStream ? .closed : .open
+
+        var method: String?
+        var path: String?
+        var authority: String?
+        var host: String?
+        var scheme = "http"
+        var contentType: String?
+        var timeoutValue: String?
+        var encoding: String?
+        var acceptEncoding: String?
+        var userAgent: String?
+        for field in fields {
+            switch field.name {
+            case ":method": method = field.value
+            case ":path": path = field.value
+            case ":authority": authority = field.value
+            case ":scheme": scheme = field.value
+            case "host": host = field.value
+            case "content-type": contentType = field.value
+            case "grpc-timeout": timeoutValue = field.value
+            case "grpc-encoding": encoding = field.value
+            case "grpc-accept-encoding": acceptEncoding = field.value
+            case "user-agent": userAgent = field.value
+            default: break
+            }
+        }
+
+        guard method == "POST" else {
+            let shown = method.map { "\"\($0)\"" } ?? "(missing)"
+            return .reject(rejectRequest(
+                httpStatus: 405,
+                Status(
+                    code: .internal,
+                    message: "Received a HEADERS frame with :method \(shown) which should be POST")))
+        }
+        guard let subtype = Self.grpcContentSubtype(contentType) else {
+            return .reject(rejectRequest(
+                httpStatus: 415,
+                Status(
+                    code: .invalidArgument,
+                    message: "invalid gRPC request content-type \"\(contentType ?? "")\"")))
+        }
+        guard subtype.isEmpty || subtype == "proto" else {
+            return .reject(rejectRequest(
+                httpStatus: 200,
+                Status(code: .unimplemented, message: "grpc: no codec registered for content-subtype \(subtype)")))
+        }
+        var timeout: GRPCTimeout?
+        if let timeoutValue {
+            do throws(GRPCTimeoutError) {
+                timeout = try GRPCTimeout(headerValue: timeoutValue)
+            } catch {
+                return .reject(rejectRequest(httpStatus: 400, error.rpcError.status))
+            }
+        }
+        let metadata: Metadata
+        do throws(MetadataError) {
+            metadata = try Metadata(headerFields: fields)
+        } catch {
+            return .reject(rejectRequest(
+                httpStatus: 400, Status(code: .internal, message: "malformed binary metadata: \(error)")))
+        }
+        let route: Router<Handler>.Route
+        switch router.lookup(path: path ?? "") {
+        case .success(let found): route = found
+        case .failure(let error): return .reject(rejectRequest(httpStatus: 200, error.status))
+        }
+        let requestEncoding = encoding.flatMap { $0 == "identity" ? nil : $0 }
+        if let requestEncoding, !configuration.supportedEncodings.contains(requestEncoding) {
+            return .reject(rejectRequest(
+                httpStatus: 200,
+                Status(
+                    code: .unimplemented,
+                    message: "grpc: Decompressor is not installed for grpc-encoding \"\(requestEncoding)\""),
+                extraFields: [HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue)]))
+        }
+        if timeout?.nanoseconds == 0 {
+            return .reject(rejectRequest(
+                httpStatus: 200, Status(code: .deadlineExceeded, message: "deadline exceeded: grpc-timeout is zero")))
+        }
+        let kind = route.descriptor.kind
+        if endStream && !kind.isRequestStreaming {
+            return .reject(rejectRequest(httpStatus: 200, Self.noRequestMessageStatus))
+        }
+
+        self.kind = kind
+        inboundEncoding = requestEncoding
+        responseContentType = contentType ?? "application/grpc"
+        let head = RequestHead(
+            path: path ?? "",
+            authority: authority ?? host,
+            scheme: scheme,
+            contentType: responseContentType,
+            metadata: metadata,
+            timeout: timeout,
+            encoding: requestEncoding,
+            acceptedEncodings: acceptEncoding.map(Self.commaSeparated) ?? [],
+            userAgent: userAgent
+        )
+        peerAcceptedEncodings = head.acceptedEncodings
+        return .accept(head, route, requestComplete: endStream)
+    }
+
+    /// Request DATA arrived (any chunk of it, W-31); `endStream` when the frame carried END_STREAM (W-35).
+    public mutating func receiveRequestData(
+        _ bytes: UnsafeRawBufferPointer, endStream: Bool
+    ) throws(RPCError) -> ServerRequestAction {
+        try require(.server, "receiveRequestData")
+        if termination != nil { return .drop }
+        switch clientSide {
+        case .idle: throw invalidTransition("request DATA before request HEADERS")
+        case .closed: throw invalidTransition("request DATA after END_STREAM")
+        case .open: break
+        }
+        if serverSide == .closed {
+            // The response already ended (an early status or a rejection); the client has not seen it yet.
+            if endStream { clientSide = .closed }
+            return .drop
+        }
+
+        var messages: [ReceivedMessage] = []
+        do throws(DeframingError) {
+            try deframer.receive(bytes, into: &messages)
+            if endStream {
+                clientSide = .closed
+                try deframer.finish()
+            }
+        } catch {
+            if endStream { clientSide = .closed }
+            return .reject(failRequest(error.rpcError.status))
+        }
+        if let violation = compressionViolation(in: messages) { return .reject(failRequest(violation)) }
+        messagesReceived += messages.count
+
+        guard let kind, !kind.isRequestStreaming else {
+            return .deliver(messages, endOfRequest: endStream)
+        }
+        // Unary and server-streaming: exactly one request message (W-36), held until END_STREAM proves it.
+        if messagesReceived > 1 {
+            return .reject(failRequest(Status(
+                code: .unimplemented,
+                message: "grpc: cardinality violation: received multiple request messages for non-client-streaming RPC"
+            )))
+        }
+        if let first = messages.first { heldRequest = first }
+        guard endStream else { return .deliver([], endOfRequest: false) }
+        guard let request = heldRequest else { return .reject(failRequest(Self.noRequestMessageStatus)) }
+        heldRequest = nil
+        return .deliver([request], endOfRequest: true)
+    }
+
+    /// Request DATA as an array (tests, and transports that copy anyway).
+    public mutating func receiveRequestData(_ bytes: [UInt8], endStream: Bool) throws(RPCError) -> ServerRequestAction {
+        var result: Result<ServerRequestAction, RPCError> = .success(.drop)
+        bytes.withUnsafeBytes { buffer in
+            result = Result { () throws(RPCError) in try receiveRequestData(buffer, endStream: endStream) }
+        }
+        return try result.get()
+    }
+
+    /// Request trailers arrived (a second HEADERS, nghttp2 category HEADERS, always with END_STREAM): gRPC clients
+    /// do not send them; their fields are ignored and they end the request (W-38).
+    public mutating func receiveRequestTrailers(_ fields: [HeaderField]) throws(RPCError) -> ServerRequestAction {
+        try receiveRequestData([], endStream: true)
+    }
+
+    // MARK: Sending the response
+
+    /// The handler's response headers: `:status 200`, the request's content-type (W-14, W-40), `grpc-encoding` when
+    /// responses will be compressed (only with an encoding the client accepts, W-18), `grpc-accept-encoding`, then
+    /// `metadata`.
+    public mutating func sendResponseHeaders(
+        _ metadata: Metadata = Metadata(), encoding: String? = nil
+    ) throws(RPCError) -> SendAction<[HeaderField]> {
+        try require(.server, "sendResponseHeaders")
+        if sentFinal { throw invalidTransition("response headers after the status") }
+        if serverSide == .closed { return .drop }
+        if clientSide == .idle { throw invalidTransition("response headers before the request") }
+        if serverSide == .open { throw invalidTransition("response headers sent twice") }
+        let responseEncoding = encoding.flatMap { $0 == "identity" ? nil : $0 }
+        if let responseEncoding, !peerAcceptedEncodings.contains(responseEncoding) {
+            throw invalidTransition("response encoding \(responseEncoding) not accepted by the client")
+        }
+        serverSide = .open
+        outboundEncoding = responseEncoding
+        var fields = [HeaderField(":status", "200"), HeaderField("content-type", responseContentType)]
+        if let responseEncoding { fields.append(HeaderField("grpc-encoding", responseEncoding)) }
+        if !configuration.supportedEncodings.isEmpty {
+            fields.append(HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue))
+        }
+        fields.append(contentsOf: metadata.headerFields)
+        return .send(fields)
+    }
+
+    /// One response message, framed (W-30). `compressed` only after headers that declared an encoding.
+    public mutating func sendResponseMessage(
+        _ message: [UInt8], compressed: Bool = false
+    ) throws(RPCError) -> SendAction<[UInt8]> {
+        try require(.server, "sendResponseMessage")
+        if sentFinal { throw invalidTransition("response message after the status") }
+        if serverSide == .closed { return .drop }
+        if serverSide == .idle { throw invalidTransition("response message before response headers") }
+        if compressed && outboundEncoding == nil {
+            throw invalidTransition("compressed response message without a grpc-encoding")
+        }
+        if let kind, !kind.isResponseStreaming, messagesSent >= 1 {
+            throw invalidTransition("a second response message on a \(kind) RPC (W-47)")
+        }
+        let framed = try MessageFramer.frame(message, compressed: compressed)
+        messagesSent += 1
+        return .send(framed)
+    }
+
+    /// The handler's final status and trailing metadata: trailers after response headers (W-40), or a trailers-only
+    /// response when no headers went out (W-41). An OK unary or client-streaming response without a message is a
+    /// handler fault and becomes INTERNAL (W-47: grpc-go clients fail such calls).
+    public mutating func sendStatus(
+        _ status: Status, trailers: Metadata = Metadata()
+    ) throws(RPCError) -> SendAction<ResponseEnd> {
+        try require(.server, "sendStatus")
+        if sentFinal { throw invalidTransition("status sent twice") }
+        if serverSide == .closed { return .drop }
+        if clientSide == .idle { throw invalidTransition("status before the request") }
+        var status = status
+        if status.isOK, let kind, !kind.isResponseStreaming, messagesSent == 0 {
+            status = Status(code: .internal, message: "server handler returned OK without a response message")
+        }
+        sentFinal = true
+        let end: ResponseEnd
+        if serverSide == .open {
+            serverSide = .closed
+            end = ResponseEnd(
+                fields: Self.statusFields(status) + trailers.headerFields,
+                isTrailersOnly: false,
+                status: status,
+                resetStreamAfterSending: clientSide == .open
+            )
+        } else {
+            end = rejectRequest(httpStatus: 200, status, extraFields: trailers.headerFields)
+        }
+        return .send(end)
+    }
+
+    // MARK: Helpers
+
+    static let noRequestMessageStatus = Status(
+        code: .unimplemented,
+        message: "grpc: cardinality violation: received no request message from non-client-streaming RPC"
+    )
+
+    /// Ends the response with a trailers-only HEADERS and closes the server side.
+    mutating func rejectRequest(httpStatus: Int, _ status: Status, extraFields: [HeaderField] = []) -> ResponseEnd {
+        serverSide = .closed
+        heldRequest = nil
+        // W-41: trailers-only must carry content-type, or grpc-go reports UNKNOWN.
+        let fields =
+            [HeaderField(":status", String(httpStatus)), HeaderField("content-type", "application/grpc")]
+            + Self.statusFields(status) + extraFields
+        return ResponseEnd(
+            fields: fields, isTrailersOnly: true, status: status, resetStreamAfterSending: clientSide == .open)
+    }
+
+    /// Ends the response because the request is malformed, with trailers if headers went out.
+    mutating func failRequest(_ status: Status) -> ResponseEnd {
+        guard serverSide == .open else { return rejectRequest(httpStatus: 200, status) }
+        serverSide = .closed
+        heldRequest = nil
+        return ResponseEnd(
+            fields: Self.statusFields(status),
+            isTrailersOnly: false,
+            status: status,
+            resetStreamAfterSending: clientSide == .open
+        )
+    }
+}

@@ -1,0 +1,61 @@
+// Sources/RPCCore/StatusMessage.swift: percent-encoding of `grpc-message` (W-45).
+
+/// The `grpc-message` codec (W-45, grpc `doc/PROTOCOL-HTTP2.md` "Status-Message"): bytes 0x20–0x7E other than `%`
+/// pass through, every other byte of the UTF-8 text becomes `%XX` with uppercase hex. Stateless.
+public enum StatusMessage {
+    private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    /// Percent-encodes `message` for the `grpc-message` header.
+    public static func percentEncode(_ message: String) -> String {
+        let utf8 = message.utf8
+        if utf8.allSatisfy(passesThrough) { return message }
+        var output: [UInt8] = []
+        output.reserveCapacity(utf8.count * 3)
+        for byte in utf8 {
+            if passesThrough(byte) {
+                output.append(byte)
+            } else {
+                output.append(UInt8(ascii: "%"))
+                output.append(hexDigits[Int(byte >> 4)])
+                output.append(hexDigits[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Decodes a received `grpc-message`. Never fails: a `%` not followed by two hex digits is kept as is, and bytes
+    /// that do not form UTF-8 become U+FFFD (grpc-go and grpc-core are both this lenient). Lowercase hex is accepted.
+    public static func percentDecode(_ value: String) -> String {
+        let input = Array(value.utf8)
+        guard input.contains(UInt8(ascii: "%")) else { return value }
+        var output: [UInt8] = []
+        output.reserveCapacity(input.count)
+        var index = 0
+        while index < input.count {
+            let byte = input[index]
+            if byte == UInt8(ascii: "%"), index + 2 < input.count,
+                let high = hexValue(input[index + 1]), let low = hexValue(input[index + 2])
+            {
+                output.append(high << 4 | low)
+                index += 3
+            } else {
+                output.append(byte)
+                index += 1
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static func passesThrough(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%")
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}

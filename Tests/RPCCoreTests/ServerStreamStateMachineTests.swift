@@ -1,0 +1,544 @@
+// Tests/RPCCoreTests/ServerStreamStateMachineTests.swift: the server role, event by event and as a state × event
+// matrix.
+
+import RPCCore
+import Testing
+
+@Suite struct ServerRequestHeadersTests {
+    @Test func validRequestIsAcceptedWithItsParsedHead() throws {
+        let (machine, action) = try RPCStreamStateMachine.server(extra: [
+            HeaderField("grpc-timeout", "4997448u"), HeaderField("grpc-accept-encoding", "identity, deflate, gzip"),
+            HeaderField("x-custom", "v"), HeaderField("trace-bin", "AAE"),
+        ])
+        guard case .accept(let head, let route, let complete) = action else {
+            Issue.record("\(action)")
+            return
+        }
+        #expect(route.handler == "Chat")
+        #expect(route.descriptor.kind == .bidirectionalStreaming)
+        #expect(!complete)
+        #expect(head.path == "/pkg.Svc/Chat")
+        #expect(head.authority == "localhost:50051")
+        #expect(head.timeout == GRPCTimeout(nanoseconds: 4_997_448_000))
+        #expect(head.acceptedEncodings == ["identity", "deflate", "gzip"])
+        #expect(head.userAgent == "grpc-go/1.44.0")
+        #expect(head.metadata.map(\.key) == ["x-custom", "trace-bin"])
+        #expect(head.metadata.binaryValues(forKey: "trace-bin") == [[0, 1]])
+        #expect(machine.clientSide == .open && machine.serverSide == .idle)
+        #expect(machine.kind == .bidirectionalStreaming)
+    }
+
+    @Test func hostStandsInForMissingAuthority() throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        let fields = Fixtures.requestHeaders().filter { $0.name != ":authority" } + [HeaderField("host", "h:1")]
+        guard case .accept(let head, _, _) = try machine.receiveRequestHeaders(
+            fields, endStream: false, router: Fixtures.router)
+        else { Issue.record("unexpected action"); return }
+        #expect(head.authority == "h:1")
+    }
+
+    @Test(arguments: ["GET", "PUT", ""])
+    func nonPostMethodIsHTTP405WithInternalTrailersOnly(method: String) throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        let action = try machine.receiveRequestHeaders(
+            Fixtures.requestHeaders(method: method), endStream: true, router: Fixtures.router)
+        let end = try #require(action.rejection)
+        #expect(end.isTrailersOnly)
+        #expect(value(":status", in: end.fields) == "405")
+        #expect(value("content-type", in: end.fields) == "application/grpc")
+        #expect(value("grpc-status", in: end.fields) == "13")
+        #expect(end.status.message.contains("should be POST"))
+        #expect(!end.resetStreamAfterSending)
+        #expect(machine.isFinished)
+    }
+
+    @Test func getWithoutContentTypeIsStill405() throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        let end = try #require(
+            try machine.receiveRequestHeaders(
+                Fixtures.requestHeaders(method: "GET", contentType: nil), endStream: true, router: Fixtures.router
+            ).rejection)
+        #expect(value(":status", in: end.fields) == "405")
+    }
+
+    @Test(arguments: ["text/plain", "application/json", "application/grpcx", "application/grpc-web"])
+    func nonGRPCContentTypeIsHTTP415WithInvalidArgument(contentType: String) throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        let end = try #require(
+            try machine.receiveRequestHeaders(
+                Fixtures.requestHeaders(contentType: contentType), endStream: false, router: Fixtures.router
+            ).rejection)
+        #expect(value(":status", in: end.fields) == "415")
+        #expect(value("grpc-status", in: end.fields) == "3")
+        #expect(end.status.message == "invalid gRPC request content-type \"\(contentType)\"")
+        #expect(end.resetStreamAfterSending)
+    }
+
+    @Test func missingContentTypeIs415() throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        let end = try #require(
+            try machine.receiveRequestHeaders(
+                Fixtures.requestHeaders(contentType: nil), endStream: false, router: Fixtures.router
+            ).rejection)
+        #expect(value(":status", in: end.fields) == "415")
+    }
+
+    @Test func jsonCodecIsUnimplementedWithHTTP200() throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        let end = try #require(
+            try machine.receiveRequestHeaders(
+                Fixtures.requestHeaders(contentType: "application/grpc+json"), endStream: false,
+                router: Fixtures.router
+            ).rejection)
+        #expect(value(":status", in: end.fields) == "200")
+        #expect(value("grpc-status", in: end.fields) == "12")
+    }
+
+    @Test(arguments: ["application/grpc+proto", "application/grpc;charset=utf-8", "Application/GRPC"])
+    func protoAndParameterisedContentTypesAreAcceptedAndEchoed(contentType: String) throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        guard case .accept = try machine.receiveRequestHeaders(
+            Fixtures.requestHeaders(contentType: contentType), endStream: false, router: Fixtures.router)
+        else { Issue.record("unexpected action"); return }
+        let fields = try #require(try machine.sendResponseHeaders().payload)
+        #expect(value("content-type", in: fields) == contentType)
+    }
+
+    @Test(arguments: ["abc", "123456789S", "1s", ""])
+    func malformedTimeoutIsHTTP400WithInternal(timeout: String) throws {
+        let (_, action) = try RPCStreamStateMachine.server(extra: [HeaderField("grpc-timeout", timeout)])
+        let end = try #require(action.rejection)
+        #expect(value(":status", in: end.fields) == "400")
+        #expect(value("grpc-status", in: end.fields) == "13")
+        #expect(end.status.message.hasPrefix("malformed grpc-timeout"))
+    }
+
+    @Test func zeroTimeoutIsDeadlineExceededAtOnce() throws {
+        let (_, action) = try RPCStreamStateMachine.server(extra: [HeaderField("grpc-timeout", "0m")])
+        let end = try #require(action.rejection)
+        #expect(value(":status", in: end.fields) == "200")
+        #expect(end.status.code == .deadlineExceeded)
+    }
+
+    @Test func malformedBinaryMetadataIsHTTP400WithInternal() throws {
+        let (_, action) = try RPCStreamStateMachine.server(extra: [HeaderField("x-bin", "%%%")])
+        let end = try #require(action.rejection)
+        #expect(value(":status", in: end.fields) == "400")
+        #expect(end.status.code == .internal)
+        #expect(end.status.message.contains("malformed binary metadata"))
+    }
+
+    @Test(arguments: [
+        ("/pkg.Svc/Nope", "unknown method Nope for service pkg.Svc"), ("/pkg.Other/Chat", "unknown service pkg.Other"),
+        ("/bad", "malformed method name: \"/bad\""),
+    ])
+    func unroutablePathIsUnimplementedTrailersOnlyWithHTTP200(path: String, message: String) throws {
+        let (machine, action) = try RPCStreamStateMachine.server(path: path)
+        let end = try #require(action.rejection)
+        #expect(end.isTrailersOnly)
+        #expect(
+            end.fields == [
+                HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"),
+                HeaderField("grpc-status", "12"), HeaderField("grpc-message", message),
+            ])
+        #expect(end.resetStreamAfterSending)
+        #expect(machine.clientSide == .open && machine.serverSide == .closed)
+    }
+
+    @Test func unsupportedRequestEncodingIsUnimplementedListingAcceptedEncodings() throws {
+        let (_, action) = try RPCStreamStateMachine.server(extra: [HeaderField("grpc-encoding", "snappy")])
+        let end = try #require(action.rejection)
+        #expect(end.status.code == .unimplemented)
+        #expect(end.status.message == "grpc: Decompressor is not installed for grpc-encoding \"snappy\"")
+        #expect(value("grpc-accept-encoding", in: end.fields) == "identity")
+    }
+
+    @Test func supportedRequestEncodingIsAcceptedAndCompressedMessagesAreSurfaced() throws {
+        var machine = RPCStreamStateMachine(
+            server: .init(supportedEncodings: ["gzip", "deflate"], assertsOnInvalidTransition: false))
+        guard case .accept(let head, _, _) = try machine.receiveRequestHeaders(
+            Fixtures.requestHeaders(extra: [HeaderField("grpc-encoding", "gzip")]), endStream: false,
+            router: Fixtures.router)
+        else { Issue.record("unexpected action"); return }
+        #expect(head.encoding == "gzip")
+        let action = try machine.receiveRequestData(Fixtures.framed([1, 2], compressed: true), endStream: false)
+        #expect(action == .deliver([ReceivedMessage(bytes: [1, 2], isCompressed: true)], endOfRequest: false))
+    }
+
+    @Test func identityEncodingIsTheSameAsNone() throws {
+        let (_, action) = try RPCStreamStateMachine.server(extra: [HeaderField("grpc-encoding", "identity")])
+        guard case .accept(let head, _, _) = action else { Issue.record("unexpected action"); return }
+        #expect(head.encoding == nil)
+    }
+
+    @Test(arguments: ["/pkg.Svc/Unary", "/pkg.Svc/Watch"])
+    func endStreamOnHeadersOfASingleRequestMethodIsACardinalityViolation(path: String) throws {
+        let (_, action) = try RPCStreamStateMachine.server(path: path, endStream: true)
+        let end = try #require(action.rejection)
+        #expect(end.status.code == .unimplemented)
+        #expect(end.status.message.contains("received no request message"))
+        #expect(!end.resetStreamAfterSending)
+    }
+
+    @Test(arguments: ["/pkg.Svc/Upload", "/pkg.Svc/Chat"])
+    func endStreamOnHeadersOfAStreamingRequestMethodIsAnEmptyRequest(path: String) throws {
+        let (machine, action) = try RPCStreamStateMachine.server(path: path, endStream: true)
+        guard case .accept(_, _, let complete) = action else { Issue.record("unexpected action"); return }
+        #expect(complete)
+        #expect(machine.clientSide == .closed)
+    }
+}
+
+@Suite struct ServerRequestDataTests {
+    @Test func unaryRequestInOneFrameIsDeliveredWithTheEndOfRequest() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Unary")
+        let action = try machine.receiveRequestData(Fixtures.framed([1, 2, 3]), endStream: true)
+        #expect(action == .deliver([ReceivedMessage(bytes: [1, 2, 3])], endOfRequest: true))
+        #expect(machine.clientSide == .closed)
+    }
+
+    @Test func unaryRequestIsHeldUntilEndStreamProvesItIsAlone() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Unary")
+        for byte in Fixtures.framed([9, 8, 7]) {
+            #expect(try machine.receiveRequestData([byte], endStream: false) == .deliver([], endOfRequest: false))
+        }
+        #expect(try machine.receiveRequestData([], endStream: true) == .deliver([ReceivedMessage(bytes: [9, 8, 7])], endOfRequest: true))
+    }
+
+    @Test(arguments: ["/pkg.Svc/Unary", "/pkg.Svc/Watch"])
+    func secondRequestMessageOnASingleRequestMethodIsUnimplemented(path: String) throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: path)
+        _ = try machine.receiveRequestData(Fixtures.framed([1]), endStream: false)
+        let end = try #require(try machine.receiveRequestData(Fixtures.framed([2]), endStream: false).rejection)
+        #expect(end.status.code == .unimplemented)
+        #expect(end.status.message.contains("multiple request messages"))
+        #expect(end.isTrailersOnly)
+        #expect(end.resetStreamAfterSending)
+    }
+
+    @Test func zeroRequestMessagesOnAUnaryMethodIsUnimplemented() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Unary")
+        let end = try #require(try machine.receiveRequestData([], endStream: true).rejection)
+        #expect(end.status.code == .unimplemented)
+        #expect(!end.resetStreamAfterSending)
+    }
+
+    @Test func clientStreamingMessagesAreDeliveredAsTheyComplete() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Upload")
+        let bytes = Fixtures.framed([1]) + Fixtures.framed([]) + Fixtures.framed([2, 2])
+        #expect(
+            try machine.receiveRequestData(Array(bytes.prefix(8)), endStream: false)
+                == .deliver([ReceivedMessage(bytes: [1])], endOfRequest: false))
+        #expect(
+            try machine.receiveRequestData(Array(bytes.dropFirst(8)), endStream: true)
+                == .deliver([ReceivedMessage(bytes: []), ReceivedMessage(bytes: [2, 2])], endOfRequest: true))
+    }
+
+    @Test func oversizedMessageBeforeResponseHeadersIsResourceExhaustedTrailersOnly() throws {
+        var machine = RPCStreamStateMachine(
+            server: .init(maxReceiveMessageBytes: 16, assertsOnInvalidTransition: false))
+        _ = try machine.receiveRequestHeaders(Fixtures.requestHeaders(), endStream: false, router: Fixtures.router)
+        let end = try #require(try machine.receiveRequestData([0, 0, 0, 0, 17], endStream: false).rejection)
+        #expect(end.isTrailersOnly)
+        #expect(value("grpc-status", in: end.fields) == "8")
+        #expect(end.status.message.contains("17 vs. 16"))
+        #expect(end.status.message.contains("--max-receive-message-bytes"))
+        #expect(end.resetStreamAfterSending)
+    }
+
+    @Test func malformedFramingAfterResponseHeadersEndsWithTrailers() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        _ = try machine.sendResponseHeaders()
+        let end = try #require(try machine.receiveRequestData([2, 0, 0, 0, 0], endStream: false).rejection)
+        #expect(!end.isTrailersOnly)
+        #expect(end.fields.first == HeaderField("grpc-status", "13"))
+        #expect(!end.fields.contains { $0.name.hasPrefix(":") })
+        #expect(end.status.message.contains("unexpected payload format"))
+    }
+
+    @Test func truncatedMessageAtEndStreamIsInternal() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Unary")
+        let end = try #require(try machine.receiveRequestData([0, 0, 0, 0, 9, 1], endStream: true).rejection)
+        #expect(end.status.code == .internal)
+        #expect(!end.resetStreamAfterSending)
+        #expect(machine.isFinished)
+    }
+
+    @Test func compressedFlagWithoutEncodingIsInternal() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        let end = try #require(try machine.receiveRequestData(Fixtures.framed([1], compressed: true), endStream: false).rejection)
+        #expect(end.status == Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
+    }
+
+    @Test func dataAfterTheResponseEndedIsDroppedAndEndStreamStillClosesTheRequest() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        _ = try machine.sendStatus(Status(code: .notFound, message: "x"))
+        #expect(try machine.receiveRequestData(Fixtures.framed([1]), endStream: false) == .drop)
+        #expect(try machine.receiveRequestData([], endStream: true) == .drop)
+        #expect(machine.isFinished)
+    }
+
+    @Test func requestTrailersAreIgnoredAndEndTheRequest() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Unary")
+        _ = try machine.receiveRequestData(Fixtures.framed([5]), endStream: false)
+        let action = try machine.receiveRequestTrailers([HeaderField("x-trailer", "1")])
+        #expect(action == .deliver([ReceivedMessage(bytes: [5])], endOfRequest: true))
+    }
+}
+
+@Suite struct ServerResponseTests {
+    @Test func responseHeadersAreStatus200ContentTypeThenMetadata() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        var metadata = Metadata()
+        try metadata.addString("v", forKey: "x-initial")
+        let fields = try #require(try machine.sendResponseHeaders(metadata).payload)
+        #expect(
+            fields == [
+                HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"),
+                HeaderField("x-initial", "v"),
+            ])
+        #expect(machine.serverSide == .open)
+    }
+
+    @Test func responseHeadersAdvertiseSupportedEncodingsAndDeclareTheChosenOne() throws {
+        var machine = RPCStreamStateMachine(server: .init(supportedEncodings: ["gzip"], assertsOnInvalidTransition: false))
+        _ = try machine.receiveRequestHeaders(
+            Fixtures.requestHeaders(extra: [HeaderField("grpc-accept-encoding", "gzip")]), endStream: false,
+            router: Fixtures.router)
+        let fields = try #require(try machine.sendResponseHeaders(encoding: "gzip").payload)
+        #expect(value("grpc-encoding", in: fields) == "gzip")
+        #expect(value("grpc-accept-encoding", in: fields) == "identity, gzip")
+        #expect(try machine.sendResponseMessage([1], compressed: true).payload == [1, 0, 0, 0, 1, 1])
+    }
+
+    @Test func responseEncodingTheClientDoesNotAcceptIsOurBug() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        #expect(rpcError { _ = try machine.sendResponseHeaders(encoding: "gzip") }?.code == .internal)
+        #expect(machine.termination == .poisoned)
+    }
+
+    @Test func responseMessagesAreFramed() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        _ = try machine.sendResponseHeaders()
+        #expect(try machine.sendResponseMessage([0xAB, 0xCD]).payload == [0, 0, 0, 0, 2, 0xAB, 0xCD])
+        #expect(try machine.sendResponseMessage([]).payload == [0, 0, 0, 0, 0])
+    }
+
+    @Test func statusAfterHeadersIsTrailersWithGRPCStatusEvenForOK() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        _ = try machine.sendResponseHeaders()
+        let end = try #require(try machine.sendStatus(.ok).payload)
+        #expect(end.fields == [HeaderField("grpc-status", "0")])
+        #expect(!end.isTrailersOnly)
+        #expect(!end.resetStreamAfterSending)
+        #expect(machine.isFinished && machine.termination == nil)
+    }
+
+    @Test func statusWithoutHeadersIsTrailersOnlyWithContentType() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        var trailers = Metadata()
+        try trailers.addBinary([1, 2, 3], forKey: "detail-bin")
+        let end = try #require(try machine.sendStatus(Status(code: .notFound, message: "no model \"x\""), trailers: trailers).payload)
+        #expect(end.isTrailersOnly)
+        #expect(
+            end.fields == [
+                HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"),
+                HeaderField("grpc-status", "5"), HeaderField("grpc-message", "no model \"x\""),
+                HeaderField("detail-bin", "AQID"),
+            ])
+    }
+
+    @Test func statusMessageIsPercentEncoded() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        _ = try machine.sendResponseHeaders()
+        let end = try #require(try machine.sendStatus(Status(code: .unknown, message: "50%\n☺")).payload)
+        #expect(value("grpc-message", in: end.fields) == "50%25%0A%E2%98%BA")
+    }
+
+    @Test func earlyStatusWhileTheClientUploadsAsksForAResetAfterwards() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        let end = try #require(try machine.sendStatus(Status(code: .invalidArgument, message: "bad")).payload)
+        #expect(end.resetStreamAfterSending)
+        #expect(machine.clientSide == .open && machine.serverSide == .closed)
+    }
+
+    @Test func okUnaryWithoutAResponseMessageBecomesInternal() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Unary")
+        _ = try machine.receiveRequestData(Fixtures.framed([1]), endStream: true)
+        _ = try machine.sendResponseHeaders()
+        let end = try #require(try machine.sendStatus(.ok).payload)
+        #expect(end.status.code == .internal)
+    }
+
+    @Test func secondResponseMessageOnAUnaryIsOurBug() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Upload")
+        _ = try machine.sendResponseHeaders()
+        _ = try machine.sendResponseMessage([1])
+        #expect(rpcError { _ = try machine.sendResponseMessage([2]) }?.code == .internal)
+        #expect(machine.termination == .poisoned)
+        #expect(machine.isFinished)
+    }
+
+    @Test func clientRoleEventsOnAServerMachineAreOurBug() throws {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        #expect(rpcError { _ = try machine.sendRequestHeaders(RequestHead(path: "/a/b")) }?.code == .internal)
+        #expect(machine.termination == .poisoned)
+    }
+
+    @Test func handlerOutputAfterAPeerResetIsDropped() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        _ = try machine.sendResponseHeaders()
+        #expect(machine.receiveReset(errorCode: .cancel) == .finished(Status(code: .cancelled, message: "stream reset by the client (CANCEL)")))
+        #expect(machine.termination == .resetByPeer(.cancel))
+        #expect(try machine.sendResponseMessage([1]) == .drop)
+        #expect(try machine.sendStatus(.ok).payload == nil)
+    }
+
+    @Test func deadlineCancelResetsTheStreamWithCancel() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        #expect(machine.cancel() == .resetStream(.cancel))
+        #expect(machine.termination == .cancelled)
+        #expect(machine.cancel() == .none)
+        #expect(try machine.sendStatus(Status(code: .deadlineExceeded)).payload == nil)
+    }
+
+    @Test func closeAfterANormalFinishIsNotACancellation() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        _ = try machine.sendStatus(Status(code: .aborted))
+        #expect(machine.receiveReset(errorCode: .noError) == .none)
+        #expect(machine.termination == nil)
+    }
+}
+
+/// Every reachable server state × every server event.
+@Suite struct ServerStateEventMatrixTests {
+    enum State: String, CaseIterable, Sendable {
+        case idleIdle, openIdle, openOpen, openClosedAfterStatus, openClosedRejected, closedIdle, closedOpen
+        case closedClosed, resetByPeer
+    }
+
+    enum Event: String, CaseIterable, Sendable {
+        case receiveHeaders, receiveData, receiveTrailers, sendHeaders, sendMessage, sendStatus, receiveReset, cancel
+    }
+
+    static func machine(in state: State) throws -> RPCStreamStateMachine {
+        var machine = RPCStreamStateMachine(server: Fixtures.configuration)
+        switch state {
+        case .idleIdle:
+            break
+        case .openIdle:
+            machine = try .acceptedServer()
+        case .openOpen:
+            machine = try .acceptedServer()
+            _ = try machine.sendResponseHeaders()
+        case .openClosedAfterStatus:
+            machine = try .acceptedServer()
+            _ = try machine.sendStatus(.ok)
+        case .openClosedRejected:
+            machine = try .acceptedServer()
+            _ = try machine.sendResponseHeaders()
+            _ = try machine.receiveRequestData([7, 0, 0, 0, 0], endStream: false)
+        case .closedIdle:
+            machine = try .acceptedServer(endStream: true)
+        case .closedOpen:
+            machine = try .acceptedServer(endStream: true)
+            _ = try machine.sendResponseHeaders()
+        case .closedClosed:
+            machine = try .acceptedServer(endStream: true)
+            _ = try machine.sendResponseHeaders()
+            _ = try machine.sendStatus(.ok)
+        case .resetByPeer:
+            machine = try .acceptedServer()
+            _ = machine.receiveReset(errorCode: .cancel)
+        }
+        return machine
+    }
+
+    static func apply(_ event: Event, to machine: inout RPCStreamStateMachine) -> Outcome {
+        do throws(RPCError) {
+            switch event {
+            case .receiveHeaders:
+                switch try machine.receiveRequestHeaders(
+                    Fixtures.requestHeaders(), endStream: false, router: Fixtures.router)
+                {
+                case .accept: return .accept
+                case .reject: return .reject
+                }
+            case .receiveData:
+                return outcome(try machine.receiveRequestData(Fixtures.framed([1]), endStream: false))
+            case .receiveTrailers:
+                return outcome(try machine.receiveRequestTrailers([]))
+            case .sendHeaders:
+                return try machine.sendResponseHeaders().payload == nil ? .drop : .send
+            case .sendMessage:
+                return try machine.sendResponseMessage([1]).payload == nil ? .drop : .send
+            case .sendStatus:
+                return try machine.sendStatus(.ok).payload == nil ? .drop : .send
+            case .receiveReset:
+                return machine.receiveReset(errorCode: .cancel) == .none ? .none : .finished
+            case .cancel:
+                return machine.cancel() == .none ? .none : .resetStream
+            }
+        } catch {
+            return error.code == .internal ? .bug : .unexpected("\(error)")
+        }
+    }
+
+    static func outcome(_ action: ServerRequestAction) -> Outcome {
+        switch action {
+        case .deliver: .deliver
+        case .reject: .reject
+        case .drop: .drop
+        }
+    }
+
+    static let expected: [State: [Outcome]] = [
+        // receiveHeaders, receiveData, receiveTrailers, sendHeaders, sendMessage, sendStatus, receiveReset, cancel
+        .idleIdle: [.accept, .bug, .bug, .bug, .bug, .bug, .none, .none],
+        .openIdle: [.bug, .deliver, .deliver, .send, .bug, .send, .finished, .resetStream],
+        .openOpen: [.bug, .deliver, .deliver, .bug, .send, .send, .finished, .resetStream],
+        .openClosedAfterStatus: [.bug, .drop, .drop, .bug, .bug, .bug, .none, .none],
+        .openClosedRejected: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none],
+        .closedIdle: [.bug, .bug, .bug, .send, .bug, .send, .finished, .resetStream],
+        .closedOpen: [.bug, .bug, .bug, .bug, .send, .send, .finished, .resetStream],
+        .closedClosed: [.bug, .bug, .bug, .bug, .bug, .bug, .none, .none],
+        .resetByPeer: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none],
+    ]
+
+    @Test(arguments: State.allCases, Event.allCases)
+    func eventInState(state: State, event: Event) throws {
+        var machine = try Self.machine(in: state)
+        let before = (machine.clientSide, machine.serverSide)
+        let outcome = Self.apply(event, to: &machine)
+        let index = try #require(Event.allCases.firstIndex(of: event))
+        #expect(outcome == Self.expected[state]?[index], "\(event) in \(state)")
+        switch outcome {
+        case .bug:
+            // The first reason a stream ended is kept; a bug on a live stream poisons it.
+            #expect(machine.termination == (state == .resetByPeer ? .resetByPeer(.cancel) : .poisoned))
+            #expect(machine.isFinished)
+        case .drop, .none:
+            if state != .idleIdle && state != .openClosedAfterStatus && state != .openClosedRejected {
+                #expect(machine.clientSide == before.0 && machine.serverSide == before.1)
+            }
+        case .finished, .resetStream:
+            #expect(machine.isFinished)
+        default:
+            break
+        }
+    }
+
+    @Test func reachableStatesHaveTheirNamedSides() throws {
+        let sides: [State: (RPCStreamStateMachine.Side, RPCStreamStateMachine.Side)] = [
+            .idleIdle: (.idle, .idle), .openIdle: (.open, .idle), .openOpen: (.open, .open),
+            .openClosedAfterStatus: (.open, .closed), .openClosedRejected: (.open, .closed),
+            .closedIdle: (.closed, .idle), .closedOpen: (.closed, .open), .closedClosed: (.closed, .closed),
+            .resetByPeer: (.closed, .closed),
+        ]
+        for state in State.allCases {
+            let machine = try Self.machine(in: state)
+            let expected = try #require(sides[state])
+            #expect(machine.clientSide == expected.0 && machine.serverSide == expected.1, "\(state)")
+        }
+    }
+}
