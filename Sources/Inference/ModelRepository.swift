@@ -1,0 +1,278 @@
+internal import Foundation
+
+// The model repository: DIR/<model>/<version>/model.onnx, with an optional DIR/<model>/config.json. Foundation is
+// used here for directory listing, file reads and JSON only; the math never touches it.
+
+/// Which versions of a model are served (Triton's version_policy).
+public enum VersionPolicy: Sendable, Equatable {
+    /// The highest `count` versions (default: 1).
+    case latest(count: Int)
+    /// Every version directory.
+    case all
+    /// Exactly these versions; a missing one is reported as failed.
+    case specific([Int])
+}
+
+/// The per-model knobs of config.json: batching (names as in Triton), instances and the version policy.
+public struct ModelConfig: Sendable, Equatable {
+    /// The most rows one batch may hold (a larger request is split).
+    public var maxBatchSize: Int = 64
+    /// How long a busy model may hold a partial batch (0: never wait).
+    public var maxQueueDelayMicroseconds: Int = 0
+    /// Batch sizes the batcher prefers to form, ascending.
+    public var preferredBatchSizes: [Int] = []
+    /// Queued requests beyond which new ones are refused with RESOURCE_EXHAUSTED.
+    public var maxQueueSize: Int = 1024
+    /// A deadline applied to requests that carry none (0: none).
+    public var defaultTimeoutMicroseconds: Int = 0
+    /// Instance threads, each with its own execution context.
+    public var instances: Int = 1
+    public var versionPolicy: VersionPolicy = .latest(count: 1)
+
+    public init() {}
+
+    /// The keys config.json may hold.
+    public static let keys = [
+        "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us",
+        "instances", "version_policy",
+    ]
+
+    /// Parses config.json. Unknown keys and values of the wrong type or range are errors naming the key, so a
+    /// typo does not silently fall back to a default.
+    public init(json bytes: [UInt8], file: String) throws(ModelLoadError) {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: file, node: nil, op: nil, reason: reason) }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes))
+        } catch {
+            throw fail("not valid JSON (\(error.localizedDescription))")
+        }
+        guard let dictionary = object as? [String: Any] else { throw fail("the top level must be a JSON object") }
+        for key in dictionary.keys.sorted() where !Self.keys.contains(key) {
+            throw fail("unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
+        }
+        func integer(_ key: String, minimum: Int) throws(ModelLoadError) -> Int? {
+            guard let value = dictionary[key] else { return nil }
+            guard !isJSONBool(value), let number = value as? NSNumber,
+                  let exact = Int(exactly: number.doubleValue), exact >= minimum
+            else {
+                throw fail("'\(key)' must be an integer ≥ \(minimum)")
+            }
+            return exact
+        }
+        if let value = try integer("max_batch_size", minimum: 1) { maxBatchSize = value }
+        if let value = try integer("max_queue_delay_us", minimum: 0) { maxQueueDelayMicroseconds = value }
+        if let value = try integer("max_queue_size", minimum: 1) { maxQueueSize = value }
+        if let value = try integer("default_timeout_us", minimum: 0) { defaultTimeoutMicroseconds = value }
+        if let value = try integer("instances", minimum: 1) { instances = value }
+        if let value = dictionary["preferred_batch_sizes"] {
+            guard let list = value as? [NSNumber],
+                  let sizes = Optional(list.compactMap { Int(exactly: $0.doubleValue) }), sizes.count == list.count,
+                  sizes.allSatisfy({ $0 >= 1 })
+            else { throw fail("'preferred_batch_sizes' must be a list of integers ≥ 1") }
+            preferredBatchSizes = sizes.sorted()
+            if let largest = preferredBatchSizes.last, largest > maxBatchSize {
+                throw fail("preferred batch size \(largest) exceeds max_batch_size \(maxBatchSize)")
+            }
+        }
+        if let value = dictionary["version_policy"] {
+            versionPolicy = try Self.versionPolicy(value, fail: fail)
+        }
+    }
+
+    /// Accepts "latest", "all", {"latest": {"num_versions": n}}, {"latest": n}, {"all": {}},
+    /// {"specific": {"versions": [..]}} and {"specific": [..]}.
+    static func versionPolicy(_ value: Any, fail: (String) -> ModelLoadError) throws(ModelLoadError) -> VersionPolicy {
+        let usage = "'version_policy' must be \"latest\", \"all\", {\"latest\": {\"num_versions\": N}} or "
+            + "{\"specific\": {\"versions\": [...]}}"
+        if let name = value as? String {
+            switch name {
+            case "latest": return .latest(count: 1)
+            case "all": return .all
+            default: throw fail(usage)
+            }
+        }
+        guard let object = value as? [String: Any], object.count == 1, let (kind, body) = object.first else {
+            throw fail(usage)
+        }
+        func positive(_ any: Any?) -> Int? {
+            guard let any, !isJSONBool(any), let number = any as? NSNumber, let value = Int(exactly: number.doubleValue),
+                  value >= 1 else { return nil }
+            return value
+        }
+        switch kind {
+        case "all":
+            return .all
+        case "latest":
+            if let count = positive(body) ?? positive((body as? [String: Any])?["num_versions"]) {
+                return .latest(count: count)
+            }
+            if let inner = body as? [String: Any], inner.isEmpty { return .latest(count: 1) }
+            throw fail(usage)
+        case "specific":
+            let list = (body as? [Any]) ?? ((body as? [String: Any])?["versions"] as? [Any])
+            guard let list, !list.isEmpty else { throw fail(usage) }
+            let versions = list.compactMap(positive)
+            guard versions.count == list.count else { throw fail("'version_policy' versions must be integers ≥ 1") }
+            return .specific(versions.sorted())
+        default:
+            throw fail(usage)
+        }
+    }
+}
+
+/// True for JSON `true`/`false`, which Foundation hands back as NSNumber (objCType "c") and which must not pass
+/// for the integers 1 and 0.
+func isJSONBool(_ value: Any) -> Bool {
+    if type(of: value) == Bool.self { return true }
+    guard let number = value as? NSNumber else { return false }
+    return String(cString: number.objCType) == "c"
+}
+
+/// One version of one model in a repository: ready with its compiled model, or failed with the reason.
+public struct ModelEntry: Sendable {
+    public enum State: Sendable {
+        case ready(Model)
+        case failed(reason: String)
+    }
+
+    public let name: String
+    /// The version number (0 when the failure concerns the whole model, e.g. a bad config.json).
+    public let version: Int
+    public let config: ModelConfig
+    public let state: State
+
+    public var model: Model? {
+        if case .ready(let model) = state { return model }
+        return nil
+    }
+
+    public var failureReason: String? {
+        if case .failed(let reason) = state { return reason }
+        return nil
+    }
+}
+
+/// The models of a directory, loaded once at start-up. A model that fails to load is reported (a log line and an
+/// entry with the reason) while the others serve. Immutable after loading; share it freely.
+public struct ModelRepository: Sendable {
+    public let directory: String
+    /// Every (model, version) considered, sorted by name then version.
+    public let entries: [ModelEntry]
+
+    public init(directory: String, entries: [ModelEntry]) {
+        self.directory = directory
+        self.entries = entries
+    }
+
+    /// The entries that loaded.
+    public var readyEntries: [ModelEntry] { entries.filter { $0.model != nil } }
+
+    /// The ready model called `name`: `version` if given, else the highest ready version.
+    public func model(named name: String, version: Int? = nil) -> ModelEntry? {
+        entries.filter { $0.name == name && $0.model != nil && (version == nil || $0.version == version) }
+            .max { $0.version < $1.version }
+    }
+
+    /// The built-in repository: `digits` version 1 with the default config.
+    public static func builtin() -> ModelRepository {
+        let state: ModelEntry.State
+        do {
+            state = .ready(try BuiltinModels.digits())
+        } catch {
+            state = .failed(reason: error.description)
+        }
+        return ModelRepository(directory: "builtin",
+                               entries: [ModelEntry(name: "digits", version: 1, config: ModelConfig(), state: state)])
+    }
+
+    /// Loads `DIR/<model>/<version>/model.onnx` for every model directory. Throws only when `directory` itself
+    /// cannot be listed; per-model failures become failed entries and log lines.
+    public static func load(
+        directory: String, log: (String) -> Void = { ModelRepository.logToStandardError($0) }
+    ) throws(ModelLoadError) -> ModelRepository {
+        let manager = FileManager.default
+        let root = URL(fileURLWithPath: directory)
+        let names: [String]
+        do {
+            names = try manager.contentsOfDirectory(atPath: directory).sorted()
+        } catch {
+            throw ModelLoadError(file: directory, node: nil, op: nil,
+                                 reason: "cannot list the model repository (\(error.localizedDescription))")
+        }
+        var entries: [ModelEntry] = []
+        for name in names where !name.hasPrefix(".") && isDirectory(root.appendingPathComponent(name).path) {
+            let modelDirectory = root.appendingPathComponent(name)
+            func failed(_ version: Int, _ config: ModelConfig, _ reason: String) {
+                log("model \(name) version \(version): FAILED: \(reason)")
+                entries.append(ModelEntry(name: name, version: version, config: config, state: .failed(reason: reason)))
+            }
+            var config = ModelConfig()
+            let configPath = modelDirectory.appendingPathComponent("config.json").path
+            if manager.fileExists(atPath: configPath) {
+                guard let data = manager.contents(atPath: configPath) else {
+                    failed(0, config, "\(configPath): cannot be read")
+                    continue
+                }
+                do throws(ModelLoadError) {
+                    config = try ModelConfig(json: [UInt8](data), file: configPath)
+                } catch {
+                    failed(0, config, error.description)
+                    continue
+                }
+            }
+            let contents = (try? manager.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
+            let available = contents.compactMap { entry -> Int? in
+                guard let version = Int(entry), version >= 0,
+                      manager.fileExists(atPath: modelDirectory.appendingPathComponent("\(entry)/model.onnx").path)
+                else { return nil }
+                return version
+            }.sorted()
+            let selected: [Int]
+            switch config.versionPolicy {
+            case .latest(let count): selected = Array(available.suffix(count))
+            case .all: selected = available
+            case .specific(let versions): selected = versions
+            }
+            if selected.isEmpty {
+                failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx")
+                continue
+            }
+            for version in selected {
+                let path = modelDirectory.appendingPathComponent("\(version)/model.onnx").path
+                guard available.contains(version) else {
+                    failed(version, config, "\(path) does not exist (version_policy names version \(version))")
+                    continue
+                }
+                do {
+                    let model = try Model(contentsOf: path, name: name)
+                    log("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
+                        + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps)")
+                    entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model)))
+                } catch {
+                    failed(version, config, error.description)
+                }
+            }
+        }
+        return ModelRepository(directory: directory, entries: entries)
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var flag: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
+    }
+
+    public static func logToStandardError(_ line: String) {
+        FileHandle.standardError.write(Data(("tensorwire: " + line + "\n").utf8))
+    }
+}
+
+extension Model {
+    /// Reads and compiles a `.onnx` file; errors name `path`.
+    public convenience init(contentsOf path: String, name: String) throws(ModelLoadError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelLoadError(file: path, node: nil, op: nil, reason: "the file cannot be read")
+        }
+        try self.init(onnxBytes: [UInt8](data), name: name, source: path)
+    }
+}
