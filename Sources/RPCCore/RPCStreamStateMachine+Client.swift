@@ -80,8 +80,9 @@ extension RPCStreamStateMachine {
     // MARK: Receiving the response
 
     /// The first response HEADERS (nghttp2 category RESPONSE); with `endStream` it is a trailers-only response.
-    /// Without `grpc-status`, a non-200 `:status` maps through the HTTP table (W-54); a 1xx is dropped. A 200
-    /// response must carry a gRPC content-type (grpc-go is this strict, W-41/W-53).
+    /// A non-200 `:status` maps through the HTTP table (W-54) unless the response is trailers-only with a
+    /// `grpc-status`; a 1xx is dropped. A 200 response must carry a gRPC content-type (grpc-go is this strict,
+    /// W-41/W-53).
     public mutating func receiveResponseHeaders(
         _ fields: [HeaderField], endStream: Bool
     ) throws(RPCError) -> ClientReceiveAction {
@@ -110,7 +111,8 @@ extension RPCStreamStateMachine {
                 Status(code: .internal, message: "malformed header: missing HTTP status"), peerEnded: endStream)
         }
         if code < 200 { return .drop }  // informational; the final response follows
-        if code != 200 && grpcStatus == nil {
+        // A non-200 final response is not gRPC; only a trailers-only one with grpc-status is read as such (W-54).
+        if code != 200 && (grpcStatus == nil || !endStream) {
             return finishCall(
                 Status(
                     code: Status.Code(httpStatus: code),

@@ -69,23 +69,26 @@ extension RPCStreamStateMachine {
 
         guard method == "POST" else {
             let shown = method.map { "\"\($0)\"" } ?? "(missing)"
-            return .reject(rejectRequest(
-                httpStatus: 405,
-                Status(
-                    code: .internal,
-                    message: "Received a HEADERS frame with :method \(shown) which should be POST")))
+            return .reject(
+                rejectRequest(
+                    httpStatus: 405,
+                    Status(
+                        code: .internal,
+                        message: "Received a HEADERS frame with :method \(shown) which should be POST")))
         }
         guard let subtype = Self.grpcContentSubtype(contentType) else {
-            return .reject(rejectRequest(
-                httpStatus: 415,
-                Status(
-                    code: .invalidArgument,
-                    message: "invalid gRPC request content-type \"\(contentType ?? "")\"")))
+            return .reject(
+                rejectRequest(
+                    httpStatus: 415,
+                    Status(
+                        code: .invalidArgument,
+                        message: "invalid gRPC request content-type \"\(contentType ?? "")\"")))
         }
         guard subtype.isEmpty || subtype == "proto" else {
-            return .reject(rejectRequest(
-                httpStatus: 200,
-                Status(code: .unimplemented, message: "grpc: no codec registered for content-subtype \(subtype)")))
+            return .reject(
+                rejectRequest(
+                    httpStatus: 200,
+                    Status(code: .unimplemented, message: "grpc: no codec registered for content-subtype \(subtype)")))
         }
         var timeout: GRPCTimeout?
         if let timeoutValue {
@@ -99,8 +102,9 @@ extension RPCStreamStateMachine {
         do throws(MetadataError) {
             metadata = try Metadata(headerFields: fields)
         } catch {
-            return .reject(rejectRequest(
-                httpStatus: 400, Status(code: .internal, message: "malformed binary metadata: \(error)")))
+            return .reject(
+                rejectRequest(
+                    httpStatus: 400, Status(code: .internal, message: "malformed binary metadata: \(error)")))
         }
         let route: Router<Handler>.Route
         switch router.lookup(path: path ?? "") {
@@ -109,16 +113,19 @@ extension RPCStreamStateMachine {
         }
         let requestEncoding = encoding.flatMap { $0 == "identity" ? nil : $0 }
         if let requestEncoding, !configuration.supportedEncodings.contains(requestEncoding) {
-            return .reject(rejectRequest(
-                httpStatus: 200,
-                Status(
-                    code: .unimplemented,
-                    message: "grpc: Decompressor is not installed for grpc-encoding \"\(requestEncoding)\""),
-                extraFields: [HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue)]))
+            return .reject(
+                rejectRequest(
+                    httpStatus: 200,
+                    Status(
+                        code: .unimplemented,
+                        message: "grpc: Decompressor is not installed for grpc-encoding \"\(requestEncoding)\""),
+                    extraFields: [HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue)]))
         }
         if timeout?.nanoseconds == 0 {
-            return .reject(rejectRequest(
-                httpStatus: 200, Status(code: .deadlineExceeded, message: "deadline exceeded: grpc-timeout is zero")))
+            return .reject(
+                rejectRequest(
+                    httpStatus: 200, Status(code: .deadlineExceeded, message: "deadline exceeded: grpc-timeout is zero")
+                ))
         }
         let kind = route.descriptor.kind
         if endStream && !kind.isRequestStreaming {
@@ -144,6 +151,10 @@ extension RPCStreamStateMachine {
     }
 
     /// Request DATA arrived (any chunk of it, W-31); `endStream` when the frame carried END_STREAM (W-35).
+    ///
+    /// For unary and server-streaming methods the single request message is held until END_STREAM proves it is
+    /// alone, then delivered with `endOfRequest: true`; a second message is rejected at once (W-36, UNIMPLEMENTED).
+    /// Streaming requests are delivered message by message as they complete.
     public mutating func receiveRequestData(
         _ bytes: UnsafeRawBufferPointer, endStream: Bool
     ) throws(RPCError) -> ServerRequestAction {
@@ -179,10 +190,7 @@ extension RPCStreamStateMachine {
         }
         // Unary and server-streaming: exactly one request message (W-36), held until END_STREAM proves it.
         if messagesReceived > 1 {
-            return .reject(failRequest(Status(
-                code: .unimplemented,
-                message: "grpc: cardinality violation: received multiple request messages for non-client-streaming RPC"
-            )))
+            return .reject(failRequest(Self.multipleRequestMessagesStatus))
         }
         if let first = messages.first { heldRequest = first }
         guard endStream else { return .deliver([], endOfRequest: false) }
@@ -284,6 +292,11 @@ extension RPCStreamStateMachine {
     }
 
     // MARK: Helpers
+
+    static let multipleRequestMessagesStatus = Status(
+        code: .unimplemented,
+        message: "grpc: cardinality violation: received multiple request messages for non-client-streaming RPC"
+    )
 
     static let noRequestMessageStatus = Status(
         code: .unimplemented,

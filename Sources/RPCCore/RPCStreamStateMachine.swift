@@ -30,8 +30,11 @@
 ///
 /// `closed×closed` is terminal. It is reached normally (both END_STREAMs) or through a `termination`:
 /// `.resetByPeer(code)` (RST_STREAM received before the RPC finished, W-50/W-51), `.cancelled` (local `cancel()`:
-/// a deadline, a client giving up, W-55), or `.poisoned` (our own bug, below). Events arriving in a terminal state are
-/// silently dropped, except the sends a correct caller can never make (sending after its own final status).
+/// a deadline, a client giving up, W-55), or `.poisoned` (our own bug, below); the first reason is kept. In a
+/// terminal state, resets and cancels are no-ops (`.none`); after a termination, incoming frames and the handler's
+/// late output are dropped; after a normal end, events that only a broken caller can produce (a send after its own
+/// final status, request DATA after END_STREAM) are still our bugs. `Tests/RPCCoreTests` holds the full
+/// state × event matrix for both roles.
 ///
 /// ## Three kinds of invalid operation
 ///

@@ -75,7 +75,9 @@ extension ClientReceiveAction {
     @Test func fullResponseYieldsHeadersMessagesAndStatus() throws {
         var machine = try RPCStreamStateMachine.startedClient(.unary, ended: true)
         let headers = try machine.receiveResponseHeaders(
-            Fixtures.okResponseHeaders + [HeaderField("x-initial", "1"), HeaderField("grpc-accept-encoding", "identity, gzip")],
+            Fixtures.okResponseHeaders + [
+                HeaderField("x-initial", "1"), HeaderField("grpc-accept-encoding", "identity, gzip"),
+            ],
             endStream: false)
         guard case .receivedHeaders(let head) = headers else {
             Issue.record("\(headers)")
@@ -83,7 +85,9 @@ extension ClientReceiveAction {
         }
         #expect(head.metadata.strings(forKey: "x-initial") == ["1"])
         #expect(head.acceptedEncodings == ["identity", "gzip"])
-        #expect(try machine.receiveResponseData(Fixtures.framed([3, 3]), endStream: false) == .receivedMessages([ReceivedMessage(bytes: [3, 3])]))
+        #expect(
+            try machine.receiveResponseData(Fixtures.framed([3, 3]), endStream: false)
+                == .receivedMessages([ReceivedMessage(bytes: [3, 3])]))
         let end = try machine.receiveResponseTrailers([
             HeaderField("grpc-status", "0"), HeaderField("grpc-message", ""), HeaderField("x-trailer", "t"),
         ])
@@ -100,12 +104,20 @@ extension ClientReceiveAction {
     @Test func trailersOnlyResponseFinishesTheCallWithItsDecodedStatus() throws {
         var machine = try RPCStreamStateMachine.startedClient(.unary, ended: true)
         let action = try machine.receiveResponseHeaders(
-            Fixtures.okResponseHeaders + [HeaderField("grpc-status", "12"), HeaderField("grpc-message", "unknown%20x")],
+            Fixtures.okResponseHeaders + [
+                HeaderField("grpc-status", "12"), HeaderField("grpc-message", "unknown%20x"),
+            ],
             endStream: true)
-        #expect(action == .finished(Status(code: .unimplemented, message: "unknown x"), trailers: Metadata(), resetStream: nil))
+        #expect(
+            action
+                == .finished(Status(code: .unimplemented, message: "unknown x"), trailers: Metadata(), resetStream: nil)
+        )
     }
 
-    @Test(arguments: [(503, Status.Code.unavailable), (404, .unimplemented), (400, .internal), (401, .unauthenticated), (500, .unknown)])
+    @Test(arguments: [
+        (503, Status.Code.unavailable), (404, .unimplemented), (400, .internal), (401, .unauthenticated),
+        (500, .unknown),
+    ])
     func nonOKHTTPStatusWithoutGRPCStatusMapsThroughTheHTTPTable(httpStatus: Int, expected: Status.Code) throws {
         var machine = try RPCStreamStateMachine.startedClient(ended: true)
         let action = try machine.receiveResponseHeaders(
@@ -117,9 +129,24 @@ extension ClientReceiveAction {
     @Test func nonOKHTTPStatusWithGRPCStatusUsesTheGRPCStatus() throws {
         var machine = try RPCStreamStateMachine.startedClient(ended: true)
         let action = try machine.receiveResponseHeaders(
-            [HeaderField(":status", "405"), HeaderField("content-type", "application/grpc"), HeaderField("grpc-status", "13")],
+            [
+                HeaderField(":status", "405"), HeaderField("content-type", "application/grpc"),
+                HeaderField("grpc-status", "13"),
+            ],
             endStream: true)
         #expect(action.finishedStatus?.code == .internal)
+    }
+
+    @Test func nonOKHTTPStatusWithGRPCStatusButNoEndStreamIsNotGRPC() throws {
+        var machine = try RPCStreamStateMachine.startedClient(ended: true)
+        let action = try machine.receiveResponseHeaders(
+            [
+                HeaderField(":status", "503"), HeaderField("content-type", "application/grpc"),
+                HeaderField("grpc-status", "0"),
+            ],
+            endStream: false)
+        #expect(action.finishedStatus?.code == .unavailable)
+        #expect(action.resetCode == .cancel)
     }
 
     @Test func nonOKHTTPStatusWithoutEndStreamResetsTheStream() throws {
@@ -152,7 +179,8 @@ extension ClientReceiveAction {
 
     @Test func missingHTTPStatusIsInternal() throws {
         var machine = try RPCStreamStateMachine.startedClient(ended: true)
-        let action = try machine.receiveResponseHeaders([HeaderField("content-type", "application/grpc")], endStream: true)
+        let action = try machine.receiveResponseHeaders(
+            [HeaderField("content-type", "application/grpc")], endStream: true)
         #expect(action.finishedStatus?.code == .internal)
     }
 
@@ -173,7 +201,11 @@ extension ClientReceiveAction {
         var machine = try RPCStreamStateMachine.startedClient(ended: true)
         _ = try machine.receiveResponseHeaders(Fixtures.okResponseHeaders, endStream: false)
         let action = try machine.receiveResponseData(Fixtures.framed([1]), endStream: true)
-        #expect(action == .finished(Status(code: .internal, message: "server closed the stream without sending trailers"), trailers: Metadata(), resetStream: nil))
+        #expect(
+            action
+                == .finished(
+                    Status(code: .internal, message: "server closed the stream without sending trailers"),
+                    trailers: Metadata(), resetStream: nil))
     }
 
     @Test func dataBeforeResponseHeadersIsAProtocolViolation() throws {
@@ -202,7 +234,9 @@ extension ClientReceiveAction {
         var machine = try RPCStreamStateMachine.startedClient(.serverStreaming, ended: true)
         _ = try machine.receiveResponseHeaders(Fixtures.okResponseHeaders, endStream: false)
         let bytes = (0..<10).flatMap { Fixtures.framed([UInt8($0)]) }
-        #expect(try machine.receiveResponseData(bytes, endStream: false) == .receivedMessages((0..<10).map { ReceivedMessage(bytes: [UInt8($0)]) }))
+        #expect(
+            try machine.receiveResponseData(bytes, endStream: false)
+                == .receivedMessages((0..<10).map { ReceivedMessage(bytes: [UInt8($0)]) }))
         #expect(try machine.receiveResponseTrailers(Fixtures.okTrailers).finishedStatus == .ok)
     }
 

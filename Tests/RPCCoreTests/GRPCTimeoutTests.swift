@@ -43,7 +43,8 @@ import Testing
     @Test func encodedValueNeverShortensTheTimeout() throws {
         var rng = SplitMix64(seed: 16)
         for _ in 0..<2_000 {
-            let timeout = GRPCTimeout(nanoseconds: Int64.random(in: 0...Int64.max, using: &rng) >> Int.random(in: 0...62, using: &rng))
+            let timeout = GRPCTimeout(
+                nanoseconds: Int64.random(in: 0...Int64.max, using: &rng) >> Int.random(in: 0...62, using: &rng))
             let header = timeout.headerValue
             #expect(header.utf8.count <= 9)
             let parsed = try GRPCTimeout(headerValue: header)

@@ -18,8 +18,9 @@ import Testing
                     path: "/pkg.Svc/Unary", authority: "localhost", metadata: requestMetadata,
                     timeout: GRPCTimeout(.seconds(5)))
             ).payload)
-        guard case .accept(let head, let route, false) = try server.receiveRequestHeaders(
-            requestHeaders, endStream: false, router: Fixtures.router)
+        guard
+            case .accept(let head, let route, false) = try server.receiveRequestHeaders(
+                requestHeaders, endStream: false, router: Fixtures.router)
         else {
             Issue.record("not accepted")
             return
@@ -33,7 +34,9 @@ import Testing
         var delivered: [ReceivedMessage] = []
         let pieces = chunks(request, size: 7)
         for (index, piece) in pieces.enumerated() {
-            if case .deliver(let messages, _) = try server.receiveRequestData(piece, endStream: index == pieces.count - 1) {
+            if case .deliver(let messages, _) = try server.receiveRequestData(
+                piece, endStream: index == pieces.count - 1)
+            {
                 delivered += messages
             }
         }
@@ -42,7 +45,9 @@ import Testing
         var initial = Metadata()
         try initial.addString("ready", forKey: "x-state")
         let responseHeaders = try #require(try server.sendResponseHeaders(initial).payload)
-        guard case .receivedHeaders(let responseHead) = try client.receiveResponseHeaders(responseHeaders, endStream: false)
+        guard
+            case .receivedHeaders(let responseHead) = try client.receiveResponseHeaders(
+                responseHeaders, endStream: false)
         else {
             Issue.record("no headers")
             return
@@ -50,7 +55,9 @@ import Testing
         #expect(responseHead.metadata == initial)
 
         let response = try #require(try server.sendResponseMessage([9, 9, 9]).payload)
-        #expect(try client.receiveResponseData(response, endStream: false) == .receivedMessages([ReceivedMessage(bytes: [9, 9, 9])]))
+        #expect(
+            try client.receiveResponseData(response, endStream: false)
+                == .receivedMessages([ReceivedMessage(bytes: [9, 9, 9])]))
 
         let special = StatusMessageTests.special
         var trailing = Metadata()
@@ -74,7 +81,9 @@ import Testing
         let end = try #require(
             try server.receiveRequestHeaders(headers, endStream: false, router: Fixtures.router).rejection)
         let action = try client.receiveResponseHeaders(end.fields, endStream: true)
-        #expect(action.finishedStatus == Status(code: .unimplemented, message: "unknown method Missing for service pkg.Svc"))
+        #expect(
+            action.finishedStatus == Status(code: .unimplemented, message: "unknown method Missing for service pkg.Svc")
+        )
         #expect(action.resetCode == .noError)
     }
 

@@ -35,8 +35,10 @@ import Testing
         var result: [ReceivedMessage] = []
         for index in 0..<200 {
             let length = index % 5 == 0 ? 0 : Int.random(in: 1...300, using: &rng)
-            result.append(ReceivedMessage(
-                bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }, isCompressed: index % 17 == 3))
+            result.append(
+                ReceivedMessage(
+                    bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) },
+                    isCompressed: index % 17 == 3))
         }
         result.append(ReceivedMessage(bytes: (0..<70_000).map { UInt8(truncatingIfNeeded: $0) }))
         result.append(ReceivedMessage(bytes: []))
@@ -82,7 +84,10 @@ import Testing
 
     @Test func compressedFlagIsSurfacedWithTheBytes() throws {
         var deframer = MessageDeframer()
-        #expect(try deframer.receive([1, 0, 0, 0, 2, 0x1F, 0x8B]) == [ReceivedMessage(bytes: [0x1F, 0x8B], isCompressed: true)])
+        #expect(
+            try deframer.receive([1, 0, 0, 0, 2, 0x1F, 0x8B]) == [
+                ReceivedMessage(bytes: [0x1F, 0x8B], isCompressed: true)
+            ])
     }
 
     @Test func defaultLimitIsSixtyFourMebibytes() {

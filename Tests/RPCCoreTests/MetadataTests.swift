@@ -120,7 +120,8 @@ import Testing
 
     @Test func parsingSkipsPseudoHeadersReservedNamesAndInvalidKeys() throws {
         let metadata = try Metadata(headerFields: [
-            HeaderField(":path", "/a/b"), HeaderField(":authority", "h"), HeaderField("content-type", "application/grpc"),
+            HeaderField(":path", "/a/b"), HeaderField(":authority", "h"),
+            HeaderField("content-type", "application/grpc"),
             HeaderField("te", "trailers"), HeaderField("grpc-timeout", "1S"), HeaderField("grpc-encoding", "gzip"),
             HeaderField("grpc-status-details-bin", "!!"), HeaderField("user-agent", "x"), HeaderField("we!rd", "1"),
             HeaderField("custom", "kept"),

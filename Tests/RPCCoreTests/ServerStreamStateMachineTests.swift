@@ -31,9 +31,13 @@ import Testing
     @Test func hostStandsInForMissingAuthority() throws {
         var machine = RPCStreamStateMachine(server: Fixtures.configuration)
         let fields = Fixtures.requestHeaders().filter { $0.name != ":authority" } + [HeaderField("host", "h:1")]
-        guard case .accept(let head, _, _) = try machine.receiveRequestHeaders(
-            fields, endStream: false, router: Fixtures.router)
-        else { Issue.record("unexpected action"); return }
+        guard
+            case .accept(let head, _, _) = try machine.receiveRequestHeaders(
+                fields, endStream: false, router: Fixtures.router)
+        else {
+            Issue.record("unexpected action")
+            return
+        }
         #expect(head.authority == "h:1")
     }
 
@@ -97,9 +101,13 @@ import Testing
     @Test(arguments: ["application/grpc+proto", "application/grpc;charset=utf-8", "Application/GRPC"])
     func protoAndParameterisedContentTypesAreAcceptedAndEchoed(contentType: String) throws {
         var machine = RPCStreamStateMachine(server: Fixtures.configuration)
-        guard case .accept = try machine.receiveRequestHeaders(
-            Fixtures.requestHeaders(contentType: contentType), endStream: false, router: Fixtures.router)
-        else { Issue.record("unexpected action"); return }
+        guard
+            case .accept = try machine.receiveRequestHeaders(
+                Fixtures.requestHeaders(contentType: contentType), endStream: false, router: Fixtures.router)
+        else {
+            Issue.record("unexpected action")
+            return
+        }
         let fields = try #require(try machine.sendResponseHeaders().payload)
         #expect(value("content-type", in: fields) == contentType)
     }
@@ -156,10 +164,14 @@ import Testing
     @Test func supportedRequestEncodingIsAcceptedAndCompressedMessagesAreSurfaced() throws {
         var machine = RPCStreamStateMachine(
             server: .init(supportedEncodings: ["gzip", "deflate"], assertsOnInvalidTransition: false))
-        guard case .accept(let head, _, _) = try machine.receiveRequestHeaders(
-            Fixtures.requestHeaders(extra: [HeaderField("grpc-encoding", "gzip")]), endStream: false,
-            router: Fixtures.router)
-        else { Issue.record("unexpected action"); return }
+        guard
+            case .accept(let head, _, _) = try machine.receiveRequestHeaders(
+                Fixtures.requestHeaders(extra: [HeaderField("grpc-encoding", "gzip")]), endStream: false,
+                router: Fixtures.router)
+        else {
+            Issue.record("unexpected action")
+            return
+        }
         #expect(head.encoding == "gzip")
         let action = try machine.receiveRequestData(Fixtures.framed([1, 2], compressed: true), endStream: false)
         #expect(action == .deliver([ReceivedMessage(bytes: [1, 2], isCompressed: true)], endOfRequest: false))
@@ -167,7 +179,10 @@ import Testing
 
     @Test func identityEncodingIsTheSameAsNone() throws {
         let (_, action) = try RPCStreamStateMachine.server(extra: [HeaderField("grpc-encoding", "identity")])
-        guard case .accept(let head, _, _) = action else { Issue.record("unexpected action"); return }
+        guard case .accept(let head, _, _) = action else {
+            Issue.record("unexpected action")
+            return
+        }
         #expect(head.encoding == nil)
     }
 
@@ -183,7 +198,10 @@ import Testing
     @Test(arguments: ["/pkg.Svc/Upload", "/pkg.Svc/Chat"])
     func endStreamOnHeadersOfAStreamingRequestMethodIsAnEmptyRequest(path: String) throws {
         let (machine, action) = try RPCStreamStateMachine.server(path: path, endStream: true)
-        guard case .accept(_, _, let complete) = action else { Issue.record("unexpected action"); return }
+        guard case .accept(_, _, let complete) = action else {
+            Issue.record("unexpected action")
+            return
+        }
         #expect(complete)
         #expect(machine.clientSide == .closed)
     }
@@ -202,7 +220,9 @@ import Testing
         for byte in Fixtures.framed([9, 8, 7]) {
             #expect(try machine.receiveRequestData([byte], endStream: false) == .deliver([], endOfRequest: false))
         }
-        #expect(try machine.receiveRequestData([], endStream: true) == .deliver([ReceivedMessage(bytes: [9, 8, 7])], endOfRequest: true))
+        #expect(
+            try machine.receiveRequestData([], endStream: true)
+                == .deliver([ReceivedMessage(bytes: [9, 8, 7])], endOfRequest: true))
     }
 
     @Test(arguments: ["/pkg.Svc/Unary", "/pkg.Svc/Watch"])
@@ -266,8 +286,10 @@ import Testing
 
     @Test func compressedFlagWithoutEncodingIsInternal() throws {
         var machine = try RPCStreamStateMachine.acceptedServer()
-        let end = try #require(try machine.receiveRequestData(Fixtures.framed([1], compressed: true), endStream: false).rejection)
-        #expect(end.status == Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
+        let end = try #require(
+            try machine.receiveRequestData(Fixtures.framed([1], compressed: true), endStream: false).rejection)
+        #expect(
+            end.status == Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
     }
 
     @Test func dataAfterTheResponseEndedIsDroppedAndEndStreamStillClosesTheRequest() throws {
@@ -301,7 +323,8 @@ import Testing
     }
 
     @Test func responseHeadersAdvertiseSupportedEncodingsAndDeclareTheChosenOne() throws {
-        var machine = RPCStreamStateMachine(server: .init(supportedEncodings: ["gzip"], assertsOnInvalidTransition: false))
+        var machine = RPCStreamStateMachine(
+            server: .init(supportedEncodings: ["gzip"], assertsOnInvalidTransition: false))
         _ = try machine.receiveRequestHeaders(
             Fixtures.requestHeaders(extra: [HeaderField("grpc-accept-encoding", "gzip")]), endStream: false,
             router: Fixtures.router)
@@ -338,7 +361,8 @@ import Testing
         var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
         var trailers = Metadata()
         try trailers.addBinary([1, 2, 3], forKey: "detail-bin")
-        let end = try #require(try machine.sendStatus(Status(code: .notFound, message: "no model \"x\""), trailers: trailers).payload)
+        let end = try #require(
+            try machine.sendStatus(Status(code: .notFound, message: "no model \"x\""), trailers: trailers).payload)
         #expect(end.isTrailersOnly)
         #expect(
             end.fields == [
@@ -388,7 +412,9 @@ import Testing
     @Test func handlerOutputAfterAPeerResetIsDropped() throws {
         var machine = try RPCStreamStateMachine.acceptedServer()
         _ = try machine.sendResponseHeaders()
-        #expect(machine.receiveReset(errorCode: .cancel) == .finished(Status(code: .cancelled, message: "stream reset by the client (CANCEL)")))
+        #expect(
+            machine.receiveReset(errorCode: .cancel)
+                == .finished(Status(code: .cancelled, message: "stream reset by the client (CANCEL)")))
         #expect(machine.termination == .resetByPeer(.cancel))
         #expect(try machine.sendResponseMessage([1]) == .drop)
         #expect(try machine.sendStatus(.ok).payload == nil)

@@ -8,9 +8,11 @@ enum Fixtures {
     static let router: Router<String> = {
         var router = Router<String>()
         router.register(MethodDescriptor(service: "pkg.Svc", method: "Unary", kind: .unary), handler: "Unary")
-        router.register(MethodDescriptor(service: "pkg.Svc", method: "Upload", kind: .clientStreaming), handler: "Upload")
+        router.register(
+            MethodDescriptor(service: "pkg.Svc", method: "Upload", kind: .clientStreaming), handler: "Upload")
         router.register(MethodDescriptor(service: "pkg.Svc", method: "Watch", kind: .serverStreaming), handler: "Watch")
-        router.register(MethodDescriptor(service: "pkg.Svc", method: "Chat", kind: .bidirectionalStreaming), handler: "Chat")
+        router.register(
+            MethodDescriptor(service: "pkg.Svc", method: "Chat", kind: .bidirectionalStreaming), handler: "Chat")
         return router
     }()
 
@@ -56,7 +58,8 @@ extension RPCStreamStateMachine {
     }
 
     /// A server machine that accepted a request for `path`.
-    static func acceptedServer(path: String = "/pkg.Svc/Chat", endStream: Bool = false) throws -> RPCStreamStateMachine {
+    static func acceptedServer(path: String = "/pkg.Svc/Chat", endStream: Bool = false) throws -> RPCStreamStateMachine
+    {
         let (machine, action) = try server(path: path, endStream: endStream)
         guard case .accept = action else { throw RPCError(code: .internal, message: "fixture rejected: \(action)") }
         return machine
