@@ -60,6 +60,12 @@ let package = Package(
             path: "Tools/Bench/tensorwire-codec-bench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tensorwire-engine-bench",
+            dependencies: ["Inference"],
+            path: "Tools/Bench/tensorwire-engine-bench",
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(

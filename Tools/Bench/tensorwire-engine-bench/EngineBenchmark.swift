@@ -1,0 +1,138 @@
+// The engine benchmark: in-process rows/s of a model at several batch sizes, and of raw cblas_sgemm over the same
+// layer shapes (the GEMM bound). Prints TSV for Tools/engine/bench, which sets these figures beside onnxruntime's.
+//
+//   tensorwire-engine-bench --model PATH --name NAME [--batches 1,8,32,128] [--threads 2]
+//                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2]
+//
+// Each (case, batch) is timed `repeats` times; a repeat runs enough iterations to last seconds/repeats. Output
+// rows: kind, name, batch, rows/s (median), median µs per run, min µs, max µs.
+
+import Glibc
+import Inference
+
+@main
+struct EngineBenchmark {
+    struct Options {
+        var model: String?
+        var name = "model"
+        var batches = [1, 8, 32, 128]
+        var threads = 2
+        var gemm: [Int] = []
+        var repeats = 7
+        var seconds = 2.0
+    }
+
+    static func parse() -> Options {
+        var options = Options()
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        func list(_ text: String?) -> [Int] { (text ?? "").split(separator: ",").compactMap { Int($0) } }
+        while let argument = arguments.next() {
+            switch argument {
+            case "--model": options.model = arguments.next()
+            case "--name": options.name = arguments.next() ?? options.name
+            case "--batches": options.batches = list(arguments.next())
+            case "--threads": options.threads = Int(arguments.next() ?? "") ?? options.threads
+            case "--gemm": options.gemm = list(arguments.next())
+            case "--repeats": options.repeats = max(1, Int(arguments.next() ?? "") ?? options.repeats)
+            case "--seconds": options.seconds = Double(arguments.next() ?? "") ?? options.seconds
+            default:
+                print("unknown argument \(argument)")
+                exitWith(2)
+            }
+        }
+        return options
+    }
+
+    static func exitWith(_ code: Int32) -> Never {
+        exit(code)
+    }
+
+    /// Times `body` and returns per-run durations in microseconds, one per repeat.
+    static func measure(repeats: Int, seconds: Double, _ body: () throws -> Void) rethrows -> [Double] {
+        let clock = ContinuousClock()
+        try body()  // warm-up: page in weights, size buffers
+        let start = clock.now
+        try body()
+        let once = max(durationSeconds(clock.now - start), 1e-7)
+        let iterations = max(1, Int(seconds / Double(repeats) / once))
+        var samples: [Double] = []
+        for _ in 0..<repeats {
+            let begin = clock.now
+            for _ in 0..<iterations { try body() }
+            samples.append(durationSeconds(clock.now - begin) / Double(iterations) * 1e6)
+        }
+        return samples.sorted()
+    }
+
+    static func durationSeconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) * 1e-18
+    }
+
+    static func report(_ kind: String, _ name: String, _ batch: Int, _ samples: [Double]) {
+        let median = samples[samples.count / 2]
+        let rowsPerSecond = Double(batch) / (median * 1e-6)
+        print([kind, name, String(batch), format2(rowsPerSecond), format2(median),
+               format2(samples.first ?? 0), format2(samples.last ?? 0)].joined(separator: "\t"))
+    }
+
+    static func format2(_ value: Double) -> String {
+        let scaled = (value * 100).rounded() / 100
+        return String(scaled)
+    }
+
+    static func main() throws {
+        let options = parse()
+        BLAS.threadCount = options.threads
+        var seed: UInt32 = 12345
+        func random() -> Float {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return Float(seed >> 8) / Float(1 << 24) * 2 - 1
+        }
+        print("kind\tname\tbatch\trows_per_s\tmedian_us\tmin_us\tmax_us")
+        if let path = options.model {
+            let model = try Model(contentsOf: path, name: options.name)
+            guard let input = model.signature.inputs.first, model.signature.inputs.count == 1 else {
+                print("the benchmark feeds models with one float input")
+                exitWith(2)
+            }
+            for batch in options.batches {
+                let dims = input.dims.map { $0 < 0 ? batch : $0 }
+                let count = dims.reduce(1, *)
+                // Digits pixels are 0–16; other models get [-1, 1].
+                let scale: Float = options.name == "digits" ? 8 : 1
+                let values = (0..<count).map { _ in (random() + (scale > 1 ? 1 : 0)) * scale }
+                let tensor = Tensor(shape: Shape(dims), floats: values)
+                let context = model.makeContext(maxBatchSize: batch)
+                let samples = try measure(repeats: options.repeats, seconds: options.seconds) {
+                    _ = try context.run([tensor])
+                }
+                report("engine", options.name, batch, samples)
+            }
+        }
+        if options.gemm.count >= 2 {
+            let layers = Array(zip(options.gemm, options.gemm.dropFirst()))
+            let weights = layers.map { k, n in (0..<(k * n)).map { _ in random() * 0.01 } }
+            for batch in options.batches {
+                let widest = options.gemm.max() ?? 1
+                var a = (0..<(batch * widest)).map { _ in random() }
+                var c = [Float](repeating: 0, count: batch * widest)
+                let samples = measure(repeats: options.repeats, seconds: options.seconds) {
+                    for (index, (k, n)) in layers.enumerated() {
+                        a.withUnsafeBufferPointer { aPointer in
+                            weights[index].withUnsafeBufferPointer { bPointer in
+                                c.withUnsafeMutableBufferPointer { cPointer in
+                                    guard let a = aPointer.baseAddress, let b = bPointer.baseAddress,
+                                          let c = cPointer.baseAddress else { return }
+                                    BLAS.benchmarkSgemm(m: batch, n: n, k: k, a: a, b: b, c: c)
+                                }
+                            }
+                        }
+                        swap(&a, &c)
+                    }
+                }
+                report("gemm", options.name, batch, samples)
+            }
+        }
+    }
+}
