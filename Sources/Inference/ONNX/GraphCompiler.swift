@@ -15,7 +15,7 @@ let supportedMLOperators: [String] = [
 ]
 
 /// The largest element count of one value (per batch row for batched values); keeps every size a BLAS `Int32`.
-let maxElementsPerValue = 1 << 30
+let maxElementsPerValue = 1 << 28
 
 /// A reason a node cannot be compiled; the compiler adds the file, the node and the operator.
 struct CompileFailure: Error {
