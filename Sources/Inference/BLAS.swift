@@ -7,6 +7,12 @@ public enum BLAS {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(clamping: max(1, newValue))) }
     }
+
+    /// The kernel family OpenBLAS picked at load time (e.g. "Haswell", "SkylakeX").
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
 }
 
 extension BLAS {

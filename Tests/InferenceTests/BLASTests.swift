@@ -7,3 +7,8 @@ import Testing
     #expect(BLAS.threadCount == 1)
     BLAS.threadCount = before
 }
+
+@Test func blasReportsItsKernelFamily() {
+    #expect(!BLAS.coreName.isEmpty)
+    if let recommended = BLAS.recommendedCoreType { #expect(recommended == "SkylakeX") }
+}
