@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
         .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
+        // gRPC over HTTP/2 connections: server and client; write coalescing, backpressure, GOAWAY.
+        .target(name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore"], swiftSettings: strict),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS), ONNX models.
         .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
         .executableTarget(
@@ -77,6 +79,7 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop"], swiftSettings: strict),
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "ProtoWire"],

@@ -1,0 +1,414 @@
+internal import Dispatch
+public import EventLoop
+internal import HTTP2
+public import RPCCore
+internal import Synchronization
+
+/// Callbacks of one client call; they run on the connection's loop thread, in order: `onHeaders` at most once,
+/// `onMessage` for each response message, then `onFinish` exactly once.
+public struct ClientCallHandlers: Sendable {
+    public var onHeaders: @Sendable (Metadata) -> Void
+    public var onMessage: @Sendable ([UInt8]) -> Void
+    /// The final status and trailing metadata (also for local failures: deadline, cancel, connection loss).
+    public var onFinish: @Sendable (Status, Metadata) -> Void
+
+    public init(
+        onHeaders: @escaping @Sendable (Metadata) -> Void = { _ in },
+        onMessage: @escaping @Sendable ([UInt8]) -> Void = { _ in },
+        onFinish: @escaping @Sendable (Status, Metadata) -> Void
+    ) {
+        self.onHeaders = onHeaders
+        self.onMessage = onMessage
+        self.onFinish = onFinish
+    }
+}
+
+/// The result of a blocking unary call.
+public struct UnaryResponse: Sendable {
+    public var status: Status
+    /// The response message; nil when the call failed.
+    public var message: [UInt8]?
+    public var headers: Metadata
+    public var trailers: Metadata
+}
+
+/// The client's handle on one call: send request messages, half-close, cancel. It holds ids only.
+/// Threads: any; operations are handed to the connection's loop in order and dropped once the call has ended.
+public final class ClientCall: Sendable {
+    let connection: ClientConnection
+    let callID: UInt64
+
+    init(connection: ClientConnection, callID: UInt64) {
+        self.connection = connection
+        self.callID = callID
+    }
+
+    /// Queues one request message.
+    public func send(_ message: [UInt8]) {
+        connection.perform { $0.sendMessage(callID: self.callID, message) }
+    }
+
+    /// Half-closes the request (no more messages).
+    public func closeSend() {
+        connection.perform { $0.closeSend(callID: self.callID) }
+    }
+
+    /// Cancels the call: RST_STREAM(CANCEL); `onFinish` gets CANCELLED unless the call already ended.
+    public func cancel() {
+        connection.perform { $0.cancel(callID: self.callID, status: Status(code: .cancelled, message: "cancelled by the client")) }
+    }
+}
+
+/// A client HTTP/2 connection to one gRPC server, carrying any number of concurrent calls of all four kinds, with
+/// deadlines (`grpc-timeout` plus a local timer), metadata and cancellation.
+///
+/// Threads: every member may be used from any thread; the connection itself lives on `loop` (its own loop thread
+/// unless one is passed in). The blocking `unary` must not be called on that loop's thread.
+public final class ClientConnection: Sendable {
+    /// Connection settings.
+    public struct Configuration: Sendable {
+        /// The largest response message accepted.
+        public var maxReceiveMessageBytes: Int
+        /// `:authority`; defaults to host:port.
+        public var authority: String?
+        public var userAgent: String
+
+        public init(
+            maxReceiveMessageBytes: Int = MessageDeframer.defaultMaxMessageBytes, authority: String? = nil,
+            userAgent: String = "tensorwire-swift/0.1"
+        ) {
+            self.maxReceiveMessageBytes = maxReceiveMessageBytes
+            self.authority = authority
+            self.userAgent = userAgent
+        }
+    }
+
+    public let loop: EventLoop
+    public let configuration: Configuration
+    private let ownsLoop: Bool
+    private let context: LoopBound<LoopContext>
+    private let connectionID: UInt64
+    private let nextCallID = Atomic<UInt64>(1)
+    private let closed = Atomic<Bool>(false)
+
+    /// Starts connecting to host:port (non-blocking: calls made before the connection is up wait for it; a failed
+    /// connect finishes them with UNAVAILABLE). Throws only for an unusable address or a failed loop.
+    public init(host: String, port: Int, loop: EventLoop? = nil, configuration: Configuration = Configuration()) throws {
+        let ownsLoop = loop == nil
+        let loop = try loop ?? EventLoop(name: "tw-client")
+        self.ownsLoop = ownsLoop
+        self.loop = loop
+        self.configuration = configuration
+        let context = LoopContext.make(on: loop)
+        self.context = context
+        let authority = configuration.authority ?? "\(host):\(port)"
+        let result: Result<UInt64, RPCError> = onLoop(loop) {
+            do {
+                let (socket, inProgress) = try Socket.connect(host: host, port: port)
+                let core = try ClientCore(
+                    context: context.value, socket: socket, connecting: inProgress, authority: authority,
+                    configuration: configuration)
+                do {
+                    try core.start()
+                } catch {
+                    socket.close()
+                    throw error
+                }
+                return .success(core.id)
+            } catch {
+                return .failure(RPCError(code: .unavailable, message: "cannot connect to \(host):\(port): \(error)"))
+            }
+        }
+        switch result {
+        case .success(let id): connectionID = id
+        case .failure(let error):
+            if ownsLoop { loop.shutdown() }
+            throw error
+        }
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Starts a call of `kind` to `path` (`/package.Service/Method`). Send request messages with the returned
+    /// handle and `closeSend()` (unary and server-streaming: exactly one message). `timeout` sets `grpc-timeout` and a
+    /// local timer that ends the call with DEADLINE_EXCEEDED.
+    public func makeCall(
+        path: String, kind: RPCKind, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        handlers: ClientCallHandlers
+    ) -> ClientCall {
+        let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let call = ClientCall(connection: self, callID: callID)
+        let head = RequestHead(
+            path: path, authority: nil, metadata: metadata, timeout: timeout.map { GRPCTimeout($0) },
+            userAgent: configuration.userAgent)
+        perform(orElse: { handlers.onFinish(Status(code: .unavailable, message: "connection closed"), Metadata()) }) {
+            $0.startCall(callID: callID, kind: kind, head: head, timeout: timeout, handlers: handlers)
+        }
+        return call
+    }
+
+    /// A unary call with callbacks: sends `request` and half-closes.
+    public func unary(
+        path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        completion: @escaping @Sendable (UnaryResponse) -> Void
+    ) {
+        let state = Mutex(UnaryResponse(status: .ok, message: nil, headers: Metadata(), trailers: Metadata()))
+        let call = makeCall(
+            path: path, kind: .unary, metadata: metadata, timeout: timeout,
+            handlers: ClientCallHandlers(
+                onHeaders: { headers in state.withLock { $0.headers = headers } },
+                onMessage: { message in state.withLock { $0.message = message } },
+                onFinish: { status, trailers in
+                    let response = state.withLock { response -> UnaryResponse in
+                        response.status = status
+                        response.trailers = trailers
+                        if !status.isOK { response.message = nil }
+                        return response
+                    }
+                    completion(response)
+                }))
+        call.send(request)
+        call.closeSend()
+    }
+
+    /// A blocking unary call (tests, the CLI). Not on this connection's loop thread.
+    public func unary(
+        path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil
+    ) -> UnaryResponse {
+        precondition(!loop.inEventLoop, "the blocking unary call would deadlock its own loop")
+        let result = Mutex<UnaryResponse?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        unary(path: path, request: request, metadata: metadata, timeout: timeout) { response in
+            result.withLock { $0 = response }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 } ?? UnaryResponse(
+            status: Status(code: .internal, message: "no response"), message: nil, headers: Metadata(),
+            trailers: Metadata())
+    }
+
+    /// Sends a PING (keepalive tests).
+    public func ping() {
+        perform { core in
+            try? core.session.sendPing(opaqueData: 1)
+            core.markDirty()
+        }
+    }
+
+    /// True once the connection is closed (by `close()`, the server, or an error).
+    public var isClosed: Bool {
+        if closed.load(ordering: .acquiring) { return true }
+        let context = self.context
+        let id = connectionID
+        return onLoop(loop) { context.value.connections[id] == nil }
+    }
+
+    /// Closes the connection (running calls finish with UNAVAILABLE) and stops the loop if this connection made
+    /// it. Idempotent; not on the loop's own thread when the loop is owned.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let context = self.context
+        let id = connectionID
+        let closeOnLoop: @Sendable () -> Void = {
+            context.value.connections[id]?.close(reason: "closed by the client")
+            context.value.detach()
+        }
+        if ownsLoop {
+            if loop.inEventLoop {
+                closeOnLoop()
+            } else {
+                loop.execute(closeOnLoop)
+                loop.shutdown()
+            }
+        } else if loop.inEventLoop {
+            closeOnLoop()
+        } else {
+            loop.execute(closeOnLoop)
+        }
+    }
+
+    func perform(orElse failure: @escaping @Sendable () -> Void = {}, _ body: @escaping @Sendable (ClientCore) -> Void) {
+        let context = self.context
+        let id = connectionID
+        let operation: @Sendable () -> Void = {
+            guard let core = context.value.connections[id] as? ClientCore else {
+                failure()
+                return
+            }
+            body(core)
+        }
+        if loop.inEventLoop { operation() } else { loop.execute(operation) }
+    }
+}
+
+/// One call on a client connection: its state machine, callbacks, stream id and deadline timer. Loop thread only.
+final class ClientStream {
+    let callID: UInt64
+    var machine: RPCStreamStateMachine
+    let handlers: ClientCallHandlers
+    var streamID: Int32 = 0
+    var deadlineTimer: TimerID?
+
+    init(callID: UInt64, machine: RPCStreamStateMachine, handlers: ClientCallHandlers) {
+        self.callID = callID
+        self.machine = machine
+        self.handlers = handlers
+    }
+}
+
+/// The loop side of a `ClientConnection`: the HTTP/2 client session and its calls. Loop thread only.
+final class ClientCore: HTTP2Connection {
+    let authority: String
+    let configuration: ClientConnection.Configuration
+    private var calls: [UInt64: ClientStream] = [:]
+    private var byStream: [Int32: UInt64] = [:]
+    private var goneAway = false
+
+    init(
+        context: LoopContext, socket: Socket, connecting: Bool, authority: String,
+        configuration: ClientConnection.Configuration
+    ) throws {
+        self.authority = authority
+        self.configuration = configuration
+        super.init(context: context, socket: socket, session: try HTTP2Session(role: .client), connecting: connecting)
+    }
+
+    func startCall(callID: UInt64, kind: RPCKind, head: RequestHead, timeout: Duration?, handlers: ClientCallHandlers) {
+        var head = head
+        head.authority = authority
+        let stream = ClientStream(
+            callID: callID,
+            machine: RPCStreamStateMachine(
+                client: kind,
+                configuration: RPCStreamStateMachine.Configuration(
+                    maxReceiveMessageBytes: configuration.maxReceiveMessageBytes)),
+            handlers: handlers)
+        guard !goneAway, !isClosed else {
+            handlers.onFinish(Status(code: .unavailable, message: "the server is going away"), Metadata())
+            return
+        }
+        do {
+            guard case .send(let fields) = try stream.machine.sendRequestHeaders(head) else { return }
+            stream.streamID = try session.sendRequest(headers: fields.map(HTTP2Header.init))
+        } catch {
+            handlers.onFinish(Status(code: .internal, message: "cannot start the call: \(error)"), Metadata())
+            return
+        }
+        calls[callID] = stream
+        byStream[stream.streamID] = callID
+        if let timeout {
+            stream.deadlineTimer = loop.scheduleTimer(after: timeout) { [weak self] in
+                self?.cancel(callID: callID, status: Status(code: .deadlineExceeded, message: "deadline exceeded"))
+            }
+        }
+        markDirty()
+    }
+
+    func sendMessage(callID: UInt64, _ message: [UInt8]) {
+        guard let stream = calls[callID] else { return }
+        do {
+            guard case .send(let framed) = try stream.machine.sendRequestMessage(message) else { return }
+            try session.sendData(streamID: stream.streamID, framed)
+        } catch {
+            end(stream, Status(code: .internal, message: "\(error)"), Metadata(), reset: .cancel)
+            return
+        }
+        markDirty()
+    }
+
+    func closeSend(callID: UInt64) {
+        guard let stream = calls[callID] else { return }
+        do {
+            guard case .send = try stream.machine.sendEndOfRequest() else { return }
+            try session.finish(streamID: stream.streamID)
+        } catch {
+            end(stream, Status(code: .internal, message: "\(error)"), Metadata(), reset: .cancel)
+            return
+        }
+        markDirty()
+    }
+
+    func cancel(callID: UInt64, status: Status) {
+        guard let stream = calls[callID] else { return }
+        var reset: RPCCore.HTTP2ErrorCode?
+        if case .resetStream(let code) = stream.machine.cancel() { reset = code }
+        end(stream, status, Metadata(), reset: reset ?? .cancel)
+    }
+
+    /// Ends a call once: removes it, resets the stream if asked, and reports the status.
+    private func end(_ stream: ClientStream, _ status: Status, _ trailers: Metadata, reset: RPCCore.HTTP2ErrorCode?) {
+        guard calls.removeValue(forKey: stream.callID) != nil else { return }
+        byStream.removeValue(forKey: stream.streamID)
+        if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
+        if let reset, !isClosed {
+            session.resetStream(streamID: stream.streamID, errorCode: HTTP2.HTTP2ErrorCode(reset))
+            markDirty()
+        }
+        stream.handlers.onFinish(status, trailers)
+    }
+
+    override func handle(_ events: [HTTP2Event]) {
+        for event in events {
+            switch event {
+            case .headers(let id, let headers, let kind, let endStream):
+                guard let callID = byStream[id], let stream = calls[callID] else { continue }
+                let fields = headers.map(HeaderField.init)
+                let action: ClientReceiveAction
+                do {
+                    action = kind == .trailers
+                        ? try stream.machine.receiveResponseTrailers(fields)
+                        : try stream.machine.receiveResponseHeaders(fields, endStream: endStream)
+                } catch {
+                    end(stream, error.status, Metadata(), reset: .cancel)
+                    continue
+                }
+                apply(action, to: stream)
+            case .data(let id, let bytes, let endStream):
+                defer { session.consume(streamID: id, count: bytes.count) }
+                guard let callID = byStream[id], let stream = calls[callID] else { continue }
+                let action: ClientReceiveAction
+                do {
+                    action = try stream.machine.receiveResponseData(bytes, endStream: endStream)
+                } catch {
+                    end(stream, error.status, Metadata(), reset: .cancel)
+                    continue
+                }
+                apply(action, to: stream)
+            case .streamClosed(let id, let code):
+                guard let callID = byStream[id], let stream = calls[callID] else { continue }
+                switch stream.machine.receiveReset(errorCode: RPCCore.HTTP2ErrorCode(code)) {
+                case .finished(let status): end(stream, status, Metadata(), reset: nil)
+                case .none:
+                    end(stream, Status(code: .internal, message: "stream closed without a status"), Metadata(), reset: nil)
+                }
+            case .goAway:
+                goneAway = true
+            case .ping, .settings:
+                break
+            }
+        }
+    }
+
+    private func apply(_ action: ClientReceiveAction, to stream: ClientStream) {
+        switch action {
+        case .receivedHeaders(let head):
+            stream.handlers.onHeaders(head.metadata)
+        case .receivedMessages(let messages):
+            for message in messages { stream.handlers.onMessage(message.bytes) }
+        case .finished(let status, let trailers, let reset):
+            end(stream, status, trailers, reset: reset)
+        case .drop:
+            break
+        }
+    }
+
+    override func didClose(reason: String) {
+        let open = calls.values.sorted { $0.callID < $1.callID }
+        for stream in open {
+            end(stream, Status(code: .unavailable, message: "connection closed: \(reason)"), Metadata(), reset: nil)
+        }
+    }
+}

@@ -1,0 +1,188 @@
+internal import EventLoop
+internal import Synchronization
+internal import HTTP2
+
+/// One TCP connection carrying an HTTP/2 session: it owns the socket, the session and the pending output buffer,
+/// reads into the session, and writes what the session produced when its loop's before-sleep hook flushes it.
+/// Subclasses (server, client) interpret the events. Created and touched only on `context.loop`'s thread.
+class HTTP2Connection {
+    let id: UInt64
+    let context: LoopContext
+    let socket: Socket
+    let session: HTTP2Session
+
+    /// Bytes drained from the session but not yet taken by the socket (`output[outputOffset...]`).
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var writeInterest = false
+    /// Waiting for a non-blocking connect to complete (client).
+    private var connecting: Bool
+    /// Set by `LoopContext` while the connection is on the dirty list.
+    var isDirty = false
+    private(set) var isClosed = false
+    /// Close once the output has been written (after a fatal error or a final GOAWAY).
+    var closeWhenFlushed = false
+
+    /// How much session output one flush drains before writing (bounds the buffer for a slow reader).
+    static let maxDrainBytes = 1 << 20
+    private static let readBufferSize = 64 * 1024
+
+    var loop: EventLoop { context.loop }
+
+    init(context: LoopContext, socket: Socket, session: HTTP2Session, connecting: Bool = false) {
+        self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.context = context
+        self.socket = socket
+        self.session = session
+        self.connecting = connecting
+    }
+
+    /// Registers with the loop and queues the first flush (our SETTINGS, W-02).
+    func start() throws {
+        try loop.register(fd: socket.fd, interest: connecting ? [.read, .write] : .read) { [unowned self] events in
+            self.handleIO(events)
+        }
+        writeInterest = connecting
+        context.connections[id] = self
+        context.markDirty(self)
+    }
+
+    // MARK: Subclass hooks (loop thread)
+
+    /// Events from `receive` or `drainOutput`.
+    func handle(_ events: [HTTP2Event]) {}
+    /// After each flush (e.g. to tell blocked writers that the queue has drained).
+    func didFlush() {}
+    /// The connection is gone; fail or cancel whatever still runs on it.
+    func didClose(reason: String) {}
+
+    func markDirty() { context.markDirty(self) }
+
+    // MARK: I/O
+
+    private func handleIO(_ events: IOEvents) {
+        if connecting {
+            guard events.contains(.writable) || events.contains(.error) || events.contains(.hangup) else { return }
+            do {
+                try socket.finishConnect()
+            } catch {
+                close(reason: "\(error)")
+                return
+            }
+            connecting = false
+        }
+        // The socket took the rest of the output: drain more from the session at the next flush.
+        if events.contains(.writable), writePending() { markDirty() }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
+    }
+
+    private func readAvailable() {
+        var buffer = [UInt8](repeating: 0, count: Self.readBufferSize)
+        // A bounded number of reads per wake-up keeps one busy peer from starving the others on this loop.
+        for _ in 0..<16 {
+            guard !isClosed, !closeWhenFlushed else { return }
+            let result: IOResult
+            do {
+                result = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+            } catch {
+                close(reason: "\(error)")
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                return
+            case .endOfFile:
+                close(reason: "the peer closed the connection")
+                return
+            case .transferred(let n):
+                let events: [HTTP2Event]
+                do {
+                    events = try buffer.withUnsafeBytes { try session.receive(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                } catch {
+                    // nghttp2 may have queued a GOAWAY: flush it, then close (HTTP2Session.receive).
+                    closeWhenFlushed = true
+                    markDirty()
+                    return
+                }
+                handle(events)
+                markDirty()
+                if n < buffer.count { return }
+            }
+        }
+    }
+
+    /// Called by the loop's before-sleep hook: drain the session, write as much as the socket takes.
+    func flush() {
+        guard !isClosed, !connecting else { return }
+        while true {
+            if outputOffset < output.count {
+                // The socket is still busy with earlier output: EPOLLOUT continues it.
+                if !writePending() { break }
+                continue
+            }
+            output.removeAll(keepingCapacity: true)
+            outputOffset = 0
+            let events: [HTTP2Event]
+            do {
+                events = try session.drainOutput(into: &output, maxBytes: Self.maxDrainBytes)
+            } catch {
+                close(reason: "\(error)")
+                return
+            }
+            if !events.isEmpty { handle(events) }
+            if output.isEmpty { break }
+            if !writePending() { break }
+        }
+        guard !isClosed else { return }
+        didFlush()
+        if !session.isActive || (closeWhenFlushed && outputOffset >= output.count) {
+            close(reason: closeWhenFlushed ? "closed after the final flush" : "the HTTP/2 session ended")
+        }
+    }
+
+    /// Writes `output[outputOffset...]`; returns true when all of it went out.
+    @discardableResult
+    private func writePending() -> Bool {
+        guard !isClosed else { return false }
+        while outputOffset < output.count {
+            let result: IOResult
+            do {
+                result = try output.withUnsafeBytes { raw in
+                    try socket.write(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                }
+            } catch {
+                close(reason: "\(error)")
+                return false
+            }
+            switch result {
+            case .transferred(let n):
+                outputOffset += n
+            case .wouldBlock, .endOfFile:
+                setWriteInterest(true)
+                return false
+            }
+        }
+        setWriteInterest(false)
+        return true
+    }
+
+    private func setWriteInterest(_ on: Bool) {
+        guard on != writeInterest, !isClosed else { return }
+        writeInterest = on
+        do {
+            try loop.setInterest(fd: socket.fd, on ? [.read, .write] : .read)
+        } catch {
+            close(reason: "\(error)")
+        }
+    }
+
+    /// Unregisters and closes the socket, then tells the subclass. Idempotent.
+    func close(reason: String) {
+        guard !isClosed else { return }
+        isClosed = true
+        loop.unregister(fd: socket.fd)
+        socket.close()
+        context.connections.removeValue(forKey: id)
+        didClose(reason: reason)
+    }
+}

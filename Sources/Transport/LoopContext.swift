@@ -1,0 +1,88 @@
+internal import Dispatch
+internal import EventLoop
+internal import HTTP2
+internal import Synchronization
+
+/// The per-loop half of a server or client: the table of live connections by id and the dirty list that the
+/// before-sleep hook flushes (DESIGN.md, "Threads": write coalescing). Created, read and written only on `loop`'s
+/// thread; other threads reach it through `LoopBound<LoopContext>`, which checks that.
+final class LoopContext {
+    let loop: EventLoop
+    var connections: [UInt64: HTTP2Connection] = [:]
+    private var dirty: [HTTP2Connection] = []
+    private var hook: HookID?
+
+    init(loop: EventLoop) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        hook = loop.addBeforeSleepHook { [unowned self] in self.flushAll() }
+    }
+
+    /// Queues `connection` for the next before-sleep flush.
+    func markDirty(_ connection: HTTP2Connection) {
+        guard !connection.isDirty, !connection.isClosed else { return }
+        connection.isDirty = true
+        dirty.append(connection)
+    }
+
+    /// Drains every dirty connection's nghttp2 output into its buffer and writes it; a flush may dirty others again
+    /// (a stream closing frees work elsewhere), so it loops until the list is empty.
+    func flushAll() {
+        var rounds = 0
+        while !dirty.isEmpty && rounds < 8 {
+            rounds += 1
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for connection in batch {
+                connection.isDirty = false
+                connection.flush()
+            }
+        }
+    }
+
+    func detach() {
+        if let hook { loop.removeBeforeSleepHook(hook) }
+        hook = nil
+    }
+
+    /// Creates a context on `loop`'s thread and returns it boxed for use from any thread.
+    static func make(on loop: EventLoop) -> LoopBound<LoopContext> {
+        onLoop(loop) { LoopBound(LoopContext(loop: loop), loop: loop) }
+    }
+}
+
+/// Connection ids, unique per process; hand-offs carry them instead of object references.
+let nextConnectionID = Atomic<UInt64>(1)
+
+/// Runs `body` on `loop`'s thread and waits for its result. Must not be called on that loop's thread unless it is
+/// the caller's own loop (then it runs inline).
+func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) -> T {
+    if loop.inEventLoop { return body() }
+    let result = Mutex<T?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    loop.execute {
+        let value = body()
+        result.withLock { $0 = value }
+        done.signal()
+    }
+    done.wait()
+    return result.withLock { $0 }!  // set before signal(); the semaphore orders it
+}
+
+extension HTTP2Header {
+    init(_ field: HeaderField) { self.init(field.name, field.value) }
+}
+
+extension HeaderField {
+    init(_ header: HTTP2Header) { self.init(header.name, header.value) }
+}
+
+internal import RPCCore
+
+extension RPCCore.HTTP2ErrorCode {
+    init(_ code: HTTP2.HTTP2ErrorCode) { self.init(rawValue: code.rawValue) }
+}
+
+extension HTTP2.HTTP2ErrorCode {
+    init(_ code: RPCCore.HTTP2ErrorCode) { self.init(rawValue: code.rawValue) }
+}

@@ -1,0 +1,356 @@
+internal import EventLoop
+internal import HTTP2
+internal import RPCCore
+
+/// One RPC on a server connection: its stream state machine, its `ServerCall`, the handler's observer and the
+/// deadline timer. Owned by its `ServerConnection`; loop thread only.
+final class ServerStream {
+    let id: Int32
+    var machine: RPCStreamStateMachine
+    var call: ServerCall?
+    var observer: RequestObserver?
+    var deadlineTimer: TimerID?
+
+    init(id: Int32, machine: RPCStreamStateMachine) {
+        self.id = id
+        self.machine = machine
+    }
+}
+
+/// The server end of one HTTP/2 connection: socket ↔ `HTTP2Session` ↔ one `ServerStream` per RPC, the router
+/// dispatching to handlers, keepalive policing (too many pings, idle timeout, max age) and graceful shutdown
+/// (double GOAWAY, W-60). Created and touched only on its loop thread.
+final class ServerConnection: HTTP2Connection {
+    let server: ServerShared
+    let boundContext: LoopBound<LoopContext>
+    private var streams: [Int32: ServerStream] = [:]
+    /// Streams whose writers were told to pause; re-checked after every flush.
+    private var blocked: Set<Int32> = []
+
+    // Keepalive (W-72)
+    private var lastPingReceived: ContinuousClock.Instant?
+    private var pingStrikes = 0
+    private var idleTimer: TimerID?
+    private var ageTimer: TimerID?
+    // Graceful shutdown (W-60)
+    private(set) var isDraining = false
+    private var finalGoAwaySent = false
+    private static let shutdownPing: UInt64 = 0x7477_5f64_7261_696e  // "tw_drain"
+
+    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) throws {
+        self.server = server
+        self.boundContext = context
+        var h2 = server.configuration.http2
+        h2.maxConcurrentStreams = server.configuration.http2.maxConcurrentStreams
+        let session = try HTTP2Session(role: .server, configuration: h2)
+        super.init(context: context.value, socket: socket, session: session)
+    }
+
+    override func start() throws {
+        try super.start()
+        armIdleTimer()
+        if let age = server.configuration.maxConnectionAge {
+            ageTimer = loop.scheduleTimer(after: age) { [weak self] in
+                guard let self, !self.isClosed else { return }
+                self.beginDrain(grace: self.server.configuration.maxConnectionAgeGrace)
+            }
+        }
+    }
+
+    // MARK: Events
+
+    override func handle(_ events: [HTTP2Event]) {
+        for event in events {
+            switch event {
+            case .headers(let id, let headers, let kind, let endStream):
+                if kind == .request {
+                    openStream(id: id, headers: headers, endStream: endStream)
+                } else if let stream = streams[id] {
+                    let action: ServerRequestAction
+                    do {
+                        action = try stream.machine.receiveRequestTrailers(headers.map(HeaderField.init))
+                    } catch {
+                        fail(stream, error)
+                        continue
+                    }
+                    apply(action, to: stream)
+                }
+            case .data(let id, let bytes, let endStream):
+                // Flow-control credit goes back once the bytes have been handed to the handler (or dropped).
+                defer { session.consume(streamID: id, count: bytes.count) }
+                guard let stream = streams[id] else { continue }
+                let action: ServerRequestAction
+                do {
+                    action = try stream.machine.receiveRequestData(bytes, endStream: endStream)
+                } catch {
+                    fail(stream, error)
+                    continue
+                }
+                apply(action, to: stream)
+            case .streamClosed(let id, let code):
+                guard let stream = streams.removeValue(forKey: id) else { continue }
+                blocked.remove(id)
+                if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
+                switch stream.machine.receiveReset(errorCode: RPCCore.HTTP2ErrorCode(code)) {
+                case .finished(let status): stream.call?.markCancelled(status)
+                case .none: stream.call?.markFinished()
+                }
+                stream.observer = nil
+                if streams.isEmpty { armIdleTimer() }
+            case .ping(let opaque, let ack):
+                if ack {
+                    if opaque == Self.shutdownPing { sendFinalGoAway() }
+                } else {
+                    policePing()
+                }
+            case .goAway, .settings:
+                break
+            }
+        }
+        maybeCloseDrained()
+    }
+
+    private func openStream(id: Int32, headers: [HTTP2Header], endStream: Bool) {
+        var machine = RPCStreamStateMachine(
+            server: RPCStreamStateMachine.Configuration(
+                maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes))
+        let stream = ServerStream(id: id, machine: machine)
+        streams[id] = stream
+        cancelIdleTimer()
+        let action: ServerHeadersAction<ServerMethodHandler>
+        do {
+            action = try machine.receiveRequestHeaders(
+                headers.map(HeaderField.init), endStream: endStream, router: server.router)
+        } catch {
+            stream.machine = machine
+            fail(stream, error)
+            return
+        }
+        stream.machine = machine
+        switch action {
+        case .reject(let end):
+            sendEnd(end, on: stream)
+        case .accept(let head, let route, let requestComplete):
+            let deadline = head.timeout.map { ContinuousClock.now + $0.duration }
+            let call = ServerCall(
+                descriptor: route.descriptor, head: head, deadline: deadline, context: boundContext,
+                connectionID: self.id, streamID: id)
+            stream.call = call
+            if let deadline {
+                stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
+                    self?.deadlineExpired(streamID: id)
+                }
+            }
+            let observer = route.handler.start(call)
+            stream.observer = observer
+            if requestComplete { observer.onEnd() }
+        }
+    }
+
+    private func apply(_ action: ServerRequestAction, to stream: ServerStream) {
+        switch action {
+        case .deliver(let messages, let endOfRequest):
+            guard let observer = stream.observer else { return }
+            for message in messages { observer.onMessage(message.bytes) }
+            if endOfRequest { observer.onEnd() }
+        case .reject(let end):
+            stream.call?.markCancelled(end.status)
+            sendEnd(end, on: stream)
+        case .drop:
+            break
+        }
+    }
+
+    /// Our own bug (an invalid transition): reset the stream with INTERNAL_ERROR and cancel the handler.
+    private func fail(_ stream: ServerStream, _ error: RPCError) {
+        session.resetStream(streamID: stream.id, errorCode: .internalError)
+        stream.call?.markCancelled(error.status)
+        markDirty()
+    }
+
+    private func sendEnd(_ end: ResponseEnd, on stream: ServerStream) {
+        let fields = end.fields.map(HTTP2Header.init)
+        do {
+            if end.isTrailersOnly {
+                try session.sendTrailersOnly(streamID: stream.id, headers: fields)
+            } else {
+                try session.finish(streamID: stream.id, trailers: fields)
+            }
+        } catch {
+            session.resetStream(streamID: stream.id, errorCode: .internalError)
+        }
+        if let timer = stream.deadlineTimer {
+            loop.cancelTimer(timer)
+            stream.deadlineTimer = nil
+        }
+        markDirty()
+    }
+
+    private func deadlineExpired(streamID: Int32) {
+        guard let stream = streams[streamID] else { return }
+        stream.deadlineTimer = nil
+        let status = Status(code: .deadlineExceeded, message: "deadline exceeded")
+        // W-55: a status while HEADERS can still go out; the handler is cancelled either way.
+        if case .send(let end)? = try? stream.machine.sendStatus(status) {
+            sendEnd(end, on: stream)
+        } else if case .resetStream(let code) = stream.machine.cancel() {
+            session.resetStream(streamID: streamID, errorCode: HTTP2.HTTP2ErrorCode(code))
+            markDirty()
+        }
+        stream.call?.markCancelled(status)
+    }
+
+    // MARK: Response operations (from ServerCall, on the loop thread)
+
+    func sendHeaders(streamID: Int32, metadata: Metadata) {
+        guard let stream = streams[streamID], stream.machine.serverSide == .idle else { return }
+        let action: SendAction<[HeaderField]>
+        do {
+            action = try stream.machine.sendResponseHeaders(metadata)
+        } catch {
+            fail(stream, error)
+            return
+        }
+        guard case .send(let fields) = action else { return }
+        do {
+            try session.sendResponseHeaders(streamID: streamID, headers: fields.map(HTTP2Header.init))
+        } catch {
+            fail(stream, RPCError(code: .internal, message: "\(error)"))
+            return
+        }
+        pingStrikes = 0
+        markDirty()
+    }
+
+    func sendMessage(streamID: Int32, _ message: [UInt8]) {
+        guard let stream = streams[streamID], stream.machine.termination == nil else { return }
+        if stream.machine.serverSide == .idle { sendHeaders(streamID: streamID, metadata: Metadata()) }
+        let action: SendAction<[UInt8]>
+        do {
+            action = try stream.machine.sendResponseMessage(message)
+        } catch {
+            fail(stream, error)
+            return
+        }
+        guard case .send(let framed) = action else { return }
+        do {
+            try session.sendData(streamID: streamID, framed)
+        } catch {
+            fail(stream, RPCError(code: .internal, message: "\(error)"))
+            return
+        }
+        pingStrikes = 0
+        if session.queuedOutboundBytes(streamID: streamID) > server.configuration.maxQueuedResponseBytes {
+            blocked.insert(streamID)
+            stream.call?.setWritable(false)
+        }
+        markDirty()
+    }
+
+    func finish(streamID: Int32, status: Status, trailers: Metadata) {
+        guard let stream = streams[streamID] else { return }
+        let action: SendAction<ResponseEnd>
+        do {
+            action = try stream.machine.sendStatus(status, trailers: trailers)
+        } catch {
+            fail(stream, error)
+            return
+        }
+        guard case .send(let end) = action else { return }
+        sendEnd(end, on: stream)
+    }
+
+    override func didFlush() {
+        guard !blocked.isEmpty else { return }
+        let limit = server.configuration.maxQueuedResponseBytes
+        for id in blocked where session.queuedOutboundBytes(streamID: id) <= limit / 2 {
+            blocked.remove(id)
+            streams[id]?.call?.setWritable(true)
+        }
+    }
+
+    override func didClose(reason: String) {
+        let status = Status(code: .unavailable, message: "connection closed: \(reason)")
+        let open = streams
+        streams.removeAll()
+        for stream in open.values {
+            if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
+            if stream.machine.isFinished && stream.machine.termination == nil {
+                stream.call?.markFinished()
+            } else {
+                stream.call?.markCancelled(status)
+            }
+        }
+        if let idleTimer { loop.cancelTimer(idleTimer) }
+        if let ageTimer { loop.cancelTimer(ageTimer) }
+        server.connectionClosed()
+    }
+
+    // MARK: Keepalive
+
+    /// W-72: a PING sooner than `minPingInterval` after the previous one is a strike; the strikes reset whenever we
+    /// send HEADERS or DATA; past `maxPingStrikes`, GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and close.
+    private func policePing() {
+        let now = ContinuousClock.now
+        defer { lastPingReceived = now }
+        guard let last = lastPingReceived else { return }
+        let minimum = server.configuration.minPingInterval
+        guard now - last < minimum else { return }
+        pingStrikes += 1
+        if pingStrikes > server.configuration.maxPingStrikes {
+            try? session.sendGoAway(errorCode: .enhanceYourCalm, debugData: Array("too_many_pings".utf8))
+            closeWhenFlushed = true
+            markDirty()
+        }
+    }
+
+    private func armIdleTimer() {
+        guard let idle = server.configuration.idleTimeout, idleTimer == nil, !isClosed else { return }
+        idleTimer = loop.scheduleTimer(after: idle) { [weak self] in
+            guard let self else { return }
+            self.idleTimer = nil
+            if self.streams.isEmpty && !self.isClosed { self.beginDrain(grace: .seconds(1)) }
+        }
+    }
+
+    private func cancelIdleTimer() {
+        if let idleTimer { loop.cancelTimer(idleTimer) }
+        idleTimer = nil
+    }
+
+    // MARK: Graceful shutdown (W-60)
+
+    /// Shutdown notice + PING now; the final GOAWAY on the PING ACK (or after a second); streams then get `grace`
+    /// to finish before the connection is closed.
+    func beginDrain(grace: Duration) {
+        guard !isDraining, !isClosed else { return }
+        isDraining = true
+        do {
+            try session.sendShutdownNotice()
+            try session.sendPing(opaqueData: Self.shutdownPing)
+        } catch {
+            sendFinalGoAway()
+        }
+        loop.scheduleTimer(after: .seconds(1)) { [weak self] in self?.sendFinalGoAway() }
+        loop.scheduleTimer(after: grace) { [weak self] in
+            guard let self, !self.isClosed else { return }
+            self.close(reason: "drain grace period over")
+        }
+        markDirty()
+    }
+
+    private func sendFinalGoAway() {
+        guard !finalGoAwaySent, !isClosed else { return }
+        finalGoAwaySent = true
+        try? session.sendGoAway()
+        markDirty()
+        maybeCloseDrained()
+    }
+
+    private func maybeCloseDrained() {
+        if finalGoAwaySent && streams.isEmpty && !closeWhenFlushed {
+            closeWhenFlushed = true
+            markDirty()
+        }
+    }
+}

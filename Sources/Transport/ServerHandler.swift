@@ -1,0 +1,241 @@
+public import EventLoop
+public import RPCCore
+internal import Synchronization
+
+/// What a handler does with the request stream; its closures run on the call's loop thread, in order, and must not
+/// block (hand work to another thread and answer through the `ServerCall`).
+public struct RequestObserver {
+    /// One request message (raw bytes; the Server layer decodes protobuf).
+    public var onMessage: ([UInt8]) -> Void
+    /// The client half-closed: no more messages.
+    public var onEnd: () -> Void
+
+    public init(onMessage: @escaping ([UInt8]) -> Void, onEnd: @escaping () -> Void = {}) {
+        self.onMessage = onMessage
+        self.onEnd = onEnd
+    }
+}
+
+/// A registered method's entry point: called on the connection's loop thread when a valid request for the method
+/// arrives; returns the observer of request messages. Built with one of the four RPC-kind constructors. A value;
+/// safe to share between loops.
+public struct ServerMethodHandler: Sendable {
+    let start: @Sendable (ServerCall) -> RequestObserver
+
+    /// A handler that sees the raw request stream (any kind; needed for bidirectional streaming).
+    public init(_ start: @escaping @Sendable (ServerCall) -> RequestObserver) {
+        self.start = start
+    }
+
+    /// Unary: `body` gets the one request message and answers with `call.respond(_:)` or `call.finish(...)`,
+    /// now or later, from any thread.
+    public static func unary(_ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void) -> ServerMethodHandler {
+        single(body)
+    }
+
+    /// Server streaming: `body` gets the one request message, then `call.send(_:)` any number of times and
+    /// `call.finish(...)`, from any thread (respect `call.isWritable` / `call.whenWritable` for backpressure).
+    public static func serverStreaming(
+        _ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void
+    ) -> ServerMethodHandler {
+        single(body)
+    }
+
+    /// Client streaming: `body` gets every request message once the client half-closes.
+    public static func clientStreaming(
+        _ body: @escaping @Sendable (ServerCall, [[UInt8]]) -> Void
+    ) -> ServerMethodHandler {
+        ServerMethodHandler { call in
+            let collected = MessageBox()
+            return RequestObserver(
+                onMessage: { collected.messages.append($0) },
+                onEnd: { body(call, collected.messages) })
+        }
+    }
+
+    /// Bidirectional streaming: `start` returns the observer of request messages and answers through `call`.
+    public static func bidirectionalStreaming(
+        _ start: @escaping @Sendable (ServerCall) -> RequestObserver
+    ) -> ServerMethodHandler {
+        ServerMethodHandler(start)
+    }
+
+    private static func single(_ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void) -> ServerMethodHandler {
+        ServerMethodHandler { call in
+            // The state machine delivers exactly one message, with the end of the request (W-36).
+            RequestObserver(onMessage: { body(call, $0) })
+        }
+    }
+}
+
+/// Loop-thread storage for a client-streaming handler's messages.
+private final class MessageBox {
+    var messages: [[UInt8]] = []
+}
+
+/// The server's handle on one running RPC: request head, deadline, cancellation, and the response operations.
+/// It holds ids (loop, connection, stream), never the connection itself.
+///
+/// Threads: every member may be used from any thread. Response operations made on the loop thread apply at once;
+/// from another thread they are handed over with `loop.execute`, so the calls of one thread apply in order. After the
+/// RPC has ended (finished, reset by the client, deadline, connection loss) they are silently dropped.
+public final class ServerCall: Sendable {
+    /// The method being called.
+    public let descriptor: MethodDescriptor
+    /// The request head: path, authority, metadata, timeout, user agent.
+    public let head: RequestHead
+    /// When the client's `grpc-timeout` runs out, or nil; at that point the server answers DEADLINE_EXCEEDED and
+    /// the call is cancelled.
+    public let deadline: ContinuousClock.Instant?
+    /// The loop thread that owns this call's connection.
+    public let loop: EventLoop
+
+    let context: LoopBound<LoopContext>
+    let connectionID: UInt64
+    let streamID: Int32
+
+    private struct Shared {
+        var cancelled: Status?
+        var cancelHandlers: [@Sendable (Status) -> Void] = []
+        var writable = true
+        var writableHandlers: [@Sendable () -> Void] = []
+    }
+
+    private let shared = Mutex(Shared())
+
+    init(
+        descriptor: MethodDescriptor, head: RequestHead, deadline: ContinuousClock.Instant?,
+        context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32
+    ) {
+        self.descriptor = descriptor
+        self.head = head
+        self.deadline = deadline
+        self.loop = context.loop
+        self.context = context
+        self.connectionID = connectionID
+        self.streamID = streamID
+    }
+
+    /// Custom request metadata.
+    public var metadata: Metadata { head.metadata }
+
+    // MARK: Cancellation
+
+    /// True once the RPC can no longer be answered: the client reset the stream, the deadline passed, the
+    /// connection went away, or the server was stopped.
+    public var isCancelled: Bool { shared.withLock { $0.cancelled != nil } }
+
+    /// Why the call was cancelled, or nil.
+    public var cancellationStatus: Status? { shared.withLock { $0.cancelled } }
+
+    /// Runs `body` once when the call is cancelled (on the loop thread), or at once on the caller's thread if it
+    /// already is. Not called for a call that finished normally.
+    public func onCancel(_ body: @escaping @Sendable (Status) -> Void) {
+        let already: Status? = shared.withLock { state in
+            if let status = state.cancelled { return status }
+            state.cancelHandlers.append(body)
+            return nil
+        }
+        if let already { body(already) }
+    }
+
+    // MARK: Response (any thread)
+
+    /// Sends the response headers with `metadata` now. Optional: the first message or the status sends them.
+    public func sendHeaders(_ metadata: Metadata = Metadata()) {
+        perform { $0.sendHeaders(streamID: self.streamID, metadata: metadata) }
+    }
+
+    /// Queues one response message. Check `isWritable` (or use `whenWritable`) when producing many.
+    public func send(_ message: [UInt8]) {
+        perform { $0.sendMessage(streamID: self.streamID, message) }
+    }
+
+    /// Ends the RPC with `status` and trailing metadata.
+    public func finish(_ status: Status = .ok, trailers: Metadata = Metadata()) {
+        perform { $0.finish(streamID: self.streamID, status: status, trailers: trailers) }
+    }
+
+    /// Ends the RPC with an error: an `RPCError` keeps its status and metadata, anything else is UNKNOWN.
+    public func finish(error: any Error) {
+        let rpcError = RPCError(wrapping: error)
+        finish(rpcError.status, trailers: rpcError.metadata)
+    }
+
+    /// Unary convenience: one message, then OK with `trailers`.
+    public func respond(_ message: [UInt8], trailers: Metadata = Metadata()) {
+        perform { connection in
+            connection.sendMessage(streamID: self.streamID, message)
+            connection.finish(streamID: self.streamID, status: .ok, trailers: trailers)
+        }
+    }
+
+    // MARK: Backpressure
+
+    /// False while this stream's queued response bytes exceed the server's `maxQueuedResponseBytes` (a slow reader);
+    /// a streaming sender should pause and continue in `whenWritable`.
+    public var isWritable: Bool { shared.withLock { $0.writable } }
+
+    /// Runs `body` once the stream is writable again (on the loop thread), or at once on the caller's thread if it
+    /// is writable now. Also released (and run) when the call ends, so a producer never waits forever; check
+    /// `isCancelled` there.
+    public func whenWritable(_ body: @escaping @Sendable () -> Void) {
+        let now = shared.withLock { state in
+            if state.writable || state.cancelled != nil { return true }
+            state.writableHandlers.append(body)
+            return false
+        }
+        if now { body() }
+    }
+
+    // MARK: Loop side
+
+    private func perform(_ body: @escaping @Sendable (ServerConnection) -> Void) {
+        let context = self.context
+        let connectionID = self.connectionID
+        let operation: @Sendable () -> Void = {
+            // The connection may be gone (client vanished): then there is nobody to answer.
+            guard let connection = context.value.connections[connectionID] as? ServerConnection else { return }
+            body(connection)
+        }
+        if loop.inEventLoop { operation() } else { loop.execute(operation) }
+    }
+
+    /// Loop thread: marks the call cancelled and runs the cancel and writability handlers.
+    func markCancelled(_ status: Status) {
+        let (handlers, waiters) = shared.withLock { state -> ([@Sendable (Status) -> Void], [@Sendable () -> Void]) in
+            guard state.cancelled == nil else { return ([], []) }
+            state.cancelled = status
+            defer {
+                state.cancelHandlers = []
+                state.writableHandlers = []
+            }
+            return (state.cancelHandlers, state.writableHandlers)
+        }
+        for handler in handlers { handler(status) }
+        for waiter in waiters { waiter() }
+    }
+
+    /// Loop thread: the call ended normally; release writability waiters and drop cancel handlers.
+    func markFinished() {
+        let waiters = shared.withLock { state -> [@Sendable () -> Void] in
+            state.cancelHandlers = []
+            defer { state.writableHandlers = [] }
+            state.writable = true
+            return state.writableHandlers
+        }
+        for waiter in waiters { waiter() }
+    }
+
+    /// Loop thread: updates writability from the stream's queued bytes.
+    func setWritable(_ writable: Bool) {
+        let waiters = shared.withLock { state -> [@Sendable () -> Void] in
+            guard state.writable != writable else { return [] }
+            state.writable = writable
+            guard writable else { return [] }
+            defer { state.writableHandlers = [] }
+            return state.writableHandlers
+        }
+        for waiter in waiters { waiter() }
+    }
+}
