@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore"], swiftSettings: strict),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS), ONNX models.
         .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
+        // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
+        .target(name: "Batching", dependencies: ["Inference"], swiftSettings: strict),
         .executableTarget(
             name: "tensorwire-server",
             dependencies: ["TensorwireProto", "RPCCore", "HTTP2", "Inference"],
@@ -80,6 +82,7 @@ let package = Package(
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop"], swiftSettings: strict),
+        .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "ProtoWire"],

@@ -1,0 +1,140 @@
+public import Inference
+internal import Synchronization
+
+/// A flag the transport sets when a request's stream is reset or its connection is gone. An `Atomic`: the
+/// transport's loop thread sets it, instance threads read it; any thread may touch it.
+public final class CancellationToken: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func cancel() { flag.store(true, ordering: .releasing) }
+
+    public var isCancelled: Bool { flag.load(ordering: .acquiring) }
+}
+
+/// One request for the batcher: its input rows, deadline, cancellation token and completion. A `Sendable` value
+/// built on the submitting (loop) thread and handed to the batcher, which owns it until the completion runs.
+public struct BatchJob: Sendable {
+    /// One tensor per model input, in signature order, already validated and converted to the model's input types.
+    /// The first dimension is the row (batch) dimension and is the same for every input.
+    public var inputs: [Tensor]
+    /// When the request expires (from the batcher's clock); nil applies the model's `default_timeout_us`, if any.
+    public var deadline: BatchInstant?
+    /// Set by the transport on RST_STREAM or connection loss; a cancelled request is never computed.
+    public var cancellation: CancellationToken
+    /// Called exactly once for every accepted job, on an instance thread, never under the batcher's lock. Not called
+    /// when `submit` throws.
+    public var completion: @Sendable (Result<BatchOutput, BatchError>) -> Void
+
+    public init(
+        inputs: [Tensor],
+        deadline: BatchInstant? = nil,
+        cancellation: CancellationToken = CancellationToken(),
+        completion: @escaping @Sendable (Result<BatchOutput, BatchError>) -> Void
+    ) {
+        self.inputs = inputs
+        self.deadline = deadline
+        self.cancellation = cancellation
+        self.completion = completion
+    }
+
+    /// The number of rows: the first dimension of the first input (0 without inputs or dimensions).
+    public var rows: Int { inputs.first?.shape.dims.first ?? 0 }
+}
+
+/// How a request was batched, for the `tw-batch-size`, `tw-queue-us` and `tw-compute-us` response metadata.
+/// A plain value.
+public struct BatchFacts: Sendable, Equatable, CustomStringConvertible {
+    /// Rows in the batch that computed this request (the largest, for a request split across batches).
+    public var batchSize: Int
+    /// Requests (or pieces of requests) in that batch.
+    public var requestCount: Int
+    /// From `submit` to the start of the (first) compute.
+    public var queueMicroseconds: Int
+    /// The model run time of the batch (the sum over batches, for a split request).
+    public var computeMicroseconds: Int
+    /// Batches this request was computed in: 1, or more for a request larger than `max_batch_size`.
+    public var batches: Int
+
+    public init(batchSize: Int, requestCount: Int, queueMicroseconds: Int, computeMicroseconds: Int, batches: Int = 1) {
+        self.batchSize = batchSize
+        self.requestCount = requestCount
+        self.queueMicroseconds = queueMicroseconds
+        self.computeMicroseconds = computeMicroseconds
+        self.batches = batches
+    }
+
+    public var description: String {
+        "batch \(batchSize) rows / \(requestCount) requests, queue \(queueMicroseconds)µs, "
+            + "compute \(computeMicroseconds)µs, \(batches) batch(es)"
+    }
+}
+
+/// The result of one job: its own output rows and how it was batched. A plain value.
+public struct BatchOutput: Sendable {
+    /// One tensor per model output, in signature order, holding only this request's rows.
+    public var outputs: [Tensor]
+    public var facts: BatchFacts
+
+    public init(outputs: [Tensor], facts: BatchFacts) {
+        self.outputs = outputs
+        self.facts = facts
+    }
+}
+
+/// Why a job was not computed. Each case maps to one gRPC status; messages name the model and any limit.
+public enum BatchError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// RESOURCE_EXHAUSTED: the queue holds `limit` requests (`max_queue_size`).
+    case queueFull(model: String, limit: Int)
+    /// DEADLINE_EXCEEDED: the deadline passed before compute began.
+    case deadlineExceeded(model: String, queuedMicroseconds: Int)
+    /// CANCELLED: the cancellation token was set before compute began.
+    case cancelled
+    /// UNAVAILABLE: the batcher is shutting down.
+    case shuttingDown(model: String)
+    /// INVALID_ARGUMENT: the inputs do not match the model signature (the caller should have validated them).
+    case invalidInput(String)
+    /// The engine refused or failed the batch (INVALID_ARGUMENT for data errors, INTERNAL otherwise).
+    case inference(InferenceError)
+    /// INTERNAL: a worker thread could not be started, or an engine result had an unexpected shape.
+    case internalError(String)
+
+    public var description: String {
+        switch self {
+        case .queueFull(let model, let limit):
+            return "model \(model): the batch queue is full (max_queue_size \(limit))"
+        case .deadlineExceeded(let model, let queued):
+            return "model \(model): deadline exceeded after \(queued)µs in the batch queue"
+        case .cancelled:
+            return "the request was cancelled"
+        case .shuttingDown(let model):
+            return "model \(model): the server is shutting down"
+        case .invalidInput(let reason):
+            return reason
+        case .inference(let error):
+            return error.description
+        case .internalError(let reason):
+            return reason
+        }
+    }
+}
+
+/// What the `beforeCompute` hook sees of a batch about to run.
+public struct BatchTrace: Sendable, Equatable {
+    /// The instance (0-based) running it.
+    public var instance: Int
+    public var rows: Int
+    public var requestCount: Int
+}
+
+/// Test and diagnostics hooks, called on instance threads. The default has none.
+public struct BatcherHooks: Sendable {
+    /// Called on the instance thread just before each model run, outside the queue lock. A test may block in it to
+    /// hold an instance busy (Triton's "hold until N" switch, made explicit).
+    public var beforeCompute: (@Sendable (BatchTrace) -> Void)?
+
+    public init(beforeCompute: (@Sendable (BatchTrace) -> Void)? = nil) {
+        self.beforeCompute = beforeCompute
+    }
+}

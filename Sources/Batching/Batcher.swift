@@ -1,0 +1,551 @@
+internal import Dispatch
+internal import Glibc
+public import Inference
+internal import Synchronization
+
+/// The dynamic batcher of one model version: a queue guarded by a `Mutex` and `instances` worker threads (pthreads,
+/// not Swift concurrency), each owning an `ExecutionContext` with preallocated buffers.
+///
+/// Threads: `submit`, `shutdown` and the counters may be called from any thread (the transport's loop threads).
+/// Decisions, compute and completions happen on the instance threads; completions run outside the lock. The worker
+/// threads hold the batcher alive until `shutdown` joins them, so call `shutdown` before dropping it, and never from
+/// a completion (it would join its own thread).
+public final class Batcher: Sendable {
+    public let model: Model
+    public let version: Int
+    public let policy: BatchPolicy
+    public let maxQueueSize: Int
+    public let defaultTimeoutMicroseconds: Int
+    public let instances: Int
+    /// "name version N", for error messages.
+    public let modelLabel: String
+    /// False when some input or output has no leading batch dimension: each request then runs alone, as given.
+    public let rowBatchable: Bool
+
+    private let clock: any MonotonicClock
+    private let hooks: BatcherHooks
+    private let state: Mutex<QueueState>
+    /// One wake-up per instance. A counting semaphore keeps a signal sent between the decision and the wait.
+    private let wakeups: [DispatchSemaphore]
+    private let threads = Mutex<[pthread_t]>([])
+    private let batchCounter = Atomic<Int>(0)
+    private let rowCounter = Atomic<Int>(0)
+
+    /// Creates the batcher and starts its instance threads.
+    ///
+    /// - `config`: the model's config.json knobs (batching, `instances`, `max_queue_size`, `default_timeout_us`).
+    /// - `clock`: where `now` comes from; deadlines in jobs must come from the same clock.
+    /// - `blasThreads`: OpenBLAS threads per call (a process-wide setting). nil lowers it, if needed, to
+    ///   `cores / instances` so that BLAS threads × instances ≤ cores. Set it before serving starts.
+    public init(
+        model: Model, version: Int = 1, config: ModelConfig = ModelConfig(),
+        clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil, hooks: BatcherHooks = BatcherHooks()
+    ) throws(BatchError) {
+        let signature = model.signature
+        let rowwise = !signature.inputs.isEmpty
+            && (signature.inputs + signature.outputs).allSatisfy { tensor in
+                tensor.dims.first == -1 && !tensor.dims.dropFirst().contains { $0 < 0 }
+            }
+        self.model = model
+        self.version = version
+        self.rowBatchable = rowwise
+        self.policy = rowwise ? BatchPolicy(config: config) : BatchPolicy(maxBatchSize: 1)
+        self.maxQueueSize = max(1, config.maxQueueSize)
+        self.defaultTimeoutMicroseconds = max(0, config.defaultTimeoutMicroseconds)
+        self.instances = max(1, config.instances)
+        self.modelLabel = "\(model.name) version \(version)"
+        self.clock = clock
+        self.hooks = hooks
+        self.state = Mutex(QueueState())
+        self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
+
+        if let blasThreads {
+            BLAS.threadCount = blasThreads
+        } else {
+            let budget = Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores)
+            if BLAS.threadCount > budget { BLAS.threadCount = budget }
+        }
+
+        for index in 0..<instances {
+            var handle = pthread_t()
+            let start = Unmanaged.passRetained(WorkerStart(batcher: self, index: index)).toOpaque()
+            let rc = pthread_create(&handle, nil, batcherWorkerMain, start)
+            guard rc == 0 else {
+                Unmanaged<WorkerStart>.fromOpaque(start).release()
+                shutdown(drain: false)
+                throw .internalError("model \(modelLabel): cannot start instance thread \(index) (pthread_create \(rc))")
+            }
+            threads.withLock { $0.append(handle) }
+        }
+    }
+
+    /// BLAS threads per call such that `threads × instances ≤ cores` (at least 1).
+    public static func defaultBLASThreads(instances: Int, cores: Int) -> Int {
+        max(1, cores / max(1, instances))
+    }
+
+    static var onlineCores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// Queues a job. Returns at once; the job's completion runs later on an instance thread.
+    ///
+    /// Throws, without calling the completion, when the queue already holds `max_queue_size` requests
+    /// (`.queueFull`), when the deadline has already passed, when the batcher is shutting down, or when the inputs do
+    /// not match the model signature. Never throws for the number of rows: a large request is split.
+    public func submit(_ job: BatchJob) throws(BatchError) {
+        let now = clock.now()
+        var job = job
+        if job.deadline == nil, defaultTimeoutMicroseconds > 0 {
+            job.deadline = now.advanced(byMicroseconds: defaultTimeoutMicroseconds)
+        }
+        if let deadline = job.deadline, deadline <= now {
+            throw .deadlineExceeded(model: modelLabel, queuedMicroseconds: 0)
+        }
+        if job.cancellation.isCancelled { throw .cancelled }
+        let rows: Int
+        if rowBatchable {
+            rows = try validate(job.inputs)
+        } else {
+            rows = 1 // Runs alone, as given; the engine validates it.
+        }
+        let assembly = rows > policy.maxBatchSize ? Reassembly(totalRows: rows, completion: job.completion) : nil
+        let pending = Pending(
+            job: job, request: BatchPolicy.Request(rows: rows, enqueued: now, deadline: job.deadline),
+            offset: 0, assembly: assembly
+        )
+        let label = modelLabel
+        let limit = maxQueueSize
+        let woken: Int? = try state.withLock { (state) throws(BatchError) -> Int? in
+            guard state.accepting else { throw .shuttingDown(model: label) }
+            guard state.queue.count < limit else { throw .queueFull(model: label, limit: limit) }
+            state.queue.append(pending)
+            return state.sleepers.popLast()
+        }
+        if let woken { wakeups[woken].signal() }
+    }
+
+    /// Requests waiting (a split request counts once).
+    public var queuedRequests: Int { state.withLock { $0.queue.count } }
+    /// Model runs so far.
+    public var computedBatches: Int { batchCounter.load(ordering: .relaxed) }
+    /// Rows computed so far.
+    public var computedRows: Int { rowCounter.load(ordering: .relaxed) }
+
+    /// Stops accepting work, then either finishes what is queued (`drain`, without waiting for fuller batches) or
+    /// fails it with `.shuttingDown`, and joins the instance threads. Idempotent. Not from a completion.
+    public func shutdown(drain: Bool = true) {
+        let label = modelLabel
+        let failed: [Pending] = state.withLock { state in
+            state.accepting = false
+            state.stopping = true
+            guard !drain else { return [] }
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        for pending in failed { finish(pending, with: .shuttingDown(model: label)) }
+        for wakeup in wakeups { wakeup.signal() }
+        let handles = threads.withLock { handles in
+            defer { handles.removeAll() }
+            return handles
+        }
+        for handle in handles { pthread_join(handle, nil) }
+    }
+
+    // MARK: - Submission checks
+
+    /// The row count, after checking types and shapes against the signature (batch dimension first).
+    private func validate(_ inputs: [Tensor]) throws(BatchError) -> Int {
+        let expected = model.signature.inputs
+        guard inputs.count == expected.count else {
+            throw .invalidInput("model \(modelLabel): expected \(expected.count) input(s), received \(inputs.count)")
+        }
+        var rows: Int?
+        for (tensor, signature) in zip(inputs, expected) {
+            guard tensor.dataType == signature.dataType else {
+                throw .invalidInput("input '\(signature.name)': expected \(signature.dataType), received \(tensor.dataType)")
+            }
+            let dims = tensor.shape.dims
+            guard dims.count == signature.dims.count, let first = dims.first,
+                  zip(dims.dropFirst(), signature.dims.dropFirst()).allSatisfy({ $0 == $1 })
+            else {
+                throw .invalidInput(
+                    "input '\(signature.name)': expected shape \(Shape(signature.dims)), received \(Shape(dims))")
+            }
+            if let known = rows, known != first {
+                throw .invalidInput("input '\(signature.name)': \(first) rows, but another input has \(known)")
+            }
+            rows = first
+        }
+        return rows ?? 0
+    }
+
+    // MARK: - Instance threads
+
+    /// The body of instance thread `index`.
+    fileprivate func runWorker(index: Int) {
+        let context = model.makeContext(maxBatchSize: policy.maxBatchSize)
+        var gather = GatherBuffers(inputCount: model.signature.inputs.count)
+        let policy = self.policy
+        while true {
+            let now = clock.now()
+            let (step, dropped) = state.withLock { state -> (WorkerStep, [(Pending, BatchError)]) in
+                let dropped = Self.removeExpiredAndCancelled(&state.queue, now: now, model: modelLabel)
+                if state.queue.isEmpty, state.stopping { return (.exit, dropped) }
+                let decision = policy.decide(queue: state.queue.lazy.map(\.request), now: now, draining: state.stopping)
+                switch decision {
+                case .idle:
+                    state.sleepers.append(index)
+                    return (.sleep(until: nil), dropped)
+                case .wait(let until):
+                    state.sleepers.append(index)
+                    return (.sleep(until: until), dropped)
+                case .run(let selection):
+                    return (.run(Self.take(selection, from: &state.queue, now: now)), dropped)
+                }
+            }
+            for (pending, error) in dropped { finish(pending, with: error) }
+            switch step {
+            case .exit:
+                return
+            case .sleep(let until):
+                if let until {
+                    let delay = until.nanoseconds > now.nanoseconds ? until.nanoseconds - now.nanoseconds : 0
+                    _ = wakeups[index].wait(timeout: .now() + .nanoseconds(Int(clamping: delay)))
+                } else {
+                    wakeups[index].wait()
+                }
+                // A timed-out sleeper is still listed; unlist it so submitters wake someone who is asleep.
+                state.withLock { state in state.sleepers.removeAll { $0 == index } }
+            case .run(let pieces):
+                compute(pieces, instance: index, context: context, gather: &gather)
+            }
+        }
+    }
+
+    /// Removes requests whose deadline has passed or whose token is set; they are completed outside the lock.
+    private static func removeExpiredAndCancelled(
+        _ queue: inout [Pending], now: BatchInstant, model: String
+    ) -> [(Pending, BatchError)] {
+        guard queue.contains(where: { $0.isDead(now: now) }) else { return [] }
+        var dropped: [(Pending, BatchError)] = []
+        queue.removeAll { pending in
+            if pending.job.cancellation.isCancelled {
+                dropped.append((pending, .cancelled))
+                return true
+            }
+            if let deadline = pending.request.deadline, deadline <= now {
+                let waited = now.microseconds(since: pending.request.enqueued)
+                dropped.append((pending, .deadlineExceeded(model: model, queuedMicroseconds: waited)))
+                return true
+            }
+            return false
+        }
+        return dropped
+    }
+
+    /// Dequeues the selected rows: whole requests leave the queue, a cut request stays at the front with fewer rows.
+    private static func take(_ selection: BatchPolicy.Selection, from queue: inout [Pending], now: BatchInstant) -> [Piece] {
+        var pieces: [Piece] = []
+        pieces.reserveCapacity(selection.requestCount)
+        var removed = 0
+        for (position, rows) in selection.rowsPerRequest.enumerated() where position < queue.count {
+            let pending = queue[position]
+            pieces.append(Piece(pending: pending, rowStart: pending.offset, rows: rows))
+            if rows >= pending.request.rows {
+                removed += 1
+            } else {
+                queue[position].offset += rows
+                queue[position].request.rows -= rows
+            }
+        }
+        queue.removeFirst(removed)
+        return pieces
+    }
+
+    /// Runs one batch: gathers rows into the batch tensors, runs the plan once, scatters rows to each request.
+    private func compute(_ pieces: [Piece], instance: Int, context: ExecutionContext, gather: inout GatherBuffers) {
+        let rows = pieces.reduce(0) { $0 + $1.rows }
+        let start = clock.now()
+        hooks.beforeCompute?(BatchTrace(instance: instance, rows: rows, requestCount: pieces.count))
+        let result: Result<[Tensor], BatchError>
+        if pieces.count == 1, let only = pieces.first, only.isWholeRequest {
+            // One whole request: its tensors are the batch, no copy.
+            result = Result { () throws(InferenceError) in try context.run(only.pending.job.inputs) }
+                .mapError { .inference($0) }
+        } else {
+            result = gather.run(pieces, rows: rows, signature: model.signature, context: context)
+        }
+        let end = clock.now()
+        batchCounter.add(1, ordering: .relaxed)
+        rowCounter.add(rows, ordering: .relaxed)
+        let computeMicroseconds = end.microseconds(since: start)
+        var rowInBatch = 0
+        for piece in pieces {
+            let facts = BatchFacts(
+                batchSize: rows, requestCount: pieces.count,
+                queueMicroseconds: start.microseconds(since: piece.pending.request.enqueued),
+                computeMicroseconds: computeMicroseconds
+            )
+            let outcome: Result<[Tensor], BatchError>
+            switch result {
+            case .success(let outputs):
+                if pieces.count == 1 && piece.isWholeRequest {
+                    outcome = .success(outputs)
+                } else {
+                    outcome = sliceRows(outputs, from: rowInBatch, count: piece.rows)
+                }
+            case .failure(let error):
+                outcome = .failure(error)
+            }
+            rowInBatch += piece.rows
+            if let assembly = piece.pending.assembly {
+                assembly.deliver(offset: piece.rowStart, rows: piece.rows, outcome: outcome, facts: facts)
+            } else {
+                piece.pending.job.completion(outcome.map { BatchOutput(outputs: $0, facts: facts) })
+            }
+        }
+    }
+
+    private func finish(_ pending: Pending, with error: BatchError) {
+        if let assembly = pending.assembly {
+            assembly.fail(error)
+        } else {
+            pending.job.completion(.failure(error))
+        }
+    }
+}
+
+// MARK: - Queue state
+
+/// Everything the queue lock guards.
+private struct QueueState {
+    var queue: [Pending] = []
+    var accepting = true
+    var stopping = false
+    /// Instances asleep in `idle` or `wait`, most recent last; a submit wakes one.
+    var sleepers: [Int] = []
+}
+
+/// A queued request: the job, what the policy sees, and how many rows already went into earlier batches.
+private struct Pending: Sendable {
+    var job: BatchJob
+    var request: BatchPolicy.Request
+    /// Rows of the job already taken (only a request larger than `max_batch_size` is ever cut).
+    var offset: Int
+    /// Collects the pieces of a request larger than `max_batch_size`; nil for the others.
+    var assembly: Reassembly?
+
+    func isDead(now: BatchInstant) -> Bool {
+        if job.cancellation.isCancelled { return true }
+        if let deadline = request.deadline, deadline <= now { return true }
+        return false
+    }
+}
+
+/// A request's rows in one batch.
+private struct Piece: Sendable {
+    var pending: Pending
+    var rowStart: Int
+    var rows: Int
+
+    var isWholeRequest: Bool { pending.assembly == nil && rowStart == 0 }
+}
+
+private enum WorkerStep: Sendable {
+    case run([Piece])
+    case sleep(until: BatchInstant?)
+    case exit
+}
+
+/// What a new thread needs: passed through `pthread_create` as a retained pointer.
+private final class WorkerStart: Sendable {
+    let batcher: Batcher
+    let index: Int
+
+    init(batcher: Batcher, index: Int) {
+        self.batcher = batcher
+        self.index = index
+    }
+}
+
+/// The pthread entry point: a file-scope function, so it carries no actor isolation into C.
+private func batcherWorkerMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let argument else { return nil }
+    let start = Unmanaged<WorkerStart>.fromOpaque(argument).takeRetainedValue()
+    start.batcher.runWorker(index: start.index)
+    return nil
+}
+
+// MARK: - Gather and scatter
+
+/// An instance thread's reusable input matrices, one per model input; their capacity survives across batches.
+/// Owned by one instance thread (a local of `runWorker`).
+private struct GatherBuffers {
+    var floats: [[Float]]
+    var int64s: [[Int64]]
+
+    init(inputCount: Int) {
+        floats = Array(repeating: [], count: inputCount)
+        int64s = Array(repeating: [], count: inputCount)
+    }
+
+    /// Copies each piece's rows into the batch matrices and runs the model once.
+    mutating func run(
+        _ pieces: [Piece], rows: Int, signature: ModelSignature, context: ExecutionContext
+    ) -> Result<[Tensor], BatchError> {
+        var inputs: [Tensor] = []
+        inputs.reserveCapacity(signature.inputs.count)
+        for (index, input) in signature.inputs.enumerated() {
+            let shape = Shape([rows] + input.dims.dropFirst())
+            let perRow = input.elementsPerRow
+            switch input.dataType {
+            case .float32:
+                var buffer = floats[index]
+                floats[index] = []
+                buffer.removeAll(keepingCapacity: true)
+                for piece in pieces {
+                    guard let values = piece.pending.job.inputs[index].floats else {
+                        return .failure(.internalError("input '\(input.name)': not float32 after validation"))
+                    }
+                    buffer.append(contentsOf: values[(piece.rowStart * perRow)..<((piece.rowStart + piece.rows) * perRow)])
+                }
+                guard let tensor = Tensor(shape: shape, storage: .float32(buffer)) else {
+                    return .failure(.internalError("input '\(input.name)': gathered \(buffer.count) values for \(shape)"))
+                }
+                inputs.append(tensor)
+            case .int64:
+                var buffer = int64s[index]
+                int64s[index] = []
+                buffer.removeAll(keepingCapacity: true)
+                for piece in pieces {
+                    guard let values = piece.pending.job.inputs[index].int64s else {
+                        return .failure(.internalError("input '\(input.name)': not int64 after validation"))
+                    }
+                    buffer.append(contentsOf: values[(piece.rowStart * perRow)..<((piece.rowStart + piece.rows) * perRow)])
+                }
+                guard let tensor = Tensor(shape: shape, storage: .int64(buffer)) else {
+                    return .failure(.internalError("input '\(input.name)': gathered \(buffer.count) values for \(shape)"))
+                }
+                inputs.append(tensor)
+            case .string:
+                return .failure(.inference(.dataType(input: input.name, expected: .float32, received: .string)))
+            }
+        }
+        let result = Result { () throws(InferenceError) in try context.run(inputs) }.mapError { BatchError.inference($0) }
+        // Take the buffers back so their capacity is reused; once `inputs` is gone they are uniquely referenced.
+        for (index, tensor) in inputs.enumerated() {
+            switch tensor.storage {
+            case .float32(let values): floats[index] = values
+            case .int64(let values): int64s[index] = values
+            case .string: break
+            }
+        }
+        inputs.removeAll()
+        return result
+    }
+}
+
+/// Rows `from..<from+count` of each output (batch dimension first).
+private func sliceRows(_ outputs: [Tensor], from: Int, count: Int) -> Result<[Tensor], BatchError> {
+    var sliced: [Tensor] = []
+    sliced.reserveCapacity(outputs.count)
+    for output in outputs {
+        let rest = Array(output.shape.dims.dropFirst())
+        let perRow = rest.reduce(1, *)
+        let range = (from * perRow)..<((from + count) * perRow)
+        let shape = Shape([count] + rest)
+        let storage: Tensor.Storage
+        switch output.storage {
+        case .float32(let values) where range.upperBound <= values.count: storage = .float32(Array(values[range]))
+        case .int64(let values) where range.upperBound <= values.count: storage = .int64(Array(values[range]))
+        case .string(let values) where range.upperBound <= values.count: storage = .string(Array(values[range]))
+        default: return .failure(.internalError("output of shape \(output.shape) has no rows \(range)"))
+        }
+        guard let tensor = Tensor(shape: shape, storage: storage) else {
+            return .failure(.internalError("output rows \(range) do not fit \(shape)"))
+        }
+        sliced.append(tensor)
+    }
+    return .success(sliced)
+}
+
+/// Rows concatenated along the batch dimension, in the order given.
+private func concatenateRows(_ parts: [[Tensor]]) -> Result<[Tensor], BatchError> {
+    guard let first = parts.first else { return .success([]) }
+    var joined: [Tensor] = []
+    for index in first.indices {
+        let tensors = parts.compactMap { $0.indices.contains(index) ? $0[index] : nil }
+        let rows = tensors.reduce(0) { $0 + ($1.shape.dims.first ?? 0) }
+        let shape = Shape([rows] + first[index].shape.dims.dropFirst())
+        let storage: Tensor.Storage
+        switch first[index].storage {
+        case .float32: storage = .float32(tensors.flatMap { $0.floats ?? [] })
+        case .int64: storage = .int64(tensors.flatMap { $0.int64s ?? [] })
+        case .string: storage = .string(tensors.flatMap { $0.strings ?? [] })
+        }
+        guard let tensor = Tensor(shape: shape, storage: storage) else {
+            return .failure(.internalError("reassembled output \(index) does not fit \(shape)"))
+        }
+        joined.append(tensor)
+    }
+    return .success(joined)
+}
+
+/// Collects the pieces of a request split across batches (possibly computed by several instances at once) and
+/// completes it once: with the reassembled rows, or with the first error. Any instance thread; a `Mutex` guards it.
+private final class Reassembly: Sendable {
+    private struct Parts {
+        var pieces: [(offset: Int, outputs: [Tensor])] = []
+        var rowsDone = 0
+        var finished = false
+        var facts: BatchFacts?
+    }
+
+    let totalRows: Int
+    let completion: @Sendable (Result<BatchOutput, BatchError>) -> Void
+    private let parts = Mutex(Parts())
+
+    init(totalRows: Int, completion: @escaping @Sendable (Result<BatchOutput, BatchError>) -> Void) {
+        self.totalRows = totalRows
+        self.completion = completion
+    }
+
+    func deliver(offset: Int, rows: Int, outcome: Result<[Tensor], BatchError>, facts: BatchFacts) {
+        let total = totalRows
+        let ready: Result<BatchOutput, BatchError>? = parts.withLock { parts in
+            guard !parts.finished else { return nil }
+            switch outcome {
+            case .failure(let error):
+                parts.finished = true
+                parts.pieces.removeAll()
+                return .failure(error)
+            case .success(let outputs):
+                parts.pieces.append((offset, outputs))
+                parts.rowsDone += rows
+                if var merged = parts.facts {
+                    merged.batchSize = max(merged.batchSize, facts.batchSize)
+                    merged.requestCount = max(merged.requestCount, facts.requestCount)
+                    merged.queueMicroseconds = min(merged.queueMicroseconds, facts.queueMicroseconds)
+                    merged.computeMicroseconds += facts.computeMicroseconds
+                    merged.batches += 1
+                    parts.facts = merged
+                } else {
+                    parts.facts = facts
+                }
+                guard parts.rowsDone >= total, let facts = parts.facts else { return nil }
+                parts.finished = true
+                let ordered = parts.pieces.sorted { $0.offset < $1.offset }.map(\.outputs)
+                parts.pieces.removeAll()
+                return concatenateRows(ordered).map { BatchOutput(outputs: $0, facts: facts) }
+            }
+        }
+        if let ready { completion(ready) }
+    }
+
+    func fail(_ error: BatchError) {
+        let first = parts.withLock { parts in
+            defer { parts.finished = true; parts.pieces.removeAll() }
+            return !parts.finished
+        }
+        if first { completion(.failure(error)) }
+    }
+}
