@@ -65,6 +65,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "tensorwire-batching-bench",
+            dependencies: ["Batching", "Inference"],
+            path: "Tools/Bench/tensorwire-batching-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "tensorwire-engine-bench",
             dependencies: ["Inference"],
             path: "Tools/Bench/tensorwire-engine-bench",

@@ -264,8 +264,8 @@ public final class Batcher: Sendable {
     /// Runs one batch: gathers rows into the batch tensors, runs the plan once, scatters rows to each request.
     private func compute(_ pieces: [Piece], instance: Int, context: ExecutionContext, gather: inout GatherBuffers) {
         let rows = pieces.reduce(0) { $0 + $1.rows }
-        let start = clock.now()
         hooks.beforeCompute?(BatchTrace(instance: instance, rows: rows, requestCount: pieces.count))
+        let start = clock.now()
         let result: Result<[Tensor], BatchError>
         if pieces.count == 1, let only = pieces.first, only.isWholeRequest {
             // One whole request: its tensors are the batch, no copy.
