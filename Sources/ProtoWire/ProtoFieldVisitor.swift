@@ -9,8 +9,9 @@ public protocol ProtoFieldVisitor {
     mutating func visitBytes(_ bytes: UnsafeRawBufferPointer, field: Int)
     /// A `string` field, always written (the sizer needs only its UTF-8 length, which native strings know).
     mutating func visitStringValue(_ value: String, field: Int)
-    /// An embedded message (or map entry) of `size` bytes, written by `body` when the visitor writes.
-    mutating func visitNested(size: Int, field: Int, _ body: (inout ProtoWriter) -> Void)
+    /// An embedded message (or map entry), always written: its presence is the information. Taking the message
+    /// itself, rather than a closure over it, keeps the message borrowed instead of copied.
+    mutating func visitMessage<M: ProtoMessage>(_ message: borrowing M, field: Int)
     /// A packed run of varints whose content is `size` bytes long.
     mutating func visitPackedVarints<C: Collection>(_ values: C, size: Int, field: Int, _ convert: (C.Element) -> UInt64)
     /// A packed run of fixed-width little-endian elements, copied in bulk on little-endian hosts.
@@ -100,14 +101,12 @@ extension ProtoFieldVisitor {
         value.withUnsafeBytes { visitBytes($0, field: field) }
     }
 
-    /// An embedded message, written even when empty (its presence is the information).
-    @inlinable public mutating func visitMessage<M: ProtoMessage>(_ message: M, field: Int) {
-        visitNested(size: message.encodedSize, field: field) { message.traverse(&$0) }
-    }
-
     @inlinable public mutating func visitRepeatedMessages<M: ProtoMessage>(_ messages: [M], field: Int) {
-        // Index loop: `for message in messages` would copy (retain and release) every field of each element.
-        for index in messages.indices { visitMessage(messages[index], field: field) }
+        // Through the buffer: `for message in messages` (or `messages[i]`) copies every element, retaining and
+        // releasing each of its fields; an unsafe buffer element is borrowed in place.
+        messages.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices { visitMessage(buffer[index], field: field) }
+        }
     }
 
     @inlinable public mutating func visitRepeatedStrings(_ values: [String], field: Int) {
@@ -121,11 +120,13 @@ extension ProtoFieldVisitor {
     // Packed repeated scalars (proto3's default encoding). Empty arrays are left out.
 
     @inlinable
-    mutating func visitPacked<C: Collection>(_ values: C, field: Int, _ convert: (C.Element) -> UInt64) {
+    mutating func visitPacked<T>(_ values: [T], field: Int, _ convert: (T) -> UInt64) {
         guard !values.isEmpty else { return }
-        var size = 0
-        for value in values { size += ProtoSize.varint(convert(value)) }
-        visitPackedVarints(values, size: size, field: field, convert)
+        values.withUnsafeBufferPointer { buffer in
+            var size = 0
+            for index in buffer.indices { size &+= ProtoSize.varint(convert(buffer[index])) }
+            visitPackedVarints(buffer, size: size, field: field, convert)
+        }
     }
 
     @inlinable public mutating func visitPackedInt32(_ values: [Int32], field: Int) {

@@ -13,6 +13,9 @@ public protocol ProtoMessage: Sendable {
     func traverse<V: ProtoFieldVisitor>(_ visitor: inout V)
 }
 
+/// Messages up to this size are encoded on the stack first (see `serializedBytes()`).
+@usableFromInline let smallMessageBytes = 2048
+
 extension ProtoMessage {
     /// Decodes a message from `bytes`.
     @inlinable
@@ -59,6 +62,17 @@ extension ProtoMessage {
     @inlinable
     public func serializedBytes() -> [UInt8] {
         let size = encodedSize
+        if size <= smallMessageBytes {
+            // Small messages: write on the stack, then copy into an array through the specialised
+            // collection-copy path (`Array(unsafeUninitializedCapacity:)` costs a generic metadata lookup per call,
+            // which is most of the time of a small encode).
+            return withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch in
+                var writer = ProtoWriter(scratch)
+                traverse(&writer)
+                precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
+                return Array(UnsafeRawBufferPointer(scratch))
+            }
+        }
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
             var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer))
             traverse(&writer)

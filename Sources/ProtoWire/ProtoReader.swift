@@ -14,9 +14,13 @@ public struct ProtoReader {
     @usableFromInline var depthLeft: Int
     @usableFromInline let maxDepth: Int
     /// Field number of the tag most recently returned by `nextField()`.
-    public private(set) var fieldNumber: Int = 0
+    @usableFromInline var currentField: Int = 0
+    @usableFromInline var currentWireType: WireType = .varint
+
+    /// Field number of the tag most recently returned by `nextField()`.
+    @inlinable public var fieldNumber: Int { currentField }
     /// Wire type of the tag most recently returned by `nextField()`.
-    public private(set) var wireType: WireType = .varint
+    @inlinable public var wireType: WireType { currentWireType }
 
     public init(_ bytes: UnsafeRawBufferPointer, limits: DecodingLimits = .default) {
         self.bytes = bytes
@@ -35,17 +39,26 @@ public struct ProtoReader {
     // MARK: Tags
 
     /// Reads the next tag. Returns its field number, or nil at the end of the current message.
+    @inlinable
     public mutating func nextField() throws -> Int? {
         guard position < end else { return nil }
         let (number, type) = try readTag()
         if type == .endGroup { throw WireDecodingError.mismatchedGroup }
-        fieldNumber = number
-        wireType = type
+        currentField = number
+        currentWireType = type
         return number
     }
 
-    @usableFromInline
+    @inlinable
     mutating func readTag() throws -> (Int, WireType) {
+        // One-byte tags (fields 1-15) are the common case.
+        if position < end, bytes[position] < 0x80 {
+            let tag = bytes[position]
+            if let type = WireType(rawValue: tag & 7), tag >= 8 {
+                position += 1
+                return (Int(tag >> 3), type)
+            }
+        }
         let tag = try readVarint()
         guard let type = WireType(rawValue: UInt8(truncatingIfNeeded: tag & 7)) else {
             throw WireDecodingError.invalidWireType(UInt8(truncatingIfNeeded: tag & 7))
@@ -353,7 +366,14 @@ public struct ProtoReader {
         let count = length / size
         let source = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
         #if _endian(little)
-        if values.isEmpty {
+        if length <= 1024 {
+            // Small runs: align through a stack copy and append through the specialised collection path
+            // (`[T](unsafeUninitializedCapacity:)` costs a generic metadata lookup per call).
+            withUnsafeTemporaryAllocation(of: T.self, capacity: count) { scratch in
+                UnsafeMutableRawBufferPointer(scratch).copyMemory(from: source)
+                values.append(contentsOf: scratch)
+            }
+        } else if values.isEmpty {
             values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
                 initialized = count

@@ -26,8 +26,8 @@ public struct ProtoSizer: ProtoFieldVisitor {
         total += ProtoSize.lengthDelimited(value.utf8.count, field: field)
     }
 
-    @inlinable public mutating func visitNested(size nestedSize: Int, field: Int, _ body: (inout ProtoWriter) -> Void) {
-        total += ProtoSize.lengthDelimited(nestedSize, field: field)
+    @inlinable public mutating func visitMessage<M: ProtoMessage>(_ message: borrowing M, field: Int) {
+        total += ProtoSize.lengthDelimited(message.encodedSize, field: field)
     }
 
     @inlinable
@@ -63,13 +63,18 @@ public struct ProtoWriter: ProtoFieldVisitor {
         return start
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func writeVarint(_ value: UInt64) {
-        if value < 0x80 {
-            let start = reserve(1)
-            buffer[start] = UInt8(truncatingIfNeeded: value)
+        if value < 0x80, offset < buffer.count {
+            buffer[offset] = UInt8(truncatingIfNeeded: value)
+            offset += 1
             return
         }
+        writeMultiByteVarint(value)
+    }
+
+    @inlinable
+    mutating func writeMultiByteVarint(_ value: UInt64) {
         let count = ProtoSize.varint(value)
         let start = reserve(count)
         var rest = value
@@ -127,16 +132,20 @@ public struct ProtoWriter: ProtoFieldVisitor {
     }
 
     @inlinable public mutating func visitStringValue(_ value: String, field: Int) {
-        var copy = value
-        copy.withUTF8 { visitBytes(UnsafeRawBufferPointer($0), field: field) }
+        let written: Void? = value.utf8.withContiguousStorageIfAvailable { visitBytes(UnsafeRawBufferPointer($0), field: field) }
+        if written == nil {
+            var copy = value
+            copy.withUTF8 { visitBytes(UnsafeRawBufferPointer($0), field: field) }
+        }
     }
 
-    @inlinable public mutating func visitNested(size: Int, field: Int, _ body: (inout ProtoWriter) -> Void) {
+    @inlinable public mutating func visitMessage<M: ProtoMessage>(_ message: borrowing M, field: Int) {
+        let size = message.encodedSize
         writeTag(field, .lengthDelimited)
         writeVarint(UInt64(size))
-        let start = position
-        body(&self)
-        precondition(position - start == size, "ProtoWriter: nested message size changed between passes")
+        let start = offset
+        message.traverse(&self)
+        precondition(offset - start == size, "ProtoWriter: nested message size changed between passes")
     }
 
     @inlinable

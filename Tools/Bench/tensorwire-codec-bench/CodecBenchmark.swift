@@ -51,10 +51,13 @@ enum CodecBenchmark {
             if let index = arguments.firstIndex(of: "--write-messages"), arguments.indices.contains(index + 1) {
                 write(bytes, to: arguments[index + 1] + "/" + benchCase.name + ".bin")
             }
-            let encodeRates = measure(repeats: repeats, iterations: benchCase.iterations) {
+            let iterationsFor = { (operation: String) in
+                arguments.contains("--op") && !arguments.contains(operation) ? 0 : benchCase.iterations
+            }
+            let encodeRates = measure(repeats: repeats, iterations: iterationsFor("encode")) {
                 sink &+= benchCase.request.serializedBytes().count
             }
-            let decodeRates = measure(repeats: repeats, iterations: benchCase.iterations) {
+            let decodeRates = measure(repeats: repeats, iterations: iterationsFor("decode")) {
                 if let decoded = try? TensorwireV1.PredictRequest(serializedBytes: bytes) {
                     sink &+= decoded.inputs.count
                 }
