@@ -143,7 +143,8 @@ public final class HTTP2Session {
     }
 
     /// Appends everything nghttp2 has to send to `buffer` (one contiguous buffer: write it with one write/writev),
-    /// stopping early once `buffer` holds at least `maxBytes` (then call again after the socket has taken some).
+    /// stopping early once `buffer` holds at least `maxBytes`. After an early stop more output may be pending
+    /// (`wantsWrite`): call again once the socket has taken the bytes, since no socket event will ask for it.
     /// Returns the events raised while sending: streams that closed because their last frame went out.
     public func drainOutput(into buffer: inout [UInt8], maxBytes: Int = .max) throws -> [HTTP2Event] {
         precondition(!insideNGHTTP2, "HTTP2Session.drainOutput re-entered from an nghttp2 callback")

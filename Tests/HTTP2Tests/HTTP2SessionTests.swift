@@ -369,4 +369,29 @@ import Testing
         #expect(pair.serverEvents.requestStreamIDs.isEmpty)
         #expect(threw || !pair.server.isActive)
     }
+
+    @Test func dataForAStreamTheServerResetDoesNotLeakTheConnectionWindow() throws {
+        var server = HTTP2Session.Configuration()
+        server.initialWindowSize = 65_535
+        server.connectionWindowSize = 65_535
+        let pair = try InMemoryPair(server: server)
+        let id = try pair.client.sendRequest(headers: grpcRequest())
+        try pair.pump()
+        #expect(pair.takeServerEvents().requestStreamIDs == [id])
+
+        // The server gives up on the stream while the client, not yet told, fills the whole connection window.
+        pair.server.resetStream(streamID: id, errorCode: .cancel)
+        try pair.client.sendData(streamID: id, [UInt8](repeating: 1, count: 65_535))
+        pair.serverConsumesData = false
+        try pair.pump()
+        #expect(pair.takeClientEvents().stream(id) == [.streamClosed(streamID: id, errorCode: .cancel)])
+        _ = pair.takeServerEvents()
+
+        // nghttp2 counts ignored DATA as consumed, so a new stream still gets a full window.
+        let next = try pair.client.sendRequest(headers: grpcRequest())
+        try pair.client.sendData(streamID: next, [UInt8](repeating: 2, count: 65_535))
+        try pair.client.finish(streamID: next)
+        try pair.pump()
+        #expect(pair.takeServerEvents().body(next).count == 65_535)
+    }
 }
