@@ -263,6 +263,26 @@ func expectSameAsAlone(_ output: BatchOutput, _ input: Tensor, _ context: Execut
         #expect(throws: BatchError.self) { try batcher.submit(BatchJob(inputs: []) { _ in }) }
     }
 
+    /// With a two-minute delay, a full batch must still run at once (each arrival wakes the waiting instance), and
+    /// shutdown must run a partial batch without waiting. A wrong wait shows up as a 60-second timeout, not a flake.
+    @Test func testDelayedBatcherRunsFullBatchesAtOnceAndDrainsWithoutWaiting() throws {
+        var knobs = config(maxBatchSize: 4)
+        knobs.maxQueueDelayMicroseconds = 120_000_000
+        let gate = ComputeGate()
+        let batcher = try Batcher(model: model, config: knobs, hooks: gate.hooks)
+        gate.open() // nothing is held: the gate only records batches
+        let completions = Completions()
+        for id in 0..<4 {
+            try batcher.submit(BatchJob(inputs: [digitsRows(1, seed: id)], completion: completions.handler(id)))
+        }
+        #expect(completions.wait(4))
+        #expect(gate.recorded.map(\.rows) == [4])
+        try batcher.submit(BatchJob(inputs: [digitsRows(1, seed: 9)], completion: completions.handler(9)))
+        batcher.shutdown(drain: true)
+        #expect(completions.count == 5)
+        #expect(try completions[9]?.get().facts.batchSize == 1)
+    }
+
     @Test func testShutdownFailsQueuedWorkAndRefusesNewWork() throws {
         let gate = ComputeGate()
         let batcher = try Batcher(model: model, config: config(), hooks: gate.hooks)
