@@ -80,7 +80,7 @@ class HTTP2Connection {
         var buffer = [UInt8](repeating: 0, count: Self.readBufferSize)
         // A bounded number of reads per wake-up keeps one busy peer from starving the others on this loop.
         for _ in 0..<16 {
-            guard !isClosed, !closeWhenFlushed else { return }
+            guard !isClosed else { return }
             let result: IOResult
             do {
                 result = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
@@ -94,6 +94,9 @@ class HTTP2Connection {
             case .endOfFile:
                 close(reason: "the peer closed the connection")
                 return
+            case .transferred(let n) where closeWhenFlushed:
+                // Closing: discard what the peer still sends (level-triggered epoll would otherwise spin on it).
+                if n < buffer.count { return }
             case .transferred(let n):
                 let events: [HTTP2Event]
                 do {

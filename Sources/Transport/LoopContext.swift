@@ -66,7 +66,9 @@ func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T)
         done.signal()
     }
     done.wait()
-    return result.withLock { $0 }!  // set before signal(); the semaphore orders it
+    // Set before signal(); the semaphore orders it.
+    guard let value = result.withLock({ $0 }) else { preconditionFailure("onLoop: the task did not run") }
+    return value
 }
 
 extension HTTP2Header {

@@ -40,9 +40,7 @@ final class ServerConnection: HTTP2Connection {
     init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) throws {
         self.server = server
         self.boundContext = context
-        var h2 = server.configuration.http2
-        h2.maxConcurrentStreams = server.configuration.http2.maxConcurrentStreams
-        let session = try HTTP2Session(role: .server, configuration: h2)
+        let session = try HTTP2Session(role: .server, configuration: server.configuration.http2)
         super.init(context: context.value, socket: socket, session: session)
     }
 

@@ -311,6 +311,22 @@ struct ServerAndClientTests {
         #expect(eventually { server.activeConnections == 0 })
     }
 
+    @Test func maxConnectionAgeDrainsTheConnection() throws {
+        let server = try makeServer {
+            $0.maxConnectionAge = .milliseconds(200)
+            $0.maxConnectionAgeGrace = .seconds(5)
+        }
+        defer { server.shutdown(drainSeconds: 1) }
+        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
+        defer { client.close() }
+        #expect(client.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30)).status == .ok)
+        #expect(eventually { client.isClosed })
+        // A fresh connection is served as usual.
+        let next = try ClientConnection(host: "127.0.0.1", port: server.port)
+        defer { next.close() }
+        #expect(next.unary(path: Echo.unary.path, request: [2], timeout: .seconds(30)).message == [2])
+    }
+
     @Test func slowProducerFollowsWritability() throws {
         let chunk = [UInt8](repeating: 3, count: 64 * 1024)
         let pauses = Atomic<Int>(0)
