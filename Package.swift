@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "ProtoWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire"], swiftSettings: strict),
+        // Sans-I/O service logic shared by the Server's handlers: the health status board.
+        .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
         // gRPC semantics, sans-I/O.
         .target(name: "RPCCore", swiftSettings: strict),
         // The only importer of CNGHTTP2.
@@ -82,6 +84,11 @@ let package = Package(
             name: "TensorwireProtoTests",
             dependencies: ["ProtoWire", "TensorwireProto", "DecoderFuzzing"],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ServiceSupportTests",
+            dependencies: ["ServiceSupport", "TensorwireProto"],
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),

@@ -16,6 +16,7 @@ public enum DecoderFuzzing {
         accepted += roundTrip(TensorwireV1.GetModelRequest.self, bytes)
         accepted += roundTrip(GRPCHealthV1.HealthCheckRequest.self, bytes)
         accepted += roundTrip(GRPCHealthV1.HealthCheckResponse.self, bytes)
+        accepted += roundTrip(GRPCReflection.ServerReflectionRequest.self, bytes)
         return accepted
     }
 
