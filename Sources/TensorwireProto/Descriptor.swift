@@ -84,6 +84,12 @@ extension ProtobufDescriptor {
         /// For extensions: the extended message's fully-qualified name, with protoc's leading dot.
         public var extendee = ""
         public var number: Int32 = 0
+        /// `Label`: 1 optional, 2 required, 3 repeated.
+        public var label: Int32 = 0
+        /// `Type`: 1 double … 9 string, 11 message, 12 bytes, 14 enum … (descriptor.proto's numbering).
+        public var type: Int32 = 0
+        /// For message and enum fields: the type's fully-qualified name, with protoc's leading dot.
+        public var typeName = ""
 
         public init() {}
 
@@ -92,6 +98,9 @@ extension ProtobufDescriptor {
             case 1: name = try reader.readString()
             case 2: extendee = try reader.readString()
             case 3: number = try reader.readInt32()
+            case 4: label = try reader.readEnum()
+            case 5: type = try reader.readEnum()
+            case 6: typeName = try reader.readString()
             default: try reader.skipField()
             }
         }
@@ -101,6 +110,9 @@ extension ProtobufDescriptor {
             visitor.visitString(name, field: 1)
             visitor.visitString(extendee, field: 2)
             visitor.visitInt32(number, field: 3)
+            visitor.visitEnum(label, field: 4)
+            visitor.visitEnum(type, field: 5)
+            visitor.visitString(typeName, field: 6)
         }
     }
 

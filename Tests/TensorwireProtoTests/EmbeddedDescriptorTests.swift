@@ -139,3 +139,93 @@ struct EmbeddedDescriptorTests {
         }
     }
 }
+
+/// Records which (field number, wire type) pairs a message's `traverse` emits, without recursing.
+struct FieldRecorder: ProtoFieldVisitor {
+    var fields: Set<[Int]> = []
+    mutating func visitVarint(_ value: UInt64, field: Int) { fields.insert([field, 0]) }
+    mutating func visitFixed32(_ value: UInt32, field: Int) { fields.insert([field, 5]) }
+    mutating func visitFixed64(_ value: UInt64, field: Int) { fields.insert([field, 1]) }
+    mutating func visitBytes(_ bytes: UnsafeRawBufferPointer, field: Int) { fields.insert([field, 2]) }
+    mutating func visitStringValue(_ value: String, field: Int) { fields.insert([field, 2]) }
+    mutating func visitMessage<M: ProtoMessage>(_ message: borrowing M, field: Int) { fields.insert([field, 2]) }
+    mutating func visitPackedVarints<C: Collection>(
+        _ values: C, size: Int, field: Int, _ convert: (C.Element) -> UInt64
+    ) { fields.insert([field, 2]) }
+    mutating func visitPackedFixed<T: BitwiseCopyable>(_ values: [T], field: Int) { fields.insert([field, 2]) }
+}
+
+/// The hand-written codecs must emit exactly the fields (numbers and wire types) the .proto files declare: this
+/// catches a field number typed differently in Swift and in `Proto/` (health-reflection.md section 3, test 2).
+struct CodecDescriptorAgreementTests {
+    /// What the descriptor says each field looks like on the wire (proto3: repeated scalars are packed).
+    static func declaredFields(_ name: String) throws -> Set<[Int]> {
+        let pool = try DescriptorPool.embedded()
+        let file = try #require(pool.file(containingSymbol: name)).proto
+        var scope: [ProtobufDescriptor.DescriptorProto] = file.messageType
+        var message: ProtobufDescriptor.DescriptorProto?
+        for part in name.dropFirst(file.package.count + 1).split(separator: ".") {
+            message = scope.first { $0.name == part }
+            scope = message?.nestedType ?? []
+        }
+        let found = try #require(message, "\(name) is not a message")
+        return Set(
+            found.field.map { field in
+                let wire: Int
+                switch field.type {
+                case 9, 11, 12: wire = 2
+                case 1, 6, 16: wire = field.label == 3 ? 2 : 1
+                case 2, 7, 15: wire = field.label == 3 ? 2 : 5
+                default: wire = field.label == 3 ? 2 : 0
+                }
+                return [Int(field.number), wire]
+            })
+    }
+
+    static func emitted(_ messages: [any ProtoMessage]) -> Set<[Int]> {
+        var recorder = FieldRecorder()
+        for message in messages { message.traverse(&recorder) }
+        return recorder.fields
+    }
+
+    @Test func reflectionMessagesMatchBothReflectionProtos() throws {
+        typealias R = GRPCReflection
+        let extensionRequest = R.ExtensionRequest(containingType: "t", extensionNumber: 1)
+        let requests: [R.ServerReflectionRequest] = [
+            .init(host: "h", .fileByFilename("f")), .init(.fileContainingSymbol("s")),
+            .init(.fileContainingExtension(extensionRequest)), .init(.allExtensionNumbersOfType("t")),
+            .init(.listServices("*")),
+        ]
+        let original = requests[0]
+        let responses: [R.ServerReflectionResponse] = [
+            .init(
+                validHost: "h", originalRequest: original, .fileDescriptorResponse(.init(fileDescriptorProto: [[1]]))),
+            .init(validHost: "h", originalRequest: original, .allExtensionNumbersResponse(.init())),
+            .init(validHost: "h", originalRequest: original, .listServicesResponse(.init())),
+            .init(validHost: "h", originalRequest: original, .errorResponse(.init())),
+        ]
+        let cases: [(String, [any ProtoMessage])] = [
+            ("ServerReflectionRequest", requests), ("ServerReflectionResponse", responses),
+            ("ExtensionRequest", [extensionRequest]),
+            ("FileDescriptorResponse", [R.FileDescriptorResponse(fileDescriptorProto: [[1]])]),
+            ("ExtensionNumberResponse", [R.ExtensionNumberResponse(baseTypeName: "t", extensionNumber: [1])]),
+            ("ListServiceResponse", [R.ListServiceResponse(service: [.init(name: "s")])]),
+            ("ServiceResponse", [R.ServiceResponse(name: "s")]),
+            ("ErrorResponse", [R.ErrorResponse(errorCode: 5, errorMessage: "m")]),
+        ]
+        for package in ["grpc.reflection.v1", "grpc.reflection.v1alpha"] {
+            for (name, messages) in cases {
+                #expect(try Self.declaredFields(package + "." + name) == Self.emitted(messages), "\(package).\(name)")
+            }
+        }
+    }
+
+    @Test func healthMessagesMatchHealthProto() throws {
+        #expect(
+            try Self.declaredFields("grpc.health.v1.HealthCheckRequest")
+                == Self.emitted([GRPCHealthV1.HealthCheckRequest(service: "s")]))
+        #expect(
+            try Self.declaredFields("grpc.health.v1.HealthCheckResponse")
+                == Self.emitted([GRPCHealthV1.HealthCheckResponse(status: .serving)]))
+    }
+}
