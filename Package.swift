@@ -41,9 +41,18 @@ let package = Package(
         .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference"], swiftSettings: strict),
+        // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
+        .target(
+            name: "Server",
+            dependencies: [
+                "ProtoWire", "TensorwireProto", "ServiceSupport", "RPCCore", "EventLoop", "Transport", "Inference",
+                "Batching",
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "tensorwire-server",
-            dependencies: ["TensorwireProto", "RPCCore", "HTTP2", "Inference"],
+            dependencies: ["Server", "Transport"],
             swiftSettings: strict
         ),
 
@@ -92,6 +101,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "TensorwireProto", "RPCCore", "Inference", "Batching"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop"], swiftSettings: strict),

@@ -1,0 +1,158 @@
+public import Batching
+import EventLoop
+import ProtoWire
+public import RPCCore
+import TensorwireProto
+public import Transport
+
+/// Registers `tensorwire.v1.Inference` (Predict, PredictStream, ListModels, GetModel) on a router: it decodes
+/// requests, converts the transport's deadline and cancellation for the batcher, and encodes the answers.
+/// Handlers start on a loop thread; batch completions arrive on instance threads and go back through `ServerCall`.
+public enum InferenceRPC {
+    public static let serviceName = "tensorwire.v1.Inference"
+    /// Requests one PredictStream may have queued or computing; beyond it a request is answered at once with an
+    /// in-stream RESOURCE_EXHAUSTED error.
+    public static let maxInFlightPerStream = 256
+
+    public static func register(_ service: PredictService, clock: any MonotonicClock, on router: inout Router<ServerMethodHandler>) {
+        router.register(MethodDescriptor(service: serviceName, method: "Predict", kind: .unary), handler: .unary { call, bytes in
+            predict(service, clock: clock, call: call, bytes: bytes)
+        })
+        router.register(MethodDescriptor(service: serviceName, method: "PredictStream", kind: .bidirectionalStreaming),
+                        handler: .bidirectionalStreaming { call in predictStream(service, clock: clock, call: call) })
+        router.register(MethodDescriptor(service: serviceName, method: "ListModels", kind: .unary), handler: .unary { call, bytes in
+            guard decode(TensorwireV1.ListModelsRequest.self, bytes, call: call) != nil else { return }
+            call.respond(service.listModels().serializedBytes())
+        })
+        router.register(MethodDescriptor(service: serviceName, method: "GetModel", kind: .unary), handler: .unary { call, bytes in
+            guard let request = decode(TensorwireV1.GetModelRequest.self, bytes, call: call) else { return }
+            do throws(RPCError) {
+                call.respond(try service.getModel(request).serializedBytes())
+            } catch {
+                call.finish(error: error)
+            }
+        })
+    }
+
+    /// Decodes a request message; a malformed one ends the call with INTERNAL, as gRPC libraries do.
+    static func decode<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8], call: ServerCall) -> M? {
+        do {
+            return try M(serializedBytes: bytes)
+        } catch {
+            call.finish(Status(code: .internal, message: "cannot decode the request as \(M.self): \(error)"))
+            return nil
+        }
+    }
+
+    /// The batcher deadline for the call's deadline (both monotonic), or nil without one.
+    static func batchDeadline(_ call: ServerCall, clock: any MonotonicClock) -> BatchInstant? {
+        guard let deadline = call.deadline else { return nil }
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let nanoseconds = remaining.components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let total = nanoseconds.overflow ? Int64.max : nanoseconds.partialValue &+ remaining.components.attoseconds / 1_000_000_000
+        return clock.now().advanced(byNanoseconds: UInt64(clamping: max(0, total)))
+    }
+
+    static func trailers(for batch: TensorwireV1.BatchInfo?) -> Metadata {
+        var metadata = Metadata()
+        if let batch {
+            try? metadata.addString(String(batch.batchSize), forKey: "tw-batch-size")
+            try? metadata.addString(String(batch.queueUs), forKey: "tw-queue-us")
+            try? metadata.addString(String(batch.computeUs), forKey: "tw-compute-us")
+        }
+        return metadata
+    }
+
+    static func predict(_ service: PredictService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
+        guard let request = decode(TensorwireV1.PredictRequest.self, bytes, call: call) else { return }
+        let token = CancellationToken()
+        call.onCancel { _ in token.cancel() }
+        service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
+            switch result {
+            case .success(let response):
+                call.respond(response.serializedBytes(), trailers: trailers(for: response.batch))
+            case .failure(let error):
+                call.finish(error: error)
+            }
+        }
+    }
+
+    /// Loop-confined state of one PredictStream: responses wait here until every earlier one is sent, so they
+    /// leave in request order.
+    final class StreamState {
+        var nextToAssign = 0
+        var nextToSend = 0
+        var ready: [Int: [UInt8]] = [:]
+        var requestEnded = false
+        var finished = false
+
+        var inFlight: Int { nextToAssign - nextToSend }
+    }
+
+    static func predictStream(_ service: PredictService, clock: any MonotonicClock, call: ServerCall) -> RequestObserver {
+        let state = LoopBound(StreamState(), loop: call.loop)
+        let token = CancellationToken()
+        call.onCancel { _ in token.cancel() }
+
+        /// On the loop: records a response and sends every response that is next in order.
+        let deliver: @Sendable (Int, [UInt8]) -> Void = { sequence, bytes in
+            let stream = state.value
+            guard !stream.finished else { return }
+            stream.ready[sequence] = bytes
+            while let next = stream.ready.removeValue(forKey: stream.nextToSend) {
+                call.send(next)
+                stream.nextToSend += 1
+            }
+            if stream.requestEnded, stream.inFlight == 0 {
+                stream.finished = true
+                call.finish()
+            }
+        }
+        let errorResponse: @Sendable (TensorwireV1.PredictRequest?, RPCError) -> [UInt8] = { request, error in
+            var response = TensorwireV1.PredictResponse()
+            response.model = request?.model ?? ""
+            response.version = request?.version ?? ""
+            response.id = request?.id ?? ""
+            response.error = TensorwireV1.PredictError(code: Int32(error.code.rawValue), message: error.message)
+            return response.serializedBytes()
+        }
+
+        return RequestObserver(
+            onMessage: { bytes in
+                let stream = state.value
+                let sequence = stream.nextToAssign
+                stream.nextToAssign += 1
+                let request: TensorwireV1.PredictRequest
+                do {
+                    request = try TensorwireV1.PredictRequest(serializedBytes: bytes)
+                } catch {
+                    let rpcError = RPCError(code: .invalidArgument, message: "cannot decode the request as PredictRequest: \(error)")
+                    deliver(sequence, errorResponse(nil, rpcError))
+                    return
+                }
+                guard stream.inFlight <= maxInFlightPerStream else {
+                    let limit = RPCError(code: .resourceExhausted,
+                                         message: "more than \(maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
+                    deliver(sequence, errorResponse(request, limit))
+                    return
+                }
+                let loop = call.loop
+                service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
+                    let bytes: [UInt8]
+                    switch result {
+                    case .success(let response): bytes = response.serializedBytes()
+                    case .failure(let error): bytes = errorResponse(request, error)
+                    }
+                    if loop.inEventLoop { deliver(sequence, bytes) } else { loop.execute { deliver(sequence, bytes) } }
+                }
+            },
+            onEnd: {
+                let stream = state.value
+                stream.requestEnded = true
+                if stream.inFlight == 0, !stream.finished {
+                    stream.finished = true
+                    call.finish()
+                }
+            })
+    }
+}

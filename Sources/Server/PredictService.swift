@@ -1,0 +1,109 @@
+public import Batching
+import Inference
+public import RPCCore
+public import TensorwireProto
+
+/// The transport-independent core of `tensorwire.v1.Inference`: it validates a decoded request against the model's
+/// signature, hands it to the model's batcher, and builds the response. Completions run on a batcher instance
+/// thread (or on the caller's thread for requests refused before queueing); the caller hops back to its loop.
+public struct PredictService: Sendable {
+    public let catalog: ModelCatalog
+
+    public init(catalog: ModelCatalog) {
+        self.catalog = catalog
+    }
+
+    /// Runs one request. `completion` is called exactly once.
+    public func predict(
+        _ request: TensorwireV1.PredictRequest,
+        deadline: BatchInstant?,
+        cancellation: CancellationToken,
+        completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
+    ) {
+        let version: ModelCatalog.Version
+        let batcher: Batcher
+        let inputs: [Tensor]
+        do throws(RPCError) {
+            (version, batcher) = try catalog.resolve(model: request.model, version: request.version)
+            let signature = batcher.model.signature
+            inputs = try TensorConversion.inputs(request.inputs, model: request.model, signature: signature.inputs)
+            // Check the output filter before computing anything.
+            _ = try TensorConversion.outputs([], signature: signature.outputs, filter: request.outputs, model: request.model)
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        let model = request.model
+        let filter = request.outputs
+        let id = request.id
+        let versionName = String(version.number)
+        let signature = batcher.model.signature.outputs
+        let job = BatchJob(inputs: inputs, deadline: deadline, cancellation: cancellation) { result in
+            switch result {
+            case .success(let output):
+                do throws(RPCError) {
+                    var response = TensorwireV1.PredictResponse()
+                    response.model = model
+                    response.version = versionName
+                    response.id = id
+                    response.outputs = try TensorConversion.outputs(output.outputs, signature: signature, filter: filter, model: model)
+                    response.batch = Self.batchInfo(output.facts)
+                    completion(.success(response))
+                } catch {
+                    completion(.failure(error))
+                }
+            case .failure(let error):
+                completion(.failure(Self.rpcError(error)))
+            }
+        }
+        do {
+            try batcher.submit(job)
+        } catch {
+            completion(.failure(Self.rpcError(error)))
+        }
+    }
+
+    static func batchInfo(_ facts: BatchFacts) -> TensorwireV1.BatchInfo {
+        var info = TensorwireV1.BatchInfo()
+        info.batchSize = UInt32(clamping: facts.batchSize)
+        info.batchRequests = UInt32(clamping: facts.requestCount)
+        info.queueUs = UInt64(clamping: facts.queueMicroseconds)
+        info.computeUs = UInt64(clamping: facts.computeMicroseconds)
+        return info
+    }
+
+    /// The gRPC status for a batcher outcome.
+    static func rpcError(_ error: BatchError) -> RPCError {
+        switch error {
+        case .queueFull:
+            return RPCError(code: .resourceExhausted, message: error.description)
+        case .deadlineExceeded:
+            return RPCError(code: .deadlineExceeded, message: error.description)
+        case .cancelled:
+            return RPCError(code: .cancelled, message: error.description)
+        case .shuttingDown:
+            return RPCError(code: .unavailable, message: error.description)
+        case .invalidInput:
+            return RPCError(code: .invalidArgument, message: error.description)
+        case .inference(let inner):
+            switch inner {
+            case .inputCount, .dataType, .shape, .batchMismatch, .batchTooLarge, .invalidData:
+                return RPCError(code: .invalidArgument, message: error.description)
+            }
+        case .internalError:
+            return RPCError(code: .internal, message: error.description)
+        }
+    }
+
+    /// ListModels' answer.
+    public func listModels() -> TensorwireV1.ListModelsResponse {
+        var response = TensorwireV1.ListModelsResponse()
+        response.models = catalog.modelNames.compactMap { try? catalog.info(model: $0) }
+        return response
+    }
+
+    /// GetModel's answer.
+    public func getModel(_ request: TensorwireV1.GetModelRequest) throws(RPCError) -> TensorwireV1.ModelInfo {
+        try catalog.info(model: request.model)
+    }
+}

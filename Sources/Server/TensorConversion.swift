@@ -1,0 +1,259 @@
+import Inference
+import RPCCore
+import TensorwireProto
+
+/// Converts `tensorwire.v1.Tensor` values from the wire into engine tensors checked against a model's signature,
+/// and engine outputs back into wire tensors. Pure functions; every refusal is an INVALID_ARGUMENT that names the
+/// tensor, what the model expects and what arrived.
+///
+/// Conversions: a FLOAT32 input also accepts FLOAT64, the integer types and FLOAT16 (converted on arrival); an INT64
+/// input accepts every integer type; a STRING input accepts strings only.
+enum TensorConversion {
+    typealias WireTensor = TensorwireV1.Tensor
+    typealias WireType = TensorwireV1.DataType
+
+    /// Wire dtypes accepted for an input of `type` (the first is the native one); listed by GetModel.
+    static func acceptedWireTypes(for type: DataType) -> [WireType] {
+        switch type {
+        case .float32: return [.float32, .float64, .int32, .int64, .int8, .int16, .uint8, .uint16, .uint32, .uint64, .float16]
+        case .int64: return [.int64, .int32, .int8, .int16, .uint8, .uint16, .uint32, .uint64]
+        case .string: return [.string]
+        }
+    }
+
+    static func wireType(of type: DataType) -> WireType {
+        switch type {
+        case .float32: return .float32
+        case .int64: return .int64
+        case .string: return .string
+        }
+    }
+
+    /// The wire inputs matched to `signature` by name (in signature order), converted and checked.
+    /// For a single-input model an unnamed tensor is taken as that input.
+    static func inputs(_ tensors: [WireTensor], model: String, signature: [TensorSignature]) throws(RPCError) -> [Tensor] {
+        var byName: [String: WireTensor] = [:]
+        for tensor in tensors {
+            let name = tensor.name.isEmpty && signature.count == 1 ? signature[0].name : tensor.name
+            guard signature.contains(where: { $0.name == name }) else {
+                let expected = signature.map(\.name).joined(separator: ", ")
+                throw invalid("model \(model) has no input \"\(tensor.name)\" (its inputs: \(expected))")
+            }
+            guard byName[name] == nil else { throw invalid("input \"\(name)\" is given twice") }
+            byName[name] = tensor
+        }
+        var converted: [Tensor] = []
+        var rows: Int?
+        for spec in signature {
+            guard let tensor = byName[spec.name] else {
+                throw invalid("model \(model) needs input \"\(spec.name)\" (\(describe(spec))); it is missing")
+            }
+            let value = try input(tensor, spec: spec)
+            if let axis = spec.batchAxis, value.shape.dims.indices.contains(axis) {
+                let count = value.shape.dims[axis]
+                if let rows, rows != count {
+                    throw invalid("input \"\(spec.name)\" has \(count) rows but another input has \(rows)")
+                }
+                rows = count
+            }
+            converted.append(value)
+        }
+        return converted
+    }
+
+    static func describe(_ spec: TensorSignature) -> String {
+        "\(wireType(of: spec.dataType)) shape \(spec.dims)"
+    }
+
+    /// One input: dtype resolved and converted, shape checked against the signature, element count checked.
+    static func input(_ tensor: WireTensor, spec: TensorSignature) throws(RPCError) -> Tensor {
+        let name = spec.name
+        let shape = tensor.shape
+        guard shape.count == spec.dims.count else {
+            throw invalid("input \"\(name)\": expected shape \(spec.dims) (rank \(spec.dims.count)), got \(shape)")
+        }
+        var dims: [Int] = []
+        for (index, (given, expected)) in zip(shape, spec.dims).enumerated() {
+            guard given >= 0, given <= Int64(Int32.max) else {
+                throw invalid("input \"\(name)\": dimension \(index) is \(given); dimensions must be 0…\(Int32.max)")
+            }
+            if expected >= 0, given != Int64(expected) {
+                throw invalid("input \"\(name)\": expected shape \(spec.dims), got \(shape)")
+            }
+            dims.append(Int(given))
+        }
+        if let axis = spec.batchAxis, dims[axis] == 0 {
+            throw invalid("input \"\(name)\": the batch dimension is 0; send at least one row")
+        }
+        guard let count = Shape(dims).elementCount, count <= 1 << 30 else {
+            throw invalid("input \"\(name)\": shape \(shape) has too many elements")
+        }
+        let wireType = try resolvedType(tensor, name: name)
+        guard acceptedWireTypes(for: spec.dataType).contains(wireType) else {
+            let accepted = acceptedWireTypes(for: spec.dataType).map(\.description).joined(separator: ", ")
+            throw invalid("input \"\(name)\": dtype \(wireType) is not accepted; the model takes \(accepted)")
+        }
+        let storage: Tensor.Storage
+        switch spec.dataType {
+        case .float32: storage = .float32(try floats(tensor, type: wireType, count: count, name: name))
+        case .int64: storage = .int64(try int64s(tensor, type: wireType, count: count, name: name))
+        case .string: storage = .string(try elements(tensor.stringData, count: count, name: name))
+        }
+        guard let value = Tensor(shape: Shape(dims), storage: storage) else {
+            throw invalid("input \"\(name)\": \(count) elements do not fit shape \(shape)")
+        }
+        return value
+    }
+
+    /// The element type: `dtype` when given, else that of the one typed field that carries data.
+    static func resolvedType(_ tensor: WireTensor, name: String) throws(RPCError) -> WireType {
+        if tensor.dtype != .unspecified { return tensor.dtype }
+        if !tensor.rawData.isEmpty { throw invalid("input \"\(name)\": raw_data needs dtype to be set") }
+        var carriers: [WireType] = []
+        if !tensor.floatData.isEmpty { carriers.append(.float32) }
+        if !tensor.doubleData.isEmpty { carriers.append(.float64) }
+        if !tensor.int32Data.isEmpty { carriers.append(.int32) }
+        if !tensor.int64Data.isEmpty { carriers.append(.int64) }
+        if !tensor.boolData.isEmpty { carriers.append(.bool) }
+        if !tensor.stringData.isEmpty { carriers.append(.string) }
+        if !tensor.uint64Data.isEmpty { carriers.append(.uint64) }
+        guard carriers.count == 1, let type = carriers.first else {
+            throw invalid(
+                carriers.isEmpty
+                    ? "input \"\(name)\" carries no data (set float_data or another typed field, or raw_data with dtype)"
+                    : "input \"\(name)\": data in several typed fields; set dtype and use one field")
+        }
+        return type
+    }
+
+    static func elements<T>(_ values: [T], count: Int, name: String) throws(RPCError) -> [T] {
+        guard values.count == count else {
+            throw invalid("input \"\(name)\": shape needs \(count) elements, got \(values.count)")
+        }
+        return values
+    }
+
+    /// Bytes per element of `type` in raw_data, or nil for types raw_data cannot carry.
+    static func rawElementSize(_ type: WireType) -> Int? {
+        switch type {
+        case .float32, .int32, .uint32: return 4
+        case .float64, .int64, .uint64: return 8
+        case .int16, .uint16, .float16: return 2
+        case .int8, .uint8, .bool: return 1
+        default: return nil
+        }
+    }
+
+    /// Reads `count` little-endian elements of `type` from raw_data as Float, converting.
+    static func rawElements<T>(
+        _ tensor: WireTensor, type: WireType, count: Int, name: String, _ convert: (UnsafeRawBufferPointer, Int) -> T
+    ) throws(RPCError) -> [T] {
+        guard let size = rawElementSize(type) else { throw invalid("input \"\(name)\": dtype \(type) cannot travel in raw_data") }
+        guard tensor.rawData.count == count * size else {
+            throw invalid("input \"\(name)\": raw_data holds \(tensor.rawData.count) bytes; shape and dtype \(type) need \(count * size)")
+        }
+        return tensor.rawData.withUnsafeBytes { raw in (0..<count).map { convert(raw, $0 * size) } }
+    }
+
+    static func floats(_ tensor: WireTensor, type: WireType, count: Int, name: String) throws(RPCError) -> [Float] {
+        if !tensor.rawData.isEmpty {
+            if type == .float32, tensor.rawData.count == count * 4 {
+                // The common fast path: one copy of little-endian FP32 rows.
+                return tensor.rawData.withUnsafeBytes { raw in
+                    (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                }
+            }
+            return try rawElements(tensor, type: type, count: count, name: name) { raw, offset in
+                rawFloat(raw, offset, type)
+            }
+        }
+        switch type {
+        case .float32: return try elements(tensor.floatData, count: count, name: name)
+        case .float64: return try elements(tensor.doubleData, count: count, name: name).map { Float($0) }
+        case .int32, .int8, .int16, .uint8, .uint16:
+            return try elements(tensor.int32Data, count: count, name: name).map { Float($0) }
+        case .int64: return try elements(tensor.int64Data, count: count, name: name).map { Float($0) }
+        case .uint32, .uint64: return try elements(tensor.uint64Data, count: count, name: name).map { Float($0) }
+        default: throw invalid("input \"\(name)\": dtype \(type) cannot be converted to FLOAT32")
+        }
+    }
+
+    static func int64s(_ tensor: WireTensor, type: WireType, count: Int, name: String) throws(RPCError) -> [Int64] {
+        if !tensor.rawData.isEmpty {
+            return try rawElements(tensor, type: type, count: count, name: name) { raw, offset in
+                rawInteger(raw, offset, type)
+            }
+        }
+        switch type {
+        case .int64: return try elements(tensor.int64Data, count: count, name: name)
+        case .int32, .int8, .int16, .uint8, .uint16:
+            return try elements(tensor.int32Data, count: count, name: name).map { Int64($0) }
+        case .uint32, .uint64:
+            return try elements(tensor.uint64Data, count: count, name: name).map { Int64(clamping: $0) }
+        default: throw invalid("input \"\(name)\": dtype \(type) cannot be converted to INT64")
+        }
+    }
+
+    static func rawFloat(_ raw: UnsafeRawBufferPointer, _ offset: Int, _ type: WireType) -> Float {
+        switch type {
+        case .float32: return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        case .float64: return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+        case .float16: return halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+        default: return Float(rawInteger(raw, offset, type))
+        }
+    }
+
+    static func rawInteger(_ raw: UnsafeRawBufferPointer, _ offset: Int, _ type: WireType) -> Int64 {
+        switch type {
+        case .int8: return Int64(raw.loadUnaligned(fromByteOffset: offset, as: Int8.self))
+        case .uint8, .bool: return Int64(raw.loadUnaligned(fromByteOffset: offset, as: UInt8.self))
+        case .int16: return Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int16.self)))
+        case .uint16: return Int64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+        case .int32: return Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+        case .uint32: return Int64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        case .uint64: return Int64(clamping: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+        default: return Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self))
+        }
+    }
+
+    /// IEEE 754 binary16 → binary32 (subnormals, infinities and NaN included).
+    static func halfToFloat(_ bits: UInt16) -> Float {
+        let sign = UInt32(bits & 0x8000) << 16
+        let exponent = Int(bits >> 10) & 0x1F
+        let mantissa = UInt32(bits & 0x3FF)
+        if exponent == 0 {
+            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+            return sign == 0 ? magnitude : -magnitude
+        }
+        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+        return Float(bitPattern: sign | (UInt32(exponent + 112) << 23) | (mantissa << 13))
+    }
+
+    /// Engine outputs to wire tensors, keeping only `filter` (all when empty, unknown names refused).
+    static func outputs(
+        _ values: [Tensor], signature: [TensorSignature], filter: [String], model: String
+    ) throws(RPCError) -> [WireTensor] {
+        for name in filter where !signature.contains(where: { $0.name == name }) {
+            let known = signature.map(\.name).joined(separator: ", ")
+            throw invalid("model \(model) has no output \"\(name)\" (its outputs: \(known))")
+        }
+        var result: [WireTensor] = []
+        for (spec, value) in zip(signature, values) where filter.isEmpty || filter.contains(spec.name) {
+            var tensor = WireTensor()
+            tensor.name = spec.name
+            tensor.dtype = wireType(of: value.dataType)
+            tensor.shape = value.shape.dims.map { Int64($0) }
+            switch value.storage {
+            case .float32(let values): tensor.floatData = values
+            case .int64(let values): tensor.int64Data = values
+            case .string(let values): tensor.stringData = values
+            }
+            result.append(tensor)
+        }
+        return result
+    }
+
+    static func invalid(_ message: String) -> RPCError {
+        RPCError(code: .invalidArgument, message: message)
+    }
+}
