@@ -279,6 +279,35 @@ def case_header_list_200k(ctx):
     return "; ".join(outcomes)
 
 
+def case_rejected_uploads_keep_window(ctx):
+    # 24 MiB of request bytes the server refuses (over the size limit, or to an unknown path), more than the 16 MiB
+    # connection window: credit for refused and ignored DATA must come back, or the connection starves.
+    p = ctx.peer()
+    chunk = bytes(16384)
+    total = 0
+    for i in range(24):
+        path = PREDICT_PATH if i % 2 == 0 else "/nope.Service/Upload"
+        sid = p.start(request_headers(path=path))
+        p.send(sid, b"\x00" + struct.pack(">I", 1 << 20))
+        sent = 0
+        while sent < (1 << 20) - 16384:
+            if p.conn.local_flow_control_window(sid) < len(chunk):
+                p.flush()
+                if not p.pump(lambda: p.responses[sid].done or p.conn.local_flow_control_window(sid) >= len(chunk),
+                              timeout=10):
+                    raise AssertionError("stream %d: no flow-control credit after %d bytes in all" % (sid, total))
+                if p.responses[sid].done:
+                    break
+            p.conn.send_data(sid, chunk)
+            sent += len(chunk)
+            total += len(chunk)
+        p.flush()
+        r = p.wait(sid, timeout=10)
+        assert r.done and r.grpc_status in (8, 12), "stream %d: %s" % (sid, r.describe())
+    ctx.valid_call_on(p)
+    return "%.1f MiB of refused DATA on one connection; it still serves" % (total / (1 << 20))
+
+
 def case_rapid_reset_flood(ctx):
     p = ctx.peer()
     sent = 0
@@ -428,6 +457,7 @@ CASES = [
     ("bad_grpc_timeout", case_bad_grpc_timeout),
     ("wrong_content_type", case_wrong_content_type),
     ("header_list_200k", case_header_list_200k),
+    ("rejected_uploads_keep_window", case_rejected_uploads_keep_window),
     ("rapid_reset_flood", case_rapid_reset_flood),
     ("ping_flood", case_ping_flood),
     ("continuation_flood", case_continuation_flood),
