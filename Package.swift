@@ -20,6 +20,7 @@ let package = Package(
         // System libraries: each is imported by exactly one module, `internal`ly.
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The protobuf wire format; knows no message.
         .target(name: "ProtoWire", swiftSettings: strict),
@@ -29,6 +30,8 @@ let package = Package(
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
         // gRPC semantics, sans-I/O.
         .target(name: "RPCCore", swiftSettings: strict),
+        // gRPC message compression (gzip, deflate), sans-I/O; the only importer of CZlib.
+        .target(name: "GRPCCompression", dependencies: ["CZlib", "RPCCore"], swiftSettings: strict),
         // The only importer of CNGHTTP2.
         .target(name: "HTTP2", dependencies: ["CNGHTTP2"], swiftSettings: strict),
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
@@ -101,6 +104,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
+        .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "TensorwireProto", "RPCCore", "Inference", "Batching"],
