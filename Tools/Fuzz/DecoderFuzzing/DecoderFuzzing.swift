@@ -17,6 +17,10 @@ public enum DecoderFuzzing {
         accepted += roundTrip(GRPCHealthV1.HealthCheckRequest.self, bytes)
         accepted += roundTrip(GRPCHealthV1.HealthCheckResponse.self, bytes)
         accepted += roundTrip(GRPCReflection.ServerReflectionRequest.self, bytes)
+        accepted += roundTrip(KServe.ModelRequest.self, bytes)
+        accepted += roundTrip(KServe.ModelInferRequest.self, bytes)
+        accepted += roundTrip(KServe.RepositoryIndexRequest.self, bytes)
+        accepted += roundTrip(KServe.RepositoryModelRequest.self, bytes)
         return accepted
     }
 

@@ -1,0 +1,185 @@
+public import Batching
+import EventLoop
+import ProtoWire
+public import RPCCore
+import TensorwireProto
+public import Transport
+
+/// Registers `inference.GRPCInferenceService` (KServe v2 / Open Inference Protocol and the Triton extensions that
+/// tritonclient and perf_analyzer use) on a router: it decodes requests, hands inference to `KServeService` (the
+/// same batchers as `tensorwire.v1.Inference`) and encodes the answers. Handlers start on a loop thread; batch
+/// completions arrive on instance threads and go back through `ServerCall`.
+public enum KServeRPC {
+    public static let serviceName = "inference.GRPCInferenceService"
+    /// Request header that makes ModelStreamInfer end the stream with a gRPC status at the first failed request
+    /// instead of answering it in-band (Triton's opt-in behaviour).
+    public static let streamErrorHeader = "triton_grpc_error"
+
+    public static func register(_ service: KServeService, clock: any MonotonicClock, on router: inout Router<ServerMethodHandler>) {
+        func unary<Request: ProtoMessage>(
+            _ method: String, _ type: Request.Type, _ body: @escaping @Sendable (Request) throws(RPCError) -> [UInt8]
+        ) {
+            router.register(MethodDescriptor(service: serviceName, method: method, kind: .unary), handler: .unary { call, bytes in
+                guard let request = InferenceRPC.decode(Request.self, bytes, call: call) else { return }
+                do throws(RPCError) {
+                    call.respond(try body(request))
+                } catch {
+                    call.finish(error: error)
+                }
+            })
+        }
+        unary("ServerLive", KServe.ServerLiveRequest.self) { _ in KServe.ServerLiveResponse(live: true).serializedBytes() }
+        unary("ServerReady", KServe.ServerReadyRequest.self) { _ in
+            KServe.ServerReadyResponse(ready: service.serverReady()).serializedBytes()
+        }
+        unary("ModelReady", KServe.ModelReadyRequest.self) { request in
+            KServe.ModelReadyResponse(ready: service.modelReady(request)).serializedBytes()
+        }
+        unary("ServerMetadata", KServe.ServerMetadataRequest.self) { _ in service.serverMetadata().serializedBytes() }
+        unary("ModelMetadata", KServe.ModelMetadataRequest.self) { request throws(RPCError) in
+            try service.modelMetadata(request).serializedBytes()
+        }
+        unary("ModelConfig", KServe.ModelConfigRequest.self) { request throws(RPCError) in
+            try service.modelConfig(request).serializedBytes()
+        }
+        unary("RepositoryIndex", KServe.RepositoryIndexRequest.self) { request in
+            service.repositoryIndex(request).serializedBytes()
+        }
+        unary("RepositoryModelLoad", KServe.RepositoryModelLoadRequest.self) { request throws(RPCError) in
+            throw service.refuseModelControl(request, load: true)
+        }
+        unary("RepositoryModelUnload", KServe.RepositoryModelUnloadRequest.self) { request throws(RPCError) in
+            throw service.refuseModelControl(request, load: false)
+        }
+        router.register(MethodDescriptor(service: serviceName, method: "ModelInfer", kind: .unary), handler: .unary { call, bytes in
+            modelInfer(service, clock: clock, call: call, bytes: bytes)
+        })
+        router.register(MethodDescriptor(service: serviceName, method: "ModelStreamInfer", kind: .bidirectionalStreaming),
+                        handler: .bidirectionalStreaming { call in modelStreamInfer(service, clock: clock, call: call) })
+    }
+
+    /// Loop-confined state of one ModelStreamInfer: answers wait here until every earlier one is sent, so they
+    /// leave in request order. `failures` holds stream-ending errors (only with `triton_grpc_error`).
+    final class StreamState {
+        var nextToAssign = 0
+        var nextToSend = 0
+        var ready: [Int: [UInt8]] = [:]
+        var failures: [Int: RPCError] = [:]
+        var requestEnded = false
+        var finished = false
+
+        var inFlight: Int { nextToAssign - nextToSend }
+    }
+
+    static func modelInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
+        guard let request = InferenceRPC.decode(KServe.ModelInferRequest.self, bytes, call: call) else { return }
+        let token = CancellationToken()
+        call.onCancel { _ in token.cancel() }
+        service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
+            switch result {
+            case .success(let (response, batch)):
+                call.respond(response.serializedBytes(), trailers: InferenceRPC.trailers(for: batch))
+            case .failure(let error):
+                call.finish(error: error)
+            }
+        }
+    }
+
+    /// ModelStreamInfer: each request is its own batcher job, so one stream pipelines into batches; responses leave
+    /// in request order (the same ordering state as PredictStream). A failed request is answered in-band with
+    /// `error_message` and its `id`, and the stream goes on — unless the client opened the stream with
+    /// `triton_grpc_error: true`, when the first failure ends the stream with its status.
+    static func modelStreamInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall) -> RequestObserver {
+        let state = LoopBound(StreamState(), loop: call.loop)
+        let token = CancellationToken()
+        call.onCancel { _ in token.cancel() }
+        let errorsEndStream = call.metadata.strings(forKey: streamErrorHeader).contains { $0.lowercased() == "true" }
+
+        /// On the loop: records a response (or a stream-ending error) and sends everything that is next in order.
+        let deliver: @Sendable (Int, Result<[UInt8], RPCError>) -> Void = { sequence, outcome in
+            let stream = state.value
+            guard !stream.finished else { return }
+            switch outcome {
+            case .success(let bytes): stream.ready[sequence] = bytes
+            case .failure(let error): stream.failures[sequence] = error
+            }
+            while true {
+                if let next = stream.ready.removeValue(forKey: stream.nextToSend) {
+                    call.send(next)
+                    stream.nextToSend += 1
+                } else if let error = stream.failures.removeValue(forKey: stream.nextToSend) {
+                    stream.finished = true
+                    token.cancel()
+                    call.finish(error: error)
+                    return
+                } else {
+                    break
+                }
+            }
+            if stream.requestEnded, stream.inFlight == 0 {
+                stream.finished = true
+                call.finish()
+            }
+        }
+        /// A failed request's answer: in-band, or the stream-ending status.
+        let failure: @Sendable (String, RPCError) -> Result<[UInt8], RPCError> = { id, error in
+            if errorsEndStream { return .failure(error) }
+            var response = KServe.ModelStreamInferResponse()
+            response.errorMessage = error.message
+            var inner = KServe.ModelInferResponse()
+            inner.id = id
+            response.inferResponse = inner
+            return .success(response.serializedBytes())
+        }
+
+        return RequestObserver(
+            onMessage: { bytes in
+                let stream = state.value
+                guard !stream.finished else { return }
+                let sequence = stream.nextToAssign
+                stream.nextToAssign += 1
+                let request: KServe.ModelInferRequest
+                do {
+                    request = try KServe.ModelInferRequest(serializedBytes: bytes)
+                } catch {
+                    deliver(sequence, failure("", RPCError(code: .invalidArgument, message: "cannot decode the request as ModelInferRequest: \(error)")))
+                    return
+                }
+                guard stream.inFlight <= InferenceRPC.maxInFlightPerStream else {
+                    let limit = RPCError(
+                        code: .resourceExhausted,
+                        message: "more than \(InferenceRPC.maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
+                    deliver(sequence, failure(request.id, limit))
+                    return
+                }
+                // Triton marks every stream response final when the client asks for final-response flags
+                // (perf_analyzer does); a non-decoupled model answers each request with exactly one response.
+                let flagFinal = request.parameters.last { $0.key == "triton_enable_empty_final_response" }?.value.choice == .bool(true)
+                let id = request.id
+                let loop = call.loop
+                service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
+                    let outcome: Result<[UInt8], RPCError>
+                    switch result {
+                    case .success(var (response, _)):
+                        if flagFinal {
+                            response.parameters.append(KServe.ParameterEntry(key: "triton_final_response", value: .init(.bool(true))))
+                        }
+                        var message = KServe.ModelStreamInferResponse()
+                        message.inferResponse = response
+                        outcome = .success(message.serializedBytes())
+                    case .failure(let error):
+                        outcome = failure(id, error)
+                    }
+                    if loop.inEventLoop { deliver(sequence, outcome) } else { loop.execute { deliver(sequence, outcome) } }
+                }
+            },
+            onEnd: {
+                let stream = state.value
+                stream.requestEnded = true
+                if stream.inFlight == 0, !stream.finished {
+                    stream.finished = true
+                    call.finish()
+                }
+            })
+    }
+}

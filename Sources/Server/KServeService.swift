@@ -1,0 +1,213 @@
+public import Batching
+import Inference
+public import RPCCore
+public import TensorwireProto
+
+/// The transport-independent core of `inference.GRPCInferenceService` (KServe v2 / Open Inference Protocol with
+/// Triton's extensions). Inference is a second decoding of the native service's job: a `ModelInferRequest` becomes a
+/// `tensorwire.v1.PredictRequest`, runs through the same `PredictService` (validation, conversions, the model's
+/// batcher) and comes back as raw outputs. A value; any thread. Completions run on a batcher instance thread (or on
+/// the caller's thread for requests refused before queueing).
+public struct KServeService: Sendable {
+    /// Reported by ServerMetadata.
+    public static let serverName = "tensorwire"
+    public static let serverVersion = "0.1.0"
+    /// The protocol extensions this server implements (Triton's names). Not `statistics`: ModelStatistics is not
+    /// served, and perf_analyzer calls it only when it is advertised.
+    public static let extensions = ["model_configuration", "model_repository"]
+    /// Reported as `platform` by ModelMetadata and ModelConfig (as GetModel does) and `backend` by ModelConfig.
+    public static let platform = "onnx"
+    public static let backend = "tensorwire"
+
+    public let predict: PredictService
+    var catalog: ModelCatalog { predict.catalog }
+
+    public init(catalog: ModelCatalog) {
+        self.predict = PredictService(catalog: catalog)
+    }
+
+    // MARK: Health and metadata
+
+    public func serverReady() -> Bool { catalog.allModelsReady }
+
+    /// ModelReady: true when the version resolves to a loaded one; an unknown model or version is `false`, not an
+    /// error (as Triton answers).
+    public func modelReady(_ request: KServe.ModelRequest) -> Bool {
+        (try? catalog.resolve(model: request.name, version: request.version)) != nil
+    }
+
+    public func serverMetadata() -> KServe.ServerMetadataResponse {
+        var response = KServe.ServerMetadataResponse()
+        response.name = Self.serverName
+        response.version = Self.serverVersion
+        response.extensions = Self.extensions
+        return response
+    }
+
+    /// A version string must be empty or a whole number (Triton parses it as int64).
+    static func checkVersion(_ version: String, model: String) throws(RPCError) {
+        guard version.isEmpty || Int64(version) != nil else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "failed to get model version from specified version string '\(version)' for model '\(model)'")
+        }
+    }
+
+    /// The loaded version a request names, with its batcher.
+    func resolve(_ name: String, _ version: String) throws(RPCError) -> (ModelCatalog.Version, Batcher) {
+        try Self.checkVersion(version, model: name)
+        return try catalog.resolve(model: name, version: version)
+    }
+
+    public func modelMetadata(_ request: KServe.ModelRequest) throws(RPCError) -> KServe.ModelMetadataResponse {
+        let (_, batcher) = try resolve(request.name, request.version)
+        let signature = batcher.model.signature
+        var response = KServe.ModelMetadataResponse()
+        response.name = request.name
+        response.versions = (catalog.versionsByModel[request.name] ?? []).filter { $0.batcher != nil }.map { String($0.number) }
+        response.platform = Self.platform
+        func metadata(_ tensor: TensorSignature) -> KServe.ModelMetadataResponse.TensorMetadata {
+            .init(name: tensor.name, datatype: KServeTensors.name(of: tensor.dataType), shape: tensor.dims.map { Int64($0) })
+        }
+        response.inputs = signature.inputs.map(metadata)
+        response.outputs = signature.outputs.map(metadata)
+        return response
+    }
+
+    /// ModelConfig: what perf_analyzer and tritonclient read (kserve-v2.md section 7). With `max_batch_size > 0`
+    /// the dims leave out the leading batch dimension.
+    public func modelConfig(_ request: KServe.ModelRequest) throws(RPCError) -> KServe.ModelConfigResponse {
+        let (version, batcher) = try resolve(request.name, request.version)
+        let signature = batcher.model.signature
+        let config = version.entry.config
+        let batching = batcher.rowBatchable
+        var model = KServe.ModelConfig()
+        model.name = request.name
+        model.platform = Self.platform
+        model.backend = Self.backend
+        model.maxBatchSize = batching ? Int32(clamping: batcher.policy.maxBatchSize) : 0
+        func dims(_ tensor: TensorSignature) -> [Int64] {
+            (batching ? Array(tensor.dims.dropFirst()) : tensor.dims).map { Int64($0) }
+        }
+        model.input = signature.inputs.map { tensor in
+            var input = KServe.ModelInput()
+            input.name = tensor.name
+            input.dataType = KServeTensors.configType(of: tensor.dataType)
+            input.dims = dims(tensor)
+            return input
+        }
+        model.output = signature.outputs.map { tensor in
+            var output = KServe.ModelOutput()
+            output.name = tensor.name
+            output.dataType = KServeTensors.configType(of: tensor.dataType)
+            output.dims = dims(tensor)
+            return output
+        }
+        var group = KServe.ModelInstanceGroup()
+        group.name = request.name
+        group.count = Int32(clamping: batcher.instances)
+        group.kind = .cpu
+        model.instanceGroup = [group]
+        switch config.versionPolicy {
+        case .latest(let count): model.versionPolicy = .init(.latest(.init(numVersions: UInt32(clamping: count))))
+        case .all: model.versionPolicy = .init(.all(.init()))
+        case .specific(let versions): model.versionPolicy = .init(.specific(.init(versions: versions.map { Int64($0) })))
+        }
+        if batching {
+            var dynamic = KServe.ModelDynamicBatching()
+            dynamic.preferredBatchSize = batcher.policy.preferredBatchSizes.map { Int32(clamping: $0) }
+            dynamic.maxQueueDelayMicroseconds = UInt64(clamping: batcher.policy.maxQueueDelayMicroseconds)
+            // PredictStream and ModelStreamInfer answer in request order.
+            dynamic.preserveOrdering = true
+            var queue = KServe.ModelQueuePolicy()
+            queue.defaultTimeoutMicroseconds = UInt64(clamping: batcher.defaultTimeoutMicroseconds)
+            queue.maxQueueSize = UInt32(clamping: batcher.maxQueueSize)
+            dynamic.defaultQueuePolicy = queue
+            model.dynamicBatching = dynamic
+        }
+        var response = KServe.ModelConfigResponse()
+        response.config = model
+        return response
+    }
+
+    /// RepositoryIndex: every version of every model, READY or UNAVAILABLE with the reason (`ready`: only ready
+    /// ones). The repository name is ignored: there is one repository.
+    public func repositoryIndex(_ request: KServe.RepositoryIndexRequest) -> KServe.RepositoryIndexResponse {
+        var response = KServe.RepositoryIndexResponse()
+        for name in catalog.modelNames {
+            for version in catalog.versionsByModel[name] ?? [] {
+                let ready = version.batcher != nil
+                if request.ready && !ready { continue }
+                var index = KServe.RepositoryIndexResponse.ModelIndex()
+                index.name = name
+                index.version = String(version.number)
+                index.state = ready ? "READY" : "UNAVAILABLE"
+                index.reason = ready ? "" : (version.failureReason ?? "not loaded")
+                response.models.append(index)
+            }
+        }
+        return response
+    }
+
+    /// RepositoryModelLoad / RepositoryModelUnload: the server serves the repository it started with (Triton's
+    /// model control mode "none"), so model control is refused with UNAVAILABLE, as Triton does in that mode.
+    public func refuseModelControl(_ request: KServe.RepositoryModelRequest, load: Bool) -> RPCError {
+        RPCError(
+            code: .unavailable,
+            message: "explicit model \(load ? "load" : "unload") is not allowed: tensorwire-server serves the models it "
+                + "started with (model control mode \"none\"); restart it to change '\(request.modelName)'")
+    }
+
+    // MARK: Inference
+
+    /// Runs one ModelInferRequest through the model's batcher. `completion` is called exactly once, with the
+    /// response (raw outputs in the requested order, `id` echoed) and the batch facts, or with the error.
+    public func infer(
+        _ request: KServe.ModelInferRequest,
+        deadline: BatchInstant?,
+        cancellation: CancellationToken,
+        completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
+    ) {
+        let native: TensorwireV1.PredictRequest
+        do throws(RPCError) {
+            let (_, batcher) = try resolve(request.modelName, request.modelVersion)
+            try KServeTensors.checkParameters(request)
+            var converted = TensorwireV1.PredictRequest()
+            converted.model = request.modelName
+            converted.version = request.modelVersion
+            converted.id = request.id
+            converted.inputs = try KServeTensors.wireInputs(
+                request, model: request.modelName, signature: batcher.model.signature.inputs)
+            converted.outputs = request.outputs.map(\.name)
+            native = converted
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        let requested = native.outputs
+        predict.predict(native, deadline: deadline, cancellation: cancellation) { result in
+            switch result {
+            case .success(let response):
+                var answer = KServe.ModelInferResponse()
+                answer.modelName = response.model
+                answer.modelVersion = response.version
+                answer.id = response.id
+                // Requested outputs come back in the requested order; none requested means all, in model order.
+                var ordered = response.outputs
+                if !requested.isEmpty {
+                    ordered = requested.compactMap { name in response.outputs.first { $0.name == name } }
+                }
+                answer.outputs.reserveCapacity(ordered.count)
+                answer.rawOutputContents.reserveCapacity(ordered.count)
+                for tensor in ordered {
+                    let (output, bytes) = KServeTensors.rawOutput(tensor)
+                    answer.outputs.append(output)
+                    answer.rawOutputContents.append(bytes)
+                }
+                completion(.success((answer, response.batch)))
+            case .failure(let error):
+                completion(.failure(error))
+            }
+        }
+    }
+}
