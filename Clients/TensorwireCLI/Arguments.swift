@@ -1,0 +1,160 @@
+// Clients/TensorwireCLI/Arguments.swift: hand-written argument parsing for the tensorwire CLI.
+public import RPCCore
+
+/// The options of one command line after parsing: positionals in order, the values of value options (by their
+/// long name, repeatable) and the flags given. A plain value.
+public struct ParsedArguments: Sendable, Equatable {
+    public var positionals: [String] = []
+    public var values: [String: [String]] = [:]
+    public var flags: Set<String> = []
+
+    /// The last value given for `option`.
+    public func value(_ option: String) -> String? { values[option]?.last }
+}
+
+/// The options a command accepts: value options and flags by long name (`--rate`), with short aliases (`-c`).
+public struct OptionSpec: Sendable {
+    public var valueOptions: Set<String>
+    public var flagOptions: Set<String>
+    public var aliases: [String: String]
+
+    public init(values: Set<String> = [], flags: Set<String> = [], aliases: [String: String] = [:]) {
+        valueOptions = values
+        flagOptions = flags
+        self.aliases = aliases
+    }
+
+    /// The global options every subcommand accepts.
+    public static let global = OptionSpec(
+        values: ["--server", "--timeout", "--header"], flags: ["--help"], aliases: ["-H": "--header", "-h": "--help"])
+
+    public func merging(_ other: OptionSpec) -> OptionSpec {
+        OptionSpec(
+            values: valueOptions.union(other.valueOptions), flags: flagOptions.union(other.flagOptions),
+            aliases: aliases.merging(other.aliases) { a, _ in a })
+    }
+
+    /// Parses `arguments`: `--opt value`, `--opt=value`, `-o value`, flags, `--` ending options; `-` alone is a
+    /// positional (standard input). With `stopAtPositional`, parsing stops at the first positional and the rest is
+    /// returned unparsed (the subcommand and its arguments).
+    public func parse(_ arguments: [String], stopAtPositional: Bool = false) throws(CLIError)
+        -> (ParsedArguments, rest: [String])
+    {
+        var parsed = ParsedArguments()
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--" {
+                parsed.positionals.append(contentsOf: arguments[index...])
+                break
+            }
+            guard argument.hasPrefix("-"), argument != "-" else {
+                if stopAtPositional { return (parsed, Array(arguments[(index - 1)...])) }
+                parsed.positionals.append(argument)
+                continue
+            }
+            var name = argument
+            var inline: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                inline = String(argument[argument.index(after: equals)...])
+            }
+            name = aliases[name] ?? name
+            if flagOptions.contains(name) {
+                guard inline == nil else { throw .usage("\(name) takes no value") }
+                parsed.flags.insert(name)
+            } else if valueOptions.contains(name) {
+                let value: String
+                if let inline {
+                    value = inline
+                } else {
+                    guard index < arguments.count else { throw .usage("\(argument) needs a value") }
+                    value = arguments[index]
+                    index += 1
+                }
+                parsed.values[name, default: []].append(value)
+            } else {
+                throw .usage("unknown option \(argument)")
+            }
+        }
+        return (parsed, [])
+    }
+}
+
+/// Parsers for option values.
+public enum ArgumentValues {
+    /// A duration: `10s`, `500ms`, `250us`, `2m`, or a bare number of seconds (`1.5`).
+    public static func duration(_ text: String, option: String) throws(CLIError) -> Duration {
+        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(text)
+        var scale = 1.0
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value.isFinite, value >= 0, value * scale < 1e9 else {
+            throw .usage("\(option): '\(text)' is not a duration (like 10s, 500ms, 2m)")
+        }
+        return .nanoseconds(Int64((value * scale * 1e9).rounded()))
+    }
+
+    /// A positive integer.
+    public static func positiveInt(_ text: String, option: String) throws(CLIError) -> Int {
+        guard let value = Int(text), value > 0 else { throw .usage("\(option): '\(text)' is not a positive integer") }
+        return value
+    }
+
+    /// A positive finite number.
+    public static func positiveDouble(_ text: String, option: String) throws(CLIError) -> Double {
+        guard let value = Double(text), value.isFinite, value > 0 else {
+            throw .usage("\(option): '\(text)' is not a positive number")
+        }
+        return value
+    }
+
+    /// `host:port`, `[v6]:port` or a bare host (port 50051).
+    public static func server(_ text: String) throws(CLIError) -> (host: String, port: Int) {
+        var host = text
+        var port = 50051
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw .usage("--server: bad address '\(text)'") }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let value = Int(rest.dropFirst()) else {
+                    throw .usage("--server: bad address '\(text)'")
+                }
+                port = value
+            }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            guard let value = Int(text[text.index(after: colon)...]) else {
+                throw .usage("--server: bad port in '\(text)' (expected host:port)")
+            }
+            port = value
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { throw .usage("--server: bad address '\(text)'") }
+        if host == "localhost" { host = "127.0.0.1" }
+        return (host, port)
+    }
+
+    /// `key:value` metadata (`-H`); the key is lower-cased, spaces after the colon are dropped.
+    public static func header(_ text: String, into metadata: inout Metadata) throws(CLIError) {
+        guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
+            throw .usage("-H: expected key:value, got '\(text)'")
+        }
+        let key = text[..<colon].lowercased()
+        let value = String(text[text.index(after: colon)...].drop { $0 == " " })
+        do {
+            if Metadata.isBinaryKey(key) {
+                try metadata.addBinary(Array(value.utf8), forKey: key)
+            } else {
+                try metadata.addString(value, forKey: key)
+            }
+        } catch {
+            throw .usage("-H \(text): \(error)")
+        }
+    }
+}

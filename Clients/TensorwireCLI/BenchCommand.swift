@@ -1,0 +1,504 @@
+// Clients/TensorwireCLI/BenchCommand.swift: `tensorwire bench`, a closed- and open-loop load generator.
+internal import Dispatch
+internal import EventLoop
+internal import ProtoWire
+internal import RPCCore
+internal import Synchronization
+internal import TensorwireClient
+internal import TensorwireProto
+internal import Transport
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// `tensorwire bench`: drives Predict (unary, or pipelined over PredictStreams) at a fixed concurrency (closed
+/// loop) or at a fixed or Poisson arrival rate (open loop, latency measured from each request's intended send time
+/// so queueing in the client is not hidden), then reports latency percentiles, throughput, errors by status and the
+/// server's batching facts.
+enum BenchCommand {
+    static let spec = OptionSpec(
+        values: ["--concurrency", "--rate", "--duration", "--requests", "--warmup", "--connections", "--input", "--rows"],
+        flags: ["--poisson", "--stream", "--json"],
+        aliases: ["-c": "--concurrency", "-r": "--rate", "-d": "--duration", "-n": "--requests", "-i": "--input"])
+
+    static let help = """
+        usage: tensorwire bench MODEL [-c N | --rate R [--poisson]] [--duration D | --requests N] [--warmup D]
+                                      [--stream] [--connections K] [--input X | --rows B] [--json]
+
+        Load-tests Predict on MODEL and reports requests, errors by status code, throughput, latency percentiles
+        (p50/p90/p99/p99.9/max, from a log-linear histogram, within 1.6 %), the server's batch-size distribution
+        and its mean queue vs compute time per request (from each response's batch facts).
+          -c, --concurrency N  closed loop: N requests in flight, each sent when one completes (default 1)
+          -r, --rate R         open loop: R requests per second at constant spacing, whatever the responses do;
+                               latency counts from the intended send time, so client-side queueing shows
+          --poisson            open loop with exponential gaps (Poisson arrivals) of mean 1/R
+          -d, --duration D     measure for D (10s, 500ms; default 10s)
+          -n, --requests N     measure N requests instead of a duration
+          --warmup D           run this long before measuring (default 1s; 0 for none)
+          --stream             pipeline the requests over one PredictStream per connection instead of unary calls
+          --connections K      spread the load over K HTTP/2 connections (default 1)
+          -i, --input X        send this input (as predict's --input) instead of random inputs
+          --rows B             rows per random request (default 1)
+          --json               print the report as one JSON object (requests, errors, errors_by_code,
+                               throughput_rps, latency_ms {p50, p90, p99, p999, max, mean}, batch_sizes, ...)
+        A live progress line is shown while standard output is a terminal. Exits 8 when any request failed.
+        """
+
+    struct Options {
+        var model = ""
+        var concurrency = 1
+        var rate: Double?
+        var poisson = false
+        var durationNanos: UInt64? = 10_000_000_000
+        var requests: Int?
+        var warmupNanos: UInt64 = 1_000_000_000
+        var stream = false
+        var connections = 1
+        var input: String?
+        var rows = 1
+        var json = false
+    }
+
+    static func nanos(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
+    static func options(_ parsed: ParsedArguments) throws(CLIError) -> Options {
+        var options = Options()
+        options.model = try TensorwireCommand.positionals(parsed, ["MODEL"])[0]
+        if let text = parsed.value("--concurrency") { options.concurrency = try ArgumentValues.positiveInt(text, option: "-c") }
+        if let text = parsed.value("--rate") { options.rate = try ArgumentValues.positiveDouble(text, option: "--rate") }
+        if parsed.value("--rate") != nil, parsed.value("--concurrency") != nil {
+            throw .usage("bench: -c (closed loop) and --rate (open loop) exclude each other")
+        }
+        options.poisson = parsed.flags.contains("--poisson")
+        if options.poisson, options.rate == nil { throw .usage("bench: --poisson needs --rate") }
+        if let text = parsed.value("--duration") {
+            options.durationNanos = nanos(try ArgumentValues.duration(text, option: "--duration"))
+        }
+        if let text = parsed.value("--requests") {
+            guard parsed.value("--duration") == nil else { throw .usage("bench: give --duration or --requests, not both") }
+            options.requests = try ArgumentValues.positiveInt(text, option: "--requests")
+            options.durationNanos = nil
+        }
+        if let text = parsed.value("--warmup") {
+            options.warmupNanos = nanos(try ArgumentValues.duration(text, option: "--warmup"))
+        }
+        options.stream = parsed.flags.contains("--stream")
+        if let text = parsed.value("--connections") {
+            options.connections = try ArgumentValues.positiveInt(text, option: "--connections")
+        }
+        options.input = parsed.value("--input")
+        if let text = parsed.value("--rows") { options.rows = try ArgumentValues.positiveInt(text, option: "--rows") }
+        options.json = parsed.flags.contains("--json")
+        return options
+    }
+
+    /// Serialized requests to cycle through: the --input one, or 64 random ones matching the model's inputs.
+    static func requests(_ options: Options, model: TensorwireV1.ModelInfo) throws(CLIError) -> [[UInt8]] {
+        var request = TensorwireV1.PredictRequest()
+        request.model = options.model
+        if let input = options.input {
+            request.inputs = try TensorwireCommand.loadInputs(input, model: model)
+            return [request.serializedBytes()]
+        }
+        var generator = SystemRandomNumberGenerator()
+        var all: [[UInt8]] = []
+        for _ in 0..<64 {
+            request.inputs = model.inputs.map { spec in
+                let shape = spec.shape.enumerated().map { index, dimension in
+                    dimension >= 0 ? Int(dimension) : (index == 0 ? options.rows : 1)
+                }
+                let count = shape.reduce(1, *)
+                var tensor = TensorwireV1.Tensor()
+                tensor.name = spec.name
+                tensor.shape = shape.map { Int64($0) }
+                switch spec.dtype {
+                case .int64:
+                    tensor.dtype = .int64
+                    tensor.int64Data = (0..<count).map { _ in Int64.random(in: 0..<16, using: &generator) }
+                case .int32:
+                    tensor.dtype = .int32
+                    tensor.int32Data = (0..<count).map { _ in Int32.random(in: 0..<16, using: &generator) }
+                case .float64:
+                    tensor.dtype = .float64
+                    tensor.doubleData = (0..<count).map { _ in Double.random(in: 0..<16, using: &generator) }
+                case .bool:
+                    tensor.dtype = .bool
+                    tensor.boolData = (0..<count).map { _ in Bool.random(using: &generator) }
+                default:
+                    tensor.dtype = .float32
+                    tensor.floatData = (0..<count).map { _ in Float.random(in: 0..<16, using: &generator) }
+                }
+                return tensor
+            }
+            all.append(request.serializedBytes())
+        }
+        return all
+    }
+
+    static func run(_ parsed: ParsedArguments, _ context: TensorwireCommand.Context) throws(CLIError) -> Int32 {
+        let options = try options(parsed)
+        let probe = try context.connect()
+        let model = try TensorwireCommand.call(context) { () throws(RPCError) in try probe.getModel(options.model) }
+        probe.close()
+        let payloads = try requests(options, model: model)
+        var connections: [ClientConnection] = []
+        for _ in 0..<options.connections {
+            do {
+                connections.append(try ClientConnection(host: context.host, port: context.port))
+            } catch {
+                throw .rpc(RPCError(code: .unavailable, message: "cannot connect to \(context.host):\(context.port): \(error)"))
+            }
+        }
+        defer { for connection in connections { connection.close() } }
+        let run = BenchRun(options: options, context: context, connections: connections, payloads: payloads)
+        let report = run.execute()
+        if options.json {
+            ConsoleIO.out(JSONPrinter(pretty: false).string(report.json(options)))
+        } else {
+            ConsoleIO.out(report.text(options, connections: options.connections))
+        }
+        if report.errors > 0 { throw .someFailed("\(report.errors) of \(report.requests) requests failed") }
+        return 0
+    }
+}
+
+/// What a bench run measured. A plain value.
+struct BenchReport {
+    var requests: UInt64 = 0
+    var errors: UInt64 = 0
+    var errorsByCode: [Status.Code: UInt64] = [:]
+    var firstErrors: [Status.Code: String] = [:]
+    var histogram = LatencyHistogram()
+    var batchSizes: [UInt32: UInt64] = [:]
+    var batchFacts: UInt64 = 0
+    var queueUsSum: Double = 0
+    var computeUsSum: Double = 0
+    var elapsedNanos: UInt64 = 0
+
+    var throughput: Double { elapsedNanos == 0 ? 0 : Double(requests - errors) / (Double(elapsedNanos) / 1e9) }
+
+    static func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "-" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        let whole = Int64(scaled / scale)
+        let fraction = Int64(abs(scaled).truncatingRemainder(dividingBy: scale))
+        if digits == 0 { return String(whole) }
+        let text = String(fraction)
+        let sign = value < 0 && whole == 0 ? "-" : ""
+        return sign + String(whole) + "." + String(repeating: "0", count: digits - text.count) + text
+    }
+
+    func mode(_ options: BenchCommand.Options) -> String {
+        if let rate = options.rate {
+            return "open loop, \(options.poisson ? "Poisson" : "constant") \(Self.fixed(rate, rate < 10 ? 1 : 0)) req/s"
+        }
+        return "closed loop, \(options.concurrency) in flight"
+    }
+
+    func text(_ options: BenchCommand.Options, connections: Int) -> String {
+        var lines: [String] = []
+        let seconds = Double(elapsedNanos) / 1e9
+        lines.append(
+            "bench \(options.model): \(mode(options)), \(options.stream ? "PredictStream" : "unary"), "
+                + "\(connections) connection\(connections == 1 ? "" : "s"), \(Self.fixed(seconds, 2)) s measured")
+        lines.append("requests    \(requests) (\(requests - errors) ok, \(errors) errors)")
+        if !errorsByCode.isEmpty {
+            for (code, count) in errorsByCode.sorted(by: { $0.value > $1.value }) {
+                lines.append("  \(code.name) \(count): \(firstErrors[code] ?? "")")
+            }
+        }
+        lines.append("throughput  \(Self.fixed(throughput, 1)) req/s")
+        let h = histogram
+        lines.append(
+            "latency ms  p50 \(Self.fixed(Self.ms(h.value(atQuantile: 0.5)), 3))  p90 \(Self.fixed(Self.ms(h.value(atQuantile: 0.9)), 3))"
+                + "  p99 \(Self.fixed(Self.ms(h.value(atQuantile: 0.99)), 3))  p99.9 \(Self.fixed(Self.ms(h.value(atQuantile: 0.999)), 3))"
+                + "  max \(Self.fixed(Self.ms(h.max), 3))  mean \(Self.fixed(h.mean / 1000, 3))")
+        if batchFacts > 0 {
+            let sizes = batchSizes.sorted { $0.key < $1.key }.map { size, count in
+                "\(size): \(Self.fixed(100 * Double(count) / Double(batchFacts), 1))%"
+            }
+            lines.append("server batch size (share of requests)  " + sizes.joined(separator: "  "))
+            lines.append(
+                "server time per request (mean)  queue \(Self.fixed(queueUsSum / Double(batchFacts) / 1000, 3)) ms"
+                    + "  compute \(Self.fixed(computeUsSum / Double(batchFacts) / 1000, 3)) ms")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func json(_ options: BenchCommand.Options) -> JSONValue {
+        let h = histogram
+        func ms(_ micros: UInt64) -> JSONValue { .number((Double(micros) / 1000 * 1000).rounded() / 1000) }
+        return .object([
+            ("model", .string(options.model)), ("mode", .string(mode(options))),
+            ("transport", .string(options.stream ? "stream" : "unary")), ("connections", .integer(Int64(options.connections))),
+            ("requests", .integer(Int64(clamping: requests))), ("errors", .integer(Int64(clamping: errors))),
+            ("errors_by_code", .object(errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                ($0.key.name, .integer(Int64(clamping: $0.value)))
+            })),
+            ("duration_s", .number((Double(elapsedNanos) / 1e6).rounded() / 1000)),
+            ("throughput_rps", .number((throughput * 10).rounded() / 10)),
+            ("latency_ms", .object([
+                ("p50", ms(h.value(atQuantile: 0.5))), ("p90", ms(h.value(atQuantile: 0.9))),
+                ("p99", ms(h.value(atQuantile: 0.99))), ("p999", ms(h.value(atQuantile: 0.999))), ("max", ms(h.max)),
+                ("mean", .number((h.mean).rounded() / 1000)),
+            ])),
+            ("batch_sizes", .object(batchSizes.sorted { $0.key < $1.key }.map { (String($0.key), .integer(Int64(clamping: $0.value))) })),
+            ("queue_us_mean", .number(batchFacts == 0 ? 0 : (queueUsSum / Double(batchFacts)).rounded())),
+            ("compute_us_mean", .number(batchFacts == 0 ? 0 : (computeUsSum / Double(batchFacts)).rounded())),
+        ])
+    }
+}
+
+/// One bench run: the shared counters every completion updates (under one lock), the request issuers, and the
+/// main thread's wait with the progress line. Completions run on the connections' loop threads; the open-loop
+/// sender runs on its own thread; the caller's thread waits and reports.
+final class BenchRun: Sendable {
+    /// Shared state, guarded by `state`.
+    struct State {
+        var report = BenchReport()
+        var issuedMeasured = 0
+        var inFlight = 0
+        var stopped = false
+        var measureStart: UInt64 = 0
+        var lastCompletion: UInt64 = 0
+        var next = 0
+    }
+
+    /// The in-flight send times of one PredictStream, in send order (responses come back in that order).
+    final class StreamLane: Sendable {
+        let stream: PredictStream
+        let pending: Mutex<[(intended: UInt64, measured: Bool)]>
+
+        init(stream: PredictStream) {
+            self.stream = stream
+            pending = Mutex([])
+        }
+    }
+
+    let options: BenchCommand.Options
+    let connections: [ClientConnection]
+    let payloads: [[UInt8]]
+    let metadata: Metadata
+    let timeout: Duration?
+    let state = Mutex(State())
+    let lanes = Mutex<[StreamLane]>([])
+    let start: UInt64
+
+    init(options: BenchCommand.Options, context: TensorwireCommand.Context, connections: [ClientConnection], payloads: [[UInt8]]) {
+        self.options = options
+        self.connections = connections
+        self.payloads = payloads
+        metadata = context.metadata
+        timeout = context.timeout
+        start = ConsoleIO.nowNanos()
+        state.withLock { $0.measureStart = start + options.warmupNanos }
+    }
+
+    /// Decides whether a request intended at `time` is sent, and whether it is measured (after the warm-up).
+    /// Returns nil once the run is over; counts the request as in flight otherwise.
+    func claim(at time: UInt64) -> (measured: Bool, payload: [UInt8])? {
+        state.withLock { state in
+            guard !state.stopped else { return nil }
+            let measured = time >= state.measureStart
+            if measured {
+                if let limit = options.requests, state.issuedMeasured >= limit {
+                    state.stopped = true
+                    return nil
+                }
+                if let duration = options.durationNanos, time >= state.measureStart + duration {
+                    state.stopped = true
+                    return nil
+                }
+                state.issuedMeasured += 1
+            }
+            state.inFlight += 1
+            state.next = (state.next + 1) % payloads.count
+            return (measured, payloads[state.next])
+        }
+    }
+
+    /// Records one completion.
+    func complete(intended: UInt64, measured: Bool, status: Status, batch: TensorwireV1.BatchInfo?) {
+        let now = ConsoleIO.nowNanos()
+        state.withLock { state in
+            state.inFlight -= 1
+            guard measured else { return }
+            state.lastCompletion = max(state.lastCompletion, now)
+            state.report.requests += 1
+            if status.isOK {
+                state.report.histogram.record((now &- intended) / 1000)
+                if let batch {
+                    state.report.batchFacts += 1
+                    state.report.batchSizes[batch.batchSize, default: 0] += 1
+                    state.report.queueUsSum += Double(batch.queueUs)
+                    state.report.computeUsSum += Double(batch.computeUs)
+                }
+            } else {
+                state.report.errors += 1
+                state.report.errorsByCode[status.code, default: 0] += 1
+                if state.report.firstErrors[status.code] == nil { state.report.firstErrors[status.code] = status.message }
+            }
+        }
+    }
+
+    /// Sends one request intended at `intended` on worker slot `slot` (connection / lane chosen by slot).
+    /// In a closed loop, `next` is true and each completion issues the following request.
+    func issue(slot: Int, intended: UInt64, closedLoop: Bool) {
+        guard let (measured, payload) = claim(at: intended) else { return }
+        if options.stream {
+            let laneList = lanes.withLock { $0 }
+            let lane = laneList[slot % laneList.count]
+            lane.pending.withLock { pending in
+                pending.append((intended, measured))
+                lane.stream.send(serialized: payload)
+            }
+            return
+        }
+        let connection = connections[slot % connections.count]
+        connection.unary(path: TensorwireClient.Paths.predict, request: payload, metadata: metadata, timeout: timeout) {
+            [self] response in
+            var batch: TensorwireV1.BatchInfo?
+            if let bytes = response.message { batch = (try? TensorwireV1.PredictResponse(serializedBytes: bytes))?.batch }
+            complete(intended: intended, measured: measured, status: response.status, batch: batch)
+            if closedLoop {
+                // Through the loop's queue, not inline: a connection that fails every call at once would otherwise
+                // recurse without bound.
+                connection.loop.execute { [self] in issue(slot: slot, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+            }
+        }
+    }
+
+    /// Opens one PredictStream per connection (stream mode).
+    func openLanes(closedLoop: Bool) {
+        var list: [StreamLane] = []
+        for (index, connection) in connections.enumerated() {
+            let client = TensorwireClient(connection: connection, defaultTimeout: nil, defaultMetadata: metadata)
+            let laneBox = Mutex<StreamLane?>(nil)
+            let stream = client.predictStream(
+                onResponse: { [self] response in
+                    guard let lane = laneBox.withLock({ $0 }) else { return }
+                    let entry = lane.pending.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                    guard let entry else { return }
+                    let status = response.error.map { Status(code: Status.Code(wireValue: Int($0.code)), message: $0.message) } ?? .ok
+                    complete(intended: entry.intended, measured: entry.measured, status: status, batch: response.batch)
+                    if closedLoop {
+                        connection.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+                    }
+                },
+                onFinish: { [self] status in
+                    guard let lane = laneBox.withLock({ $0 }) else { return }
+                    let left = lane.pending.withLock { pending in
+                        defer { pending.removeAll() }
+                        return pending
+                    }
+                    let failure = status.isOK ? Status(code: .internal, message: "the stream ended without answering") : status
+                    for entry in left { complete(intended: entry.intended, measured: entry.measured, status: failure, batch: nil) }
+                })
+            let lane = StreamLane(stream: stream)
+            laneBox.withLock { $0 = lane }
+            list.append(lane)
+        }
+        lanes.withLock { $0 = list }
+    }
+
+    /// Runs the load, waits for every request to finish, and returns the report.
+    func execute() -> BenchReport {
+        let closedLoop = options.rate == nil
+        if options.stream { openLanes(closedLoop: closedLoop) }
+        var sender: pthread_t?
+        if closedLoop {
+            for slot in 0..<options.concurrency { issue(slot: slot, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+        } else {
+            sender = startSender()
+        }
+        let terminal = ConsoleIO.stdoutIsTerminal
+        var lastProgress = start
+        while true {
+            ConsoleIO.sleep(untilNanos: ConsoleIO.nowNanos() + 20_000_000)
+            let (stopped, inFlight) = state.withLock { ($0.stopped, $0.inFlight) }
+            if stopped && inFlight == 0 { break }
+            let now = ConsoleIO.nowNanos()
+            if !stopped, let duration = options.durationNanos, now > start + options.warmupNanos + duration + 1_000_000_000 {
+                // Nothing completes (a hung server): stop issuing; calls in flight end by deadline or close.
+                state.withLock { $0.stopped = true }
+            }
+            if terminal, now - lastProgress >= 500_000_000 {
+                lastProgress = now
+                ConsoleIO.write("\r\u{1B}[K" + progressLine(now: now), fd: 1)
+            }
+        }
+        if let sender { pthread_join(sender, nil) }
+        if options.stream {
+            for lane in lanes.withLock({ $0 }) {
+                lane.stream.finish()
+                _ = lane.stream.wait()
+            }
+        }
+        if terminal { ConsoleIO.write("\r\u{1B}[K", fd: 1) }
+        return state.withLock { state in
+            var report = state.report
+            report.elapsedNanos = state.lastCompletion > state.measureStart ? state.lastCompletion - state.measureStart : 0
+            return report
+        }
+    }
+
+    func progressLine(now: UInt64) -> String {
+        state.withLock { state in
+            let r = state.report
+            if now < state.measureStart { return "warming up… \(state.inFlight) in flight" }
+            let seconds = Double(now - state.measureStart) / 1e9
+            return "\(BenchReport.fixed(seconds, 1)) s  \(r.requests) req  \(BenchReport.fixed(Double(r.requests) / max(seconds, 1e-3), 0)) req/s"
+                + "  \(r.errors) errors  p50 \(BenchReport.fixed(BenchReport.ms(r.histogram.value(atQuantile: 0.5)), 2)) ms"
+                + "  p99 \(BenchReport.fixed(BenchReport.ms(r.histogram.value(atQuantile: 0.99)), 2)) ms"
+        }
+    }
+
+    /// The open-loop sender: a thread that sends each request at its intended time (constant or exponential gaps),
+    /// catching up at once when behind so the lag shows as latency.
+    func startSender() -> pthread_t? {
+        let box = Unmanaged.passRetained(SenderBox(run: self))
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let box = Unmanaged<SenderBox>.fromOpaque(raw).takeRetainedValue()
+            box.run.sendOpenLoop()
+            return nil
+        }, box.toOpaque())
+        guard result == 0 else {
+            box.release()
+            state.withLock { $0.stopped = true }
+            return nil
+        }
+        return thread
+    }
+
+    func sendOpenLoop() {
+        guard let rate = options.rate else { return }
+        var generator = SystemRandomNumberGenerator()
+        var intended = Double(start)
+        var slot = 0
+        while true {
+            let gap = options.poisson ? -log(1 - Double.random(in: 0..<1, using: &generator)) / rate : 1 / rate
+            intended += gap * 1e9
+            let time = UInt64(intended)
+            ConsoleIO.sleep(untilNanos: time)
+            if state.withLock({ $0.stopped }) { return }
+            issue(slot: slot, intended: time, closedLoop: false)
+            slot &+= 1
+        }
+    }
+}
+
+/// Carries the run to the sender thread (pthread_create takes one pointer).
+final class SenderBox: Sendable {
+    let run: BenchRun
+    init(run: BenchRun) { self.run = run }
+}
