@@ -283,6 +283,20 @@ public final class HTTP2Session {
         _ = nghttp2_session_consume(session, streamID, count)
     }
 
+    /// Credits only the connection window for `count` bytes of `.data`: the stream's credit is withheld (its sender
+    /// stops at the stream window) while other streams keep flowing. Release it later with `consumeStream`.
+    public func consumeConnection(count: Int) {
+        guard count > 0 else { return }
+        _ = nghttp2_session_consume_connection(session, count)
+    }
+
+    /// Credits only the stream window for `count` bytes whose connection credit `consumeConnection` already
+    /// returned. A stream that has closed meanwhile is ignored.
+    public func consumeStream(streamID: Int32, count: Int) {
+        guard count > 0 else { return }
+        _ = nghttp2_session_consume_stream(session, streamID, count)
+    }
+
     public func sendPing(opaqueData: UInt64 = 0) throws {
         var bytes = opaqueData.bigEndian
         try withUnsafeBytes(of: &bytes) { raw in

@@ -10,6 +10,19 @@ final class ServerStream {
     var call: ServerCall?
     var observer: RequestObserver?
     var deadlineTimer: TimerID?
+    // Read pausing (`ServerCall.pauseReading`): decoded messages wait in `inbox` while paused, and the stream's
+    // flow-control credit for DATA received meanwhile is withheld, so the client stops at the stream window.
+    var readPaused = false
+    var inbox: [[UInt8]] = []
+    var inboxHead = 0
+    /// The end of the request arrived but waits behind the inbox.
+    var endPending = false
+    /// True inside `deliverInbox` (a handler resuming from `onMessage` must not re-enter it).
+    var delivering = false
+    /// DATA bytes whose stream credit has not been returned yet (the connection credit was).
+    var withheldCredit = 0
+
+    var holdsInput: Bool { readPaused || inboxHead < inbox.count }
 
     init(id: Int32, machine: RPCStreamStateMachine) {
         self.id = id
@@ -74,17 +87,29 @@ final class ServerConnection: HTTP2Connection {
                     apply(action, to: stream)
                 }
             case .data(let id, let bytes, let endStream):
-                // Flow-control credit goes back once the bytes have been handed to the handler (or dropped).
-                defer { session.consume(streamID: id, count: bytes.count) }
-                guard let stream = streams[id] else { continue }
+                // Flow-control credit goes back once the bytes have been handed to the handler (or dropped). While
+                // the handler has paused reading, only the connection's credit goes back: other streams flow, and
+                // this one stops at its window until the handler resumes and the waiting messages are taken.
+                guard let stream = streams[id] else {
+                    session.consume(streamID: id, count: bytes.count)
+                    continue
+                }
                 let action: ServerRequestAction
                 do {
                     action = try stream.machine.receiveRequestData(bytes, endStream: endStream)
                 } catch {
+                    session.consume(streamID: id, count: bytes.count)
                     fail(stream, error)
                     continue
                 }
                 apply(action, to: stream)
+                if stream.holdsInput, streams[id] != nil {
+                    session.consumeConnection(count: bytes.count)
+                    stream.withheldCredit += bytes.count
+                    stream.call?.setWithheldRequestBytes(stream.withheldCredit)
+                } else {
+                    session.consume(streamID: id, count: bytes.count)
+                }
             case .streamClosed(let id, let code):
                 guard let stream = streams.removeValue(forKey: id) else { continue }
                 blocked.remove(id)
@@ -148,15 +173,63 @@ final class ServerConnection: HTTP2Connection {
     private func apply(_ action: ServerRequestAction, to stream: ServerStream) {
         switch action {
         case .deliver(let messages, let endOfRequest):
-            guard let observer = stream.observer else { return }
-            for message in messages { observer.onMessage(message.bytes) }
-            if endOfRequest { observer.onEnd() }
+            guard stream.observer != nil else { return }
+            if !stream.holdsInput && !stream.delivering, messages.count <= 1 {
+                // The common case: nothing waits, hand the message over directly.
+                if let message = messages.first { stream.observer?.onMessage(message.bytes) }
+                if endOfRequest {
+                    if stream.holdsInput { stream.endPending = true } else { stream.observer?.onEnd() }
+                }
+                return
+            }
+            stream.inbox.append(contentsOf: messages.lazy.map(\.bytes))
+            if endOfRequest { stream.endPending = true }
+            deliverInbox(stream)
         case .reject(let end):
             stream.call?.markCancelled(end.status)
             sendEnd(end, on: stream)
         case .drop:
             break
         }
+    }
+
+    /// Hands waiting messages (then the end of the request) to the observer until the handler pauses; once nothing
+    /// waits and reading is not paused, returns the withheld stream credit.
+    private func deliverInbox(_ stream: ServerStream) {
+        guard !stream.delivering else { return }
+        stream.delivering = true
+        defer { stream.delivering = false }
+        while !stream.readPaused, stream.inboxHead < stream.inbox.count, let observer = stream.observer {
+            let message = stream.inbox[stream.inboxHead]
+            stream.inbox[stream.inboxHead] = []
+            stream.inboxHead += 1
+            observer.onMessage(message)
+        }
+        if stream.inboxHead == stream.inbox.count {
+            stream.inbox = []
+            stream.inboxHead = 0
+        } else if stream.inboxHead >= 256 {
+            stream.inbox.removeFirst(stream.inboxHead)
+            stream.inboxHead = 0
+        }
+        guard !stream.holdsInput else { return }
+        if stream.endPending {
+            stream.endPending = false
+            stream.observer?.onEnd()
+        }
+        if stream.withheldCredit > 0, streams[stream.id] != nil {
+            session.consumeStream(streamID: stream.id, count: stream.withheldCredit)
+            stream.withheldCredit = 0
+            stream.call?.setWithheldRequestBytes(0)
+            markDirty()
+        }
+    }
+
+    /// From `ServerCall.pauseReading/resumeReading`.
+    func setReadingPaused(streamID: Int32, _ paused: Bool) {
+        guard let stream = streams[streamID], stream.readPaused != paused else { return }
+        stream.readPaused = paused
+        if !paused { deliverInbox(stream) }
     }
 
     /// Our own bug (an invalid transition): reset the stream with INTERNAL_ERROR and cancel the handler.

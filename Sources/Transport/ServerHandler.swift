@@ -99,6 +99,7 @@ public final class ServerCall: Sendable {
         var cancelHandlers: [@Sendable (Status) -> Void] = []
         var writable = true
         var writableHandlers: [@Sendable () -> Void] = []
+        var withheldRequestBytes = 0
     }
 
     private let shared = Mutex(Shared())
@@ -188,6 +189,27 @@ public final class ServerCall: Sendable {
         if now { body() }
     }
 
+    // MARK: Request flow control
+
+    /// Stops handing request messages to the observer: messages that arrive meanwhile wait in the transport, and
+    /// the stream's HTTP/2 flow-control credit for them is withheld, so the client stops once the stream window
+    /// (`HTTP2Session.Configuration.initialWindowSize`) is full. Other streams of the connection are unaffected.
+    /// From `onMessage` on the loop thread it applies before the next message; from another thread, once the loop
+    /// runs it (messages may still arrive until then).
+    public func pauseReading() {
+        perform { $0.setReadingPaused(streamID: self.streamID, true) }
+    }
+
+    /// Hands waiting messages over again (on the loop thread, in order, until the handler pauses again); once
+    /// none wait, the withheld credit goes back to the client.
+    public func resumeReading() {
+        perform { $0.setReadingPaused(streamID: self.streamID, false) }
+    }
+
+    /// Request DATA bytes received while paused whose stream credit has not been returned yet: at most the
+    /// stream window plus one frame.
+    public var withheldRequestBytes: Int { shared.withLock { $0.withheldRequestBytes } }
+
     // MARK: Loop side
 
     private func perform(_ body: @escaping @Sendable (ServerConnection) -> Void) {
@@ -225,6 +247,11 @@ public final class ServerCall: Sendable {
             return state.writableHandlers
         }
         for waiter in waiters { waiter() }
+    }
+
+    /// Loop thread: records the stream credit withheld while reading is paused.
+    func setWithheldRequestBytes(_ count: Int) {
+        shared.withLock { $0.withheldRequestBytes = count }
     }
 
     /// Loop thread: updates writability from the stream's queued bytes.
