@@ -1,4 +1,5 @@
 internal import EventLoop
+internal import GRPCCompression
 internal import HTTP2
 internal import RPCCore
 
@@ -10,6 +11,8 @@ final class ServerStream {
     var call: ServerCall?
     var observer: RequestObserver?
     var deadlineTimer: TimerID?
+    /// The compressed flags of decoded request messages not yet handed to the observer (ServerCompression.swift).
+    var compression = StreamCompressionState()
     // Read pausing (`ServerCall.pauseReading`): decoded messages wait in `inbox` while paused, and the stream's
     // flow-control credit for DATA received meanwhile is withheld, so the client stops at the stream window.
     var readPaused = false
@@ -84,7 +87,7 @@ final class ServerConnection: HTTP2Connection {
                         fail(stream, error)
                         continue
                     }
-                    apply(action, to: stream)
+                    apply(decompress(action, on: stream), to: stream)
                 }
             case .data(let id, let bytes, let endStream):
                 // Flow-control credit goes back once the bytes have been handed to the handler (or dropped). While
@@ -102,7 +105,7 @@ final class ServerConnection: HTTP2Connection {
                     fail(stream, error)
                     continue
                 }
-                apply(action, to: stream)
+                apply(decompress(action, on: stream), to: stream)
                 if stream.holdsInput, streams[id] != nil {
                     session.consumeConnection(count: bytes.count)
                     stream.withheldCredit += bytes.count
@@ -136,7 +139,8 @@ final class ServerConnection: HTTP2Connection {
     private func openStream(id: Int32, headers: [HTTP2Header], endStream: Bool) {
         var machine = RPCStreamStateMachine(
             server: RPCStreamStateMachine.Configuration(
-                maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes))
+                maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
+                supportedEncodings: CompressionAlgorithm.advertised.map(\.name)))
         let stream = ServerStream(id: id, machine: machine)
         streams[id] = stream
         cancelIdleTimer()
@@ -157,14 +161,14 @@ final class ServerConnection: HTTP2Connection {
             let deadline = head.timeout.map { ContinuousClock.now + $0.duration }
             let call = ServerCall(
                 descriptor: route.descriptor, head: head, deadline: deadline, context: boundContext,
-                connectionID: self.id, streamID: id)
+                connectionID: self.id, streamID: id, responseCompression: responseCompression(for: head))
             stream.call = call
             if let deadline {
                 stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
                     self?.deadlineExpired(streamID: id)
                 }
             }
-            let observer = route.handler.start(call)
+            let observer = trackingCompressedFlags(route.handler.start(call), stream: stream, call: call)
             stream.observer = observer
             if requestComplete { observer.onEnd() }
         }
@@ -277,7 +281,8 @@ final class ServerConnection: HTTP2Connection {
         guard let stream = streams[streamID], stream.machine.serverSide == .idle else { return }
         let action: SendAction<[HeaderField]>
         do {
-            action = try stream.machine.sendResponseHeaders(metadata)
+            action = try stream.machine.sendResponseHeaders(
+                metadata, encoding: stream.call?.responseCompression?.name)
         } catch {
             fail(stream, error)
             return
@@ -293,12 +298,13 @@ final class ServerConnection: HTTP2Connection {
         markDirty()
     }
 
-    func sendMessage(streamID: Int32, _ message: [UInt8]) {
+    /// `compressed`: `message` is already compressed with the call's `responseCompression`.
+    func sendMessage(streamID: Int32, _ message: [UInt8], compressed: Bool = false) {
         guard let stream = streams[streamID], stream.machine.termination == nil else { return }
         if stream.machine.serverSide == .idle { sendHeaders(streamID: streamID, metadata: Metadata()) }
         let action: SendAction<[UInt8]>
         do {
-            action = try stream.machine.sendResponseMessage(message)
+            action = try stream.machine.sendResponseMessage(message, compressed: compressed)
         } catch {
             fail(stream, error)
             return

@@ -1,4 +1,5 @@
 public import EventLoop
+public import GRPCCompression
 public import RPCCore
 internal import Synchronization
 
@@ -104,10 +105,19 @@ public final class ServerCall: Sendable {
 
     private let shared = Mutex(Shared())
 
+    /// The encoding of this call's response messages: the server's `responseCompression` when the client lists it
+    /// in `grpc-accept-encoding` (W-18), else nil (identity). It is declared in the response headers; each message
+    /// is compressed unless sent with `compressed: false`.
+    public let responseCompression: CompressionAlgorithm?
+    /// Loop thread writes it just before each `onMessage`; any thread reads it (ServerCompression.swift).
+    let requestCompressedFlag = Atomic<Bool>(false)
+
     init(
         descriptor: MethodDescriptor, head: RequestHead, deadline: ContinuousClock.Instant?,
-        context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32
+        context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32,
+        responseCompression: CompressionAlgorithm? = nil
     ) {
+        self.responseCompression = responseCompression
         self.descriptor = descriptor
         self.head = head
         self.deadline = deadline
@@ -149,7 +159,15 @@ public final class ServerCall: Sendable {
 
     /// Queues one response message. Check `isWritable` (or use `whenWritable`) when producing many.
     public func send(_ message: [UInt8]) {
-        perform { $0.sendMessage(streamID: self.streamID, message) }
+        send(message, compressed: true)
+    }
+
+    /// Queues one response message, compressed with `responseCompression` when `compressed` is true and the call
+    /// has one (the compression runs on the calling thread); `compressed: false` sends it as is (flag 0), which
+    /// is always allowed.
+    public func send(_ message: [UInt8], compressed: Bool) {
+        let (bytes, flag) = compressedResponse(message, compressed: compressed)
+        perform { $0.sendMessage(streamID: self.streamID, bytes, compressed: flag) }
     }
 
     /// Ends the RPC with `status` and trailing metadata.
@@ -163,10 +181,11 @@ public final class ServerCall: Sendable {
         finish(rpcError.status, trailers: rpcError.metadata)
     }
 
-    /// Unary convenience: one message, then OK with `trailers`.
-    public func respond(_ message: [UInt8], trailers: Metadata = Metadata()) {
+    /// Unary convenience: one message (compressed as by `send(_:compressed:)`), then OK with `trailers`.
+    public func respond(_ message: [UInt8], compressed: Bool = true, trailers: Metadata = Metadata()) {
+        let (bytes, flag) = compressedResponse(message, compressed: compressed)
         perform { connection in
-            connection.sendMessage(streamID: self.streamID, message)
+            connection.sendMessage(streamID: self.streamID, bytes, compressed: flag)
             connection.finish(streamID: self.streamID, status: .ok, trailers: trailers)
         }
     }
