@@ -39,7 +39,9 @@ let package = Package(
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
         .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // gRPC over HTTP/2 connections: server and client; write coalescing, backpressure, GOAWAY.
-        .target(name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore"], swiftSettings: strict),
+        .target(
+            name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore", "GRPCCompression"], swiftSettings: strict
+        ),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS), ONNX models.
         .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
@@ -112,7 +114,10 @@ let package = Package(
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop"], swiftSettings: strict),
+        .testTarget(
+            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),
         .testTarget(
             name: "InferenceTests",

@@ -1,5 +1,6 @@
 internal import Dispatch
 public import EventLoop
+public import GRPCCompression
 internal import HTTP2
 public import RPCCore
 internal import Synchronization
@@ -9,17 +10,22 @@ internal import Synchronization
 public struct ClientCallHandlers: Sendable {
     public var onHeaders: @Sendable (Metadata) -> Void
     public var onMessage: @Sendable ([UInt8]) -> Void
+    /// Runs just before each `onMessage` with whether that message arrived compressed (its prefix flag was 1; it
+    /// has been inflated already). Interop checks use it.
+    public var onCompressedFlag: @Sendable (Bool) -> Void
     /// The final status and trailing metadata (also for local failures: deadline, cancel, connection loss).
     public var onFinish: @Sendable (Status, Metadata) -> Void
 
     public init(
         onHeaders: @escaping @Sendable (Metadata) -> Void = { _ in },
         onMessage: @escaping @Sendable ([UInt8]) -> Void = { _ in },
-        onFinish: @escaping @Sendable (Status, Metadata) -> Void
+        onFinish: @escaping @Sendable (Status, Metadata) -> Void,
+        onCompressedFlag: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
         self.onHeaders = onHeaders
         self.onMessage = onMessage
         self.onFinish = onFinish
+        self.onCompressedFlag = onCompressedFlag
     }
 }
 
@@ -37,15 +43,26 @@ public struct UnaryResponse: Sendable {
 public final class ClientCall: Sendable {
     let connection: ClientConnection
     let callID: UInt64
+    /// The encoding of this call's request messages (`grpc-encoding`), or nil for identity.
+    public let compression: CompressionAlgorithm?
 
-    init(connection: ClientConnection, callID: UInt64) {
+    init(connection: ClientConnection, callID: UInt64, compression: CompressionAlgorithm?) {
         self.connection = connection
         self.callID = callID
+        self.compression = compression
     }
 
-    /// Queues one request message.
+    /// Queues one request message, compressed when the call has a `compression`.
     public func send(_ message: [UInt8]) {
-        connection.perform { $0.sendMessage(callID: self.callID, message) }
+        send(message, compressed: true)
+    }
+
+    /// Queues one request message, compressed with the call's `compression` (on the calling thread) when
+    /// `compressed` is true and the call has one; `compressed: false` sends it as is (flag 0).
+    public func send(_ message: [UInt8], compressed: Bool) {
+        // A zlib failure (out of memory) sends the message uncompressed, which is always allowed.
+        let deflated = compressed ? compression.flatMap { try? MessageCompression.compress(message, using: $0) } : nil
+        connection.perform { $0.sendMessage(callID: self.callID, deflated ?? message, compressed: deflated != nil) }
     }
 
     /// Half-closes the request (no more messages).
@@ -133,16 +150,18 @@ public final class ClientConnection: Sendable {
 
     /// Starts a call of `kind` to `path` (`/package.Service/Method`). Send request messages with the returned
     /// handle and `closeSend()` (unary and server-streaming: exactly one message). `timeout` sets `grpc-timeout` and a
-    /// local timer that ends the call with DEADLINE_EXCEEDED.
+    /// local timer that ends the call with DEADLINE_EXCEEDED. `compression` sets `grpc-encoding` and compresses the
+    /// request messages (W-17); compressed responses are inflated whatever it is (the client accepts
+    /// `identity, deflate, gzip`).
     public func makeCall(
         path: String, kind: RPCKind, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        handlers: ClientCallHandlers
+        compression: CompressionAlgorithm? = nil, handlers: ClientCallHandlers
     ) -> ClientCall {
         let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let call = ClientCall(connection: self, callID: callID)
+        let call = ClientCall(connection: self, callID: callID, compression: compression)
         let head = RequestHead(
             path: path, authority: nil, metadata: metadata, timeout: timeout.map { GRPCTimeout($0) },
-            userAgent: configuration.userAgent)
+            encoding: compression?.name, userAgent: configuration.userAgent)
         perform(orElse: { handlers.onFinish(Status(code: .unavailable, message: "connection closed"), Metadata()) }) {
             $0.startCall(callID: callID, kind: kind, head: head, timeout: timeout, handlers: handlers)
         }
@@ -152,11 +171,11 @@ public final class ClientConnection: Sendable {
     /// A unary call with callbacks: sends `request` and half-closes.
     public func unary(
         path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        completion: @escaping @Sendable (UnaryResponse) -> Void
+        compression: CompressionAlgorithm? = nil, completion: @escaping @Sendable (UnaryResponse) -> Void
     ) {
         let state = Mutex(UnaryResponse(status: .ok, message: nil, headers: Metadata(), trailers: Metadata()))
         let call = makeCall(
-            path: path, kind: .unary, metadata: metadata, timeout: timeout,
+            path: path, kind: .unary, metadata: metadata, timeout: timeout, compression: compression,
             handlers: ClientCallHandlers(
                 onHeaders: { headers in state.withLock { $0.headers = headers } },
                 onMessage: { message in state.withLock { $0.message = message } },
@@ -175,12 +194,14 @@ public final class ClientConnection: Sendable {
 
     /// A blocking unary call (tests, the CLI). Not on this connection's loop thread.
     public func unary(
-        path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil
+        path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        compression: CompressionAlgorithm? = nil
     ) -> UnaryResponse {
         precondition(!loop.inEventLoop, "the blocking unary call would deadlock its own loop")
         let result = Mutex<UnaryResponse?>(nil)
         let done = DispatchSemaphore(value: 0)
-        unary(path: path, request: request, metadata: metadata, timeout: timeout) { response in
+        unary(path: path, request: request, metadata: metadata, timeout: timeout, compression: compression) {
+            response in
             result.withLock { $0 = response }
             done.signal()
         }
@@ -251,6 +272,8 @@ final class ClientStream {
     let handlers: ClientCallHandlers
     var streamID: Int32 = 0
     var deadlineTimer: TimerID?
+    /// The response messages' `grpc-encoding`, from the response headers.
+    var responseEncoding: CompressionAlgorithm?
 
     init(callID: UInt64, machine: RPCStreamStateMachine, handlers: ClientCallHandlers) {
         self.callID = callID
@@ -284,7 +307,8 @@ final class ClientCore: HTTP2Connection {
             machine: RPCStreamStateMachine(
                 client: kind,
                 configuration: RPCStreamStateMachine.Configuration(
-                    maxReceiveMessageBytes: configuration.maxReceiveMessageBytes)),
+                    maxReceiveMessageBytes: configuration.maxReceiveMessageBytes,
+                    supportedEncodings: CompressionAlgorithm.advertised.map(\.name))),
             handlers: handlers)
         guard !goneAway, !isClosed else {
             handlers.onFinish(Status(code: .unavailable, message: "the server is going away"), Metadata())
@@ -307,10 +331,12 @@ final class ClientCore: HTTP2Connection {
         markDirty()
     }
 
-    func sendMessage(callID: UInt64, _ message: [UInt8]) {
+    func sendMessage(callID: UInt64, _ message: [UInt8], compressed: Bool = false) {
         guard let stream = calls[callID] else { return }
         do {
-            guard case .send(let framed) = try stream.machine.sendRequestMessage(message) else { return }
+            guard case .send(let framed) = try stream.machine.sendRequestMessage(message, compressed: compressed) else {
+                return
+            }
             try session.sendData(streamID: stream.streamID, framed)
         } catch {
             end(stream, Status(code: .internal, message: "\(error)"), Metadata(), reset: .cancel)
@@ -395,9 +421,40 @@ final class ClientCore: HTTP2Connection {
     private func apply(_ action: ClientReceiveAction, to stream: ClientStream) {
         switch action {
         case .receivedHeaders(let head):
+            stream.responseEncoding = head.encoding.flatMap(CompressionAlgorithm.init(encoding:))
             stream.handlers.onHeaders(head.metadata)
         case .receivedMessages(let messages):
-            for message in messages { stream.handlers.onMessage(message.bytes) }
+            for message in messages {
+                var bytes = message.bytes
+                if message.isCompressed {
+                    // The machine has already refused compressed messages without a known encoding (W-17).
+                    guard let algorithm = stream.responseEncoding else {
+                        end(stream, Status(code: .internal, message: "compressed message without grpc-encoding"),
+                            Metadata(), reset: .cancel)
+                        return
+                    }
+                    do throws(CompressionError) {
+                        bytes = try MessageCompression.decompress(
+                            bytes, using: algorithm, limit: configuration.maxReceiveMessageBytes)
+                    } catch {
+                        let status: Status
+                        if case .messageTooLarge(let limit) = error {
+                            status = Status(
+                                code: .resourceExhausted,
+                                message: "grpc: received message after decompression larger than max "
+                                    + "(more than \(limit) bytes) on the client")
+                        } else {
+                            status = error.rpcError.status
+                        }
+                        end(stream, status, Metadata(), reset: .cancel)
+                        return
+                    }
+                }
+                // A handler may have ended the call (cancel on the loop thread) in an earlier callback.
+                guard calls[stream.callID] != nil else { return }
+                stream.handlers.onCompressedFlag(message.isCompressed)
+                stream.handlers.onMessage(bytes)
+            }
         case .finished(let status, let trailers, let reset):
             end(stream, status, trailers, reset: reset)
         case .drop:

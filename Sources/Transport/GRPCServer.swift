@@ -1,5 +1,6 @@
 internal import Glibc
 internal import EventLoop
+public import GRPCCompression
 public import HTTP2
 public import RPCCore
 internal import Synchronization
@@ -35,6 +36,11 @@ public final class GRPCServer: Sendable {
         public var maxConnectionAge: Duration?
         /// How long RPCs may run once max age has been reached.
         public var maxConnectionAgeGrace: Duration
+        /// Compress response messages with this encoding when the client lists it in `grpc-accept-encoding` (W-18);
+        /// nil (the default) answers with identity. Off by default: tensors of floats barely shrink and deflate
+        /// costs CPU on every response. Compressed requests (gzip, deflate) are accepted either way, and a handler
+        /// can send single messages uncompressed with `ServerCall.send(_:compressed: false)`.
+        public var responseCompression: CompressionAlgorithm?
 
         public init(
             host: String = "127.0.0.1", port: Int = 50051, loopCount: Int = 1,
@@ -43,7 +49,7 @@ public final class GRPCServer: Sendable {
             maxQueuedResponseBytes: Int = 4 << 20,
             minPingInterval: Duration = .seconds(300), maxPingStrikes: Int = 2,
             idleTimeout: Duration? = nil, maxConnectionAge: Duration? = nil,
-            maxConnectionAgeGrace: Duration = .seconds(30)
+            maxConnectionAgeGrace: Duration = .seconds(30), responseCompression: CompressionAlgorithm? = nil
         ) {
             self.host = host
             self.port = port
@@ -56,6 +62,7 @@ public final class GRPCServer: Sendable {
             self.idleTimeout = idleTimeout
             self.maxConnectionAge = maxConnectionAge
             self.maxConnectionAgeGrace = maxConnectionAgeGrace
+            self.responseCompression = responseCompression
         }
     }
 
