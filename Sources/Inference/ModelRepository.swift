@@ -37,9 +37,12 @@ public struct ModelConfig: Sendable, Equatable {
         "instances", "version_policy",
     ]
 
-    /// Parses config.json. Unknown keys and values of the wrong type or range are errors naming the key, so a
-    /// typo does not silently fall back to a default.
-    public init(json bytes: [UInt8], file: String) throws(ModelLoadError) {
+    /// Parses config.json over `defaults` (the server's flags): a key the file sets wins, every other knob keeps its
+    /// default, except that default preferred batch sizes above the file's `max_batch_size` are dropped. Unknown
+    /// keys and values of the wrong type or range are errors naming the key, so a typo does not silently fall back
+    /// to a default.
+    public init(json bytes: [UInt8], file: String, defaults: ModelConfig = ModelConfig()) throws(ModelLoadError) {
+        self = defaults
         func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: file, node: nil, op: nil, reason: reason) }
         let object: Any
         do {
@@ -74,6 +77,8 @@ public struct ModelConfig: Sendable, Equatable {
             if let largest = preferredBatchSizes.last, largest > maxBatchSize {
                 throw fail("preferred batch size \(largest) exceeds max_batch_size \(maxBatchSize)")
             }
+        } else {
+            preferredBatchSizes.removeAll { $0 > maxBatchSize }
         }
         if let value = dictionary["version_policy"] {
             versionPolicy = try Self.versionPolicy(value, fail: fail)
@@ -174,8 +179,8 @@ public struct ModelRepository: Sendable {
             .max { $0.version < $1.version }
     }
 
-    /// The built-in repository: `digits` version 1 with the default config.
-    public static func builtin() -> ModelRepository {
+    /// The built-in repository: `digits` version 1 with `config` (the server's defaults).
+    public static func builtin(config: ModelConfig = ModelConfig()) -> ModelRepository {
         let state: ModelEntry.State
         do {
             state = .ready(try BuiltinModels.digits())
@@ -183,13 +188,15 @@ public struct ModelRepository: Sendable {
             state = .failed(reason: error.description)
         }
         return ModelRepository(directory: "builtin",
-                               entries: [ModelEntry(name: "digits", version: 1, config: ModelConfig(), state: state)])
+                               entries: [ModelEntry(name: "digits", version: 1, config: config, state: state)])
     }
 
-    /// Loads `DIR/<model>/<version>/model.onnx` for every model directory. Throws only when `directory` itself
-    /// cannot be listed; per-model failures become failed entries and log lines.
+    /// Loads `DIR/<model>/<version>/model.onnx` for every model directory, each with its config.json over
+    /// `defaults`. Throws only when `directory` itself cannot be listed; per-model failures become failed entries
+    /// and log lines.
     public static func load(
-        directory: String, log: (String) -> Void = { ModelRepository.logToStandardError($0) }
+        directory: String, defaults: ModelConfig = ModelConfig(),
+        log: (String) -> Void = { ModelRepository.logToStandardError($0) }
     ) throws(ModelLoadError) -> ModelRepository {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
@@ -207,7 +214,7 @@ public struct ModelRepository: Sendable {
                 log("model \(name) version \(version): FAILED: \(reason)")
                 entries.append(ModelEntry(name: name, version: version, config: config, state: .failed(reason: reason)))
             }
-            var config = ModelConfig()
+            var config = defaults
             let configPath = modelDirectory.appendingPathComponent("config.json").path
             if manager.fileExists(atPath: configPath) {
                 guard let data = manager.contents(atPath: configPath) else {
@@ -215,7 +222,7 @@ public struct ModelRepository: Sendable {
                     continue
                 }
                 do throws(ModelLoadError) {
-                    config = try ModelConfig(json: [UInt8](data), file: configPath)
+                    config = try ModelConfig(json: [UInt8](data), file: configPath, defaults: defaults)
                 } catch {
                     failed(0, config, error.description)
                     continue

@@ -10,8 +10,11 @@ public import Transport
 /// Handlers start on a loop thread; batch completions arrive on instance threads and go back through `ServerCall`.
 public enum InferenceRPC {
     public static let serviceName = "tensorwire.v1.Inference"
-    /// Requests one PredictStream may have queued or computing; beyond it a request is answered at once with an
-    /// in-stream RESOURCE_EXHAUSTED error.
+    /// Requests one PredictStream may have queued, computing or waiting for an earlier response. At the limit the
+    /// stream stops reading (`ServerCall.pauseReading`): the transport withholds the stream's HTTP/2 flow-control
+    /// credit, so the client stops at the stream window until responses go out. Reading also pauses while the
+    /// client does not read its responses (the stream is not writable). A request beyond the limit would be answered
+    /// in-stream with RESOURCE_EXHAUSTED, a last resort that pausing makes unreachable.
     public static let maxInFlightPerStream = 256
 
     public static func register(_ service: PredictService, clock: any MonotonicClock, on router: inout Router<ServerMethodHandler>) {
@@ -85,6 +88,9 @@ public enum InferenceRPC {
         var ready: [Int: [UInt8]] = [:]
         var requestEnded = false
         var finished = false
+        /// Reading is paused: too many requests in flight, or waiting for the stream to become writable.
+        var readingPaused = false
+        var waitingForWritable = false
 
         var inFlight: Int { nextToAssign - nextToSend }
     }
@@ -94,6 +100,15 @@ public enum InferenceRPC {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
 
+        /// On the loop: pauses or resumes reading requests. Pausing is recorded before the transport is told, since
+        /// resuming may hand over waiting messages (and so re-enter this closure) at once.
+        let updateReading: @Sendable () -> Void = {
+            let stream = state.value
+            let pause = !stream.finished && (stream.inFlight >= maxInFlightPerStream || stream.waitingForWritable)
+            guard pause != stream.readingPaused else { return }
+            stream.readingPaused = pause
+            if pause { call.pauseReading() } else { call.resumeReading() }
+        }
         /// On the loop: records a response and sends every response that is next in order.
         let deliver: @Sendable (Int, [UInt8]) -> Void = { sequence, bytes in
             let stream = state.value
@@ -106,7 +121,21 @@ public enum InferenceRPC {
             if stream.requestEnded, stream.inFlight == 0 {
                 stream.finished = true
                 call.finish()
+                return
             }
+            if !stream.waitingForWritable, !call.isWritable {
+                // The client is not reading its responses: take no more requests until it does.
+                stream.waitingForWritable = true
+                let loop = call.loop
+                call.whenWritable {
+                    let resume: @Sendable () -> Void = {
+                        state.value.waitingForWritable = false
+                        updateReading()
+                    }
+                    if loop.inEventLoop { resume() } else { loop.execute(resume) }
+                }
+            }
+            updateReading()
         }
         let errorResponse: @Sendable (TensorwireV1.PredictRequest?, RPCError) -> [UInt8] = { request, error in
             var response = TensorwireV1.PredictResponse()
@@ -136,6 +165,7 @@ public enum InferenceRPC {
                     deliver(sequence, errorResponse(request, limit))
                     return
                 }
+                updateReading()
                 let loop = call.loop
                 service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
                     let bytes: [UInt8]

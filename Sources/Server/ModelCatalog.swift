@@ -22,15 +22,21 @@ public final class ModelCatalog: Sendable {
     let clock: any MonotonicClock
 
     /// Starts a batcher for every ready version of `repository`. A batcher that cannot start makes its version
-    /// unavailable with the reason, as a model that failed to load does.
-    public init(repository: ModelRepository, clock: any MonotonicClock = SystemMonotonicClock()) {
+    /// unavailable with the reason, as a model that failed to load does. `blasThreads` and `hooks` go to every
+    /// `Batcher` (nil: BLAS threads × instances ≤ cores).
+    public init(
+        repository: ModelRepository, clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil,
+        hooks: BatcherHooks = BatcherHooks()
+    ) {
         var versions: [String: [Version]] = [:]
         for entry in repository.entries {
             var batcher: Batcher?
             var failure = entry.failureReason
             if let model = entry.model {
                 do {
-                    batcher = try Batcher(model: model, version: entry.version, config: entry.config, clock: clock)
+                    batcher = try Batcher(
+                        model: model, version: entry.version, config: entry.config, clock: clock, blasThreads: blasThreads,
+                        hooks: hooks)
                 } catch {
                     failure = error.description
                 }

@@ -1,3 +1,5 @@
+public import Inference
+
 /// The `tensorwire-server` command line, parsed by hand. A value; `parse` never exits or prints.
 public struct ServerOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -7,6 +9,10 @@ public struct ServerOptions: Sendable, Equatable {
     public var loops = 1
     public var maxReceiveMessageBytes = 64 << 20
     public var drainSeconds = 10.0
+    /// The batching knobs of every model whose config.json does not set them, and of the built-in model.
+    public var modelDefaults = ModelConfig()
+    /// OpenBLAS threads per call; nil: cores / instances, so BLAS threads × instances ≤ cores.
+    public var blasThreads: Int?
 
     public init() {}
 
@@ -20,6 +26,15 @@ public struct ServerOptions: Sendable, Equatable {
           --loops N                          event-loop threads (default 1)
           --max-receive-message-bytes N      largest request message accepted (default 67108864)
           --drain-seconds S                  grace period for in-flight calls on SIGTERM/SIGINT (default 10)
+
+        Batching defaults for every model (a model's config.json key of the same name wins):
+          --max-batch-size N                 most rows per batch; 1 turns batching off (default 64)
+          --max-queue-delay-us N             how long a busy model may hold a partial batch (default 0)
+          --preferred-batch-sizes N,N,...    batch sizes to wait for within the delay (default none)
+          --max-queue-size N                 queued requests before RESOURCE_EXHAUSTED (default 1024)
+          --default-timeout-us N             deadline for requests without grpc-timeout; 0: none (default 0)
+          --instances N                      instance threads per model version (default 1)
+          --blas-threads N                   OpenBLAS threads per call (default: cores / instances)
           -h, --help                         this text
         """
 
@@ -64,6 +79,20 @@ public struct ServerOptions: Sendable, Equatable {
             case "--models": options.modelsDirectory = try value(flag)
             case "--loops": options.loops = try integer(flag, in: 1...256)
             case "--max-receive-message-bytes": options.maxReceiveMessageBytes = try integer(flag, in: 1...Int(Int32.max))
+            case "--max-batch-size": options.modelDefaults.maxBatchSize = try integer(flag, in: 1...1 << 20)
+            case "--max-queue-delay-us": options.modelDefaults.maxQueueDelayMicroseconds = try integer(flag, in: 0...60_000_000)
+            case "--max-queue-size": options.modelDefaults.maxQueueSize = try integer(flag, in: 1...1 << 24)
+            case "--default-timeout-us": options.modelDefaults.defaultTimeoutMicroseconds = try integer(flag, in: 0...Int(Int32.max) * 1000)
+            case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...256)
+            case "--blas-threads": options.blasThreads = try integer(flag, in: 1...1024)
+            case "--preferred-batch-sizes":
+                let text = try value(flag)
+                let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+                let sizes = parts.compactMap { Int($0.trimmingPrefix(" ")) }.filter { (1...(1 << 20)).contains($0) }
+                guard !parts.isEmpty, sizes.count == parts.count else {
+                    throw UsageError(description: "--preferred-batch-sizes: \"\(text)\" is not a comma-separated list of sizes ≥ 1")
+                }
+                options.modelDefaults.preferredBatchSizes = Array(Set(sizes)).sorted()
             case "--drain-seconds":
                 let text = try value(flag)
                 guard let seconds = Double(text), seconds >= 0, seconds <= 3600 else {
@@ -74,6 +103,9 @@ public struct ServerOptions: Sendable, Equatable {
                 throw UsageError(description: "unknown option \"\(flag)\"")
             }
             index += 1
+        }
+        if let largest = options.modelDefaults.preferredBatchSizes.last, largest > options.modelDefaults.maxBatchSize {
+            throw UsageError(description: "--preferred-batch-sizes: \(largest) exceeds the max batch size \(options.modelDefaults.maxBatchSize) (see --max-batch-size)")
         }
         return .run(options)
     }

@@ -22,12 +22,12 @@ public final class TensorwireServer: Sendable {
     public init(options: ServerOptions, log: @escaping (String) -> Void = { ModelRepository.logToStandardError($0) }) throws {
         let repository: ModelRepository
         if let directory = options.modelsDirectory {
-            repository = try ModelRepository.load(directory: directory, log: log)
+            repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, log: log)
         } else {
-            repository = ModelRepository.builtin()
+            repository = ModelRepository.builtin(config: options.modelDefaults)
         }
         let clock = SystemMonotonicClock()
-        let catalog = ModelCatalog(repository: repository, clock: clock)
+        let catalog = ModelCatalog(repository: repository, clock: clock, blasThreads: options.blasThreads)
         var router = Router<ServerMethodHandler>()
         InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)
         let health = HealthStatusBoard()

@@ -1,0 +1,135 @@
+import Batching
+import Dispatch
+import Inference
+import ProtoWire
+import RPCCore
+import Synchronization
+import TensorwireProto
+import Transport
+
+@testable import Server
+
+/// A gate an instance thread waits at in `beforeCompute`: closed at first, so the first batch holds its instance
+/// busy while the test queues more work; `open()` lets it and every later batch through.
+final class ComputeGate: Sendable {
+    private let isOpen = Atomic<Bool>(false)
+    private let semaphore = DispatchSemaphore(value: 0)
+    /// Every batch that reached the hook, in order.
+    let traces = Mutex<[BatchTrace]>([])
+
+    var hooks: BatcherHooks {
+        BatcherHooks(beforeCompute: { trace in
+            self.traces.withLock { $0.append(trace) }
+            guard !self.isOpen.load(ordering: .acquiring) else { return }
+            self.semaphore.wait()
+            self.semaphore.signal()
+        })
+    }
+
+    func open() {
+        guard !isOpen.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        semaphore.signal()
+    }
+
+    var computedRows: Int { traces.withLock { $0.reduce(0) { $0 + $1.rows } } }
+}
+
+/// `tensorwire.v1.Inference` on the built-in digits model with `config` and test hooks, served by our transport on
+/// an ephemeral port, and a client connected to it. The gate opens before anything shuts down.
+struct HookedServer {
+    let catalog: ModelCatalog
+    let transport: GRPCServer
+    let client: ClientConnection
+    let gate: ComputeGate
+
+    static func with(
+        config: ModelConfig = ModelConfig(), gated: Bool = true,
+        configure: (inout GRPCServer.Configuration) -> Void = { _ in },
+        _ body: (HookedServer) throws -> Void
+    ) throws {
+        let gate = ComputeGate()
+        if !gated { gate.open() }
+        let clock = SystemMonotonicClock()
+        let catalog = ModelCatalog(repository: ModelRepository.builtin(config: config), clock: clock, hooks: gate.hooks)
+        var router = Router<ServerMethodHandler>()
+        InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)
+        var configuration = GRPCServer.Configuration(host: "127.0.0.1", port: 0)
+        configure(&configuration)
+        let transport: GRPCServer
+        do {
+            transport = try GRPCServer(router: router, configuration: configuration)
+        } catch {
+            catalog.shutdown(drain: false)
+            throw error
+        }
+        defer {
+            gate.open()
+            transport.shutdown(drainSeconds: 1)
+            catalog.shutdown(drain: false)
+        }
+        let client = try ClientConnection(host: "127.0.0.1", port: transport.port)
+        defer { client.close() }
+        try body(HookedServer(catalog: catalog, transport: transport, client: client, gate: gate))
+    }
+
+    var batcher: Batcher {
+        get throws { try catalog.resolve(model: "digits", version: "").1 }
+    }
+}
+
+enum Digits {
+    static let predict = "/tensorwire.v1.Inference/Predict"
+    static let stream = "/tensorwire.v1.Inference/PredictStream"
+
+    /// A request for `rows` rows of digits input whose values depend on `seed`.
+    static func request(id: String, rows: Int, seed: UInt64) -> TensorwireV1.PredictRequest {
+        var generator = SplitMix64(seed: seed)
+        var request = TensorwireV1.PredictRequest()
+        request.model = "digits"
+        request.id = id
+        request.inputs = [TensorwireV1.Tensor(name: "X", shape: [Int64(rows), 64],
+                                              floatData: (0..<(rows * 64)).map { _ in Float(generator.next() % 17) })]
+        return request
+    }
+
+    /// The probabilities of a response, row-major.
+    static func probabilities(_ response: TensorwireV1.PredictResponse) -> [Float] {
+        response.outputs.first { $0.name == "probabilities" }?.floatData ?? []
+    }
+
+    static func labels(_ response: TensorwireV1.PredictResponse) -> [Int64] {
+        response.outputs.first { $0.name == "label" }?.int64Data ?? []
+    }
+
+    /// True when both responses carry the same rows: labels equal, probabilities within `tolerance`.
+    static func sameRows(_ a: TensorwireV1.PredictResponse, _ b: TensorwireV1.PredictResponse, tolerance: Float = 1e-5) -> Bool {
+        let (pa, pb) = (probabilities(a), probabilities(b))
+        return !pa.isEmpty && pa.count == pb.count && zip(pa, pb).allSatisfy { abs($0 - $1) <= tolerance }
+            && labels(a) == labels(b)
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass (no timing assertions: the limit is generous).
+func waitUntil(seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.005)
+    }
+    return try condition()
+}
+
+/// A small seeded generator, so a failing property run can be replayed from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
