@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# KServe v2 / Open Inference Protocol with unmodified Triton clients (issue 7):
+#  1. tritonclient (gRPC) against the built-in `digits` model and against a model repository made here from
+#     committed fixtures: health, metadata, config, unary / async / streamed inference compared with onnxruntime
+#     (1e-5), every datatype conversion, typed contents, and the error cases (Tools/interop/kserve/check_clients.py).
+#  2. perf_analyzer 2.41 in sync, --async and --streaming modes at concurrency 1 and 4 against digits, on a short
+#     count-based window; each run must exit 0 and report a throughput.
+# Run from the repository root after the debug build and `Tools/setup --python`. Never asserts timings.
+source "$(dirname "$0")/lib.sh"
+
+FIXTURES=Tests/InferenceTests/Fixtures
+status=0
+
+echo "== kserve: tritonclient against the built-in digits model"
+start_server
+"$PYTHON" Tools/interop/kserve/check_clients.py --url "127.0.0.1:$SERVER_PORT" \
+    --model "digits=$FIXTURES/digits.onnx" || status=1
+stop_server || { echo "kserve: the built-in server did not drain cleanly"; status=1; }
+
+echo "== kserve: tritonclient against a model repository"
+repo=$(mktemp -d)
+trap 'cleanup_servers; rm -rf "$repo"' EXIT
+for spec in mlp=torch_mlp strings=sklearn_pipeline_strings image=torch_image_flatten; do
+    name=${spec%%=*}
+    mkdir -p "$repo/$name/1"
+    cp "$FIXTURES/${spec#*=}.onnx" "$repo/$name/1/model.onnx"
+done
+start_server --models "$repo"
+"$PYTHON" Tools/interop/kserve/check_clients.py --url "127.0.0.1:$SERVER_PORT" \
+    --model "mlp=$FIXTURES/torch_mlp.onnx" --model "strings=$FIXTURES/sklearn_pipeline_strings.onnx" \
+    --model "image=$FIXTURES/torch_image_flatten.onnx" || status=1
+stop_server || { echo "kserve: the repository server did not drain cleanly"; status=1; }
+
+echo "== kserve: perf_analyzer (sync, --async, --streaming) against digits"
+PERF_ANALYZER=$VENV_BIN/perf_analyzer
+cuda_lib=$(ls -d .venv/lib/python3*/site-packages/nvidia/cuda_runtime/lib 2>/dev/null | head -1 || true)
+if [ ! -x "$PERF_ANALYZER" ] || [ -z "$cuda_lib" ]; then
+    echo "kserve: perf_analyzer or nvidia-cuda-runtime-cu12 missing from .venv; run Tools/setup --python" >&2
+    exit 1
+fi
+export LD_LIBRARY_PATH="$PWD/$cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+start_server
+log=$(mktemp)
+for mode in sync --async --streaming; do
+    for concurrency in 1 4; do
+        flags=()
+        [ "$mode" != sync ] && flags+=("$mode")
+        # Count-based windows keep the run short on a loaded machine; a huge stability percentage accepts any
+        # three windows, since this checks that the protocol works, not the speed.
+        rc=0
+        timeout 120 "$PERF_ANALYZER" -i grpc -u "127.0.0.1:$SERVER_PORT" -m digits "${flags[@]}" \
+            --concurrency-range "$concurrency" --measurement-mode count_windows --measurement-request-count 100 \
+            --stability-percentage 1000 --max-trials 5 > "$log" 2>&1 || rc=$?
+        line=$(grep -E '^Concurrency: [0-9]+, throughput' "$log" | tail -1 || true)
+        if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
+            echo "  ok   perf_analyzer $mode c=$concurrency: $line"
+        else
+            echo "  FAIL perf_analyzer $mode c=$concurrency: rc=$rc"
+            tail -20 "$log"
+            status=1
+        fi
+    done
+done
+rm -f "$log"
+stop_server || { echo "kserve: the perf_analyzer server did not drain cleanly"; status=1; }
+
+if [ "$status" -eq 0 ]; then echo "kserve: all checks passed"; else echo "kserve: FAILED"; fi
+exit $status
