@@ -68,6 +68,20 @@ let package = Package(
             path: "Tools/Fuzz/DecoderFuzzing",
             swiftSettings: strict
         ),
+        // grpc.testing.TestService on our transport (and our client's run of the interop cases):
+        // Tools/interop/grpc-interop.sh runs it against grpcio, our client and grpcurl.
+        .target(
+            name: "InteropService",
+            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression"],
+            path: "Tools/interop-server/InteropService",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tensorwire-interop-server",
+            dependencies: ["InteropService", "Transport"],
+            path: "Tools/interop-server/tensorwire-interop-server",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "tensorwire-fuzz",
             dependencies: ["DecoderFuzzing"],
@@ -106,6 +120,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
+        .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",
