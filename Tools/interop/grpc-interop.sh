@@ -3,7 +3,8 @@
 # on our transport) against three clients —
 #   1. grpcio: every case (Tools/interop/grpc_interop/client.py, stubs generated now into a temporary directory),
 #   2. our ClientConnection: the same cases plus the compressed-flag checks grpcio cannot make (--client mode),
-#   3. grpcurl (grpc-go): empty_unary, large_unary, status, unimplemented method/service, server streaming.
+#   3. grpcurl (grpc-go): empty_unary, large_unary, status, unimplemented method/service, server streaming,
+#   4. a raw HTTP/2 peer (h2): W-17 rejections (unknown encoding, flag without encoding, corrupt gzip), W-18.
 # Run from the repository root after the debug build and Tools/setup --python (Tools/test does both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +30,9 @@ echo "-- Swift client (ClientConnection)"
 
 echo "-- grpcurl (grpc-go)"
 "$PYTHON" "$HERE/grpcurl_cases.py" --grpcurl "$VENV_BIN/grpcurl" --port "$SERVER_PORT" || status=1
+
+echo "-- raw HTTP/2 (h2): compression rejections"
+"$PYTHON" "$HERE/compression_raw.py" --port "$SERVER_PORT" || status=1
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "tensorwire-interop-server died during the run:" >&2
