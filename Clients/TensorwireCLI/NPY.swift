@@ -13,6 +13,11 @@ public struct NPYArray: Sendable, Equatable {
     public var shape: [Int]
     public var elements: NPYElements
 
+    public init(shape: [Int], elements: NPYElements) {
+        self.shape = shape
+        self.elements = elements
+    }
+
     /// Parses a .npy file: magic `\x93NUMPY`, version, little-endian header length (2 bytes in v1, 4 in v2/v3),
     /// then a Python dict literal with 'descr' ('<f4', '<f8', '<i4', '<i8'; '|' or '=' byte order accepted only
     /// where meaningless or little-endian), 'fortran_order' (must be False) and 'shape'.
