@@ -106,6 +106,12 @@ let package = Package(
             path: "Tools/Bench/tensorwire-engine-bench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tensorwire-grpc-load",
+            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto"],
+            path: "Tools/Bench/tensorwire-grpc-load",
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
