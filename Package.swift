@@ -101,6 +101,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "tensorwire-echo-server",
+            dependencies: ["Transport", "RPCCore"],
+            path: "Tools/Bench/tensorwire-echo-server",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "tensorwire-engine-bench",
             dependencies: ["Inference"],
             path: "Tools/Bench/tensorwire-engine-bench",
