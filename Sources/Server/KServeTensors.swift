@@ -106,6 +106,11 @@ enum KServeTensors {
                     "input '\(input.name)' for model '\(model)': datatype \(type.name) is not accepted; "
                         + "the input is \(name(of: spec.dataType)) and accepts \(accepted.joined(separator: ", "))")
             }
+            // The shape first: a wrong shape is the better explanation of a wrong byte count.
+            if let spec, input.shape.count != spec.dims.count
+                || zip(input.shape, spec.dims).contains(where: { $1 >= 0 && $0 != Int64($1) }) {
+                throw invalid("input '\(input.name)' for model '\(model)': expected shape \(spec.dims), got \(input.shape)")
+            }
             var tensor = TensorwireV1.Tensor()
             tensor.name = input.name
             tensor.dtype = type.wire
