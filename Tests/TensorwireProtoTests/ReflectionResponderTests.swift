@@ -128,9 +128,9 @@ struct ReflectionResponderTests {
 
     @Test func aServedServiceWithoutADescriptorIsAStartupError() {
         #expect(
-            throws: ReflectionResponder.ConfigurationError.serviceWithoutDescriptor("inference.GRPCInferenceService")
+            throws: ReflectionResponder.ConfigurationError.serviceWithoutDescriptor("inference.NotDeclaredService")
         ) {
-            try ReflectionResponder(servedServices: ["inference.GRPCInferenceService"])
+            try ReflectionResponder(servedServices: ["inference.NotDeclaredService"])
         }
         #expect(throws: ReflectionResponder.ConfigurationError.serviceWithoutDescriptor("tensorwire.v1.PredictRequest"))
         {
