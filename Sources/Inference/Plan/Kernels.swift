@@ -48,49 +48,63 @@ enum Kernels {
     }
 
     /// y[i] = act(y[i] + bias[i % n]) over `rows` rows of `n` columns: one vectorised pass after a GEMM.
+    ///
+    /// The activation is chosen once, outside the loops, and each inner loop is a plain scalar loop with no calls
+    /// that the optimiser vectorises for whatever SIMD width the build targets. (Why not `SIMD8` with
+    /// `pointwiseMax`: that generic function was not specialised and cost a call per 8 floats, 11% of a digits
+    /// run under callgrind.)
     static func biasActivation(
         _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>?, activation: Activation
     ) {
         if bias == nil && activation == .none { return }
-        let vectorEnd = n - n % 8
         for row in 0..<rows {
             let base = y + row * n
-            var j = 0
-            while j < vectorEnd {
-                let pointer = UnsafeMutableRawPointer(base + j)
-                var v = pointer.loadUnaligned(as: SIMD8<Float>.self)
+            switch activation {
+            case .none:
+                if let bias { for j in 0..<n { base[j] += bias[j] } }
+            case .relu:
                 if let bias {
-                    v += UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Float>.self)
+                    for j in 0..<n {
+                        let x = base[j] + bias[j]
+                        base[j] = x > 0 ? x : 0
+                    }
+                } else {
+                    for j in 0..<n { base[j] = base[j] > 0 ? base[j] : 0 }
                 }
-                v = applyVector(activation, v)
-                pointer.storeBytes(of: v, as: SIMD8<Float>.self)
-                j += 8
-            }
-            while j < n {
-                var value = base[j]
-                if let bias { value += bias[j] }
-                base[j] = applyScalar(activation, value)
-                j += 1
+            case .leakyRelu(let alpha):
+                for j in 0..<n {
+                    let x = base[j] + (bias?[j] ?? 0)
+                    base[j] = x < 0 ? x * alpha : x
+                }
+            case .clip(let low, let high):
+                for j in 0..<n { base[j] = Swift.min(Swift.max(base[j] + (bias?[j] ?? 0), low), high) }
+            case .sigmoid, .tanh:
+                for j in 0..<n { base[j] = applyScalar(activation, base[j] + (bias?[j] ?? 0)) }
             }
         }
     }
 
+    /// e^x for softmax, as plain arithmetic so that loops over it vectorise: Cody–Waite range reduction by ln 2
+    /// and the degree-5 minimax polynomial from Cephes' expf (about 1 ulp on the reduced range). Inputs are
+    /// clamped to [-87, 88], so e^-inf gives 1.6e-38 rather than 0 (far inside the 1e-5 absolute tolerance the
+    /// engine is held to) and no result overflows; NaN stays NaN.
     @inline(__always)
-    static func applyVector(_ activation: Activation, _ v: SIMD8<Float>) -> SIMD8<Float> {
-        switch activation {
-        case .none:
-            return v
-        case .relu:
-            return pointwiseMax(v, SIMD8<Float>(repeating: 0))
-        case .leakyRelu(let alpha):
-            return v.replacing(with: v * alpha, where: v .< 0)
-        case .clip(let low, let high):
-            return v.clamped(lowerBound: SIMD8(repeating: low), upperBound: SIMD8(repeating: high))
-        case .sigmoid, .tanh:
-            var out = v
-            for lane in 0..<8 { out[lane] = applyScalar(activation, v[lane]) }
-            return out
-        }
+    static func fastExponential(_ x: Float) -> Float {
+        let clamped = Swift.min(Swift.max(x, -87), 88)
+        // Adding 1.5 × 2^23 rounds x·log2(e) to the nearest integer n and leaves n in the low mantissa bits.
+        let shifted = clamped * 1.442_695_04 + 12_582_912
+        let n = shifted - 12_582_912
+        let r = clamped - n * 0.693_359_375 + n * 2.121_944_4e-4
+        var p: Float = 1.987_569_15e-4
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        let e = (r * r) * p + r + 1
+        // 2^n from the integer in the mantissa: n + 127 in the exponent field (n is within -126...127).
+        let scale = Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
+        return e * scale
     }
 
     @inline(__always)
@@ -110,17 +124,9 @@ enum Kernels {
     ) {
         switch function {
         case .activation(let activation):
-            let vectorEnd = count - count % 8
-            var i = 0
-            while i < vectorEnd {
-                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(y + i).storeBytes(of: applyVector(activation, v), as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < count {
-                y[i] = applyScalar(activation, x[i])
-                i += 1
-            }
+            // Copy, then the same in-place pass a GEMM epilogue uses (one row of `count` columns, no bias).
+            if UnsafePointer(y) != x { y.update(from: x, count: count) }
+            biasActivation(y, rows: 1, n: count, bias: nil, activation: activation)
         case .erf: for i in 0..<count { y[i] = erff(x[i]) }
         case .exp: for i in 0..<count { y[i] = expf(x[i]) }
         case .log: for i in 0..<count { y[i] = logf(x[i]) }
@@ -223,6 +229,10 @@ enum Kernels {
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, length: Int, stride: Int, log: Bool
     ) {
         guard length > 0 else { return }
+        if stride == 1 && !log {
+            for o in 0..<outer { contiguousSoftmax(x + o * length, y + o * length, length: length) }
+            return
+        }
         for o in 0..<outer {
             for inner in 0..<stride {
                 let base = o * length * stride + inner
@@ -243,6 +253,18 @@ enum Kernels {
                 }
             }
         }
+    }
+
+    /// Softmax of one contiguous row: the exponentials in a loop without calls (vectorised), then the sum.
+    @inline(__always)
+    static func contiguousSoftmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, length: Int) {
+        var maximum = -Float.infinity
+        for j in 0..<length { maximum = Swift.max(maximum, x[j]) }
+        for j in 0..<length { y[j] = fastExponential(x[j] - maximum) }
+        var sum: Float = 0
+        for j in 0..<length { sum += y[j] }
+        let scale = 1 / sum
+        for j in 0..<length { y[j] *= scale }
     }
 
     /// ArgMax over `length` elements spaced `stride` apart.

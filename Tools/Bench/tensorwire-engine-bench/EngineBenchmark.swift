@@ -2,10 +2,11 @@
 // layer shapes (the GEMM bound). Prints TSV for Tools/engine/bench, which sets these figures beside onnxruntime's.
 //
 //   tensorwire-engine-bench --model PATH --name NAME [--batches 1,8,32,128] [--threads 2]
-//                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2]
+//                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2] [--iterations N]
 //
-// Each (case, batch) is timed `repeats` times; a repeat runs enough iterations to last seconds/repeats. Output
-// rows: kind, name, batch, rows/s (median), median µs per run, min µs, max µs.
+// Each (case, batch) is timed `repeats` times; a repeat runs enough iterations to last seconds/repeats, or exactly
+// `--iterations` (for instruction counts under callgrind, where timing is meaningless). Output rows: kind, name,
+// batch, rows/s (median), median µs per run, min µs, max µs.
 
 import Glibc
 import Inference
@@ -20,6 +21,7 @@ struct EngineBenchmark {
         var gemm: [Int] = []
         var repeats = 7
         var seconds = 2.0
+        var iterations: Int?
     }
 
     static func parse() -> Options {
@@ -35,6 +37,7 @@ struct EngineBenchmark {
             case "--gemm": options.gemm = list(arguments.next())
             case "--repeats": options.repeats = max(1, Int(arguments.next() ?? "") ?? options.repeats)
             case "--seconds": options.seconds = Double(arguments.next() ?? "") ?? options.seconds
+            case "--iterations": options.iterations = Int(arguments.next() ?? "").map { max(1, $0) }
             default:
                 print("unknown argument \(argument)")
                 exitWith(2)
@@ -48,13 +51,15 @@ struct EngineBenchmark {
     }
 
     /// Times `body` and returns per-run durations in microseconds, one per repeat.
-    static func measure(repeats: Int, seconds: Double, _ body: () throws -> Void) rethrows -> [Double] {
+    static func measure(
+        repeats: Int, seconds: Double, iterations fixed: Int?, _ body: () throws -> Void
+    ) rethrows -> [Double] {
         let clock = ContinuousClock()
         try body()  // warm-up: page in weights, size buffers
         let start = clock.now
         try body()
         let once = max(durationSeconds(clock.now - start), 1e-7)
-        let iterations = max(1, Int(seconds / Double(repeats) / once))
+        let iterations = fixed ?? max(1, Int(seconds / Double(repeats) / once))
         var samples: [Double] = []
         for _ in 0..<repeats {
             let begin = clock.now
@@ -104,7 +109,9 @@ struct EngineBenchmark {
                 let values = (0..<count).map { _ in (random() + (scale > 1 ? 1 : 0)) * scale }
                 let tensor = Tensor(shape: Shape(dims), floats: values)
                 let context = model.makeContext(maxBatchSize: batch)
-                let samples = try measure(repeats: options.repeats, seconds: options.seconds) {
+                let samples = try measure(
+                    repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
+                ) {
                     _ = try context.run([tensor])
                 }
                 report("engine", options.name, batch, samples)
@@ -117,7 +124,9 @@ struct EngineBenchmark {
                 let widest = options.gemm.max() ?? 1
                 var a = (0..<(batch * widest)).map { _ in random() }
                 var c = [Float](repeating: 0, count: batch * widest)
-                let samples = measure(repeats: options.repeats, seconds: options.seconds) {
+                let samples = measure(
+                    repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
+                ) {
                     for (index, (k, n)) in layers.enumerated() {
                         a.withUnsafeBufferPointer { aPointer in
                             weights[index].withUnsafeBufferPointer { bPointer in
