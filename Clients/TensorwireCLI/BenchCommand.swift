@@ -222,12 +222,23 @@ struct BenchReport {
                 + "  p99 \(Self.fixed(Self.ms(h.value(atQuantile: 0.99)), 3))  p99.9 \(Self.fixed(Self.ms(h.value(atQuantile: 0.999)), 3))"
                 + "  max \(Self.fixed(Self.ms(h.max), 3))  mean \(Self.fixed(h.mean / 1000, 3))")
         if batchFacts > 0 {
-            let sizes = batchSizes.sorted { $0.key < $1.key }.map { size, count in
-                "\(size): \(Self.fixed(100 * Double(count) / Double(batchFacts), 1))%"
+            // Power-of-two ranges keep the line short; --json has every size.
+            var ranges: [(low: UInt32, high: UInt32, count: UInt64)] = []
+            for (size, count) in batchSizes.sorted(by: { $0.key < $1.key }) {
+                let low = size <= 1 ? size : UInt32(1) << UInt32(31 - size.leadingZeroBitCount)
+                if let last = ranges.last, last.low == low {
+                    ranges[ranges.count - 1].count += count
+                } else {
+                    ranges.append((low, low <= 1 ? low : low * 2 - 1, count))
+                }
+            }
+            let sizes = ranges.map { range in
+                (range.low == range.high ? "\(range.low)" : "\(range.low)-\(range.high)")
+                    + ": \(Self.fixed(100 * Double(range.count) / Double(batchFacts), 1))%"
             }
             lines.append("server batch size (share of requests)  " + sizes.joined(separator: "  "))
             lines.append(
-                "server time per request (mean)  queue \(Self.fixed(queueUsSum / Double(batchFacts) / 1000, 3)) ms"
+                "server time seen per request (mean)  queue \(Self.fixed(queueUsSum / Double(batchFacts) / 1000, 3)) ms"
                     + "  compute \(Self.fixed(computeUsSum / Double(batchFacts) / 1000, 3)) ms")
         }
         return lines.joined(separator: "\n")
