@@ -15,6 +15,8 @@ let package = Package(
     name: "Tensorwire",
     products: [
         .executable(name: "tensorwire-server", targets: ["tensorwire-server"]),
+        .executable(name: "tensorwire", targets: ["tensorwire"]),
+        .library(name: "TensorwireClient", targets: ["TensorwireClient"]),
     ],
     targets: [
         // System libraries: each is imported by exactly one module, `internal`ly.
@@ -60,6 +62,21 @@ let package = Package(
             dependencies: ["Server", "Transport"],
             swiftSettings: strict
         ),
+
+        // Clients: the typed Swift client library, the CLI's logic (a library so tests can reach it) and the CLI.
+        .target(
+            name: "TensorwireClient",
+            dependencies: ["ProtoWire", "TensorwireProto", "RPCCore", "Transport"],
+            path: "Clients/TensorwireClient",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TensorwireCLI",
+            dependencies: ["TensorwireClient", "TensorwireProto", "RPCCore", "ProtoWire", "Transport", "EventLoop"],
+            path: "Clients/TensorwireCLI",
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
         .target(
@@ -137,6 +154,11 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "TensorwireProto", "RPCCore", "Inference", "Batching"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ClientTests",
+            dependencies: ["TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport"],
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
