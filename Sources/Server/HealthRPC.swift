@@ -6,8 +6,8 @@ public import TensorwireProto
 public import Transport
 
 /// Registers `grpc.health.v1.Health` (Check and Watch) over a `HealthStatusBoard`. Watch streams run until the
-/// client cancels or the connection closes; on shutdown the board turns NOT_SERVING first, so watchers see the change
-/// before GOAWAY.
+/// client cancels or the server drains: on shutdown the board turns NOT_SERVING first, every watcher is sent it and
+/// its stream ends with OK before GOAWAY, so open watches never hold the drain period open.
 public enum HealthRPC {
     public static let serviceName = "grpc.health.v1.Health"
 
@@ -26,6 +26,8 @@ public enum HealthRPC {
             guard let request = InferenceRPC.decode(GRPCHealthV1.HealthCheckRequest.self, bytes, call: call) else { return }
             let token = board.watch(request.service) { status in
                 call.send(GRPCHealthV1.HealthCheckResponse(status: status).serializedBytes())
+                // Draining: the watcher has its NOT_SERVING; end the stream so it does not hold the drain open.
+                if board.isShutDown { call.finish() }
             }
             call.onCancel { _ in board.cancel(token) }
         })

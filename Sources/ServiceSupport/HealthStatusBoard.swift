@@ -8,8 +8,8 @@ public import TensorwireProto
 /// * `check` answers Check: an unregistered name is `UnknownService` (the handler ends the call with NOT_FOUND).
 /// * `watch` answers Watch: the current status at once (`SERVICE_UNKNOWN` for an unregistered name; the stream
 ///   stays open), then one call per *change*, never a repeat. The handler cancels the token when the stream ends.
-/// * `shutdown` (draining) marks everything NOT_SERVING, so watchers hear it before their connections close, and
-///   ignores later `set` calls, so a model finishing its load cannot flip the server back to SERVING.
+/// * `shutdown` (draining) marks everything NOT_SERVING (watchers of unregistered names hear NOT_SERVING too), so
+///   watchers hear it before their connections close and can end their streams, and ignores later `set` calls, so a model finishing its load cannot flip the server back to SERVING.
 ///
 /// `onChange` runs on the thread that called `watch`, `set`, `setAll` or `shutdown`, outside the table's lock but
 /// serialised with other deliveries, so each watcher sees its statuses in order. It must be quick (hop to the
@@ -40,6 +40,12 @@ public final class HealthStatusBoard: Sendable {
         var watchers: [UInt64: Watcher] = [:]
         var nextID: UInt64 = 0
         var shutDown = false
+
+        /// What a watcher of `service` is told: its status, SERVICE_UNKNOWN for an unregistered name, and
+        /// NOT_SERVING for every name once the server drains (so every Watch stream learns it and can end).
+        func currentStatus(of service: String) -> ServingStatus {
+            shutDown ? .notServing : (statuses[service] ?? .serviceUnknown)
+        }
     }
 
     typealias Delivery = (onChange: @Sendable (ServingStatus) -> Void, status: ServingStatus)
@@ -61,6 +67,11 @@ public final class HealthStatusBoard: Sendable {
         }
     }
 
+    /// True once `shutdown` was called: Watch handlers end their streams after delivering NOT_SERVING.
+    public var isShutDown: Bool {
+        state.withLock { $0.shutDown }
+    }
+
     /// Every registered name and its status (for the optional List method and for logs).
     public var statuses: [String: ServingStatus] {
         state.withLock { $0.statuses }
@@ -71,7 +82,7 @@ public final class HealthStatusBoard: Sendable {
     public func watch(_ service: String, onChange: @escaping @Sendable (ServingStatus) -> Void) -> WatchToken {
         delivering.withLock { _ in
             let (token, current) = state.withLock { state in
-                let current = state.statuses[service] ?? .serviceUnknown
+                let current = state.currentStatus(of: service)
                 let id = state.nextID
                 state.nextID &+= 1
                 state.watchers[id] = Watcher(service: service, lastSent: current, onChange: onChange)
@@ -124,7 +135,7 @@ public final class HealthStatusBoard: Sendable {
                 guard change(&state) else { return [] }
                 var deliveries: [Delivery] = []
                 for (id, watcher) in state.watchers {
-                    let current = state.statuses[watcher.service] ?? .serviceUnknown
+                    let current = state.currentStatus(of: watcher.service)
                     guard current != watcher.lastSent else { continue }
                     state.watchers[id]?.lastSent = current
                     deliveries.append((watcher.onChange, current))

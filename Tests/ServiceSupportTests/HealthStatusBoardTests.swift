@@ -47,6 +47,19 @@ struct HealthStatusBoardTests {
         #expect(received.all == [.serviceUnknown, .serving])
     }
 
+    @Test func shutdownTellsWatchersOfUnknownNamesNotServingToo() {
+        let board = HealthStatusBoard()
+        let received = Received()
+        _ = board.watch("never.Registered", onChange: received.append)
+        #expect(!board.isShutDown)
+        board.shutdown()
+        #expect(board.isShutDown)
+        #expect(received.all == [.serviceUnknown, .notServing])
+        let late = Received()
+        _ = board.watch("never.Registered", onChange: late.append)
+        #expect(late.all == [.notServing])
+    }
+
     @Test func shutdownTellsEveryWatcherNotServingAndIgnoresLaterSets() {
         let board = HealthStatusBoard(["": .serving, "a": .serving, "b": .notServing])
         let whole = Received()
