@@ -25,7 +25,6 @@ class HTTP2Connection {
 
     /// How much session output one flush drains before writing (bounds the buffer for a slow reader).
     static let maxDrainBytes = 1 << 20
-    private static let readBufferSize = 64 * 1024
 
     var loop: EventLoop { context.loop }
 
@@ -77,13 +76,13 @@ class HTTP2Connection {
     }
 
     private func readAvailable() {
-        var buffer = [UInt8](repeating: 0, count: Self.readBufferSize)
+        let buffer = context.readBuffer
         // A bounded number of reads per wake-up keeps one busy peer from starving the others on this loop.
         for _ in 0..<16 {
             guard !isClosed else { return }
             let result: IOResult
             do {
-                result = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+                result = try socket.read(into: buffer)
             } catch {
                 close(reason: "\(error)")
                 return
@@ -100,7 +99,7 @@ class HTTP2Connection {
             case .transferred(let n):
                 let events: [HTTP2Event]
                 do {
-                    events = try buffer.withUnsafeBytes { try session.receive(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    events = try session.receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 } catch {
                     // nghttp2 may have queued a GOAWAY: flush it, then close (HTTP2Session.receive).
                     closeWhenFlushed = true
