@@ -30,6 +30,7 @@ public final class TensorwireServer: Sendable {
         let catalog = ModelCatalog(repository: repository, clock: clock, blasThreads: options.blasThreads)
         var router = Router<ServerMethodHandler>()
         InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)
+        KServeRPC.register(KServeService(catalog: catalog), clock: clock, on: &router)
         let health = HealthStatusBoard()
         HealthRPC.register(health, on: &router)
         // Every service the router serves must resolve in the embedded descriptors (a test checks it too).
