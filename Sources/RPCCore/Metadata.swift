@@ -139,7 +139,8 @@ extension Metadata {
     public init(headerFields: some Sequence<HeaderField>) throws(MetadataError) {
         for field in headerFields {
             let key = field.name
-            if key.isEmpty || Self.isReserved(key) || !key.utf8.allSatisfy(Self.isKeyByte) { continue }
+            // The byte check first: it turns pseudo-headers away at their first byte, before the string compares.
+            if key.isEmpty || !key.utf8.allSatisfy(Self.isKeyByte) || Self.isReserved(key) { continue }
             if Self.isBinaryKey(key) {
                 for piece in field.value.split(separator: ",", omittingEmptySubsequences: false) {
                     guard let bytes = Base64.decode(Self.trimmingWhitespace(piece)) else {

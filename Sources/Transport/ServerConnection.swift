@@ -40,6 +40,8 @@ final class ServerConnection: HTTP2Connection {
     let server: ServerShared
     let boundContext: LoopBound<LoopContext>
     private var streams: [Int32: ServerStream] = [:]
+    /// Every stream's machine configuration, built once per connection rather than per RPC.
+    private let streamConfiguration: RPCStreamStateMachine.Configuration
     /// Streams whose writers were told to pause; re-checked after every flush.
     private var blocked: Set<Int32> = []
 
@@ -56,6 +58,9 @@ final class ServerConnection: HTTP2Connection {
     init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) throws {
         self.server = server
         self.boundContext = context
+        streamConfiguration = RPCStreamStateMachine.Configuration(
+            maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
+            supportedEncodings: CompressionAlgorithm.advertised.map(\.name))
         let session = try HTTP2Session(role: .server, configuration: server.configuration.http2)
         super.init(context: context.value, socket: socket, session: session)
     }
@@ -137,10 +142,7 @@ final class ServerConnection: HTTP2Connection {
     }
 
     private func openStream(id: Int32, headers: [HTTP2Header], endStream: Bool) {
-        var machine = RPCStreamStateMachine(
-            server: RPCStreamStateMachine.Configuration(
-                maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
-                supportedEncodings: CompressionAlgorithm.advertised.map(\.name)))
+        var machine = RPCStreamStateMachine(server: streamConfiguration)
         let stream = ServerStream(id: id, machine: machine)
         streams[id] = stream
         cancelIdleTimer()
