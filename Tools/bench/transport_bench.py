@@ -134,8 +134,9 @@ def h2load(url, body_path, headers, clients, streams, seconds, workdir):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--echo-server", required=True)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    quick = os.environ.get("BENCH_QUICK") == "1"  # Tools/bench/run --quick
+    parser.add_argument("--seconds", type=float, default=1.0 if quick else 2.0)
+    parser.add_argument("--repeats", type=int, default=2 if quick else 3)
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="tw-transport-bench-")
@@ -211,6 +212,17 @@ def run(args, workdir):
             print("%-10s %-6s | %-24s | %-24s | %-24s | %s" % (payload_name, load_name, cells[0], cells[1], cells[2],
                                                               ratio))
     print("targets (2 cores): at 16x16 tensorwire >= 0.8x nghttpd's req/s; at c=1 p50 <= 1.5x nghttpd's")
+    csv_dir = os.environ.get("BENCH_CSV_DIR")
+    if csv_dir:  # every run, for Tools/bench/run's report
+        with open(os.path.join(csv_dir, "transport.csv"), "w") as f:
+            f.write("payload,load,clients,streams,server,repeat,req_per_s,p50_ms,p99_ms,seconds\n")
+            for payload_name in PAYLOADS:
+                for load_name, clients, streams in LOADS:
+                    for server_name in ("tensorwire", "nghttpd", "grpcio"):
+                        for repeat, (rps, p50, p99) in enumerate(results[(payload_name, load_name, server_name)]):
+                            f.write("%s,%s,%d,%d,%s,%d,%.1f,%.4f,%.4f,%g\n" % (
+                                payload_name, load_name, clients, streams, server_name, repeat + 1, rps, p50, p99,
+                                args.seconds))
 
 
 if __name__ == "__main__":
