@@ -49,12 +49,9 @@ def _linear_ticks(low, high, count=6):
     if high <= low:
         high = low + 1
     step = _nice_step(high - low, count)
-    start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)  # the top tick is at or above the highest value: nothing is clipped
+    ticks = [round(i * step, 12) for i in range(first, last + 1)]
     return ticks[0], ticks[-1], ticks
 
 
