@@ -1,0 +1,624 @@
+"""Writes the benchmark suite's report (Tools/bench/run): report.md and SVG plots from the sections' CSV files.
+Python standard library only; the plots come from svgplot.py next to this file.
+
+  report.py machine [PYTHON]          prints machine.csv (key,value): CPU, cores, OpenBLAS config and core type,
+                                      tool versions (PYTHON: the venv interpreter, for package versions)
+  report.py write DIR [--quick 0|1] [--seconds S] [--build-seconds S] [--revision R]
+                                      reads DIR/*.csv (and DIR/logs/) and writes DIR/report.md and DIR/*.svg
+
+Every section shows Tensorwire beside the reference measured in the same run: medians over repeats with the
+lowest and highest repeat in brackets. A section without its CSV says "section skipped: <why>".
+"""
+import csv
+import ctypes
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svgplot  # noqa: E402
+
+# Published reference figures quoted by issue 7 (the same tool, perf_analyzer, on this kind of machine).
+KSERVE_REFERENCES = [
+    ("digits", 16, "PyTriton (numpy 64→128→64→10 MLP)", 934),
+    ("digits", 16, "Seldon MLServer (same model)", 531),
+    ("mlp-large", 32, "PyTriton (numpy 1024→4096→4096→1024 MLP)", 432),
+    ("mlp-large", 32, "Seldon MLServer (same model)", 99),
+]
+FLOPS = {"mlp-large": 2 * (1024 * 4096 + 4096 * 4096 + 4096 * 1024), "digits": 2 * (64 * 64 + 64 * 10)}
+
+
+# ---------------------------------------------------------------------------------------------------- machine --
+
+def _run(argv, env=None):
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+        return (result.stdout + result.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine(python):
+    info = []
+    cpuinfo = open("/proc/cpuinfo").read()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    mhz = re.search(r"cpu MHz\s*:\s*(.*)", cpuinfo)
+    flags = re.search(r"flags\s*:\s*(.*)", cpuinfo)
+    flag_set = set(flags.group(1).split()) if flags else set()
+    info.append(("cpu", model.group(1).strip() if model else platform.processor()))
+    info.append(("cores (nproc)", str(os.cpu_count())))
+    info.append(("cpu MHz (reported)", mhz.group(1).strip() if mhz else "?"))
+    info.append(("vector extensions", " ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                                                            "avx512_bf16") if f in flag_set) or "none of avx2/avx512"))
+    with open("/proc/meminfo") as f:
+        mem = re.search(r"MemTotal:\s*(\d+)", f.read())
+    info.append(("memory", "%.1f GiB" % (int(mem.group(1)) / 1048576) if mem else "?"))
+    info.append(("kernel", platform.release()))
+    info.append(("OPENBLAS_CORETYPE", os.environ.get("OPENBLAS_CORETYPE", "(unset: OpenBLAS detects)")))
+    try:
+        blas = ctypes.CDLL("libopenblas.so.0")
+        blas.openblas_get_config.restype = ctypes.c_char_p
+        blas.openblas_get_corename.restype = ctypes.c_char_p
+        info.append(("OpenBLAS config", blas.openblas_get_config().decode()))
+        info.append(("OpenBLAS kernel (core type in use)", blas.openblas_get_corename().decode()))
+        info.append(("OpenBLAS threads (default)", str(blas.openblas_get_num_threads())))
+    except (OSError, AttributeError) as error:
+        info.append(("OpenBLAS", "not loadable: %s" % error))
+    swift = _run(["swift", "--version"]).splitlines()
+    info.append(("swift", swift[0] if swift else "?"))
+    if python:
+        versions = _run([python, "-c", "import importlib.metadata as m\n"
+                         "for p in ('onnxruntime', 'numpy', 'protobuf', 'grpcio', 'perf-analyzer'):\n"
+                         "    try: print(p + ' ' + m.version(p))\n"
+                         "    except Exception: print(p + ' -')"])
+        info.append(("python packages", "; ".join(versions.splitlines())))
+    h2load = _run(["h2load", "--version"]).splitlines()
+    info.append(("h2load / nghttpd", h2load[0] if h2load else "?"))
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["key", "value"])
+    for row in info:
+        writer.writerow(row)
+
+
+# ---------------------------------------------------------------------------------------------------- helpers --
+
+def read_csv(directory, name):
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def num(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(value, digits=None):
+    """Readable figures: 1234567 → 1.23M, 12345 → 12.3k, 12.34 → 12.3."""
+    if value is None:
+        return "–"
+    if digits is not None:
+        return "%.*f" % (digits, value)
+    magnitude = abs(value)
+    if magnitude >= 1e9:
+        return "%.2fG" % (value / 1e9)
+    if magnitude >= 1e6:
+        return "%.2fM" % (value / 1e6)
+    if magnitude >= 1e4:
+        return "%.1fk" % (value / 1e3)
+    if magnitude >= 100:
+        return "%.0f" % value
+    if magnitude >= 10:
+        return "%.1f" % value
+    return "%.2f" % value
+
+
+def spread(values, digits=None):
+    """median [min–max] of a list of numbers (just the value when there is one)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return fmt(values[0], digits)
+    return "%s [%s–%s]" % (fmt(statistics.median(values), digits), fmt(min(values), digits),
+                           fmt(max(values), digits))
+
+
+def ratio_text(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return "%.2f×" % values[0]
+    return "%.2f× [%.2f–%.2f]" % (statistics.median(values), min(values), max(values))
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def log_excerpt(directory, name, lines=40):
+    path = os.path.join(directory, "logs", name + ".log")
+    if not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        text = [line.rstrip("\n") for line in f if line.strip()]
+    return "\n".join(text[-lines:])
+
+
+def pow2_bucket(size):
+    if size <= 1:
+        return "1"
+    low = 1 << (size.bit_length() - 1)
+    return str(low) if low == 1 else "%d–%d" % (low, 2 * low - 1)
+
+
+# ---------------------------------------------------------------------------------------------------- sections --
+
+class Report:
+    def __init__(self, directory):
+        self.dir = directory
+        self.md = []
+        self.headlines = []
+        self.plots = []
+        sections = read_csv(directory, "sections.csv") or []
+        self.sections = {row["section"]: row for row in sections}
+
+    def svg(self, name, svg, caption):
+        svgplot.write(os.path.join(self.dir, name), svg)
+        self.md.append("![%s](%s)\n" % (caption, name))
+
+    def status_line(self, name, csv_names):
+        """None when the section produced its CSV; otherwise the 'section skipped' line to print."""
+        row = self.sections.get(name)
+        missing = [n for n in csv_names if not os.path.exists(os.path.join(self.dir, n))]
+        if row is None:
+            return "section skipped: not selected in this run (`--only`)."
+        if row["status"] == "skipped":
+            return "section skipped: %s." % row["detail"]
+        if row["status"] == "failed":
+            return "section skipped: the benchmark failed (%s); its output is in `logs/%s.log`." % (
+                row["detail"] or "exit %s" % row["rc"], name)
+        if missing:
+            return ("section skipped: the benchmark ran but wrote no %s (its script does not take BENCH_CSV_DIR "
+                    "yet); its own output follows." % ", ".join(missing))
+        return None
+
+    def noise_note(self, name):
+        row = self.sections.get(name)
+        if not row:
+            return ""
+        return ("_Ran %s s; load average (1/5/15 min) before: %s, after: %s._\n" % (
+            row["seconds"], row["load_before"], row["load_after"]))
+
+    def begin(self, name, title, csv_names):
+        self.md.append("\n## %s\n" % title)
+        skipped = self.status_line(name, csv_names)
+        if skipped:
+            self.md.append(skipped + "\n")
+            excerpt = log_excerpt(self.dir, name)
+            if excerpt:
+                self.md.append("```\n%s\n```\n" % excerpt)
+            self.md.append(self.noise_note(name))
+            return False
+        return True
+
+    # -- codec --
+    def codec(self):
+        if not self.begin("codec", "Codec: PredictRequest encode/decode (`Tools/bench/codec`)", ["codec.csv"]):
+            return
+        rows = read_csv(self.dir, "codec.csv")
+        by = {(r["case"], r["op"], r["impl"]): r for r in rows}
+        cases = list(dict.fromkeys((r["case"], r["op"], r["bytes"]) for r in rows))
+        self.md.append("Tensorwire's hand-written codec and Python protobuf (upb backend) on the same bytes; "
+                       "messages/s, median of 7 repeats [min–max].\n")
+        out, cats, tw_series, py_series = [], [], [], []
+        for case, op, size in cases:
+            tw, py = by.get((case, op, "tensorwire")), by.get((case, op, "python-upb"))
+            if not tw or not py:
+                continue
+            tw_v = (num(tw["msgs_per_s"]), num(tw["min_msgs_per_s"]), num(tw["max_msgs_per_s"]))
+            py_v = (num(py["msgs_per_s"]), num(py["min_msgs_per_s"]), num(py["max_msgs_per_s"]))
+            r = tw_v[0] / py_v[0] if py_v[0] else None
+            out.append([case, op, size, "%s [%s–%s]" % tuple(fmt(v) for v in tw_v), tw["gb_per_s"],
+                        "%s [%s–%s]" % tuple(fmt(v) for v in py_v), py["gb_per_s"],
+                        "%.1f×" % r if r else "–"])
+            cats.append("%s %s" % (case.split("_")[0] + " " + ("raw" if "raw" in case else "float"), op))
+            tw_series.append(tw_v)
+            py_series.append(py_v)
+            if case.startswith("small") and op == "decode" and r:
+                self.headlines.append("codec: small PredictRequest decode %s msg/s, %.1f× Python upb" % (
+                    fmt(tw_v[0]), r))
+            if "raw" in case and op == "decode":
+                self.headlines.append("codec: 1 MiB raw_data decode %s GB/s (Python upb %s GB/s)" % (
+                    tw["gb_per_s"], py["gb_per_s"]))
+        self.md.append(table(["case", "op", "bytes", "tensorwire msg/s", "GB/s", "python upb msg/s", "GB/s",
+                              "tensorwire / upb"], out) + "\n")
+        self.md.append("Targets (issue 2): 1 MiB decode ≥ 5 GB/s; small messages ≥ 3× Python upb.\n")
+        self.svg("codec.svg", svgplot.bar_chart("Codec: messages/s (log scale)", cats, "messages/s",
+                                                [("tensorwire", tw_series), ("python protobuf (upb)", py_series)],
+                                                log_y=True), "codec messages/s")
+        self.md.append(self.noise_note("codec"))
+
+    # -- engine --
+    def engine(self):
+        if not self.begin("engine", "Engine: in-process rows/s (`Tools/engine/bench`)", ["engine.csv"]):
+            return
+        rows = read_csv(self.dir, "engine.csv")
+        meta = (read_csv(self.dir, "engine_machine.csv") or [{}])[0]
+        rate, samples = {}, {}
+        for r in rows:
+            key = (r["kind"], r["model"], int(r["batch"]))
+            rate.setdefault(key, {})[r["round"]] = num(r["rows_per_s"])
+            batch = int(r["batch"])
+            for column in ("median_us", "min_us", "max_us"):
+                value = num(r[column])
+                if value:
+                    samples.setdefault(key, []).append(batch / (value * 1e-6))
+        rounds = len({r["round"] for r in rows})
+        self.md.append("Tensorwire's engine, onnxruntime (intra_op_num_threads=%s) and raw `cblas_sgemm` over the "
+                       "same layer shapes, interleaved over %d round(s) of %s s per case (each case: median of 7 "
+                       "repeats). rows/s: median over rounds [slowest–fastest repeat of any round]; ratios: median "
+                       "of per-round ratios [lowest–highest round]. OPENBLAS_CORETYPE=%s; fp32 peak estimate %s "
+                       "GFLOP/s for %s threads.\n" % (meta.get("threads", "?"), rounds,
+                                                       meta.get("seconds_per_case", "?"),
+                                                       meta.get("openblas_coretype", "?"),
+                                                       meta.get("peak_gflops", "?"), meta.get("threads", "?")))
+
+        def ratios(top, bottom, model, batch):
+            a, b = rate.get((top, model, batch), {}), rate.get((bottom, model, batch), {})
+            return [a[k] / b[k] for k in a if k in b and a[k] and b[k]]
+
+        out = []
+        for model in ("mlp-large", "digits"):
+            batches = sorted({k[2] for k in rate if k[1] == model})
+            series = {}
+            for batch in batches:
+                tw = med(rate.get(("engine", model, batch), {}).values())
+                if tw is None:
+                    continue
+
+                def cell(kind):
+                    values = samples.get((kind, model, batch), [])
+                    centre = med(rate.get((kind, model, batch), {}).values())
+                    if centre is None:
+                        return "–"
+                    return "%s [%s–%s]" % (fmt(centre), fmt(min(values)), fmt(max(values))) if values else fmt(centre)
+
+                out.append([model, batch, cell("engine"), cell("onnxruntime"),
+                            ratio_text(ratios("engine", "onnxruntime", model, batch)), cell("gemm"),
+                            ratio_text(ratios("engine", "gemm", model, batch)), "%.1f" % (tw * FLOPS[model] / 1e9)])
+                for kind in ("engine", "onnxruntime", "gemm"):
+                    centre = med(rate.get((kind, model, batch), {}).values())
+                    values = samples.get((kind, model, batch), [])
+                    if centre is not None:
+                        series.setdefault(kind, []).append((batch, centre, min(values or [centre]),
+                                                            max(values or [centre])))
+                if batch == 128 and model == "mlp-large":
+                    ort = med(ratios("engine", "onnxruntime", model, batch))
+                    gemm = med(ratios("engine", "gemm", model, batch))
+                    self.headlines.append("engine: mlp-large batch 128 %s rows/s (%.1f GFLOP/s), %.2f× onnxruntime, "
+                                          "%.2f× raw sgemm" % (fmt(tw), tw * FLOPS[model] / 1e9, ort or 0, gemm or 0))
+                if batch == 1 and model == "digits":
+                    ort = med(ratios("engine", "onnxruntime", model, batch))
+                    self.headlines.append("engine: digits batch 1 %s rows/s, %.2f× onnxruntime" % (fmt(tw), ort or 0))
+            if series:
+                names = {"engine": "tensorwire engine", "onnxruntime": "onnxruntime", "gemm": "raw cblas_sgemm"}
+                self.plots.append(("engine-%s.svg" % model, svgplot.line_chart(
+                    "Engine %s: rows/s vs batch size" % model, "batch size", "rows/s (log scale)",
+                    [(names[k], v) for k, v in series.items()], log2_x=True, log_y=True),
+                    "engine %s rows/s vs batch size" % model))
+        self.md.append(table(["model", "batch", "tensorwire rows/s", "onnxruntime rows/s", "tw / ort",
+                              "raw sgemm rows/s", "tw / sgemm", "tw GFLOP/s"], out) + "\n")
+        self.md.append("Targets (issue 4): ≥ 1.0× onnxruntime at every batch size; mlp-large at batch 128 ≥ 0.9× the "
+                       "raw GEMM bound.\n")
+        self.flush_plots()
+        self.md.append(self.noise_note("engine"))
+
+    def flush_plots(self):
+        for name, svg, caption in self.plots:
+            self.svg(name, svg, caption)
+        self.plots = []
+
+    # -- transport --
+    def transport(self):
+        if not self.begin("transport", "Transport: unary gRPC echo under h2load (`Tools/bench/transport`)",
+                          ["transport.csv"]):
+            return
+        rows = read_csv(self.dir, "transport.csv")
+        runs = {}
+        for r in rows:
+            runs.setdefault((r["payload"], r["load"], r["server"]), []).append(
+                (num(r["req_per_s"]), num(r["p50_ms"]), num(r["p99_ms"]), r["repeat"]))
+        repeats = len({r["repeat"] for r in rows})
+        seconds = rows[0]["seconds"] if rows else "?"
+        self.md.append("h2load -t1 for %s s per run (after a 0.5 s warm-up), %d repeat(s); Tensorwire's echo server "
+                       "(Transport only), nghttpd serving a same-size static file, and a Python grpc.aio echo server, "
+                       "in the same run. req/s median [min–max]; p50/p99 in ms (medians). gRPC status checked with "
+                       "grpcio before and after.\n" % (seconds, repeats))
+        out, cats = [], []
+        series = {"tensorwire": [], "nghttpd": [], "grpcio": []}
+        p99s = {"tensorwire": [], "nghttpd": [], "grpcio": []}
+        for payload, load in dict.fromkeys((r["payload"], r["load"]) for r in rows):
+            cells, medians = [], {}
+            for server in ("tensorwire", "nghttpd", "grpcio"):
+                data = runs.get((payload, load, server), [])
+                rps = [d[0] for d in data]
+                medians[server] = (med(rps), med([d[1] for d in data]), med([d[2] for d in data]))
+                cells += [spread(rps), "%.3f / %.3f" % (medians[server][1] or 0, medians[server][2] or 0)]
+                series[server].append((med(rps), min(rps), max(rps)) if rps else None)
+                p99s[server].append(medians[server][2])
+            per_repeat = {}
+            for server in ("tensorwire", "nghttpd", "grpcio"):
+                for d in runs.get((payload, load, server), []):
+                    per_repeat.setdefault(d[3], {})[server] = d[0]
+            vs_ng = [v["tensorwire"] / v["nghttpd"] for v in per_repeat.values() if v.get("nghttpd")]
+            vs_py = [v["tensorwire"] / v["grpcio"] for v in per_repeat.values() if v.get("grpcio")]
+            p50_ratio = (medians["tensorwire"][1] / medians["nghttpd"][1]) if medians["nghttpd"][1] else None
+            out.append([payload, load] + cells + [ratio_text(vs_ng), "%.2f×" % p50_ratio if p50_ratio else "–",
+                                                   ratio_text(vs_py)])
+            cats.append("%s %s" % (payload, load))
+            if payload == "64 floats" and load == "16x16":
+                self.headlines.append("transport: 64-float echo at 16×16 streams %s req/s, %.2f× nghttpd, %.1f× grpcio"
+                                      % (fmt(medians["tensorwire"][0]), med(vs_ng) or 0, med(vs_py) or 0))
+            if payload == "64 floats" and load == "c=1":
+                self.headlines.append("transport: c=1 p50 %.3f ms (nghttpd %.3f ms, %.2f×)" % (
+                    medians["tensorwire"][1], medians["nghttpd"][1], p50_ratio or 0))
+        self.md.append(table(["payload", "load", "tensorwire req/s", "p50 / p99", "nghttpd req/s", "p50 / p99",
+                              "grpcio req/s", "p50 / p99", "tw / nghttpd req/s", "tw / nghttpd p50",
+                              "tw / grpcio req/s"], out) + "\n")
+        self.md.append("Targets (issue 3): at 16×16, ≥ 0.8× nghttpd's req/s; at c=1, p50 ≤ 1.5× nghttpd's.\n")
+        self.svg("transport.svg", svgplot.bar_chart("Transport: requests/s (h2load, log scale)", cats, "requests/s",
+                                                    [(k, v) for k, v in series.items()], log_y=True),
+                 "transport requests/s")
+        self.svg("transport-p99.svg", svgplot.bar_chart("Transport: p99 latency", cats, "p99 (ms)",
+                                                        [(k, v) for k, v in p99s.items()]), "transport p99")
+        self.md.append(self.noise_note("transport"))
+
+    # -- batching --
+    def batching(self):
+        if not self.begin("batching", "Batching: closed-loop concurrency sweep (`Tools/bench/batching`)",
+                          ["batching.csv"]):
+            return
+        rows = read_csv(self.dir, "batching.csv")
+        ort_rows = read_csv(self.dir, "batching_ort.csv") or []
+        ort_runs = {}
+        for r in ort_rows:  # one row per batch size and repeat
+            ort_runs.setdefault((r["model"], int(r["batch"])), []).append(num(r["rows_per_s"]))
+        ort = {key: med(values) for key, values in ort_runs.items()}
+        points = {}
+        for r in rows:
+            key = (r["model"], r["mode"], int(r["concurrency"]), r["batching"])
+            points.setdefault(key, []).append(r)
+        repeats = max(len(v) for v in points.values()) if points else 0
+        seconds = rows[0].get("seconds", "?") if rows else "?"
+        self.md.append("A release `tensorwire-server` and `tensorwire-grpc-load` (closed loop over our client, one "
+                       "row per request) on the same 2 cores; batching on (defaults) against off "
+                       "(`--max-batch-size 1`), unary Predict and PredictStream; %s s per point, %d repeat(s) "
+                       "(req/s: median [min–max]). onnxruntime's in-process rows/s at the measured mean batch size "
+                       "(rounded), same run.\n" % (seconds, repeats))
+        out = []
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        for model in models:
+            tput, lat = {}, {}
+            for mode in ("unary", "stream"):
+                for c in sorted({k[2] for k in points if k[0] == model and k[1] == mode}):
+                    cells = {}
+                    for batching in ("on", "off"):
+                        data = points.get((model, mode, c, batching), [])
+                        rps = [num(d["req_per_s"]) for d in data]
+                        p50 = med([num(d["p50_us"]) for d in data])
+                        p99 = med([num(d["p99_us"]) for d in data])
+                        mb = med([num(d["mean_batch"]) for d in data])
+                        errors = sum(int(num(d["errors"]) or 0) for d in data)
+                        cells[batching] = (rps, p50, p99, mb, errors)
+                        if rps:
+                            label = "%s, batching %s" % (mode, batching)
+                            tput.setdefault(label, []).append((c, med(rps), min(rps), max(rps)))
+                            lat.setdefault(label, []).append((med(rps), (p99 or 0) / 1000.0))
+                    on, off = cells["on"], cells["off"]
+                    on_off = med(on[0]) / med(off[0]) if on[0] and off[0] and med(off[0]) else None
+                    batch = max(1, int((on[3] or 1) + 0.5))
+                    ort_rate = ort.get((model, batch))
+                    out.append([model, mode, c, spread(on[0]), fmt(on[1]), fmt(on[2]), fmt(on[3], 1),
+                                spread(off[0]), fmt(off[1]), fmt(off[2]), "%.2f×" % on_off if on_off else "–",
+                                "%s (b=%d)" % (fmt(ort_rate), batch) if ort_rate else "–",
+                                "%.2f×" % (med(on[0]) / ort_rate) if ort_rate and on[0] else "–",
+                                str(on[4] + off[4]) if on[4] + off[4] else ""])
+                    if model == "mlp-large" and mode == "unary" and c == 32 and on_off:
+                        ort32 = ort.get((model, 32))
+                        self.headlines.append(
+                            "batching: mlp-large unary c=32 %s req/s, %.1f× batching off%s" % (
+                                fmt(med(on[0])), on_off,
+                                ", %.2f× onnxruntime at batch 32" % (med(on[0]) / ort32) if ort32 else ""))
+                    if model == "digits" and mode == "unary" and c == 64 and on_off:
+                        self.headlines.append("batching: digits unary c=64 %s req/s, %.1f× batching off" % (
+                            fmt(med(on[0])), on_off))
+            self.plots.append(("batching-throughput-%s.svg" % model, svgplot.line_chart(
+                "%s: throughput vs concurrency" % model, "concurrency (requests in flight)", "requests/s",
+                list(tput.items()), log2_x=True), "%s throughput vs concurrency" % model))
+            self.plots.append(("batching-latency-%s.svg" % model, svgplot.line_chart(
+                "%s: p99 latency vs throughput" % model, "requests/s", "p99 latency (ms)",
+                list(lat.items()), sort_x=False), "%s p99 latency vs throughput" % model))
+        self.md.append(table(["model", "api", "c", "on req/s", "p50 µs", "p99 µs", "mean batch", "off req/s",
+                              "p50 µs", "p99 µs", "on / off", "ort rows/s", "on / ort", "errors"], out) + "\n")
+        self.md.append("Targets (issue 5): mlp-large at c=32 ≥ 8× batching off and ≥ 0.8× onnxruntime's rows/s at "
+                       "batch 32; at c=1, p50 with batching on ≤ 1.1× off. The load generator shares the 2 cores "
+                       "with the server, so these figures understate the server.\n")
+        self.flush_plots()
+        self.md.append(self.noise_note("batching"))
+
+    # -- batch sizes --
+    def batch_sizes(self):
+        if not self.begin("batch-sizes", "Batch-size distribution (`tensorwire bench --json`)",
+                          ["batch_sizes.csv"]):
+            return
+        rows = read_csv(self.dir, "batch_sizes.csv")
+        summary = read_csv(self.dir, "batch_sizes_summary.csv") or []
+        self.md.append("`tensorwire bench MODEL -c C --json` against a release server with batching defaults; each "
+                       "response reports the batch it ran in. Share of requests per batch-size range.\n")
+        groups = list(dict.fromkeys((r["model"], int(r["concurrency"])) for r in rows))
+        max_size = max(int(r["batch_size"]) for r in rows) if rows else 1
+        buckets = list(dict.fromkeys(pow2_bucket(s) for s in [1 << i for i in range(max_size.bit_length())]))
+        series, out = [], []
+        for model, c in groups:
+            share = {}
+            for r in rows:
+                if r["model"] == model and int(r["concurrency"]) == c:
+                    bucket = pow2_bucket(int(r["batch_size"]))
+                    share[bucket] = share.get(bucket, 0) + 100 * float(r["share"])
+            series.append(("%s c=%d" % (model, c), [share.get(b) for b in buckets]))
+            mean = sum(int(r["batch_size"]) * float(r["share"]) for r in rows
+                       if r["model"] == model and int(r["concurrency"]) == c)
+            s = next((x for x in summary if x["model"] == model and int(x["concurrency"]) == c), {})
+            out.append([model, c, fmt(num(s.get("throughput_rps"))), s.get("p50_ms", "–"), s.get("p99_ms", "–"),
+                        "%.1f" % mean, "  ".join("%s: %.0f%%" % (b, share[b]) for b in buckets if share.get(b)),
+                        s.get("queue_us_mean", "–"), s.get("compute_us_mean", "–")])
+        self.md.append(table(["model", "c", "req/s", "p50 ms", "p99 ms", "mean batch seen", "share of requests",
+                              "queue µs", "compute µs"], out) + "\n")
+        self.svg("batch-sizes.svg", svgplot.bar_chart("Server batch-size distribution", buckets,
+                                                      "share of requests (%)", series, x_label="batch size"),
+                 "batch-size distribution")
+        self.md.append(self.noise_note("batch-sizes"))
+
+    # -- kserve --
+    def kserve(self):
+        if not self.begin("kserve", "KServe v2: perf_analyzer concurrency sweep (`Tools/bench/kserve`)",
+                          ["kserve.csv"]):
+            self.md.append("Reference figures (issue 7, same tool, this kind of machine): " + "; ".join(
+                "%s at c=%d: %s %d infer/s" % (m, c, name, v) for m, c, name, v in KSERVE_REFERENCES) + ".\n")
+            return
+        rows = read_csv(self.dir, "kserve.csv")
+        points = {}
+        for r in rows:
+            points.setdefault((r["model"], int(r["concurrency"])), []).append(r)
+        repeats = max(len(v) for v in points.values()) if points else 0
+        self.md.append("perf_analyzer 2.41 (gRPC, batch 1 per request) against a release `tensorwire-server` "
+                       "serving both models through `inference.GRPCInferenceService` and the dynamic batcher; "
+                       "perf_analyzer's own figures (its stable windows), %d repeat(s). Client latency in µs.\n"
+                       % repeats)
+        engine = read_csv(self.dir, "engine.csv") or []
+        engine32 = {m: med([num(r["rows_per_s"]) for r in engine if r["kind"] == "engine" and r["model"] == m and
+                            r["batch"] == "32"]) for m in ("digits", "mlp-large")}
+        out, tput, lat = [], {}, {}
+        for (model, c), data in sorted(points.items()):
+            rps = [num(d["infer_per_s"]) for d in data]
+            p50 = med([num(d["p50_us"]) for d in data])
+            p99 = med([num(d["p99_us"]) for d in data])
+            refs = "; ".join("%s %d (%.1f×)" % (name.split(" (")[0], v, med(rps) / v)
+                             for m, rc, name, v in KSERVE_REFERENCES if m == model and rc == c)
+            out.append([model, c, spread(rps), fmt(p50), fmt(p99), refs or ""])
+            tput.setdefault(model, []).append((c, med(rps), min(rps), max(rps)))
+            lat.setdefault(model, []).append((med(rps), (p99 or 0) / 1000.0))
+            for m, rc, name, v in KSERVE_REFERENCES:
+                if m == model and rc == c and name.startswith("PyTriton"):
+                    self.headlines.append("KServe: %s c=%d %s infer/s under perf_analyzer (%.1f× PyTriton's %d)" % (
+                        model, c, fmt(med(rps)), med(rps) / v, v))
+        self.md.append(table(["model", "c", "infer/s", "p50 µs", "p99 µs", "vs published reference (infer/s)"], out)
+                       + "\n")
+        failures = [line.strip() for line in log_excerpt(self.dir, "kserve", 1000).splitlines()
+                    if "perf_analyzer failed" in line]
+        if failures:
+            self.md.append("Points without a figure (perf_analyzer found no stable window on this loaded machine):\n"
+                           "```\n%s\n```\n" % "\n".join(failures))
+        if any(engine32.values()):
+            self.md.append("In-process engine at batch 32 in this run (the ceiling for the large model): %s.\n" %
+                           ", ".join("%s %s rows/s" % (m, fmt(v)) for m, v in engine32.items() if v))
+        self.md.append("Targets (issue 7): ≥ 10× PyTriton and ≥ 20× MLServer on the small model; the large model's "
+                       "throughput approaching the in-process engine's. PyTriton/MLServer figures are published "
+                       "reference numbers quoted by issue 7, not measured in this run.\n")
+        self.svg("kserve-throughput.svg", svgplot.line_chart(
+            "KServe (perf_analyzer): infer/s vs concurrency", "concurrency", "infer/s",
+            list(tput.items()), log2_x=True), "KServe throughput vs concurrency")
+        self.svg("kserve-latency.svg", svgplot.line_chart(
+            "KServe (perf_analyzer): p99 vs infer/s", "infer/s", "p99 latency (ms)", list(lat.items()),
+            sort_x=False), "KServe p99 vs throughput")
+        self.md.append(self.noise_note("kserve"))
+
+
+def write(directory, quick, seconds, build_seconds, revision):
+    report = Report(directory)
+    body_start = len(report.md)
+    report.codec()
+    report.engine()
+    report.transport()
+    report.batching()
+    report.batch_sizes()
+    report.kserve()
+    body = report.md[body_start:]
+
+    name = os.path.basename(os.path.normpath(directory))
+    head = ["# Tensorwire benchmark report — %s\n" % name,
+            "`Tools/bench/run%s` at revision `%s`: %s mode, %s s in all (release build: %s s). Every section "
+            "measures Tensorwire and its reference in the same run on the same machine; figures are medians over "
+            "repeats with [min–max]. Nothing here is asserted; targets are the issues'.\n" % (
+                " --quick" if quick else "", revision, "quick" if quick else "full", seconds, build_seconds)]
+    head.append("## Headline figures\n")
+    head.append("\n".join("- " + h for h in report.headlines) + "\n" if report.headlines else "(none: no section "
+                "produced figures)\n")
+    machine_rows = read_csv(directory, "machine.csv") or []
+    head.append("## Machine\n")
+    head.append(table(["", ""], [[r["key"], r["value"]] for r in machine_rows]) + "\n")
+    head.append("## Sections and noise\n")
+    section_rows = []
+    loads = []
+    for row in report.sections.values():
+        section_rows.append([row["section"], row["status"] + (" — " + row["detail"] if row["detail"] else ""),
+                             row["seconds"], row["load_before"], row["load_after"]])
+        for value in (row["load_before"], row["load_after"]):
+            first = num(value.split()[0]) if value else None
+            if first is not None:
+                loads.append(first)
+    head.append(table(["section", "status", "seconds", "load avg before (1/5/15)", "after"], section_rows) + "\n")
+    cores = os.cpu_count() or 1
+    if loads:
+        busy = max(loads)
+        head.append("Note on noise: the 1-minute load average ranged %.1f–%.1f on %d cores during this run%s. "
+                    "Cross-run comparisons are unreliable on a shared machine; the ratios inside each section "
+                    "(reference measured in the same run, interleaved where the script does so) are the figures "
+                    "to read, and the [min–max] spread shows how much the repeats moved.\n" % (
+                        min(loads), busy, cores,
+                        " — above the core count, so other processes competed for the CPUs and absolute figures "
+                        "are understated" if busy > cores else ""))
+    files = sorted(f for f in os.listdir(directory) if f.endswith(".csv") or f.endswith(".svg"))
+    tail = ["\n## Files\n", "CSV (every repeat): " + ", ".join("[%s](%s)" % (f, f) for f in files if f.endswith(
+        ".csv")) + ".  \nPlots: " + ", ".join("[%s](%s)" % (f, f) for f in files if f.endswith(".svg")) +
+        ".  \nEach section's own text output: `logs/`.\n"]
+    with open(os.path.join(directory, "report.md"), "w") as f:
+        f.write("\n".join(head + body + tail))
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "machine":
+        machine(sys.argv[2] if len(sys.argv) > 2 else None)
+        return
+    if len(sys.argv) >= 3 and sys.argv[1] == "write":
+        args = sys.argv[3:]
+        options = {"--quick": "0", "--seconds": "?", "--build-seconds": "?", "--revision": "?"}
+        for i in range(0, len(args) - 1, 2):
+            options[args[i]] = args[i + 1]
+        write(sys.argv[2], options["--quick"] == "1", options["--seconds"], options["--build-seconds"],
+              options["--revision"])
+        return
+    print(__doc__, file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
