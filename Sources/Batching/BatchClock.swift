@@ -30,6 +30,11 @@ public struct BatchInstant: Sendable, Hashable, Comparable, CustomStringConverti
         return Int(clamping: (nanoseconds - earlier.nanoseconds) / 1_000)
     }
 
+    /// Nanoseconds from `earlier` to `self`; 0 if `earlier` is later.
+    public func nanoseconds(since earlier: BatchInstant) -> UInt64 {
+        nanoseconds > earlier.nanoseconds ? nanoseconds - earlier.nanoseconds : 0
+    }
+
     public var description: String { "\(nanoseconds)ns" }
 }
 

@@ -30,6 +30,8 @@ public final class Batcher: Sendable {
     private let threads = Mutex<[pthread_t]>([])
     private let batchCounter = Atomic<Int>(0)
     private let rowCounter = Atomic<Int>(0)
+    /// KServe ModelStatistics counters of this version: batches are recorded here, request outcomes by the server.
+    public let statistics = BatchStatistics()
 
     /// Creates the batcher and starts its instance threads.
     ///
@@ -266,37 +268,52 @@ public final class Batcher: Sendable {
         let rows = pieces.reduce(0) { $0 + $1.rows }
         hooks.beforeCompute?(BatchTrace(instance: instance, rows: rows, requestCount: pieces.count))
         let start = clock.now()
+        var gathered = start
         let result: Result<[Tensor], BatchError>
         if pieces.count == 1, let only = pieces.first, only.isWholeRequest {
             // One whole request: its tensors are the batch, no copy.
             result = Result { () throws(InferenceError) in try context.run(only.pending.job.inputs) }
                 .mapError { .inference($0) }
         } else {
-            result = gather.run(pieces, rows: rows, signature: model.signature, context: context)
+            result = gather.run(pieces, rows: rows, signature: model.signature, context: context, clock: clock,
+                                gathered: &gathered)
         }
         let end = clock.now()
         batchCounter.add(1, ordering: .relaxed)
         rowCounter.add(rows, ordering: .relaxed)
         let computeMicroseconds = end.microseconds(since: start)
+        // Slice every request's rows first, so the batch is recorded in `statistics` before any completion runs.
+        var outcomes: [Result<[Tensor], BatchError>] = []
+        outcomes.reserveCapacity(pieces.count)
         var rowInBatch = 0
+        var queueNanoseconds: UInt64 = 0
+        var starting = 0
         for piece in pieces {
+            switch result {
+            case .success(let outputs):
+                if pieces.count == 1 && piece.isWholeRequest {
+                    outcomes.append(.success(outputs))
+                } else {
+                    outcomes.append(sliceRows(outputs, from: rowInBatch, count: piece.rows))
+                }
+            case .failure(let error):
+                outcomes.append(.failure(error))
+            }
+            rowInBatch += piece.rows
+            queueNanoseconds &+= start.nanoseconds(since: piece.pending.request.enqueued)
+            if piece.rowStart == 0 { starting += 1 }
+        }
+        let sliced = clock.now()
+        statistics.record(BatchStatistics.BatchRecord(
+            rows: rows, requestsStarting: starting, pieces: pieces.count, queueNanoseconds: queueNanoseconds,
+            inputNanoseconds: gathered.nanoseconds(since: start), inferNanoseconds: end.nanoseconds(since: gathered),
+            outputNanoseconds: sliced.nanoseconds(since: end)))
+        for (piece, outcome) in zip(pieces, outcomes) {
             let facts = BatchFacts(
                 batchSize: rows, requestCount: pieces.count,
                 queueMicroseconds: start.microseconds(since: piece.pending.request.enqueued),
                 computeMicroseconds: computeMicroseconds
             )
-            let outcome: Result<[Tensor], BatchError>
-            switch result {
-            case .success(let outputs):
-                if pieces.count == 1 && piece.isWholeRequest {
-                    outcome = .success(outputs)
-                } else {
-                    outcome = sliceRows(outputs, from: rowInBatch, count: piece.rows)
-                }
-            case .failure(let error):
-                outcome = .failure(error)
-            }
-            rowInBatch += piece.rows
             if let assembly = piece.pending.assembly {
                 assembly.deliver(offset: piece.rowStart, rows: piece.rows, outcome: outcome, facts: facts)
             } else {
@@ -388,9 +405,10 @@ private struct GatherBuffers {
         int64s = Array(repeating: [], count: inputCount)
     }
 
-    /// Copies each piece's rows into the batch matrices and runs the model once.
+    /// Copies each piece's rows into the batch matrices and runs the model once; `gathered` is when the copy ended.
     mutating func run(
-        _ pieces: [Piece], rows: Int, signature: ModelSignature, context: ExecutionContext
+        _ pieces: [Piece], rows: Int, signature: ModelSignature, context: ExecutionContext, clock: any MonotonicClock,
+        gathered: inout BatchInstant
     ) -> Result<[Tensor], BatchError> {
         var inputs: [Tensor] = []
         inputs.reserveCapacity(signature.inputs.count)
@@ -430,6 +448,7 @@ private struct GatherBuffers {
                 return .failure(.inference(.dataType(input: input.name, expected: .float32, received: .string)))
             }
         }
+        gathered = clock.now()
         let result = Result { () throws(InferenceError) in try context.run(inputs) }.mapError { BatchError.inference($0) }
         // Take the buffers back so their capacity is reused; once `inputs` is gone they are uniquely referenced.
         for (index, tensor) in inputs.enumerated() {

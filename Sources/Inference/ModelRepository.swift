@@ -209,59 +209,73 @@ public struct ModelRepository: Sendable {
         }
         var entries: [ModelEntry] = []
         for name in names where !name.hasPrefix(".") && isDirectory(root.appendingPathComponent(name).path) {
-            let modelDirectory = root.appendingPathComponent(name)
-            func failed(_ version: Int, _ config: ModelConfig, _ reason: String) {
-                log("model \(name) version \(version): FAILED: \(reason)")
-                entries.append(ModelEntry(name: name, version: version, config: config, state: .failed(reason: reason)))
-            }
-            var config = defaults
-            let configPath = modelDirectory.appendingPathComponent("config.json").path
-            if manager.fileExists(atPath: configPath) {
-                guard let data = manager.contents(atPath: configPath) else {
-                    failed(0, config, "\(configPath): cannot be read")
-                    continue
-                }
-                do throws(ModelLoadError) {
-                    config = try ModelConfig(json: [UInt8](data), file: configPath, defaults: defaults)
-                } catch {
-                    failed(0, config, error.description)
-                    continue
-                }
-            }
-            let contents = (try? manager.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
-            let available = contents.compactMap { entry -> Int? in
-                guard let version = Int(entry), version >= 0,
-                      manager.fileExists(atPath: modelDirectory.appendingPathComponent("\(entry)/model.onnx").path)
-                else { return nil }
-                return version
-            }.sorted()
-            let selected: [Int]
-            switch config.versionPolicy {
-            case .latest(let count): selected = Array(available.suffix(count))
-            case .all: selected = available
-            case .specific(let versions): selected = versions
-            }
-            if selected.isEmpty {
-                failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx")
-                continue
-            }
-            for version in selected {
-                let path = modelDirectory.appendingPathComponent("\(version)/model.onnx").path
-                guard available.contains(version) else {
-                    failed(version, config, "\(path) does not exist (version_policy names version \(version))")
-                    continue
-                }
-                do {
-                    let model = try Model(contentsOf: path, name: name)
-                    log("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
-                        + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps)")
-                    entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model)))
-                } catch {
-                    failed(version, config, error.description)
-                }
-            }
+            entries += loadModel(named: name, directory: directory, defaults: defaults, log: log)
         }
         return ModelRepository(directory: directory, entries: entries)
+    }
+
+    /// The entries of one model, `DIR/<name>/`: its config.json over `defaults`, then every version its version
+    /// policy selects, each ready or failed with the reason (a failure of the whole model is version 0). `load` runs
+    /// this for every model directory; explicit model control runs it for one.
+    public static func loadModel(
+        named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
+        log: (String) -> Void = { ModelRepository.logToStandardError($0) }
+    ) -> [ModelEntry] {
+        let manager = FileManager.default
+        let root = URL(fileURLWithPath: directory)
+        var entries: [ModelEntry] = []
+        let modelDirectory = root.appendingPathComponent(name)
+        func failed(_ version: Int, _ config: ModelConfig, _ reason: String) {
+            log("model \(name) version \(version): FAILED: \(reason)")
+            entries.append(ModelEntry(name: name, version: version, config: config, state: .failed(reason: reason)))
+        }
+        var config = defaults
+        let configPath = modelDirectory.appendingPathComponent("config.json").path
+        if manager.fileExists(atPath: configPath) {
+            guard let data = manager.contents(atPath: configPath) else {
+                failed(0, config, "\(configPath): cannot be read")
+                return entries
+            }
+            do throws(ModelLoadError) {
+                config = try ModelConfig(json: [UInt8](data), file: configPath, defaults: defaults)
+            } catch {
+                failed(0, config, error.description)
+                return entries
+            }
+        }
+        let contents = (try? manager.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
+        let available = contents.compactMap { entry -> Int? in
+            guard let version = Int(entry), version >= 0,
+                  manager.fileExists(atPath: modelDirectory.appendingPathComponent("\(entry)/model.onnx").path)
+            else { return nil }
+            return version
+        }.sorted()
+        let selected: [Int]
+        switch config.versionPolicy {
+        case .latest(let count): selected = Array(available.suffix(count))
+        case .all: selected = available
+        case .specific(let versions): selected = versions
+        }
+        if selected.isEmpty {
+            failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx")
+            return entries
+        }
+        for version in selected {
+            let path = modelDirectory.appendingPathComponent("\(version)/model.onnx").path
+            guard available.contains(version) else {
+                failed(version, config, "\(path) does not exist (version_policy names version \(version))")
+                continue
+            }
+            do {
+                let model = try Model(contentsOf: path, name: name)
+                log("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
+                    + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps)")
+                entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model)))
+            } catch {
+                failed(version, config, error.description)
+            }
+        }
+        return entries
     }
 
     static func isDirectory(_ path: String) -> Bool {

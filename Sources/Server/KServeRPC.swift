@@ -1,4 +1,5 @@
 public import Batching
+import Dispatch
 import EventLoop
 import ProtoWire
 public import RPCCore
@@ -14,6 +15,8 @@ public enum KServeRPC {
     /// Request header that makes ModelStreamInfer end the stream with a gRPC status at the first failed request
     /// instead of answering it in-band (Triton's opt-in behaviour).
     public static let streamErrorHeader = "triton_grpc_error"
+    /// Where RepositoryModelLoad / RepositoryModelUnload run, one at a time (the catalog serialises them as well).
+    static let modelControlQueue = DispatchQueue(label: "tensorwire.model-control")
 
     public static func register(_ service: KServeService, clock: any MonotonicClock, on router: inout Router<ServerMethodHandler>) {
         func unary<Request: ProtoMessage>(
@@ -45,12 +48,30 @@ public enum KServeRPC {
         unary("RepositoryIndex", KServe.RepositoryIndexRequest.self) { request in
             service.repositoryIndex(request).serializedBytes()
         }
-        unary("RepositoryModelLoad", KServe.RepositoryModelLoadRequest.self) { request throws(RPCError) in
-            throw service.refuseModelControl(request, load: true)
+        unary("ModelStatistics", KServe.ModelStatisticsRequest.self) { request throws(RPCError) in
+            try service.modelStatistics(request).serializedBytes()
         }
-        unary("RepositoryModelUnload", KServe.RepositoryModelUnloadRequest.self) { request throws(RPCError) in
-            throw service.refuseModelControl(request, load: false)
+        // Model control compiles models and drains batchers: that runs on `modelControlQueue`, never on a loop
+        // thread, and the call is answered from there when it is done. Refusals are answered at once.
+        func control(_ method: String, load: Bool, _ body: @escaping @Sendable (KServe.RepositoryModelRequest) throws(RPCError) -> Void) {
+            router.register(MethodDescriptor(service: serviceName, method: method, kind: .unary), handler: .unary { call, bytes in
+                guard let request = InferenceRPC.decode(KServe.RepositoryModelRequest.self, bytes, call: call) else { return }
+                if let refusal = service.modelControlRefusal(request, load: load) {
+                    call.finish(error: refusal)
+                    return
+                }
+                modelControlQueue.async {
+                    do throws(RPCError) {
+                        try body(request)
+                        call.respond(KServe.RepositoryModelLoadResponse().serializedBytes())
+                    } catch {
+                        call.finish(error: error)
+                    }
+                }
+            })
         }
+        control("RepositoryModelLoad", load: true) { request throws(RPCError) in try service.loadModel(request) }
+        control("RepositoryModelUnload", load: false) { request throws(RPCError) in try service.unloadModel(request) }
         router.register(MethodDescriptor(service: serviceName, method: "ModelInfer", kind: .unary), handler: .unary { call, bytes in
             modelInfer(service, clock: clock, call: call, bytes: bytes)
         })

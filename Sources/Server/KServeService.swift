@@ -12,9 +12,9 @@ public struct KServeService: Sendable {
     /// Reported by ServerMetadata.
     public static let serverName = "tensorwire"
     public static let serverVersion = "0.1.0"
-    /// The protocol extensions this server implements (Triton's names). Not `statistics`: ModelStatistics is not
-    /// served, and perf_analyzer calls it only when it is advertised.
-    public static let extensions = ["model_configuration", "model_repository"]
+    /// The protocol extensions this server implements (Triton's names). `statistics` makes perf_analyzer call
+    /// ModelStatistics and report the server-side queue and compute times.
+    public static let extensions = ["model_configuration", "model_repository", "statistics"]
     /// Reported as `platform` by ModelMetadata and ModelConfig (as GetModel does) and `backend` by ModelConfig.
     public static let platform = "onnx"
     public static let backend = "tensorwire"
@@ -64,7 +64,7 @@ public struct KServeService: Sendable {
         let signature = batcher.model.signature
         var response = KServe.ModelMetadataResponse()
         response.name = request.name
-        response.versions = (catalog.versionsByModel[request.name] ?? []).filter { $0.batcher != nil }.map { String($0.number) }
+        response.versions = (catalog.entry(request.name)?.readyVersions ?? []).map { String($0.number) }
         response.platform = Self.platform
         func metadata(_ tensor: TensorSignature) -> KServe.ModelMetadataResponse.TensorMetadata {
             .init(name: tensor.name, datatype: KServeTensors.name(of: tensor.dataType), shape: tensor.dims.map { Int64($0) })
@@ -130,32 +130,124 @@ public struct KServeService: Sendable {
         return response
     }
 
-    /// RepositoryIndex: every version of every model, READY or UNAVAILABLE with the reason (`ready`: only ready
-    /// ones). The repository name is ignored: there is one repository.
+    /// RepositoryIndex: every version of every model in the table, READY or UNAVAILABLE with the reason (an
+    /// unloaded model is one row without a version, UNAVAILABLE, reason "unloaded" or why its load failed); with
+    /// explicit model control also every repository model never loaded, as a row with only its name (as Triton
+    /// lists them). `ready`: only ready versions. The repository name is ignored: there is one repository.
     public func repositoryIndex(_ request: KServe.RepositoryIndexRequest) -> KServe.RepositoryIndexResponse {
         var response = KServe.RepositoryIndexResponse()
-        for name in catalog.modelNames {
-            for version in catalog.versionsByModel[name] ?? [] {
+        let table = catalog.snapshot()
+        var names = Set(table.keys)
+        if catalog.modelControl == .explicit { names.formUnion(catalog.repositoryModelNames()) }
+        for name in names.sorted() {
+            guard let entry = table[name] else {
+                if !request.ready { response.models.append(.init(name: name)) }
+                continue
+            }
+            guard entry.isLoaded else {
+                if !request.ready {
+                    response.models.append(.init(name: name, state: "UNAVAILABLE", reason: entry.unloadedReason ?? "unloaded"))
+                }
+                continue
+            }
+            for version in entry.versions {
                 let ready = version.batcher != nil
                 if request.ready && !ready { continue }
-                var index = KServe.RepositoryIndexResponse.ModelIndex()
-                index.name = name
-                index.version = String(version.number)
-                index.state = ready ? "READY" : "UNAVAILABLE"
-                index.reason = ready ? "" : (version.failureReason ?? "not loaded")
-                response.models.append(index)
+                response.models.append(.init(
+                    name: name, version: String(version.number), state: ready ? "READY" : "UNAVAILABLE",
+                    reason: ready ? "" : (version.failureReason ?? "not loaded")))
             }
         }
         return response
     }
 
-    /// RepositoryModelLoad / RepositoryModelUnload: the server serves the repository it started with (Triton's
-    /// model control mode "none"), so model control is refused with UNAVAILABLE, as Triton does in that mode.
-    public func refuseModelControl(_ request: KServe.RepositoryModelRequest, load: Bool) -> RPCError {
-        RPCError(
+    /// Why RepositoryModelLoad / RepositoryModelUnload are refused, or nil when the server runs with explicit
+    /// model control. Refused with UNAVAILABLE, as Triton does outside its explicit mode.
+    public func modelControlRefusal(_ request: KServe.RepositoryModelRequest, load: Bool) -> RPCError? {
+        guard catalog.modelControl != .explicit else { return nil }
+        return RPCError(
             code: .unavailable,
-            message: "explicit model \(load ? "load" : "unload") is not allowed: tensorwire-server serves the models it "
-                + "started with (model control mode \"none\"); restart it to change '\(request.modelName)'")
+            message: "explicit model \(load ? "load" : "unload") of '\(request.modelName)' is not allowed: start "
+                + "tensorwire-server with --model-control explicit to load and unload models at run time "
+                + "(model control mode is \"\(catalog.modelControl.rawValue)\")")
+    }
+
+    /// RepositoryModelLoad: loads (or reloads) the model from the repository directory. Blocks while the model
+    /// compiles; call it off the event loops. Parameters (Triton's `config` and file overrides) are refused.
+    public func loadModel(_ request: KServe.RepositoryModelRequest) throws(RPCError) {
+        if let refusal = modelControlRefusal(request, load: true) { throw refusal }
+        if let parameter = request.parameters.first {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "load parameter '\(parameter.key)' is not supported: tensorwire loads models from the repository directory as they are")
+        }
+        try catalog.load(model: request.modelName)
+    }
+
+    /// RepositoryModelUnload: unloads the model once its queued requests finish. Blocks until they have; call it off
+    /// the event loops.
+    public func unloadModel(_ request: KServe.RepositoryModelRequest) throws(RPCError) {
+        if let refusal = modelControlRefusal(request, load: false) { throw refusal }
+        try catalog.unload(model: request.modelName)
+    }
+
+    /// ModelStatistics: one entry per ready version of the named model (every loaded model when the name is
+    /// empty; only `version` when it is set), with the counters of the version's batcher (`BatchStatistics`).
+    /// NOT_FOUND for an unknown model or version; UNAVAILABLE for a model that is not loaded.
+    public func modelStatistics(_ request: KServe.ModelStatisticsRequest) throws(RPCError) -> KServe.ModelStatisticsResponse {
+        try Self.checkVersion(request.version, model: request.name)
+        var selected: [(String, ModelCatalog.Version)] = []
+        if request.name.isEmpty {
+            for (name, entry) in catalog.snapshot().sorted(by: { $0.key < $1.key }) where entry.isLoaded {
+                for version in entry.readyVersions where request.version.isEmpty || String(version.number) == request.version {
+                    selected.append((name, version))
+                }
+            }
+        } else if request.version.isEmpty {
+            guard let entry = catalog.entry(request.name) else {
+                throw RPCError(code: .notFound, message: "requested model '\(request.name)' is not found")
+            }
+            guard entry.isLoaded else {
+                throw RPCError(code: .unavailable, message: "requested model '\(request.name)' is not loaded (\(entry.unloadedReason ?? "unloaded"))")
+            }
+            selected = entry.readyVersions.map { (request.name, $0) }
+        } else {
+            let (version, _) = try catalog.resolve(model: request.name, version: request.version)
+            selected = [(request.name, version)]
+        }
+        var response = KServe.ModelStatisticsResponse()
+        for (name, version) in selected {
+            guard let batcher = version.batcher else { continue }
+            response.modelStats.append(Self.statistics(batcher.statistics.snapshot(), name: name, version: version.number))
+        }
+        return response
+    }
+
+    static func statistics(_ snapshot: BatchStatistics.Snapshot, name: String, version: Int) -> KServe.ModelStatistics {
+        func duration(_ value: BatchStatistics.Duration) -> KServe.StatisticDuration {
+            KServe.StatisticDuration(count: value.count, ns: value.nanoseconds)
+        }
+        var stats = KServe.ModelStatistics()
+        stats.name = name
+        stats.version = String(version)
+        stats.lastInference = snapshot.lastInferenceMilliseconds
+        stats.inferenceCount = snapshot.inferenceCount
+        stats.executionCount = snapshot.executionCount
+        stats.inferenceStats.success = duration(snapshot.success)
+        stats.inferenceStats.fail = duration(snapshot.fail)
+        stats.inferenceStats.queue = duration(snapshot.queue)
+        stats.inferenceStats.computeInput = duration(snapshot.computeInput)
+        stats.inferenceStats.computeInfer = duration(snapshot.computeInfer)
+        stats.inferenceStats.computeOutput = duration(snapshot.computeOutput)
+        stats.batchStats = snapshot.batchSizes.map { size in
+            var batch = KServe.InferBatchStatistics()
+            batch.batchSize = UInt64(clamping: size.batchSize)
+            batch.computeInput = duration(size.computeInput)
+            batch.computeInfer = duration(size.computeInfer)
+            batch.computeOutput = duration(size.computeOutput)
+            return batch
+        }
+        return stats
     }
 
     // MARK: Inference
@@ -169,8 +261,11 @@ public struct KServeService: Sendable {
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {
         let native: TensorwireV1.PredictRequest
+        let received = catalog.clock.now()
+        var resolved: Batcher?
         do throws(RPCError) {
             let (_, batcher) = try resolve(request.modelName, request.modelVersion)
+            resolved = batcher
             try KServeTensors.checkParameters(request)
             var converted = TensorwireV1.PredictRequest()
             converted.model = request.modelName
@@ -181,11 +276,13 @@ public struct KServeService: Sendable {
             converted.outputs = request.outputs.map(\.name)
             native = converted
         } catch {
+            // A request refused here reached the version (when it resolved): count it as a failure.
+            resolved?.statistics.recordRequest(succeeded: false, nanoseconds: catalog.clock.now().nanoseconds(since: received))
             completion(.failure(error))
             return
         }
         let requested = native.outputs
-        predict.predict(native, deadline: deadline, cancellation: cancellation) { result in
+        predict.predict(native, deadline: deadline, cancellation: cancellation, received: received) { result in
             switch result {
             case .success(let response):
                 var answer = KServe.ModelInferResponse()

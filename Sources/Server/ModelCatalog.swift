@@ -1,11 +1,20 @@
 public import Batching
+internal import Foundation
 public import Inference
-import RPCCore
+public import RPCCore
+internal import Synchronization
 import TensorwireProto
 
 /// The served models: every version the repository found, with one `Batcher` per ready version, and the facts
-/// ListModels and GetModel report. Built once at start-up and immutable afterwards (the batchers own their threads);
-/// any thread may read it.
+/// ListModels, GetModel and the KServe RPCs report.
+///
+/// The table changes at run time only through `load` and `unload` (explicit model control). It maps a model name to
+/// an immutable `Entry`; a load or an unload replaces the entry whole under a `Mutex`, and every lookup copies the
+/// entry out (one uncontended lock and a retain on the Predict path), so a request works on a consistent snapshot
+/// even while the model is replaced. Loads and unloads are serialised by a second lock held for their whole length;
+/// batchers are started and drained outside the table lock. Any thread may call anything here, except that `load`,
+/// `unload` and `shutdown` block (they compile models and join instance threads), so the RPC layer runs them off the
+/// event loops.
 public final class ModelCatalog: Sendable {
     /// One version of one model.
     struct Version: Sendable {
@@ -16,24 +25,81 @@ public final class ModelCatalog: Sendable {
         let failureReason: String?
     }
 
-    let versionsByModel: [String: [Version]]
-    /// Model names, sorted.
-    public let modelNames: [String]
+    /// One model in the table. Immutable: a load or an unload installs a new one.
+    struct Entry: Sendable {
+        /// Sorted by number; empty while unloaded.
+        let versions: [Version]
+        /// Set while the model is not loaded: why (unloaded on request, or the reason its last load failed).
+        let unloadedReason: String?
+
+        var isLoaded: Bool { unloadedReason == nil }
+        /// The version an empty version string selects: the highest ready one, else the highest.
+        var defaultVersion: Version? { versions.last { $0.batcher != nil } ?? versions.last }
+        var readyVersions: [Version] { versions.filter { $0.batcher != nil } }
+    }
+
+    /// Where `load` finds models, and the defaults it applies (the server's batching flags).
+    public struct Source: Sendable {
+        /// A repository directory (`--models`), or nil for the built-in `digits` model.
+        public var directory: String?
+        public var defaults: ModelConfig
+        public var log: @Sendable (String) -> Void
+
+        public init(directory: String?, defaults: ModelConfig = ModelConfig(), log: @escaping @Sendable (String) -> Void = { _ in }) {
+            self.directory = directory
+            self.defaults = defaults
+            self.log = log
+        }
+    }
+
+    private struct Table {
+        var models: [String: Entry] = [:]
+        /// Set by `shutdown`: no more loads.
+        var closed = false
+    }
+
+    private let table: Mutex<Table>
+    /// Held for the whole of a load, an unload or the shutdown, so they never interleave.
+    private let controlLock = Mutex<Int>(0)
+    private let changeHandler = Mutex<(@Sendable () -> Void)?>(nil)
     let clock: any MonotonicClock
+    private let blasThreads: Int?
+    private let hooks: BatcherHooks
+    /// Whether RepositoryModelLoad / RepositoryModelUnload are served.
+    public let modelControl: ModelControlMode
+    /// Where `load` reads models from.
+    public let source: Source
 
     /// Starts a batcher for every ready version of `repository`. A batcher that cannot start makes its version
     /// unavailable with the reason, as a model that failed to load does. `blasThreads` and `hooks` go to every
-    /// `Batcher` (nil: BLAS threads × instances ≤ cores).
+    /// `Batcher` (nil: BLAS threads × instances ≤ cores). With `modelControl` `.explicit`, `load` and `unload`
+    /// change the table later, reading models from `source` (default: the repository's directory, or the built-in
+    /// model).
     public init(
         repository: ModelRepository, clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil,
-        hooks: BatcherHooks = BatcherHooks()
+        hooks: BatcherHooks = BatcherHooks(), modelControl: ModelControlMode = .none, source: Source? = nil
     ) {
-        var versions: [String: [Version]] = [:]
-        for entry in repository.entries {
+        self.clock = clock
+        self.blasThreads = blasThreads
+        self.hooks = hooks
+        self.modelControl = modelControl
+        self.source = source ?? Source(directory: repository.directory == "builtin" ? nil : repository.directory)
+        var grouped: [String: [ModelEntry]] = [:]
+        for entry in repository.entries { grouped[entry.name, default: []].append(entry) }
+        var models: [String: Entry] = [:]
+        for (name, entries) in grouped {
+            models[name] = Entry(versions: Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks),
+                                 unloadedReason: nil)
+        }
+        self.table = Mutex(Table(models: models))
+    }
+
+    static func startVersions(_ entries: [ModelEntry], clock: any MonotonicClock, blasThreads: Int?, hooks: BatcherHooks) -> [Version] {
+        entries.map { entry in
             var batcher: Batcher?
             var failure = entry.failureReason
             if let model = entry.model {
-                do {
+                do throws(BatchError) {
                     batcher = try Batcher(
                         model: model, version: entry.version, config: entry.config, clock: clock, blasThreads: blasThreads,
                         hooks: hooks)
@@ -41,34 +107,64 @@ public final class ModelCatalog: Sendable {
                     failure = error.description
                 }
             }
-            versions[entry.name, default: []].append(
-                Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure))
-        }
-        self.versionsByModel = versions.mapValues { $0.sorted { $0.number < $1.number } }
-        self.modelNames = versions.keys.sorted()
-        self.clock = clock
+            return Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure)
+        }.sorted { $0.number < $1.number }
     }
 
-    /// True when every model has at least one ready version.
+    // MARK: Lookups (snapshots)
+
+    /// The table entry of `name` now.
+    func entry(_ name: String) -> Entry? {
+        table.withLock { $0.models[name] }
+    }
+
+    /// Every entry now, by name.
+    func snapshot() -> [String: Entry] {
+        table.withLock { $0.models }
+    }
+
+    /// Names in the table (loaded, failed and unloaded models), sorted.
+    public var modelNames: [String] { snapshot().keys.sorted() }
+
+    /// Names of the loaded models, sorted.
+    public var loadedModelNames: [String] { snapshot().filter { $0.value.isLoaded }.keys.sorted() }
+
+    /// The versions of every loaded model.
+    var versionsByModel: [String: [Version]] { snapshot().filter { $0.value.isLoaded }.mapValues(\.versions) }
+
+    /// True when every loaded model has at least one ready version (an unloaded model does not count: it was
+    /// unloaded on request, or its load was refused and reported to the caller).
     public var allModelsReady: Bool {
-        versionsByModel.values.allSatisfy { versions in versions.contains { $0.batcher != nil } }
+        snapshot().values.allSatisfy { !$0.isLoaded || $0.versions.contains { $0.batcher != nil } }
+    }
+
+    /// Calls `handler` (on the thread that loaded or unloaded) after every change to the table, e.g. to keep the
+    /// health status of "" in step with `allModelsReady`.
+    public func onChange(_ handler: @escaping @Sendable () -> Void) {
+        changeHandler.withLock { $0 = handler }
+    }
+
+    private func notNotFound(_ name: String) -> RPCError {
+        let known = loadedModelNames.joined(separator: ", ")
+        return RPCError(code: .notFound, message: "unknown model \"\(name)\" (served models: \(known))")
     }
 
     /// The version a request names: `version` when not empty, else the highest ready one.
-    /// NOT_FOUND for an unknown model or version; UNAVAILABLE for one that failed to load.
+    /// NOT_FOUND for an unknown model or version; UNAVAILABLE for one that failed to load or is unloaded.
     func resolve(model name: String, version: String) throws(RPCError) -> (Version, Batcher) {
-        guard let versions = versionsByModel[name] else {
-            let known = modelNames.joined(separator: ", ")
-            throw RPCError(code: .notFound, message: "unknown model \"\(name)\" (served models: \(known))")
+        guard let entry = entry(name) else { throw notNotFound(name) }
+        guard entry.isLoaded else {
+            throw RPCError(code: .unavailable, message: "model \"\(name)\" is not loaded (\(entry.unloadedReason ?? "unloaded")); "
+                + "load it with RepositoryModelLoad")
         }
         let chosen: Version?
         if version.isEmpty {
-            chosen = versions.last { $0.batcher != nil } ?? versions.last
+            chosen = entry.defaultVersion
         } else {
-            chosen = versions.first { String($0.number) == version }
+            chosen = entry.versions.first { String($0.number) == version }
         }
         guard let chosen else {
-            let known = versions.map { String($0.number) }.joined(separator: ", ")
+            let known = entry.versions.map { String($0.number) }.joined(separator: ", ")
             throw RPCError(code: .notFound, message: "model \"\(name)\" has no version \"\(version)\" (versions: \(known))")
         }
         guard let batcher = chosen.batcher else {
@@ -80,21 +176,23 @@ public final class ModelCatalog: Sendable {
 
     /// GetModel's answer for `name`.
     func info(model name: String) throws(RPCError) -> TensorwireV1.ModelInfo {
-        guard let versions = versionsByModel[name] else {
-            throw RPCError(code: .notFound, message: "unknown model \"\(name)\" (served models: \(modelNames.joined(separator: ", ")))")
-        }
+        guard let entry = entry(name) else { throw notNotFound(name) }
         var info = TensorwireV1.ModelInfo()
         info.name = name
         info.platform = "onnx"
-        info.versions = versions.map { version in
-            var entry = TensorwireV1.ModelVersion()
-            entry.version = String(version.number)
-            entry.state = version.batcher != nil ? .ready : .failed
-            entry.error = version.batcher == nil ? (version.failureReason ?? "") : ""
-            return entry
+        guard entry.isLoaded else {
+            info.state = .unloaded
+            info.error = entry.unloadedReason ?? ""
+            return info
         }
-        let main = versions.last { $0.batcher != nil } ?? versions.last
-        if let main {
+        info.versions = entry.versions.map { version in
+            var state = TensorwireV1.ModelVersion()
+            state.version = String(version.number)
+            state.state = version.batcher != nil ? .ready : .failed
+            state.error = version.batcher == nil ? (version.failureReason ?? "") : ""
+            return state
+        }
+        if let main = entry.defaultVersion {
             info.defaultVersion = String(main.number)
             info.state = main.batcher != nil ? .ready : .failed
             info.error = main.batcher == nil ? (main.failureReason ?? "") : ""
@@ -124,10 +222,135 @@ public final class ModelCatalog: Sendable {
         return spec
     }
 
+    // MARK: Model control
+
+    /// Model names the source offers (the repository's model directories, or `digits`), sorted; empty when the
+    /// directory cannot be listed.
+    public func repositoryModelNames() -> [String] {
+        guard let directory = source.directory else { return ["digits"] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { !$0.hasPrefix(".") && Self.isDirectory(directory + "/" + $0) }.sorted()
+    }
+
+    /// Loads `name` from the source with all the versions its version policy selects, starts their batchers and
+    /// installs them; an already loaded model is replaced (its old batchers drain afterwards, so no accepted request
+    /// is lost). A model that is not in the source is NOT_FOUND; a bad name INVALID_ARGUMENT; a model with a version
+    /// that fails to load (bad config.json, a missing or invalid model.onnx) INVALID_ARGUMENT with every reason
+    /// (file, node, operator) — nothing of it is installed: the model stays unloaded, with the reason, or, when it
+    /// was loaded, keeps serving its previous versions (as Triton keeps a model whose reload fails).
+    ///
+    /// `keepFailures` (start-up, `--load-model`): a failed model is installed with its failed versions, as the
+    /// server does for `--models` in mode none, and nothing is thrown for it.
+    public func load(model name: String, keepFailures: Bool = false) throws(RPCError) {
+        try controlLock.withLock { (_: inout Int) throws(RPCError) -> Void in
+            guard !table.withLock({ $0.closed }) else {
+                throw RPCError(code: .unavailable, message: "cannot load model '\(name)': the server is shutting down")
+            }
+            let entries = try readEntries(name)
+            let versions = Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks)
+            let failures = versions.filter { $0.batcher == nil }
+            if !failures.isEmpty && !keepFailures {
+                for version in versions { version.batcher?.shutdown(drain: false) }
+                let reasons = failures.map { version in
+                    (version.number == 0 ? "" : "version \(version.number): ") + (version.failureReason ?? "failed")
+                }.joined(separator: "; ")
+                table.withLock { table in
+                    if table.models[name]?.isLoaded != true {
+                        table.models[name] = Entry(versions: [], unloadedReason: "load failed: \(reasons)")
+                    }
+                }
+                notifyChange()
+                throw RPCError(code: .invalidArgument, message: "load failed for model '\(name)': \(reasons)")
+            }
+            let previous = table.withLock { table in
+                defer { table.models[name] = Entry(versions: versions, unloadedReason: nil) }
+                return table.models[name]
+            }
+            source.log("model \(name): loaded (versions \(versions.map { String($0.number) }.joined(separator: ", ")))")
+            notifyChange()
+            for version in previous?.versions ?? [] { version.batcher?.shutdown(drain: true) }
+        }
+    }
+
+    /// Start-up in explicit mode (`--load-model`): checks that the repository directory can be listed, then loads
+    /// each name (`*`: every repository model) keeping failures, as mode none does. An unknown name or an unreadable
+    /// directory is an error, so a typo stops the server instead of serving without the model.
+    public func loadStartupModels(_ names: [String]) throws(RPCError) {
+        guard modelControl == .explicit else { return }
+        if let directory = source.directory, !Self.isDirectory(directory) {
+            throw RPCError(code: .notFound, message: "the model repository \(directory) is not a readable directory")
+        }
+        var expanded: [String] = []
+        for name in names {
+            for item in name == "*" ? repositoryModelNames() : [name] where !expanded.contains(item) { expanded.append(item) }
+        }
+        for name in expanded { try load(model: name, keepFailures: true) }
+    }
+
+    /// Unloads `name`: it leaves the table at once (new requests get UNAVAILABLE, naming RepositoryModelLoad), then
+    /// its batchers drain: queued requests finish, a request that raced the unload into a stopping batcher fails
+    /// with UNAVAILABLE. Returns when the batchers have stopped. NOT_FOUND for a model neither in the table nor in
+    /// the source; unloading a model that is not loaded succeeds (nothing to do).
+    public func unload(model name: String) throws(RPCError) {
+        try controlLock.withLock { (_: inout Int) throws(RPCError) -> Void in
+            let previous = table.withLock { table -> Entry? in
+                guard let current = table.models[name], current.isLoaded else { return nil }
+                table.models[name] = Entry(versions: [], unloadedReason: "unloaded")
+                return current
+            }
+            guard let previous else {
+                guard entry(name) != nil || repositoryModelNames().contains(name) else { throw notNotFound(name) }
+                return
+            }
+            notifyChange()
+            for version in previous.versions { version.batcher?.shutdown(drain: true) }
+            source.log("model \(name): unloaded")
+        }
+    }
+
+    private func notifyChange() {
+        changeHandler.withLock { $0 }?()
+    }
+
+    /// The entries of one model of the source, as `ModelRepository.load` makes them for a whole directory: its
+    /// config.json over the defaults, the versions its version policy selects, each ready or failed with a reason.
+    /// Errors for a name that is not one directory of the repository.
+    private func readEntries(_ name: String) throws(RPCError) -> [ModelEntry] {
+        let log = source.log
+        guard let directory = source.directory else {
+            guard name == "digits" else {
+                throw RPCError(code: .notFound, message: "model '\(name)' is not in the repository (the built-in repository has: digits)")
+            }
+            return ModelRepository.builtin(config: source.defaults).entries
+        }
+        // The name comes from the network: one path component, nothing that climbs out of the repository.
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), !name.contains("\0"), name.utf8.count <= 255 else {
+            throw RPCError(code: .invalidArgument, message: "'\(name)' is not a model name (one directory name of the repository)")
+        }
+        let modelDirectory = directory + "/" + name
+        guard Self.isDirectory(modelDirectory) else {
+            let known = repositoryModelNames().joined(separator: ", ")
+            throw RPCError(code: .notFound, message: "model '\(name)' is not in the repository \(directory) (models: \(known))")
+        }
+        return ModelRepository.loadModel(named: name, directory: directory, defaults: source.defaults, log: log)
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var flag: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
+    }
+
     /// Stops every batcher: queued work is finished (`drain`) or failed, and the instance threads are joined.
+    /// Waits for a load or unload in progress; later loads are refused.
     public func shutdown(drain: Bool = true) {
-        for versions in versionsByModel.values {
-            for version in versions { version.batcher?.shutdown(drain: drain) }
+        controlLock.withLock { _ in
+            let entries = table.withLock { table in
+                table.closed = true
+                return table.models
+            }
+            for entry in entries.values {
+                for version in entry.versions { version.batcher?.shutdown(drain: drain) }
+            }
         }
     }
 }

@@ -13,18 +13,34 @@ public struct PredictService: Sendable {
         self.catalog = catalog
     }
 
-    /// Runs one request. `completion` is called exactly once.
+    /// Runs one request. `completion` is called exactly once. `received` (default: now) is when the request
+    /// arrived; the version's statistics count the request's outcome and its time from then.
     public func predict(
         _ request: TensorwireV1.PredictRequest,
         deadline: BatchInstant?,
         cancellation: CancellationToken,
+        received: BatchInstant? = nil,
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
         let version: ModelCatalog.Version
         let batcher: Batcher
-        let inputs: [Tensor]
         do throws(RPCError) {
             (version, batcher) = try catalog.resolve(model: request.model, version: request.version)
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        // Statistics: every request that reached a loaded version counts as a success or a failure.
+        let clock = catalog.clock
+        let start = received ?? clock.now()
+        let statistics = batcher.statistics
+        let completion: @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void = { result in
+            let succeeded = if case .success = result { true } else { false }
+            statistics.recordRequest(succeeded: succeeded, nanoseconds: clock.now().nanoseconds(since: start))
+            completion(result)
+        }
+        let inputs: [Tensor]
+        do throws(RPCError) {
             let signature = batcher.model.signature
             inputs = try TensorConversion.inputs(request.inputs, model: request.model, signature: signature.inputs)
             // Check the output filter before computing anything.

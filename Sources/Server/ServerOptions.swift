@@ -1,5 +1,14 @@
 public import Inference
 
+/// Whether models may be loaded and unloaded while the server runs (Triton's `--model-control-mode`).
+public enum ModelControlMode: String, Sendable, Equatable, CaseIterable {
+    /// The models found at start-up serve until exit; RepositoryModelLoad / RepositoryModelUnload answer UNAVAILABLE.
+    case none
+    /// No model is loaded at start-up except those named by `--load-model`; RepositoryModelLoad loads (or reloads)
+    /// a model from the repository and RepositoryModelUnload unloads it.
+    case explicit
+}
+
 /// The `tensorwire-server` command line, parsed by hand. A value; `parse` never exits or prints.
 public struct ServerOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -13,6 +22,11 @@ public struct ServerOptions: Sendable, Equatable {
     public var modelDefaults = ModelConfig()
     /// OpenBLAS threads per call; nil: cores / instances, so BLAS threads × instances ≤ cores.
     public var blasThreads: Int?
+    /// `--model-control`: `none` (default) or `explicit`.
+    public var modelControl = ModelControlMode.none
+    /// `--load-model NAME` (repeatable; `*` loads every repository model): the models loaded at start-up in explicit
+    /// mode.
+    public var loadModels: [String] = []
 
     public init() {}
 
@@ -26,6 +40,11 @@ public struct ServerOptions: Sendable, Equatable {
           --loops N                          event-loop threads (default 1)
           --max-receive-message-bytes N      largest request message accepted (default 67108864)
           --drain-seconds S                  grace period for in-flight calls on SIGTERM/SIGINT (default 10)
+          --model-control MODE               none (default): serve the models found at start-up;
+                                             explicit: load and unload with RepositoryModelLoad/Unload, and
+                                             start with no model loaded except those of --load-model
+          --load-model NAME                  with --model-control explicit: load NAME at start-up (repeatable;
+                                             "*" loads every model of the repository)
 
         Batching defaults for every model (a model's config.json key of the same name wins):
           --max-batch-size N                 most rows per batch; 1 turns batching off (default 64)
@@ -85,6 +104,16 @@ public struct ServerOptions: Sendable, Equatable {
             case "--default-timeout-us": options.modelDefaults.defaultTimeoutMicroseconds = try integer(flag, in: 0...Int(Int32.max) * 1000)
             case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...256)
             case "--blas-threads": options.blasThreads = try integer(flag, in: 1...1024)
+            case "--model-control":
+                let text = try value(flag)
+                guard let mode = ModelControlMode(rawValue: text) else {
+                    throw UsageError(description: "--model-control: \"\(text)\" is not one of none, explicit")
+                }
+                options.modelControl = mode
+            case "--load-model":
+                let name = try value(flag)
+                guard !name.isEmpty else { throw UsageError(description: "--load-model needs a model name") }
+                options.loadModels.append(name)
             case "--preferred-batch-sizes":
                 let text = try value(flag)
                 let parts = text.split(separator: ",", omittingEmptySubsequences: false)
@@ -106,6 +135,9 @@ public struct ServerOptions: Sendable, Equatable {
         }
         if let largest = options.modelDefaults.preferredBatchSizes.last, largest > options.modelDefaults.maxBatchSize {
             throw UsageError(description: "--preferred-batch-sizes: \(largest) exceeds the max batch size \(options.modelDefaults.maxBatchSize) (see --max-batch-size)")
+        }
+        if !options.loadModels.isEmpty, options.modelControl != .explicit {
+            throw UsageError(description: "--load-model needs --model-control explicit (in mode none every model is loaded)")
         }
         return .run(options)
     }

@@ -19,15 +19,27 @@ public final class TensorwireServer: Sendable {
 
     /// Loads the models (the repository, or the built-in one), starts their batchers and starts serving.
     /// Throws when the repository directory cannot be read or the port cannot be bound.
-    public init(options: ServerOptions, log: @escaping (String) -> Void = { ModelRepository.logToStandardError($0) }) throws {
+    public init(options: ServerOptions, log: @escaping @Sendable (String) -> Void = { ModelRepository.logToStandardError($0) }) throws {
         let repository: ModelRepository
-        if let directory = options.modelsDirectory {
+        if options.modelControl == .explicit {
+            // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).
+            repository = ModelRepository(directory: options.modelsDirectory ?? "builtin", entries: [])
+        } else if let directory = options.modelsDirectory {
             repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, log: log)
         } else {
             repository = ModelRepository.builtin(config: options.modelDefaults)
         }
         let clock = SystemMonotonicClock()
-        let catalog = ModelCatalog(repository: repository, clock: clock, blasThreads: options.blasThreads)
+        let source = ModelCatalog.Source(directory: options.modelsDirectory, defaults: options.modelDefaults, log: log)
+        let catalog = ModelCatalog(
+            repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
+            source: source)
+        do {
+            try catalog.loadStartupModels(options.loadModels)
+        } catch {
+            catalog.shutdown(drain: false)
+            throw error
+        }
         var router = Router<ServerMethodHandler>()
         InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)
         KServeRPC.register(KServeService(catalog: catalog), clock: clock, on: &router)
@@ -37,9 +49,14 @@ public final class TensorwireServer: Sendable {
         let served = router.serviceNames.filter { !ReflectionResponder.reflectionServices.contains($0) }
         ReflectionRPC.register(try ReflectionResponder(servedServices: served), on: &router)
         // SERVING once the models are loaded: the server as a whole when every model has a ready version.
+        // With explicit model control, loads and unloads move "" with it (see ModelCatalog.allModelsReady).
         let status: HealthStatusBoard.ServingStatus = catalog.allModelsReady ? .serving : .notServing
         for service in router.serviceNames { health.set(service, .serving) }
         health.set("", status)
+        catalog.onChange { [weak catalog] in
+            guard let catalog else { return }
+            health.set("", catalog.allModelsReady ? .serving : .notServing)
+        }
 
         var configuration = GRPCServer.Configuration()
         configuration.host = options.host

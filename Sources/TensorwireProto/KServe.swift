@@ -614,6 +614,12 @@ extension KServe {
             public var reason = ""
 
             public init() {}
+            public init(name: String, version: String = "", state: String = "", reason: String = "") {
+                self.name = name
+                self.version = version
+                self.state = state
+                self.reason = reason
+            }
 
             public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
                 switch field {

@@ -57,7 +57,7 @@ struct KServeTests {
 
             let server = try Self.call(client, "ServerMetadata", KServe.ServerMetadataRequest(), as: KServe.ServerMetadataResponse.self)
             #expect(server.name == "tensorwire")
-            #expect(!server.extensions.contains("statistics"))
+            #expect(server.extensions.contains("statistics"))
 
             let metadata = try Self.call(client, "ModelMetadata", KServe.ModelRequest(name: "digits"), as: KServe.ModelMetadataResponse.self)
             #expect(metadata.versions == ["1"])
@@ -182,9 +182,12 @@ struct KServeTests {
             badBytes.rawInputContents = [[9, 0, 0, 0, 1]]
             #expect(status("ModelInfer", badBytes).code == .invalidArgument)
 
+            // Model control is refused without --model-control explicit (ModelControlTests covers the rest).
             #expect(status("RepositoryModelLoad", KServe.RepositoryModelRequest(modelName: "digits")).code == .unavailable)
             #expect(status("RepositoryModelUnload", KServe.RepositoryModelRequest(modelName: "digits")).code == .unavailable)
-            #expect(status("ModelStatistics", KServe.ModelRequest(name: "digits")).code == .unimplemented)
+            #expect(status("ModelStatistics", KServe.ModelRequest(name: "nope")).code == .notFound)
+            #expect(status("ModelStatistics", KServe.ModelRequest(name: "digits", version: "x")).code == .invalidArgument)
+            #expect(status("ModelStatistics", KServe.ModelRequest(name: "digits", version: "7")).code == .notFound)
             #expect(client.unary(path: Self.prefix + "ModelInfer", request: [0xFF, 0xFF]).status.code == .internal)
             // Still serving.
             #expect(status("ModelInfer", Self.digitsRequest(id: "ok")).isOK)
