@@ -3,8 +3,12 @@
 #  1. tritonclient (gRPC) against the built-in `digits` model and against a model repository made here from
 #     committed fixtures: health, metadata, config, unary / async / streamed inference compared with onnxruntime
 #     (1e-5), every datatype conversion, typed contents, and the error cases (Tools/interop/kserve/check_clients.py).
-#  2. perf_analyzer 2.41 in sync, --async and --streaming modes at concurrency 1 and 4 against digits, on a short
-#     count-based window; each run must exit 0 and report a throughput.
+#     get_inference_statistics counts are checked against the requests made.
+#  2. Model control (tritonclient load_model / unload_model / get_model_repository_index) against a server started with
+#     --model-control explicit (Tools/interop/kserve/model_control.py); without the flag it is refused (step 1).
+#  3. perf_analyzer 2.41 in sync, --async and --streaming modes at concurrency 1 and 4 against digits, on a short
+#     count-based window; each run must exit 0, report a throughput and print the server-side statistics it reads
+#     from ModelStatistics (queue and compute times).
 # Run from the repository root after the debug build and `Tools/setup --python`. Never asserts timings.
 source "$(dirname "$0")/lib.sh"
 
@@ -31,6 +35,18 @@ start_server --models "$repo"
     --model "image=$FIXTURES/torch_image_flatten.onnx" || status=1
 stop_server || { echo "kserve: the repository server did not drain cleanly"; status=1; }
 
+echo "== kserve: tritonclient model control (--model-control explicit)"
+control=$(mktemp -d /tmp/mc-kserve-XXXXXX)
+trap 'cleanup_servers; rm -rf "$repo" "$control"' EXIT
+mkdir -p "$control/mlp/1" "$control/preloaded/1" "$control/broken/1"
+cp "$FIXTURES/torch_mlp.onnx" "$control/mlp/1/model.onnx"
+cp "$FIXTURES/torch_mlp.onnx" "$control/preloaded/1/model.onnx"
+head -c 64 "$FIXTURES/torch_mlp.onnx" > "$control/broken/1/model.onnx"
+start_server --models "$control" --model-control explicit --load-model preloaded
+"$PYTHON" Tools/interop/kserve/model_control.py --url "127.0.0.1:$SERVER_PORT" \
+    --model "mlp=$FIXTURES/torch_mlp.onnx" --broken broken --preloaded preloaded || status=1
+stop_server || { echo "kserve: the model-control server did not drain cleanly"; status=1; }
+
 echo "== kserve: perf_analyzer (sync, --async, --streaming) against digits"
 PERF_ANALYZER=$VENV_BIN/perf_analyzer
 cuda_lib=$(ls -d .venv/lib/python3*/site-packages/nvidia/cuda_runtime/lib 2>/dev/null | head -1 || true)
@@ -52,10 +68,14 @@ for mode in sync --async --streaming; do
             --concurrency-range "$concurrency" --measurement-mode count_windows --measurement-request-count 100 \
             --stability-percentage 1000 --max-trials 5 > "$log" 2>&1 || rc=$?
         line=$(grep -E '^Concurrency: [0-9]+, throughput' "$log" | tail -1 || true)
-        if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
+        # With `statistics` advertised, perf_analyzer prints a "Server:" block from ModelStatistics.
+        server=$(grep -E 'queue [0-9]+ usec \+ compute input [0-9]+ usec \+ compute infer [0-9]+ usec' "$log" | tail -1 | sed 's/^ *//' || true)
+        if [ "$rc" -eq 0 ] && [ -n "$line" ] && [ -n "$server" ]; then
             echo "  ok   perf_analyzer $mode c=$concurrency: $line"
+            echo "       server side: $server"
         else
             echo "  FAIL perf_analyzer $mode c=$concurrency: rc=$rc"
+            [ -z "$server" ] && echo "       no server-side statistics (queue/compute) in perf_analyzer's output"
             tail -20 "$log"
             status=1
         fi

@@ -1,5 +1,7 @@
 """tritonclient (gRPC) against a running tensorwire-server: health, metadata, config, unary, async and streamed
-inference compared with onnxruntime, the datatype conversions, and the error cases. Exits non-zero on failure.
+inference compared with onnxruntime, the datatype conversions, inference statistics (get_inference_statistics counts
+match the requests made), and the error cases (model control refused without --model-control explicit). Exits
+non-zero on failure.
 
   check_clients.py --url 127.0.0.1:PORT --model digits=PATH.onnx [--model NAME=PATH.onnx ...] [--builtin]
 """
@@ -7,6 +9,7 @@ import argparse
 import queue
 import sys
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -193,6 +196,48 @@ def check_model(client, url, model, builtin):
     channel.close()
 
 
+def version_stats(client, model):
+    stats = client.get_inference_statistics(model.name, as_json=True).get("model_stats", [])
+    return stats[-1] if stats else {}
+
+
+def count(stats, *path):
+    value = stats
+    for key in path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    return int(value) if not isinstance(value, dict) else 0
+
+
+def check_statistics(client, model):
+    """Counts grow by exactly the requests made here (nothing else runs against the server meanwhile)."""
+    print(f"statistics {model.name}")
+    before = version_stats(client, model)
+    check(before.get("name") == model.name and before.get("version", "").isdigit(),
+          f"statistics name {before.get('name')!r} and numeric version {before.get('version')!r}")
+    rows = [1, 2, 3, 1]
+    for i, n in enumerate(rows):
+        client.infer(model.name, [make_input(model, model.sample(n, 300 + i))])
+    bad = tc.InferInput(model.input.name, [1, 3], "FP32")
+    bad.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32))
+    try:
+        client.infer(model.name, [bad])
+    except InferenceServerException:
+        pass
+    after = version_stats(client, model)
+    delta = lambda *path: count(after, *path) - count(before, *path)
+    check(delta("inference_stats", "success", "count") == len(rows), f"statistics: success +{delta('inference_stats', 'success', 'count')} == {len(rows)}")
+    check(delta("inference_stats", "fail", "count") == 1, f"statistics: fail +{delta('inference_stats', 'fail', 'count')} == 1")
+    check(delta("inference_count") == sum(rows), f"statistics: inference_count +{delta('inference_count')} == {sum(rows)} rows")
+    check(delta("execution_count") == len(rows), f"statistics: execution_count +{delta('execution_count')} == {len(rows)}")
+    for part in ["queue", "compute_input", "compute_infer", "compute_output"]:
+        check(delta("inference_stats", part, "count") == len(rows), f"statistics: {part}.count +{delta('inference_stats', part, 'count')}")
+    check(delta("inference_stats", "compute_infer", "ns") > 0, "statistics: compute_infer ns grew")
+    batches = {int(b.get("batch_size", 0)): count(b, "compute_infer", "count") for b in after.get("batch_stats", [])}
+    check(sum(batches.values()) == count(after, "execution_count") and all(k >= 1 for k in batches),
+          f"statistics: batch_stats {batches} add up to execution_count")
+    check(int(after.get("last_inference", 0)) >= int(time.time() * 1000) - 60_000, "statistics: last_inference is recent (ms)")
+
+
 def check_errors(client, url, model):
     print("error cases")
     x = model.sample(2, 7)
@@ -237,12 +282,12 @@ def check_errors(client, url, model):
             getattr(stub, rpc)(request)
             check(False, f"{rpc} refused")
         except grpc.RpcError as error:
-            check(error.code() == grpc.StatusCode.UNAVAILABLE, f"{rpc} refused: {error.details()[:70]!r}")
-    try:
-        stub.ModelStatistics(service_pb2.ModelStatisticsRequest(name=model.name))
-        check(False, "ModelStatistics answers UNIMPLEMENTED")
-    except grpc.RpcError as error:
-        check(error.code() == grpc.StatusCode.UNIMPLEMENTED, "ModelStatistics answers UNIMPLEMENTED (not served)")
+            check(error.code() == grpc.StatusCode.UNAVAILABLE and "--model-control explicit" in error.details(),
+                  f"{rpc} refused without the flag: {error.details()[:110]!r}")
+    expect_error(lambda: client.load_model(model.name), "StatusCode.UNAVAILABLE", "--model-control explicit",
+                 "load_model refused without --model-control explicit")
+    expect_error(lambda: client.get_inference_statistics("no-such-model"), "StatusCode.NOT_FOUND", "no-such-model",
+                 "get_inference_statistics of an unknown model")
     channel.close()
     # The server still serves after all of that.
     result = client.infer(model.name, [make_input(model, x)])
@@ -259,7 +304,7 @@ def main():
     check(client.is_server_live(), "is_server_live")
     check(client.is_server_ready(), "is_server_ready")
     metadata = client.get_server_metadata(as_json=True)
-    check(metadata["name"] == "tensorwire" and "statistics" not in metadata.get("extensions", []),
+    check(metadata["name"] == "tensorwire" and "statistics" in metadata.get("extensions", []),
           f"server metadata {metadata}")
     models = [Model(*spec.split("=", 1)) for spec in args.model]
     index = client.get_model_repository_index(as_json=True).get("models", [])
@@ -267,6 +312,7 @@ def main():
           and all(m.get("state") == "READY" for m in index), f"repository index {index}")
     for model in models:
         check_model(client, args.url, model, builtin=False)
+        check_statistics(client, model)
     check_errors(client, args.url, models[0])
     client.close()
     print(f"{checks - len(failures)}/{checks} checks passed")
