@@ -144,7 +144,7 @@ public final class ModelCatalog: Sendable {
         changeHandler.withLock { $0 = handler }
     }
 
-    private func notNotFound(_ name: String) -> RPCError {
+    private func unknownModel(_ name: String) -> RPCError {
         let known = loadedModelNames.joined(separator: ", ")
         return RPCError(code: .notFound, message: "unknown model \"\(name)\" (served models: \(known))")
     }
@@ -152,7 +152,7 @@ public final class ModelCatalog: Sendable {
     /// The version a request names: `version` when not empty, else the highest ready one.
     /// NOT_FOUND for an unknown model or version; UNAVAILABLE for one that failed to load or is unloaded.
     func resolve(model name: String, version: String) throws(RPCError) -> (Version, Batcher) {
-        guard let entry = entry(name) else { throw notNotFound(name) }
+        guard let entry = entry(name) else { throw unknownModel(name) }
         guard entry.isLoaded else {
             throw RPCError(code: .unavailable, message: "model \"\(name)\" is not loaded (\(entry.unloadedReason ?? "unloaded")); "
                 + "load it with RepositoryModelLoad")
@@ -176,7 +176,7 @@ public final class ModelCatalog: Sendable {
 
     /// GetModel's answer for `name`.
     func info(model name: String) throws(RPCError) -> TensorwireV1.ModelInfo {
-        guard let entry = entry(name) else { throw notNotFound(name) }
+        guard let entry = entry(name) else { throw unknownModel(name) }
         var info = TensorwireV1.ModelInfo()
         info.name = name
         info.platform = "onnx"
@@ -299,7 +299,7 @@ public final class ModelCatalog: Sendable {
                 return current
             }
             guard let previous else {
-                guard entry(name) != nil || repositoryModelNames().contains(name) else { throw notNotFound(name) }
+                guard entry(name) != nil || repositoryModelNames().contains(name) else { throw unknownModel(name) }
                 return
             }
             notifyChange()
