@@ -45,8 +45,10 @@ extension ServerConnection {
     func trackingCompressedFlags(_ observer: RequestObserver, stream: ServerStream, call: ServerCall) -> RequestObserver {
         let onMessage = observer.onMessage
         return RequestObserver(
-            onMessage: { [weak stream] bytes in
-                let flag = stream?.compression.pop() ?? false
+            // unowned, not weak: a weak capture gives every stream a side table (an allocation per RPC). The
+            // closure lives in `stream.observer`, so it only runs while the stream is alive.
+            onMessage: { [unowned stream] bytes in
+                let flag = stream.compression.pop()
                 call.requestCompressedFlag.store(flag, ordering: .relaxed)
                 onMessage(bytes)
             },
