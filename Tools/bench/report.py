@@ -599,7 +599,7 @@ def write(directory, quick, seconds, build_seconds, revision):
     files = sorted(f for f in os.listdir(directory) if f.endswith(".csv") or f.endswith(".svg"))
     tail = ["\n## Files\n", "CSV (every repeat): " + ", ".join("[%s](%s)" % (f, f) for f in files if f.endswith(
         ".csv")) + ".  \nPlots: " + ", ".join("[%s](%s)" % (f, f) for f in files if f.endswith(".svg")) +
-        ".  \nEach section's own text output: `logs/`.\n"]
+        ".  \nEach section's own text output is in the results folder's `logs/` (not part of a committed sample).\n"]
     with open(os.path.join(directory, "report.md"), "w") as f:
         f.write("\n".join(head + body + tail))
 
