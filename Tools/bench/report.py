@@ -435,6 +435,9 @@ class Report:
                     on, off = cells["on"], cells["off"]
                     on_off = med(on[0]) / med(off[0]) if on[0] and off[0] and med(off[0]) else None
                     batch = max(1, int((on[3] or 1) + 0.5))
+                    measured = [b for (m, b) in ort if m == model]
+                    if (model, batch) not in ort and measured:  # repeats' mean batches differ: nearest measured size
+                        batch = min(measured, key=lambda b: abs(b - batch))
                     ort_rate = ort.get((model, batch))
                     out.append([model, mode, c, spread(on[0]), fmt(on[1]), fmt(on[2]), fmt(on[3], 1),
                                 spread(off[0]), fmt(off[1]), fmt(off[2]), "%.2f×" % on_off if on_off else "–",
