@@ -103,7 +103,7 @@ public enum BatchError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .queueFull(let model, let limit):
-            return "model \(model): the batch queue is full (max_queue_size \(limit))"
+            return "model \(model): the batch queue is full (max_queue_size \(limit); raise it in config.json or with --max-queue-size)"
         case .deadlineExceeded(let model, let queued):
             return "model \(model): deadline exceeded after \(queued)µs in the batch queue"
         case .cancelled:

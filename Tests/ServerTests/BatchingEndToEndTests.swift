@@ -171,6 +171,7 @@ struct BatchingEndToEndTests {
             #expect(refused.status.code == .resourceExhausted)
             #expect(refused.status.message.contains("digits"), "\(refused.status.message)")
             #expect(refused.status.message.contains("max_queue_size 2"), "\(refused.status.message)")
+            #expect(refused.status.message.contains("--max-queue-size"), "the message names the flag that raises the limit")
             server.gate.open()
             #expect(first.wait()?.status.isOK == true)
             #expect(queued.allSatisfy { $0.wait()?.status.isOK == true })
