@@ -222,8 +222,12 @@ private struct SymbolIndexer {
     mutating func add(_ enumType: ProtobufDescriptor.EnumDescriptorProto, scope: String, file: Int) throws {
         try define(DescriptorPool.qualified(enumType.name, in: scope), .enumType, file: file)
         // Enum values are siblings of their enum (C++ scoping), as in protobuf's own full names.
+        let enumName = DescriptorPool.qualified(enumType.name, in: scope)
         for value in enumType.value {
             try define(DescriptorPool.qualified(value.name, in: scope), .enumValue, file: file)
+            // grpcurl `describe pkg.Enum.VALUE` asks under the enum's own name: resolve that spelling too.
+            let alias = DescriptorPool.qualified(value.name, in: enumName)
+            if symbols[alias] == nil { symbols[alias] = (file, .enumValue) }
         }
     }
 

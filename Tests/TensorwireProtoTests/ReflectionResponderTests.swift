@@ -88,6 +88,8 @@ struct ReflectionResponderTests {
         for symbol in [
             "grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc.health.v1.HealthCheckResponse.SERVICE_UNKNOWN",
             ".grpc.health.v1.Health.Watch", "grpc.health.v1.HealthCheckRequest.service",
+            // grpcurl spells an enum value under its enum's name.
+            "grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING",
         ] {
             let names = try Self.fileNames(responder.respond(to: Request(.fileContainingSymbol(symbol))))
             #expect(names == ["grpc/health/v1/health.proto"], "\(symbol)")
