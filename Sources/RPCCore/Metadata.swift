@@ -100,13 +100,22 @@ extension Metadata {
     /// True for names gRPC or HTTP/2 owns, which are never user metadata: pseudo-headers, `grpc-*` (W-20), and the
     /// headers the transport writes or HTTP/2 forbids (W-48, W-49).
     public static func isReserved(_ key: String) -> Bool {
-        if key.hasPrefix(":") || key.hasPrefix("grpc-") { return true }
-        switch key {
-        case "content-type", "te", "user-agent", "host", "content-length", "connection", "keep-alive",
-            "proxy-connection", "transfer-encoding", "upgrade":
-            return true
-        default:
-            return false
+        // Byte and length checks before any string compare: `hasPrefix` and a `switch` over ten names cost every
+        // request header field several runtime calls (~1.5K instructions per RPC, callgrind).
+        let utf8 = key.utf8
+        guard let first = utf8.first else { return false }
+        if first == UInt8(ascii: ":") { return true }
+        if first == UInt8(ascii: "g"), utf8.starts(with: "grpc-".utf8) { return true }
+        switch utf8.count {
+        case 2: return key == "te"
+        case 4: return key == "host"
+        case 7: return key == "upgrade"
+        case 10: return key == "user-agent" || key == "connection" || key == "keep-alive"
+        case 12: return key == "content-type"
+        case 14: return key == "content-length"
+        case 16: return key == "proxy-connection"
+        case 17: return key == "transfer-encoding"
+        default: return false
         }
     }
 
