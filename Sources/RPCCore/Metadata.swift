@@ -125,6 +125,17 @@ extension Metadata {
         guard !isReserved(key) else { throw .reservedKey(key) }
     }
 
+    /// Non-empty and every byte a key byte: one loop over the contiguous UTF-8 of a native string (the `UTF8View`
+    /// iterator cost ~250 instructions per request header field, callgrind).
+    private static func isKeyBytes(_ key: String) -> Bool {
+        if let result = key.utf8.withContiguousStorageIfAvailable({ bytes in
+            !bytes.isEmpty && bytes.allSatisfy(isKeyByte)
+        }) {
+            return result
+        }
+        return !key.isEmpty && key.utf8.allSatisfy(isKeyByte)
+    }
+
     private static func isKeyByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
@@ -148,8 +159,9 @@ extension Metadata {
     public init(headerFields: some Sequence<HeaderField>) throws(MetadataError) {
         for field in headerFields {
             let key = field.name
-            // The byte check first: it turns pseudo-headers away at their first byte, before the string compares.
-            if key.isEmpty || !key.utf8.allSatisfy(Self.isKeyByte) || Self.isReserved(key) { continue }
+            // The reserved check first: it turns pseudo-headers away at their first byte and the usual request
+            // headers (content-type, te, user-agent) by length and one compare, before any byte scan.
+            if Self.isReserved(key) || !Self.isKeyBytes(key) { continue }
             if Self.isBinaryKey(key) {
                 for piece in field.value.split(separator: ",", omittingEmptySubsequences: false) {
                     guard let bytes = Base64.decode(Self.trimmingWhitespace(piece)) else {
