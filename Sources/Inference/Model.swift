@@ -88,6 +88,9 @@ public final class ExecutionContext {
     private var slotMemory: [UnsafeMutableRawPointer] = []
     private var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let scratch: UnsafeMutableRawPointer
+    /// For a plan with one input held in a slot: every value bound to that slot (the input and its aliases), which
+    /// a run points at the caller's tensor instead of copying it in. Empty otherwise.
+    private let borrowedInputIDs: [ValueID]
 
     init(model: Model, maxBatchSize: Int) {
         self.model = model
@@ -95,6 +98,16 @@ public final class ExecutionContext {
         self.scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
         self.pointers = UnsafeMutablePointer.allocate(capacity: Swift.max(model.plan.bindings.count, 1))
         self.pointers.initialize(repeating: scratch, count: Swift.max(model.plan.bindings.count, 1))
+        var borrowed: [ValueID] = []
+        if model.plan.inputs.count == 1, let input = model.plan.inputs.first,
+           case .slot(let slot) = model.plan.bindings[input.value] {
+            let ids = model.plan.bindings.indices.filter {
+                if case .slot(slot) = model.plan.bindings[$0] { return true }
+                return false
+            }
+            borrowed = ids
+        }
+        self.borrowedInputIDs = borrowed
         allocateSlots()
     }
 
@@ -158,6 +171,20 @@ public final class ExecutionContext {
             maxBatchSize = rows
             allocateSlots()
         }
+        if inputs.count == 1, !borrowedInputIDs.isEmpty {
+            // One input (the usual case): the plan reads it where it lies, without a copy into its slot. The
+            // pointers are switched back before returning.
+            let outcome: Result<[Tensor], InferenceError>?
+            switch inputs[0].storage {
+            case .float32(let values):
+                outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
+            case .int64(let values):
+                outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
+            case .string:
+                outcome = nil
+            }
+            if let outcome { return try outcome.get() }
+        }
         for (tensor, input) in zip(inputs, plan.inputs) {
             let target = pointers[input.value]
             switch tensor.storage {
@@ -169,16 +196,38 @@ public final class ExecutionContext {
                 break // Rejected above: plans take float32 and int64 inputs only.
             }
         }
-        if rows > 0 {
-            for step in plan.steps {
-                do {
-                    try step.execute(batch: rows, pointers: pointers)
-                } catch {
-                    throw .invalidData(error.reason)
-                }
+        try execute(rows: rows)
+        return plan.outputs.map { output in readOutput(output, batch: rows) }
+    }
+
+    private func execute(rows: Int) throws(InferenceError) {
+        guard rows > 0 else { return }
+        for step in model.plan.steps {
+            do {
+                try step.execute(batch: rows, pointers: pointers)
+            } catch {
+                throw .invalidData(error.reason)
             }
         }
-        return plan.outputs.map { output in readOutput(output, batch: rows) }
+    }
+
+    /// Runs the plan with the values in `ids` (the only input and its aliases) pointing at `bytes` instead of the
+    /// input's slot, and reads the outputs before the pointers go back (an output may be the input itself). No
+    /// step writes an input: inputs are pinned, so their slot is never handed to another value. Returns nil
+    /// when `bytes` has no address (an empty tensor), so the caller takes the copying path.
+    private func runBorrowing(
+        _ bytes: UnsafeRawBufferPointer, ids: [ValueID], rows: Int
+    ) -> Result<[Tensor], InferenceError>? {
+        guard let base = bytes.baseAddress else { return nil }
+        let saved = pointers[ids[0]]
+        for id in ids { pointers[id] = UnsafeMutableRawPointer(mutating: base) }
+        defer { for id in ids { pointers[id] = saved } }
+        do {
+            try execute(rows: rows)
+        } catch {
+            return .failure(error)
+        }
+        return .success(model.plan.outputs.map { output in readOutput(output, batch: rows) })
     }
 
     /// Runs the model on inputs given by name.

@@ -84,6 +84,14 @@ enum Kernels {
         }
     }
 
+    /// y[row × n + j] = bias[j] for every row: the starting value of a GEMM that accumulates onto its output.
+    static func broadcastRows(_ bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+        for row in 0..<rows {
+            let base = y + row * n
+            for j in 0..<n { base[j] = bias[j] }
+        }
+    }
+
     /// e^x for softmax, as plain arithmetic so that loops over it vectorise: Cody–Waite range reduction by ln 2
     /// and the degree-5 minimax polynomial from Cephes' expf (about 1 ulp on the reduced range). Inputs are
     /// clamped to [-87, 88], so e^-inf gives 1.6e-38 rather than 0 (far inside the 1e-5 absolute tolerance the
@@ -230,7 +238,7 @@ enum Kernels {
     ) {
         guard length > 0 else { return }
         if stride == 1 && !log {
-            for o in 0..<outer { contiguousSoftmax(x + o * length, y + o * length, length: length) }
+            batchedSoftmax(x, y, rows: outer, length: length)
             return
         }
         for o in 0..<outer {
@@ -267,11 +275,49 @@ enum Kernels {
         for j in 0..<length { y[j] *= scale }
     }
 
+    /// Softmax of `rows` contiguous rows of `length` elements, in three passes over the whole batch: the row
+    /// maxima subtracted, then every exponential in one flat loop, then the row sums and scaling. The same
+    /// arithmetic in the same order as `contiguousSoftmax` row by row (identical results), but the exponential
+    /// loop runs over rows × length elements at full vector width: with a short row (digits: 10 classes) a
+    /// per-row loop spent most of its time in scalar remainders (about 35k of 49k instructions per batch of 128
+    /// under callgrind). `x` and `y` may be the same buffer.
+    static func batchedSoftmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
+        for row in 0..<rows {
+            let source = x + row * length, target = y + row * length
+            var maximum = -Float.infinity
+            for j in 0..<length { maximum = Swift.max(maximum, source[j]) }
+            for j in 0..<length { target[j] = source[j] - maximum }
+        }
+        let total = rows * length
+        for i in 0..<total { y[i] = fastExponential(y[i]) }
+        for row in 0..<rows {
+            let target = y + row * length
+            var sum: Float = 0
+            for j in 0..<length { sum += target[j] }
+            let scale = 1 / sum
+            for j in 0..<length { target[j] *= scale }
+        }
+    }
+
     /// ArgMax over `length` elements spaced `stride` apart.
     static func argMax(
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int64>, outer: Int, length: Int, stride: Int,
         selectLast: Bool
     ) {
+        if stride == 1 && length > 0 && !selectLast {
+            // The common case (class scores along the last axis): one plain loop per row, no stride arithmetic.
+            for o in 0..<outer {
+                let row = x + o * length
+                var best = 0
+                var bestValue = row[0]
+                for j in 1..<Swift.max(length, 1) where row[j] > bestValue {
+                    best = j
+                    bestValue = row[j]
+                }
+                y[o] = Int64(best)
+            }
+            return
+        }
         for o in 0..<outer {
             for inner in 0..<stride {
                 let base = o * length * stride + inner

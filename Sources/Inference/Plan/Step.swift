@@ -122,6 +122,14 @@ extension Step {
             let out = floats(output)
             if k == 0 {
                 out.initialize(repeating: 0, count: rows * n)
+            } else if let bias {
+                // The bias goes in first and the GEMM adds to it (beta = 1): this replaces OpenBLAS's zeroing of
+                // C (beta = 0) and a separate read-modify-write bias pass with one write of the bias rows.
+                Kernels.broadcastRows(UnsafePointer(floats(bias)), out, rows: rows, n: n)
+                BLAS.sgemm(m: rows, n: n, k: k, a: floats(input), b: floats(weights), transposedB: false, c: out,
+                           beta: 1)
+                Kernels.biasActivation(out, rows: rows, n: n, bias: nil, activation: activation)
+                return
             } else {
                 BLAS.sgemm(m: rows, n: n, k: k, a: floats(input), b: floats(weights), transposedB: false, c: out)
             }
@@ -255,6 +263,14 @@ extension Step {
                 throw StepFailure(reason: "ArrayFeatureExtractor index \(index[j]) is outside 0..<\(stride)")
             }
             let source = pointers[data], target = pointers[output]
+            if elementSize == 8 {
+                // Labels (int64 or string indices): typed loads and stores rather than a memcpy per element.
+                let from = source.assumingMemoryBound(to: Int64.self), to = target.assumingMemoryBound(to: Int64.self)
+                for row in 0..<rows {
+                    for j in 0..<indexCount { to[row * indexCount + j] = from[row * stride + Int(index[j])] }
+                }
+                return
+            }
             for row in 0..<rows {
                 for j in 0..<indexCount {
                     let from = row * stride + Int(index[j])
