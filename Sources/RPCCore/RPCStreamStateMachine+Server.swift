@@ -12,6 +12,13 @@ public enum ServerHeadersAction<Handler> {
 extension ServerHeadersAction: Sendable where Handler: Sendable {}
 
 /// What a server does with request DATA or request trailers.
+/// `RPCStreamStateMachine.receiveRequestHead`'s answer: `ServerHeadersAction` without the route.
+@usableFromInline
+enum RequestHeadOutcome {
+    case accept(RequestHead, requestComplete: Bool)
+    case reject(ResponseEnd)
+}
+
 public enum ServerRequestAction: Sendable, Hashable {
     /// Hand these messages, in order, to the handler; `endOfRequest` says the client has half-closed. The array may
     /// be empty (a partial message, or an END_STREAM alone).
@@ -32,9 +39,39 @@ extension RPCStreamStateMachine {
     /// `-bin` metadata (400 + INTERNAL, W-21), `:path` through `router` (UNIMPLEMENTED, W-12), `grpc-encoding`
     /// (UNIMPLEMENTED plus `grpc-accept-encoding`, W-17), a zero timeout (DEADLINE_EXCEEDED, W-16), and END_STREAM
     /// already on a non-client-streaming call (zero requests: UNIMPLEMENTED, W-36).
+    ///
+    /// Inlinable, around the non-generic `receiveRequestHead`: compiled unspecialised in this module, the generic body
+    /// looked up `Router.Route`, `Result` and `ServerHeadersAction` metadata at run time on every RPC (~1.8K
+    /// instructions, callgrind); the caller's module now specialises this wrapper and `Router.lookup`.
+    @inlinable
     public mutating func receiveRequestHeaders<Handler>(
         _ fields: [HeaderField], endStream: Bool, router: Router<Handler>
     ) throws(RPCError) -> ServerHeadersAction<Handler> {
+        var found: Router<Handler>.Route?
+        let outcome = try receiveRequestHead(fields, endStream: endStream) { path in
+            switch router.lookup(path: path) {
+            case .success(let route):
+                found = route
+                return .success(route.descriptor)
+            case .failure(let error):
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .reject(let end):
+            return .reject(end)
+        case .accept(let head, let requestComplete):
+            // `receiveRequestHead` accepts only after `lookup` succeeded.
+            guard let found else { throw RPCError(code: .internal, message: "internal error: accepted without a route") }
+            return .accept(head, found, requestComplete: requestComplete)
+        }
+    }
+
+    /// `receiveRequestHeaders` without the handler type: `lookup` resolves `:path` to its method (or the error).
+    @usableFromInline
+    mutating func receiveRequestHead(
+        _ fields: [HeaderField], endStream: Bool, lookup: (String) -> Result<MethodDescriptor, RPCError>
+    ) throws(RPCError) -> RequestHeadOutcome {
         try require(.server, "receiveRequestHeaders")
         guard clientSide == .idle, termination == nil else {
             throw invalidTransition("request HEADERS received twice (later HEADERS are trailers)")
@@ -121,9 +158,9 @@ extension RPCStreamStateMachine {
                 rejectRequest(
                     httpStatus: 400, Status(code: .internal, message: "malformed binary metadata: \(error)")))
         }
-        let route: Router<Handler>.Route
-        switch router.lookup(path: path ?? "") {
-        case .success(let found): route = found
+        let descriptor: MethodDescriptor
+        switch lookup(path ?? "") {
+        case .success(let found): descriptor = found
         case .failure(let error): return .reject(rejectRequest(httpStatus: 200, error.status))
         }
         let requestEncoding = encoding.flatMap { $0 == "identity" ? nil : $0 }
@@ -142,7 +179,7 @@ extension RPCStreamStateMachine {
                     httpStatus: 200, Status(code: .deadlineExceeded, message: "deadline exceeded: grpc-timeout is zero")
                 ))
         }
-        let kind = route.descriptor.kind
+        let kind = descriptor.kind
         if endStream && !kind.isRequestStreaming {
             return .reject(rejectRequest(httpStatus: 200, Self.noRequestMessageStatus))
         }
@@ -162,7 +199,7 @@ extension RPCStreamStateMachine {
             userAgent: userAgent
         )
         peerAcceptedEncodings = head.acceptedEncodings
-        return .accept(head, route, requestComplete: endStream)
+        return .accept(head, requestComplete: endStream)
     }
 
     /// Request DATA arrived (any chunk of it, W-31); `endStream` when the frame carried END_STREAM (W-35).

@@ -64,7 +64,7 @@ public struct Router<Handler> {
     private var services: [String: [String: Route]] = [:]
     /// The same routes keyed by their whole `:path`: one hash and compare per request, where splitting the path and
     /// building two substrings cost more than the rest of the request headers (callgrind, transport bench).
-    private var routesByPath: [String: Route] = [:]
+    @usableFromInline var routesByPath: [String: Route] = [:]
 
     public init() {}
 
@@ -79,10 +79,17 @@ public struct Router<Handler> {
 
     /// The route for a `:path`, or the UNIMPLEMENTED error a server answers with (W-12, grpc-go wording):
     /// `malformed method name: "<path>"`, `unknown service <svc>`, `unknown method <m> for service <svc>`.
+    @inlinable
     public func lookup(path: String) -> Result<Route, RPCError> {
-        // A registered path is exactly `/service/method` with valid names, so a hit here is what the split below
-        // would find; a miss goes through it for the precise error.
+        // A registered path is exactly `/service/method` with valid names, so a hit here is what the split in
+        // `lookupMiss` would find; a miss goes through it for the precise error. Inlinable so that the server's
+        // per-RPC hit is specialised for its handler type (no run-time generic metadata lookups).
         if let route = routesByPath[path] { return .success(route) }
+        return lookupMiss(path: path)
+    }
+
+    @usableFromInline
+    func lookupMiss(path: String) -> Result<Route, RPCError> {
         guard let (service, method) = MethodDescriptor.parse(path: path) else {
             return .failure(RPCError(code: .unimplemented, message: "malformed method name: \"\(path)\""))
         }
