@@ -361,7 +361,7 @@ public final class HTTP2Session {
             headerBlock.removeAll()
             return Self.temporalCallbackFailure
         }
-        headerBlock.append(HTTP2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        headerBlock.append(HTTP2Header(HeaderStrings.name(name), HeaderStrings.value(value)))
         return 0
     }
 
