@@ -57,6 +57,11 @@ enum Kernels {
         _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>?, activation: Activation
     ) {
         if bias == nil && activation == .none { return }
+        if bias == nil && rows > 1 {
+            // Without a bias the rows are one flat array: one loop, no per-row dispatch or loop remainders.
+            biasActivation(y, rows: 1, n: rows * n, bias: nil, activation: activation)
+            return
+        }
         for row in 0..<rows {
             let base = y + row * n
             switch activation {
@@ -85,10 +90,20 @@ enum Kernels {
     }
 
     /// y[row × n + j] = bias[j] for every row: the starting value of a GEMM that accumulates onto its output.
+    ///
+    /// One row is written, then the filled prefix is copied after itself, doubling each time: every copy is one
+    /// flat loop at full vector width, where a loop per row spent most of a short row (10 columns) in its scalar
+    /// remainder and loop overhead.
     static func broadcastRows(_ bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
-        for row in 0..<rows {
-            let base = y + row * n
-            for j in 0..<n { base[j] = bias[j] }
+        guard rows > 0, n > 0 else { return }
+        for j in 0..<n { y[j] = bias[j] }
+        let total = rows * n
+        var filled = n
+        while filled < total {
+            let count = Swift.min(filled, total - filled)
+            let target = y + filled
+            for i in 0..<count { target[i] = y[i] }
+            filled += count
         }
     }
 
@@ -284,8 +299,11 @@ enum Kernels {
     static func batchedSoftmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
         for row in 0..<rows {
             let source = x + row * length, target = y + row * length
+            // `v > maximum ? v : maximum` is one maxss on x86 where `Swift.max` is a compare and a blend. Both
+            // skip NaNs (the maximum starts at -inf); they differ only in which zero wins a tie of +0 and -0,
+            // which changes no difference below and so no result.
             var maximum = -Float.infinity
-            for j in 0..<length { maximum = Swift.max(maximum, source[j]) }
+            for j in 0..<length { maximum = source[j] > maximum ? source[j] : maximum }
             for j in 0..<length { target[j] = source[j] - maximum }
         }
         let total = rows * length
