@@ -216,6 +216,16 @@ public final class HTTP2Session {
     /// Returns false when the stream is already gone (reset by the peer: drop the response).
     @discardableResult
     public func sendResponseHeaders(streamID: Int32, headers: [HTTP2Header]) throws -> Bool {
+        try sendResponseHeaders(streamID: streamID, .list(headers))
+    }
+
+    /// `sendResponseHeaders(streamID:headers:)` with a block laid out once for many streams.
+    @discardableResult
+    public func sendResponseHeaders(streamID: Int32, block: HTTP2HeaderBlock) throws -> Bool {
+        try sendResponseHeaders(streamID: streamID, .block(block))
+    }
+
+    private func sendResponseHeaders(streamID: Int32, _ headers: HeaderSource) throws -> Bool {
         precondition(role == .server, "sendResponseHeaders is for the server role")
         guard let stream = streams[streamID] else { return false }
         guard !stream.hasProvider, !stream.responded else {
@@ -223,7 +233,7 @@ public final class HTTP2Session {
         }
         var provider = Self.dataProvider
         try check(
-            withHeaderBlock(headers) { nva, count in nghttp2_submit_response(session, streamID, nva, count, &provider) },
+            headers.withNV { nva, count in nghttp2_submit_response(session, streamID, nva, count, &provider) },
             "submit_response"
         )
         stream.hasProvider = true
@@ -267,6 +277,16 @@ public final class HTTP2Session {
     /// (client half-close). Returns false when the stream is already gone.
     @discardableResult
     public func finish(streamID: Int32, trailers: [HTTP2Header]? = nil) throws -> Bool {
+        try finish(streamID: streamID, trailers.map(HeaderSource.list))
+    }
+
+    /// `finish(streamID:trailers:)` with trailers laid out once for many streams.
+    @discardableResult
+    public func finish(streamID: Int32, trailerBlock: HTTP2HeaderBlock) throws -> Bool {
+        try finish(streamID: streamID, .block(trailerBlock))
+    }
+
+    private func finish(streamID: Int32, _ trailers: HeaderSource?) throws -> Bool {
         guard let stream = streams[streamID] else { return false }
         guard stream.hasProvider, !stream.ending else {
             throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to finish")
@@ -448,7 +468,7 @@ public final class HTTP2Session {
         flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         if let trailers = stream.trailers {
             flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-            let rv = withHeaderBlock(trailers) { nva, count in nghttp2_submit_trailer(session, streamID, nva, count) }
+            let rv = trailers.withNV { nva, count in nghttp2_submit_trailer(session, streamID, nva, count) }
             if rv != 0 {
                 pendingError = HTTP2Error(libraryCode: Int(rv), message: "submit_trailer: \(Self.describe(rv))")
                 return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
@@ -505,7 +525,7 @@ private final class StreamState {
     var responded = false
     /// `finish` (or Trailers-Only) called: no more bytes will be queued.
     var ending = false
-    var trailers: [HTTP2Header]?
+    var trailers: HeaderSource?
     /// The provider returned NGHTTP2_ERR_DEFERRED and awaits `nghttp2_session_resume_data`.
     var deferred = false
 }
@@ -518,19 +538,77 @@ private func withHeaderBlock<R>(_ headers: [HTTP2Header], _ body: (UnsafePointer
     for header in headers { byteCount += header.name.utf8.count + header.value.utf8.count }
     return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: byteCount) { storage -> R in
         withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: headers.count + 1) { nva -> R in
-            guard let base = storage.baseAddress, let entries = nva.baseAddress else { return body(nil, 0) }
-            var offset = 0
-            for (index, header) in headers.enumerated() {
-                let nameStart = offset
-                offset = copyUTF8(header.name, into: storage, at: offset)
-                let valueStart = offset
-                offset = copyUTF8(header.value, into: storage, at: offset)
-                (entries + index).initialize(
-                    to: nghttp2_nv(
-                        name: base + nameStart, value: base + valueStart, namelen: valueStart - nameStart,
-                        valuelen: offset - valueStart, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+            guard let entries = nva.baseAddress, layOut(headers, storage: storage, entries: entries) else {
+                return body(nil, 0)
             }
             return body(UnsafePointer(entries), headers.count)
+        }
+    }
+}
+
+/// Fills `entries` (room for `headers.count`) with `headers`, names and values copied into `storage` (room for all
+/// their UTF-8 bytes). False only when `storage` has no base address.
+private func layOut(
+    _ headers: [HTTP2Header], storage: UnsafeMutableBufferPointer<UInt8>, entries: UnsafeMutablePointer<nghttp2_nv>
+) -> Bool {
+    guard let base = storage.baseAddress else { return false }
+    var offset = 0
+    for (index, header) in headers.enumerated() {
+        let nameStart = offset
+        offset = copyUTF8(header.name, into: storage, at: offset)
+        let valueStart = offset
+        offset = copyUTF8(header.value, into: storage, at: offset)
+        (entries + index).initialize(
+            to: nghttp2_nv(
+                name: base + nameStart, value: base + valueStart, namelen: valueStart - nameStart,
+                valuelen: offset - valueStart, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+    }
+    return true
+}
+
+/// A header list laid out for nghttp2 once and submitted any number of times (nghttp2 copies names and values on
+/// submit): for the response HEADERS and trailers that every RPC on a connection repeats, which cost ~1K
+/// instructions per RPC to lay out again (callgrind). Immutable after init; used by its session's loop thread.
+public final class HTTP2HeaderBlock {
+    public let headers: [HTTP2Header]
+    private let storage: UnsafeMutableBufferPointer<UInt8>
+    private let entries: UnsafeMutableBufferPointer<nghttp2_nv>
+    private let isLaidOut: Bool
+
+    public init(_ headers: [HTTP2Header]) {
+        self.headers = headers
+        var byteCount = 1  // never empty, so the base address exists
+        for header in headers { byteCount += header.name.utf8.count + header.value.utf8.count }
+        storage = .allocate(capacity: byteCount)
+        entries = .allocate(capacity: headers.count + 1)
+        if let base = entries.baseAddress {
+            isLaidOut = layOut(headers, storage: storage, entries: base)
+        } else {
+            isLaidOut = false
+        }
+    }
+
+    deinit {
+        if isLaidOut, let base = entries.baseAddress { base.deinitialize(count: headers.count) }
+        storage.deallocate()
+        entries.deallocate()
+    }
+
+    fileprivate func withNV<R>(_ body: (UnsafePointer<nghttp2_nv>?, Int) -> R) -> R {
+        guard isLaidOut, let base = entries.baseAddress else { return body(nil, 0) }
+        return body(UnsafePointer(base), headers.count)
+    }
+}
+
+/// Where a submission's header list comes from: laid out now, or laid out once before.
+private enum HeaderSource {
+    case list([HTTP2Header])
+    case block(HTTP2HeaderBlock)
+
+    func withNV<R>(_ body: (UnsafePointer<nghttp2_nv>?, Int) -> R) -> R {
+        switch self {
+        case .list(let headers): withHeaderBlock(headers, body)
+        case .block(let block): block.withNV(body)
         }
     }
 }

@@ -44,6 +44,10 @@ final class ServerConnection: HTTP2Connection {
     @exclusivity(unchecked) private var streams: [Int32: ServerStream] = [:]
     /// Every stream's machine configuration, built once per connection rather than per RPC.
     private let streamConfiguration: RPCStreamStateMachine.Configuration
+    /// The last metadata-free response HEADERS and status-only trailers sent, laid out once for nghttp2: every RPC on
+    /// a connection usually repeats them (HTTP2HeaderBlock).
+    private var responseHeadersBlock: (fields: [HeaderField], block: HTTP2HeaderBlock)?
+    private var statusTrailersBlock: (fields: [HeaderField], block: HTTP2HeaderBlock)?
     /// Streams whose writers were told to pause; re-checked after every flush.
     private var blocked: Set<Int32> = []
 
@@ -246,12 +250,15 @@ final class ServerConnection: HTTP2Connection {
     }
 
     private func sendEnd(_ end: ResponseEnd, on stream: ServerStream) {
-        let fields = end.fields.map(HTTP2Header.init)
         do {
             if end.isTrailersOnly {
-                try session.sendTrailersOnly(streamID: stream.id, headers: fields)
+                try session.sendTrailersOnly(streamID: stream.id, headers: end.fields.map(HTTP2Header.init))
+            } else if end.fields.count == 1 {
+                // grpc-status alone (no message, no trailing metadata): one of a few blocks, usually "0".
+                try session.finish(
+                    streamID: stream.id, trailerBlock: Self.block(for: end.fields, in: &statusTrailersBlock))
             } else {
-                try session.finish(streamID: stream.id, trailers: fields)
+                try session.finish(streamID: stream.id, trailers: end.fields.map(HTTP2Header.init))
             }
         } catch {
             session.resetStream(streamID: stream.id, errorCode: .internalError)
@@ -291,13 +298,28 @@ final class ServerConnection: HTTP2Connection {
         }
         guard case .send(let fields) = action else { return }
         do {
-            try session.sendResponseHeaders(streamID: streamID, headers: fields.map(HTTP2Header.init))
+            if metadata.isEmpty {
+                try session.sendResponseHeaders(
+                    streamID: streamID, block: Self.block(for: fields, in: &responseHeadersBlock))
+            } else {
+                try session.sendResponseHeaders(streamID: streamID, headers: fields.map(HTTP2Header.init))
+            }
         } catch {
             fail(stream, RPCError(code: .internal, message: "\(error)"))
             return
         }
         pingStrikes = 0
         markDirty()
+    }
+
+    /// The cached block when it holds `fields`, else a new one, kept for the next RPC.
+    private static func block(
+        for fields: [HeaderField], in cache: inout (fields: [HeaderField], block: HTTP2HeaderBlock)?
+    ) -> HTTP2HeaderBlock {
+        if let cache, cache.fields == fields { return cache.block }
+        let block = HTTP2HeaderBlock(fields.map(HTTP2Header.init))
+        cache = (fields, block)
+        return block
     }
 
     /// `compressed`: `message` is already compressed with the call's `responseCompression`.

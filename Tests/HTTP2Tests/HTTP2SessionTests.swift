@@ -156,6 +156,39 @@ import Testing
         #expect(pair.server.openStreamCount == 0)
     }
 
+    @Test func headerBlocksLaidOutOnceServeEveryStream() throws {
+        let pair = try InMemoryPair()
+        let headersBlock = HTTP2HeaderBlock(grpcResponseHeaders)
+        let trailers = [HTTP2Header("grpc-status", "0")]
+        let trailerBlock = HTTP2HeaderBlock(trailers)
+        var ids: [Int32] = []
+        for i in 0..<3 {
+            let id = try pair.client.sendRequest(headers: grpcRequest(extra: []))
+            try pair.client.sendData(streamID: id, framed([UInt8(i)]))
+            try pair.client.finish(streamID: id)
+            ids.append(id)
+        }
+        try pair.pump()
+        _ = pair.takeServerEvents()
+        for id in ids {
+            try pair.server.sendResponseHeaders(streamID: id, block: headersBlock)
+            try pair.server.sendData(streamID: id, framed([1, 2, 3]))
+            try pair.server.finish(streamID: id, trailerBlock: trailerBlock)
+        }
+        try pair.pump()
+        let atClient = pair.takeClientEvents()
+        for id in ids {
+            #expect(
+                atClient.stream(id) == [
+                    .headers(streamID: id, headers: grpcResponseHeaders, kind: .response, endStream: false),
+                    .data(streamID: id, bytes: framed([1, 2, 3]), endStream: false),
+                    .headers(streamID: id, headers: trailers, kind: .trailers, endStream: true),
+                    .streamClosed(streamID: id, errorCode: .noError),
+                ])
+        }
+        #expect(pair.server.openStreamCount == 0)
+    }
+
     @Test func clientResetReachesTheServerAndLaterSendsAreDropped() throws {
         let pair = try InMemoryPair()
         let id = try pair.client.sendRequest(headers: grpcRequest())
