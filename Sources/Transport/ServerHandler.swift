@@ -154,7 +154,7 @@ public final class ServerCall: Sendable {
 
     /// Sends the response headers with `metadata` now. Optional: the first message or the status sends them.
     public func sendHeaders(_ metadata: Metadata = Metadata()) {
-        perform { $0.sendHeaders(streamID: self.streamID, metadata: metadata) }
+        perform(.sendHeaders(metadata))
     }
 
     /// Queues one response message. Check `isWritable` (or use `whenWritable`) when producing many.
@@ -167,12 +167,12 @@ public final class ServerCall: Sendable {
     /// is always allowed.
     public func send(_ message: [UInt8], compressed: Bool) {
         let (bytes, flag) = compressedResponse(message, compressed: compressed)
-        perform { $0.sendMessage(streamID: self.streamID, bytes, compressed: flag) }
+        perform(.sendMessage(bytes, compressed: flag))
     }
 
     /// Ends the RPC with `status` and trailing metadata.
     public func finish(_ status: Status = .ok, trailers: Metadata = Metadata()) {
-        perform { $0.finish(streamID: self.streamID, status: status, trailers: trailers) }
+        perform(.finish(status, trailers: trailers))
     }
 
     /// Ends the RPC with an error: an `RPCError` keeps its status and metadata, anything else is UNKNOWN.
@@ -184,10 +184,7 @@ public final class ServerCall: Sendable {
     /// Unary convenience: one message (compressed as by `send(_:compressed:)`), then OK with `trailers`.
     public func respond(_ message: [UInt8], compressed: Bool = true, trailers: Metadata = Metadata()) {
         let (bytes, flag) = compressedResponse(message, compressed: compressed)
-        perform { connection in
-            connection.sendMessage(streamID: self.streamID, bytes, compressed: flag)
-            connection.finish(streamID: self.streamID, status: .ok, trailers: trailers)
-        }
+        perform(.respond(bytes, compressed: flag, trailers: trailers))
     }
 
     // MARK: Backpressure
@@ -216,13 +213,13 @@ public final class ServerCall: Sendable {
     /// From `onMessage` on the loop thread it applies before the next message; from another thread, once the loop
     /// runs it (messages may still arrive until then).
     public func pauseReading() {
-        perform { $0.setReadingPaused(streamID: self.streamID, true) }
+        perform(.setReadingPaused(true))
     }
 
     /// Hands waiting messages over again (on the loop thread, in order, until the handler pauses again); once
     /// none wait, the withheld credit goes back to the client.
     public func resumeReading() {
-        perform { $0.setReadingPaused(streamID: self.streamID, false) }
+        perform(.setReadingPaused(false))
     }
 
     /// Request DATA bytes received while paused whose stream credit has not been returned yet: at most the
@@ -231,15 +228,42 @@ public final class ServerCall: Sendable {
 
     // MARK: Loop side
 
-    private func perform(_ body: @escaping @Sendable (ServerConnection) -> Void) {
-        let context = self.context
-        let connectionID = self.connectionID
-        let operation: @Sendable () -> Void = {
-            // The connection may be gone (client vanished): then there is nobody to answer.
-            guard let connection = context.value.connections[connectionID] as? ServerConnection else { return }
-            body(connection)
+    /// A response operation, as a value: on the loop thread it runs at once with no closure built (two escaping
+    /// closures per call cost ~700 instructions per unary RPC, callgrind); from another thread one closure takes it
+    /// to the loop.
+    private enum Operation: Sendable {
+        case sendHeaders(Metadata)
+        case sendMessage([UInt8], compressed: Bool)
+        case finish(Status, trailers: Metadata)
+        case respond([UInt8], compressed: Bool, trailers: Metadata)
+        case setReadingPaused(Bool)
+    }
+
+    private func perform(_ operation: Operation) {
+        if loop.inEventLoop {
+            run(operation)
+        } else {
+            loop.execute { self.run(operation) }
         }
-        if loop.inEventLoop { operation() } else { loop.execute(operation) }
+    }
+
+    /// Loop thread.
+    private func run(_ operation: Operation) {
+        // The connection may be gone (client vanished): then there is nobody to answer.
+        guard let connection = context.value.connections[connectionID] as? ServerConnection else { return }
+        switch operation {
+        case .sendHeaders(let metadata):
+            connection.sendHeaders(streamID: streamID, metadata: metadata)
+        case .sendMessage(let bytes, let compressed):
+            connection.sendMessage(streamID: streamID, bytes, compressed: compressed)
+        case .finish(let status, let trailers):
+            connection.finish(streamID: streamID, status: status, trailers: trailers)
+        case .respond(let bytes, let compressed, let trailers):
+            connection.sendMessage(streamID: streamID, bytes, compressed: compressed)
+            connection.finish(streamID: streamID, status: .ok, trailers: trailers)
+        case .setReadingPaused(let paused):
+            connection.setReadingPaused(streamID: streamID, paused)
+        }
     }
 
     /// Loop thread: marks the call cancelled and runs the cancel and writability handlers.
