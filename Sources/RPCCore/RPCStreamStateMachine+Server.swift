@@ -62,7 +62,9 @@ extension RPCStreamStateMachine {
             return .reject(end)
         case .accept(let head, let requestComplete):
             // `receiveRequestHead` accepts only after `lookup` succeeded.
-            guard let found else { throw RPCError(code: .internal, message: "internal error: accepted without a route") }
+            guard let found else {
+                throw RPCError(code: .internal, message: "internal error: accepted without a route")
+            }
             return .accept(head, found, requestComplete: requestComplete)
         }
     }
@@ -285,7 +287,11 @@ extension RPCStreamStateMachine {
         }
         serverSide = .open
         outboundEncoding = responseEncoding
-        var fields = [HeaderField(":status", "200"), HeaderField("content-type", responseContentType)]
+        // Sized up front: appending past an array literal's capacity reallocated it on every RPC.
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(4 + metadata.count)
+        fields.append(HeaderField(":status", "200"))
+        fields.append(HeaderField("content-type", responseContentType))
         if let responseEncoding { fields.append(HeaderField("grpc-encoding", responseEncoding)) }
         if !configuration.supportedEncodings.isEmpty {
             fields.append(HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue))
@@ -332,7 +338,8 @@ extension RPCStreamStateMachine {
         if serverSide == .open {
             serverSide = .closed
             end = ResponseEnd(
-                fields: Self.statusFields(status) + trailers.headerFields,
+                fields: trailers.isEmpty
+                    ? Self.statusFields(status) : Self.statusFields(status) + trailers.headerFields,
                 isTrailersOnly: false,
                 status: status,
                 resetStreamAfterSending: clientSide == .open

@@ -221,11 +221,35 @@ public struct RPCStreamStateMachine: Sendable {
     }
 
     static func statusFields(_ status: Status) -> [HeaderField] {
-        var fields = [HeaderField("grpc-status", String(status.code.rawValue))]
-        if !status.message.isEmpty {
-            fields.append(HeaderField("grpc-message", StatusMessage.percentEncode(status.message)))
+        let code = statusCodeText(status.code.rawValue)
+        guard !status.message.isEmpty else { return [HeaderField("grpc-status", code)] }
+        return [
+            HeaderField("grpc-status", code), HeaderField("grpc-message", StatusMessage.percentEncode(status.message)),
+        ]
+    }
+
+    /// The grpc-status value: a literal for the defined codes instead of an integer-to-string conversion per RPC.
+    static func statusCodeText(_ code: Int) -> String {
+        switch code {
+        case 0: "0"
+        case 1: "1"
+        case 2: "2"
+        case 3: "3"
+        case 4: "4"
+        case 5: "5"
+        case 6: "6"
+        case 7: "7"
+        case 8: "8"
+        case 9: "9"
+        case 10: "10"
+        case 11: "11"
+        case 12: "12"
+        case 13: "13"
+        case 14: "14"
+        case 15: "15"
+        case 16: "16"
+        default: String(code)
         }
-        return fields
     }
 
     static func commaSeparated(_ value: String) -> [String] {
