@@ -518,16 +518,18 @@ public final class HTTP2Session {
 
 /// Per-stream state, owned by the session.
 private final class StreamState {
-    var outbound = OutboundQueue()
+    // Exclusivity checks off, as for the session's per-frame state: owned by the session's thread, and no access
+    // is held across a call that could reach another.
+    @exclusivity(unchecked) var outbound = OutboundQueue()
     /// A data provider is attached (request or response headers with a body to follow).
-    var hasProvider = false
+    @exclusivity(unchecked) var hasProvider = false
     /// Server: response headers (or Trailers-Only) submitted.
-    var responded = false
+    @exclusivity(unchecked) var responded = false
     /// `finish` (or Trailers-Only) called: no more bytes will be queued.
-    var ending = false
-    var trailers: HeaderSource?
+    @exclusivity(unchecked) var ending = false
+    @exclusivity(unchecked) var trailers: HeaderSource?
     /// The provider returned NGHTTP2_ERR_DEFERRED and awaits `nghttp2_session_resume_data`.
-    var deferred = false
+    @exclusivity(unchecked) var deferred = false
 }
 
 /// Lays out `headers` as an `nghttp2_nv` array over one byte buffer for the duration of `body`. nghttp2 copies names
