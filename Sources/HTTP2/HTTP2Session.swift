@@ -49,7 +49,7 @@ public final class HTTP2Session {
     // Dynamic exclusivity checks are off for the per-frame state below (`@exclusivity(unchecked)`): each check cost
     // ~80 instructions and the callbacks made ~25 per request (callgrind). Sound because one thread owns the session
     // (see above) and no access to these properties is ever held across a call that could reach another.
-    @exclusivity(unchecked) private var streams: [Int32: StreamState] = [:]
+    @exclusivity(unchecked) private var streams = StreamMap<StreamState>()
     @exclusivity(unchecked) private var events: [HTTP2Event] = []
     /// An error raised inside a callback, thrown once the C call returns.
     @exclusivity(unchecked) private var pendingError: HTTP2Error?

@@ -43,7 +43,7 @@ final class ServerConnection: HTTP2Connection {
     let boundContext: LoopBound<LoopContext>
     /// Loop thread only; accesses are short and never span a handler call, so the dynamic exclusivity check (~80
     /// instructions each, several per RPC) is off.
-    @exclusivity(unchecked) private var streams: [Int32: ServerStream] = [:]
+    @exclusivity(unchecked) private var streams = StreamMap<ServerStream>()
     /// Every stream's machine configuration, built once per connection rather than per RPC.
     private let streamConfiguration: RPCStreamStateMachine.Configuration
     // `@exclusivity(unchecked)` on the per-RPC fields below, as on `streams`: loop thread only, short accesses.
