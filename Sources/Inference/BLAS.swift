@@ -32,24 +32,17 @@ extension BLAS {
             }
             return
         }
-        let threads = openblas_get_num_threads()
-        // Why: OpenBLAS 0.3.21 splits any sgemm above m·n·k = 262,144 across its threads; below a few MFLOP
-        // waking and joining the second thread costs more than it saves (digits at batch 128 ran 1.3–2× slower
-        // on two threads than on one in Tools/engine/bench), and on a loaded machine the other core may not be
-        // free at all. The count is process-wide in OpenBLAS, so it is lowered only around this call and only
-        // when more than one thread is configured; with several instances the batcher already gives each one
-        // thread (BLAS threads × instances ≤ cores), so instances do not race on it.
-        let small = Double(m) * Double(n) * Double(k) < singleThreadWork
-        if small && threads > 1 { openblas_set_num_threads(1) }
+        // Why no thread-count switching here: OpenBLAS 0.3.21 already runs any sgemm of m·n·k ≤ 262,144 on one
+        // thread. Lowering the count to one around GEMMs under 2M multiply-adds (as this did before) made digits
+        // at batch 128 (m·n·k = 524,288 for its first layer) 1.26× slower on a quiet machine: 15.3 µs per run
+        // against 12.1 µs on two threads, where onnxruntime takes 13.2 µs (Tools/engine/bench). On a loaded
+        // machine two threads lose (21 µs), but so does onnxruntime with its two; the batcher gives each of
+        // several instances one BLAS thread anyway.
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(transposedB ? k : n), beta, c, Int32(n)
         )
-        if small && threads > 1 { openblas_set_num_threads(threads) }
     }
-
-    /// GEMMs with fewer multiply-adds than this (m·n·k) run on one BLAS thread: about 4 MFLOP, ~50 µs on one core.
-    static let singleThreadWork: Double = 2_097_152
 
     /// The raw `cblas_sgemm` baseline used by the engine benchmark: C = A·B with B [k×n], row-major.
     public static func benchmarkSgemm(
