@@ -26,13 +26,7 @@ public enum MessageFramer {
     /// The prefix for a message of `length` bytes. A transport that writes the prefix and the message separately
     /// (to avoid copying a large tensor) uses this.
     public static func prefix(length: Int, compressed: Bool = false) throws(RPCError) -> [UInt8] {
-        guard length >= 0, length <= maxMessageLength else {
-            throw RPCError(
-                code: .resourceExhausted,
-                message: "grpc: message too large to send (\(length) bytes; the gRPC prefix allows \(maxMessageLength))"
-            )
-        }
-        let length = UInt32(length)
+        let length = try prefixLengthField(length)
         return [
             compressed ? 1 : 0,
             UInt8(truncatingIfNeeded: length >> 24),
@@ -46,10 +40,26 @@ public enum MessageFramer {
     public static func append(
         _ message: some Collection<UInt8>, compressed: Bool = false, to output: inout [UInt8]
     ) throws(RPCError) {
-        let prefix = try prefix(length: message.count, compressed: compressed)
+        // The prefix bytes go straight into `output`: a separate 5-byte array was an allocation per message.
+        let length = try prefixLengthField(message.count)
         output.reserveCapacity(output.count + prefixLength + message.count)
-        output.append(contentsOf: prefix)
+        output.append(compressed ? 1 : 0)
+        output.append(UInt8(truncatingIfNeeded: length >> 24))
+        output.append(UInt8(truncatingIfNeeded: length >> 16))
+        output.append(UInt8(truncatingIfNeeded: length >> 8))
+        output.append(UInt8(truncatingIfNeeded: length))
         output.append(contentsOf: message)
+    }
+
+    /// `length` as the prefix's 32-bit field, or RESOURCE_EXHAUSTED past what it can carry.
+    private static func prefixLengthField(_ length: Int) throws(RPCError) -> UInt32 {
+        guard length >= 0, length <= maxMessageLength else {
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "grpc: message too large to send (\(length) bytes; the gRPC prefix allows \(maxMessageLength))"
+            )
+        }
+        return UInt32(length)
     }
 
     /// The prefix followed by the message, in one new buffer.
