@@ -191,3 +191,25 @@ struct CompressionTransportTests {
         #expect(response.status.message.contains("1048576"))
     }
 }
+
+@Suite struct StreamCompressionStateTests {
+    @Test func flagsComeOutInTheOrderTheyWentIn() {
+        var state = StreamCompressionState()
+        #expect(state.pop() == false)  // nothing queued
+        let pattern = [false, false, true, false, true, true, false, false, false, true]
+        for flag in pattern { state.push(flag) }
+        #expect(pattern.map { _ in state.pop() } == pattern)
+        #expect(state.pop() == false)
+        // Interleaved pushes and pops, plain runs before and after compressed flags.
+        var expected: [Bool] = []
+        var got: [Bool] = []
+        for step in 0..<200 {
+            let flag = step % 7 == 3 || step % 11 == 5
+            state.push(flag)
+            expected.append(flag)
+            if step % 3 == 0 { got.append(state.pop()) }
+        }
+        while got.count < expected.count { got.append(state.pop()) }
+        #expect(got == expected)
+    }
+}
