@@ -297,16 +297,18 @@ enum Kernels {
     /// per-row loop spent most of its time in scalar remainders (about 35k of 49k instructions per batch of 128
     /// under callgrind). `x` and `y` may be the same buffer.
     static func batchedSoftmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
+        let total = rows * length
+        // Copied first, so that the per-row loops below touch one buffer: no overlap checks in every short loop.
+        if UnsafePointer(y) != x { for i in 0..<total { y[i] = x[i] } }
         for row in 0..<rows {
-            let source = x + row * length, target = y + row * length
+            let target = y + row * length
             // `v > maximum ? v : maximum` is one maxss on x86 where `Swift.max` is a compare and a blend. Both
             // skip NaNs (the maximum starts at -inf); they differ only in which zero wins a tie of +0 and -0,
             // which changes no difference below and so no result.
             var maximum = -Float.infinity
-            for j in 0..<length { maximum = source[j] > maximum ? source[j] : maximum }
-            for j in 0..<length { target[j] = source[j] - maximum }
+            for j in 0..<length { maximum = target[j] > maximum ? target[j] : maximum }
+            for j in 0..<length { target[j] -= maximum }
         }
-        let total = rows * length
         for i in 0..<total { y[i] = fastExponential(y[i]) }
         for row in 0..<rows {
             let target = y + row * length
