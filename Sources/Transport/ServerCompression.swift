@@ -54,19 +54,13 @@ extension ServerConnection {
         return algorithm
     }
 
-    /// Wraps the handler's observer so that `ServerCall.requestMessageWasCompressed` describes the message being
-    /// delivered.
-    func trackingCompressedFlags(_ observer: RequestObserver, stream: ServerStream, call: ServerCall) -> RequestObserver {
-        let onMessage = observer.onMessage
-        return RequestObserver(
-            // unowned, not weak: a weak capture gives every stream a side table (an allocation per RPC). The
-            // closure lives in `stream.observer`, so it only runs while the stream is alive.
-            onMessage: { [unowned stream] bytes in
-                let flag = stream.compression.pop()
-                call.requestCompressedFlag.store(flag, ordering: .relaxed)
-                onMessage(bytes)
-            },
-            onEnd: observer.onEnd)
+    /// Hands one request message to the handler, first recording its compressed flag so that
+    /// `ServerCall.requestMessageWasCompressed` describes the message being delivered. (Done here, not by wrapping
+    /// the handler's observer in another closure: that was an allocation per RPC.)
+    func deliver(_ message: [UInt8], to observer: RequestObserver, on stream: ServerStream) {
+        let flag = stream.compression.pop()
+        stream.call?.requestCompressedFlag.store(flag, ordering: .relaxed)
+        observer.onMessage(message)
     }
 
     /// Inflates the compressed messages of a `.deliver` with the request's `grpc-encoding`; a message that does not

@@ -177,7 +177,7 @@ final class ServerConnection: HTTP2Connection {
                     self?.deadlineExpired(streamID: id)
                 }
             }
-            let observer = trackingCompressedFlags(route.handler.start(call), stream: stream, call: call)
+            let observer = route.handler.start(call)
             stream.observer = observer
             if requestComplete { observer.onEnd() }
         }
@@ -189,7 +189,9 @@ final class ServerConnection: HTTP2Connection {
             guard stream.observer != nil else { return }
             if !stream.holdsInput && !stream.delivering, messages.count <= 1 {
                 // The common case: nothing waits, hand the message over directly.
-                if let message = messages.first { stream.observer?.onMessage(message.bytes) }
+                if let message = messages.first, let observer = stream.observer {
+                    deliver(message.bytes, to: observer, on: stream)
+                }
                 if endOfRequest {
                     if stream.holdsInput { stream.endPending = true } else { stream.observer?.onEnd() }
                 }
@@ -216,7 +218,7 @@ final class ServerConnection: HTTP2Connection {
             let message = stream.inbox[stream.inboxHead]
             stream.inbox[stream.inboxHead] = []
             stream.inboxHead += 1
-            observer.onMessage(message)
+            deliver(message, to: observer, on: stream)
         }
         if stream.inboxHead == stream.inbox.count {
             stream.inbox = []
