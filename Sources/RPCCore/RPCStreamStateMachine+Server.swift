@@ -57,7 +57,8 @@ extension RPCStreamStateMachine {
                 return .failure(error)
             }
         }
-        switch outcome {
+        // Consumed, so the request head moves into the action rather than being copied and the copy destroyed.
+        switch consume outcome {
         case .reject(let end):
             return .reject(end)
         case .accept(let head, let requestComplete):
@@ -65,7 +66,7 @@ extension RPCStreamStateMachine {
             guard let found else {
                 throw RPCError(code: .internal, message: "internal error: accepted without a route")
             }
-            return .accept(head, found, requestComplete: requestComplete)
+            return .accept(consume head, found, requestComplete: requestComplete)
         }
     }
 

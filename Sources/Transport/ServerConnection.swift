@@ -163,14 +163,17 @@ final class ServerConnection: HTTP2Connection {
             fail(stream, error)
             return
         }
-        switch action {
+        // Consumed, and `head` last used by the ServerCall init: the request head moves into the call instead of
+        // being copied and the copies destroyed (three destroys of a dozen references per RPC, callgrind).
+        switch consume action {
         case .reject(let end):
             sendEnd(end, on: stream)
         case .accept(let head, let route, let requestComplete):
             let deadline = head.timeout.map { ContinuousClock.now + $0.duration }
+            let compression = responseCompression(for: head)
             let call = ServerCall(
-                descriptor: route.descriptor, head: head, deadline: deadline, context: boundContext,
-                connectionID: self.id, streamID: id, responseCompression: responseCompression(for: head))
+                descriptor: route.descriptor, head: consume head, deadline: deadline, context: boundContext,
+                connectionID: self.id, streamID: id, responseCompression: compression)
             stream.call = call
             if let deadline {
                 stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
