@@ -80,109 +80,50 @@ public enum InferenceRPC {
         }
     }
 
-    /// Loop-confined state of one PredictStream: responses wait here until every earlier one is sent, so they
-    /// leave in request order.
-    final class StreamState {
-        var nextToAssign = 0
-        var nextToSend = 0
-        var ready: [Int: [UInt8]] = [:]
-        var requestEnded = false
-        var finished = false
-        /// Reading is paused: too many requests in flight, or waiting for the stream to become writable.
-        var readingPaused = false
-        var waitingForWritable = false
-
-        var inFlight: Int { nextToAssign - nextToSend }
-    }
-
+    /// PredictStream: each request is its own batcher job, so one stream pipelines into batches; responses leave in
+    /// request order, each echoing its request's `id`; a bad request gets an in-stream error response and the stream
+    /// goes on; reading pauses (HTTP/2 flow control) at `maxInFlightPerStream` requests in flight.
     static func predictStream(_ service: PredictService, clock: any MonotonicClock, call: ServerCall) -> RequestObserver {
-        let state = LoopBound(StreamState(), loop: call.loop)
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
-
-        /// On the loop: pauses or resumes reading requests. Pausing is recorded before the transport is told, since
-        /// resuming may hand over waiting messages (and so re-enter this closure) at once.
-        let updateReading: @Sendable () -> Void = {
-            let stream = state.value
-            let pause = !stream.finished && (stream.inFlight >= maxInFlightPerStream || stream.waitingForWritable)
-            guard pause != stream.readingPaused else { return }
-            stream.readingPaused = pause
-            if pause { call.pauseReading() } else { call.resumeReading() }
-        }
-        /// On the loop: records a response and sends every response that is next in order.
-        let deliver: @Sendable (Int, [UInt8]) -> Void = { sequence, bytes in
-            let stream = state.value
-            guard !stream.finished else { return }
-            stream.ready[sequence] = bytes
-            while let next = stream.ready.removeValue(forKey: stream.nextToSend) {
-                call.send(next)
-                stream.nextToSend += 1
-            }
-            if stream.requestEnded, stream.inFlight == 0 {
-                stream.finished = true
-                call.finish()
-                return
-            }
-            if !stream.waitingForWritable, !call.isWritable {
-                // The client is not reading its responses: take no more requests until it does.
-                stream.waitingForWritable = true
-                let loop = call.loop
-                call.whenWritable {
-                    let resume: @Sendable () -> Void = {
-                        state.value.waitingForWritable = false
-                        updateReading()
-                    }
-                    if loop.inEventLoop { resume() } else { loop.execute(resume) }
-                }
-            }
-            updateReading()
-        }
-        let errorResponse: @Sendable (TensorwireV1.PredictRequest?, RPCError) -> [UInt8] = { request, error in
+        let responder = OrderedStreamResponder(
+            call: call, maxInFlight: maxInFlightPerStream, cancellation: .init(cancel: { token.cancel() }))
+        let errorResponse: @Sendable (TensorwireV1.PredictRequest?, RPCError) -> OrderedStreamResponder.Outcome = {
+            request, error in
             var response = TensorwireV1.PredictResponse()
             response.model = request?.model ?? ""
             response.version = request?.version ?? ""
             response.id = request?.id ?? ""
             response.error = TensorwireV1.PredictError(code: Int32(error.code.rawValue), message: error.message)
-            return response.serializedBytes()
+            return .message(response.serializedBytes())
         }
 
         return RequestObserver(
             onMessage: { bytes in
-                let stream = state.value
-                let sequence = stream.nextToAssign
-                stream.nextToAssign += 1
+                guard !responder.isFinished else { return }
+                let sequence = responder.begin()
                 let request: TensorwireV1.PredictRequest
                 do {
                     request = try TensorwireV1.PredictRequest(serializedBytes: bytes)
                 } catch {
                     let rpcError = RPCError(code: .invalidArgument, message: "cannot decode the request as PredictRequest: \(error)")
-                    deliver(sequence, errorResponse(nil, rpcError))
+                    responder.complete(sequence, errorResponse(nil, rpcError))
                     return
                 }
-                guard stream.inFlight <= maxInFlightPerStream else {
+                // Reading pauses at the limit, so this is only a last resort for messages already buffered.
+                guard responder.inFlight <= maxInFlightPerStream else {
                     let limit = RPCError(code: .resourceExhausted,
                                          message: "more than \(maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
-                    deliver(sequence, errorResponse(request, limit))
+                    responder.complete(sequence, errorResponse(request, limit))
                     return
                 }
-                updateReading()
-                let loop = call.loop
                 service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
-                    let bytes: [UInt8]
                     switch result {
-                    case .success(let response): bytes = response.serializedBytes()
-                    case .failure(let error): bytes = errorResponse(request, error)
+                    case .success(let response): responder.complete(sequence, .message(response.serializedBytes()))
+                    case .failure(let error): responder.complete(sequence, errorResponse(request, error))
                     }
-                    if loop.inEventLoop { deliver(sequence, bytes) } else { loop.execute { deliver(sequence, bytes) } }
                 }
             },
-            onEnd: {
-                let stream = state.value
-                stream.requestEnded = true
-                if stream.inFlight == 0, !stream.finished {
-                    stream.finished = true
-                    call.finish()
-                }
-            })
+            onEnd: { responder.endOfRequests() })
     }
 }

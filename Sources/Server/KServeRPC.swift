@@ -79,19 +79,6 @@ public enum KServeRPC {
                         handler: .bidirectionalStreaming { call in modelStreamInfer(service, clock: clock, call: call) })
     }
 
-    /// Loop-confined state of one ModelStreamInfer: answers wait here until every earlier one is sent, so they
-    /// leave in request order. `failures` holds stream-ending errors (only with `triton_grpc_error`).
-    final class StreamState {
-        var nextToAssign = 0
-        var nextToSend = 0
-        var ready: [Int: [UInt8]] = [:]
-        var failures: [Int: RPCError] = [:]
-        var requestEnded = false
-        var finished = false
-
-        var inFlight: Int { nextToAssign - nextToSend }
-    }
-
     static func modelInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
         guard let request = InferenceRPC.decode(KServe.ModelInferRequest.self, bytes, call: call) else { return }
         let token = CancellationToken()
@@ -111,75 +98,46 @@ public enum KServeRPC {
     /// `error_message` and its `id`, and the stream goes on — unless the client opened the stream with
     /// `triton_grpc_error: true`, when the first failure ends the stream with its status.
     static func modelStreamInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall) -> RequestObserver {
-        let state = LoopBound(StreamState(), loop: call.loop)
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
         let errorsEndStream = call.metadata.strings(forKey: streamErrorHeader).contains { $0.lowercased() == "true" }
-
-        /// On the loop: records a response (or a stream-ending error) and sends everything that is next in order.
-        let deliver: @Sendable (Int, Result<[UInt8], RPCError>) -> Void = { sequence, outcome in
-            let stream = state.value
-            guard !stream.finished else { return }
-            switch outcome {
-            case .success(let bytes): stream.ready[sequence] = bytes
-            case .failure(let error): stream.failures[sequence] = error
-            }
-            while true {
-                if let next = stream.ready.removeValue(forKey: stream.nextToSend) {
-                    call.send(next)
-                    stream.nextToSend += 1
-                } else if let error = stream.failures.removeValue(forKey: stream.nextToSend) {
-                    stream.finished = true
-                    token.cancel()
-                    call.finish(error: error)
-                    return
-                } else {
-                    break
-                }
-            }
-            if stream.requestEnded, stream.inFlight == 0 {
-                stream.finished = true
-                call.finish()
-            }
-        }
+        let responder = OrderedStreamResponder(
+            call: call, maxInFlight: InferenceRPC.maxInFlightPerStream, cancellation: .init(cancel: { token.cancel() }))
         /// A failed request's answer: in-band, or the stream-ending status.
-        let failure: @Sendable (String, RPCError) -> Result<[UInt8], RPCError> = { id, error in
-            if errorsEndStream { return .failure(error) }
+        let failure: @Sendable (String, RPCError) -> OrderedStreamResponder.Outcome = { id, error in
+            if errorsEndStream { return .endStream(error) }
             var response = KServe.ModelStreamInferResponse()
             response.errorMessage = error.message
             var inner = KServe.ModelInferResponse()
             inner.id = id
             response.inferResponse = inner
-            return .success(response.serializedBytes())
+            return .message(response.serializedBytes())
         }
 
         return RequestObserver(
             onMessage: { bytes in
-                let stream = state.value
-                guard !stream.finished else { return }
-                let sequence = stream.nextToAssign
-                stream.nextToAssign += 1
+                guard !responder.isFinished else { return }
+                let sequence = responder.begin()
                 let request: KServe.ModelInferRequest
                 do {
                     request = try KServe.ModelInferRequest(serializedBytes: bytes)
                 } catch {
-                    deliver(sequence, failure("", RPCError(code: .invalidArgument, message: "cannot decode the request as ModelInferRequest: \(error)")))
+                    responder.complete(sequence, failure("", RPCError(code: .invalidArgument, message: "cannot decode the request as ModelInferRequest: \(error)")))
                     return
                 }
-                guard stream.inFlight <= InferenceRPC.maxInFlightPerStream else {
+                // Reading pauses at the limit, so this is only a last resort for messages already buffered.
+                guard responder.inFlight <= InferenceRPC.maxInFlightPerStream else {
                     let limit = RPCError(
                         code: .resourceExhausted,
                         message: "more than \(InferenceRPC.maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
-                    deliver(sequence, failure(request.id, limit))
+                    responder.complete(sequence, failure(request.id, limit))
                     return
                 }
                 // Triton marks every stream response final when the client asks for final-response flags
                 // (perf_analyzer does); a non-decoupled model answers each request with exactly one response.
                 let flagFinal = request.parameters.last { $0.key == "triton_enable_empty_final_response" }?.value.choice == .bool(true)
                 let id = request.id
-                let loop = call.loop
                 service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
-                    let outcome: Result<[UInt8], RPCError>
                     switch result {
                     case .success(var (response, _)):
                         if flagFinal {
@@ -187,20 +145,12 @@ public enum KServeRPC {
                         }
                         var message = KServe.ModelStreamInferResponse()
                         message.inferResponse = response
-                        outcome = .success(message.serializedBytes())
+                        responder.complete(sequence, .message(message.serializedBytes()))
                     case .failure(let error):
-                        outcome = failure(id, error)
+                        responder.complete(sequence, failure(id, error))
                     }
-                    if loop.inEventLoop { deliver(sequence, outcome) } else { loop.execute { deliver(sequence, outcome) } }
                 }
             },
-            onEnd: {
-                let stream = state.value
-                stream.requestEnded = true
-                if stream.inFlight == 0, !stream.finished {
-                    stream.finished = true
-                    call.finish()
-                }
-            })
+            onEnd: { responder.endOfRequests() })
     }
 }
