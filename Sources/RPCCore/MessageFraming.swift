@@ -92,7 +92,9 @@ public struct MessageDeframer: Sendable {
     }
 
     private var phase: Phase = .prefix(filled: 0)
-    private var prefix: [UInt8] = [0, 0, 0, 0, 0]
+    /// The prefix bytes read so far, big-endian in the low 40 bits (an inline value: a 5-byte array was an
+    /// allocation per stream and a uniqueness check per byte).
+    private var prefixBits: UInt64 = 0
     private var body: [UInt8] = []
 
     public init(maxMessageBytes: Int = MessageDeframer.defaultMaxMessageBytes) {
@@ -122,7 +124,9 @@ public struct MessageDeframer: Sendable {
                 throw error
             case .prefix(let filled):
                 let take = min(MessageFramer.prefixLength - filled, count - index)
-                for offset in 0..<take { prefix[filled + offset] = bytes[index + offset] }
+                var bits = filled == 0 ? 0 : prefixBits
+                for offset in 0..<take { bits = bits << 8 | UInt64(bytes[index + offset]) }
+                prefixBits = bits
                 index += take
                 guard filled + take == MessageFramer.prefixLength else {
                     phase = .prefix(filled: filled + take)
@@ -200,9 +204,9 @@ public struct MessageDeframer: Sendable {
     }
 
     private mutating func completePrefix(into messages: inout [ReceivedMessage]) throws(DeframingError) {
-        let flag = prefix[0]
+        let flag = UInt8(truncatingIfNeeded: prefixBits >> 32)
         guard flag <= 1 else { return try fail(.invalidCompressionFlag(flag)) }
-        let length = Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
+        let length = Int(UInt32(truncatingIfNeeded: prefixBits))
         guard length <= maxMessageBytes else {
             return try fail(.messageTooLarge(length: length, limit: maxMessageBytes))
         }
