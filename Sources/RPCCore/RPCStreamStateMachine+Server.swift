@@ -247,6 +247,12 @@ extension RPCStreamStateMachine {
         if messagesReceived > 1 {
             return .reject(failRequest(Self.multipleRequestMessagesStatus))
         }
+        if endStream, messages.count == 1 {
+            // The message and END_STREAM in one DATA (the common unary request): deliver the array as it is, with no
+            // second one-element array.
+            heldRequest = nil
+            return .deliver(messages, endOfRequest: true)
+        }
         if let first = messages.first { heldRequest = first }
         guard endStream else { return .deliver([], endOfRequest: false) }
         guard let request = heldRequest else { return .reject(failRequest(Self.noRequestMessageStatus)) }
