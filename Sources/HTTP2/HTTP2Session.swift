@@ -272,6 +272,19 @@ public final class HTTP2Session {
         return true
     }
 
+    /// `sendData(streamID:_:)` with `leadingCount` (0...8) bytes of `leading`, most significant first, queued before
+    /// `bytes` from the value: a gRPC message prefix without a framed copy of the message.
+    @discardableResult
+    public func sendData(streamID: Int32, leading: UInt64, leadingCount: Int, _ bytes: [UInt8]) throws -> Bool {
+        guard let stream = streams[streamID] else { return false }
+        guard stream.hasProvider, !stream.ending else {
+            throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to send on")
+        }
+        stream.outbound.append(leading: leading, leadingCount: leadingCount, bytes)
+        resume(streamID, stream)
+        return true
+    }
+
     /// Ends our side of the stream once the queued bytes are out: with `trailers` (server: `grpc-status` …, no
     /// pseudo-headers) as a final HEADERS frame with END_STREAM, or without them as END_STREAM on the last DATA
     /// (client half-close). Returns false when the stream is already gone.

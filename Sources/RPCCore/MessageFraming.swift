@@ -36,6 +36,13 @@ public enum MessageFramer {
         ]
     }
 
+    /// The prefix for a message of `length` bytes packed big-endian in the low 40 bits (the flag byte at bits
+    /// 32–39, the length below it), for a transport that writes it from a value instead of an array.
+    public static func packedPrefix(length: Int, compressed: Bool = false) throws(RPCError) -> UInt64 {
+        let length = try prefixLengthField(length)
+        return (compressed ? 1 << 32 : 0) | UInt64(length)
+    }
+
     /// Appends the prefix and the message to `output`.
     public static func append(
         _ message: some Collection<UInt8>, compressed: Bool = false, to output: inout [UInt8]

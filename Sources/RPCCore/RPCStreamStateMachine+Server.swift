@@ -311,9 +311,28 @@ extension RPCStreamStateMachine {
     public mutating func sendResponseMessage(
         _ message: [UInt8], compressed: Bool = false
     ) throws(RPCError) -> SendAction<[UInt8]> {
+        guard try admitResponseMessage(compressed: compressed) else { return .drop }
+        let framed = try MessageFramer.frame(message, compressed: compressed)
+        messagesSent += 1
+        return .send(framed)
+    }
+
+    /// `sendResponseMessage` for a transport that queues the prefix and the message separately (no framed copy of
+    /// the message): the same checks and count, and the prefix as `MessageFramer.packedPrefix` packs it.
+    public mutating func sendResponseMessagePrefix(
+        length: Int, compressed: Bool = false
+    ) throws(RPCError) -> SendAction<UInt64> {
+        guard try admitResponseMessage(compressed: compressed) else { return .drop }
+        let prefix = try MessageFramer.packedPrefix(length: length, compressed: compressed)
+        messagesSent += 1
+        return .send(prefix)
+    }
+
+    /// The checks before a response message: false when it is dropped (the response already ended).
+    private mutating func admitResponseMessage(compressed: Bool) throws(RPCError) -> Bool {
         try require(.server, "sendResponseMessage")
         if sentFinal { throw invalidTransition("response message after the status") }
-        if serverSide == .closed { return .drop }
+        if serverSide == .closed { return false }
         if serverSide == .idle { throw invalidTransition("response message before response headers") }
         if compressed && outboundEncoding == nil {
             throw invalidTransition("compressed response message without a grpc-encoding")
@@ -321,9 +340,7 @@ extension RPCStreamStateMachine {
         if let kind, !kind.isResponseStreaming, messagesSent >= 1 {
             throw invalidTransition("a second response message on a \(kind) RPC (W-47)")
         }
-        let framed = try MessageFramer.frame(message, compressed: compressed)
-        messagesSent += 1
-        return .send(framed)
+        return true
     }
 
     /// The handler's final status and trailing metadata: trailers after response headers (W-40), or a trailers-only

@@ -334,16 +334,19 @@ final class ServerConnection: HTTP2Connection {
     func sendMessage(streamID: Int32, _ message: [UInt8], compressed: Bool = false) {
         guard let stream = streams[streamID], stream.machine.termination == nil else { return }
         if stream.machine.serverSide == .idle { sendHeaders(streamID: streamID, metadata: Metadata()) }
-        let action: SendAction<[UInt8]>
+        // The prefix travels as a value queued in front of the handler's array: no framed copy of the message.
+        let action: SendAction<UInt64>
         do {
-            action = try stream.machine.sendResponseMessage(message, compressed: compressed)
+            action = try stream.machine.sendResponseMessagePrefix(length: message.count, compressed: compressed)
         } catch {
             fail(stream, error)
             return
         }
-        guard case .send(let framed) = action else { return }
+        guard case .send(let prefix) = action else { return }
         do {
-            try session.sendData(streamID: streamID, framed)
+            try session.sendData(
+                streamID: streamID, leading: prefix, leadingCount: MessageFramer.prefixLength, message
+            )
         } catch {
             fail(stream, RPCError(code: .internal, message: "\(error)"))
             return
