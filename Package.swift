@@ -44,8 +44,18 @@ let package = Package(
         .target(
             name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore", "GRPCCompression"], swiftSettings: strict
         ),
-        // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS), ONNX models.
-        .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS"], swiftSettings: strict),
+        // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
+        // Only Inference calls them, and only after checking the CPU (PackedGEMM.isSupported). Optimised in every
+        // configuration: unoptimised 16-lane SIMD code is a function call per lane operation.
+        .target(
+            name: "AVX512Kernels",
+            swiftSettings: strict + [
+                .unsafeFlags(["-Xfrontend", "-target-cpu", "-Xfrontend", "skylake-avx512"]),
+                .unsafeFlags(["-O"], .when(configuration: .debug)),
+            ]
+        ),
+        // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
+        .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS", "AVX512Kernels"], swiftSettings: strict),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.

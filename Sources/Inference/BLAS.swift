@@ -1,11 +1,15 @@
 internal import COpenBLAS
+internal import Synchronization
 
 /// Control of the OpenBLAS thread pool. This module is the only importer of `COpenBLAS`.
 public enum BLAS {
-    /// The number of threads OpenBLAS uses for one call.
+    /// The number of threads one GEMM uses: OpenBLAS's thread count and the packed kernels' limit, set together.
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(clamping: max(1, newValue))) }
+        set {
+            openblas_set_num_threads(Int32(clamping: max(1, newValue)))
+            PackedGEMM.threadLimit.store(max(1, newValue), ordering: .relaxed)
+        }
     }
 
     /// The kernel family OpenBLAS picked at load time (e.g. "Haswell", "SkylakeX").

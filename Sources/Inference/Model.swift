@@ -18,7 +18,11 @@ public final class Model: Sendable {
     let plan: CompiledPlan
 
     /// Compiles a model from the bytes of a `.onnx` file. `source` names the file in errors.
-    public init(onnxBytes: [UInt8], name: String, source: String) throws(ModelLoadError) {
+    ///
+    /// `gemm` chooses the kernels of the dense layers; the default is the best this CPU supports.
+    public init(
+        onnxBytes: [UInt8], name: String, source: String, gemm: GEMMBackend = .preferred
+    ) throws(ModelLoadError) {
         let proto: ONNXModel
         do {
             proto = try ONNXModel(serializedBytes: onnxBytes)
@@ -26,6 +30,7 @@ public final class Model: Sendable {
             throw ModelLoadError(file: source, node: nil, op: nil, reason: "not a valid ONNX protobuf (\(error))")
         }
         var compiler = GraphCompiler(file: source)
+        compiler.gemm = gemm == .packed && PackedGEMM.isSupported ? .packed : .blas
         self.plan = try compiler.compile(proto)
         self.name = name
         self.source = source
@@ -35,9 +40,14 @@ public final class Model: Sendable {
     }
 
     /// Compiles a decoded ONNX model (tests build these in Swift).
-    public convenience init(onnx: ONNXModel, name: String, source: String = "<memory>") throws(ModelLoadError) {
-        try self.init(onnxBytes: onnx.serializedBytes(), name: name, source: source)
+    public convenience init(
+        onnx: ONNXModel, name: String, source: String = "<memory>", gemm: GEMMBackend = .preferred
+    ) throws(ModelLoadError) {
+        try self.init(onnxBytes: onnx.serializedBytes(), name: name, source: source, gemm: gemm)
     }
+
+    /// The GEMM this model's dense layers run on.
+    public var gemm: GEMMBackend { plan.gemm }
 
     /// The number of steps of the compiled plan (after folding and fusion).
     public var stepCount: Int { plan.steps.count }
@@ -202,9 +212,10 @@ public final class ExecutionContext {
 
     private func execute(rows: Int) throws(InferenceError) {
         guard rows > 0 else { return }
-        for step in model.plan.steps {
+        let plan = model.plan
+        for (index, step) in plan.steps.enumerated() {
             do {
-                try step.execute(batch: rows, pointers: pointers)
+                try step.execute(batch: rows, pointers: pointers, packed: plan.packedWeights[index])
             } catch {
                 throw .invalidData(error.reason)
             }

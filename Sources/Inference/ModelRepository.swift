@@ -290,10 +290,12 @@ public struct ModelRepository: Sendable {
 
 extension Model {
     /// Reads and compiles a `.onnx` file; errors name `path`.
-    public convenience init(contentsOf path: String, name: String) throws(ModelLoadError) {
+    public convenience init(
+        contentsOf path: String, name: String, gemm: GEMMBackend = .preferred
+    ) throws(ModelLoadError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelLoadError(file: path, node: nil, op: nil, reason: "the file cannot be read")
         }
-        try self.init(onnxBytes: [UInt8](data), name: name, source: path)
+        try self.init(onnxBytes: [UInt8](data), name: name, source: path, gemm: gemm)
     }
 }

@@ -9,9 +9,10 @@ import Testing
         "sklearn_logreg_binary", "sklearn_linreg", "sklearn_mlp_regressor", "digits",
     ]
 
-    @Test(arguments: fixtures)
-    func testOutputsMatchOnnxruntime(_ name: String) throws {
-        let model = try Fixtures.model(name)
+    @Test(arguments: fixtures, Fixtures.backends)
+    func testOutputsMatchOnnxruntime(_ name: String, _ gemm: GEMMBackend) throws {
+        let model = try Fixtures.model(name, gemm: gemm)
+        #expect(model.gemm == gemm)
         let record = try Fixtures.record(name)
         #expect(model.signature.inputs.map(\.name) == record.inputs.map(\.name))
         #expect(model.signature.outputs.map(\.name) == record.outputs.map(\.name))
@@ -24,9 +25,10 @@ import Testing
     }
 
     /// Each row run alone gives the row of the batched run: the batch dimension is really dynamic.
-    @Test(arguments: ["torch_mlp", "keras_nhwc_image", "sklearn_pipeline_strings", "torch_image_flatten"])
-    func testRowsRunAloneMatchTheBatch(_ name: String) throws {
-        let model = try Fixtures.model(name)
+    @Test(arguments: ["torch_mlp", "keras_nhwc_image", "sklearn_pipeline_strings", "torch_image_flatten"],
+          Fixtures.backends)
+    func testRowsRunAloneMatchTheBatch(_ name: String, _ gemm: GEMMBackend) throws {
+        let model = try Fixtures.model(name, gemm: gemm)
         let record = try Fixtures.record(name)
         let context = model.makeContext(maxBatchSize: 1)
         let input = record.inputs[0].tensor

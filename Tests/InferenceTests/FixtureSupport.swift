@@ -12,9 +12,12 @@ enum Fixtures {
         [UInt8](try Data(contentsOf: directory.appendingPathComponent(file)))
     }
 
-    static func model(_ name: String) throws -> Model {
-        try Model(onnxBytes: bytes(name + ".onnx"), name: name, source: name + ".onnx")
+    static func model(_ name: String, gemm: GEMMBackend = .preferred) throws -> Model {
+        try Model(onnxBytes: bytes(name + ".onnx"), name: name, source: name + ".onnx", gemm: gemm)
     }
+
+    /// Every GEMM this machine can run: OpenBLAS always, the packed AVX-512 kernels where the CPU has them.
+    static let backends: [GEMMBackend] = GEMMBackend.available
 
     struct Record {
         var inputs: [(name: String, tensor: Tensor)]

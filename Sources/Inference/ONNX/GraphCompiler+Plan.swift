@@ -68,12 +68,40 @@ extension GraphCompiler {
     }
 
     func allocate(inputs: [ValueID], outputs: [ValueID], outputNames: [String], inputNames: [String]) -> CompiledPlan {
+        // Dense weights packed for the AVX-512 kernels. A weight constant that only packed dense steps read is not
+        // bound at all, so the row-major copy is freed with the compiler instead of doubling the model's memory.
+        var packedWeights = [PackedWeights?](repeating: nil, count: steps.count)
+        var packedOnly = Set<ValueID>()
+        if gemm == .packed {
+            var packedByWeights: [ValueID: PackedWeights] = [:]
+            for (index, step) in steps.enumerated() {
+                guard case .dense(_, let weights, _, _, _, let k, let n, _) = step,
+                      let buffer = values[weights].constant, buffer.dataType == .float32, buffer.count == k * n,
+                      k > 0, n > 0
+                else { continue }
+                let packed = packedByWeights[weights]
+                    ?? PackedWeights(weights: UnsafePointer(buffer.floatPointer), k: k, n: n)
+                packedByWeights[weights] = packed
+                packedWeights[index] = packed
+            }
+            let outputSet = Set(outputs)
+            packedOnly = Set(packedByWeights.keys.filter { id in
+                !outputSet.contains(id) && steps.indices.allSatisfy { index in
+                    !steps[index].inputs.contains(id) || packedWeights[index] != nil
+                        && { if case .dense(let input, _, let bias, _, _, _, _, _) = steps[index] {
+                                 return input != id && bias != id
+                             }
+                             return false }()
+                }
+            })
+        }
+
         // Constants actually read by the plan or returned as outputs.
         var constants: [ConstantBuffer] = []
         var constantIndex: [ObjectIdentifier: Int] = [:]
         var bindings = [Binding](repeating: .unused, count: values.count)
         func bindConstant(_ id: ValueID) {
-            guard let buffer = values[id].constant else { return }
+            guard let buffer = values[id].constant, !packedOnly.contains(id) else { return }
             let key = ObjectIdentifier(buffer)
             if let index = constantIndex[key] {
                 bindings[id] = .constant(index)
@@ -137,6 +165,8 @@ extension GraphCompiler {
             steps: steps,
             bindings: bindings,
             constants: constants,
+            packedWeights: packedWeights,
+            gemm: gemm,
             slots: slots,
             inputs: inputs.map { (value: $0, dims: values[$0].dims, dataType: values[$0].dataType) },
             outputs: outputs.map {

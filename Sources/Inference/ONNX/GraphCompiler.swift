@@ -62,6 +62,10 @@ struct CompiledPlan: Sendable {
     let steps: [Step]
     let bindings: [Binding]
     let constants: [ConstantBuffer]
+    /// Per step: the packed weights of a dense step when the model runs on the packed kernels, else nil.
+    let packedWeights: [PackedWeights?]
+    /// The GEMM the dense steps run on.
+    let gemm: GEMMBackend
     let slots: [SlotSize]
     let inputs: [(value: ValueID, dims: [Int], dataType: DataType)]
     let outputs: [PlanOutput]
@@ -72,6 +76,8 @@ struct CompiledPlan: Sendable {
 
 struct GraphCompiler {
     let file: String
+    /// The GEMM the plan's dense steps will run on (decides whether weights are packed).
+    var gemm: GEMMBackend = .preferred
     var opset: Int64 = 0
     var values: [CompiledValue] = []
     var byName: [String: ValueID] = [:]

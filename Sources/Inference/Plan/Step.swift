@@ -111,7 +111,10 @@ struct StepFailure: Error {
 
 extension Step {
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    func execute(batch: Int, pointers: UnsafePointer<UnsafeMutableRawPointer>) throws(StepFailure) {
+    /// Runs the step on `batch` rows. `packed` is the plan's packed copy of a dense step's weights, when it has one.
+    func execute(
+        batch: Int, pointers: UnsafePointer<UnsafeMutableRawPointer>, packed: PackedWeights? = nil
+    ) throws(StepFailure) {
         func floats(_ id: ValueID) -> UnsafeMutablePointer<Float> { pointers[id].assumingMemoryBound(to: Float.self) }
         func ints(_ id: ValueID) -> UnsafeMutablePointer<Int64> { pointers[id].assumingMemoryBound(to: Int64.self) }
 
@@ -120,6 +123,14 @@ extension Step {
             let rows = Dims.count(inputDims, batch: batch) / Swift.max(k, 1)
             guard rows > 0, n > 0 else { return }
             let out = floats(output)
+            if let packed, packed.k == k, packed.n == n {
+                // The packed kernels add the bias and apply a ReLU in registers; other activations take one pass.
+                let fused = activation == .relu
+                PackedGEMM.multiply(m: rows, a: floats(input), weights: packed, c: out,
+                                    bias: bias.map { UnsafePointer(floats($0)) }, relu: fused)
+                if !fused { Kernels.biasActivation(out, rows: rows, n: n, bias: nil, activation: activation) }
+                return
+            }
             if k == 0 {
                 out.initialize(repeating: 0, count: rows * n)
             } else if let bias {

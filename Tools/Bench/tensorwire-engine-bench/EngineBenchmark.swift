@@ -95,8 +95,13 @@ struct EngineBenchmark {
             return Float(seed >> 8) / Float(1 << 24) * 2 - 1
         }
         print("kind\tname\tbatch\trows_per_s\tmedian_us\tmin_us\tmax_us")
-        if let path = options.model {
-            let model = try Model(contentsOf: path, name: options.name)
+        // The engine on the GEMM this CPU gets by default ("engine"), and on OpenBLAS ("engine@blas") when the
+        // default is the packed kernels, so both are measured in the same process.
+        var backends: [(kind: String, gemm: GEMMBackend)] = [("engine", .preferred)]
+        if GEMMBackend.preferred != .blas { backends.append(("engine@blas", .blas)) }
+        for (kind, gemm) in backends {
+            guard let path = options.model else { break }
+            let model = try Model(contentsOf: path, name: options.name, gemm: gemm)
             guard let input = model.signature.inputs.first, model.signature.inputs.count == 1 else {
                 print("the benchmark feeds models with one float input")
                 exitWith(2)
@@ -114,7 +119,7 @@ struct EngineBenchmark {
                 ) {
                     _ = try context.run([tensor])
                 }
-                report("engine", options.name, batch, samples)
+                report(kind, options.name, batch, samples)
             }
         }
         if options.gemm.count >= 2 {
