@@ -1,6 +1,7 @@
 internal import AVX512Kernels
 internal import Dispatch
 internal import Foundation
+internal import Glibc
 internal import Synchronization
 
 /// Which GEMM a compiled model runs its dense layers on.
@@ -43,7 +44,17 @@ final class PackedWeights: @unchecked Sendable {
         self.n = n
         self.panelCount = (n + AVX512GEMM.panelWidth - 1) / AVX512GEMM.panelWidth
         let count = Swift.max(AVX512GEMM.packedCount(k: k, n: n), 16)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = count * MemoryLayout<Float>.stride
+        let raw: UnsafeMutableRawPointer
+        if bytes >= Self.hugePage {
+            // Large weights on 2 MiB pages (where the kernel's transparent huge pages are on "madvise", the
+            // default): streaming 100 MB of weights at batch 1 otherwise walks the page tables every 4 KiB.
+            let rounded = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+            raw = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: Self.hugePage)
+            _ = madvise(raw, rounded, MADV_HUGEPAGE)
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
         pointer = raw.bindMemory(to: Float.self, capacity: count)
         pointer.initialize(repeating: 0, count: count)
         AVX512GEMM.pack(weights, k: k, n: n, into: pointer)
@@ -52,6 +63,8 @@ final class PackedWeights: @unchecked Sendable {
     deinit {
         pointer.deallocate()
     }
+
+    private static let hugePage = 2 << 20
 }
 
 /// Runs dense layers on the AVX-512 kernels: the CPU check, the thread split, the epilogue choice.
@@ -151,5 +164,25 @@ enum PackedGEMM {
         let heap = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { heap.deallocate() }
         body(heap)
+    }
+}
+
+/// The packed kernels alone over one weight matrix, for the engine benchmark's raw-GEMM baseline (no plan, no
+/// bias, no activation). Nil where the CPU cannot run them.
+public struct PackedGEMMBaseline: Sendable {
+    let weights: PackedWeights
+
+    public init?(weights: [Float], k: Int, n: Int) {
+        guard PackedGEMM.isSupported, weights.count == k * n, k > 0, n > 0,
+              let packed = weights.withUnsafeBufferPointer({ buffer in
+                  buffer.baseAddress.map { PackedWeights(weights: $0, k: k, n: n) }
+              })
+        else { return nil }
+        self.weights = packed
+    }
+
+    /// C[m × n] = A[m × k] · W.
+    public func multiply(m: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        PackedGEMM.multiply(m: m, a: a, weights: weights, c: c, bias: nil, relu: false)
     }
 }

@@ -1,5 +1,6 @@
-// The engine benchmark: in-process rows/s of a model at several batch sizes, and of raw cblas_sgemm over the same
-// layer shapes (the GEMM bound). Prints TSV for Tools/engine/bench, which sets these figures beside onnxruntime's.
+// The engine benchmark: in-process rows/s of a model at several batch sizes (on the default GEMM and, where that is
+// the packed kernels, on OpenBLAS too: kind "engine@blas"), and of raw cblas_sgemm ("gemm") and the raw packed
+// kernels ("gemm@packed") over the same layer shapes (the GEMM bounds). Prints TSV for Tools/engine/bench, which sets these figures beside onnxruntime's.
 //
 //   tensorwire-engine-bench --model PATH --name NAME [--batches 1,8,32,128] [--threads 2]
 //                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2] [--iterations N]
@@ -146,6 +147,29 @@ struct EngineBenchmark {
                     }
                 }
                 report("gemm", options.name, batch, samples)
+            }
+            // The packed AVX-512 kernels alone over the same shapes: the GEMM bound of the default engine.
+            let packed = zip(layers, weights).compactMap { shape, w in PackedGEMMBaseline(weights: w, k: shape.0, n: shape.1) }
+            if packed.count == layers.count {
+                for batch in options.batches {
+                    let widest = options.gemm.max() ?? 1
+                    var a = (0..<(batch * widest)).map { _ in random() }
+                    var c = [Float](repeating: 0, count: batch * widest)
+                    let samples = measure(
+                        repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
+                    ) {
+                        for layer in packed {
+                            a.withUnsafeBufferPointer { aPointer in
+                                c.withUnsafeMutableBufferPointer { cPointer in
+                                    guard let a = aPointer.baseAddress, let c = cPointer.baseAddress else { return }
+                                    layer.multiply(m: batch, a: a, c: c)
+                                }
+                            }
+                            swap(&a, &c)
+                        }
+                    }
+                    report("gemm@packed", options.name, batch, samples)
+                }
             }
         }
     }
