@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Aggregates the rounds of Tools/engine/bench into one table.
 
-Input rows (TSV): round, kind, name, batch, rows/s, median µs, min µs, max µs — kind is engine, gemm or
-onnxruntime, optionally suffixed "@CORETYPE" for runs under another OPENBLAS_CORETYPE. Each ratio is taken inside
+Input rows (TSV): round, kind, name, batch, rows/s, median µs, min µs, max µs — kind is engine (the default GEMM),
+engine@blas (the engine on OpenBLAS, where the default is the packed AVX-512 kernels), gemm (raw cblas_sgemm),
+gemm@packed (the raw packed kernels) or onnxruntime; "engine@CORETYPE" rows are runs under another
+OPENBLAS_CORETYPE. Each ratio is taken inside
 one round (the engine and its baseline measured seconds apart), then the median over rounds is printed with the
 lowest and highest round in brackets.
 """
@@ -33,8 +35,12 @@ def main(path, peak):
         return f"{statistics.median(values):.2f}x [{values[0]:.2f}-{values[-1]:.2f}]"
 
     alternates = sorted({k[0].split("@", 1)[1] for k in rate if k[0].startswith("engine@")})
+    packed = any(k[0] == "gemm@packed" for k in rate)
     header = f"{'model':<10}{'batch':>6}{'tensorwire r/s':>16}{'onnxrt r/s':>12}{'vs ort [range]':>22}"
-    header += f"{'raw gemm r/s':>14}{'vs gemm [range]':>22}{'GFLOP/s':>9}"
+    header += f"{'raw sgemm r/s':>14}{'vs sgemm [range]':>22}"
+    if packed:
+        header += f"{'packed gemm r/s':>16}{'vs packed [range]':>22}"
+    header += f"{'GFLOP/s':>9}"
     for alt in alternates:
         header += f"{'tw@' + alt + ' vs ort':>22}"
     print(header)
@@ -45,7 +51,10 @@ def main(path, peak):
                 continue
             row = f"{model:<10}{batch:>6}{tw:>16.0f}{med('onnxruntime', model, batch):>12.0f}"
             row += f"{ratio('engine', 'onnxruntime', model, batch):>22}{med('gemm', model, batch):>14.0f}"
-            row += f"{ratio('engine', 'gemm', model, batch):>22}{tw * FLOPS[model] / 1e9:>9.1f}"
+            row += f"{ratio('engine', 'gemm', model, batch):>22}"
+            if packed:
+                row += f"{med('gemm@packed', model, batch):>16.0f}{ratio('engine', 'gemm@packed', model, batch):>22}"
+            row += f"{tw * FLOPS[model] / 1e9:>9.1f}"
             for alt in alternates:
                 row += f"{ratio('engine@' + alt, 'onnxruntime', model, batch):>22}"
             print(row)
