@@ -12,6 +12,8 @@ public protocol ProtoFieldVisitor {
     /// An embedded message (or map entry), always written: its presence is the information. Taking the message
     /// itself, rather than a closure over it, keeps the message borrowed instead of copied.
     mutating func visitMessage<M: ProtoMessage>(_ message: borrowing M, field: Int)
+    /// A repeated message field, each element written as `visitMessage` writes it.
+    mutating func visitRepeatedMessages<M: ProtoMessage>(_ messages: [M], field: Int)
     /// A packed run of varints whose content is `size` bytes long.
     mutating func visitPackedVarints<C: Collection>(_ values: C, size: Int, field: Int, _ convert: (C.Element) -> UInt64)
     /// A packed run of fixed-width little-endian elements, copied in bulk on little-endian hosts.

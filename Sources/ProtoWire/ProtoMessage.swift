@@ -16,6 +16,10 @@ public protocol ProtoMessage: Sendable {
 /// Messages up to this size are encoded on the stack first (see `serializedBytes()`).
 @usableFromInline let smallMessageBytes = 2048
 
+/// How many embedded message sizes `serializedBytes()` keeps from its size pass for its write pass (on the stack);
+/// messages beyond these are measured again when written.
+@usableFromInline let nestedSizesKept = 32
+
 extension ProtoMessage {
     /// Decodes a message from `bytes`.
     @inlinable
@@ -58,26 +62,32 @@ extension ProtoMessage {
         return sizer.size
     }
 
-    /// Encodes the message: its exact size first, then one allocation and one write pass.
+    /// Encodes the message: its exact size first (keeping the sizes of embedded messages), then one allocation
+    /// and one write pass.
     @inlinable
     public func serializedBytes() -> [UInt8] {
-        let size = encodedSize
-        if size <= smallMessageBytes {
-            // Small messages: write on the stack, then copy into an array through the specialised
-            // collection-copy path (`Array(unsafeUninitializedCapacity:)` costs a generic metadata lookup per call,
-            // which is most of the time of a small encode).
-            return withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch in
-                var writer = ProtoWriter(scratch)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: nestedSizesKept) { nestedSizes in
+            var sizer = ProtoSizer(recordingInto: nestedSizes)
+            traverse(&sizer)
+            let size = sizer.size
+            let measured = sizer.recordedSizes
+            if size <= smallMessageBytes {
+                // Small messages: write on the stack, then copy into an array through the specialised
+                // collection-copy path (`Array(unsafeUninitializedCapacity:)` costs a generic metadata lookup per
+                // call, which is most of the time of a small encode).
+                return withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch in
+                    var writer = ProtoWriter(scratch, measuredSizes: measured)
+                    traverse(&writer)
+                    precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
+                    return Array(UnsafeRawBufferPointer(scratch))
+                }
+            }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+                var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer), measuredSizes: measured)
                 traverse(&writer)
                 precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
-                return Array(UnsafeRawBufferPointer(scratch))
+                initialized = size
             }
-        }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer))
-            traverse(&writer)
-            precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
-            initialized = size
         }
     }
 

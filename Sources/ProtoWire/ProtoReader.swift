@@ -22,6 +22,7 @@ public struct ProtoReader {
     /// Wire type of the tag most recently returned by `nextField()`.
     @inlinable public var wireType: WireType { currentWireType }
 
+    @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, limits: DecodingLimits = .default) {
         self.bytes = bytes
         self.position = 0
@@ -121,14 +122,24 @@ public struct ProtoReader {
     // MARK: Primitive reads
 
     /// Reads a base-128 varint of at most 10 bytes; rejects longer encodings and values above 2^64 - 1.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readVarint() throws -> UInt64 {
+        // One byte (values below 128: lengths of small fields, enums, small ints) is the common case and inlined;
+        // longer varints take the out-of-line loop.
+        if position < end {
+            let first = bytes[position]
+            if first < 0x80 {
+                position += 1
+                return UInt64(first)
+            }
+        }
+        return try readMultiByteVarint()
+    }
+
+    @usableFromInline
+    mutating func readMultiByteVarint() throws -> UInt64 {
         guard position < end else { throw WireDecodingError.truncated }
         let first = bytes[position]
-        if first < 0x80 {
-            position += 1
-            return UInt64(first)
-        }
         var result = UInt64(first & 0x7F)
         var shift: UInt64 = 7
         var cursor = position + 1
@@ -153,7 +164,7 @@ public struct ProtoReader {
     }
 
     /// Reads a length prefix and checks it against the bytes left in the current message.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readLength() throws -> Int {
         let length = try readVarint()
         guard length <= UInt64(end - position) else {
@@ -257,7 +268,7 @@ public struct ProtoReader {
         let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
         guard UTF8Validation.isValid(slice) else { throw WireDecodingError.invalidUTF8(field: fieldNumber) }
         position += length
-        return String(decoding: slice.assumingMemoryBound(to: UInt8.self), as: UTF8.self)
+        return UTF8Validation.string(fromValidated: slice)
     }
 
     // MARK: Embedded messages
@@ -267,6 +278,20 @@ public struct ProtoReader {
         var message = M()
         try mergeMessage(into: &message)
         return message
+    }
+
+    /// Decodes an embedded message field and appends it to `messages` (a repeated message field). The element is
+    /// decoded in place, where it will stay, instead of in a temporary that is then moved into the array; if
+    /// decoding fails, the array is left as it was.
+    @inlinable public mutating func appendMessage<M: ProtoMessage>(to messages: inout [M]) throws {
+        try expect(.lengthDelimited)
+        messages.append(M())
+        do {
+            try mergeMessage(into: &messages[messages.count - 1])
+        } catch {
+            messages.removeLast()
+            throw error
+        }
     }
 
     /// Merges an embedded message field into `message`: a singular message field that occurs several times is

@@ -5,6 +5,36 @@
 enum UTF8Validation {
     @inlinable
     static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        isASCII(bytes) || isValidScalarByScalar(bytes)
+    }
+
+    /// True when no byte has its high bit set: words of eight bytes, the last one overlapping, so that the short
+    /// names and ids of most messages take two or three loads instead of a loop over bytes.
+    @inlinable
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let count = bytes.count
+        if count >= 8 {
+            var index = 0
+            while count - index > 8 {
+                guard bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 else {
+                    return false
+                }
+                index += 8
+            }
+            return bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) & 0x8080_8080_8080_8080 == 0
+        }
+        if count >= 4 {
+            let head = bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+            let tail = bytes.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+            return (head | tail) & 0x8080_8080 == 0
+        }
+        guard count > 0 else { return true }
+        return (bytes[0] | bytes[count / 2] | bytes[count - 1]) & 0x80 == 0
+    }
+
+    /// The full check, for input with at least one non-ASCII byte.
+    @usableFromInline
+    static func isValidScalarByScalar(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let count = bytes.count
         var index = 0
         while index < count {
@@ -43,5 +73,18 @@ enum UTF8Validation {
             index += length
         }
         return true
+    }
+
+    /// A `String` of bytes `isValid` accepted. Through `String(unsafeUninitializedCapacity:initializingUTF8With:)`,
+    /// whose small-string path (up to 15 bytes) takes ASCII without a second validation pass, where
+    /// `String(decoding:as:)` always runs the standard library's repairing validator again.
+    @inlinable
+    static func string(fromValidated bytes: UnsafeRawBufferPointer) -> String {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return "" }
+        return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            guard let target = buffer.baseAddress else { return 0 }
+            UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: bytes.count)
+            return bytes.count
+        }
     }
 }

@@ -119,7 +119,7 @@ extension TensorwireV1 {
             switch field {
             case 1: model = try reader.readString()
             case 2: version = try reader.readString()
-            case 3: inputs.append(try reader.readMessage(Tensor.self))
+            case 3: try reader.appendMessage(to: &inputs)
             case 4: outputs.append(try reader.readString())
             case 5: id = try reader.readString()
             default: try reader.skipField()
@@ -206,7 +206,7 @@ extension TensorwireV1 {
             switch field {
             case 1: model = try reader.readString()
             case 2: version = try reader.readString()
-            case 3: outputs.append(try reader.readMessage(Tensor.self))
+            case 3: try reader.appendMessage(to: &outputs)
             case 4: id = try reader.readString()
             case 5:
                 var value = batch ?? BatchInfo()

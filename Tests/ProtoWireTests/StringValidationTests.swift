@@ -68,4 +68,24 @@ import Testing
             #expect(Self.decoderAccepts(Array(text.utf8)), "\(text)")
         }
     }
+
+    @Test func oneNonAsciiByteAtEveryPositionOfEveryShortLength() {
+        // The ASCII check reads overlapping words (8 bytes, or 4, or the first, middle and last byte); a non-ASCII
+        // byte at any position of any length must reach the full validator.
+        for length in 1...40 {
+            for position in 0..<length {
+                var invalid = [UInt8](repeating: 0x61, count: length)
+                invalid[position] = 0x80
+                #expect(!Self.decoderAccepts(invalid), "0x80 at \(position) of \(length)")
+                var valid = [UInt8](repeating: 0x61, count: length)
+                valid[position] = 0x7F
+                #expect(Self.decoderAccepts(valid), "0x7F at \(position) of \(length)")
+                if position + 1 < length {
+                    valid[position] = 0xC3
+                    valid[position + 1] = 0xA9
+                    #expect(Self.decoderAccepts(valid), "é at \(position) of \(length)")
+                }
+            }
+        }
+    }
 }

@@ -45,6 +45,21 @@ struct MessageTests {
         }
     }
 
+    @Test func aFailedInputLeavesEarlierInputsAndNoPartialOne() throws {
+        // A merge that fails in its second tensor (invalid UTF-8 in its name, after its shape) keeps the input the
+        // request had and the first tensor, and appends nothing of the failed one.
+        let first = TensorwireV1.Tensor(name: "a", dtype: .float32, shape: [1, 2], floatData: [1, 2])
+        let firstBytes = first.serializedBytes()
+        let broken: [UInt8] = [0x1A, 0x01, 0x05] + [0x0A, 0x02, 0xC3, 0x28]  // shape [5], name: invalid UTF-8
+        let bytes = [0x1A, UInt8(firstBytes.count)] + firstBytes + [0x1A, UInt8(broken.count)] + broken
+        var request = TensorwireV1.PredictRequest()
+        request.inputs = [TensorwireV1.Tensor(name: "kept", shape: [3])]
+        #expect(throws: WireDecodingError.invalidUTF8(field: 1)) {
+            try request.merge(serializedBytes: bytes)
+        }
+        #expect(request.inputs == [TensorwireV1.Tensor(name: "kept", shape: [3]), first])
+    }
+
     @Test func invalidUTF8InModelNameIsADecodeError() {
         let bytes: [UInt8] = [0x0A, 0x02, 0xC3, 0x28]
         #expect(throws: WireDecodingError.invalidUTF8(field: 1)) {

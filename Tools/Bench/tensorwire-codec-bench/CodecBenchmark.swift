@@ -7,7 +7,8 @@ import Glibc
 
 /// Encode/decode throughput of `PredictRequest` on the hand-written codec. Prints one tab-separated line per case
 /// (case, operation, median messages/s, median GB/s, min, max) and, with `--write-messages DIR`, writes the encoded
-/// messages so that `Tools/bench/codec` can time Python's protobuf on exactly the same bytes.
+/// messages so that `Tools/bench/codec` can time Python's protobuf on exactly the same bytes. `--only PREFIX`,
+/// `--op encode|decode` and `--iterations N` narrow a run (for callgrind: instructions per message).
 @main
 enum CodecBenchmark {
     struct Case {
@@ -45,14 +46,15 @@ enum CodecBenchmark {
         let repeats = 7
         var sink = 0
         print("case\top\tmsgs_per_s\tgb_per_s\tmin_msgs_per_s\tmax_msgs_per_s\tbytes")
-        let only = arguments.firstIndex(of: "--only").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+        let only = value(of: "--only", in: arguments)
         for benchCase in makeCases() where only.map({ benchCase.name.hasPrefix($0) }) ?? true {
             let bytes = benchCase.request.serializedBytes()
             if let index = arguments.firstIndex(of: "--write-messages"), arguments.indices.contains(index + 1) {
                 write(bytes, to: arguments[index + 1] + "/" + benchCase.name + ".bin")
             }
+            let iterations = value(of: "--iterations", in: arguments).flatMap { Int($0) } ?? benchCase.iterations
             let iterationsFor = { (operation: String) in
-                arguments.contains("--op") && !arguments.contains(operation) ? 0 : benchCase.iterations
+                arguments.contains("--op") && !arguments.contains(operation) ? 0 : iterations
             }
             let encodeRates = measure(repeats: repeats, iterations: iterationsFor("encode")) {
                 sink &+= benchCase.request.serializedBytes().count
@@ -66,6 +68,11 @@ enum CodecBenchmark {
             report(benchCase.name, "decode", decodeRates, bytes.count)
         }
         if sink == 42 { print("") }  // keeps the measured work observable
+    }
+
+    /// The argument after `option`, if any.
+    static func value(of option: String, in arguments: [String]) -> String? {
+        arguments.firstIndex(of: option).flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
     }
 
     /// Messages per second of `iterations` calls of `body`, once per repeat (after one warm-up repeat).
