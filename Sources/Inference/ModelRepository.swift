@@ -269,7 +269,7 @@ public struct ModelRepository: Sendable {
             do {
                 let model = try Model(contentsOf: path, name: name)
                 log("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
-                    + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps)")
+                    + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps, GEMM \(model.gemm))")
                 entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model)))
             } catch {
                 failed(version, config, error.description)

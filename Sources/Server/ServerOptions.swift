@@ -20,7 +20,7 @@ public struct ServerOptions: Sendable, Equatable {
     public var drainSeconds = 10.0
     /// The batching knobs of every model whose config.json does not set them, and of the built-in model.
     public var modelDefaults = ModelConfig()
-    /// OpenBLAS threads per call; nil: cores / instances, so BLAS threads × instances ≤ cores.
+    /// Threads per GEMM call (packed kernels and OpenBLAS); nil: cores / instances, so threads × instances ≤ cores.
     public var blasThreads: Int?
     /// `--model-control`: `none` (default) or `explicit`.
     public var modelControl = ModelControlMode.none
@@ -53,7 +53,7 @@ public struct ServerOptions: Sendable, Equatable {
           --max-queue-size N                 queued requests before RESOURCE_EXHAUSTED (default 1024)
           --default-timeout-us N             deadline for requests without grpc-timeout; 0: none (default 0)
           --instances N                      instance threads per model version (default 1)
-          --blas-threads N                   OpenBLAS threads per call (default: cores / instances)
+          --blas-threads N                   threads per GEMM call (default: cores / instances)
           -h, --help                         this text
         """
 
