@@ -272,15 +272,15 @@ class Report:
                 if value:
                     samples.setdefault(key, []).append(batch / (value * 1e-6))
         rounds = len({r["round"] for r in rows})
-        self.md.append("Tensorwire's engine (on its default GEMM, the packed AVX-512 kernels where the CPU has "
-                       "them, and on OpenBLAS: `tw@blas`), onnxruntime (intra_op_num_threads=%s), raw `cblas_sgemm` "
-                       "and the raw packed kernels over the same layer shapes, interleaved over %d round(s) of %s s per case (each case: median of 7 "
-                       "repeats). rows/s: median over rounds [slowest–fastest repeat of any round]; ratios: median "
-                       "of per-round ratios [lowest–highest round]. OPENBLAS_CORETYPE=%s; fp32 peak estimate %s "
-                       "GFLOP/s for %s threads.\n" % (meta.get("threads", "?"), rounds,
-                                                       meta.get("seconds_per_case", "?"),
-                                                       meta.get("openblas_coretype", "?"),
-                                                       meta.get("peak_gflops", "?"), meta.get("threads", "?")))
+        self.md.append(
+            "Tensorwire's engine (on its default GEMM, the packed AVX-512 kernels where the CPU has them, and on "
+            "OpenBLAS: `tw@blas`), onnxruntime (intra_op_num_threads=%s), raw `cblas_sgemm` and the raw packed "
+            "kernels over the same layer shapes, interleaved over %d round(s) of %s s per case (each case: median "
+            "of 7 repeats). rows/s: median over rounds [slowest–fastest repeat of any round]; ratios: median of "
+            "per-round ratios [lowest–highest round]. OPENBLAS_CORETYPE=%s; fp32 peak estimate %s GFLOP/s for %s "
+            "threads at the nominal clock (boost clocks exceed it).\n"
+            % (meta.get("threads", "?"), rounds, meta.get("seconds_per_case", "?"),
+               meta.get("openblas_coretype", "?"), meta.get("peak_gflops", "?"), meta.get("threads", "?")))
 
         def ratios(top, bottom, model, batch):
             a, b = rate.get((top, model, batch), {}), rate.get((bottom, model, batch), {})
