@@ -267,8 +267,11 @@ public struct ProtoReader {
         let length = try readLength()
         let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
         guard UTF8Validation.isValid(slice) else { throw WireDecodingError.invalidUTF8(field: fieldNumber) }
+        // Short strings may be read as a whole 8-byte word that runs past their end: anywhere in the input
+        // (`bytes`), which every nested reader shares, not only in this field.
+        let readable = bytes.count - position
         position += length
-        return UTF8Validation.string(fromValidated: slice)
+        return UTF8Validation.string(fromValidated: slice, readable: readable)
     }
 
     // MARK: Embedded messages

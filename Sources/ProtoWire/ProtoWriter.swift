@@ -122,6 +122,13 @@ public struct ProtoWriter: ProtoFieldVisitor {
             offset += 1
             return
         }
+        if value < 0x4000, buffer.count - offset >= 2 {
+            // Two bytes: the lengths of fields from 128 bytes to 16 KiB, such as a small tensor's data.
+            buffer[offset] = UInt8(truncatingIfNeeded: value) | 0x80
+            buffer[offset + 1] = UInt8(truncatingIfNeeded: value >> 7)
+            offset += 2
+            return
+        }
         writeMultiByteVarint(value)
     }
 
@@ -168,13 +175,32 @@ public struct ProtoWriter: ProtoFieldVisitor {
         }
     }
 
+    /// Copies 0-16 bytes. Every load lies within one aligned 8-byte half of the source: a small string's bytes
+    /// were just stored to the stack as two 8-byte words (`withContiguousStorageIfAvailable`), and a load that
+    /// straddles the two cannot be forwarded from those stores and stalls.
     @inlinable @inline(__always)
     static func copyShort(from source: UnsafeRawPointer, to target: UnsafeMutableRawPointer, count: Int) {
         if count >= 8 {
-            let head = source.loadUnaligned(as: UInt64.self)
-            let tail = source.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
-            target.storeBytes(of: head, as: UInt64.self)
-            target.storeBytes(of: tail, toByteOffset: count - 8, as: UInt64.self)
+            target.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            var offset = 8
+            let rest = count - 8
+            if rest == 8 {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
+                return
+            }
+            if rest & 4 != 0 {
+                let word = source.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+                target.storeBytes(of: word, toByteOffset: offset, as: UInt32.self)
+                offset += 4
+            }
+            if rest & 2 != 0 {
+                let half = source.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+                target.storeBytes(of: half, toByteOffset: offset, as: UInt16.self)
+                offset += 2
+            }
+            if rest & 1 != 0 {
+                target.storeBytes(of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
+            }
         } else if count >= 4 {
             let head = source.loadUnaligned(as: UInt32.self)
             let tail = source.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)

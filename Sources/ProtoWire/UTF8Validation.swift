@@ -75,16 +75,29 @@ enum UTF8Validation {
         return true
     }
 
-    /// A `String` of bytes `isValid` accepted. Through `String(unsafeUninitializedCapacity:initializingUTF8With:)`,
-    /// whose small-string path (up to 15 bytes) takes ASCII without a second validation pass, where
-    /// `String(decoding:as:)` always runs the standard library's repairing validator again.
+    /// A `String` of bytes `isValid` accepted, `readable` of which (at least `bytes.count`) may be read. Through
+    /// `String(unsafeUninitializedCapacity:initializingUTF8With:)`, whose small-string path (up to 15 bytes) takes
+    /// ASCII without a second validation pass, where `String(decoding:as:)` always runs the standard library's
+    /// repairing validator again.
     @inlinable
-    static func string(fromValidated bytes: UnsafeRawBufferPointer) -> String {
-        guard let source = bytes.baseAddress, bytes.count > 0 else { return "" }
-        return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+    static func string(fromValidated bytes: UnsafeRawBufferPointer, readable: Int) -> String {
+        let count = bytes.count
+        guard let source = bytes.baseAddress, count > 0 else { return "" }
+        if count <= 8, readable >= 8 {
+            // Up to 8 bytes go in as one 8-byte store, which the small-string initialiser's 8-byte load reads
+            // straight back; bytes stored in pieces stall that load (no store-to-load forwarding). Only the first
+            // `count` bytes of the capacity become the string.
+            let word = source.loadUnaligned(as: UInt64.self)
+            return String(unsafeUninitializedCapacity: 8) { buffer in
+                guard let target = buffer.baseAddress, buffer.count >= 8 else { return 0 }
+                UnsafeMutableRawPointer(target).storeBytes(of: word, as: UInt64.self)
+                return count
+            }
+        }
+        return String(unsafeUninitializedCapacity: count) { buffer in
             guard let target = buffer.baseAddress else { return 0 }
-            UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: bytes.count)
-            return bytes.count
+            UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: count)
+            return count
         }
     }
 }

@@ -63,7 +63,7 @@ extension TensorwireV1 {
         public var rawData: [UInt8] = []
         public var uint64Data: [UInt64] = []
 
-        public init() {}
+        @inlinable public init() {}
 
         public init(name: String, dtype: DataType = .unspecified, shape: [Int64], floatData: [Float] = []) {
             self.name = name
@@ -113,7 +113,7 @@ extension TensorwireV1 {
         public var outputs: [String] = []
         public var id = ""
 
-        public init() {}
+        @inlinable public init() {}
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
@@ -143,7 +143,7 @@ extension TensorwireV1 {
         public var computeUs: UInt64 = 0
         public var batchRequests: UInt32 = 0
 
-        public init() {}
+        @inlinable public init() {}
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
@@ -169,7 +169,7 @@ extension TensorwireV1 {
         public var code: Int32 = 0
         public var message = ""
 
-        public init() {}
+        @inlinable public init() {}
 
         public init(code: Int32, message: String) {
             self.code = code
@@ -200,7 +200,7 @@ extension TensorwireV1 {
         public var batch: BatchInfo?
         public var error: PredictError?
 
-        public init() {}
+        @inlinable public init() {}
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {

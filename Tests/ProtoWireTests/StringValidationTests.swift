@@ -88,4 +88,19 @@ import Testing
             }
         }
     }
+
+    @Test func shortStringsFollowedByMoreInputHoldOnlyTheirOwnBytes() throws {
+        // Strings of up to 8 bytes are read as one 8-byte word when the input goes on past them; the bytes after
+        // the string (here an unknown varint of 0xFF bytes, then another field) must not become part of it.
+        let texts = (0...16).map { String(repeating: "a", count: $0) } + ["é", "aé", "日本", "🎉", "ab🎉", "é\u{0}"]
+        for text in texts {
+            let bytes = Wire.delimited(2, text) + Wire.varint(1000, UInt64.max) + Wire.varint(1, 7)
+            let message = try Nested(serializedBytes: bytes)
+            #expect(message.b == text)
+            #expect(Array(message.b.utf8) == Array(text.utf8))
+            #expect(message.b.hashValue == text.hashValue)
+            #expect(message.b + "z" == text + "z")
+            #expect(message.a == 7)
+        }
+    }
 }
