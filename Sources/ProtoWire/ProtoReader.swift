@@ -288,7 +288,13 @@ public struct ProtoReader {
     /// decoding fails, the array is left as it was.
     @inlinable public mutating func appendMessage<M: ProtoMessage>(to messages: inout [M]) throws {
         try expect(.lengthDelimited)
-        messages.append(M())
+        if messages.isEmpty {
+            // The first element (most repeated fields have one): an array literal allocates exactly one slot,
+            // without `append`'s growth path.
+            messages = [M()]
+        } else {
+            messages.append(M())
+        }
         do {
             try mergeMessage(into: &messages[messages.count - 1])
         } catch {
@@ -399,7 +405,13 @@ public struct ProtoReader {
             // (`[T](unsafeUninitializedCapacity:)` costs a generic metadata lookup per call).
             withUnsafeTemporaryAllocation(of: T.self, capacity: count) { scratch in
                 UnsafeMutableRawBufferPointer(scratch).copyMemory(from: source)
-                values.append(contentsOf: scratch)
+                if values.isEmpty {
+                    // The usual case, one run per field: an array of exactly this size, without `append`'s growth
+                    // path.
+                    values = Array(UnsafeBufferPointer(scratch))
+                } else {
+                    values.append(contentsOf: scratch)
+                }
             }
         } else if values.isEmpty {
             values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
