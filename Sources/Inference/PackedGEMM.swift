@@ -15,9 +15,14 @@ public enum GEMMBackend: String, Sendable, Equatable, CustomStringConvertible {
     /// `blas` elsewhere; the environment variable `TENSORWIRE_GEMM=blas` (or `packed`) overrides the choice
     /// (`packed` is still refused on a CPU without AVX-512).
     public static let preferred: GEMMBackend = {
-        switch ProcessInfo.processInfo.environment["TENSORWIRE_GEMM"] {
+        let requested = ProcessInfo.processInfo.environment["TENSORWIRE_GEMM"]
+        switch requested {
         case "blas": return .blas
-        default: return PackedGEMM.isSupported ? .packed : .blas
+        case nil, "", "packed": return PackedGEMM.isSupported ? .packed : .blas
+        case let other?:
+            let chosen: GEMMBackend = PackedGEMM.isSupported ? .packed : .blas
+            ModelRepository.logToStandardError("TENSORWIRE_GEMM=\(other) is neither blas nor packed; using \(chosen)")
+            return chosen
         }
     }()
 
@@ -38,6 +43,15 @@ final class PackedWeights: @unchecked Sendable {
     let panelCount: Int
     let pointer: UnsafeMutablePointer<Float>
 
+    /// Whether a [k × n] layer goes on the packed kernels: when padding its last panel to 32 columns adds at most a
+    /// quarter to its size, or it is small enough (≤ 1 MiB packed) that the padding does not matter. A narrow,
+    /// large layer (a linear regressor over many features: n = 1) stays on OpenBLAS, whose sgemv suits it and which
+    /// needs no second copy 32 times its size.
+    static func isWorthPacking(k: Int, n: Int) -> Bool {
+        let padded = AVX512GEMM.packedCount(k: k, n: n)
+        return padded <= k * n + k * n / 4 || padded <= (1 << 20) / MemoryLayout<Float>.stride
+    }
+
     /// Packs `weights`, row-major [k × n].
     init(weights: UnsafePointer<Float>, k: Int, n: Int) {
         self.k = k
@@ -56,8 +70,8 @@ final class PackedWeights: @unchecked Sendable {
             raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         }
         pointer = raw.bindMemory(to: Float.self, capacity: count)
-        pointer.initialize(repeating: 0, count: count)
-        AVX512GEMM.pack(weights, k: k, n: n, into: pointer)
+        if count > AVX512GEMM.packedCount(k: k, n: n) { pointer.initialize(repeating: 0, count: count) }
+        AVX512GEMM.pack(weights, k: k, n: n, into: pointer)  // writes every float of the packed layout
     }
 
     deinit {
@@ -94,15 +108,17 @@ enum PackedGEMM {
     static let multiplyAddsPerThread = 1 << 20
 
     /// C[m × n] = A[m × k] · W (+ bias, then ReLU when `relu`), with W packed. Every element of C is written.
+    /// `threads` caps the threads of this call (default: `threadLimit`, which `BLAS.threadCount` sets).
     static func multiply(
         m: Int, a: UnsafePointer<Float>, weights: PackedWeights, c: UnsafeMutablePointer<Float>,
-        bias: UnsafePointer<Float>?, relu: Bool
+        bias: UnsafePointer<Float>?, relu: Bool, threads threadCap: Int? = nil
     ) {
         let (k, n, panels) = (weights.k, weights.n, weights.panelCount)
         guard m > 0, n > 0 else { return }
         let work = Double(m) * Double(n) * Double(Swift.max(k, 1))
         let byWork = Int(Swift.min(Swift.max(1, work / Double(multiplyAddsPerThread)), 1024))
-        let threads = Swift.max(1, Swift.min(threadLimit.load(ordering: .relaxed), panels, byWork))
+        let cap = threadCap ?? threadLimit.load(ordering: .relaxed)
+        let threads = Swift.max(1, Swift.min(cap, panels, byWork))
         let job = Job(m: m, a: a, weights: weights, c: c, bias: bias, relu: relu)
         if threads == 1 {
             job.run(panels: 0..<panels)
@@ -153,16 +169,24 @@ enum PackedGEMM {
     }
 
     /// Scratch for a partial last panel: on the stack when small, on the heap otherwise.
+    /// In debug builds (the tests) the scratch starts as NaN, so a kernel that reads it before writing it fails the
+    /// comparison instead of reading whatever zeros the stack held.
     private static func withEdgeScratch(count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
         if count <= 4096 {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(count, 1)) { buffer in
                 guard let base = buffer.baseAddress else { return }
+                #if DEBUG
+                base.initialize(repeating: .nan, count: buffer.count)
+                #endif
                 body(base)
             }
             return
         }
         let heap = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { heap.deallocate() }
+        #if DEBUG
+        heap.initialize(repeating: .nan, count: count)
+        #endif
         body(heap)
     }
 }
@@ -173,7 +197,7 @@ public struct PackedGEMMBaseline: Sendable {
     let weights: PackedWeights
 
     public init?(weights: [Float], k: Int, n: Int) {
-        guard PackedGEMM.isSupported, weights.count == k * n, k > 0, n > 0,
+        guard PackedGEMM.isSupported, k > 0, n > 0, k.multipliedReportingOverflow(by: n) == (weights.count, false),
               let packed = weights.withUnsafeBufferPointer({ buffer in
                   buffer.baseAddress.map { PackedWeights(weights: $0, k: k, n: n) }
               })

@@ -77,7 +77,7 @@ extension GraphCompiler {
             for (index, step) in steps.enumerated() {
                 guard case .dense(_, let weights, _, _, _, let k, let n, _) = step,
                       let buffer = values[weights].constant, buffer.dataType == .float32, buffer.count == k * n,
-                      k > 0, n > 0
+                      k > 0, n > 0, PackedWeights.isWorthPacking(k: k, n: n)
                 else { continue }
                 let packed = packedByWeights[weights]
                     ?? PackedWeights(weights: UnsafePointer(buffer.floatPointer), k: k, n: n)
