@@ -3,9 +3,13 @@ internal import Synchronization
 
 /// Control of the OpenBLAS thread pool. This module is the only importer of `COpenBLAS`.
 public enum BLAS {
-    /// The number of threads one GEMM uses: OpenBLAS's thread count and the packed kernels' limit, set together.
+    /// The number of threads one GEMM uses: OpenBLAS's thread count and the packed kernels' limit, set together;
+    /// read from the GEMM this process prefers.
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
+        get {
+            GEMMBackend.preferred == .packed
+                ? PackedGEMM.threadLimit.load(ordering: .relaxed) : Int(openblas_get_num_threads())
+        }
         set {
             openblas_set_num_threads(Int32(clamping: max(1, newValue)))
             PackedGEMM.threadLimit.store(max(1, newValue), ordering: .relaxed)
