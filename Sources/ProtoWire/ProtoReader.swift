@@ -166,6 +166,19 @@ public struct ProtoReader {
     /// Reads a length prefix and checks it against the bytes left in the current message.
     @inlinable @inline(__always)
     public mutating func readLength() throws -> Int {
+        // Two-byte lengths (128 B-16 KiB: tensors of small messages) are inlined here too.
+        if end - position >= 2 {
+            let first = bytes[position]
+            let second = bytes[position + 1]
+            if first >= 0x80, second < 0x80 {
+                let length = Int(first & 0x7F) | Int(second) << 7
+                position += 2
+                guard length <= end - position else {
+                    throw WireDecodingError.lengthExceedsInput(length: UInt64(length), remaining: end - position)
+                }
+                return length
+            }
+        }
         let length = try readVarint()
         guard length <= UInt64(end - position) else {
             throw WireDecodingError.lengthExceedsInput(length: length, remaining: end - position)
@@ -265,13 +278,11 @@ public struct ProtoReader {
     @inlinable public mutating func readString() throws -> String {
         try expect(.lengthDelimited)
         let length = try readLength()
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
-        guard UTF8Validation.isValid(slice) else { throw WireDecodingError.invalidUTF8(field: fieldNumber) }
-        // Short strings may be read as a whole 8-byte word that runs past their end: anywhere in the input
-        // (`bytes`), which every nested reader shares, not only in this field.
-        let readable = bytes.count - position
+        guard let string = UTF8Validation.string(in: bytes, at: position, count: length) else {
+            throw WireDecodingError.invalidUTF8(field: fieldNumber)
+        }
         position += length
-        return UTF8Validation.string(fromValidated: slice, readable: readable)
+        return string
     }
 
     // MARK: Embedded messages
@@ -288,6 +299,8 @@ public struct ProtoReader {
     /// decoding fails, the array is left as it was.
     @inlinable public mutating func appendMessage<M: ProtoMessage>(to messages: inout [M]) throws {
         try expect(.lengthDelimited)
+        let length = try readLength()
+        guard depthLeft > 0 else { throw WireDecodingError.depthLimitExceeded(limit: maxDepth) }
         if messages.isEmpty {
             // The first element (most repeated fields have one): an array literal allocates exactly one slot,
             // without `append`'s growth path.
@@ -295,12 +308,17 @@ public struct ProtoReader {
         } else {
             messages.append(M())
         }
+        // As `withNestedMessage`, without its closure.
+        var nested = self
+        nested.end = position + length
+        nested.depthLeft = depthLeft - 1
         do {
-            try mergeMessage(into: &messages[messages.count - 1])
+            try messages[messages.count - 1].merge(from: &nested)
         } catch {
             messages.removeLast()
             throw error
         }
+        position += length
     }
 
     /// Merges an embedded message field into `message`: a singular message field that occurs several times is
@@ -334,17 +352,62 @@ public struct ProtoReader {
             values.append(convert(try readVarint()))
         case .lengthDelimited:
             let length = try readLength()
+            let runEnd = position + length
+            // Every varint ends in exactly one byte below 0x80 (a 10th byte too), so counting those bytes gives
+            // the exact number of elements, bounded by the input size; a run whose last byte continues a varint
+            // is truncated.
+            guard length == 0 || bytes[runEnd - 1] < 0x80 else { throw WireDecodingError.truncated }
+            let count = Self.varintCount(bytes, from: position, to: runEnd)
             let savedEnd = end
-            end = position + length
+            end = runEnd
             defer { end = savedEnd }
-            // Every varint takes at least one byte, so `length` bounds the count by the input size.
-            values.reserveCapacity(values.count + Swift.min(length, 1 << 16))
-            while position < end {
-                values.append(convert(try readVarint()))
+            if values.isEmpty, count <= 4 {
+                // Short runs into an empty field (shapes): an array literal, which allocates exactly `count`
+                // elements without `reserveCapacity`'s growth path or its malloc size query.
+                switch count {
+                case 0:
+                    break
+                case 1:
+                    values = [convert(try readVarint())]
+                case 2:
+                    let first = convert(try readVarint())
+                    values = [first, convert(try readVarint())]
+                case 3:
+                    let first = convert(try readVarint())
+                    let second = convert(try readVarint())
+                    values = [first, second, convert(try readVarint())]
+                default:
+                    let first = convert(try readVarint())
+                    let second = convert(try readVarint())
+                    let third = convert(try readVarint())
+                    values = [first, second, third, convert(try readVarint())]
+                }
+            } else {
+                values.reserveCapacity(values.count + count)
+                while position < end {
+                    values.append(convert(try readVarint()))
+                }
             }
         default:
             throw WireDecodingError.wireTypeMismatch(field: fieldNumber, expected: .lengthDelimited, got: wireType)
         }
+    }
+
+    /// The number of bytes below 0x80 in `bytes[start..<end]`, eight at a time.
+    @inlinable @inline(__always)
+    static func varintCount(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int {
+        var count = 0
+        var index = start
+        while end - index >= 8 {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            count += 8 - (word & 0x8080_8080_8080_8080).nonzeroBitCount
+            index += 8
+        }
+        while index < end {
+            if bytes[index] < 0x80 { count += 1 }
+            index += 1
+        }
+        return count
     }
 
     @inlinable public mutating func readRepeatedInt64(into values: inout [Int64]) throws {
@@ -401,18 +464,11 @@ public struct ProtoReader {
         let source = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
         #if _endian(little)
         if length <= 1024 {
-            // Small runs: align through a stack copy and append through the specialised collection path
-            // (`[T](unsafeUninitializedCapacity:)` costs a generic metadata lookup per call).
-            withUnsafeTemporaryAllocation(of: T.self, capacity: count) { scratch in
-                UnsafeMutableRawBufferPointer(scratch).copyMemory(from: source)
-                if values.isEmpty {
-                    // The usual case, one run per field: an array of exactly this size, without `append`'s growth
-                    // path.
-                    values = Array(UnsafeBufferPointer(scratch))
-                } else {
-                    values.append(contentsOf: scratch)
-                }
-            }
+            // Small runs: appended as a sequence that copies itself into the array's new storage in one
+            // `copyMemory` (no stack copy to align, and the specialised growth path: `[T](unsafeUninitializedCapacity:)`
+            // costs a generic metadata lookup per call). Into an empty field (one run per field, the usual case)
+            // this allocates exactly `count` elements.
+            values.append(contentsOf: UnalignedLittleEndianRun<T>(source))
         } else if values.isEmpty {
             values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
@@ -458,3 +514,53 @@ public struct ProtoReader {
         try appendFixed(into: &values, unpackedType: .fixed64) { Int64(bitPattern: try $0.readRawFixed64()) }
     }
 }
+
+#if _endian(little)
+/// The elements of a packed fixed-width run, read in place from (possibly unaligned) wire bytes on a little-endian
+/// host. `Array.append(contentsOf:)` asks it to copy itself into the array's new storage (`_copyContents`), which
+/// it does with one `copyMemory`; element-wise iteration is only the protocol's fallback.
+@usableFromInline
+struct UnalignedLittleEndianRun<Element: BitwiseCopyable>: Sequence {
+    @usableFromInline let source: UnsafeRawBufferPointer
+
+    /// `source.count` must be a multiple of the element size.
+    @inlinable init(_ source: UnsafeRawBufferPointer) {
+        self.source = source
+    }
+
+    @inlinable var elementCount: Int { source.count / MemoryLayout<Element>.size }
+
+    @inlinable var underestimatedCount: Int { elementCount }
+
+    @inlinable func makeIterator() -> Iterator {
+        Iterator(source: source, index: 0)
+    }
+
+    @inlinable
+    func _copyContents(initializing buffer: UnsafeMutableBufferPointer<Element>) -> (Iterator, Int) {
+        let copied = Swift.min(elementCount, buffer.count)
+        if copied > 0, let target = buffer.baseAddress, let start = source.baseAddress {
+            UnsafeMutableRawPointer(target).copyMemory(from: start, byteCount: copied * MemoryLayout<Element>.size)
+        }
+        return (Iterator(source: source, index: copied), copied)
+    }
+
+    @usableFromInline
+    struct Iterator: IteratorProtocol {
+        @usableFromInline let source: UnsafeRawBufferPointer
+        @usableFromInline var index: Int
+
+        @inlinable init(source: UnsafeRawBufferPointer, index: Int) {
+            self.source = source
+            self.index = index
+        }
+
+        @inlinable mutating func next() -> Element? {
+            let offset = index * MemoryLayout<Element>.size
+            guard source.count - offset >= MemoryLayout<Element>.size else { return nil }
+            index += 1
+            return source.loadUnaligned(fromByteOffset: offset, as: Element.self)
+        }
+    }
+}
+#endif

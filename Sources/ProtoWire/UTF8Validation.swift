@@ -75,25 +75,57 @@ enum UTF8Validation {
         return true
     }
 
-    /// A `String` of bytes `isValid` accepted, `readable` of which (at least `bytes.count`) may be read. Through
-    /// `String(unsafeUninitializedCapacity:initializingUTF8With:)`, whose small-string path (up to 15 bytes) takes
-    /// ASCII without a second validation pass, where `String(decoding:as:)` always runs the standard library's
-    /// repairing validator again.
-    @inlinable
-    static func string(fromValidated bytes: UnsafeRawBufferPointer, readable: Int) -> String {
-        let count = bytes.count
-        guard let source = bytes.baseAddress, count > 0 else { return "" }
-        if count <= 8, readable >= 8 {
-            // Up to 8 bytes go in as one 8-byte store, which the small-string initialiser's 8-byte load reads
-            // straight back; bytes stored in pieces stall that load (no store-to-load forwarding). Only the first
-            // `count` bytes of the capacity become the string.
-            let word = source.loadUnaligned(as: UInt64.self)
-            return String(unsafeUninitializedCapacity: 8) { buffer in
-                guard let target = buffer.baseAddress, buffer.count >= 8 else { return 0 }
-                UnsafeMutableRawPointer(target).storeBytes(of: word, as: UInt64.self)
-                return count
+    /// The `count` bytes at `offset` in `bytes` (a range the caller has checked lies within `bytes`) as a `String`,
+    /// or nil when they are not valid UTF-8.
+    ///
+    /// Short ASCII strings (the names and ids of most messages) are checked with the same one or two 8-byte loads
+    /// that build them; anything else takes `isValid` and then a copy. Loads may run past the string's end, never
+    /// past the end of `bytes` (the whole input, which every nested reader shares), and only the string's own
+    /// bytes are ever kept.
+    @inlinable @inline(__always)
+    static func string(in bytes: UnsafeRawBufferPointer, at offset: Int, count: Int) -> String? {
+        if count <= 8, bytes.count - offset >= 8 {
+            // One word: its first `count` bytes are the string.
+            let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            let kept = UInt64.max >> ((8 - count) * 8)
+            if UInt64(littleEndian: word) & kept & 0x8080_8080_8080_8080 == 0 {
+                return count == 0 ? "" : smallString(word: word, count: count)
+            }
+        } else if count > 8, count <= 15 {
+            // Two overlapping words cover exactly the string.
+            let head = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            let tail = bytes.loadUnaligned(fromByteOffset: offset + count - 8, as: UInt64.self)
+            if (head | tail) & 0x8080_8080_8080_8080 == 0 {
+                // `String(decoding:as:)` builds a small string in registers from the bytes; the unsafe-capacity
+                // initialiser would read its second word straight back from a store that has not retired yet
+                // (no store-to-load forwarding: its last byte is never written by us), which costs more than the
+                // standard library's own ASCII check does here.
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]), as: UTF8.self)
             }
         }
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+        guard isValid(slice) else { return nil }
+        return string(fromValidated: slice)
+    }
+
+    /// A small ASCII string of the first `count` (1...8) bytes of `word` (as stored in memory). The word goes in
+    /// as one 8-byte store, which the small-string initialiser's 8-byte load reads straight back; bytes stored in
+    /// pieces would stall that load (no store-to-load forwarding). Only the first `count` bytes of the capacity
+    /// become the string, and ASCII takes that initialiser's small-string path without a second validation pass.
+    @inlinable @inline(__always)
+    static func smallString(word: UInt64, count: Int) -> String {
+        String(unsafeUninitializedCapacity: 8) { buffer in
+            guard let target = buffer.baseAddress, buffer.count >= 8 else { return 0 }
+            UnsafeMutableRawPointer(target).storeBytes(of: word, as: UInt64.self)
+            return count
+        }
+    }
+
+    /// A `String` of bytes `isValid` accepted, copied once into the string's storage.
+    @usableFromInline
+    static func string(fromValidated bytes: UnsafeRawBufferPointer) -> String {
+        let count = bytes.count
+        guard let source = bytes.baseAddress, count > 0 else { return "" }
         return String(unsafeUninitializedCapacity: count) { buffer in
             guard let target = buffer.baseAddress else { return 0 }
             UnsafeMutableRawPointer(target).copyMemory(from: source, byteCount: count)
