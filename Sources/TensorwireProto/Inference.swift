@@ -109,11 +109,16 @@ extension TensorwireV1 {
     public struct PredictRequest: ProtoMessage, Equatable {
         public var model = ""
         public var version = ""
-        public var inputs: [Tensor] = []
-        public var outputs: [String] = []
+        public var inputs: [Tensor]
+        public var outputs: [String]
         public var id = ""
 
-        @inlinable public init() {}
+        /// The array fields are set here rather than by default values: the empty array literals then inline into
+        /// callers in other modules instead of each costing a call to a property initialiser.
+        @inlinable public init() {
+            inputs = []
+            outputs = []
+        }
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
@@ -195,12 +200,15 @@ extension TensorwireV1 {
     public struct PredictResponse: ProtoMessage, Equatable {
         public var model = ""
         public var version = ""
-        public var outputs: [Tensor] = []
+        public var outputs: [Tensor]
         public var id = ""
         public var batch: BatchInfo?
         public var error: PredictError?
 
-        @inlinable public init() {}
+        /// `outputs` is set here rather than by a default value, as in `PredictRequest.init()`.
+        @inlinable public init() {
+            outputs = []
+        }
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {

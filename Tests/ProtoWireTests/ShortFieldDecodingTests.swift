@@ -27,6 +27,33 @@ import Testing
         }
     }
 
+    @Test func shortAsciiStringsBehaveAsTheStandardLibrarysOwn() throws {
+        // Decoded short strings may be assembled from their bits: they must be indistinguishable from strings the
+        // standard library makes of the same bytes (bits, equality, hashing, ordering, views, mutation).
+        var random = SeededRandom(seed: 0x5157)
+        for count in 0...15 {
+            for round in 0..<40 {
+                let bytes = (0..<count).map { _ in UInt8.random(in: 0...0x7F, using: &random) }
+                let reference = String(decoding: bytes, as: UTF8.self)
+                let trailing = round % 2 == 0 ? Wire.varint(1, 0xFFFF_FFFF) : []
+                var decoded = try Self.decodeString(bytes, trailing: trailing).b
+                #expect(decoded == reference)
+                #expect(unsafeBitCast(decoded, to: (UInt64, UInt64).self) == unsafeBitCast(reference, to: (UInt64, UInt64).self))
+                #expect(decoded.hashValue == reference.hashValue)
+                #expect(Set([decoded]).contains(reference))
+                #expect(!(decoded < reference) && !(reference < decoded))
+                #expect(Array(decoded.utf8) == bytes)
+                #expect(decoded.count == reference.count)
+                #expect(Array(decoded.unicodeScalars) == Array(reference.unicodeScalars))
+                decoded.withCString { pointer in
+                    #expect(String(cString: pointer) == String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
+                }
+                decoded += "é"
+                #expect(decoded == reference + "é")
+            }
+        }
+    }
+
     @Test func shortStringsAtEveryOffsetFromTheEndOfTheInput() throws {
         // Strings that end 0...16 bytes before the end of the input take the one-word, the two-word and the
         // general paths; all give the same string.
