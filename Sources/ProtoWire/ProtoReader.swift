@@ -465,32 +465,25 @@ public struct ProtoReader {
         let length = try readLength()
         let size = MemoryLayout<T>.size
         guard length % size == 0 else { throw WireDecodingError.malformedPackedField(field: fieldNumber) }
-        let count = length / size
         let source = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
         #if _endian(little)
-        if length <= 1024 {
-            // Small runs: appended as a sequence that copies itself into the array's new storage in one
-            // `copyMemory` (no stack copy to align, and the specialised growth path: `[T](unsafeUninitializedCapacity:)`
-            // costs a generic metadata lookup per call). Into an empty field (one run per field, the usual case)
-            // this allocates exactly `count` elements.
-            values.append(contentsOf: UnalignedLittleEndianRun<T>(source))
-        } else if values.isEmpty {
-            values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
-                initialized = count
-            }
+        // The run copies itself into the array's storage in one `copyMemory` (`_copyContents`), from the
+        // unaligned wire bytes: no stack copy to align, and the allocation paths specialised here
+        // (`[T](unsafeUninitializedCapacity:)` costs a generic metadata lookup per call, most of a small decode's
+        // float field). Into an empty field (one run per field, the usual case) the array has exactly the run's
+        // elements.
+        let run = UnalignedLittleEndianRun<T>(source)
+        if values.isEmpty {
+            values = Array(run)
         } else {
-            values.reserveCapacity(values.count + count)
-            for index in 0..<count {
-                values.append(source.loadUnaligned(fromByteOffset: index * size, as: T.self))
-            }
+            values.append(contentsOf: run)
         }
         position += length
         #else
         let savedEnd = end
         end = position + length
         defer { end = savedEnd }
-        values.reserveCapacity(values.count + count)
+        values.reserveCapacity(values.count + length / size)
         while position < end { values.append(try single(&self)) }
         #endif
     }
@@ -522,10 +515,10 @@ public struct ProtoReader {
 
 #if _endian(little)
 /// The elements of a packed fixed-width run, read in place from (possibly unaligned) wire bytes on a little-endian
-/// host. `Array.append(contentsOf:)` asks it to copy itself into the array's new storage (`_copyContents`), which
-/// it does with one `copyMemory`; element-wise iteration is only the protocol's fallback.
+/// host. `Array(_:)` and `Array.append(contentsOf:)` ask it to copy itself into the array's new storage
+/// (`_copyContents`), which it does with one `copyMemory`; element-wise access is only the protocols' fallback.
 @usableFromInline
-struct UnalignedLittleEndianRun<Element: BitwiseCopyable>: Sequence {
+struct UnalignedLittleEndianRun<Element: BitwiseCopyable>: RandomAccessCollection {
     @usableFromInline let source: UnsafeRawBufferPointer
 
     /// `source.count` must be a multiple of the element size.
@@ -536,6 +529,15 @@ struct UnalignedLittleEndianRun<Element: BitwiseCopyable>: Sequence {
     @inlinable var elementCount: Int { source.count / MemoryLayout<Element>.size }
 
     @inlinable var underestimatedCount: Int { elementCount }
+
+    @inlinable var startIndex: Int { 0 }
+
+    @inlinable var endIndex: Int { elementCount }
+
+    @inlinable subscript(position: Int) -> Element {
+        precondition(position >= 0 && position < elementCount, "UnalignedLittleEndianRun index out of range")
+        return source.loadUnaligned(fromByteOffset: position * MemoryLayout<Element>.size, as: Element.self)
+    }
 
     @inlinable func makeIterator() -> Iterator {
         Iterator(source: source, index: 0)

@@ -123,10 +123,10 @@ import Testing
     }
 
     @Test func packedFloatsAtEveryAlignmentAndCount() throws {
-        // The run starts at every offset modulo 8 (a string field of varying length goes first) and holds 0-70
-        // elements, into an empty field and appended to an earlier run.
+        // The run starts at every offset modulo 8 (a string field of varying length goes first) and holds 0-300
+        // elements (up to 2,400 bytes), into an empty field and appended to an earlier run.
         for offset in 0..<8 {
-            for count in [0, 1, 2, 3, 7, 8, 63, 64, 65, 70] {
+            for count in [0, 1, 2, 3, 7, 8, 63, 64, 65, 70, 255, 256, 257, 300] {
                 let values = (0..<count).map { Float($0) * 0.25 - 3 }
                 let run = values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { [UInt8]($0) } }
                 let head = Wire.delimited(14, [UInt8](repeating: 0x61, count: offset))
