@@ -13,9 +13,6 @@ public struct ProtoReader {
     @usableFromInline var end: Int
     @usableFromInline var depthLeft: Int
     @usableFromInline let maxDepth: Int
-    /// `UTF8Validation.smallStringBitsVerified`, read once per top-level reader (nested readers copy it) instead
-    /// of through the global's lazy-initialisation check on every string.
-    @usableFromInline let stringsFromBits: Bool
     /// Field number of the tag most recently returned by `nextField()`.
     @usableFromInline var currentField: Int = 0
     @usableFromInline var currentWireType: WireType = .varint
@@ -32,7 +29,6 @@ public struct ProtoReader {
         self.end = bytes.count
         self.depthLeft = limits.maxDepth
         self.maxDepth = limits.maxDepth
-        self.stringsFromBits = UTF8Validation.smallStringBitsVerified
     }
 
     /// True when every byte of the current message has been consumed.
@@ -282,7 +278,7 @@ public struct ProtoReader {
     @inlinable public mutating func readString() throws -> String {
         try expect(.lengthDelimited)
         let length = try readLength()
-        let string = UTF8Validation.string(in: bytes, at: position, count: length, fromBits: stringsFromBits)
+        let string = UTF8Validation.string(in: bytes, at: position, count: length)
         guard let string else {
             throw WireDecodingError.invalidUTF8(field: fieldNumber)
         }

@@ -81,16 +81,15 @@ enum UTF8Validation {
     /// Short ASCII strings (the names and ids of most messages) are checked with the same one or two 8-byte loads
     /// that build them; anything else takes `isValid` and then a copy. Loads may run past the string's end, never
     /// past the end of `bytes` (the whole input, which every nested reader shares), and only the string's own
-    /// bytes are ever kept. `fromBits`: `smallStringBitsVerified`, as cached by the reader.
+    /// bytes are ever kept.
     @inlinable @inline(__always)
-    static func string(in bytes: UnsafeRawBufferPointer, at offset: Int, count: Int, fromBits: Bool) -> String? {
+    static func string(in bytes: UnsafeRawBufferPointer, at offset: Int, count: Int) -> String? {
         if count <= 8, bytes.count - offset >= 8 {
             // One word: its first `count` bytes are the string.
             let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             let kept = UInt64.max >> ((8 - count) * 8)
             let leading = UInt64(littleEndian: word) & kept
             if leading & 0x8080_8080_8080_8080 == 0 {
-                if fromBits { return smallASCIIString(leading: leading, trailing: 0, count: count) }
                 return count == 0 ? "" : smallString(word: word, count: count)
             }
         } else if count > 8, count <= 15 {
@@ -98,11 +97,6 @@ enum UTF8Validation {
             let head = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             let tail = bytes.loadUnaligned(fromByteOffset: offset + count - 8, as: UInt64.self)
             if (head | tail) & 0x8080_8080_8080_8080 == 0 {
-                if fromBits {
-                    // The tail word's last `count - 8` bytes are the string's bytes 8..<count.
-                    let trailing = UInt64(littleEndian: tail) >> ((16 - count) * 8)
-                    return smallASCIIString(leading: UInt64(littleEndian: head), trailing: trailing, count: count)
-                }
                 // `String(decoding:as:)` builds a small string in registers from the bytes; the unsafe-capacity
                 // initialiser would read its second word straight back from a store that has not retired yet
                 // (no store-to-load forwarding: its last byte is never written by us), which costs more than the
@@ -114,52 +108,6 @@ enum UTF8Validation {
         guard isValid(slice) else { return nil }
         return string(fromValidated: slice)
     }
-
-    /// A small ASCII string (0...15 bytes) from its two words of bytes (byte `i` of the string in bits `8i..<8i+8`
-    /// of `leading` for `i < 8`, of `trailing` for `i >= 8`; every bit beyond `count` bytes zero).
-    ///
-    /// Unsafe, owned here (ProtoWire decode): this writes the standard library's small-string representation
-    /// directly, where every public initialiser costs a call, a closure and (for 9-15 bytes) a stalled reload or
-    /// a byte loop: together 6-9% of a small PredictRequest decode. It is used only where
-    /// `smallStringBitsVerified` is true, i.e. where strings built here were checked, bit for bit, against the
-    /// standard library's own strings of the same bytes; the caller guarantees ASCII and the zero bits. Anything
-    /// else, and any platform where the check fails, takes the public initialisers.
-    @inlinable @inline(__always)
-    static func smallASCIIString(leading: UInt64, trailing: UInt64, count: Int) -> String {
-        // Top byte of the second word: small (0x20), ASCII (0x40) and immortal (0x80) flags, then the count.
-        let discriminator = (0xE0 | UInt64(count)) << 56
-        return unsafeBitCast((leading, trailing | discriminator), to: String.self)
-    }
-
-    /// Whether `smallASCIIString` builds exactly the strings the standard library builds from the same bytes:
-    /// checked once per process, on 64-bit little-endian hosts only, for every length 0...15.
-    @usableFromInline
-    static let smallStringBitsVerified: Bool = {
-        #if (arch(x86_64) || arch(arm64)) && _endian(little)
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:~ \u{0}\u{7F}".utf8)
-        for count in 0...15 {
-            for start in [0, 11, 30, alphabet.count - 15] {
-                let utf8 = Array(alphabet[start..<(start + count)])
-                var words: (UInt64, UInt64) = (0, 0)
-                for (index, byte) in utf8.enumerated() {
-                    if index < 8 {
-                        words.0 |= UInt64(byte) << (index * 8)
-                    } else {
-                        words.1 |= UInt64(byte) << ((index - 8) * 8)
-                    }
-                }
-                let built = smallASCIIString(leading: words.0, trailing: words.1, count: count)
-                let reference = String(decoding: utf8, as: UTF8.self)
-                guard unsafeBitCast(reference, to: (UInt64, UInt64).self) == unsafeBitCast(built, to: (UInt64, UInt64).self),
-                    built == reference, Array(built.utf8) == utf8, built.utf8.count == count
-                else { return false }
-            }
-        }
-        return true
-        #else
-        return false
-        #endif
-    }()
 
     /// A small ASCII string of the first `count` (1...8) bytes of `word` (as stored in memory). The word goes in
     /// as one 8-byte store, which the small-string initialiser's 8-byte load reads straight back; bytes stored in
