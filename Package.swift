@@ -47,8 +47,11 @@ let package = Package(
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
         // Only Inference calls them, and only after checking the CPU (PackedGEMM.isSupported). Optimised in every
         // configuration: unoptimised 16-lane SIMD code is a function call per lane operation.
+        // A software prefetch (header-only, inlined); imported only by AVX512Kernels.
+        .target(name: "CPrefetch"),
         .target(
             name: "AVX512Kernels",
+            dependencies: ["CPrefetch"],
             swiftSettings: strict + [
                 .unsafeFlags(["-Xfrontend", "-target-cpu", "-Xfrontend", "skylake-avx512"]),
                 .unsafeFlags(["-O"], .when(configuration: .debug)),
