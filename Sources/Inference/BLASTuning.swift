@@ -9,11 +9,9 @@ extension BLAS {
     /// started with it set (for example re-executed by the server's main) benefits.
     public static var recommendedCoreType: String? {
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              coreName == "Haswell" || coreName == "Zen",
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+              coreName == "Haswell" || coreName == "Zen"
         else { return nil }
-        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        let flags = CPUFlags.reported
         let needed = ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]
         return needed.allSatisfy(flags.contains) ? "SkylakeX" : nil
     }

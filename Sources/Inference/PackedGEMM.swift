@@ -81,19 +81,26 @@ final class PackedWeights: @unchecked Sendable {
     private static let hugePage = 2 << 20
 }
 
-/// Runs dense layers on the AVX-512 kernels: the CPU check, the thread split, the epilogue choice.
-enum PackedGEMM {
-    /// True when this CPU runs the AVX-512 kernels (the flags Linux reports in /proc/cpuinfo, which it clears when
-    /// the OS does not save the AVX-512 register state).
-    static let isSupported: Bool = {
-        #if arch(x86_64) && os(Linux)
+/// The instruction-set flags Linux reports for this CPU in /proc/cpuinfo (it clears those whose register state the OS
+/// does not save); empty where the file cannot be read.
+enum CPUFlags {
+    static let reported: Set<String> = {
         guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-        else { return false }
-        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        else { return [] }
+        return Set(flagsLine.split(separator: " ").map(String.init))
+    }()
+}
+
+/// Runs dense layers on the AVX-512 kernels: the CPU check, the thread split, the epilogue choice.
+enum PackedGEMM {
+    /// True when this CPU runs the AVX-512 kernels.
+    static let isSupported: Bool = {
+        #if arch(x86_64) && os(Linux)
         // skylake-avx512, the target the kernels are compiled for, implies these (and BMI1/2, which come with AVX2).
         let needed = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma", "bmi1", "bmi2",
                       "f16c", "movbe", "popcnt", "adx", "lzcnt"]
+        let flags = CPUFlags.reported
         return needed.allSatisfy { flags.contains($0) || ($0 == "lzcnt" && flags.contains("abm")) }
         #else
         return false
