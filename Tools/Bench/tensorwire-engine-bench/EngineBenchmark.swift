@@ -47,6 +47,27 @@ struct EngineBenchmark {
         return options
     }
 
+    /// Times `layers` GEMMs run back to back, each reading the previous one's output (`layer(index, a, c)` writes C
+    /// from A; the two buffers of `batch × widest` floats swap between layers).
+    static func chain(
+        _ layers: Int, batch: Int, widest: Int, input: [Float], _ options: Options,
+        _ layer: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    ) -> [Double] {
+        var a = input
+        var c = [Float](repeating: 0, count: batch * widest)
+        return measure(repeats: options.repeats, seconds: options.seconds, iterations: options.iterations) {
+            for index in 0..<layers {
+                a.withUnsafeBufferPointer { aPointer in
+                    c.withUnsafeMutableBufferPointer { cPointer in
+                        guard let a = aPointer.baseAddress, let c = cPointer.baseAddress else { return }
+                        layer(index, a, c)
+                    }
+                }
+                swap(&a, &c)
+            }
+        }
+    }
+
     static func exitWith(_ code: Int32) -> Never {
         exit(code)
     }
@@ -126,24 +147,13 @@ struct EngineBenchmark {
         if options.gemm.count >= 2 {
             let layers = Array(zip(options.gemm, options.gemm.dropFirst()))
             let weights = layers.map { k, n in (0..<(k * n)).map { _ in random() * 0.01 } }
+            let widest = options.gemm.max() ?? 1
             for batch in options.batches {
-                let widest = options.gemm.max() ?? 1
-                var a = (0..<(batch * widest)).map { _ in random() }
-                var c = [Float](repeating: 0, count: batch * widest)
-                let samples = measure(
-                    repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
-                ) {
-                    for (index, (k, n)) in layers.enumerated() {
-                        a.withUnsafeBufferPointer { aPointer in
-                            weights[index].withUnsafeBufferPointer { bPointer in
-                                c.withUnsafeMutableBufferPointer { cPointer in
-                                    guard let a = aPointer.baseAddress, let b = bPointer.baseAddress,
-                                          let c = cPointer.baseAddress else { return }
-                                    BLAS.benchmarkSgemm(m: batch, n: n, k: k, a: a, b: b, c: c)
-                                }
-                            }
-                        }
-                        swap(&a, &c)
+                let input = (0..<(batch * widest)).map { _ in random() }
+                let samples = chain(layers.count, batch: batch, widest: widest, input: input, options) { index, a, c in
+                    weights[index].withUnsafeBufferPointer { b in
+                        guard let b = b.baseAddress else { return }
+                        BLAS.benchmarkSgemm(m: batch, n: layers[index].1, k: layers[index].0, a: a, b: b, c: c)
                     }
                 }
                 report("gemm", options.name, batch, samples)
@@ -152,21 +162,9 @@ struct EngineBenchmark {
             let packed = zip(layers, weights).compactMap { shape, w in PackedGEMMBaseline(weights: w, k: shape.0, n: shape.1) }
             if packed.count == layers.count {
                 for batch in options.batches {
-                    let widest = options.gemm.max() ?? 1
-                    var a = (0..<(batch * widest)).map { _ in random() }
-                    var c = [Float](repeating: 0, count: batch * widest)
-                    let samples = measure(
-                        repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
-                    ) {
-                        for layer in packed {
-                            a.withUnsafeBufferPointer { aPointer in
-                                c.withUnsafeMutableBufferPointer { cPointer in
-                                    guard let a = aPointer.baseAddress, let c = cPointer.baseAddress else { return }
-                                    layer.multiply(m: batch, a: a, c: c)
-                                }
-                            }
-                            swap(&a, &c)
-                        }
+                    let input = (0..<(batch * widest)).map { _ in random() }
+                    let samples = chain(packed.count, batch: batch, widest: widest, input: input, options) { index, a, c in
+                        packed[index].multiply(m: batch, a: a, c: c)
                     }
                     report("gemm@packed", options.name, batch, samples)
                 }
