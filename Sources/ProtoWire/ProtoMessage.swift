@@ -13,8 +13,13 @@ public protocol ProtoMessage: Sendable {
     func traverse<V: ProtoFieldVisitor>(_ visitor: inout V)
 }
 
-/// Messages up to this size are encoded on the stack first (see `serializedBytes()`).
-@usableFromInline let smallMessageBytes = 2048
+/// Messages up to this size are written into a fixed stack buffer of this size first (see `serializedBytes()`);
+/// 1 KiB is the most `withUnsafeTemporaryAllocation` puts on the stack without asking the runtime whether the
+/// stack has room.
+@usableFromInline let smallMessageBytes = 1024
+
+/// Messages up to this size are written into a stack buffer of their exact size (after that runtime check).
+@usableFromInline let mediumMessageBytes = 2048
 
 /// How many embedded message sizes `serializedBytes()` keeps from its size pass for its write pass (on the stack);
 /// messages beyond these are measured again when written.
@@ -71,10 +76,20 @@ extension ProtoMessage {
             traverse(&sizer)
             let size = sizer.size
             let measured = sizer.recordedSizes
+            // Up to 2 KiB: write on the stack, then copy into an array through the standard library's
+            // specialised collection-copy path. `Array(unsafeUninitializedCapacity:)` looks the array's generic
+            // metadata up on every call, which costs more than the rest of a small encode.
             if size <= smallMessageBytes {
-                // Small messages: write on the stack, then copy into an array through the specialised
-                // collection-copy path (`Array(unsafeUninitializedCapacity:)` costs a generic metadata lookup per
-                // call, which is most of the time of a small encode).
+                return withUnsafeTemporaryAllocation(byteCount: smallMessageBytes, alignment: 16) { scratch in
+                    // The writer may use the whole buffer, so that its bounds check is one comparison for every
+                    // field; a write pass that ran past the size pass still stops at the check below.
+                    var writer = ProtoWriter(scratch, measuredSizes: measured)
+                    traverse(&writer)
+                    precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
+                    return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<size]))
+                }
+            }
+            if size <= mediumMessageBytes {
                 return withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch in
                     var writer = ProtoWriter(scratch, measuredSizes: measured)
                     traverse(&writer)

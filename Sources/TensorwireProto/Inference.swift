@@ -89,7 +89,7 @@ extension TensorwireV1 {
             }
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
             visitor.visitString(name, field: 1)
             visitor.visitEnum(dtype.rawValue, field: 2)
@@ -131,7 +131,7 @@ extension TensorwireV1 {
             }
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
             visitor.visitString(model, field: 1)
             visitor.visitString(version, field: 2)
@@ -160,7 +160,7 @@ extension TensorwireV1 {
             }
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
             visitor.visitUInt32(batchSize, field: 1)
             visitor.visitUInt64(queueUs, field: 2)
@@ -189,7 +189,7 @@ extension TensorwireV1 {
             }
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
             visitor.visitInt32(code, field: 1)
             visitor.visitString(message, field: 2)
@@ -228,7 +228,7 @@ extension TensorwireV1 {
             }
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
             visitor.visitString(model, field: 1)
             visitor.visitString(version, field: 2)

@@ -8,7 +8,8 @@ import Glibc
 /// Encode/decode throughput of `PredictRequest` on the hand-written codec. Prints one tab-separated line per case
 /// (case, operation, median messages/s, median GB/s, min, max) and, with `--write-messages DIR`, writes the encoded
 /// messages so that `Tools/bench/codec` can time Python's protobuf on exactly the same bytes. `--only PREFIX`,
-/// `--op encode|decode` and `--iterations N` narrow a run (for callgrind: instructions per message).
+/// `--op encode|decode` and `--iterations N` narrow a run (for callgrind: instructions per message); `--breakdown`
+/// adds the parts of an encode (size pass, write pass, result array) as extra lines.
 @main
 enum CodecBenchmark {
     struct Case {
@@ -63,6 +64,22 @@ enum CodecBenchmark {
                 if let decoded = try? TensorwireV1.PredictRequest(serializedBytes: bytes) {
                     sink &+= decoded.inputs.count
                 }
+            }
+            if arguments.contains("--breakdown") {
+                // Where an encode's time goes: the size pass alone, the write pass (measuring embedded messages
+                // again, into a buffer allocated once), and allocating, filling and freeing the returned array.
+                let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+                defer { scratch.deallocate() }
+                let sizeRates = measure(repeats: repeats, iterations: iterations) { sink &+= benchCase.request.encodedSize }
+                let writeRates = measure(repeats: repeats, iterations: iterations) {
+                    sink &+= benchCase.request.encode(into: scratch)
+                }
+                let arrayRates = measure(repeats: repeats, iterations: iterations) {
+                    sink &+= Array(UnsafeRawBufferPointer(scratch)).count
+                }
+                report(benchCase.name, "encode-size-pass", sizeRates, bytes.count)
+                report(benchCase.name, "encode-write-pass", writeRates, bytes.count)
+                report(benchCase.name, "encode-array-only", arrayRates, bytes.count)
             }
             report(benchCase.name, "encode", encodeRates, bytes.count)
             report(benchCase.name, "decode", decodeRates, bytes.count)
