@@ -13,16 +13,17 @@ public protocol ProtoMessage: Sendable {
     func traverse<V: ProtoFieldVisitor>(_ visitor: inout V)
 }
 
-/// Messages up to this size are written into a fixed stack buffer of this size first (see `serializedBytes()`);
-/// 1 KiB is the most `withUnsafeTemporaryAllocation` puts on the stack without asking the runtime whether the
-/// stack has room.
+/// Messages up to this size are encoded in one pass (`OnePassWriter`) into a stack buffer of this size; 1 KiB is
+/// the most `withUnsafeTemporaryAllocation` puts on the stack without asking the runtime whether the stack has room.
 @usableFromInline let smallMessageBytes = 1024
 
-/// Messages up to this size are written into a stack buffer of their exact size (after that runtime check).
+/// Larger messages up to this size are written by the two-pass encoder into a stack buffer of their exact size
+/// (after that runtime check), then copied into the result.
 @usableFromInline let mediumMessageBytes = 2048
 
 /// How many embedded message sizes `serializedBytes()` keeps from its size pass for its write pass (on the stack);
-/// messages beyond these are measured again when written.
+/// messages beyond these are measured again when written. Also how many embedded messages a one-pass encode may
+/// hold.
 @usableFromInline let nestedSizesKept = 32
 
 extension ProtoMessage {
@@ -67,29 +68,42 @@ extension ProtoMessage {
         return sizer.size
     }
 
-    /// Encodes the message: its exact size first (keeping the sizes of embedded messages), then one allocation
-    /// and one write pass.
+    /// Encodes the message. A message that fits in 1 KiB is written in one pass into a stack buffer and copied
+    /// into the result with the length prefixes of its embedded messages inserted (`OnePassWriter`); any other is
+    /// encoded in two passes: its exact size first (keeping the sizes of embedded messages), then one allocation
+    /// and one write pass. Either way the result is allocated once, at its exact size, and the bytes are the same.
     @inlinable
     public func serializedBytes() -> [UInt8] {
+        if let bytes = onePassBytes() { return bytes }
+        return twoPassBytes()
+    }
+
+    /// The one-pass encoding, or nil when the message does not fit in 1 KiB or holds more than
+    /// `nestedSizesKept` embedded messages.
+    @inlinable
+    func onePassBytes() -> [UInt8]? {
+        withUnsafeTemporaryAllocation(byteCount: smallMessageBytes, alignment: 16) { buffer in
+            withUnsafeTemporaryAllocation(of: LengthPrefix.self, capacity: nestedSizesKept) { prefixes in
+                var writer = OnePassWriter(buffer, prefixes: prefixes)
+                traverse(&writer)
+                return writer.failed ? nil : Array(SplicedBytes(writer))
+            }
+        }
+    }
+
+    /// The two-pass encoding: exact size first (keeping the sizes of embedded messages), then one allocation and
+    /// one write pass.
+    @inlinable
+    func twoPassBytes() -> [UInt8] {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: nestedSizesKept) { nestedSizes in
             var sizer = ProtoSizer(recordingInto: nestedSizes)
             traverse(&sizer)
             let size = sizer.size
             let measured = sizer.recordedSizes
-            // Up to 2 KiB: write on the stack, then copy into an array through the standard library's
-            // specialised collection-copy path. `Array(unsafeUninitializedCapacity:)` looks the array's generic
-            // metadata up on every call, which costs more than the rest of a small encode.
-            if size <= smallMessageBytes {
-                return withUnsafeTemporaryAllocation(byteCount: smallMessageBytes, alignment: 16) { scratch in
-                    // The writer may use the whole buffer, so that its bounds check is one comparison for every
-                    // field; a write pass that ran past the size pass still stops at the check below.
-                    var writer = ProtoWriter(scratch, measuredSizes: measured)
-                    traverse(&writer)
-                    precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
-                    return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<size]))
-                }
-            }
             if size <= mediumMessageBytes {
+                // On the stack first, then copied into an array through the standard library's specialised
+                // collection-copy path: `Array(unsafeUninitializedCapacity:)` looks the array's generic metadata up
+                // on every call.
                 return withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch in
                     var writer = ProtoWriter(scratch, measuredSizes: measured)
                     traverse(&writer)

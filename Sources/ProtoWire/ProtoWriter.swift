@@ -166,6 +166,34 @@ public struct ProtoWriter: ProtoFieldVisitor {
     }
 
     @inlinable @inline(__always)
+    mutating func putFixed32(_ value: UInt32) {
+        cursor.storeBytes(of: value.littleEndian, as: UInt32.self)
+        cursor += 4
+    }
+
+    @inlinable @inline(__always)
+    mutating func putFixed64(_ value: UInt64) {
+        cursor.storeBytes(of: value.littleEndian, as: UInt64.self)
+        cursor += 8
+    }
+
+    /// The elements of a packed fixed-width run, little-endian.
+    @inlinable @inline(__always)
+    mutating func putPackedFixed<T: BitwiseCopyable>(_ values: [T]) {
+        #if _endian(little)
+        values.withUnsafeBytes { putBytes($0) }
+        #else
+        let size = MemoryLayout<T>.size
+        for value in values {
+            withUnsafeBytes(of: value) { bytes in
+                for offset in 0..<size { cursor.storeBytes(of: bytes[size - 1 - offset], toByteOffset: offset, as: UInt8.self) }
+                cursor += size
+            }
+        }
+        #endif
+    }
+
+    @inlinable @inline(__always)
     mutating func putBytes(_ bytes: UnsafeRawBufferPointer) {
         let count = bytes.count
         guard let source = bytes.baseAddress else { return }
@@ -195,15 +223,13 @@ public struct ProtoWriter: ProtoFieldVisitor {
     @inlinable
     public mutating func writeRawFixed32(_ value: UInt32) {
         require(4)
-        cursor.storeBytes(of: value.littleEndian, as: UInt32.self)
-        cursor += 4
+        putFixed32(value)
     }
 
     @inlinable
     public mutating func writeRawFixed64(_ value: UInt64) {
         require(8)
-        cursor.storeBytes(of: value.littleEndian, as: UInt64.self)
-        cursor += 8
+        putFixed64(value)
     }
 
     @inlinable @inline(__always)
@@ -264,15 +290,13 @@ public struct ProtoWriter: ProtoFieldVisitor {
     @inlinable @inline(__always) public mutating func visitFixed32(_ value: UInt32, field: Int) {
         require(content: 0) { ProtoSize.tag(field) &+ 4 }
         putTag(field, .fixed32)
-        cursor.storeBytes(of: value.littleEndian, as: UInt32.self)
-        cursor += 4
+        putFixed32(value)
     }
 
     @inlinable @inline(__always) public mutating func visitFixed64(_ value: UInt64, field: Int) {
         require(content: 0) { ProtoSize.tag(field) &+ 8 }
         putTag(field, .fixed64)
-        cursor.storeBytes(of: value.littleEndian, as: UInt64.self)
-        cursor += 8
+        putFixed64(value)
     }
 
     @inlinable @inline(__always)
@@ -286,11 +310,7 @@ public struct ProtoWriter: ProtoFieldVisitor {
 
     @inlinable @inline(__always)
     public mutating func visitStringValue(_ value: String, field: Int) {
-        let written: Void? = value.utf8.withContiguousStorageIfAvailable { visitBytes(UnsafeRawBufferPointer($0), field: field) }
-        if written == nil {
-            var copy = value
-            copy.withUTF8 { visitBytes(UnsafeRawBufferPointer($0), field: field) }
-        }
+        withUTF8Bytes(of: value) { visitBytes($0, field: field) }
     }
 
     @inlinable @inline(__always) public mutating func visitMessage<M: ProtoMessage>(_ message: borrowing M, field: Int) {
@@ -305,28 +325,10 @@ public struct ProtoWriter: ProtoFieldVisitor {
         precondition(cursor == expectedEnd, "ProtoWriter: nested message size changed between passes")
     }
 
-    /// Writes each element as `visitMessage` does, without copying it.
-    ///
-    /// Borrowing an element in place (`buffer[index]`, or `for message in messages`) makes the compiler copy it
-    /// whole, a retain and a release per array and string field of the element, because the writer's stores
-    /// through its raw buffer could, as far as the optimiser can tell, change the element while it is borrowed.
-    /// Instead each element's bits are copied, unretained, into a stack slot, moved out of it into a local that no
-    /// store can reach, visited, and moved back; the slot is then freed without being deinitialised, so the
-    /// unretained copy is never released. The array, borrowed by the caller, keeps every element alive meanwhile.
+    /// Writes each element as `visitMessage` does, without copying it (`forEachBorrowed`).
     @inlinable @inline(__always)
     public mutating func visitRepeatedMessages<M: ProtoMessage>(_ messages: [M], field: Int) {
-        messages.withUnsafeBufferPointer { elements in
-            guard let first = elements.baseAddress else { return }
-            withUnsafeTemporaryAllocation(of: M.self, capacity: 1) { slot in
-                guard let slotAddress = slot.baseAddress else { return }
-                for index in elements.indices {
-                    UnsafeMutableRawPointer(slotAddress).copyMemory(from: first + index, byteCount: MemoryLayout<M>.size)
-                    let message = slotAddress.move()
-                    visitMessage(message, field: field)
-                    slotAddress.initialize(to: message)
-                }
-            }
-        }
+        forEachBorrowed(messages) { visitMessage($0, field: field) }
     }
 
     @inlinable @inline(__always)
@@ -351,20 +353,45 @@ public struct ProtoWriter: ProtoFieldVisitor {
     }
 
     @inlinable @inline(__always) public mutating func visitPackedFixed<T: BitwiseCopyable>(_ values: [T], field: Int) {
-        let size = MemoryLayout<T>.size
-        let byteCount = values.count &* size
+        let byteCount = values.count &* MemoryLayout<T>.size
         require(content: byteCount) { ProtoSize.lengthDelimited(byteCount, field: field) }
         putTag(field, .lengthDelimited)
         putVarint(UInt64(truncatingIfNeeded: byteCount))
-        #if _endian(little)
-        values.withUnsafeBytes { putBytes($0) }
-        #else
-        for value in values {
-            withUnsafeBytes(of: value) { bytes in
-                for offset in 0..<size { cursor.storeBytes(of: bytes[size - 1 - offset], toByteOffset: offset, as: UInt8.self) }
-                cursor += size
+        putPackedFixed(values)
+    }
+}
+
+/// Calls `body` with each element of `messages`, without copying it.
+///
+/// Borrowing an element in place (`buffer[index]`, or `for message in messages`) makes the compiler copy it whole,
+/// a retain and a release per array and string field of the element, when `body` stores through a raw pointer (as
+/// the writers do): as far as the optimiser can tell, such a store could change the element while it is borrowed.
+/// Instead each element's bits are copied, unretained, into a stack slot, moved out of it into a local that no
+/// store can reach, passed to `body`, and moved back; the slot is then freed without being deinitialised, so the
+/// unretained copy is never released. The array, borrowed by the caller, keeps every element alive meanwhile.
+@inlinable @inline(__always)
+func forEachBorrowed<M>(_ messages: [M], _ body: (borrowing M) -> Void) {
+    messages.withUnsafeBufferPointer { elements in
+        guard let first = elements.baseAddress else { return }
+        withUnsafeTemporaryAllocation(of: M.self, capacity: 1) { slot in
+            guard let slotAddress = slot.baseAddress else { return }
+            for index in elements.indices {
+                UnsafeMutableRawPointer(slotAddress).copyMemory(from: first + index, byteCount: MemoryLayout<M>.size)
+                let message = slotAddress.move()
+                body(message)
+                slotAddress.initialize(to: message)
             }
         }
-        #endif
+    }
+}
+
+/// Calls `body` with the UTF-8 bytes of `value`: in place for native strings (a small string's bytes are copied to
+/// the stack first), through a contiguous copy for bridged ones.
+@inlinable @inline(__always)
+func withUTF8Bytes(of value: String, _ body: (UnsafeRawBufferPointer) -> Void) {
+    let done: Void? = value.utf8.withContiguousStorageIfAvailable { body(UnsafeRawBufferPointer($0)) }
+    if done == nil {
+        var copy = value
+        copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 }

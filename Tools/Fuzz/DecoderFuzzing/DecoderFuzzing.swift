@@ -27,7 +27,13 @@ public enum DecoderFuzzing {
     static func roundTrip<M: ProtoMessage & Equatable>(_ type: M.Type, _ bytes: UnsafeRawBufferPointer) -> Int {
         guard let message = try? M(serializedBytes: bytes) else { return 0 }
         let encoded = message.serializedBytes()
-        precondition(encoded.count == message.encodedSize, "\(M.self): encoded size differs from encodedSize")
+        let size = message.encodedSize
+        precondition(encoded.count == size, "\(M.self): encoded size differs from encodedSize")
+        // `serializedBytes()` writes messages under 1 KiB in one pass; the plain writer is the two-pass one.
+        let plain = [UInt8](unsafeUninitializedCapacity: size) { buffer, written in
+            written = message.encode(into: UnsafeMutableRawBufferPointer(buffer))
+        }
+        precondition(plain == encoded, "\(M.self): one-pass and two-pass encodings differ")
         guard let again = try? M(serializedBytes: encoded) else {
             preconditionFailure("\(M.self): re-encoded message does not decode")
         }
