@@ -226,8 +226,14 @@ class Report:
         rows = read_csv(self.dir, "codec.csv")
         by = {(r["case"], r["op"], r["impl"]): r for r in rows}
         cases = list(dict.fromkeys((r["case"], r["op"], r["bytes"]) for r in rows))
-        self.md.append("Tensorwire's hand-written codec and Python protobuf (upb backend) on the same bytes; "
-                       "messages/s, median of 7 repeats [min–max].\n")
+        rounds = rows[0].get("rounds") if rows else None
+        if rounds:
+            self.md.append("Tensorwire's hand-written codec and Python protobuf (upb backend) on the same bytes, "
+                           "alternating for %s rounds of 7 repeats: messages/s, median of the rounds [min–max of "
+                           "every repeat]; the ratio is the median of the rounds' ratios.\n" % rounds)
+        else:
+            self.md.append("Tensorwire's hand-written codec and Python protobuf (upb backend) on the same bytes; "
+                           "messages/s, median of 7 repeats [min–max].\n")
         out, cats, tw_series, py_series = [], [], [], []
         for case, op, size in cases:
             tw, py = by.get((case, op, "tensorwire")), by.get((case, op, "python-upb"))
@@ -235,16 +241,16 @@ class Report:
                 continue
             tw_v = (num(tw["msgs_per_s"]), num(tw["min_msgs_per_s"]), num(tw["max_msgs_per_s"]))
             py_v = (num(py["msgs_per_s"]), num(py["min_msgs_per_s"]), num(py["max_msgs_per_s"]))
-            r = tw_v[0] / py_v[0] if py_v[0] else None
+            r = num(tw["ratio"]) if tw.get("ratio") else (tw_v[0] / py_v[0] if py_v[0] else None)
             out.append([case, op, size, "%s [%s–%s]" % tuple(fmt(v) for v in tw_v), tw["gb_per_s"],
                         "%s [%s–%s]" % tuple(fmt(v) for v in py_v), py["gb_per_s"],
                         "%.1f×" % r if r else "–"])
             cats.append("%s %s" % (case.split("_")[0] + " " + ("raw" if "raw" in case else "float"), op))
             tw_series.append(tw_v)
             py_series.append(py_v)
-            if case.startswith("small") and op == "decode" and r:
-                self.headlines.append("codec: small PredictRequest decode %s msg/s, %.1f× Python upb" % (
-                    fmt(tw_v[0]), r))
+            if case.startswith("small") and r:
+                self.headlines.append("codec: small PredictRequest %s %s msg/s, %.1f× Python upb" % (
+                    op, fmt(tw_v[0]), r))
             if "raw" in case and op == "decode":
                 self.headlines.append("codec: 1 MiB raw_data decode %s GB/s (Python upb %s GB/s)" % (
                     tw["gb_per_s"], py["gb_per_s"]))
