@@ -3,8 +3,9 @@
 ///
 /// A conforming type supplies three things: an empty initialiser (every field at its default), `decodeField`
 /// (one `case` per known field number, `reader.skipField()` for the rest) and `traverse` (the fields to emit, in
-/// field-number order, defaults left out for implicit-presence fields). `traverse` drives both the exact-size pass
-/// and the write pass of two-pass encoding, so the two can never disagree.
+/// field-number order, defaults left out for implicit-presence fields). `traverse` drives every encoding pass: the
+/// one-pass writer of small messages, and the exact-size pass and write pass of the two-pass encoder, so they can
+/// never disagree.
 public protocol ProtoMessage: Sendable {
     init()
     /// Decodes the value of the field `reader` just read the tag of (`reader.fieldNumber`, `reader.wireType`).
