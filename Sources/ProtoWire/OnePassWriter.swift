@@ -140,16 +140,10 @@ struct OnePassWriter: ProtoFieldVisitor {
     }
 }
 
-/// The bytes `OnePassWriter` wrote with its length prefixes inserted, as a collection that `Array(_:)` copies
-/// itself from: `Array` allocates `count` bytes through the standard library's specialised path for `[UInt8]`
-/// and asks the collection to fill them (`_copyContents`), which copies the runs between prefixes and writes each
-/// prefix. (`Array(unsafeUninitializedCapacity:)` would look the array's generic metadata up on every call, which
-/// costs more than the rest of a small encode.)
-///
-/// It lives only for the duration of that `Array(_:)` call: it points into the writer's stack buffers. Element
-/// access (never used by `Array(_:)`) copies everything again for each byte: correct, but slow.
+/// The bytes `OnePassWriter` wrote, with its length prefixes inserted (`ArrayFillingBytes`): the runs between
+/// prefixes are copied and each prefix written between them. It points into the writer's stack buffers.
 @usableFromInline
-struct SplicedBytes: RandomAccessCollection {
+struct SplicedBytes: ArrayFillingBytes {
     @usableFromInline let written: UnsafeRawBufferPointer
     @usableFromInline let prefixes: UnsafeBufferPointer<LengthPrefix>
     @usableFromInline let size: Int
@@ -161,25 +155,9 @@ struct SplicedBytes: RandomAccessCollection {
         size = writer.encodedSize
     }
 
-    @inlinable var startIndex: Int { 0 }
-    @inlinable var endIndex: Int { size }
-    @inlinable var underestimatedCount: Int { size }
-
     @inlinable
-    subscript(position: Int) -> UInt8 {
-        precondition(position >= 0 && position < size, "SplicedBytes index out of range")
-        return Array(self)[position]
-    }
-
-    @inlinable
-    func makeIterator() -> IndexingIterator<[UInt8]> {
-        Array(self).makeIterator()
-    }
-
-    @inlinable
-    func _copyContents(initializing buffer: UnsafeMutableBufferPointer<UInt8>) -> (IndexingIterator<[UInt8]>, Int) {
-        precondition(buffer.count >= size, "SplicedBytes: buffer smaller than the message")
-        var target = ProtoWriter(UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[0..<size])))
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        var target = ProtoWriter(buffer)
         var copied = 0
         for prefix in prefixes {
             // Offsets only grow (slots are taken in buffer order) and lie within what was written.
@@ -190,6 +168,5 @@ struct SplicedBytes: RandomAccessCollection {
         }
         target.writeRawBytes(UnsafeRawBufferPointer(rebasing: written[copied...]))
         precondition(target.position == size, "SplicedBytes: length prefixes disagree with the message size")
-        return ([UInt8]().makeIterator(), size)
     }
 }

@@ -18,10 +18,6 @@ public protocol ProtoMessage: Sendable {
 /// the most `withUnsafeTemporaryAllocation` puts on the stack without asking the runtime whether the stack has room.
 @usableFromInline let smallMessageBytes = 1024
 
-/// Larger messages up to this size are written by the two-pass encoder into a stack buffer of their exact size
-/// (after that runtime check), then copied into the result.
-@usableFromInline let mediumMessageBytes = 2048
-
 /// How many embedded message sizes `serializedBytes()` keeps from its size pass for its write pass (on the stack);
 /// messages beyond these are measured again when written. Also how many embedded messages a one-pass encode may
 /// hold.
@@ -93,7 +89,7 @@ extension ProtoMessage {
     }
 
     /// The two-pass encoding: exact size first (keeping the sizes of embedded messages), then one allocation and
-    /// one write pass.
+    /// one write pass straight into it (`MeasuredMessageBytes`).
     @inlinable
     func twoPassBytes() -> [UInt8] {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: nestedSizesKept) { nestedSizes in
@@ -101,22 +97,8 @@ extension ProtoMessage {
             traverse(&sizer)
             let size = sizer.size
             let measured = sizer.recordedSizes
-            if size <= mediumMessageBytes {
-                // On the stack first, then copied into an array through the standard library's specialised
-                // collection-copy path: `Array(unsafeUninitializedCapacity:)` looks the array's generic metadata up
-                // on every call.
-                return withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch in
-                    var writer = ProtoWriter(scratch, measuredSizes: measured)
-                    traverse(&writer)
-                    precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
-                    return Array(UnsafeRawBufferPointer(scratch))
-                }
-            }
-            return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-                var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer), measuredSizes: measured)
-                traverse(&writer)
-                precondition(writer.position == size, "ProtoMessage.traverse visited different fields on two passes")
-                initialized = size
+            return withUnsafePointer(to: self) { message in
+                Array(MeasuredMessageBytes(message: message, size: size, measuredSizes: measured))
             }
         }
     }
@@ -128,5 +110,81 @@ extension ProtoMessage {
         var writer = ProtoWriter(buffer)
         traverse(&writer)
         return writer.position
+    }
+}
+
+/// Bytes that `Array(_:)` copies into a new array in one call: `Array` allocates `size` bytes through the standard
+/// library's specialised path for `[UInt8]` and asks the collection to copy itself into them (`_copyContents`),
+/// which runs `fill` there. This is how encoders write straight into the array they return;
+/// `Array(unsafeUninitializedCapacity:)` would look the array's generic metadata up on every call, which costs more
+/// than the rest of a small encode.
+///
+/// Conforming values live only for the duration of that `Array(_:)` call (they point at stack memory). Element
+/// access, which `Array(_:)` never uses, fills a whole array for each byte: correct, but slow.
+@usableFromInline
+protocol ArrayFillingBytes: RandomAccessCollection
+where Element == UInt8, Index == Int, Indices == Range<Int>, Iterator == IndexingIterator<[UInt8]> {
+    /// The number of bytes `fill` writes.
+    var size: Int { get }
+    /// Writes the `size` bytes into `target`, which is exactly that long.
+    func fill(_ target: UnsafeMutableRawBufferPointer)
+}
+
+extension ArrayFillingBytes {
+    @inlinable var startIndex: Int { 0 }
+    @inlinable var endIndex: Int { size }
+    @inlinable var underestimatedCount: Int { size }
+
+    @inlinable
+    subscript(position: Int) -> UInt8 {
+        precondition(position >= 0 && position < size, "ArrayFillingBytes index out of range")
+        return Array(self)[position]
+    }
+
+    @inlinable
+    func makeIterator() -> IndexingIterator<[UInt8]> {
+        Array(self).makeIterator()
+    }
+
+    @inlinable
+    func _copyContents(initializing buffer: UnsafeMutableBufferPointer<UInt8>) -> (IndexingIterator<[UInt8]>, Int) {
+        precondition(buffer.count >= size, "ArrayFillingBytes: buffer smaller than the bytes")
+        fill(UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[0..<size])))
+        return ([UInt8]().makeIterator(), size)
+    }
+}
+
+/// A message measured by the size pass, as the bytes the write pass makes of it (`ArrayFillingBytes`). It points at
+/// the message and at the size pass's nested sizes.
+@usableFromInline
+struct MeasuredMessageBytes<Message: ProtoMessage>: ArrayFillingBytes {
+    @usableFromInline let message: UnsafePointer<Message>
+    @usableFromInline let size: Int
+    @usableFromInline let measuredSizes: UnsafeBufferPointer<Int>
+
+    /// `message` is the one the size pass measured; it and `measuredSizes` must outlive the collection.
+    @inlinable
+    init(message: UnsafePointer<Message>, size: Int, measuredSizes: UnsafeBufferPointer<Int>) {
+        self.message = message
+        self.size = size
+        self.measuredSizes = measuredSizes
+    }
+
+    /// Runs the write pass. The message is borrowed as `forEachBorrowed` borrows an element: its bits are moved,
+    /// unretained, into a local that the writer's stores cannot reach (calling `traverse` on `message.pointee` would
+    /// copy it, a retain and a release per array and string field), and the stack slot they pass through is freed
+    /// without being deinitialised. The caller's message keeps everything alive meanwhile.
+    @inlinable
+    func fill(_ target: UnsafeMutableRawBufferPointer) {
+        let written = withUnsafeTemporaryAllocation(of: Message.self, capacity: 1) { slot -> Int in
+            guard let slotAddress = slot.baseAddress else { return 0 }
+            UnsafeMutableRawPointer(slotAddress).copyMemory(from: message, byteCount: MemoryLayout<Message>.size)
+            let local = slotAddress.move()
+            var writer = ProtoWriter(target, measuredSizes: measuredSizes)
+            local.traverse(&writer)
+            slotAddress.initialize(to: local)
+            return writer.position
+        }
+        precondition(written == size, "ProtoMessage.traverse visited different fields on two passes")
     }
 }

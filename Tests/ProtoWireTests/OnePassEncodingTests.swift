@@ -93,4 +93,27 @@ import Testing
             }
         }
     }
+
+    @Test func measuredMessageBytesAsACollectionAgreeWithTheirCopy() {
+        var message = AllTypes()
+        message.fBytes = [UInt8](repeating: 7, count: 1500)
+        message.rNested = [Nested(a: 3, b: "y"), Nested(c: [5, 6])]
+        let expected = EncodingPassTests.plainEncoding(message)
+        #expect(message.onePassBytes() == nil)
+        #expect(message.serializedBytes() == expected)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: nestedSizesKept) { nestedSizes in
+            var sizer = ProtoSizer(recordingInto: nestedSizes)
+            message.traverse(&sizer)
+            withUnsafePointer(to: message) { pointer in
+                let bytes = MeasuredMessageBytes(message: pointer, size: sizer.size, measuredSizes: sizer.recordedSizes)
+                #expect(bytes.count == expected.count)
+                #expect(Array(bytes) == expected)
+                // The element-wise paths (never used by `Array(_:)`) give the same bytes.
+                #expect(bytes.map { $0 } == expected)
+                for index in stride(from: 0, to: expected.count, by: 401) {
+                    #expect(bytes[index] == expected[index])
+                }
+            }
+        }
+    }
 }
