@@ -75,10 +75,10 @@ public struct ProtoSizer: ProtoFieldVisitor {
     }
 }
 
-/// The write pass of two-pass encoding: writes fields into a buffer the size pass measured. It owns the write
-/// position; the memory belongs to the caller. Every field checks, once, that all of its bytes fit before it
-/// writes any of them, so a size pass that disagreed with the write pass stops the process instead of writing
-/// past the buffer.
+/// Writes fields into a caller's buffer: the write pass of two-pass encoding, and the byte layer under
+/// `OnePassWriter` and `SplicedBytes`. It owns the write position; the memory belongs to the caller. Every field
+/// checks, once, that all of its bytes fit before it writes any of them, so a size pass that disagreed with the
+/// write pass stops the process instead of writing past the buffer.
 public struct ProtoWriter: ProtoFieldVisitor {
     /// The first byte of the buffer.
     @usableFromInline let start: UnsafeMutableRawPointer
