@@ -114,7 +114,7 @@ enum BenchCommand {
                 let count = shape.reduce(1, *)
                 var tensor = TensorwireV1.Tensor()
                 tensor.name = spec.name
-                tensor.shape = shape.map { Int64($0) }
+                tensor.shape = TensorShape(shape.map { Int64($0) })
                 switch spec.dtype {
                 case .int64:
                     tensor.dtype = .int64

@@ -41,7 +41,7 @@ public enum TensorJSON {
         let (shape, scalars) = try flatten(json)
         var tensor = TensorwireV1.Tensor()
         tensor.name = name
-        tensor.shape = shape.map { Int64($0) }
+        tensor.shape = TensorShape(shape.map { Int64($0) })
         func numbers() throws(CLIError) -> [Double] {
             var out: [Double] = []
             out.reserveCapacity(scalars.count)
@@ -101,7 +101,7 @@ public enum TensorJSON {
     public static func tensor(name: String, npy: NPYArray) -> TensorwireV1.Tensor {
         var tensor = TensorwireV1.Tensor()
         tensor.name = name
-        tensor.shape = npy.shape.map { Int64($0) }
+        tensor.shape = TensorShape(npy.shape.map { Int64($0) })
         switch npy.elements {
         case .float32(let values):
             tensor.dtype = .float32

@@ -126,11 +126,15 @@ extension ProtoFieldVisitor {
     @inlinable @inline(__always)
     mutating func visitPacked<T>(_ values: [T], field: Int, _ convert: (T) -> UInt64) {
         guard !values.isEmpty else { return }
-        values.withUnsafeBufferPointer { buffer in
-            var size = 0
-            for index in buffer.indices { size &+= ProtoSize.varint(convert(buffer[index])) }
-            visitPackedVarints(buffer, size: size, field: field, convert)
-        }
+        values.withUnsafeBufferPointer { visitPacked($0, field: field, convert) }
+    }
+
+    @inlinable @inline(__always)
+    mutating func visitPacked<T>(_ buffer: UnsafeBufferPointer<T>, field: Int, _ convert: (T) -> UInt64) {
+        guard !buffer.isEmpty else { return }
+        var size = 0
+        for index in buffer.indices { size &+= ProtoSize.varint(convert(buffer[index])) }
+        visitPackedVarints(buffer, size: size, field: field, convert)
     }
 
     @inlinable @inline(__always) public mutating func visitPackedInt32(_ values: [Int32], field: Int) {
@@ -138,6 +142,12 @@ extension ProtoFieldVisitor {
     }
 
     @inlinable @inline(__always) public mutating func visitPackedInt64(_ values: [Int64], field: Int) {
+        visitPacked(values, field: field) { UInt64(bitPattern: $0) }
+    }
+
+    /// A packed `int64` run held outside an array (a shape held inline); empty runs are left out.
+    @inlinable @inline(__always)
+    public mutating func visitPackedInt64(_ values: UnsafeBufferPointer<Int64>, field: Int) {
         visitPacked(values, field: field) { UInt64(bitPattern: $0) }
     }
 

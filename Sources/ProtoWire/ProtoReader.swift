@@ -415,6 +415,28 @@ public struct ProtoReader {
         try appendVarints(into: &values) { Int64(bitPattern: $0) }
     }
 
+    /// Reads a repeated `int64` field, packed or not, into a collection other than an array (a shape held
+    /// inline), one element at a time; `[Int64]` has the overload above, which allocates a packed run once.
+    @inlinable
+    public mutating func readRepeatedInt64<C: RangeReplaceableCollection>(into values: inout C) throws
+    where C.Element == Int64 {
+        switch wireType {
+        case .varint:
+            values.append(Int64(bitPattern: try readVarint()))
+        case .lengthDelimited:
+            let length = try readLength()
+            let savedEnd = end
+            end = position + length
+            defer { end = savedEnd }
+            // A varint that runs past the run's end is `truncated`, as in `appendVarints`.
+            while position < end {
+                values.append(Int64(bitPattern: try readVarint()))
+            }
+        default:
+            throw WireDecodingError.wireTypeMismatch(field: fieldNumber, expected: .lengthDelimited, got: wireType)
+        }
+    }
+
     @inlinable public mutating func readRepeatedUInt64(into values: inout [UInt64]) throws {
         try appendVarints(into: &values) { $0 }
     }

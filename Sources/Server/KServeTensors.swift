@@ -114,7 +114,7 @@ enum KServeTensors {
             var tensor = TensorwireV1.Tensor()
             tensor.name = input.name
             tensor.dtype = type.wire
-            tensor.shape = input.shape
+            tensor.shape = TensorShape(input.shape)
             if let contents = input.contents {
                 guard request.rawInputContents.isEmpty else {
                     throw invalid(
@@ -140,7 +140,7 @@ enum KServeTensors {
     }
 
     /// The element count of `shape`, or nil when a dimension is negative or the product overflows.
-    static func elementCount(_ shape: [Int64]) -> Int? {
+    static func elementCount<Shape: Sequence<Int64>>(_ shape: Shape) -> Int? {
         var product = 1
         for dim in shape {
             guard dim >= 0, dim <= Int64(Int32.max) else { return nil }
@@ -265,7 +265,7 @@ enum KServeTensors {
     static func rawOutput(_ tensor: TensorwireV1.Tensor) -> (KServe.ModelInferResponse.InferOutputTensor, [UInt8]) {
         var output = KServe.ModelInferResponse.InferOutputTensor()
         output.name = tensor.name
-        output.shape = tensor.shape
+        output.shape = Array(tensor.shape)
         let bytes: [UInt8]
         switch tensor.dtype {
         case .int64:

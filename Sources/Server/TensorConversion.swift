@@ -242,7 +242,7 @@ enum TensorConversion {
             var tensor = WireTensor()
             tensor.name = spec.name
             tensor.dtype = wireType(of: value.dataType)
-            tensor.shape = value.shape.dims.map { Int64($0) }
+            tensor.shape = TensorShape(value.shape.dims.lazy.map { Int64($0) })
             switch value.storage {
             case .float32(let values): tensor.floatData = values
             case .int64(let values): tensor.int64Data = values

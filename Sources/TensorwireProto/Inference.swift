@@ -53,7 +53,8 @@ extension TensorwireV1 {
     public struct Tensor: ProtoMessage, Equatable {
         public var name = ""
         public var dtype = DataType.unspecified
-        public var shape: [Int64] = []
+        /// Up to four dimensions held inline: decoding a typical shape allocates nothing.
+        public var shape = TensorShape()
         public var floatData: [Float] = []
         public var doubleData: [Double] = []
         public var int32Data: [Int32] = []
@@ -65,7 +66,7 @@ extension TensorwireV1 {
 
         @inlinable public init() {}
 
-        public init(name: String, dtype: DataType = .unspecified, shape: [Int64], floatData: [Float] = []) {
+        public init(name: String, dtype: DataType = .unspecified, shape: TensorShape, floatData: [Float] = []) {
             self.name = name
             self.dtype = dtype
             self.shape = shape
@@ -93,7 +94,7 @@ extension TensorwireV1 {
         public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
             visitor.visitString(name, field: 1)
             visitor.visitEnum(dtype.rawValue, field: 2)
-            visitor.visitPackedInt64(shape, field: 3)
+            shape.withUnsafeBufferPointer { visitor.visitPackedInt64($0, field: 3) }
             visitor.visitPackedFloat(floatData, field: 4)
             visitor.visitPackedDouble(doubleData, field: 5)
             visitor.visitPackedInt32(int32Data, field: 6)

@@ -114,7 +114,7 @@ struct GoldenFixtureTests {
         var tensor = TensorwireV1.Tensor()
         tensor.name = try string(fields["name"])
         tensor.dtype = TensorwireV1.DataType(rawValue: try int32(fields["dtype"]))
-        tensor.shape = try list(fields["shape"]).map { try int64($0) }
+        tensor.shape = TensorShape(try list(fields["shape"]).map { try int64($0) })
         tensor.floatData = try list(fields["float_data"]).map { try #require(Float(try string($0))) }
         tensor.doubleData = try list(fields["double_data"]).map { try #require(Double(try string($0))) }
         tensor.int32Data = try list(fields["int32_data"]).map { try int32($0) }

@@ -100,7 +100,10 @@ struct MessageTests {
             tensor.name = "t\(index)"
             tensor.dtype = TensorwireV1.DataType(rawValue: Int32(generator.next() % 14))
             let count = Int(generator.next() % 20)
-            tensor.shape = [1, Int64(count)]
+            // 0-7 dimensions, so shapes held inline and spilled ones both round-trip; signed values of every width.
+            tensor.shape = TensorShape(
+                (0..<Int(generator.next() % 8)).map { _ in Int64(bitPattern: generator.next()) >> (generator.next() % 64) }
+            )
             tensor.floatData = (0..<count).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: generator.next())) }
             tensor.int64Data = (0..<Int(generator.next() % 4)).map { _ in Int64(bitPattern: generator.next()) }
             tensor.int32Data = (0..<Int(generator.next() % 4)).map { _ in Int32(truncatingIfNeeded: generator.next()) }
