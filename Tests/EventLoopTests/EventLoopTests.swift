@@ -1,4 +1,5 @@
 import EventLoop
+import Glibc
 import Synchronization
 import Testing
 
@@ -181,19 +182,30 @@ private final class ReleaseProbe: Sendable {
     }
 
     @Test func connectToAClosedPortFails() async throws {
-        let listener = try Listener(host: "127.0.0.1", port: 0)
-        let port = listener.port
-        listener.close()
+        // A port that is bound but not listening: connecting to it is refused, and as long as the socket holds it,
+        // no other test running in parallel can listen on it, nor can this connect pick it as its own source port
+        // (a TCP self-connect); a listener closed before the connect left the port free for both.
+        let held = try BoundPort()
+        defer { held.close() }
+        let port = held.port
         let loop = try EventLoop()
         defer { loop.shutdown() }
         let failed: Bool = await onLoop(loop) { done in
             do {
                 let (client, inProgress) = try Socket.connect(host: "127.0.0.1", port: port)
-                guard inProgress else { return done(false) }
+                guard inProgress else {
+                    client.close()
+                    return done(false)
+                }
                 try loop.register(fd: client.fd, interest: .write) { _ in
                     loop.unregister(fd: client.fd)
+                    // The outcome is read before the socket is closed. Reading it after, as this test once did,
+                    // asked SO_ERROR of a closed fd: EBADF (a pass whatever the connect did), or, when a test
+                    // running in parallel had just been given the same fd number, that socket's 0 (a failure in 2
+                    // of 40 parallel runs of the suite).
+                    let refused = (try? client.finishConnect()) == nil
                     client.close()
-                    done((try? client.finishConnect()) == nil)
+                    done(refused)
                 }
             } catch {
                 done(true)
@@ -226,4 +238,41 @@ private final class ReleaseProbe: Sendable {
         #expect(a !== b)
         #expect(group.next() === a)
     }
+}
+
+/// A TCP socket bound to an ephemeral port on 127.0.0.1 without listening: the port stays taken, and connects to it
+/// are refused.
+private struct BoundPort {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BoundPortError.failed("socket", errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
+            }
+        }
+        guard bound else {
+            let code = errno
+            Glibc.close(fd)
+            throw BoundPortError.failed("bind", code)
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() {
+        Glibc.close(fd)
+    }
+}
+
+private enum BoundPortError: Error {
+    case failed(String, Int32)
 }
