@@ -425,10 +425,17 @@ public struct ProtoReader {
             values.append(Int64(bitPattern: try readVarint()))
         case .lengthDelimited:
             let length = try readLength()
+            let runEnd = position + length
+            // As in `appendVarints`: a run whose last byte continues a varint is truncated, and a run of more than
+            // four bytes (more elements than a shape holds inline, perhaps) reserves its exact element count
+            // (bounded by the input) once before the elements are appended.
+            guard length == 0 || bytes[runEnd - 1] < 0x80 else { throw WireDecodingError.truncated }
+            if length > 4 {
+                values.reserveCapacity(values.count + Self.varintCount(bytes, from: position, to: runEnd))
+            }
             let savedEnd = end
-            end = position + length
+            end = runEnd
             defer { end = savedEnd }
-            // A varint that runs past the run's end is `truncated`, as in `appendVarints`.
             while position < end {
                 values.append(Int64(bitPattern: try readVarint()))
             }

@@ -45,7 +45,13 @@ public struct TensorShape: Sendable, Hashable {
         case 2: d2 = dimension
         case 3: d3 = dimension
         case Self.inlineCapacity:
-            spilled = [d0, d1, d2, d3, dimension]
+            // Into the capacity `reserveCapacity` set aside, if any.
+            if spilled.capacity <= Self.inlineCapacity { spilled.reserveCapacity(2 * Self.inlineCapacity) }
+            spilled.append(d0)
+            spilled.append(d1)
+            spilled.append(d2)
+            spilled.append(d3)
+            spilled.append(dimension)
             d0 = 0
             d1 = 0
             d2 = 0
@@ -110,6 +116,18 @@ extension TensorShape: RandomAccessCollection, MutableCollection {
         }
     }
 
+    /// A slice; assigning one of another length replaces those dimensions, as on an array (`MutableCollection`'s
+    /// own setter only takes slices of the same length).
+    public subscript(bounds: Range<Int>) -> Slice<TensorShape> {
+        get {
+            precondition(bounds.lowerBound >= 0 && bounds.upperBound <= count, "TensorShape range out of bounds")
+            return Slice(base: self, bounds: bounds)
+        }
+        set {
+            replaceSubrange(bounds, with: newValue)
+        }
+    }
+
     @inlinable
     public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<Int64>) throws -> R) rethrows -> R? {
         try withUnsafeBufferPointer(body)
@@ -125,8 +143,10 @@ extension TensorShape: RangeReplaceableCollection {
         self = TensorShape(dimensions)
     }
 
+    /// Reserves room for `n` dimensions: nothing up to four; above, the array they will spill into (an empty
+    /// array's capacity plays no part in `==` or `hash(into:)`).
     public mutating func reserveCapacity(_ n: Int) {
-        if n > Self.inlineCapacity, count > Self.inlineCapacity { spilled.reserveCapacity(n) }
+        if n > Self.inlineCapacity { spilled.reserveCapacity(n) }
     }
 }
 
