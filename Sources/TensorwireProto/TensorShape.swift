@@ -33,6 +33,7 @@ public struct TensorShape: Sendable, Hashable {
     @inlinable
     public init<S: Sequence>(_ dimensions: S) where S.Element == Int64 {
         self.init()
+        reserveCapacity(dimensions.underestimatedCount)
         for dimension in dimensions { append(dimension) }
     }
 
@@ -145,6 +146,7 @@ extension TensorShape: RangeReplaceableCollection {
 
     /// Reserves room for `n` dimensions: nothing up to four; above, the array they will spill into (an empty
     /// array's capacity plays no part in `==` or `hash(into:)`).
+    @inlinable
     public mutating func reserveCapacity(_ n: Int) {
         if n > Self.inlineCapacity { spilled.reserveCapacity(n) }
     }
