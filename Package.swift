@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression"],
+            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2"],
             swiftSettings: strict
         ),
         .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),

@@ -284,6 +284,7 @@ extension RPCStreamStateMachine {
         _ metadata: Metadata = Metadata(), encoding: String? = nil
     ) throws(RPCError) -> SendAction<[HeaderField]> {
         try require(.server, "sendResponseHeaders")
+        if termination != nil { return .drop }
         if sentFinal { throw invalidTransition("response headers after the status") }
         if serverSide == .closed { return .drop }
         if clientSide == .idle { throw invalidTransition("response headers before the request") }
@@ -331,6 +332,7 @@ extension RPCStreamStateMachine {
     /// The checks before a response message: false when it is dropped (the response already ended).
     private mutating func admitResponseMessage(compressed: Bool) throws(RPCError) -> Bool {
         try require(.server, "sendResponseMessage")
+        if termination != nil { return false }
         if sentFinal { throw invalidTransition("response message after the status") }
         if serverSide == .closed { return false }
         if serverSide == .idle { throw invalidTransition("response message before response headers") }
@@ -350,6 +352,7 @@ extension RPCStreamStateMachine {
         _ status: Status, trailers: Metadata = Metadata()
     ) throws(RPCError) -> SendAction<ResponseEnd> {
         try require(.server, "sendStatus")
+        if termination != nil { return .drop }
         if sentFinal { throw invalidTransition("status sent twice") }
         if serverSide == .closed { return .drop }
         if clientSide == .idle { throw invalidTransition("status before the request") }
@@ -371,6 +374,25 @@ extension RPCStreamStateMachine {
         } else {
             end = rejectRequest(httpStatus: 200, status, extraFields: trailers.headerFields)
         }
+        return .send(end)
+    }
+
+    // MARK: The deadline
+
+    /// The call's deadline passed (W-55). While the response is still open this ends it with DEADLINE_EXCEEDED
+    /// (trailers after response headers, trailers-only before them, and a reset after it if the client is still
+    /// uploading) and terminates the stream with `.deadlineExceeded`; the handler runs on another thread and may
+    /// answer a moment later, so its late headers, messages and status are then dropped (`.drop`), never treated as
+    /// our bug (which would reset the stream with INTERNAL_ERROR). Once the response has ended, its status (OK or
+    /// not) stands and this is `.none`.
+    public mutating func expireDeadline() -> DeadlineAction {
+        guard role == .server, clientSide != .idle, serverSide != .closed, termination == nil, !sentFinal else {
+            return .none
+        }
+        let status = Status(code: .deadlineExceeded, message: "deadline exceeded")
+        let end = failRequest(status)
+        sentFinal = true
+        close(.deadlineExceeded)
         return .send(end)
     }
 

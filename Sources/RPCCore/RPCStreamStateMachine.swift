@@ -30,7 +30,8 @@
 ///
 /// `closed×closed` is terminal. It is reached normally (both END_STREAMs) or through a `termination`:
 /// `.resetByPeer(code)` (RST_STREAM received before the RPC finished, W-50/W-51), `.cancelled` (local `cancel()`:
-/// a deadline, a client giving up, W-55), or `.poisoned` (our own bug, below); the first reason is kept. In a
+/// a client giving up), `.deadlineExceeded` (the server's deadline, `expireDeadline()`, W-55), or `.poisoned` (our
+/// own bug, below); the first reason is kept. In a
 /// terminal state, resets and cancels are no-ops (`.none`); after a termination, incoming frames and the handler's
 /// late output are dropped; after a normal end, events that only a broken caller can produce (a send after its own
 /// final status, request DATA after END_STREAM) are still our bugs. `Tests/RPCCoreTests` holds the full
@@ -73,6 +74,9 @@ public struct RPCStreamStateMachine: Sendable {
         case resetByPeer(HTTP2ErrorCode)
         /// This side cancelled the stream with `cancel()`.
         case cancelled
+        /// The server's deadline passed and `expireDeadline()` ended the response with DEADLINE_EXCEEDED: the
+        /// handler, on another thread, may still answer; its late output is dropped, never treated as our bug.
+        case deadlineExceeded
         /// This side hit one of its own bugs (an invalid transition).
         case poisoned
     }
@@ -362,6 +366,14 @@ public enum ResetAction: Sendable, Hashable {
     /// completes the call (W-50).
     case finished(Status)
     /// The RPC had already finished; only free the stream's state.
+    case none
+}
+
+/// What a server puts on the wire when the call's deadline passes (`expireDeadline()`).
+public enum DeadlineAction: Sendable, Hashable {
+    /// Send this DEADLINE_EXCEEDED end: trailers after response headers, trailers-only before them.
+    case send(ResponseEnd)
+    /// Nothing: the response had already ended (its status, OK or not, stands) or the stream was torn down.
     case none
 }
 

@@ -281,15 +281,15 @@ final class ServerConnection: HTTP2Connection {
     private func deadlineExpired(streamID: Int32) {
         guard let stream = streams[streamID] else { return }
         stream.deadlineTimer = nil
-        let status = Status(code: .deadlineExceeded, message: "deadline exceeded")
-        // W-55: a status while HEADERS can still go out; the handler is cancelled either way.
-        if case .send(let end)? = try? stream.machine.sendStatus(status) {
+        // W-55: DEADLINE_EXCEEDED while the response is open (the handler's late answer is then dropped); once the
+        // response has ended its status stands. The handler is cancelled either way.
+        switch stream.machine.expireDeadline() {
+        case .send(let end):
             sendEnd(end, on: stream)
-        } else if case .resetStream(let code) = stream.machine.cancel() {
-            session.resetStream(streamID: streamID, errorCode: HTTP2.HTTP2ErrorCode(code))
-            markDirty()
+            stream.call?.markCancelled(end.status)
+        case .none:
+            break
         }
-        stream.call?.markCancelled(status)
     }
 
     // MARK: Response operations (from ServerCall, on the loop thread)

@@ -428,6 +428,49 @@ import Testing
         #expect(try machine.sendStatus(Status(code: .deadlineExceeded)).payload == nil)
     }
 
+    @Test func deadlineBeforeResponseHeadersIsTrailersOnlyDeadlineExceeded() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        guard case .send(let end) = machine.expireDeadline() else {
+            Issue.record("no end sent")
+            return
+        }
+        #expect(end.isTrailersOnly && end.status.code == .deadlineExceeded && !end.resetStreamAfterSending)
+        #expect(end.fields.contains(HeaderField("grpc-status", "4")))
+        #expect(machine.termination == .deadlineExceeded && machine.isFinished)
+    }
+
+    @Test func deadlineWhileTheClientUploadsEndsWithTrailersAndAsksForAReset() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer()
+        _ = try machine.sendResponseHeaders()
+        guard case .send(let end) = machine.expireDeadline() else {
+            Issue.record("no end sent")
+            return
+        }
+        #expect(!end.isTrailersOnly && end.status.code == .deadlineExceeded && end.resetStreamAfterSending)
+    }
+
+    /// The race of issue 15: the handler's unary answer (message, then OK) lands on the loop just after the deadline
+    /// ended the response. Before the fix the status counted as "sent twice", poisoned the stream and the transport
+    /// reset it with INTERNAL_ERROR.
+    @Test func handlerAnswerAfterTheDeadlineIsDroppedNotABug() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        #expect(machine.expireDeadline() != .none)
+        #expect(try machine.sendResponseHeaders().payload == nil)
+        #expect(try machine.sendResponseMessage([1]) == .drop)
+        #expect(try machine.sendStatus(.ok).payload == nil)
+        #expect(machine.termination == .deadlineExceeded)
+        #expect(machine.receiveReset(errorCode: .noError) == .none)
+    }
+
+    @Test func deadlineAfterTheResponseEndedLeavesItsStatusStanding() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        _ = try machine.sendResponseHeaders()
+        _ = try machine.sendResponseMessage([1])
+        _ = try machine.sendStatus(.ok)
+        #expect(machine.expireDeadline() == .none)
+        #expect(machine.termination == nil)
+    }
+
     @Test func closeAfterANormalFinishIsNotACancellation() throws {
         var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
         _ = try machine.sendStatus(Status(code: .aborted))
@@ -440,11 +483,12 @@ import Testing
 @Suite struct ServerStateEventMatrixTests {
     enum State: String, CaseIterable, Sendable {
         case idleIdle, openIdle, openOpen, openClosedAfterStatus, openClosedRejected, closedIdle, closedOpen
-        case closedClosed, resetByPeer
+        case closedClosed, resetByPeer, deadlineExpired
     }
 
     enum Event: String, CaseIterable, Sendable {
         case receiveHeaders, receiveData, receiveTrailers, sendHeaders, sendMessage, sendStatus, receiveReset, cancel
+        case expireDeadline
     }
 
     static func machine(in state: State) throws -> RPCStreamStateMachine {
@@ -476,6 +520,10 @@ import Testing
         case .resetByPeer:
             machine = try .acceptedServer()
             _ = machine.receiveReset(errorCode: .cancel)
+        case .deadlineExpired:
+            machine = try .acceptedServer()
+            _ = try machine.sendResponseHeaders()
+            _ = machine.expireDeadline()
         }
         return machine
     }
@@ -504,6 +552,8 @@ import Testing
                 return machine.receiveReset(errorCode: .cancel) == .none ? .none : .finished
             case .cancel:
                 return machine.cancel() == .none ? .none : .resetStream
+            case .expireDeadline:
+                return machine.expireDeadline() == .none ? .none : .send
             }
         } catch {
             return error.code == .internal ? .bug : .unexpected("\(error)")
@@ -519,16 +569,19 @@ import Testing
     }
 
     static let expected: [State: [Outcome]] = [
-        // receiveHeaders, receiveData, receiveTrailers, sendHeaders, sendMessage, sendStatus, receiveReset, cancel
-        .idleIdle: [.accept, .bug, .bug, .bug, .bug, .bug, .none, .none],
-        .openIdle: [.bug, .deliver, .deliver, .send, .bug, .send, .finished, .resetStream],
-        .openOpen: [.bug, .deliver, .deliver, .bug, .send, .send, .finished, .resetStream],
-        .openClosedAfterStatus: [.bug, .drop, .drop, .bug, .bug, .bug, .none, .none],
-        .openClosedRejected: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none],
-        .closedIdle: [.bug, .bug, .bug, .send, .bug, .send, .finished, .resetStream],
-        .closedOpen: [.bug, .bug, .bug, .bug, .send, .send, .finished, .resetStream],
-        .closedClosed: [.bug, .bug, .bug, .bug, .bug, .bug, .none, .none],
-        .resetByPeer: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none],
+        // receiveHeaders, receiveData, receiveTrailers, sendHeaders, sendMessage, sendStatus, receiveReset, cancel,
+        // expireDeadline
+        .idleIdle: [.accept, .bug, .bug, .bug, .bug, .bug, .none, .none, .none],
+        .openIdle: [.bug, .deliver, .deliver, .send, .bug, .send, .finished, .resetStream, .send],
+        .openOpen: [.bug, .deliver, .deliver, .bug, .send, .send, .finished, .resetStream, .send],
+        .openClosedAfterStatus: [.bug, .drop, .drop, .bug, .bug, .bug, .none, .none, .none],
+        .openClosedRejected: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none, .none],
+        .closedIdle: [.bug, .bug, .bug, .send, .bug, .send, .finished, .resetStream, .send],
+        .closedOpen: [.bug, .bug, .bug, .bug, .send, .send, .finished, .resetStream, .send],
+        .closedClosed: [.bug, .bug, .bug, .bug, .bug, .bug, .none, .none, .none],
+        .resetByPeer: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none, .none],
+        // The handler answers a moment after the deadline ended the response: everything it sends is dropped.
+        .deadlineExpired: [.bug, .drop, .drop, .drop, .drop, .drop, .none, .none, .none],
     ]
 
     @Test(arguments: State.allCases, Event.allCases)
@@ -541,7 +594,12 @@ import Testing
         switch outcome {
         case .bug:
             // The first reason a stream ended is kept; a bug on a live stream poisons it.
-            #expect(machine.termination == (state == .resetByPeer ? .resetByPeer(.cancel) : .poisoned))
+            let first: RPCStreamStateMachine.Termination? = switch state {
+            case .resetByPeer: .resetByPeer(.cancel)
+            case .deadlineExpired: .deadlineExceeded
+            default: .poisoned
+            }
+            #expect(machine.termination == first)
             #expect(machine.isFinished)
         case .drop, .none:
             if state != .idleIdle && state != .openClosedAfterStatus && state != .openClosedRejected {
@@ -549,6 +607,8 @@ import Testing
             }
         case .finished, .resetStream:
             #expect(machine.isFinished)
+        case .send where event == .expireDeadline:
+            #expect(machine.isFinished && machine.termination == .deadlineExceeded)
         default:
             break
         }
@@ -559,7 +619,7 @@ import Testing
             .idleIdle: (.idle, .idle), .openIdle: (.open, .idle), .openOpen: (.open, .open),
             .openClosedAfterStatus: (.open, .closed), .openClosedRejected: (.open, .closed),
             .closedIdle: (.closed, .idle), .closedOpen: (.closed, .open), .closedClosed: (.closed, .closed),
-            .resetByPeer: (.closed, .closed),
+            .resetByPeer: (.closed, .closed), .deadlineExpired: (.closed, .closed),
         ]
         for state in State.allCases {
             let machine = try Self.machine(in: state)
