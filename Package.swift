@@ -24,6 +24,11 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
+        .target(name: "CBuildInfo"),
+        .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // Log lines: levels, records, the text format and standard error; no dependencies.
+        .target(name: "Logging", swiftSettings: strict),
         // The protobuf wire format; knows no message.
         .target(name: "ProtoWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
@@ -58,7 +63,9 @@ let package = Package(
             ]
         ),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
-        .target(name: "Inference", dependencies: ["ProtoWire", "COpenBLAS", "AVX512Kernels"], swiftSettings: strict),
+        .target(
+            name: "Inference", dependencies: ["ProtoWire", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
+        ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
@@ -66,13 +73,13 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "ServiceSupport", "RPCCore", "EventLoop", "Transport", "Inference",
-                "Batching",
+                "Batching", "Logging",
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-server",
-            dependencies: ["Server", "Transport"],
+            dependencies: ["Server", "Transport", "Logging", "BuildInfo"],
             swiftSettings: strict
         ),
 
@@ -85,7 +92,9 @@ let package = Package(
         ),
         .target(
             name: "TensorwireCLI",
-            dependencies: ["TensorwireClient", "TensorwireProto", "RPCCore", "ProtoWire", "Transport", "EventLoop"],
+            dependencies: [
+                "TensorwireClient", "TensorwireProto", "RPCCore", "ProtoWire", "Transport", "EventLoop", "BuildInfo",
+            ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
         ),
@@ -166,12 +175,14 @@ let package = Package(
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "TensorwireProto", "RPCCore", "Inference", "Batching"],
+            dependencies: ["Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ClientTests",
-            dependencies: ["TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport"],
+            dependencies: [
+                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport", "Logging",
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
@@ -183,7 +194,7 @@ let package = Package(
         .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),
         .testTarget(
             name: "InferenceTests",
-            dependencies: ["Inference", "ProtoWire"],
+            dependencies: ["Inference", "ProtoWire", "Logging"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

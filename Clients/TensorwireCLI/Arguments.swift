@@ -114,8 +114,13 @@ public enum ArgumentValues {
         return value
     }
 
-    /// `host:port`, `[v6]:port` or a bare host (port 50051).
+    /// `host:port`, `[v6]:port` or a bare host (port 50051). A URL (`http://host:port/`) is refused with the
+    /// address to use instead.
     public static func server(_ text: String) throws(CLIError) -> (host: String, port: Int) {
+        if let scheme = text.firstRange(of: "://") {
+            let rest = text[scheme.upperBound...].prefix { $0 != "/" }
+            throw .usage("--server takes HOST:PORT without a scheme: use \(rest.isEmpty ? "HOST:PORT" : String(rest))")
+        }
         var host = text
         var port = 50051
         if text.hasPrefix("[") {

@@ -26,9 +26,12 @@ enum BenchCommand {
         usage: tensorwire bench MODEL [-c N | --rate R [--poisson]] [--duration D | --requests N] [--warmup D]
                                       [--stream] [--connections K] [--input X | --rows B] [--json]
 
-        Load-tests Predict on MODEL and reports requests, errors by status code, throughput, latency percentiles
-        (p50/p90/p99/p99.9/max, from a log-linear histogram, within 1.6 %), the server's batch-size distribution
-        and its mean queue vs compute time per request (from each response's batch facts).
+        Load-tests Predict on MODEL and reports requests, errors by status code, throughput (requests/s, and rows/s
+        when a request carries several rows), latency percentiles (p50/p90/p99/p99.9/max, from a log-linear
+        histogram, within 1.6 %), the server's batch-size distribution and its mean queue vs compute time per
+        request (from each response's batch facts). A model that is not READY is refused before the run (exit 7);
+        when every request of the first second fails, the run stops there with the first error (and its exit code).
+        --timeout is each request's deadline, in --stream mode too (a late answer counts as DEADLINE_EXCEEDED).
           -c, --concurrency N  closed loop: N requests in flight, each sent when one completes (default 1)
           -r, --rate R         open loop: R requests per second at constant spacing, whatever the responses do;
                                latency counts from the intended send time, so client-side queueing shows
@@ -39,10 +42,12 @@ enum BenchCommand {
           --stream             pipeline the requests over one PredictStream per connection instead of unary calls
           --connections K      spread the load over K HTTP/2 connections (default 1)
           -i, --input X        send this input (as predict's --input) instead of random inputs
-          --rows B             rows per random request (default 1)
+          --rows B             rows per random request (default 1; not with --input, which has its own rows)
           --json               print the report as one JSON object (requests, errors, errors_by_code,
-                               throughput_rps, latency_ms {p50, p90, p99, p999, max, mean}, batch_sizes, ...)
-        A live progress line is shown while standard output is a terminal. Exits 8 when any request failed.
+                               throughput_rps, rows_per_request, throughput_rows_per_s,
+                               latency_ms {p50, p90, p99, p999, max, mean}, batch_sizes, ...)
+        A live progress line is shown while standard output is a terminal. Exits 8 when any request failed (but a
+        run stopped after its first second exits with that first error's code).
         """
 
     struct Options {
@@ -67,7 +72,7 @@ enum BenchCommand {
 
     static func options(_ parsed: ParsedArguments) throws(CLIError) -> Options {
         var options = Options()
-        options.model = try TensorwireCommand.positionals(parsed, ["MODEL"])[0]
+        options.model = try TensorwireCommand.positionals(parsed, "bench", ["MODEL"])[0]
         if let text = parsed.value("--concurrency") { options.concurrency = try ArgumentValues.positiveInt(text, option: "-c") }
         if let text = parsed.value("--rate") { options.rate = try ArgumentValues.positiveDouble(text, option: "--rate") }
         if parsed.value("--rate") != nil, parsed.value("--concurrency") != nil {
@@ -91,18 +96,34 @@ enum BenchCommand {
             options.connections = try ArgumentValues.positiveInt(text, option: "--connections")
         }
         options.input = parsed.value("--input")
-        if let text = parsed.value("--rows") { options.rows = try ArgumentValues.positiveInt(text, option: "--rows") }
+        if let text = parsed.value("--rows") {
+            guard options.input == nil else { throw .usage("bench: --rows sizes random inputs; --input brings its own rows") }
+            options.rows = try ArgumentValues.positiveInt(text, option: "--rows")
+        }
         options.json = parsed.flags.contains("--json")
         return options
     }
 
-    /// Serialized requests to cycle through: the --input one, or 64 random ones matching the model's inputs.
-    static func requests(_ options: Options, model: TensorwireV1.ModelInfo) throws(CLIError) -> [[UInt8]] {
+    /// The rows one request carries: the batch dimension of its first input when the model's first input is
+    /// batched (its first dimension is -1), else 1.
+    static func rows(of inputs: [TensorwireV1.Tensor], model: TensorwireV1.ModelInfo) -> Int {
+        guard let first = inputs.first,
+              let spec = model.inputs.first(where: { $0.name == first.name }) ?? model.inputs.first,
+              spec.shape.first.map({ $0 < 0 }) == true, let rows = first.shape.first, rows > 0
+        else { return 1 }
+        return Int(clamping: rows)
+    }
+
+    /// Serialized requests to cycle through (the --input one, or 64 random ones matching the model's inputs) and
+    /// the rows each carries.
+    static func requests(_ options: Options, model: TensorwireV1.ModelInfo, console: Console) throws(CLIError)
+        -> (payloads: [[UInt8]], rows: Int)
+    {
         var request = TensorwireV1.PredictRequest()
         request.model = options.model
         if let input = options.input {
-            request.inputs = try TensorwireCommand.loadInputs(input, model: model)
-            return [request.serializedBytes()]
+            request.inputs = try TensorwireCommand.loadInputs(input, model: model, console: console)
+            return ([request.serializedBytes()], rows(of: request.inputs, model: model))
         }
         var generator = SystemRandomNumberGenerator()
         var all: [[UInt8]] = []
@@ -136,7 +157,7 @@ enum BenchCommand {
             }
             all.append(request.serializedBytes())
         }
-        return all
+        return (all, rows(of: request.inputs, model: model))
     }
 
     static func run(_ parsed: ParsedArguments, _ context: TensorwireCommand.Context) throws(CLIError) -> Int32 {
@@ -144,22 +165,23 @@ enum BenchCommand {
         let probe = try context.connect()
         let model = try TensorwireCommand.call(context) { () throws(RPCError) in try probe.getModel(options.model) }
         probe.close()
-        let payloads = try requests(options, model: model)
+        try TensorwireCommand.requireReady(model, version: nil)
+        let (payloads, rows) = try requests(options, model: model, console: context.console)
         var connections: [ClientConnection] = []
-        for _ in 0..<options.connections {
-            do {
-                connections.append(try ClientConnection(host: context.host, port: context.port))
-            } catch {
-                throw .rpc(RPCError(code: .unavailable, message: "cannot connect to \(context.host):\(context.port): \(error)"))
-            }
-        }
         defer { for connection in connections { connection.close() } }
+        for _ in 0..<options.connections { connections.append(try context.openConnection()) }
         let run = BenchRun(options: options, context: context, connections: connections, payloads: payloads)
-        let report = run.execute()
+        var report = run.execute()
+        if let first = report.abandonedAfterFirstSecond {
+            throw context.failure(RPCError(
+                code: first.code,
+                message: "\(first.message) (stopped: all \(report.firstSecondFailures) requests of the first second failed)"))
+        }
+        report.rowsPerRequest = rows
         if options.json {
-            ConsoleIO.out(JSONPrinter(pretty: false).string(report.json(options)))
+            context.console.out(JSONPrinter(pretty: false).string(report.json(options)))
         } else {
-            ConsoleIO.out(report.text(options, connections: options.connections))
+            context.console.out(report.text(options, connections: options.connections))
         }
         if report.errors > 0 { throw .someFailed("\(report.errors) of \(report.requests) requests failed") }
         return 0
@@ -178,8 +200,15 @@ struct BenchReport {
     var queueUsSum: Double = 0
     var computeUsSum: Double = 0
     var elapsedNanos: UInt64 = 0
+    /// Rows per request (the batch dimension of the inputs sent).
+    var rowsPerRequest = 1
+    /// Set when every request that completed in the run's first second failed: the first of those errors; the run
+    /// stopped there.
+    var abandonedAfterFirstSecond: Status?
+    var firstSecondFailures: UInt64 = 0
 
     var throughput: Double { elapsedNanos == 0 ? 0 : Double(requests - errors) / (Double(elapsedNanos) / 1e9) }
+    var rowThroughput: Double { throughput * Double(rowsPerRequest) }
 
     static func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
 
@@ -215,7 +244,9 @@ struct BenchReport {
                 lines.append("  \(code.name) \(count): \(firstErrors[code] ?? "")")
             }
         }
-        lines.append("throughput  \(Self.fixed(throughput, 1)) req/s")
+        lines.append(
+            "throughput  \(Self.fixed(throughput, 1)) req/s"
+                + (rowsPerRequest == 1 ? "" : "  \(Self.fixed(rowThroughput, 1)) rows/s (\(rowsPerRequest) rows per request)"))
         let h = histogram
         lines.append(
             "latency ms  p50 \(Self.fixed(Self.ms(h.value(atQuantile: 0.5)), 3))  p90 \(Self.fixed(Self.ms(h.value(atQuantile: 0.9)), 3))"
@@ -256,6 +287,8 @@ struct BenchReport {
             })),
             ("duration_s", .number((Double(elapsedNanos) / 1e6).rounded() / 1000)),
             ("throughput_rps", .number((throughput * 10).rounded() / 10)),
+            ("rows_per_request", .integer(Int64(rowsPerRequest))),
+            ("throughput_rows_per_s", .number((rowThroughput * 10).rounded() / 10)),
             ("latency_ms", .object([
                 ("p50", ms(h.value(atQuantile: 0.5))), ("p90", ms(h.value(atQuantile: 0.9))),
                 ("p99", ms(h.value(atQuantile: 0.99))), ("p999", ms(h.value(atQuantile: 0.999))), ("max", ms(h.max)),
@@ -281,12 +314,25 @@ final class BenchRun: Sendable {
         var measureStart: UInt64 = 0
         var lastCompletion: UInt64 = 0
         var next = 0
+        /// Completions (warm-up included) within the run's first second, the successful ones, and the first error.
+        var firstSecondCompleted: UInt64 = 0
+        var firstSecondOK: UInt64 = 0
+        var firstError: Status?
     }
 
-    /// The in-flight send times of one PredictStream, in send order (responses come back in that order).
+    /// One request sent on a PredictStream and not yet answered. `expired`: its --timeout passed and it was counted
+    /// as DEADLINE_EXCEEDED; its late answer, if any, is dropped.
+    struct Pending {
+        var intended: UInt64
+        var sent: UInt64
+        var measured: Bool
+        var expired = false
+    }
+
+    /// The in-flight requests of one PredictStream, in send order (responses come back in that order).
     final class StreamLane: Sendable {
         let stream: PredictStream
-        let pending: Mutex<[(intended: UInt64, measured: Bool)]>
+        let pending: Mutex<[Pending]>
 
         init(stream: PredictStream) {
             self.stream = stream
@@ -299,6 +345,9 @@ final class BenchRun: Sendable {
     let payloads: [[UInt8]]
     let metadata: Metadata
     let timeout: Duration?
+    /// --timeout in nanoseconds: each stream request's deadline (unary calls carry it as grpc-timeout).
+    let timeoutNanos: UInt64?
+    let console: Console
     let state = Mutex(State())
     let lanes = Mutex<[StreamLane]>([])
     let start: UInt64
@@ -309,6 +358,8 @@ final class BenchRun: Sendable {
         self.payloads = payloads
         metadata = context.metadata
         timeout = context.timeout
+        timeoutNanos = context.timeout.map { max(1, BenchCommand.nanos($0)) }
+        console = context.console
         start = ConsoleIO.nowNanos()
         state.withLock { $0.measureStart = start + options.warmupNanos }
     }
@@ -341,6 +392,11 @@ final class BenchRun: Sendable {
         let now = ConsoleIO.nowNanos()
         state.withLock { state in
             state.inFlight -= 1
+            if now < start + 1_000_000_000 {
+                state.firstSecondCompleted += 1
+                if status.isOK { state.firstSecondOK += 1 }
+            }
+            if !status.isOK, state.firstError == nil { state.firstError = status }
             guard measured else { return }
             state.lastCompletion = max(state.lastCompletion, now)
             state.report.requests += 1
@@ -360,6 +416,12 @@ final class BenchRun: Sendable {
         }
     }
 
+    /// The status of a stream request that got no answer within --timeout.
+    var streamDeadlineStatus: Status {
+        Status(code: .deadlineExceeded,
+               message: "no answer within --timeout (\(BenchReport.fixed(Double(timeoutNanos ?? 0) / 1e6, 3)) ms)")
+    }
+
     /// Sends one request intended at `intended` on worker slot `slot` (connection / lane chosen by slot).
     /// In a closed loop, `next` is true and each completion issues the following request.
     func issue(slot: Int, intended: UInt64, closedLoop: Bool) {
@@ -368,7 +430,7 @@ final class BenchRun: Sendable {
             let laneList = lanes.withLock { $0 }
             let lane = laneList[slot % laneList.count]
             lane.pending.withLock { pending in
-                pending.append((intended, measured))
+                pending.append(Pending(intended: intended, sent: ConsoleIO.nowNanos(), measured: measured))
                 lane.stream.send(serialized: payload)
             }
             return
@@ -397,9 +459,10 @@ final class BenchRun: Sendable {
                 onResponse: { [self] response in
                     guard let lane = laneBox.withLock({ $0 }) else { return }
                     let entry = lane.pending.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-                    guard let entry else { return }
-                    let status = response.error.map { Status(code: Status.Code(wireValue: Int($0.code)), message: $0.message) } ?? .ok
-                    complete(intended: entry.intended, measured: entry.measured, status: status, batch: response.batch)
+                    guard let entry, !entry.expired else { return }
+                    var status = response.error.map { Status(code: Status.Code(wireValue: Int($0.code)), message: $0.message) } ?? .ok
+                    if let timeoutNanos, ConsoleIO.nowNanos() &- entry.sent >= timeoutNanos { status = streamDeadlineStatus }
+                    complete(intended: entry.intended, measured: entry.measured, status: status, batch: status.isOK ? response.batch : nil)
                     if closedLoop {
                         connection.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
                     }
@@ -411,13 +474,38 @@ final class BenchRun: Sendable {
                         return pending
                     }
                     let failure = status.isOK ? Status(code: .internal, message: "the stream ended without answering") : status
-                    for entry in left { complete(intended: entry.intended, measured: entry.measured, status: failure, batch: nil) }
+                    for entry in left where !entry.expired {
+                        complete(intended: entry.intended, measured: entry.measured, status: failure, batch: nil)
+                    }
                 })
             let lane = StreamLane(stream: stream)
             laneBox.withLock { $0 = lane }
             list.append(lane)
         }
         lanes.withLock { $0 = list }
+    }
+
+    /// Stream mode with --timeout: counts each request unanswered past its deadline as DEADLINE_EXCEEDED now (its
+    /// late answer is dropped) and, in a closed loop, sends the next one in its place.
+    func expireStreamRequests(now: UInt64, closedLoop: Bool) {
+        guard options.stream, let timeoutNanos else { return }
+        for (index, lane) in lanes.withLock({ $0 }).enumerated() {
+            let expired = lane.pending.withLock { pending in
+                var expired: [Pending] = []
+                for position in pending.indices where !pending[position].expired && now &- pending[position].sent >= timeoutNanos {
+                    pending[position].expired = true
+                    expired.append(pending[position])
+                }
+                return expired
+            }
+            for entry in expired {
+                complete(intended: entry.intended, measured: entry.measured, status: streamDeadlineStatus, batch: nil)
+                if closedLoop {
+                    let connection = connections[index % connections.count]
+                    connection.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+                }
+            }
+        }
     }
 
     /// Runs the load, waits for every request to finish, and returns the report.
@@ -430,33 +518,48 @@ final class BenchRun: Sendable {
         } else {
             sender = startSender()
         }
-        let terminal = ConsoleIO.stdoutIsTerminal
+        let terminal = console.isTerminal
         var lastProgress = start
+        var firstSecondJudged = false
+        var abandoned: Status?
         while true {
             ConsoleIO.sleep(untilNanos: ConsoleIO.nowNanos() + 20_000_000)
+            let now = ConsoleIO.nowNanos()
+            expireStreamRequests(now: now, closedLoop: closedLoop)
+            if !firstSecondJudged, now >= start + 1_000_000_000 {
+                // Every request that finished in the first second failed: more of the same only hides the reason.
+                firstSecondJudged = true
+                abandoned = state.withLock { state in
+                    guard state.firstSecondCompleted > 0, state.firstSecondOK == 0, let first = state.firstError else { return nil }
+                    state.stopped = true
+                    state.report.firstSecondFailures = state.firstSecondCompleted
+                    return first
+                }
+            }
             let (stopped, inFlight) = state.withLock { ($0.stopped, $0.inFlight) }
             if stopped && inFlight == 0 { break }
-            let now = ConsoleIO.nowNanos()
             if !stopped, let duration = options.durationNanos, now > start + options.warmupNanos + duration + 1_000_000_000 {
                 // Nothing completes (a hung server): stop issuing; calls in flight end by deadline or close.
                 state.withLock { $0.stopped = true }
             }
             if terminal, now - lastProgress >= 500_000_000 {
                 lastProgress = now
-                ConsoleIO.write("\r\u{1B}[K" + progressLine(now: now), fd: 1)
+                console.progress("\r\u{1B}[K" + progressLine(now: now))
             }
         }
         if let sender { pthread_join(sender, nil) }
         if options.stream {
             for lane in lanes.withLock({ $0 }) {
-                lane.stream.finish()
+                // Requests given up on (--timeout) may never be answered: end such a stream instead of waiting.
+                if lane.pending.withLock({ $0.isEmpty }) { lane.stream.finish() } else { lane.stream.cancel() }
                 _ = lane.stream.wait()
             }
         }
-        if terminal { ConsoleIO.write("\r\u{1B}[K", fd: 1) }
+        if terminal { console.progress("\r\u{1B}[K") }
         return state.withLock { state in
             var report = state.report
             report.elapsedNanos = state.lastCompletion > state.measureStart ? state.lastCompletion - state.measureStart : 0
+            report.abandonedAfterFirstSecond = abandoned
             return report
         }
     }

@@ -9,7 +9,9 @@ public enum CLIError: Error, Sendable, CustomStringConvertible {
     case input(String)
     /// The server answered with a non-OK status (exit 1, or 4/5/6 for UNAVAILABLE, NOT_FOUND, DEADLINE_EXCEEDED).
     case rpc(RPCError)
-    /// `health`: the service is not SERVING (exit 7).
+    /// The server cannot be reached: the host does not resolve, nothing listens, the connection failed (exit 4).
+    case unreachable(String)
+    /// `health`: the service is not SERVING; predict/stream/bench: the model is not READY (exit 7).
     case notServing(String)
     /// `stream`/`bench`: some requests failed (exit 8).
     case someFailed(String)
@@ -38,6 +40,7 @@ public enum CLIError: Error, Sendable, CustomStringConvertible {
             case .deadlineExceeded: ExitCode.deadlineExceeded
             default: ExitCode.serverError
             }
+        case .unreachable: ExitCode.unavailable
         case .notServing: ExitCode.notServing
         case .someFailed: ExitCode.someFailed
         }
@@ -48,6 +51,7 @@ public enum CLIError: Error, Sendable, CustomStringConvertible {
         case .usage(let text): text
         case .input(let text): text
         case .rpc(let error): "\(error.code.name): \(error.message)"
+        case .unreachable(let text): text
         case .notServing(let text): text
         case .someFailed(let text): text
         }

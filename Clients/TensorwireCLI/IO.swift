@@ -77,6 +77,54 @@ public enum ConsoleIO {
     }
 }
 
+/// Where a command's output goes and its standard input comes from: the process's standard streams, or (in tests)
+/// closures that capture output and feed input. Every member may be used from any thread (stream responses are
+/// printed from a connection's loop thread).
+public struct Console: Sendable {
+    /// Writes one line (without its newline) to standard output.
+    public var out: @Sendable (String) -> Void
+    /// Writes one line (without its newline) to standard error.
+    public var err: @Sendable (String) -> Void
+    /// The next line of standard input without its newline, or nil at end of input.
+    public var readLine: @Sendable () -> String?
+    /// The rest of standard input, or nil when it cannot be read.
+    public var readAll: @Sendable () -> [UInt8]?
+    /// True when standard output is a terminal (bench then draws a progress line through `progress`).
+    public var isTerminal: Bool
+    /// Writes text to standard output as is (no newline added): bench's progress line.
+    public var progress: @Sendable (String) -> Void
+
+    public init(
+        out: @escaping @Sendable (String) -> Void, err: @escaping @Sendable (String) -> Void,
+        readLine: @escaping @Sendable () -> String? = { nil }, readAll: @escaping @Sendable () -> [UInt8]? = { [] },
+        isTerminal: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.out = out
+        self.err = err
+        self.readLine = readLine
+        self.readAll = readAll
+        self.isTerminal = isTerminal
+        self.progress = progress
+    }
+
+    /// The process's standard streams.
+    public static var standard: Console {
+        Console(
+            out: { ConsoleIO.out($0) }, err: { ConsoleIO.err($0) }, readLine: { Swift.readLine(strippingNewline: true) },
+            readAll: { ConsoleIO.readAll(fd: 0) }, isTerminal: ConsoleIO.stdoutIsTerminal,
+            progress: { ConsoleIO.write($0, fd: 1) })
+    }
+
+    /// A file's bytes (`-` is standard input).
+    func readFile(_ path: String) throws(CLIError) -> [UInt8] {
+        if path == "-" {
+            guard let data = readAll() else { throw .input("cannot read standard input") }
+            return data
+        }
+        return try ConsoleIO.readFile(path)
+    }
+}
+
 /// The process environment as a dictionary (read through the C `environ`).
 public enum ProcessEnvironment {
     public static func current() -> [String: String] {

@@ -6,6 +6,9 @@ public enum NPYElements: Sendable, Equatable {
     case float64([Double])
     case int32([Int32])
     case int64([Int64])
+    case uint8([UInt8])
+    /// IEEE 754 binary16 values as their bit patterns (sent as FLOAT16 raw_data; the server converts them).
+    case float16(bits: [UInt16])
 }
 
 /// One array read from a .npy file: shape (C order) and elements. A plain value.
@@ -19,8 +22,8 @@ public struct NPYArray: Sendable, Equatable {
     }
 
     /// Parses a .npy file: magic `\x93NUMPY`, version, little-endian header length (2 bytes in v1, 4 in v2/v3),
-    /// then a Python dict literal with 'descr' ('<f4', '<f8', '<i4', '<i8'; '|' or '=' byte order accepted only
-    /// where meaningless or little-endian), 'fortran_order' (must be False) and 'shape'.
+    /// then a Python dict literal with 'descr' ('<f4', '<f8', '<f2', '<i4', '<i8', '|u1'; '|' or '=' byte order
+    /// accepted only where meaningless or little-endian), 'fortran_order' (must be False) and 'shape'.
     public init(bytes: [UInt8]) throws(CLIError) {
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw .input("not a .npy file (bad magic)") }
@@ -81,8 +84,12 @@ public struct NPYArray: Sendable, Equatable {
             elements = .int32(littleEndian(try elementBytes(4), width: 4).map { Int32(bitPattern: UInt32(truncatingIfNeeded: $0)) })
         case "<i8", "=i8":
             elements = .int64(littleEndian(try elementBytes(8), width: 8).map { Int64(bitPattern: $0) })
+        case "<f2", "=f2":
+            elements = .float16(bits: littleEndian(try elementBytes(2), width: 2).map { UInt16(truncatingIfNeeded: $0) })
+        case "|u1", "<u1", "=u1":
+            elements = .uint8(Array(try elementBytes(1)))
         default:
-            throw .input(".npy dtype '\(descr)' is not supported (use '<f4', '<f8', '<i4' or '<i8')")
+            throw .input(".npy dtype '\(descr)' is not supported (use '<f4', '<f8', '<f2', '<i4', '<i8' or '|u1')")
         }
     }
 

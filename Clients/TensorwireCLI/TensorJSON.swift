@@ -45,10 +45,12 @@ public enum TensorJSON {
         func numbers() throws(CLIError) -> [Double] {
             var out: [Double] = []
             out.reserveCapacity(scalars.count)
-            for scalar in scalars {
+            for (index, scalar) in scalars.enumerated() {
                 switch scalar {
                 case .integer(let value): out.append(Double(value))
-                case .number(let value): out.append(value)
+                case .number(let value):
+                    guard value.isFinite else { throw nonFinite(name, at: index, shape: shape, value) }
+                    out.append(value)
                 case .bool(let flag): out.append(flag ? 1 : 0)
                 default: throw .input("input '\(name)': expected numbers, found \(JSONPrinter().string(scalar))")
                 }
@@ -61,9 +63,10 @@ public enum TensorJSON {
             tensor.doubleData = try numbers()
         case .int64, .int32, .int16, .int8, .uint8, .uint16, .uint32:
             var values: [Int64] = []
-            for scalar in scalars {
+            for (index, scalar) in scalars.enumerated() {
                 switch scalar {
                 case .integer(let value): values.append(value)
+                case .number(let value) where !value.isFinite: throw nonFinite(name, at: index, shape: shape, value)
                 case .number(let value) where value == value.rounded() && abs(value) < 9e18: values.append(Int64(value))
                 default: throw .input("input '\(name)': expected integers, found \(JSONPrinter().string(scalar))")
                 }
@@ -92,23 +95,65 @@ public enum TensorJSON {
             }
         default:
             tensor.dtype = .float32
-            tensor.floatData = try numbers().map { Float($0) }
+            let values = try numbers()
+            tensor.floatData = values.map { Float($0) }
+            if let index = tensor.floatData.firstIndex(where: { !$0.isFinite }) {
+                throw .input("input '\(name)': element \(position(index, shape: shape)) (\(values[index])) is out of float32 "
+                    + "range; inputs must be finite numbers")
+            }
         }
         return tensor
     }
 
-    /// A tensor from a .npy array; the server converts its dtype where the model accepts it.
-    public static func tensor(name: String, npy: NPYArray) -> TensorwireV1.Tensor {
+    /// `[i, j, …]`: where the element at row-major `index` sits in `shape`.
+    static func position(_ index: Int, shape: [Int]) -> String {
+        var rest = index
+        var indices = [Int](repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() {
+            let size = max(shape[axis], 1)
+            indices[axis] = rest % size
+            rest /= size
+        }
+        return "[" + indices.map(String.init).joined(separator: ", ") + "]"
+    }
+
+    /// The refusal of a NaN or infinite input element (JSON numbers beyond Double's range parse as infinite;
+    /// .npy files can hold NaN and infinities): the model would only answer NaN.
+    static func nonFinite(_ name: String, at index: Int, shape: [Int], _ value: Double) -> CLIError {
+        let what = value.isNaN ? "NaN" : "infinite (\(value < 0 ? "-" : "")Infinity, or a number out of range)"
+        return .input("input '\(name)': element \(position(index, shape: shape)) is \(what); inputs must be finite numbers")
+    }
+
+    /// A tensor from a .npy array; the server converts its dtype where the model accepts it. uint8 and float16
+    /// travel as raw_data (FLOAT16 has no typed field). A NaN or infinite element is refused.
+    public static func tensor(name: String, npy: NPYArray) throws(CLIError) -> TensorwireV1.Tensor {
         var tensor = TensorwireV1.Tensor()
         tensor.name = name
         tensor.shape = TensorShape(npy.shape.map { Int64($0) })
         switch npy.elements {
         case .float32(let values):
+            if let index = values.firstIndex(where: { !$0.isFinite }) {
+                throw nonFinite(name, at: index, shape: npy.shape, Double(values[index]))
+            }
             tensor.dtype = .float32
             tensor.floatData = values
         case .float64(let values):
+            if let index = values.firstIndex(where: { !$0.isFinite }) {
+                throw nonFinite(name, at: index, shape: npy.shape, values[index])
+            }
             tensor.dtype = .float64
             tensor.doubleData = values
+        case .float16(let bits):
+            // Exponent all ones: infinity (mantissa 0) or NaN.
+            if let index = bits.firstIndex(where: { $0 & 0x7C00 == 0x7C00 }) {
+                let value: Double = bits[index] & 0x3FF != 0 ? .nan : bits[index] & 0x8000 == 0 ? .infinity : -.infinity
+                throw nonFinite(name, at: index, shape: npy.shape, value)
+            }
+            tensor.dtype = .float16
+            tensor.rawData = bits.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        case .uint8(let values):
+            tensor.dtype = .uint8
+            tensor.rawData = values
         case .int32(let values):
             tensor.dtype = .int32
             tensor.int32Data = values

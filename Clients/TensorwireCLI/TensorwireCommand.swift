@@ -1,10 +1,12 @@
 // Clients/TensorwireCLI/TensorwireCommand.swift: the tensorwire command line: global options and subcommands.
+internal import BuildInfo
 internal import Dispatch
 internal import ProtoWire
 internal import RPCCore
 internal import Synchronization
 internal import TensorwireClient
 internal import TensorwireProto
+internal import Transport
 
 /// The `tensorwire` command: parses the command line, runs one subcommand, and returns the exit code (errors
 /// are written to standard error). Runs on the calling thread, which blocks on RPCs.
@@ -14,20 +16,21 @@ public enum TensorwireCommand {
           0  success (health: the service is SERVING)
           1  the server answered with an error status (other than those below)
           2  usage error (bad arguments)
-          3  bad input (JSON, .npy or an unreadable file)
-          4  server unreachable (UNAVAILABLE)
+          3  bad input (JSON, .npy, an unreadable file, a NaN or infinite number)
+          4  server unreachable (host does not resolve, nothing listens, UNAVAILABLE)
           5  not found (unknown model or health service)
           6  deadline exceeded (--timeout)
-          7  health: the service is not SERVING
+          7  not serving: health's service is not SERVING, or the model is not READY (FAILED, UNLOADED)
           8  stream/bench: some requests failed
         """
 
     static let globalHelp = """
         Global options (before or after the subcommand):
-          --server HOST:PORT  the server (default localhost:50051, or $TENSORWIRE_SERVER)
+          --server HOST:PORT  the server, without a scheme (default localhost:50051, or $TENSORWIRE_SERVER)
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
           -H KEY:VALUE        metadata sent with every RPC (repeatable)
           -h, --help          help for the command or subcommand
+          --version           (first, before any command) the version and git commit
         """
 
     static let usage = """
@@ -55,32 +58,75 @@ public enum TensorwireCommand {
         var port: Int
         var timeout: Duration?
         var metadata: Metadata
+        var console: Console
+
+        var address: String { Reachability.address(host: host, port: port) }
+
+        /// Fails with a plain reason when the host does not resolve (the transport would only say "Cannot assign
+        /// requested address").
+        func checkHost() throws(CLIError) {
+            if let reason = Reachability.resolveFailure(host: host) {
+                throw .unreachable(Reachability.unresolvable(host: host, reason: reason))
+            }
+        }
+
+        /// The error for a connection that could not be opened.
+        func connectFailure(_ error: any Error) -> CLIError {
+            let message = (error as? RPCError)?.message ?? "\(error)"
+            return .unreachable(
+                Reachability.describe(unavailable: message, host: host, port: port) ?? "cannot connect to \(address) (\(message))")
+        }
 
         func connect() throws(CLIError) -> TensorwireClient {
+            try checkHost()
             do {
                 return try TensorwireClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
             } catch {
-                throw .rpc(RPCError(code: .unavailable, message: "cannot connect to \(host):\(port): \(error)"))
+                throw connectFailure(error)
             }
+        }
+
+        /// A bare connection (bench spreads its load over several).
+        func openConnection() throws(CLIError) -> ClientConnection {
+            try checkHost()
+            do {
+                return try ClientConnection(host: host, port: port)
+            } catch {
+                throw connectFailure(error)
+            }
+        }
+
+        /// An RPC failure as the CLI reports it: a connection failure in plain words, anything else as the status.
+        func failure(_ error: RPCError) -> CLIError {
+            if error.code == .unavailable, let text = Reachability.describe(unavailable: error.message, host: host, port: port) {
+                return .unreachable(text)
+            }
+            return .rpc(error)
         }
     }
 
-    /// Runs the command line `arguments` (without the program name) with `environment` (for TENSORWIRE_SERVER).
-    public static func run(_ arguments: [String], environment: [String: String]) -> Int32 {
+    /// Runs the command line `arguments` (without the program name) with `environment` (for TENSORWIRE_SERVER),
+    /// writing to and reading from `console`.
+    public static func run(_ arguments: [String], environment: [String: String], console: Console = .standard) -> Int32 {
         do {
-            return try dispatch(arguments, environment: environment)
+            return try dispatch(arguments, environment: environment, console: console)
         } catch {
-            ConsoleIO.err("tensorwire: \(error)")
-            if case .usage = error { ConsoleIO.err("Run 'tensorwire --help' for usage.") }
+            console.err("tensorwire: \(error)")
+            if case .usage = error { console.err("Run 'tensorwire --help' for usage.") }
             return error.exitCode
         }
     }
 
-    static func dispatch(_ arguments: [String], environment: [String: String]) throws(CLIError) -> Int32 {
+    static func dispatch(_ arguments: [String], environment: [String: String], console: Console) throws(CLIError) -> Int32 {
+        // Before any command only: after `predict`/`stream`, --version names the model version.
+        if arguments.first == "--version" || arguments.first == "version" {
+            console.out(BuildInfo.versionLine(program: "tensorwire"))
+            return 0
+        }
         let (leading, rest) = try OptionSpec.global.parse(arguments, stopAtPositional: true)
         guard let command = rest.first else {
             if leading.flags.contains("--help") {
-                ConsoleIO.out(usage)
+                console.out(usage)
                 return 0
             }
             throw .usage("no command given")
@@ -88,14 +134,14 @@ public enum TensorwireCommand {
         let spec: OptionSpec
         let help: String
         switch command {
-        case "list": (spec, help) = (OptionSpec(flags: ["--json"]), listHelp)
-        case "info": (spec, help) = (OptionSpec(flags: ["--json"]), infoHelp)
+        case "list": (spec, help) = (OptionSpec(flags: ["--json", "--pretty"]), listHelp)
+        case "info": (spec, help) = (OptionSpec(flags: ["--json", "--pretty"]), infoHelp)
         case "health": (spec, help) = (OptionSpec(), healthHelp)
         case "predict": (spec, help) = (predictSpec, predictHelp)
         case "stream": (spec, help) = (streamSpec, streamHelp)
         case "bench": (spec, help) = (BenchCommand.spec, BenchCommand.help)
         case "help":
-            ConsoleIO.out(usage)
+            console.out(usage)
             return 0
         default: throw .usage("unknown command '\(command)'")
         }
@@ -103,10 +149,10 @@ public enum TensorwireCommand {
         for (key, values) in leading.values { parsed.values[key] = values + (parsed.values[key] ?? []) }
         parsed.flags.formUnion(leading.flags)
         if parsed.flags.contains("--help") {
-            ConsoleIO.out(help + "\n\n" + globalHelp + "\n" + exitCodes)
+            console.out(help + "\n\n" + globalHelp + "\n" + exitCodes)
             return 0
         }
-        let context = try makeContext(parsed, environment: environment)
+        let context = try makeContext(parsed, environment: environment, console: console)
         switch command {
         case "list": return try list(parsed, context)
         case "info": return try info(parsed, context)
@@ -117,7 +163,9 @@ public enum TensorwireCommand {
         }
     }
 
-    static func makeContext(_ parsed: ParsedArguments, environment: [String: String]) throws(CLIError) -> Context {
+    static func makeContext(_ parsed: ParsedArguments, environment: [String: String], console: Console) throws(CLIError)
+        -> Context
+    {
         let address = parsed.value("--server") ?? environment["TENSORWIRE_SERVER"] ?? "localhost:50051"
         let (host, port) = try ArgumentValues.server(address)
         let timeout = try parsed.value("--timeout").map { text throws(CLIError) in
@@ -125,48 +173,74 @@ public enum TensorwireCommand {
         }
         var metadata = Metadata()
         for header in parsed.values["--header"] ?? [] { try ArgumentValues.header(header, into: &metadata) }
-        return Context(host: host, port: port, timeout: timeout, metadata: metadata)
+        return Context(host: host, port: port, timeout: timeout, metadata: metadata, console: console)
     }
 
-    static func positionals(_ parsed: ParsedArguments, _ names: [String], optional: Int = 0) throws(CLIError) -> [String] {
-        let count = parsed.positionals.count
-        guard count <= names.count, count >= names.count - optional else {
-            throw .usage("expected \(names.joined(separator: " ")), got \(count) argument(s)")
+    /// The positional arguments of `command`, which takes `names` (the last `optional` of them may be left out).
+    static func positionals(_ parsed: ParsedArguments, _ command: String, _ names: [String], optional: Int = 0)
+        throws(CLIError) -> [String]
+    {
+        let given = parsed.positionals
+        let required = names.count - optional
+        if given.count > names.count {
+            let extra = given.dropFirst(names.count).map { "'\($0)'" }.joined(separator: " ")
+            if names.isEmpty { throw .usage("\(command) takes no arguments (got \(extra))") }
+            let takes = names.enumerated().map { $0.offset < required ? $0.element : "[\($0.element)]" }.joined(separator: " ")
+            throw .usage("\(command) takes \(takes); unexpected \(extra)")
         }
-        return parsed.positionals
+        if given.count < required {
+            throw .usage("\(command) needs \(names[given.count..<required].joined(separator: " "))")
+        }
+        return given
     }
 
-    static func call<T>(_ body: () throws(RPCError) -> T) throws(CLIError) -> T {
-        do { return try body() } catch { throw .rpc(error) }
-    }
-
-    /// Runs an RPC; UNAVAILABLE says which server could not be reached.
+    /// Runs an RPC; a connection failure says in plain words why the server could not be reached.
     static func call<T>(_ context: Context, _ body: () throws(RPCError) -> T) throws(CLIError) -> T {
         do {
             return try body()
-        } catch where error.code == .unavailable {
-            throw .rpc(RPCError(code: .unavailable, message: "cannot reach \(context.host):\(context.port) (\(error.message))"))
         } catch {
-            throw .rpc(error)
+            throw context.failure(error)
         }
+    }
+
+    /// Refuses a model (or the `version` asked for) that is not READY, with its state and the server's reason,
+    /// instead of sending requests it can only fail (a failed model also lists no inputs).
+    static func requireReady(_ model: TensorwireV1.ModelInfo, version: String?) throws(CLIError) {
+        func refusal(_ what: String, _ state: TensorwireV1.ModelState, _ reason: String) -> CLIError {
+            let name = stateName(state)
+            let because = reason.isEmpty || reason.lowercased() == name.lowercased() ? "" : ": \(reason)"
+            return .notServing("\(what) is \(name)\(because)")
+        }
+        if let version, !version.isEmpty, let chosen = model.versions.first(where: { $0.version == version }) {
+            guard chosen.state == .ready else { throw refusal("model '\(model.name)' version \(version)", chosen.state, chosen.error) }
+            return
+        }
+        guard model.state == .ready else { throw refusal("model '\(model.name)'", model.state, model.error) }
     }
 
     // MARK: list
 
     static let listHelp = """
-        usage: tensorwire list [--json]
+        usage: tensorwire list [--json] [--pretty]
 
         Lists the server's models: name, default version, state, inputs and outputs (name:dtype[shape]).
-          --json  one JSON object per model, as a JSON array
+          --json    one JSON object per model, as a JSON array on one line
+          --pretty  the JSON indented (implies --json)
         """
 
+    /// The JSON printer that --json / --pretty ask for, or nil for text.
+    static func jsonPrinter(_ parsed: ParsedArguments) -> JSONPrinter? {
+        let pretty = parsed.flags.contains("--pretty")
+        return pretty || parsed.flags.contains("--json") ? JSONPrinter(pretty: pretty) : nil
+    }
+
     static func list(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
-        _ = try positionals(parsed, [])
+        _ = try positionals(parsed, "list", [])
         let client = try context.connect()
         defer { client.close() }
         let models = try call(context) { () throws(RPCError) in try client.listModels() }
-        if parsed.flags.contains("--json") {
-            ConsoleIO.out(JSONPrinter(pretty: true).string(.array(models.map(modelJSON))))
+        if let printer = jsonPrinter(parsed) {
+            context.console.out(printer.string(.array(models.map(modelJSON))))
             return 0
         }
         var rows = [["MODEL", "VERSION", "STATE", "INPUTS", "OUTPUTS"]]
@@ -176,7 +250,7 @@ public enum TensorwireCommand {
                 model.inputs.map(specText).joined(separator: " "), model.outputs.map(specText).joined(separator: " "),
             ])
         }
-        ConsoleIO.out(table(rows))
+        context.console.out(table(rows))
         return 0
     }
 
@@ -247,19 +321,21 @@ public enum TensorwireCommand {
     // MARK: info
 
     static let infoHelp = """
-        usage: tensorwire info MODEL [--json]
+        usage: tensorwire info MODEL [--json] [--pretty]
 
-        Describes one model: versions and their state, inputs and outputs, batching settings.
-          --json  the description as JSON
+        Describes one model: versions and their state (with the reason when not READY), inputs and outputs,
+        batching settings.
+          --json    the description as JSON on one line
+          --pretty  the JSON indented (implies --json)
         """
 
     static func info(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
-        let name = try positionals(parsed, ["MODEL"])[0]
+        let name = try positionals(parsed, "info", ["MODEL"])[0]
         let client = try context.connect()
         defer { client.close() }
         let model = try call(context) { () throws(RPCError) in try client.getModel(name) }
-        if parsed.flags.contains("--json") {
-            ConsoleIO.out(JSONPrinter(pretty: true).string(modelJSON(model)))
+        if let printer = jsonPrinter(parsed) {
+            context.console.out(printer.string(modelJSON(model)))
             return 0
         }
         var lines = ["model     \(model.name)", "state     \(stateName(model.state))"]
@@ -277,7 +353,7 @@ public enum TensorwireCommand {
                     + "preferred_batch_sizes=\(b.preferredBatchSizes) max_queue_size=\(b.maxQueueSize) "
                     + "default_timeout_us=\(b.defaultTimeoutUs) instances=\(b.instances)")
         }
-        ConsoleIO.out(lines.joined(separator: "\n"))
+        context.console.out(lines.joined(separator: "\n"))
         return 0
     }
 
@@ -292,7 +368,7 @@ public enum TensorwireCommand {
         """
 
     static func health(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
-        let service = try positionals(parsed, ["SERVICE"], optional: 1).first ?? ""
+        let service = try positionals(parsed, "health", ["SERVICE"], optional: 1).first ?? ""
         let client = try context.connect()
         defer { client.close() }
         let status = try call(context) { () throws(RPCError) in try client.health(service: service) }
@@ -303,7 +379,7 @@ public enum TensorwireCommand {
         case .serviceUnknown: name = "SERVICE_UNKNOWN"
         default: name = "UNKNOWN"
         }
-        ConsoleIO.out(name)
+        context.console.out(name)
         if status != .serving { throw .notServing("\(service.isEmpty ? "the server" : service) is \(name)") }
         return 0
     }
@@ -318,25 +394,29 @@ public enum TensorwireCommand {
 
         Runs one Predict and prints the response as JSON: model, version, outputs (name → nested array), top_k
         (with --top-k), and how the server batched it (batch_size, batch_requests, queue_us, compute_us).
+        A model (or version) that is not READY is refused with its state and the server's reason (exit 7).
           -i, --input X    the inputs: a JSON text, @FILE (JSON, or .npy by extension/magic), or - (stdin).
                            JSON is an object of input name → nested array, or for a one-input model just the
                            nested array ([[0, 1, ...]]); the shape is inferred from the nesting. .npy: '<f4',
-                           '<f8', '<i4' or '<i8', C order, for a one-input model.
+                           '<f8', '<f2', '<i4', '<i8' or '|u1', C order, for a one-input model. Every number
+                           must be finite (no NaN or infinity, nothing beyond the input's float range).
           --pretty         indented JSON
           -k, --top-k K    the K most probable classes of each row (from the probabilities output)
           -o, --output N   return only output N (repeatable)
           --version V      run version V instead of the default
         """
 
-    /// The inputs of `model` from an --input value.
-    static func loadInputs(_ input: String, model: TensorwireV1.ModelInfo) throws(CLIError) -> [TensorwireV1.Tensor] {
+    /// The inputs of `model` from an --input value: JSON text, @FILE (JSON or .npy) or - (standard input).
+    static func loadInputs(_ input: String, model: TensorwireV1.ModelInfo, console: Console) throws(CLIError)
+        -> [TensorwireV1.Tensor]
+    {
         var bytes: [UInt8]
         var path: String?
         if input == "-" {
-            bytes = try ConsoleIO.readFile("-")
+            bytes = try console.readFile("-")
         } else if input.hasPrefix("@") {
             path = String(input.dropFirst())
-            bytes = try ConsoleIO.readFile(path ?? "")
+            bytes = try console.readFile(path ?? "")
         } else {
             bytes = Array(input.utf8)
         }
@@ -344,7 +424,7 @@ public enum TensorwireCommand {
             guard let only = model.inputs.first, model.inputs.count == 1 else {
                 throw .input(".npy input needs a one-input model; '\(model.name)' has \(model.inputs.count) inputs")
             }
-            return [TensorJSON.tensor(name: only.name, npy: try NPYArray(bytes: bytes))]
+            return [try TensorJSON.tensor(name: only.name, npy: try NPYArray(bytes: bytes))]
         }
         let json: JSONValue
         do {
@@ -361,25 +441,28 @@ public enum TensorwireCommand {
     }
 
     static func predict(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
-        let name = try positionals(parsed, ["MODEL"])[0]
+        let name = try positionals(parsed, "predict", ["MODEL"])[0]
         guard let input = parsed.value("--input") else { throw .usage("predict needs --input JSON|@FILE|-") }
         let topK = try topK(parsed)
+        let version = parsed.value("--version") ?? ""
         let client = try context.connect()
         defer { client.close() }
         let model = try call(context) { () throws(RPCError) in try client.getModel(name) }
+        try requireReady(model, version: version)
         var request = TensorwireV1.PredictRequest()
         request.model = name
-        request.version = parsed.value("--version") ?? ""
-        request.inputs = try loadInputs(input, model: model)
+        request.version = version
+        request.inputs = try loadInputs(input, model: model, console: context.console)
         request.outputs = parsed.values["--output"] ?? []
         let response = try call(context) { () throws(RPCError) in try client.predict(request) }
-        ConsoleIO.out(JSONPrinter(pretty: parsed.flags.contains("--pretty")).string(try TensorJSON.json(of: response, topK: topK)))
+        let printer = JSONPrinter(pretty: parsed.flags.contains("--pretty"))
+        context.console.out(printer.string(try TensorJSON.json(of: response, topK: topK)))
         return 0
     }
 
     // MARK: stream
 
-    static let streamSpec = OptionSpec(values: ["--top-k", "--version", "--output"], flags: ["--pretty"],
+    static let streamSpec = OptionSpec(values: ["--top-k", "--version", "--output"],
                                        aliases: ["-k": "--top-k", "-o": "--output"])
 
     static let streamHelp = """
@@ -387,54 +470,162 @@ public enum TensorwireCommand {
 
         Reads JSON lines from standard input (each line: what predict's --input takes as JSON), sends each as soon
         as it is read over one PredictStream (pipelined, so the server can batch them), and prints one JSON line
-        per response, in input order, with "id" set to the input's line number (1-based). Blank lines are skipped.
-        A request the server rejects prints a line with "error" and the stream goes on; exit 8 if any did.
+        per response as it arrives, in input order, with "id" set to the input's line number (1-based). Blank
+        lines are skipped. A line that is not valid input (bad JSON, a wrong input name, a NaN or infinite number)
+        or that the server rejects prints a line with "error" ({"code": 3, "message": ...} for the former) and the
+        stream goes on; exit 8 if any did. --timeout bounds the whole stream.
           -k, --top-k K    the K most probable classes of each row
           -o, --output N   return only output N (repeatable)
           --version V      run version V instead of the default
         """
 
+    /// The inputs of one stream line (JSON only: `@FILE` and `-` mean nothing there).
+    static func streamInputs(_ line: String, model: TensorwireV1.ModelInfo) throws(CLIError) -> [TensorwireV1.Tensor] {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(line)
+        } catch {
+            throw .input("\(error)")
+        }
+        return try TensorJSON.inputs(from: json, model: model)
+    }
+
+    /// A stream output line for a request that failed before or after the server saw it.
+    static func errorLine(model: String, version: String, id: String, code: Status.Code, message: String) -> JSONValue {
+        var response = TensorwireV1.PredictResponse()
+        response.model = model
+        response.version = version
+        response.id = id
+        response.error = TensorwireV1.PredictError(code: Int32(code.rawValue), message: message)
+        return (try? TensorJSON.json(of: response, topK: nil)) ?? .null
+    }
+
     static func stream(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
-        let name = try positionals(parsed, ["MODEL"])[0]
+        let name = try positionals(parsed, "stream", ["MODEL"])[0]
         let topK = try topK(parsed)
+        let version = parsed.value("--version") ?? ""
         let client = try context.connect()
         defer { client.close() }
         let model = try call(context) { () throws(RPCError) in try client.getModel(name) }
+        try requireReady(model, version: version)
         let printer = JSONPrinter(pretty: false)
-        let failures = Mutex(0)
+        let output = StreamOutput(console: context.console)
         let stream = client.predictStream(onResponse: { response in
-            if response.error != nil { failures.withLock { $0 += 1 } }
             do {
-                ConsoleIO.out(printer.string(try TensorJSON.json(of: response, topK: topK)))
+                output.answered(printer.string(try TensorJSON.json(of: response, topK: topK)), failed: response.error != nil)
             } catch {
-                failures.withLock { $0 += 1 }
-                ConsoleIO.err("tensorwire: response \(response.id): \(error)")
+                let line = errorLine(
+                    model: response.model, version: response.version, id: response.id, code: .invalidArgument,
+                    message: "\(error)")
+                output.answered(printer.string(line), failed: true)
             }
         })
         var lineNumber = 0
-        var sent = 0
-        while let line = readLine(strippingNewline: true) {
+        while stream.status == nil, let line = context.console.readLine() {
             lineNumber += 1
             if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
             var request = TensorwireV1.PredictRequest()
             request.model = name
-            request.version = parsed.value("--version") ?? ""
+            request.version = version
             request.outputs = parsed.values["--output"] ?? []
             request.id = String(lineNumber)
             do {
-                request.inputs = try loadInputs(line, model: model)
+                request.inputs = try streamInputs(line, model: model)
             } catch {
-                stream.cancel()
-                throw .input("line \(lineNumber): \(error)")
+                let line = errorLine(model: name, version: version, id: request.id, code: .invalidArgument, message: "\(error)")
+                output.local(printer.string(line))
+                continue
             }
+            output.expectAnswer()
             stream.send(request)
-            sent += 1
         }
         stream.finish()
         let status = stream.wait()
-        guard status.isOK else { throw .rpc(RPCError(status: status)) }
-        let failed = failures.withLock { $0 }
-        if failed > 0 { throw .someFailed("\(failed) of \(sent) requests failed") }
+        let (failed, total) = output.finish()
+        guard status.isOK else { throw context.failure(RPCError(status: status)) }
+        if failed > 0 { throw .someFailed("\(failed) of \(total) requests failed") }
         return 0
+    }
+}
+
+/// `stream`'s output: one line per input line, printed as soon as it and every line before it are known, so
+/// answers appear as they arrive and in input order although a bad line's error is known before the answers to
+/// the lines above it. The server answers a PredictStream's requests in the order they were sent.
+/// Threads: any (answers come on the connection's loop thread, local errors on the reading thread).
+final class StreamOutput: Sendable {
+    struct State {
+        /// Lines known but not yet printed, by sequence number.
+        var ready: [Int: String] = [:]
+        /// Sequence numbers of the requests sent, in send order; `awaiting[awaitingHead...]` are unanswered.
+        var awaiting: [Int] = []
+        var awaitingHead = 0
+        /// Sequence numbers that get no line (requests the stream ended without answering).
+        var skipped: Set<Int> = []
+        var nextSequence = 0
+        var nextToPrint = 0
+        var failed = 0
+    }
+
+    let console: Console
+    let state = Mutex(State())
+
+    init(console: Console) {
+        self.console = console
+    }
+
+    /// Reserves the next line for the answer to a request about to be sent (call before sending it).
+    func expectAnswer() {
+        state.withLock { state in
+            state.awaiting.append(state.nextSequence)
+            state.nextSequence += 1
+        }
+    }
+
+    /// The next line is an error found before sending (the input line was bad).
+    func local(_ line: String) {
+        state.withLock { state in
+            state.ready[state.nextSequence] = line
+            state.nextSequence += 1
+            state.failed += 1
+            flush(&state)
+        }
+    }
+
+    /// The server's answer to the oldest unanswered request.
+    func answered(_ line: String, failed: Bool) {
+        state.withLock { state in
+            guard state.awaitingHead < state.awaiting.count else { return }
+            state.ready[state.awaiting[state.awaitingHead]] = line
+            state.awaitingHead += 1
+            if state.awaitingHead >= 4096 {
+                state.awaiting.removeFirst(state.awaitingHead)
+                state.awaitingHead = 0
+            }
+            if failed { state.failed += 1 }
+            flush(&state)
+        }
+    }
+
+    /// The stream has ended: unanswered requests get no line, the lines after them are printed. Returns the failed
+    /// lines (bad input or an error answer) and all lines.
+    func finish() -> (failed: Int, total: Int) {
+        state.withLock { state in
+            state.skipped.formUnion(state.awaiting[state.awaitingHead...])
+            state.awaiting = []
+            state.awaitingHead = 0
+            flush(&state)
+            return (state.failed, state.nextSequence)
+        }
+    }
+
+    private func flush(_ state: inout State) {
+        while true {
+            if let line = state.ready.removeValue(forKey: state.nextToPrint) {
+                console.out(line)
+            } else if state.skipped.remove(state.nextToPrint) == nil {
+                return
+            }
+            state.nextToPrint += 1
+        }
     }
 }

@@ -20,6 +20,7 @@ public final class Batcher: Sendable {
     /// "name version N", for error messages.
     public let modelLabel: String
     /// False when some input or output has no leading batch dimension: each request then runs alone, as given.
+    /// A model whose ONNX export fixed the batch dimension (`Model.fixedBatchSize`, e.g. input `[1, 4]`) is one.
     public let rowBatchable: Bool
 
     private let clock: any MonotonicClock

@@ -15,6 +15,18 @@ public final class Model: Sendable {
     public let opsetVersion: Int
     /// `producer_name producer_version` from the file (e.g. "skl2onnx 1.17.0", "pytorch 2.3.0").
     public let producer: String
+    /// The batch size the ONNX export fixed, or nil when the batch dimension is dynamic (any number of rows).
+    ///
+    /// A graph exported without a dynamic batch axis (`torch.onnx.export` without `dynamic_axes`, a Keras model with
+    /// a concrete batch size, skl2onnx `initial_types` without None) declares every input with a concrete first
+    /// dimension, such as `[1, 4]`: the model then takes exactly that many rows per request, and its requests are
+    /// not batched together. See `ModelSignature.fixedBatchSize` for the exact rule.
+    public let fixedBatchSize: Int?
+    /// When `fixedBatchSize` is set: what it means for requests and how to export the model with a dynamic batch
+    /// axis (torch, tf2onnx/keras2onnx and skl2onnx, with this model's tensor names); nil otherwise. A lower-case
+    /// clause without the model's name, meant for a load-time log line (`"model \(name): \(hint)"`) and used as is
+    /// in the INVALID_ARGUMENT a request with another row count gets. See `ModelSignature.fixedBatchHint`.
+    public let fixedBatchHint: String?
     let plan: CompiledPlan
 
     /// Compiles a model from the bytes of a `.onnx` file. `source` names the file in errors.
@@ -35,6 +47,8 @@ public final class Model: Sendable {
         self.name = name
         self.source = source
         self.signature = plan.signature
+        self.fixedBatchSize = plan.signature.fixedBatchSize
+        self.fixedBatchHint = plan.signature.fixedBatchHint
         self.opsetVersion = Int(compiler.opset)
         self.producer = [proto.producerName, proto.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
     }

@@ -1,4 +1,5 @@
 internal import Foundation
+public import Logging
 
 // The model repository: DIR/<model>/<version>/model.onnx, with an optional DIR/<model>/config.json. Foundation is
 // used here for directory listing, file reads and JSON only; the math never touches it.
@@ -17,7 +18,7 @@ public enum VersionPolicy: Sendable, Equatable {
 public struct ModelConfig: Sendable, Equatable {
     /// The most rows one batch may hold (a larger request is split).
     public var maxBatchSize: Int = 64
-    /// How long a busy model may hold a partial batch (0: never wait).
+    /// How long a free instance may wait for a fuller batch (0: never wait).
     public var maxQueueDelayMicroseconds: Int = 0
     /// Batch sizes the batcher prefers to form, ascending.
     public var preferredBatchSizes: [Int] = []
@@ -44,11 +45,16 @@ public struct ModelConfig: Sendable, Equatable {
     public init(json bytes: [UInt8], file: String, defaults: ModelConfig = ModelConfig()) throws(ModelLoadError) {
         self = defaults
         func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: file, node: nil, op: nil, reason: reason) }
+        do throws(JSONSyntax.Error) {
+            try JSONSyntax.validate(bytes)
+        } catch {
+            throw fail("not valid JSON: \(error)")
+        }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes))
         } catch {
-            throw fail("not valid JSON (\(error.localizedDescription))")
+            throw fail("not valid JSON")
         }
         guard let dictionary = object as? [String: Any] else { throw fail("the top level must be a JSON object") }
         for key in dictionary.keys.sorted() where !Self.keys.contains(key) {
@@ -142,7 +148,7 @@ public struct ModelEntry: Sendable {
     }
 
     public let name: String
-    /// The version number (0 when the failure concerns the whole model, e.g. a bad config.json).
+    /// The version number (≥ 1; 0 when the failure concerns the whole model, e.g. a bad config.json).
     public let version: Int
     public let config: ModelConfig
     public let state: State
@@ -192,26 +198,115 @@ public struct ModelRepository: Sendable {
     }
 
     /// Loads `DIR/<model>/<version>/model.onnx` for every model directory, each with its config.json over
-    /// `defaults`. Throws only when `directory` itself cannot be listed; per-model failures become failed entries
-    /// and log lines.
+    /// `defaults`. Throws when `directory` cannot be listed or is one model's folder rather than a repository;
+    /// per-model failures become failed entries and log lines, and files beside the model folders are reported.
     public static func load(
-        directory: String, defaults: ModelConfig = ModelConfig(),
-        log: (String) -> Void = { ModelRepository.logToStandardError($0) }
+        directory: String, defaults: ModelConfig = ModelConfig(), logger: Logger = .standardError(component: "models")
     ) throws(ModelLoadError) -> ModelRepository {
-        let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
-        let names: [String]
-        do {
-            names = try manager.contentsOfDirectory(atPath: directory).sorted()
-        } catch {
-            throw ModelLoadError(file: directory, node: nil, op: nil,
-                                 reason: "cannot list the model repository (\(error.localizedDescription))")
+        let names = try listRepository(directory)
+        if let hint = modelFolderHint(directory, contents: names) {
+            throw ModelLoadError(file: directory, node: nil, op: nil, reason: hint)
         }
         var entries: [ModelEntry] = []
-        for name in names where !name.hasPrefix(".") && isDirectory(root.appendingPathComponent(name).path) {
-            entries += loadModel(named: name, directory: directory, defaults: defaults, log: log)
+        var modelFolders = 0
+        for name in names where !name.hasPrefix(".") {
+            let path = root.appendingPathComponent(name).path
+            guard isDirectory(path) else {
+                logger.warning("\(path): not a model folder, skipped (a model lives at "
+                    + "\(directory)/<model>/<version>/model.onnx\(looseFileAdvice(name, repository: directory)))")
+                continue
+            }
+            modelFolders += 1
+            entries += loadModel(named: name, directory: directory, defaults: defaults, logger: logger)
+        }
+        if modelFolders == 0 {
+            logger.warning("the model repository \(directory) holds no model folders: nothing to serve "
+                + "(expected \(directory)/<model>/<version>/model.onnx)")
         }
         return ModelRepository(directory: directory, entries: entries)
+    }
+
+    /// The names in the repository directory, or an error that says plainly why it cannot be listed.
+    static func listRepository(_ directory: String) throws(ModelLoadError) -> [String] {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: directory, node: nil, op: nil, reason: reason) }
+        var flag: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &flag) else {
+            throw fail("the model repository does not exist (--models takes a folder holding <model>/<version>/model.onnx)")
+        }
+        guard flag.boolValue else {
+            throw fail("is a file, not a model repository folder (--models takes a folder holding "
+                + "<model>/<version>/model.onnx)")
+        }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw fail("the model repository folder cannot be read (permission denied?)")
+        }
+        return names.sorted()
+    }
+
+    /// When `directory` is one model's folder (it holds `<version>/model.onnx`, `model.onnx` or `config.json`
+    /// itself) rather than a repository of model folders: what to pass instead.
+    static func modelFolderHint(_ directory: String, contents: [String]) -> String? {
+        let root = URL(fileURLWithPath: directory)
+        let versionFolder = contents.first { name in
+            Int(name) != nil && FileManager.default.fileExists(atPath: root.appendingPathComponent("\(name)/model.onnx").path)
+        }
+        let found = versionFolder.map { "\($0)/model.onnx" }
+            ?? (contents.contains("model.onnx") ? "model.onnx" : contents.contains("config.json") ? "config.json" : nil)
+        guard let found else { return nil }
+        let standardized = root.standardizedFileURL
+        let name = standardized.lastPathComponent
+        let parent = standardized.deletingLastPathComponent().path
+        return "looks like one model's folder (it holds \(found)), not a repository of model folders: "
+            + "pass its parent, --models \(parent), to serve it as model '\(name)'"
+    }
+
+    /// Advice for a file found where a model folder was expected, e.g. `iris.onnx` at the repository's top.
+    static func looseFileAdvice(_ file: String, repository: String) -> String {
+        let url = URL(fileURLWithPath: file)
+        let stem = url.deletingPathExtension().lastPathComponent
+        switch url.pathExtension.lowercased() {
+        case "onnx": return "; move it to \(repository)/\(stem)/1/model.onnx"
+        default: return ""
+        }
+    }
+
+    /// Advice for a model folder without any `<version>/model.onnx`, from what it holds.
+    static func missingVersionAdvice(modelDirectory: String, contents: [String]) -> String {
+        let root = URL(fileURLWithPath: modelDirectory)
+        let visible = contents.filter { !$0.hasPrefix(".") && $0 != "config.json" && $0 != "config.pbtxt" }.sorted()
+        let found = visible.isEmpty
+            ? "it is empty" : "found: " + visible.prefix(8).joined(separator: ", ") + (visible.count > 8 ? ", …" : "")
+        var advice: [String] = []
+        for name in visible {
+            let path = root.appendingPathComponent(name).path
+            let lower = name.lowercased()
+            if isDirectory(path) {
+                let inside = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { !$0.hasPrefix(".") }
+                if let version = Int(name) {
+                    if version < 1 {
+                        advice.append("version folders are numbered from 1 (rename \(name)/ to 1/)")
+                    } else if let onnx = inside.first(where: { $0.lowercased().hasSuffix(".onnx") }) {
+                        advice.append("rename \(name)/\(onnx) to \(name)/model.onnx")
+                    } else {
+                        advice.append("\(name)/ has no model.onnx")
+                    }
+                } else if inside.contains("model.onnx") {
+                    advice.append("version folders are whole numbers: rename \(name)/ to 1/")
+                }
+            } else if lower.hasSuffix(".onnx") {
+                advice.append("move \(name) to \(modelDirectory)/1/model.onnx")
+            } else if lower.hasSuffix(".pkl") || lower.hasSuffix(".pickle") || lower.hasSuffix(".joblib") {
+                advice.append("Tensorwire serves ONNX, not pickles: convert \(name) with skl2onnx (scikit-learn) or "
+                    + "onnxmltools (XGBoost, LightGBM) and save it as 1/model.onnx")
+            } else if lower.hasSuffix(".pt") || lower.hasSuffix(".pth") {
+                advice.append("Tensorwire serves ONNX: export \(name) with torch.onnx.export to 1/model.onnx")
+            } else if lower.hasSuffix(".h5") || lower.hasSuffix(".keras") || lower == "saved_model.pb" {
+                advice.append("Tensorwire serves ONNX: convert \(name) with tf2onnx to 1/model.onnx")
+            }
+        }
+        if advice.isEmpty { advice.append("put the model at \(modelDirectory)/1/model.onnx") }
+        return "\(found); " + advice.joined(separator: "; ")
     }
 
     /// The entries of one model, `DIR/<name>/`: its config.json over `defaults`, then every version its version
@@ -219,21 +314,27 @@ public struct ModelRepository: Sendable {
     /// this for every model directory; explicit model control runs it for one.
     public static func loadModel(
         named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
-        log: (String) -> Void = { ModelRepository.logToStandardError($0) }
+        logger: Logger = .standardError(component: "models")
     ) -> [ModelEntry] {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
         var entries: [ModelEntry] = []
         let modelDirectory = root.appendingPathComponent(name)
         func failed(_ version: Int, _ config: ModelConfig, _ reason: String) {
-            log("model \(name) version \(version): FAILED: \(reason)")
+            logger.error("model \(name)\(version == 0 ? "" : " version \(version)"): FAILED: \(reason)")
             entries.append(ModelEntry(name: name, version: version, config: config, state: .failed(reason: reason)))
         }
+        let contents = (try? manager.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
         var config = defaults
         let configPath = modelDirectory.appendingPathComponent("config.json").path
+        if contents.contains("config.pbtxt") {
+            let pbtxt = modelDirectory.appendingPathComponent("config.pbtxt").path
+            logger.warning("\(pbtxt) is Triton's format and is not read; Tensorwire reads \(configPath) "
+                + "(keys: \(ModelConfig.keys.joined(separator: ", ")))")
+        }
         if manager.fileExists(atPath: configPath) {
             guard let data = manager.contents(atPath: configPath) else {
-                failed(0, config, "\(configPath): cannot be read")
+                failed(0, config, "\(configPath): cannot be read (permission denied?)")
                 return entries
             }
             do throws(ModelLoadError) {
@@ -243,9 +344,8 @@ public struct ModelRepository: Sendable {
                 return entries
             }
         }
-        let contents = (try? manager.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
         let available = contents.compactMap { entry -> Int? in
-            guard let version = Int(entry), version >= 0,
+            guard let version = Int(entry), version >= 1,
                   manager.fileExists(atPath: modelDirectory.appendingPathComponent("\(entry)/model.onnx").path)
             else { return nil }
             return version
@@ -257,7 +357,8 @@ public struct ModelRepository: Sendable {
         case .specific(let versions): selected = versions
         }
         if selected.isEmpty {
-            failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx")
+            failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx ("
+                + missingVersionAdvice(modelDirectory: modelDirectory.path, contents: contents) + ")")
             return entries
         }
         for version in selected {
@@ -268,8 +369,9 @@ public struct ModelRepository: Sendable {
             }
             do {
                 let model = try Model(contentsOf: path, name: name)
-                log("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
+                logger.info("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
                     + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps, GEMM \(model.gemm))")
+                if let hint = model.fixedBatchHint { logger.warning("model \(name) version \(version): \(hint)") }
                 entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model)))
             } catch {
                 failed(version, config, error.description)
@@ -283,8 +385,9 @@ public struct ModelRepository: Sendable {
         return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
     }
 
-    public static func logToStandardError(_ line: String) {
-        FileHandle.standardError.write(Data(("tensorwire: " + line + "\n").utf8))
+    /// One line to standard error, in the server's log format, for code that has no logger handed down.
+    public static func logToStandardError(_ line: String, level: LogLevel = .warning) {
+        Logger.standardError(component: "engine").log(level, line)
     }
 }
 

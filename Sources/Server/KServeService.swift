@@ -28,7 +28,7 @@ public struct KServeService: Sendable {
 
     // MARK: Health and metadata
 
-    public func serverReady() -> Bool { catalog.allModelsReady }
+    public func serverReady() -> Bool { catalog.isReady }
 
     /// ModelReady: true when the version resolves to a loaded one; an unknown model or version is `false`, not an
     /// error (as Triton answers).
@@ -272,7 +272,8 @@ public struct KServeService: Sendable {
             converted.version = request.modelVersion
             converted.id = request.id
             converted.inputs = try KServeTensors.wireInputs(
-                request, model: request.modelName, signature: batcher.model.signature.inputs)
+                request, model: request.modelName, signature: batcher.model.signature.inputs,
+                fixedBatchHint: batcher.model.fixedBatchHint)
             converted.outputs = request.outputs.map(\.name)
             native = converted
         } catch {

@@ -87,9 +87,10 @@ enum KServeTensors {
 
     /// The request's inputs as `tensorwire.v1.Tensor`s, following Triton's precedence per input (kserve-v2.md
     /// section 5): `contents` and `raw_input_contents` together are refused; `contents` when set; otherwise the next
-    /// raw entry. `signature` supplies the accepted datatypes for precise errors.
+    /// raw entry. `signature` supplies the accepted datatypes for precise errors; `fixedBatchHint` (the model's
+    /// `Model.fixedBatchHint`) explains a first dimension other than the one the model's export fixed.
     static func wireInputs(
-        _ request: KServe.ModelInferRequest, model: String, signature: [TensorSignature]
+        _ request: KServe.ModelInferRequest, model: String, signature: [TensorSignature], fixedBatchHint: String?
     ) throws(RPCError) -> [TensorwireV1.Tensor] {
         var nextRaw = 0
         var tensors: [TensorwireV1.Tensor] = []
@@ -109,7 +110,12 @@ enum KServeTensors {
             // The shape first: a wrong shape is the better explanation of a wrong byte count.
             if let spec, input.shape.count != spec.dims.count
                 || zip(input.shape, spec.dims).contains(where: { $1 >= 0 && $0 != Int64($1) }) {
-                throw invalid("input '\(input.name)' for model '\(model)': expected shape \(spec.dims), got \(input.shape)")
+                let message = "input '\(input.name)' for model '\(model)': expected shape \(spec.dims), got \(input.shape)"
+                if let fixedBatchHint, input.shape.count == spec.dims.count, let rows = input.shape.first,
+                   let fixed = spec.dims.first, rows != Int64(fixed) {
+                    throw invalid("\(message): \(fixedBatchHint)")
+                }
+                throw invalid(message)
             }
             var tensor = TensorwireV1.Tensor()
             tensor.name = input.name
@@ -121,7 +127,7 @@ enum KServeTensors {
                         "contents field must not be specified when using raw_input_contents for '\(input.name)' "
                             + "for model '\(model)'")
                 }
-                try fillTyped(&tensor, contents, type: type, input: input.name, model: model)
+                try fillTyped(&tensor, contents, type: type, input: input.name, model: model, spec: spec)
             } else {
                 guard request.rawInputContents.indices.contains(nextRaw) else {
                     throw invalid("unable to find data for input tensor '\(input.name)' for model '\(model)' in request")
@@ -210,17 +216,23 @@ enum KServeTensors {
     }
 
     /// Copies typed `contents` into the tensor's typed fields; data in a field other than the one the datatype
-    /// selects is refused, as Triton does.
+    /// selects is refused, as Triton does, naming the field that holds it, the one the datatype reads and the
+    /// datatype that would read it. With `spec` (the input is known), an empty selected field with a non-empty
+    /// shape is refused here too, in the protocol's own field names.
     static func fillTyped(
         _ tensor: inout TensorwireV1.Tensor, _ contents: KServe.InferTensorContents, type: Datatype, input: String,
-        model: String
+        model: String, spec: TensorSignature?
     ) throws(RPCError) {
-        let populated: [(String, Bool)] = [
-            ("bool_contents", !contents.boolContents.isEmpty), ("int_contents", !contents.intContents.isEmpty),
-            ("int64_contents", !contents.int64Contents.isEmpty), ("uint_contents", !contents.uintContents.isEmpty),
-            ("uint64_contents", !contents.uint64Contents.isEmpty), ("fp32_contents", !contents.fp32Contents.isEmpty),
-            ("fp64_contents", !contents.fp64Contents.isEmpty), ("bytes_contents", !contents.bytesContents.isEmpty),
+        // Each field with the datatype named after it and the number of values it holds.
+        let fields: [(field: String, datatype: String, count: Int)] = [
+            ("bool_contents", "BOOL", contents.boolContents.count), ("int_contents", "INT32", contents.intContents.count),
+            ("int64_contents", "INT64", contents.int64Contents.count),
+            ("uint_contents", "UINT32", contents.uintContents.count),
+            ("uint64_contents", "UINT64", contents.uint64Contents.count),
+            ("fp32_contents", "FP32", contents.fp32Contents.count), ("fp64_contents", "FP64", contents.fp64Contents.count),
+            ("bytes_contents", "BYTES", contents.bytesContents.count),
         ]
+        let populated = fields.filter { $0.count > 0 }
         let expected: String
         switch type.name {
         case "BOOL": expected = "bool_contents"
@@ -234,10 +246,28 @@ enum KServeTensors {
         default:
             throw invalid("input '\(input)' for model '\(model)': \(type.name) has no typed contents field; send it in raw_input_contents")
         }
-        if let stray = populated.first(where: { $0.1 && $0.0 != expected }) {
+        let strays = populated.filter { $0.field != expected }
+        if let stray = strays.first {
+            let prefix = "unexpected explicit tensor data for input tensor '\(input)' for model '\(model)': "
+            let found = strays.map { "\($0.field) (\($0.count) values)" }.joined(separator: " and ")
+            if populated.contains(where: { $0.field == expected }) {
+                throw invalid(
+                    prefix + "\(found) is set besides \(expected); datatype \(type.name) reads \(expected) only, so "
+                        + "send the values there alone")
+            }
+            let fix: String
+            if strays.count == 1, spec.map({ acceptedNames(for: $0.dataType).contains(stray.datatype) }) ?? true {
+                fix = "set datatype \(stray.datatype) to send them as \(stray.field), or send them in \(expected)"
+            } else {
+                fix = "send them in \(expected)"
+            }
             throw invalid(
-                "unexpected explicit tensor data for input tensor '\(input)' for model '\(model)': \(stray.0) is set, "
-                    + "datatype \(type.name) uses \(expected)")
+                prefix + "the data is in \(found) while datatype says \(type.name), which reads \(expected) (empty); \(fix)")
+        }
+        if spec != nil, populated.isEmpty, let count = elementCount(tensor.shape), count > 0 {
+            throw invalid(
+                "input '\(input)' for model '\(model)' carries no data: datatype \(type.name) reads \(expected), which is "
+                    + "empty, and shape \(tensor.shape) needs \(count) values")
         }
         switch type.name {
         case "BOOL": tensor.boolData = contents.boolContents

@@ -1,6 +1,7 @@
 public import Batching
 internal import Foundation
 public import Inference
+public import Logging
 public import RPCCore
 internal import Synchronization
 import TensorwireProto
@@ -43,12 +44,13 @@ public final class ModelCatalog: Sendable {
         /// A repository directory (`--models`), or nil for the built-in `digits` model.
         public var directory: String?
         public var defaults: ModelConfig
-        public var log: @Sendable (String) -> Void
+        /// Where load and unload lines go (component `models`).
+        public var logger: Logger
 
-        public init(directory: String?, defaults: ModelConfig = ModelConfig(), log: @escaping @Sendable (String) -> Void = { _ in }) {
+        public init(directory: String?, defaults: ModelConfig = ModelConfig(), logger: Logger = .discarding) {
             self.directory = directory
             self.defaults = defaults
-            self.log = log
+            self.logger = logger
         }
     }
 
@@ -67,6 +69,9 @@ public final class ModelCatalog: Sendable {
     private let hooks: BatcherHooks
     /// Whether RepositoryModelLoad / RepositoryModelUnload are served.
     public let modelControl: ModelControlMode
+    /// `--strict-readiness`: the server is ready only when every loaded model has a ready version (a model that
+    /// failed to load makes the whole server not ready). Off: failed models are reported per model only.
+    public let strictReadiness: Bool
     /// Where `load` reads models from.
     public let source: Source
 
@@ -77,8 +82,10 @@ public final class ModelCatalog: Sendable {
     /// model).
     public init(
         repository: ModelRepository, clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil,
-        hooks: BatcherHooks = BatcherHooks(), modelControl: ModelControlMode = .none, source: Source? = nil
+        hooks: BatcherHooks = BatcherHooks(), modelControl: ModelControlMode = .none, source: Source? = nil,
+        strictReadiness: Bool = false
     ) {
+        self.strictReadiness = strictReadiness
         self.clock = clock
         self.blasThreads = blasThreads
         self.hooks = hooks
@@ -136,6 +143,23 @@ public final class ModelCatalog: Sendable {
     /// unloaded on request, or its load was refused and reported to the caller).
     public var allModelsReady: Bool {
         snapshot().values.allSatisfy { !$0.isLoaded || $0.versions.contains { $0.batcher != nil } }
+    }
+
+    /// Whether the server as a whole is ready (health "", KServe ServerReady). By default it is, once the start-up
+    /// loads are done: a model that failed to load is reported by ModelReady, GetModel and the log while the others
+    /// serve, so one bad model does not keep a pod out of its Service. With `strictReadiness`, `allModelsReady`.
+    public var isReady: Bool {
+        strictReadiness ? allModelsReady : !table.withLock { $0.closed }
+    }
+
+    /// The names of the models in the table with no ready version (their load failed), sorted.
+    public var failedModelNames: [String] {
+        snapshot().filter { $0.value.isLoaded && !$0.value.versions.contains { $0.batcher != nil } }.keys.sorted()
+    }
+
+    /// The names of the models with at least one ready version, sorted.
+    public var readyModelNames: [String] {
+        snapshot().filter { $0.value.isLoaded && $0.value.versions.contains { $0.batcher != nil } }.keys.sorted()
     }
 
     /// Calls `handler` (on the thread that loaded or unloaded) after every change to the table, e.g. to keep the
@@ -266,7 +290,7 @@ public final class ModelCatalog: Sendable {
                 defer { table.models[name] = Entry(versions: versions, unloadedReason: nil) }
                 return table.models[name]
             }
-            source.log("model \(name): loaded (versions \(versions.map { String($0.number) }.joined(separator: ", ")))")
+            source.logger.info("model \(name): loaded (versions \(versions.map { String($0.number) }.joined(separator: ", ")))")
             notifyChange()
             for version in previous?.versions ?? [] { version.batcher?.shutdown(drain: true) }
         }
@@ -304,7 +328,7 @@ public final class ModelCatalog: Sendable {
             }
             notifyChange()
             for version in previous.versions { version.batcher?.shutdown(drain: true) }
-            source.log("model \(name): unloaded")
+            source.logger.info("model \(name): unloaded")
         }
     }
 
@@ -316,7 +340,6 @@ public final class ModelCatalog: Sendable {
     /// config.json over the defaults, the versions its version policy selects, each ready or failed with a reason.
     /// Errors for a name that is not one directory of the repository.
     private func readEntries(_ name: String) throws(RPCError) -> [ModelEntry] {
-        let log = source.log
         guard let directory = source.directory else {
             guard name == "digits" else {
                 throw RPCError(code: .notFound, message: "model '\(name)' is not in the repository (the built-in repository has: digits)")
@@ -332,7 +355,8 @@ public final class ModelCatalog: Sendable {
             let known = repositoryModelNames().joined(separator: ", ")
             throw RPCError(code: .notFound, message: "model '\(name)' is not in the repository \(directory) (models: \(known))")
         }
-        return ModelRepository.loadModel(named: name, directory: directory, defaults: source.defaults, log: log)
+        return ModelRepository.loadModel(
+            named: name, directory: directory, defaults: source.defaults, logger: source.logger)
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -42,7 +42,9 @@ public struct PredictService: Sendable {
         let inputs: [Tensor]
         do throws(RPCError) {
             let signature = batcher.model.signature
-            inputs = try TensorConversion.inputs(request.inputs, model: request.model, signature: signature.inputs)
+            inputs = try TensorConversion.inputs(
+                request.inputs, model: request.model, signature: signature.inputs,
+                fixedBatchHint: batcher.model.fixedBatchHint)
             // Check the output filter before computing anything.
             _ = try TensorConversion.outputs([], signature: signature.outputs, filter: request.outputs, model: request.model)
         } catch {

@@ -1,4 +1,5 @@
 public import Inference
+public import Logging
 
 /// Whether models may be loaded and unloaded while the server runs (Triton's `--model-control-mode`).
 public enum ModelControlMode: String, Sendable, Equatable, CaseIterable {
@@ -27,6 +28,10 @@ public struct ServerOptions: Sendable, Equatable {
     /// `--load-model NAME` (repeatable; `*` loads every repository model): the models loaded at start-up in explicit
     /// mode.
     public var loadModels: [String] = []
+    /// `--strict-readiness`: not ready (health "", ServerReady) while any loaded model has no ready version.
+    public var strictReadiness = false
+    /// `--log-level`: the lowest level written to standard error.
+    public var logLevel = LogLevel.info
 
     public init() {}
 
@@ -45,22 +50,28 @@ public struct ServerOptions: Sendable, Equatable {
                                              start with no model loaded except those of --load-model
           --load-model NAME                  with --model-control explicit: load NAME at start-up (repeatable;
                                              "*" loads every model of the repository)
+          --strict-readiness                 ready (health "", ServerReady) only when every model loaded; by
+                                             default a failed model is reported per model and the rest serve
+          --log-level LEVEL                  debug, info (default), warning or error; logs go to stderr
 
         Batching defaults for every model (a model's config.json key of the same name wins):
           --max-batch-size N                 most rows per batch; 1 turns batching off (default 64)
-          --max-queue-delay-us N             how long a busy model may hold a partial batch (default 0)
+          --max-queue-delay-us N             how long a free instance may wait for a fuller batch (default 0:
+                                             never waits)
           --preferred-batch-sizes N,N,...    batch sizes to wait for within the delay (default none)
           --max-queue-size N                 queued requests before RESOURCE_EXHAUSTED (default 1024)
           --default-timeout-us N             deadline for requests without grpc-timeout; 0: none (default 0)
           --instances N                      instance threads per model version (default 1)
           --blas-threads N                   threads per GEMM call (default: cores / instances)
           -h, --help                         this text
+          --version                          the version and git commit, then exit
         """
 
     /// What the command line asks for.
     public enum Parsed: Equatable, Sendable {
         case run(ServerOptions)
         case help
+        case version
     }
 
     public struct UsageError: Error, Equatable, CustomStringConvertible {
@@ -93,6 +104,14 @@ public struct ServerOptions: Sendable, Equatable {
             }
             switch flag {
             case "-h", "--help": return .help
+            case "--version": return .version
+            case "--strict-readiness": options.strictReadiness = true
+            case "--log-level":
+                let text = try value(flag)
+                guard let level = LogLevel(name: text) else {
+                    throw UsageError(description: "--log-level: \"\(text)\" is not one of debug, info, warning, error")
+                }
+                options.logLevel = level
             case "--host": options.host = try value(flag)
             case "--port": options.port = try integer(flag, in: 0...65535)
             case "--models": options.modelsDirectory = try value(flag)

@@ -30,8 +30,11 @@ enum TensorConversion {
     }
 
     /// The wire inputs matched to `signature` by name (in signature order), converted and checked.
-    /// For a single-input model an unnamed tensor is taken as that input.
-    static func inputs(_ tensors: [WireTensor], model: String, signature: [TensorSignature]) throws(RPCError) -> [Tensor] {
+    /// For a single-input model an unnamed tensor is taken as that input. `fixedBatchHint` is the model's
+    /// `Model.fixedBatchHint`: when set, a request with another number of rows is told why and what to do.
+    static func inputs(
+        _ tensors: [WireTensor], model: String, signature: [TensorSignature], fixedBatchHint: String?
+    ) throws(RPCError) -> [Tensor] {
         var byName: [String: WireTensor] = [:]
         for tensor in tensors {
             let name = tensor.name.isEmpty && signature.count == 1 ? signature[0].name : tensor.name
@@ -48,7 +51,7 @@ enum TensorConversion {
             guard let tensor = byName[spec.name] else {
                 throw invalid("model \(model) needs input \"\(spec.name)\" (\(describe(spec))); it is missing")
             }
-            let value = try input(tensor, spec: spec)
+            let value = try input(tensor, spec: spec, fixedBatchHint: fixedBatchHint)
             if let axis = spec.batchAxis, value.shape.dims.indices.contains(axis) {
                 let count = value.shape.dims[axis]
                 if let rows, rows != count {
@@ -66,7 +69,8 @@ enum TensorConversion {
     }
 
     /// One input: dtype resolved and converted, shape checked against the signature, element count checked.
-    static func input(_ tensor: WireTensor, spec: TensorSignature) throws(RPCError) -> Tensor {
+    /// `fixedBatchHint` (the model's `Model.fixedBatchHint`) explains a first dimension other than the fixed one.
+    static func input(_ tensor: WireTensor, spec: TensorSignature, fixedBatchHint: String?) throws(RPCError) -> Tensor {
         let name = spec.name
         let shape = tensor.shape
         guard shape.count == spec.dims.count else {
@@ -78,6 +82,9 @@ enum TensorConversion {
                 throw invalid("input \"\(name)\": dimension \(index) is \(given); dimensions must be 0…\(Int32.max)")
             }
             if expected >= 0, given != Int64(expected) {
+                if index == 0, let fixedBatchHint {
+                    throw invalid("input \"\(name)\": expected shape \(spec.dims), got \(shape): \(fixedBatchHint)")
+                }
                 throw invalid("input \"\(name)\": expected shape \(spec.dims), got \(shape)")
             }
             dims.append(Int(given))
@@ -93,6 +100,7 @@ enum TensorConversion {
             let accepted = acceptedWireTypes(for: spec.dataType).map(\.description).joined(separator: ", ")
             throw invalid("input \"\(name)\": dtype \(wireType) is not accepted; the model takes \(accepted)")
         }
+        try checkTypedField(tensor, type: wireType, spec: spec)
         let storage: Tensor.Storage
         switch spec.dataType {
         case .float32: storage = .float32(try floats(tensor, type: wireType, count: count, name: name))
@@ -124,6 +132,73 @@ enum TensorConversion {
                     : "input \"\(name)\": data in several typed fields; set dtype and use one field")
         }
         return type
+    }
+
+    /// The typed field that carries elements of `type` when raw_data is empty, with the number of values it holds
+    /// in `tensor`; nil for FLOAT16 (raw_data only).
+    static func typedField(for type: WireType, in tensor: WireTensor) -> (name: String, count: Int)? {
+        switch type {
+        case .float32: return ("float_data", tensor.floatData.count)
+        case .float64: return ("double_data", tensor.doubleData.count)
+        case .int32, .int8, .int16, .uint8, .uint16: return ("int32_data", tensor.int32Data.count)
+        case .int64: return ("int64_data", tensor.int64Data.count)
+        case .uint32, .uint64: return ("uint64_data", tensor.uint64Data.count)
+        case .bool: return ("bool_data", tensor.boolData.count)
+        case .string: return ("string_data", tensor.stringData.count)
+        default: return nil
+        }
+    }
+
+    /// The typed fields that hold values, in field-number order, each with the dtype named after it and its count.
+    static func populatedFields(_ tensor: WireTensor) -> [(field: String, type: WireType, count: Int)] {
+        let fields: [(String, WireType, Int)] = [
+            ("float_data", .float32, tensor.floatData.count), ("double_data", .float64, tensor.doubleData.count),
+            ("int32_data", .int32, tensor.int32Data.count), ("int64_data", .int64, tensor.int64Data.count),
+            ("bool_data", .bool, tensor.boolData.count), ("string_data", .string, tensor.stringData.count),
+            ("uint64_data", .uint64, tensor.uint64Data.count),
+        ]
+        return fields.filter { $0.2 > 0 }.map { (field: $0.0, type: $0.1, count: $0.2) }
+    }
+
+    /// A dtype's name as clients write it: FLOAT32 for DATA_TYPE_FLOAT32.
+    static func shortName(_ type: WireType) -> String {
+        let name = type.description
+        return name.hasPrefix("DATA_TYPE_") ? String(name.dropFirst("DATA_TYPE_".count)) : name
+    }
+
+    /// With no raw_data, the typed field that `type` selects must hold the data. When it is empty, the error names
+    /// that field and every field that does hold values (the usual mistake: FLOAT32 values sent as int64_data),
+    /// rather than counting the empty field's zero elements against the shape.
+    static func checkTypedField(_ tensor: WireTensor, type: WireType, spec: TensorSignature) throws(RPCError) {
+        guard tensor.rawData.isEmpty else { return }
+        let name = spec.name
+        guard let selected = typedField(for: type, in: tensor) else {
+            throw invalid(
+                "input \"\(name)\": dtype \(shortName(type)) has no typed field; send its elements in raw_data "
+                    + "(little-endian, \(rawElementSize(type).map { "\($0) bytes" } ?? "fixed size") each)")
+        }
+        // The usual case: the selected field holds values (a wrong count is reported against the shape).
+        if selected.count > 0 { return }
+        let field = selected.name
+        let populated = populatedFields(tensor)
+        guard let only = populated.first else {
+            throw invalid(
+                "input \"\(name)\" carries no data: dtype \(shortName(type)) reads \(field) (or raw_data), and both "
+                    + "are empty")
+        }
+        let found = populated.map { "\($0.field) (\($0.count) values)" }.joined(separator: " and ")
+        let fix: String
+        if populated.count > 1 {
+            fix = "send the values in \(field) only"
+        } else if acceptedWireTypes(for: spec.dataType).contains(only.type) {
+            fix = "set dtype to \(shortName(only.type)) (or leave it unset) to send them as \(only.field), "
+                + "or send them in \(field)"
+        } else {
+            fix = "send them in \(field) (the input is \(shortName(wireType(of: spec.dataType))))"
+        }
+        throw invalid(
+            "input \"\(name)\": the data is in \(found) while dtype says \(shortName(type)), which reads \(field) "
+                + "(empty); \(fix)")
     }
 
     static func elements<T>(_ values: [T], count: Int, name: String) throws(RPCError) -> [T] {

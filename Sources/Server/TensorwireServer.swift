@@ -1,5 +1,6 @@
 import Batching
-public import Inference
+import Inference
+public import Logging
 import RPCCore
 public import ServiceSupport
 import TensorwireProto
@@ -19,21 +20,24 @@ public final class TensorwireServer: Sendable {
 
     /// Loads the models (the repository, or the built-in one), starts their batchers and starts serving.
     /// Throws when the repository directory cannot be read or the port cannot be bound.
-    public init(options: ServerOptions, log: @escaping @Sendable (String) -> Void = { ModelRepository.logToStandardError($0) }) throws {
+    /// `logSink` receives every log line of the server's components (`models`, `server`).
+    public init(options: ServerOptions, logSink: LogSink = LogSink()) throws {
+        let modelsLogger = Logger(component: "models", sink: logSink)
         let repository: ModelRepository
         if options.modelControl == .explicit {
             // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).
             repository = ModelRepository(directory: options.modelsDirectory ?? "builtin", entries: [])
         } else if let directory = options.modelsDirectory {
-            repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, log: log)
+            repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, logger: modelsLogger)
         } else {
             repository = ModelRepository.builtin(config: options.modelDefaults)
         }
         let clock = SystemMonotonicClock()
-        let source = ModelCatalog.Source(directory: options.modelsDirectory, defaults: options.modelDefaults, log: log)
+        let source = ModelCatalog.Source(
+            directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger)
         let catalog = ModelCatalog(
             repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
-            source: source)
+            source: source, strictReadiness: options.strictReadiness)
         do {
             try catalog.loadStartupModels(options.loadModels)
         } catch {
@@ -48,14 +52,14 @@ public final class TensorwireServer: Sendable {
         // Every service the router serves must resolve in the embedded descriptors (a test checks it too).
         let served = router.serviceNames.filter { !ReflectionResponder.reflectionServices.contains($0) }
         ReflectionRPC.register(try ReflectionResponder(servedServices: served), on: &router)
-        // SERVING once the models are loaded: the server as a whole when every model has a ready version.
-        // With explicit model control, loads and unloads move "" with it (see ModelCatalog.allModelsReady).
-        let status: HealthStatusBoard.ServingStatus = catalog.allModelsReady ? .serving : .notServing
+        // SERVING once the start-up loads are done (with --strict-readiness: when every loaded model has a ready
+        // version; loads and unloads move "" with it, see ModelCatalog.isReady).
+        let status: HealthStatusBoard.ServingStatus = catalog.isReady ? .serving : .notServing
         for service in router.serviceNames { health.set(service, .serving) }
         health.set("", status)
         catalog.onChange { [weak catalog] in
             guard let catalog else { return }
-            health.set("", catalog.allModelsReady ? .serving : .notServing)
+            health.set("", catalog.isReady ? .serving : .notServing)
         }
 
         var configuration = GRPCServer.Configuration()
@@ -72,6 +76,36 @@ public final class TensorwireServer: Sendable {
         self.catalog = catalog
         self.options = options
         self.health = health
+    }
+
+    /// The lines the server logs once it listens: where, what serves, what failed (and where to read why), and the
+    /// readiness rule in force.
+    public func startupSummary() -> [(level: LogLevel, text: String)] {
+        var lines: [(level: LogLevel, text: String)] = []
+        let ready = catalog.readyModelNames
+        let failed = catalog.failedModelNames
+        let source = options.modelsDirectory.map { "repository \($0)" } ?? "the built-in model"
+        let serving = ready.isEmpty ? "no model" : "models " + ready.joined(separator: ", ")
+        lines.append((.info, "listening on \(options.host):\(port), serving \(serving) from \(source)"))
+        if !failed.isEmpty {
+            let rule = options.strictReadiness
+                ? "the server is NOT ready (--strict-readiness)"
+                : "the server is ready; these models answer UNAVAILABLE (--strict-readiness makes the server not ready)"
+            lines.append((.warning, "failed to load: \(failed.joined(separator: ", ")) (reasons above, and in GetModel/"
+                + "ModelReady); \(rule)"))
+        }
+        if ready.isEmpty && failed.isEmpty {
+            let how = options.modelControl == .explicit
+                ? "load models with RepositoryModelLoad or --load-model" : "add DIR/<model>/<version>/model.onnx and restart"
+            lines.append((.warning, "no model is loaded: every Predict will be NOT_FOUND; \(how)"))
+        }
+        return lines
+    }
+
+    /// A start-up error in plain words (the message of an RPC error, the file and reason of a load error).
+    public static func describe(startupError error: any Error) -> String {
+        if let rpcError = error as? RPCError { return rpcError.message }
+        return String(describing: error)
     }
 
     /// Graceful stop: GOAWAY, in-flight calls finish within `drainSeconds`, then the batchers stop.

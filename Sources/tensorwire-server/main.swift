@@ -1,40 +1,44 @@
-import Server
-import Transport
+internal import BuildInfo
+internal import Logging
+internal import Server
+internal import Transport
 
 #if canImport(Glibc)
-import Glibc
+internal import Glibc
 #endif
 
-/// Writes a line to standard error (fd 2; the C `stderr` global is not concurrency-safe to name in Swift 6).
-func printError(_ text: String) {
-    let line = text + "\n"
-    _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-}
-
-// Parse arguments, start the server, wait for SIGTERM/SIGINT, drain, exit 0.
+// The composition root: parse arguments, make the one log sink, start the server, wait for SIGTERM/SIGINT, drain,
+// exit 0. Every line goes to standard error through the sink; stdout carries only --help and --version.
 let parsed: ServerOptions.Parsed
 do {
     parsed = try ServerOptions.parse(Array(CommandLine.arguments.dropFirst()))
 } catch {
-    printError("tensorwire-server: \(error)\n\(ServerOptions.usage)")
+    Logger.standardError(component: "server").error("\(error)\n\(ServerOptions.usage)")
     exit(2)
 }
-guard case .run(let options) = parsed else {
+let options: ServerOptions
+switch parsed {
+case .help:
     print(ServerOptions.usage)
     exit(0)
+case .version:
+    print(BuildInfo.versionLine(program: "tensorwire-server"))
+    exit(0)
+case .run(let parsedOptions):
+    options = parsedOptions
 }
+let sink = LogSink(minimumLevel: options.logLevel)
+let log = Logger(component: "server", sink: sink)
+log.info("\(BuildInfo.versionLine(program: "tensorwire-server")) starting")
 let server: TensorwireServer
 do {
-    server = try TensorwireServer(options: options)
+    server = try TensorwireServer(options: options, logSink: sink)
 } catch {
-    printError("tensorwire-server: cannot start: \(error)")
+    log.error("cannot start: \(TensorwireServer.describe(startupError: error))")
     exit(1)
 }
-let models = server.catalog.modelNames.joined(separator: ", ")
-print("tensorwire-server listening on \(options.host):\(server.port) serving \(models)")
-fflush(nil)
+for line in server.startupSummary() { log.log(line.level, line.text) }
 TerminationSignals.wait()
-print("tensorwire-server: draining (up to \(options.drainSeconds)s)")
-fflush(nil)
+log.info("draining (up to \(options.drainSeconds)s)")
 server.shutdown()
-print("tensorwire-server: stopped")
+log.info("stopped")

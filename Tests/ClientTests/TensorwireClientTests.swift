@@ -1,4 +1,5 @@
 import Dispatch
+import Logging
 import RPCCore
 import Server
 import Synchronization
@@ -13,7 +14,7 @@ struct TensorwireClientTests {
     static func withServer(_ body: (TensorwireServer, TensorwireClient) throws -> Void) throws {
         var options = ServerOptions()
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let client = try TensorwireClient(host: "127.0.0.1", port: server.port, defaultTimeout: .seconds(10))
         defer { client.close() }
@@ -112,7 +113,7 @@ struct TensorwireClientTests {
     @Test func asyncCallsWork() async throws {
         var options = ServerOptions()
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let client = try TensorwireClient(host: "127.0.0.1", port: server.port)
         defer { client.close() }
@@ -145,7 +146,7 @@ struct TensorwireClientTests {
     @Test func metadataIsSentAndMergedWithTheDefault() throws {
         var options = ServerOptions()
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         var defaults = Metadata()
         try defaults.addString("cli", forKey: "x-client")
@@ -161,7 +162,7 @@ struct TensorwireClientTests {
         // Bind-and-close an ephemeral port so nothing listens there.
         var options = ServerOptions()
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         let port = server.port
         server.shutdown(drainSeconds: 0)
         let client = try TensorwireClient(host: "127.0.0.1", port: port, defaultTimeout: .seconds(5))

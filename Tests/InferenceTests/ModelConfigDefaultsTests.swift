@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Logging
 import Testing
 
 /// config.json over the server's defaults (the batching flags): keys the file sets win, the others keep the flags.
@@ -49,7 +50,7 @@ import Testing
             try Data(Fixtures.bytes("torch_mlp.onnx")).write(to: directory.appendingPathComponent("model.onnx"))
             if let json { try Data(json.utf8).write(to: root.appendingPathComponent("\(name)/config.json")) }
         }
-        let repository = try ModelRepository.load(directory: root.path, defaults: Self.flags) { _ in }
+        let repository = try ModelRepository.load(directory: root.path, defaults: Self.flags, logger: .discarding)
         let plain = try #require(repository.model(named: "plain"))
         let tuned = try #require(repository.model(named: "tuned"))
         #expect(plain.config == Self.flags)

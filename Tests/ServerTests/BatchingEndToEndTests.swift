@@ -1,3 +1,4 @@
+import Logging
 import Batching
 import Dispatch
 import HTTP2
@@ -71,7 +72,7 @@ struct BatchingEndToEndTests {
     @Test func manyConcurrentCallersOnTheLiveServerGetSingleRequestResults() throws {
         var options = ServerOptions()
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let clients = try (0..<8).map { _ in try ClientConnection(host: "127.0.0.1", port: server.port) }
         defer { for client in clients { client.close() } }

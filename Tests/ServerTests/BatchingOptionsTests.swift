@@ -1,3 +1,4 @@
+import Logging
 import Batching
 import Foundation
 import Inference
@@ -77,7 +78,7 @@ struct BatchingOptionsTests {
             "--max-queue-size", "9", "--default-timeout-us", "1000000", "--instances", "2",
         ])
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
@@ -105,7 +106,7 @@ struct BatchingOptionsTests {
             "--models", root.path, "--max-batch-size", "1", "--max-queue-size", "50", "--default-timeout-us", "7",
         ])
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }

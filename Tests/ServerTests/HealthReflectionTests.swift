@@ -1,3 +1,4 @@
+import Logging
 import Dispatch
 import ProtoWire
 import RPCCore
@@ -20,7 +21,7 @@ struct HealthReflectionTests {
         var options = ServerOptions()
         options.port = 0
         options.drainSeconds = drainSeconds
-        return try TensorwireServer(options: options, log: { _ in })
+        return try TensorwireServer(options: options, logSink: .discarding)
     }
 
     static func withServer(_ body: (TensorwireServer, ClientConnection) throws -> Void) throws {

@@ -1,3 +1,4 @@
+import Logging
 import Dispatch
 import ProtoWire
 import RPCCore
@@ -17,7 +18,7 @@ struct KServeTests {
     static func withServer(_ body: (ClientConnection) throws -> Void) throws {
         var options = ServerOptions()
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }

@@ -1,3 +1,4 @@
+import Logging
 import Batching
 import Dispatch
 import Foundation
@@ -46,7 +47,7 @@ struct ModelControlTests {
             return
         }
         options.port = 0
-        let server = try TensorwireServer(options: options, log: { _ in })
+        let server = try TensorwireServer(options: options, logSink: .discarding)
         defer { server.shutdown(drainSeconds: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
@@ -154,7 +155,7 @@ struct ModelControlTests {
         guard case .run(var options) = try ServerOptions.parse(
             ["--models", repository.root.path, "--model-control", "explicit", "--load-model", "gamma"]) else { return }
         options.port = 0
-        #expect(throws: RPCError.self) { _ = try TensorwireServer(options: options, log: { _ in }) }
+        #expect(throws: RPCError.self) { _ = try TensorwireServer(options: options, logSink: .discarding) }
     }
 
     @Test func aBadModelsLoadErrorNamesTheFileAndLeavesItUnloaded() throws {

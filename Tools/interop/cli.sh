@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tensorwire CLI and the Python example client against a live tensorwire-server: every subcommand, its output
-# and its exit code, an unknown model and an unreachable server. No timing is asserted.
+# and its exit code, an unknown model, a model that failed to load, bad addresses and an unreachable server. No
+# timing is asserted.
 #   CLI_BIN     the CLI (default .build/debug/tensorwire)
 #   SERVER_BIN  the server (default .build/debug/tensorwire-server, see lib.sh)
 source Tools/interop/lib.sh
@@ -53,6 +54,12 @@ run no-command 2
 run unknown-command 2 frobnicate
 run bad-option 2 list --nope
 run bad-server 2 --server "host:notaport" list
+run server-url 2 --server http://localhost:50051 list
+has server-url "without a scheme: use localhost:50051" err
+run server-unresolvable 4 --server nosuchhost.invalid:50051 list
+has server-unresolvable "^tensorwire: cannot resolve host nosuchhost.invalid" err
+run list-extra 2 list extra
+has list-extra "list takes no arguments" err
 run predict-no-input 2 predict digits
 
 # list / info / health
@@ -64,6 +71,10 @@ run info 0 info digits
 has info "output +probabilities:float32\[-1,10\]"
 run info-json 0 info digits --json
 json info-json 'd["batching"]["max_batch_size"] >= 1 and d["outputs"][0]["name"] == "label"'
+[ "$(wc -l < "$WORK/info-json.out")" = 1 ] && echo "ok   info-json (one line)" || fail "info-json: expected one line"
+run info-pretty 0 info digits --json --pretty
+json info-pretty 'd["name"] == "digits"'
+has info-pretty '^  "name": "digits",$'
 run info-unknown 5 info no-such-model
 has info-unknown "NOT_FOUND" err
 run health 0 health
@@ -91,6 +102,21 @@ run predict-npy 0 predict digits --input "@$WORK/x.npy"
 json predict-npy 'len(d["outputs"]["label"]) == 2'
 "$PYTHON" -c "import numpy as np; np.save('$WORK/x32.npy', (np.arange(64).reshape(1, 64) % 16).astype('<f4'))"
 run predict-npy32 0 predict digits --input "@$WORK/x32.npy"
+json predict-npy32 'len(d["outputs"]["label"]) == 1'
+"$PYTHON" -c "import numpy as np; np.save('$WORK/x8.npy', (np.arange(128).reshape(2, 64) % 16).astype(np.uint8))"
+run predict-npy-uint8 0 predict digits --input "@$WORK/x8.npy"
+"$PYTHON" -c "import numpy as np; np.save('$WORK/x16.npy', (np.arange(128).reshape(2, 64) % 16).astype(np.float16))"
+run predict-npy-float16 0 predict digits --input "@$WORK/x16.npy"
+"$PYTHON" - "$WORK" <<'PY' || fail "predict-npy: uint8 and float16 answers differ from float64"
+import json, sys
+out = [json.load(open(f"{sys.argv[1]}/predict-{name}.out"))["outputs"] for name in ("npy", "npy-uint8", "npy-float16")]
+assert out[0] == out[1] == out[2], out
+PY
+"$PYTHON" -c "import numpy as np; a = np.zeros((1, 64), '<f4'); a[0, 3] = np.nan; np.save('$WORK/nan.npy', a)"
+run predict-npy-nan 3 predict digits --input "@$WORK/nan.npy"
+has predict-npy-nan "element \[0, 3\] is NaN" err
+run predict-infinite 3 predict digits --input "[[1e400$(printf ', 0%.0s' $(seq 63))]]"
+has predict-infinite "element \[0, 0\] is infinite" err
 run predict-unknown-model 5 predict no-such-model --input "$ROW"
 has predict-unknown-model 'NOT_FOUND.*no-such-model' err
 run predict-bad-shape 1 predict digits --input '[[1, 2, 3]]'
@@ -111,6 +137,18 @@ lines = [json.loads(line) for line in open(sys.argv[1])]
 assert [l["id"] for l in lines] == [str(i) for i in range(1, 8)], lines
 assert "error" in lines[5] and lines[5]["error"]["code"] == 3, lines[5]
 assert all("top_k" in l for i, l in enumerate(lines) if i != 5)
+PY
+# A line the CLI cannot send (not JSON) gets an error line of its own; the answers before and after it print.
+{ head -2 "$WORK/lines.jsonl"; echo 'not json'; head -1 "$WORK/lines.jsonl"; } > "$WORK/bad-line.jsonl"
+rc=0
+"$CLI_BIN" stream digits < "$WORK/bad-line.jsonl" > "$WORK/stream-bad-line.out" 2> "$WORK/stream-bad-line.err" || rc=$?
+[ "$rc" = 8 ] && echo "ok   stream-bad-line (exit 8)" || fail "stream-bad-line: exit $rc, expected 8"
+"$PYTHON" - "$WORK/stream-bad-line.out" <<'PY' || fail "stream-bad-line: output check failed"
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1])]
+assert [l["id"] for l in lines] == ["1", "2", "3", "4"], lines
+assert lines[2]["error"]["code"] == 3 and "invalid JSON" in lines[2]["error"]["message"], lines[2]
+assert all("outputs" in lines[i] for i in (0, 1, 3)), lines
 PY
 head -3 "$WORK/lines.jsonl" | "$CLI_BIN" stream digits > "$WORK/stream-ok.out" || fail "stream-ok: non-zero exit"
 [ "$(wc -l < "$WORK/stream-ok.out")" = 3 ] && echo "ok   stream-ok (3 lines)" || fail "stream-ok: expected 3 lines"
@@ -133,8 +171,13 @@ run bench-stream 0 bench digits -c 8 --stream --connections 2 --requests 300 --w
 json bench-stream 'd["requests"] == 300 and d["transport"] == "stream" and d["connections"] == 2'
 run bench-file 0 bench digits -c 2 --requests 20 --warmup 0 --input "@$WORK/three.json" --json
 json bench-file 'd["requests"] == 20 and all(int(k) >= 3 for k in d["batch_sizes"])'
+run bench-rows 0 bench digits -c 2 --rows 4 --requests 50 --warmup 0 --json
+json bench-rows 'd["rows_per_request"] == 4 and abs(d["throughput_rows_per_s"] - 4 * d["throughput_rps"]) <= 0.5'
 run bench-bad-args 2 bench digits -c 2 --rate 10
 run bench-unknown-model 5 bench no-such-model --requests 1
+# Every request fails (a 3-column row for a 64-column model): the run stops after its first second, not after 60.
+run bench-all-fail 1 bench digits --input '[[1, 2, 3]]' --duration 60s --warmup 0
+has bench-all-fail "INVALID_ARGUMENT: .*requests of the first second failed" err
 
 # The Python example client (stubs generated at run time).
 rc=0
@@ -147,10 +190,39 @@ DEAD_PORT=$SERVER_PORT
 stop_server || fail "server did not drain cleanly"
 export TENSORWIRE_SERVER=127.0.0.1:$DEAD_PORT
 run unreachable-list 4 list
-has unreachable-list "UNAVAILABLE" err
+has unreachable-list "^tensorwire: nothing listens on 127.0.0.1:$DEAD_PORT \(connection refused\)$" err
 run unreachable-health 4 health
 run unreachable-predict 4 predict digits --input "$ROW"
 run unreachable-bench 4 bench digits --requests 5 --warmup 0
+
+# A model that failed to load: predict, stream and bench name its state and the server's reason (exit 7).
+mkdir -p "$WORK/repo/broken/1"
+printf 'not onnx' > "$WORK/repo/broken/1/model.onnx"
+start_server --models "$WORK/repo"
+export TENSORWIRE_SERVER=127.0.0.1:$SERVER_PORT
+run failed-info 0 info broken
+has failed-info "^state +FAILED"
+run failed-predict 7 predict broken --input '[[1]]'
+has failed-predict "^tensorwire: model 'broken' is FAILED: " err
+run failed-bench 7 bench broken --requests 1 --warmup 0
+stop_server || fail "server (failed model) did not drain cleanly"
+
+# bench --stream honours --timeout per request: a 300 ms batching delay answers every request late.
+start_server --max-queue-delay-us 300000
+export TENSORWIRE_SERVER=127.0.0.1:$SERVER_PORT
+rc=0
+"$CLI_BIN" bench digits --stream -c 1 --requests 4 --warmup 0 --timeout 50ms --json > "$WORK/bench-stream-timeout.out" \
+    2> "$WORK/bench-stream-timeout.err" || rc=$?
+if [ "$rc" = 8 ]; then
+    json bench-stream-timeout 'd["errors_by_code"] == {"DEADLINE_EXCEEDED": 4}'
+    echo "ok   bench-stream-timeout (exit 8)"
+elif [ "$rc" = 6 ]; then  # a slow machine: the run spanned its first second and stopped there
+    has bench-stream-timeout "DEADLINE_EXCEEDED" err
+    echo "ok   bench-stream-timeout (exit 6)"
+else
+    fail "bench-stream-timeout: exit $rc, expected 8 (or 6)"
+fi
+stop_server || fail "server (queue delay) did not drain cleanly"
 
 if [ "$failures" -gt 0 ]; then
     echo "cli.sh: $failures check(s) failed" >&2

@@ -1,0 +1,18 @@
+// Sources/BuildInfo/BuildInfo.swift: the version and commit `--version` prints.
+
+internal import CBuildInfo
+
+/// What this binary is: the release version (kept here) and the git commit it was built from (stamped at build time
+/// by Tools/stamp-build, which Tools/serve, Tools/test and the container build run before `swift build`).
+public enum BuildInfo {
+    /// The release version of the server, the CLI and the client library.
+    public static let version = "0.4.0"
+
+    /// The short commit hash, with `-dirty` when the tree had uncommitted changes; `unknown` when not stamped.
+    public static var commit: String { String(cString: tensorwire_build_commit()) }
+
+    /// `NAME VERSION (commit COMMIT)`, the `--version` line.
+    public static func versionLine(program: String) -> String {
+        "\(program) \(version) (commit \(commit))"
+    }
+}
