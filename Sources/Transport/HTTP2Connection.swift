@@ -22,18 +22,29 @@ class HTTP2Connection {
     private(set) var isClosed = false
     /// Close once the output has been written (after a fatal error or a final GOAWAY).
     var closeWhenFlushed = false
+    /// Server role: the first bytes the client sent, held until `ConnectionPreface` has classified them. Nothing
+    /// goes out meanwhile (our SETTINGS waits too, so an HTTP/1.1 client reads no HTTP/2 bytes; W-02 still holds:
+    /// SETTINGS is our first frame). Nil once decided, and always in the client role.
+    private var prefaceBytes: [UInt8]?
+    /// An HTTP/1.x client was answered in its own protocol: only that reply goes out, then the connection closes.
+    private var answeredHTTP1 = false
 
     /// How much session output one flush drains before writing (bounds the buffer for a slow reader).
     static let maxDrainBytes = 1 << 20
 
     var loop: EventLoop { context.loop }
 
-    init(context: LoopContext, socket: Socket, session: HTTP2Session, connecting: Bool = false) {
+    /// `screensPreface` (server role): hold all output until the client's first bytes show it speaks HTTP/2.
+    init(
+        context: LoopContext, socket: Socket, session: HTTP2Session, connecting: Bool = false,
+        screensPreface: Bool = false
+    ) {
         self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.context = context
         self.socket = socket
         self.session = session
         self.connecting = connecting
+        self.prefaceBytes = screensPreface ? [] : nil
     }
 
     /// Registers with the loop and queues the first flush (our SETTINGS, W-02).
@@ -99,7 +110,23 @@ class HTTP2Connection {
             case .transferred(let n):
                 let events: [HTTP2Event]
                 do {
-                    events = try session.receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                    if var held = prefaceBytes {
+                        held.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                        switch ConnectionPreface.classify(held) {
+                        case .undecided:
+                            prefaceBytes = held
+                            if n < buffer.count { return }
+                            continue
+                        case .http1:
+                            answerHTTP1()
+                            return
+                        case .http2, .unknown:
+                            prefaceBytes = nil
+                            events = try session.receive(held)
+                        }
+                    } else {
+                        events = try session.receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                    }
                 } catch {
                     // nghttp2 may have queued a GOAWAY: flush it, then close (HTTP2Session.receive).
                     closeWhenFlushed = true
@@ -113,9 +140,23 @@ class HTTP2Connection {
         }
     }
 
+    /// Queues `ConnectionPreface.http1Reply` in place of any HTTP/2 output and closes once it is written.
+    private func answerHTTP1() {
+        prefaceBytes = nil
+        answeredHTTP1 = true
+        output = ConnectionPreface.http1Reply
+        outputOffset = 0
+        closeWhenFlushed = true
+        markDirty()
+    }
+
     /// Called by the loop's before-sleep hook: drain the session, write as much as the socket takes.
     func flush() {
-        guard !isClosed, !connecting else { return }
+        guard !isClosed, !connecting, prefaceBytes == nil else { return }
+        if answeredHTTP1 {
+            if writePending() { close(reason: "answered an HTTP/1.1 request on the gRPC port") }
+            return
+        }
         while true {
             if outputOffset < output.count {
                 // The socket is still busy with earlier output: EPOLLOUT continues it.

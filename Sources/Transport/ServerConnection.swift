@@ -71,7 +71,7 @@ final class ServerConnection: HTTP2Connection {
             maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
             supportedEncodings: CompressionAlgorithm.advertised.map(\.name))
         let session = try HTTP2Session(role: .server, configuration: server.configuration.http2)
-        super.init(context: context.value, socket: socket, session: session)
+        super.init(context: context.value, socket: socket, session: session, screensPreface: true)
     }
 
     override func start() throws {

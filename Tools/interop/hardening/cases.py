@@ -82,7 +82,8 @@ def case_bad_preface(ctx):
 
 
 def case_http11_request(ctx):
-    outcomes = []
+    """HTTP/1.1 on the gRPC port: a readable HTTP/1.1 505 that says the port speaks gRPC over HTTP/2, no HTTP/2
+    bytes, then the connection closes."""
     for request in (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                     b"POST /tensorwire.v1.Inference/Predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc\r\n"
                     b"Content-Length: 5\r\n\r\n\x00\x00\x00\x00\x00",
@@ -90,8 +91,11 @@ def case_http11_request(ctx):
                     b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"):
         p = ctx.peer(preface=False)
         p.send_raw(request)
-        outcomes.append(expect_closed(p, "HTTP/1.1 %r" % request[:20]))
-    return "3 requests, each " + outcomes[0]
+        reply = p.read_raw_until_closed()
+        what = "HTTP/1.1 %r" % request[:20]
+        assert reply.startswith(b"HTTP/1.1 505 "), "%s: reply starts %r" % (what, reply[:40])
+        assert b"speaks gRPC over HTTP/2" in reply and b"Connection: close" in reply, "%s: reply %r" % (what, reply)
+    return "3 requests, each answered HTTP/1.1 505 and closed"
 
 
 def case_random_bytes(ctx):

@@ -291,6 +291,24 @@ class Peer:
         self.pump(lambda: response.done or self.goaway is not None and sid > self.goaway[0], timeout)
         return response
 
+    def read_raw_until_closed(self, timeout=10.0):
+        """Every byte the server sends until it closes (no HTTP/2 parsing), for replies in another protocol."""
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.sock], [], [], deadline - time.monotonic())
+            if not ready:
+                continue
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except (ConnectionResetError, BrokenPipeError):
+                chunk = b""
+            if not chunk:
+                self.eof = True
+                return data
+            data += chunk
+        raise AssertionError("the server kept the connection open for %.0f s (read %r)" % (timeout, data[:80]))
+
     def wait_closed(self, timeout=10.0):
         """True once the server has closed the connection (EOF or reset), after a GOAWAY or not."""
         self.pump(lambda: False, timeout)
