@@ -16,6 +16,10 @@ public struct ProtoReader {
     /// Field number of the tag most recently returned by `nextField()`.
     @usableFromInline var currentField: Int = 0
     @usableFromInline var currentWireType: WireType = .varint
+    /// Decoded bytes the message may still take (`DecodingLimits.decodeBudget`); shared by nested readers, which
+    /// hand what is left back to their parent.
+    @usableFromInline var budgetLeft: Int
+    @usableFromInline let budget: Int
 
     /// Field number of the tag most recently returned by `nextField()`.
     @inlinable public var fieldNumber: Int { currentField }
@@ -29,6 +33,17 @@ public struct ProtoReader {
         self.end = bytes.count
         self.depthLeft = limits.maxDepth
         self.maxDepth = limits.maxDepth
+        self.budget = limits.decodeBudget(wireBytes: bytes.count)
+        self.budgetLeft = budget
+    }
+
+    /// Counts `bytes` of decoded memory against the message's budget; throws once it is spent.
+    @inlinable @inline(__always)
+    mutating func charge(_ bytes: Int) throws {
+        budgetLeft &-= bytes
+        if budgetLeft < 0 {
+            throw WireDecodingError.decodedSizeExceedsBudget(wireBytes: self.bytes.count, budget: budget)
+        }
     }
 
     /// True when every byte of the current message has been consumed.
@@ -302,6 +317,7 @@ public struct ProtoReader {
         try expect(.lengthDelimited)
         let length = try readLength()
         guard depthLeft > 0 else { throw WireDecodingError.depthLimitExceeded(limit: maxDepth) }
+        try charge(MemoryLayout<M>.stride)
         if messages.isEmpty {
             // The first element (most repeated fields have one): an array literal allocates exactly one slot,
             // without `append`'s growth path.
@@ -319,6 +335,7 @@ public struct ProtoReader {
             messages.removeLast()
             throw error
         }
+        budgetLeft = nested.budgetLeft
         position += length
     }
 
@@ -340,6 +357,7 @@ public struct ProtoReader {
         nested.end = position + length
         nested.depthLeft = depthLeft - 1
         let result = try body(&nested)
+        budgetLeft = nested.budgetLeft
         position += length
         return result
     }
@@ -350,6 +368,7 @@ public struct ProtoReader {
     mutating func appendVarints<T>(into values: inout [T], _ convert: (UInt64) -> T) throws {
         switch wireType {
         case .varint:
+            try charge(MemoryLayout<T>.stride)
             values.append(convert(try readVarint()))
         case .lengthDelimited:
             let length = try readLength()
@@ -359,6 +378,7 @@ public struct ProtoReader {
             // is truncated.
             guard length == 0 || bytes[runEnd - 1] < 0x80 else { throw WireDecodingError.truncated }
             let count = Self.varintCount(bytes, from: position, to: runEnd)
+            try charge(count &* MemoryLayout<T>.stride)
             let savedEnd = end
             end = runEnd
             defer { end = savedEnd }
@@ -422,6 +442,7 @@ public struct ProtoReader {
     where C.Element == Int64 {
         switch wireType {
         case .varint:
+            try charge(MemoryLayout<Int64>.stride)
             values.append(Int64(bitPattern: try readVarint()))
         case .lengthDelimited:
             let length = try readLength()
@@ -431,7 +452,9 @@ public struct ProtoReader {
             // (bounded by the input) once before the elements are appended.
             guard length == 0 || bytes[runEnd - 1] < 0x80 else { throw WireDecodingError.truncated }
             if length > 4 {
-                values.reserveCapacity(values.count + Self.varintCount(bytes, from: position, to: runEnd))
+                let count = Self.varintCount(bytes, from: position, to: runEnd)
+                try charge(count &* MemoryLayout<Int64>.stride)
+                values.reserveCapacity(values.count + count)
             }
             let savedEnd = end
             end = runEnd

@@ -33,15 +33,36 @@ public enum WireDecodingError: Error, Equatable, Sendable {
     case malformedPackedField(field: Int)
     /// A value that does not fit the field's type where protobuf requires rejection (e.g. a bad map entry).
     case invalidValue(field: Int, reason: String)
+    /// The decoded message would take more memory than `DecodingLimits` allows for its wire size (thousands of
+    /// empty repeated messages, two wire bytes each, become a ~136-byte value each).
+    case decodedSizeExceedsBudget(wireBytes: Int, budget: Int)
 }
 
 /// Limits applied while decoding untrusted bytes.
 public struct DecodingLimits: Sendable, Equatable {
     /// Maximum nesting of embedded messages and groups (protobuf's own default is 100).
     public var maxDepth: Int
+    /// The memory a decoded message may take, per byte of its wire form: repeated message elements (each one's
+    /// in-memory size) and repeated varint elements (each one's width) are counted as they are decoded against
+    /// `wire size × decodedBytesPerWireByte + decodedBytesAllowance`. Strings, bytes and packed fixed-width runs cost
+    /// at most their wire size and are not counted. 8 admits every honest message (a packed int64 of one-byte varints
+    /// is exactly 8×); the allowance covers small messages with a few elements.
+    public var decodedBytesPerWireByte: Int
+    /// Added to the budget whatever the message size (see `decodedBytesPerWireByte`).
+    public var decodedBytesAllowance: Int
 
-    public init(maxDepth: Int = 100) {
+    public init(maxDepth: Int = 100, decodedBytesPerWireByte: Int = 8, decodedBytesAllowance: Int = 4096) {
         self.maxDepth = maxDepth
+        self.decodedBytesPerWireByte = decodedBytesPerWireByte
+        self.decodedBytesAllowance = decodedBytesAllowance
+    }
+
+    /// The decoded-memory budget of a message of `wireBytes` bytes (saturating, never negative).
+    @inlinable
+    public func decodeBudget(wireBytes: Int) -> Int {
+        let (scaled, overflow) = max(0, wireBytes).multipliedReportingOverflow(by: max(0, decodedBytesPerWireByte))
+        let (total, overflow2) = scaled.addingReportingOverflow(max(0, decodedBytesAllowance))
+        return overflow || overflow2 ? Int.max : total
     }
 
     public static let `default` = DecodingLimits()

@@ -41,11 +41,22 @@ public enum ReflectionRPC {
         let handler = ServerMethodHandler.bidirectionalStreaming { call in
             RequestObserver(
                 onMessage: { bytes in
-                    guard let request = try? GRPCReflection.ServerReflectionRequest(serializedBytes: bytes) else {
-                        call.finish(Status(code: .invalidArgument, message: "cannot decode ServerReflectionRequest"))
+                    let request: GRPCReflection.ServerReflectionRequest
+                    do {
+                        request = try GRPCReflection.ServerReflectionRequest(serializedBytes: bytes)
+                    } catch {
+                        call.finish(error: RequestDecoding.error(
+                            error, decoding: "ServerReflectionRequest", otherwise: .invalidArgument))
                         return
                     }
                     call.send(responder.respond(to: request).serializedBytes())
+                    // Backpressure: a client that sends requests but does not read the answers would otherwise make
+                    // the server queue every answer. Stop reading (HTTP/2 flow control then stops the client) until
+                    // the queued answers drain.
+                    if !call.isWritable {
+                        call.pauseReading()
+                        call.whenWritable { call.resumeReading() }
+                    }
                 },
                 onEnd: { call.finish() })
         }

@@ -37,12 +37,13 @@ public enum InferenceRPC {
         })
     }
 
-    /// Decodes a request message; a malformed one ends the call with INTERNAL, as gRPC libraries do.
+    /// Decodes a small request message on the calling thread; a malformed one ends the call with the status
+    /// `RequestDecoding.error` gives (INTERNAL, as gRPC libraries answer, unless the cause is more precise).
     static func decode<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8], call: ServerCall) -> M? {
         do {
             return try M(serializedBytes: bytes)
         } catch {
-            call.finish(Status(code: .internal, message: "cannot decode the request as \(M.self): \(error)"))
+            call.finish(error: RequestDecoding.error(error, decoding: "\(M.self)"))
             return nil
         }
     }
@@ -67,7 +68,17 @@ public enum InferenceRPC {
     }
 
     static func predict(_ service: PredictService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
-        guard let request = decode(TensorwireV1.PredictRequest.self, bytes, call: call) else { return }
+        RequestDecoding.decode(TensorwireV1.PredictRequest.self, bytes) { decoded in
+            switch decoded {
+            case .success(let request): predict(service, clock: clock, call: call, request: request)
+            case .failure(let error): call.finish(error: error)
+            }
+        }
+    }
+
+    static func predict(
+        _ service: PredictService, clock: any MonotonicClock, call: ServerCall, request: TensorwireV1.PredictRequest
+    ) {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
         service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
@@ -98,29 +109,32 @@ public enum InferenceRPC {
             return .message(response.serializedBytes())
         }
 
+        // One decoded request: to the batcher, unless the stream already holds too many.
+        let submit: @Sendable (TensorwireV1.PredictRequest, Int) -> Void = { request, sequence in
+            // Reading pauses at the limit, so this is only a last resort for messages already buffered.
+            guard responder.inFlight <= maxInFlightPerStream else {
+                let limit = RPCError(code: .resourceExhausted,
+                                     message: "more than \(maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
+                responder.complete(sequence, errorResponse(request, limit))
+                return
+            }
+            service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
+                switch result {
+                case .success(let response): responder.complete(sequence, .message(response.serializedBytes()))
+                case .failure(let error): responder.complete(sequence, errorResponse(request, error))
+                }
+            }
+        }
+
         return RequestObserver(
             onMessage: { bytes in
                 guard !responder.isFinished else { return }
                 let sequence = responder.begin()
-                let request: TensorwireV1.PredictRequest
-                do {
-                    request = try TensorwireV1.PredictRequest(serializedBytes: bytes)
-                } catch {
-                    let rpcError = RPCError(code: .invalidArgument, message: "cannot decode the request as PredictRequest: \(error)")
-                    responder.complete(sequence, errorResponse(nil, rpcError))
-                    return
-                }
-                // Reading pauses at the limit, so this is only a last resort for messages already buffered.
-                guard responder.inFlight <= maxInFlightPerStream else {
-                    let limit = RPCError(code: .resourceExhausted,
-                                         message: "more than \(maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
-                    responder.complete(sequence, errorResponse(request, limit))
-                    return
-                }
-                service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
-                    switch result {
-                    case .success(let response): responder.complete(sequence, .message(response.serializedBytes()))
-                    case .failure(let error): responder.complete(sequence, errorResponse(request, error))
+                // Large messages decode off the loop; the sequence number keeps the responses in request order.
+                RequestDecoding.decode(TensorwireV1.PredictRequest.self, bytes, otherwise: .invalidArgument) { decoded in
+                    switch decoded {
+                    case .success(let request): submit(request, sequence)
+                    case .failure(let error): responder.complete(sequence, errorResponse(nil, error))
                     }
                 }
             },

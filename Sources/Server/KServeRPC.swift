@@ -80,7 +80,17 @@ public enum KServeRPC {
     }
 
     static func modelInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
-        guard let request = InferenceRPC.decode(KServe.ModelInferRequest.self, bytes, call: call) else { return }
+        RequestDecoding.decode(KServe.ModelInferRequest.self, bytes) { decoded in
+            switch decoded {
+            case .success(let request): modelInfer(service, clock: clock, call: call, request: request)
+            case .failure(let error): call.finish(error: error)
+            }
+        }
+    }
+
+    static func modelInfer(
+        _ service: KServeService, clock: any MonotonicClock, call: ServerCall, request: KServe.ModelInferRequest
+    ) {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
         service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
@@ -114,40 +124,44 @@ public enum KServeRPC {
             return .message(response.serializedBytes())
         }
 
+        // One decoded request: to the batcher, unless the stream already holds too many.
+        let submit: @Sendable (KServe.ModelInferRequest, Int) -> Void = { request, sequence in
+            // Reading pauses at the limit, so this is only a last resort for messages already buffered.
+            guard responder.inFlight <= InferenceRPC.maxInFlightPerStream else {
+                let limit = RPCError(
+                    code: .resourceExhausted,
+                    message: "more than \(InferenceRPC.maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
+                responder.complete(sequence, failure(request.id, limit))
+                return
+            }
+            // Triton marks every stream response final when the client asks for final-response flags
+            // (perf_analyzer does); a non-decoupled model answers each request with exactly one response.
+            let flagFinal = request.parameters.last { $0.key == "triton_enable_empty_final_response" }?.value.choice == .bool(true)
+            let id = request.id
+            service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
+                switch result {
+                case .success(var (response, _)):
+                    if flagFinal {
+                        response.parameters.append(KServe.ParameterEntry(key: "triton_final_response", value: .init(.bool(true))))
+                    }
+                    var message = KServe.ModelStreamInferResponse()
+                    message.inferResponse = response
+                    responder.complete(sequence, .message(message.serializedBytes()))
+                case .failure(let error):
+                    responder.complete(sequence, failure(id, error))
+                }
+            }
+        }
+
         return RequestObserver(
             onMessage: { bytes in
                 guard !responder.isFinished else { return }
                 let sequence = responder.begin()
-                let request: KServe.ModelInferRequest
-                do {
-                    request = try KServe.ModelInferRequest(serializedBytes: bytes)
-                } catch {
-                    responder.complete(sequence, failure("", RPCError(code: .invalidArgument, message: "cannot decode the request as ModelInferRequest: \(error)")))
-                    return
-                }
-                // Reading pauses at the limit, so this is only a last resort for messages already buffered.
-                guard responder.inFlight <= InferenceRPC.maxInFlightPerStream else {
-                    let limit = RPCError(
-                        code: .resourceExhausted,
-                        message: "more than \(InferenceRPC.maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
-                    responder.complete(sequence, failure(request.id, limit))
-                    return
-                }
-                // Triton marks every stream response final when the client asks for final-response flags
-                // (perf_analyzer does); a non-decoupled model answers each request with exactly one response.
-                let flagFinal = request.parameters.last { $0.key == "triton_enable_empty_final_response" }?.value.choice == .bool(true)
-                let id = request.id
-                service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
-                    switch result {
-                    case .success(var (response, _)):
-                        if flagFinal {
-                            response.parameters.append(KServe.ParameterEntry(key: "triton_final_response", value: .init(.bool(true))))
-                        }
-                        var message = KServe.ModelStreamInferResponse()
-                        message.inferResponse = response
-                        responder.complete(sequence, .message(message.serializedBytes()))
-                    case .failure(let error):
-                        responder.complete(sequence, failure(id, error))
+                // Large messages decode off the loop; the sequence number keeps the responses in request order.
+                RequestDecoding.decode(KServe.ModelInferRequest.self, bytes, otherwise: .invalidArgument) { decoded in
+                    switch decoded {
+                    case .success(let request): submit(request, sequence)
+                    case .failure(let error): responder.complete(sequence, failure("", error))
                     }
                 }
             },

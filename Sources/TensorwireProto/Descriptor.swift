@@ -27,10 +27,10 @@ extension ProtobufDescriptor {
             case 1: name = try reader.readString()
             case 2: package = try reader.readString()
             case 3: dependency.append(try reader.readString())
-            case 4: messageType.append(try reader.readMessage(DescriptorProto.self))
-            case 5: enumType.append(try reader.readMessage(EnumDescriptorProto.self))
-            case 6: service.append(try reader.readMessage(ServiceDescriptorProto.self))
-            case 7: `extension`.append(try reader.readMessage(FieldDescriptorProto.self))
+            case 4: try reader.appendMessage(to: &messageType)
+            case 5: try reader.appendMessage(to: &enumType)
+            case 6: try reader.appendMessage(to: &service)
+            case 7: try reader.appendMessage(to: &`extension`)
             default: try reader.skipField()
             }
         }
@@ -60,10 +60,10 @@ extension ProtobufDescriptor {
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
             case 1: name = try reader.readString()
-            case 2: self.field.append(try reader.readMessage(FieldDescriptorProto.self))
-            case 3: nestedType.append(try reader.readMessage(DescriptorProto.self))
-            case 4: enumType.append(try reader.readMessage(EnumDescriptorProto.self))
-            case 6: `extension`.append(try reader.readMessage(FieldDescriptorProto.self))
+            case 2: try reader.appendMessage(to: &self.field)
+            case 3: try reader.appendMessage(to: &nestedType)
+            case 4: try reader.appendMessage(to: &enumType)
+            case 6: try reader.appendMessage(to: &`extension`)
             default: try reader.skipField()
             }
         }
@@ -126,7 +126,7 @@ extension ProtobufDescriptor {
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
             case 1: name = try reader.readString()
-            case 2: value.append(try reader.readMessage(EnumValueDescriptorProto.self))
+            case 2: try reader.appendMessage(to: &value)
             default: try reader.skipField()
             }
         }
@@ -170,7 +170,7 @@ extension ProtobufDescriptor {
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
             case 1: name = try reader.readString()
-            case 2: method.append(try reader.readMessage(MethodDescriptorProto.self))
+            case 2: try reader.appendMessage(to: &method)
             default: try reader.skipField()
             }
         }

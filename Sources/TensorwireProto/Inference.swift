@@ -260,7 +260,7 @@ extension TensorwireV1 {
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
-            case 1: models.append(try reader.readMessage(ModelInfo.self))
+            case 1: try reader.appendMessage(to: &models)
             default: try reader.skipField()
             }
         }
@@ -398,11 +398,11 @@ extension TensorwireV1 {
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
             case 1: name = try reader.readString()
-            case 2: versions.append(try reader.readMessage(ModelVersion.self))
+            case 2: try reader.appendMessage(to: &versions)
             case 3: state = ModelState(rawValue: try reader.readEnum())
             case 4: error = try reader.readString()
-            case 5: inputs.append(try reader.readMessage(TensorSpec.self))
-            case 6: outputs.append(try reader.readMessage(TensorSpec.self))
+            case 5: try reader.appendMessage(to: &inputs)
+            case 6: try reader.appendMessage(to: &outputs)
             case 7:
                 var value = batching ?? BatchingConfig()
                 try reader.mergeMessage(into: &value)

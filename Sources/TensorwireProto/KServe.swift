@@ -189,8 +189,8 @@ extension KServe {
             case 1: name = try reader.readString()
             case 2: versions.append(try reader.readString())
             case 3: platform = try reader.readString()
-            case 4: inputs.append(try reader.readMessage(TensorMetadata.self))
-            case 5: outputs.append(try reader.readMessage(TensorMetadata.self))
+            case 4: try reader.appendMessage(to: &inputs)
+            case 5: try reader.appendMessage(to: &outputs)
             default: try reader.skipField()
             }
         }
@@ -333,7 +333,7 @@ extension KServe {
                 case 1: name = try reader.readString()
                 case 2: datatype = try reader.readString()
                 case 3: try reader.readRepeatedInt64(into: &shape)
-                case 4: parameters.append(try reader.readMessage(ParameterEntry.self))
+                case 4: try reader.appendMessage(to: &parameters)
                 case 5:
                     var value = contents ?? InferTensorContents()
                     try reader.mergeMessage(into: &value)
@@ -362,7 +362,7 @@ extension KServe {
             public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
                 switch field {
                 case 1: name = try reader.readString()
-                case 2: parameters.append(try reader.readMessage(ParameterEntry.self))
+                case 2: try reader.appendMessage(to: &parameters)
                 default: try reader.skipField()
                 }
             }
@@ -388,9 +388,9 @@ extension KServe {
             case 1: modelName = try reader.readString()
             case 2: modelVersion = try reader.readString()
             case 3: id = try reader.readString()
-            case 4: parameters.append(try reader.readMessage(ParameterEntry.self))
-            case 5: inputs.append(try reader.readMessage(InferInputTensor.self))
-            case 6: outputs.append(try reader.readMessage(InferRequestedOutputTensor.self))
+            case 4: try reader.appendMessage(to: &parameters)
+            case 5: try reader.appendMessage(to: &inputs)
+            case 6: try reader.appendMessage(to: &outputs)
             case 7: rawInputContents.append(try reader.readBytes())
             default: try reader.skipField()
             }
@@ -429,7 +429,7 @@ extension KServe {
                 case 1: name = try reader.readString()
                 case 2: datatype = try reader.readString()
                 case 3: try reader.readRepeatedInt64(into: &shape)
-                case 4: parameters.append(try reader.readMessage(ParameterEntry.self))
+                case 4: try reader.appendMessage(to: &parameters)
                 case 5:
                     var value = contents ?? InferTensorContents()
                     try reader.mergeMessage(into: &value)
@@ -461,8 +461,8 @@ extension KServe {
             case 1: modelName = try reader.readString()
             case 2: modelVersion = try reader.readString()
             case 3: id = try reader.readString()
-            case 4: parameters.append(try reader.readMessage(ParameterEntry.self))
-            case 5: outputs.append(try reader.readMessage(InferOutputTensor.self))
+            case 4: try reader.appendMessage(to: &parameters)
+            case 5: try reader.appendMessage(to: &outputs)
             case 6: rawOutputContents.append(try reader.readBytes())
             default: try reader.skipField()
             }
@@ -645,7 +645,7 @@ extension KServe {
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
-            case 1: models.append(try reader.readMessage(ModelIndex.self))
+            case 1: try reader.appendMessage(to: &models)
             default: try reader.skipField()
             }
         }
@@ -668,7 +668,7 @@ extension KServe {
             switch field {
             case 1: repositoryName = try reader.readString()
             case 2: modelName = try reader.readString()
-            case 3: parameters.append(try reader.readMessage(RepositoryParameterEntry.self))
+            case 3: try reader.appendMessage(to: &parameters)
             default: try reader.skipField()
             }
         }

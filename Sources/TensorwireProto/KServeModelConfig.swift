@@ -381,9 +381,9 @@ extension KServe {
                 try reader.mergeMessage(into: &value)
                 versionPolicy = value
             case 4: maxBatchSize = try reader.readInt32()
-            case 5: input.append(try reader.readMessage(ModelInput.self))
-            case 6: output.append(try reader.readMessage(ModelOutput.self))
-            case 7: instanceGroup.append(try reader.readMessage(ModelInstanceGroup.self))
+            case 5: try reader.appendMessage(to: &input)
+            case 6: try reader.appendMessage(to: &output)
+            case 7: try reader.appendMessage(to: &instanceGroup)
             case 11:
                 var value = dynamicBatching ?? ModelDynamicBatching()
                 try reader.mergeMessage(into: &value)

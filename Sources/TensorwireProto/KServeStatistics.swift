@@ -122,7 +122,7 @@ extension KServe {
             case 4: inferenceCount = try reader.readUInt64()
             case 5: executionCount = try reader.readUInt64()
             case 6: try reader.mergeMessage(into: &inferenceStats)
-            case 7: batchStats.append(try reader.readMessage(InferBatchStatistics.self))
+            case 7: try reader.appendMessage(to: &batchStats)
             default: try reader.skipField()
             }
         }
@@ -146,7 +146,7 @@ extension KServe {
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
-            case 1: modelStats.append(try reader.readMessage(ModelStatistics.self))
+            case 1: try reader.appendMessage(to: &modelStats)
             default: try reader.skipField()
             }
         }

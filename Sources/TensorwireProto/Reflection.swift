@@ -217,7 +217,7 @@ extension GRPCReflection {
 
         public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
             switch field {
-            case 1: service.append(try reader.readMessage(ServiceResponse.self))
+            case 1: try reader.appendMessage(to: &service)
             default: try reader.skipField()
             }
         }
