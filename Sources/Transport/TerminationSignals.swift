@@ -52,7 +52,8 @@ public enum TerminationSignals {
 /// The write end of the self-pipe, read by the signal handler (a lock-free atomic load is async-signal-safe).
 private let terminationPipeWriteEnd = Atomic<Int32>(-1)
 
-/// The C signal handler: a file-scope function, so it carries no actor isolation (anchors.md §4.1).
+/// The C signal handler: a file-scope function, so it carries no actor isolation (docs/DESIGN.md, "C callbacks and
+/// Swift 6").
 private func terminationSignalHandler(_ signalNumber: Int32) {
     let fd = terminationPipeWriteEnd.load(ordering: .acquiring)
     guard fd >= 0 else { return }
