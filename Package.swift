@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // gRPC over HTTP/2 connections: server and client; write coalescing, backpressure, GOAWAY.
         .target(
-            name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore", "GRPCCompression"], swiftSettings: strict
+            name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore", "GRPCCompression", "Logging"], swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
         // Only Inference calls them, and only after checking the CPU (PackedGEMM.isSupported). Optimised in every
@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2"],
+            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "Logging"],
             swiftSettings: strict
         ),
         .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),

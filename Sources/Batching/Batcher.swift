@@ -4,7 +4,8 @@ public import Inference
 internal import Synchronization
 
 /// The dynamic batcher of one model version: a queue guarded by a `Mutex` and `instances` worker threads (pthreads,
-/// not Swift concurrency), each owning an `ExecutionContext` with preallocated buffers.
+/// not Swift concurrency), each owning an `ExecutionContext` whose buffers grow on demand within its share of the
+/// model's memory budget (`Model.maxRows(instances:)` caps the batch size).
 ///
 /// Threads: `submit`, `shutdown` and the counters may be called from any thread (the transport's loop threads).
 /// Decisions, compute and completions happen on the instance threads; completions run outside the lock. The worker
@@ -52,7 +53,19 @@ public final class Batcher: Sendable {
         self.model = model
         self.version = version
         self.rowBatchable = rowwise
-        self.policy = rowwise ? BatchPolicy(config: config) : BatchPolicy(maxBatchSize: 1)
+        if rowwise {
+            // A batch never holds more rows than one instance's share of the model's memory budget allows: a
+            // larger request is split, as for max_batch_size.
+            var policy = BatchPolicy(config: config)
+            let fitting = max(1, model.maxRows(instances: max(1, config.instances)))
+            if policy.maxBatchSize > fitting {
+                policy.maxBatchSize = fitting
+                policy.preferredBatchSizes.removeAll { $0 > fitting }
+            }
+            self.policy = policy
+        } else {
+            self.policy = BatchPolicy(maxBatchSize: 1)
+        }
         self.maxQueueSize = max(1, config.maxQueueSize)
         self.defaultTimeoutMicroseconds = max(0, config.defaultTimeoutMicroseconds)
         self.instances = max(1, config.instances)
@@ -185,7 +198,7 @@ public final class Batcher: Sendable {
 
     /// The body of instance thread `index`.
     fileprivate func runWorker(index: Int) {
-        let context = model.makeContext(maxBatchSize: policy.maxBatchSize)
+        let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances)
         var gather = GatherBuffers(inputCount: model.signature.inputs.count)
         let policy = self.policy
         while true {

@@ -60,6 +60,8 @@ public final class HTTP2Session {
     @exclusivity(unchecked) private var headerBlockStreamID: Int32 = 0
     @exclusivity(unchecked) private var headerBlock: [HTTP2Header] = []
     @exclusivity(unchecked) private var headerBlockBytes = 0
+    /// Σ of every stream's `outbound.count` (`queuedOutboundBytes`).
+    @exclusivity(unchecked) private var totalQueuedOutbound = 0
 
     /// Creates the session and queues the initial SETTINGS (and the connection WINDOW_UPDATE), so the first
     /// `drainOutput` starts with them (the client preface first in the client role; W-02).
@@ -78,6 +80,7 @@ public final class HTTP2Session {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkRecv)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSend)
+        nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, onFrameNotSend)
 
         var option: OpaquePointer?
         guard nghttp2_option_new(&option) == 0, let option else {
@@ -187,6 +190,14 @@ public final class HTTP2Session {
     /// Streams this session tracks (opened and not yet closed).
     public var openStreamCount: Int { streams.count }
 
+    /// Bytes queued by `sendData` on all streams and not yet taken into DATA frames: the per-connection figure that
+    /// `queuedOutboundBytes(streamID:)` is per stream (issue 25, backpressure).
+    public var queuedOutboundBytes: Int { totalQueuedOutbound }
+
+    /// Frames nghttp2 refused to send (on_frame_not_send), e.g. a header block over its 64 KiB limit; each one's
+    /// stream was reset with INTERNAL_ERROR instead of being left open (issue 25, point 5).
+    public private(set) var framesNotSent = 0
+
     /// Bytes queued by `sendData` on a stream and not yet taken into a DATA frame; 0 for an unknown stream.
     /// Use it to stop a producer while a slow peer's windows are shut (W-82).
     public func queuedOutboundBytes(streamID: Int32) -> Int {
@@ -268,6 +279,7 @@ public final class HTTP2Session {
             throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to send on")
         }
         stream.outbound.append(bytes)
+        totalQueuedOutbound += bytes.count
         resume(streamID, stream)
         return true
     }
@@ -281,6 +293,7 @@ public final class HTTP2Session {
             throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to send on")
         }
         stream.outbound.append(leading: leading, leadingCount: leadingCount, bytes)
+        totalQueuedOutbound += leadingCount + bytes.count
         resume(streamID, stream)
         return true
     }
@@ -450,7 +463,7 @@ public final class HTTP2Session {
     }
 
     fileprivate func streamClosed(_ streamID: Int32, errorCode: UInt32) -> Int32 {
-        streams.removeValue(forKey: streamID)
+        if let stream = streams.removeValue(forKey: streamID) { totalQueuedOutbound -= stream.outbound.count }
         events.append(.streamClosed(streamID: streamID, errorCode: HTTP2ErrorCode(rawValue: errorCode)))
         return 0
     }
@@ -468,11 +481,28 @@ public final class HTTP2Session {
         return 0
     }
 
+    /// nghttp2 dropped a frame it could not send (a header block over `max_send_header_block_length`, a stream
+    /// closed meanwhile…). For response HEADERS or trailers the stream would otherwise stay open forever, its RPC
+    /// never ending and holding one of the connection's stream slots: reset it with INTERNAL_ERROR, so the peer
+    /// learns the call failed and `.streamClosed` reaches the application. Request HEADERS are closed by nghttp2
+    /// itself (and the peer never saw the stream, so no RST_STREAM for them).
+    fileprivate func frameNotSent(_ frame: UnsafePointer<nghttp2_frame>, libraryError: Int32) -> Int32 {
+        let hd = frame.pointee.hd
+        guard hd.stream_id > 0, UInt32(hd.type) == NGHTTP2_HEADERS.rawValue,
+            frame.pointee.headers.cat != NGHTTP2_HCAT_REQUEST
+        else { return 0 }
+        framesNotSent += 1
+        _ = nghttp2_submit_rst_stream(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), hd.stream_id, HTTP2ErrorCode.internalError.rawValue)
+        return 0
+    }
+
     /// The data provider: copies queued bytes, defers when there are none, and at the end sets EOF, with
     /// NO_END_STREAM plus `nghttp2_submit_trailer` when trailers follow.
     fileprivate func readData(streamID: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
         guard let stream = streams[streamID] else { return Int(Self.temporalCallbackFailure) }
         let n = stream.outbound.read(into: buffer, capacity: length)
+        totalQueuedOutbound -= n
         guard stream.outbound.isEmpty, stream.ending else {
             if n > 0 { return n }
             stream.deferred = true
@@ -674,6 +704,13 @@ private func onStreamClose(_: OpaquePointer?, _ streamID: Int32, _ errorCode: UI
 private func onFrameSend(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame, let userData else { return callbackFailure }
     return HTTP2Session.from(userData).frameSent(frame)
+}
+
+private func onFrameNotSend(
+    _: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ libraryError: Int32, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let frame, let userData else { return callbackFailure }
+    return HTTP2Session.from(userData).frameNotSent(frame, libraryError: libraryError)
 }
 
 private func readDataCallback(

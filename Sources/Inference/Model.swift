@@ -28,22 +28,37 @@ public final class Model: Sendable {
     /// in the INVALID_ARGUMENT a request with another row count gets. See `ModelSignature.fixedBatchHint`.
     public let fixedBatchHint: String?
     let plan: CompiledPlan
+    /// The model's memory budget in bytes (`--max-model-bytes`): weights, folded constants and execution buffers.
+    public let maxModelBytes: Int
+
+    /// The default memory budget of one model: 1 GiB (`--max-model-bytes`).
+    public static let defaultMaxModelBytes = 1 << 30
 
     /// Compiles a model from the bytes of a `.onnx` file. `source` names the file in errors.
     ///
-    /// `gemm` chooses the kernels of the dense layers; the default is the best this CPU supports.
+    /// `gemm` chooses the kernels of the dense layers; the default is the best this CPU supports. `maxModelBytes`
+    /// is the model's memory budget (default `defaultMaxModelBytes`, 1 GiB): every constant the load decodes, folds,
+    /// lays out or packs, and one batch row of execution buffers, is counted against it before it is allocated, and
+    /// a model that does not fit is a load error naming the budget and `--max-model-bytes`. Execution contexts then
+    /// grow their buffers on demand, up to what is left of the budget.
     public init(
-        onnxBytes: [UInt8], name: String, source: String, gemm: GEMMBackend = .preferred
+        onnxBytes: [UInt8], name: String, source: String, gemm: GEMMBackend = .preferred,
+        maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
+        guard !onnxBytes.isEmpty else {
+            throw ModelLoadError(file: source, node: nil, op: nil,
+                                 reason: "the file is empty (0 bytes): it holds no ONNX graph")
+        }
         let proto: ONNXModel
         do {
             proto = try ONNXModel(serializedBytes: onnxBytes)
         } catch {
             throw ModelLoadError(file: source, node: nil, op: nil, reason: "not a valid ONNX protobuf (\(error))")
         }
-        var compiler = GraphCompiler(file: source)
+        var compiler = GraphCompiler(file: source, budget: maxModelBytes)
         compiler.gemm = gemm == .packed && PackedGEMM.isSupported ? .packed : .blas
         self.plan = try compiler.compile(proto)
+        self.maxModelBytes = Swift.max(0, maxModelBytes)
         self.name = name
         self.source = source
         self.signature = plan.signature
@@ -55,9 +70,11 @@ public final class Model: Sendable {
 
     /// Compiles a decoded ONNX model (tests build these in Swift).
     public convenience init(
-        onnx: ONNXModel, name: String, source: String = "<memory>", gemm: GEMMBackend = .preferred
+        onnx: ONNXModel, name: String, source: String = "<memory>", gemm: GEMMBackend = .preferred,
+        maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
-        try self.init(onnxBytes: onnx.serializedBytes(), name: name, source: source, gemm: gemm)
+        try self.init(onnxBytes: onnx.serializedBytes(), name: name, source: source, gemm: gemm,
+                      maxModelBytes: maxModelBytes)
     }
 
     /// The GEMM this model's dense layers run on.
@@ -66,9 +83,35 @@ public final class Model: Sendable {
     /// The number of steps of the compiled plan (after folding and fusion).
     public var stepCount: Int { plan.steps.count }
 
-    /// A per-thread context with buffers preallocated for batches of up to `maxBatchSize` rows.
-    public func makeContext(maxBatchSize: Int = 1) -> ExecutionContext {
-        ExecutionContext(model: self, maxBatchSize: maxBatchSize)
+    /// Bytes the model keeps for its constants (weights, folded constants, packed weights), whatever the batch.
+    public var constantBytes: Int { plan.constantBytes }
+
+    /// Execution-buffer bytes one batch row needs (every slot's per-row size).
+    public var bufferBytesPerRow: Int { plan.bufferBytesPerRow }
+
+    /// Execution-buffer bytes that do not grow with the batch.
+    public var fixedBufferBytes: Int { plan.fixedBufferBytes }
+
+    /// The execution-buffer bytes one of `instances` contexts may hold: the budget less the constants, shared
+    /// equally between the instances.
+    public func bufferBudget(instances: Int) -> Int {
+        Swift.max(0, maxModelBytes - constantBytes) / Swift.max(1, instances)
+    }
+
+    /// The most rows one run of one of `instances` contexts may hold within the memory budget (0 when not even one
+    /// row fits), and never more than the engine's 2^31-element limit per BLAS dimension.
+    public func maxRows(instances: Int = 1) -> Int {
+        let available = bufferBudget(instances: instances) - fixedBufferBytes
+        guard available > 0 else { return 0 }
+        let engineLimit = Int(Int32.max) / Swift.max(plan.maxElementsPerRow, 1)
+        return Swift.min(available / Swift.max(bufferBytesPerRow, 1), engineLimit)
+    }
+
+    /// A per-thread context for batches of up to `maxBatchSize` rows, one of `instances` sharing the model's memory
+    /// budget. Buffers are allocated for at most `ExecutionContext.preallocatedBytes` up front and grow on demand
+    /// (never past the budget); after a burst of large batches they shrink back (see `ExecutionContext`).
+    public func makeContext(maxBatchSize: Int = 1, instances: Int = 1) -> ExecutionContext {
+        ExecutionContext(model: self, maxBatchSize: maxBatchSize, rowLimit: maxRows(instances: instances))
     }
 }
 
@@ -103,12 +146,28 @@ public enum InferenceError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// The per-thread state of a model run: one buffer per plan slot, sized for `maxBatchSize` rows, reused by every
-/// run. Not `Sendable`: a context belongs to the one thread that created it (an instance thread of the batcher).
+/// The per-thread state of a model run: one buffer per plan slot, reused by every run. Not `Sendable`: a context
+/// belongs to the one thread that created it (an instance thread of the batcher).
+///
+/// Memory: the buffers are allocated for the requested batch size only up to `preallocatedBytes`; a larger batch
+/// grows them to its row count, never past `rowLimit` (the model's memory budget; a larger batch is refused with
+/// `batchTooLarge`). After `shrinkWindow` runs in a row that all needed at most half of what is held, the buffers
+/// shrink back to the largest of those runs (not below the initial size), so one huge request does not pin its
+/// memory for the life of the instance.
 public final class ExecutionContext {
     public let model: Model
-    /// Rows the buffers hold; a larger batch grows them once.
+    /// Rows the buffers hold now; a larger batch grows them (up to `rowLimit`), a run of smaller ones shrinks them.
     public private(set) var maxBatchSize: Int
+    /// The most rows one run may hold: the model's memory budget for this context's buffers.
+    public let rowLimit: Int
+    /// Buffer bytes allocated up front at most (1 MiB); more is allocated when a batch needs it.
+    public static let preallocatedBytes = 1 << 20
+    /// Runs after which buffers larger than twice what those runs needed shrink back.
+    public static let shrinkWindow = 16
+    /// The rows the buffers were first sized for (they never shrink below).
+    private let initialRows: Int
+    private var windowRuns = 0
+    private var windowPeak = 0
     private var slotMemory: [UnsafeMutableRawPointer] = []
     private var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let scratch: UnsafeMutableRawPointer
@@ -116,9 +175,13 @@ public final class ExecutionContext {
     /// a run points at the caller's tensor instead of copying it in. Empty otherwise.
     private let borrowedInputIDs: [ValueID]
 
-    init(model: Model, maxBatchSize: Int) {
+    init(model: Model, maxBatchSize: Int, rowLimit: Int) {
         self.model = model
-        self.maxBatchSize = Swift.max(1, maxBatchSize)
+        self.rowLimit = Swift.max(0, rowLimit)
+        let affordable = Swift.max(1, Self.preallocatedBytes / Swift.max(model.plan.bufferBytesPerRow, 1))
+        let initial = Swift.max(1, Swift.min(maxBatchSize, affordable, Swift.max(rowLimit, 1)))
+        self.initialRows = initial
+        self.maxBatchSize = initial
         self.scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
         self.pointers = UnsafeMutablePointer.allocate(capacity: Swift.max(model.plan.bindings.count, 1))
         self.pointers.initialize(repeating: scratch, count: Swift.max(model.plan.bindings.count, 1))
@@ -141,11 +204,19 @@ public final class ExecutionContext {
         scratch.deallocate()
     }
 
-    /// The largest batch one run accepts: every BLAS dimension stays below 2^31.
-    public var batchLimit: Int { Int(Int32.max) / Swift.max(model.plan.maxElementsPerRow, 1) }
+    /// The largest batch one run accepts: within the model's memory budget, and every BLAS dimension below 2^31.
+    public var batchLimit: Int { rowLimit }
 
+    /// Bytes the execution buffers hold now.
+    public var allocatedBufferBytes: Int {
+        model.plan.slots.reduce(0) { $0 + Swift.max($1.perRow * maxBatchSize, $1.fixed, 64) }
+    }
+
+    /// (Re)allocates the buffers for `maxBatchSize` rows, which never exceeds `rowLimit` (or 1), so the sizes fit
+    /// the budget and cannot overflow.
     private func allocateSlots() {
         for memory in slotMemory { memory.deallocate() }
+        slotMemory = []
         slotMemory = model.plan.slots.map { size in
             let bytes = Swift.max(size.perRow * maxBatchSize, size.fixed, 64)
             return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
@@ -195,6 +266,7 @@ public final class ExecutionContext {
             maxBatchSize = rows
             allocateSlots()
         }
+        defer { noteRun(rows: rows) }
         if inputs.count == 1, !borrowedInputIDs.isEmpty {
             // One input (the usual case): the plan reads it where it lies, without a copy into its slot. The
             // pointers are switched back before returning.
@@ -222,6 +294,20 @@ public final class ExecutionContext {
         }
         try execute(rows: rows)
         return plan.outputs.map { output in readOutput(output, batch: rows) }
+    }
+
+    /// Shrinks the buffers after `shrinkWindow` runs that all needed at most half of them.
+    private func noteRun(rows: Int) {
+        windowRuns += 1
+        windowPeak = Swift.max(windowPeak, rows)
+        guard windowRuns >= Self.shrinkWindow else { return }
+        let target = Swift.max(initialRows, windowPeak)
+        windowRuns = 0
+        windowPeak = 0
+        if maxBatchSize > 2 * target {
+            maxBatchSize = target
+            allocateSlots()
+        }
     }
 
     private func execute(rows: Int) throws(InferenceError) {

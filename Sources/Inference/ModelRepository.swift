@@ -32,6 +32,17 @@ public struct ModelConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// The largest `max_batch_size` (config.json and `--max-batch-size`): 2^20 rows.
+    public static let maxBatchSizeLimit = 1 << 20
+    /// The most `instances` (config.json and `--instances`): 256 threads per model version.
+    public static let instancesLimit = 256
+    /// The largest `max_queue_size` (config.json and `--max-queue-size`): 2^24 requests.
+    public static let maxQueueSizeLimit = 1 << 24
+    /// The largest `max_queue_delay_us` (config.json and `--max-queue-delay-us`): 60 s.
+    public static let maxQueueDelayLimit = 60_000_000
+    /// The largest `default_timeout_us` (config.json and `--default-timeout-us`): Int32.max ms.
+    public static let defaultTimeoutLimit = Int(Int32.max) * 1000
+
     /// The keys config.json may hold.
     public static let keys = [
         "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us",
@@ -60,20 +71,36 @@ public struct ModelConfig: Sendable, Equatable {
         for key in dictionary.keys.sorted() where !Self.keys.contains(key) {
             throw fail("unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
         }
-        func integer(_ key: String, minimum: Int) throws(ModelLoadError) -> Int? {
+        // Every integer has a cap (the command line's), so that no file can ask for a 2^62-row batch or a million
+        // instance threads: a value over it is an error naming the key and the cap.
+        func integer(_ key: String, minimum: Int, maximum: Int) throws(ModelLoadError) -> Int? {
             guard let value = dictionary[key] else { return nil }
-            guard !isJSONBool(value), let number = value as? NSNumber,
-                  let exact = Int(exactly: number.doubleValue), exact >= minimum
+            guard !isJSONBool(value), let number = value as? NSNumber, number.doubleValue.rounded() == number.doubleValue
             else {
+                throw fail("'\(key)' must be an integer in \(minimum)...\(maximum)")
+            }
+            guard number.doubleValue >= Double(minimum) else {
                 throw fail("'\(key)' must be an integer ≥ \(minimum)")
+            }
+            guard number.doubleValue <= Double(maximum), let exact = Int(exactly: number.doubleValue), exact <= maximum
+            else {
+                throw fail("'\(key)' is \(number), over the limit of \(maximum)")
             }
             return exact
         }
-        if let value = try integer("max_batch_size", minimum: 1) { maxBatchSize = value }
-        if let value = try integer("max_queue_delay_us", minimum: 0) { maxQueueDelayMicroseconds = value }
-        if let value = try integer("max_queue_size", minimum: 1) { maxQueueSize = value }
-        if let value = try integer("default_timeout_us", minimum: 0) { defaultTimeoutMicroseconds = value }
-        if let value = try integer("instances", minimum: 1) { instances = value }
+        if let value = try integer("max_batch_size", minimum: 1, maximum: Self.maxBatchSizeLimit) {
+            maxBatchSize = value
+        }
+        if let value = try integer("max_queue_delay_us", minimum: 0, maximum: Self.maxQueueDelayLimit) {
+            maxQueueDelayMicroseconds = value
+        }
+        if let value = try integer("max_queue_size", minimum: 1, maximum: Self.maxQueueSizeLimit) {
+            maxQueueSize = value
+        }
+        if let value = try integer("default_timeout_us", minimum: 0, maximum: Self.defaultTimeoutLimit) {
+            defaultTimeoutMicroseconds = value
+        }
+        if let value = try integer("instances", minimum: 1, maximum: Self.instancesLimit) { instances = value }
         if let value = dictionary["preferred_batch_sizes"] {
             guard let list = value as? [NSNumber],
                   let sizes = Optional(list.compactMap { Int(exactly: $0.doubleValue) }), sizes.count == list.count,
@@ -200,8 +227,10 @@ public struct ModelRepository: Sendable {
     /// Loads `DIR/<model>/<version>/model.onnx` for every model directory, each with its config.json over
     /// `defaults`. Throws when `directory` cannot be listed or is one model's folder rather than a repository;
     /// per-model failures become failed entries and log lines, and files beside the model folders are reported.
+    /// `maxModelBytes` is every model's memory budget (`--max-model-bytes`, default `Model.defaultMaxModelBytes`).
     public static func load(
-        directory: String, defaults: ModelConfig = ModelConfig(), logger: Logger = .standardError(component: "models")
+        directory: String, defaults: ModelConfig = ModelConfig(), logger: Logger = .standardError(component: "models"),
+        maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) -> ModelRepository {
         let root = URL(fileURLWithPath: directory)
         let names = try listRepository(directory)
@@ -218,7 +247,8 @@ public struct ModelRepository: Sendable {
                 continue
             }
             modelFolders += 1
-            entries += loadModel(named: name, directory: directory, defaults: defaults, logger: logger)
+            entries += loadModel(named: name, directory: directory, defaults: defaults, logger: logger,
+                                 maxModelBytes: maxModelBytes)
         }
         if modelFolders == 0 {
             logger.warning("the model repository \(directory) holds no model folders: nothing to serve "
@@ -311,10 +341,12 @@ public struct ModelRepository: Sendable {
 
     /// The entries of one model, `DIR/<name>/`: its config.json over `defaults`, then every version its version
     /// policy selects, each ready or failed with the reason (a failure of the whole model is version 0). `load` runs
-    /// this for every model directory; explicit model control runs it for one.
+    /// this for every model directory; explicit model control runs it for one. `maxModelBytes` is the model's memory
+    /// budget (`--max-model-bytes`): a model whose constants and one batch row of buffers per instance do not fit
+    /// is a failed entry naming the budget.
     public static func loadModel(
         named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
-        logger: Logger = .standardError(component: "models")
+        logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes
     ) -> [ModelEntry] {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
@@ -368,7 +400,8 @@ public struct ModelRepository: Sendable {
                 continue
             }
             do {
-                let model = try Model(contentsOf: path, name: name)
+                let model = try Model(contentsOf: path, name: name, maxModelBytes: maxModelBytes)
+                try checkInstancesFit(model, config: config, file: path)
                 logger.info("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
                     + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps, GEMM \(model.gemm))")
                 if let hint = model.fixedBatchHint { logger.warning("model \(name) version \(version): \(hint)") }
@@ -378,6 +411,19 @@ public struct ModelRepository: Sendable {
             }
         }
         return entries
+    }
+
+    /// Throws when `config.instances` contexts of one batch row each do not fit the model's memory budget beside
+    /// its constants.
+    static func checkInstancesFit(_ model: Model, config: ModelConfig, file: String) throws(ModelLoadError) {
+        guard model.maxRows(instances: config.instances) < 1 else { return }
+        let (perRow, overflow) = model.bufferBytesPerRow.addingReportingOverflow(model.fixedBufferBytes)
+        let need = overflow ? "more than \(Int.max)" : "\(perRow)"
+        throw ModelLoadError(
+            file: file, node: nil, op: nil,
+            reason: "\(config.instances) instance(s) × \(need) bytes of execution buffers for one batch row, beside "
+                + "\(model.constantBytes) bytes of constants, exceed the model memory budget of \(model.maxModelBytes) "
+                + "bytes (--max-model-bytes); lower 'instances' or raise the budget")
     }
 
     static func isDirectory(_ path: String) -> Bool {
@@ -393,12 +439,21 @@ public struct ModelRepository: Sendable {
 
 extension Model {
     /// Reads and compiles a `.onnx` file; errors name `path`.
+    /// `maxModelBytes`: the model's memory budget (see `init(onnxBytes:…)`); a file larger than it is refused
+    /// before it is read.
     public convenience init(
-        contentsOf path: String, name: String, gemm: GEMMBackend = .preferred
+        contentsOf path: String, name: String, gemm: GEMMBackend = .preferred,
+        maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+           size.int64Value > Int64(maxModelBytes) {
+            throw ModelLoadError(file: path, node: nil, op: nil,
+                                 reason: "the file is \(size.int64Value) bytes, over the model memory budget of "
+                                    + "\(maxModelBytes) bytes (--max-model-bytes)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelLoadError(file: path, node: nil, op: nil, reason: "the file cannot be read")
         }
-        try self.init(onnxBytes: [UInt8](data), name: name, source: path, gemm: gemm)
+        try self.init(onnxBytes: [UInt8](data), name: name, source: path, gemm: gemm, maxModelBytes: maxModelBytes)
     }
 }

@@ -52,6 +52,11 @@ final class PackedWeights: @unchecked Sendable {
         return padded <= k * n + k * n / 4 || padded <= (1 << 20) / MemoryLayout<Float>.stride
     }
 
+    /// The bytes `init(weights:k:n:)` allocates for a [k × n] layer (before rounding up to huge pages).
+    static func packedBytes(k: Int, n: Int) -> Int {
+        Swift.max(AVX512GEMM.packedCount(k: k, n: n), 16) * MemoryLayout<Float>.stride
+    }
+
     /// Packs `weights`, row-major [k × n].
     init(weights: UnsafePointer<Float>, k: Int, n: Int) {
         self.k = k

@@ -108,6 +108,17 @@ public struct MessageDeframer: Sendable {
         self.maxMessageBytes = max(0, maxMessageBytes)
     }
 
+    /// Bytes of the incomplete message held now (its prefix bytes, plus the 5-byte prefix and the body bytes so far
+    /// once the prefix is complete); 0 between messages and after a failure. Transports charge it against their
+    /// buffered-request budgets (issue 25, point 2).
+    public var bufferedByteCount: Int {
+        switch phase {
+        case .prefix(let filled): filled
+        case .body: MessageFramer.prefixLength + body.count
+        case .failed: 0
+        }
+    }
+
     /// True when some bytes of a message (prefix or body) are buffered.
     public var hasPartialMessage: Bool {
         switch phase {

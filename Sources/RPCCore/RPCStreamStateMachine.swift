@@ -142,6 +142,13 @@ public struct RPCStreamStateMachine: Sendable {
     /// This side sent its final word: the server its status, the client its END_STREAM.
     var sentFinal = false
 
+    /// Request bytes this machine holds that no handler has seen: the incomplete message in the deframer and, for
+    /// a non-request-streaming RPC, the one complete message waiting for END_STREAM (W-36). Transports bound the sum
+    /// of these per connection and per server (issue 25, point 2).
+    public var bufferedRequestBytes: Int {
+        deframer.bufferedByteCount + (heldRequest?.bytes.count ?? 0)
+    }
+
     /// A machine for the server end of a stream that has just been opened by the peer.
     public init(server configuration: Configuration = Configuration()) {
         self.role = .server
@@ -228,7 +235,7 @@ public struct RPCStreamStateMachine: Sendable {
         let code = statusCodeText(status.code.rawValue)
         guard !status.message.isEmpty else { return [HeaderField("grpc-status", code)] }
         return [
-            HeaderField("grpc-status", code), HeaderField("grpc-message", StatusMessage.percentEncode(status.message)),
+            HeaderField("grpc-status", code), HeaderField("grpc-message", StatusMessage.headerValue(status.message)),
         ]
     }
 

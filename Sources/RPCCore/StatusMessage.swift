@@ -5,6 +5,48 @@
 public enum StatusMessage {
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
+    /// The longest `grpc-message` value sent, in bytes after percent-encoding (issue 25, point 5). A longer message
+    /// (a 70,000-byte model name echoed into an error, 12,000 × "é") is cut at a Unicode scalar boundary and ends
+    /// with "…", so the trailers stay far below what nghttp2 sends (64 KiB per header block) and what clients
+    /// accept (grpc-core warns past 8 KiB of metadata): the client always gets its `grpc-status`.
+    public static let maxEncodedBytes = 4096
+
+    /// "…" percent-encoded: what a truncated message ends with.
+    static let encodedEllipsis = "%E2%80%A6"
+
+    /// The `grpc-message` value for `message`: percent-encoded, and at most `maxEncodedBytes` long (cut at a scalar
+    /// boundary with "…" appended when longer), so always valid UTF-8 before encoding. The one place where a status
+    /// message becomes a header value on the server (RPCStreamStateMachine.statusFields).
+    public static func headerValue(_ message: String, maxEncodedBytes: Int = StatusMessage.maxEncodedBytes) -> String {
+        let limit = max(encodedEllipsis.utf8.count, maxEncodedBytes)
+        // The common case: short ASCII text goes out as is.
+        if message.utf8.count <= limit, message.utf8.allSatisfy(passesThrough) { return message }
+        var total = 0
+        for scalar in message.unicodeScalars {
+            total += encodedLength(scalar)
+            if total > limit { break }
+        }
+        guard total > limit else { return percentEncode(message) }
+        // Keep the longest scalar prefix that leaves room for the ellipsis.
+        let budget = limit - encodedEllipsis.utf8.count
+        var kept = 0
+        var end = message.unicodeScalars.startIndex
+        for index in message.unicodeScalars.indices {
+            let length = encodedLength(message.unicodeScalars[index])
+            if kept + length > budget { break }
+            kept += length
+            end = message.unicodeScalars.index(after: index)
+        }
+        return percentEncode(String(message.unicodeScalars[..<end])) + encodedEllipsis
+    }
+
+    /// Bytes `scalar` takes once percent-encoded.
+    private static func encodedLength(_ scalar: Unicode.Scalar) -> Int {
+        var length = 0
+        for byte in scalar.utf8 { length += passesThrough(byte) ? 1 : 3 }
+        return length
+    }
+
     /// Percent-encodes `message` for the `grpc-message` header.
     public static func percentEncode(_ message: String) -> String {
         let utf8 = message.utf8

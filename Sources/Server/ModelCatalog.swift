@@ -46,11 +46,17 @@ public final class ModelCatalog: Sendable {
         public var defaults: ModelConfig
         /// Where load and unload lines go (component `models`).
         public var logger: Logger
+        /// Every model's memory budget (`--max-model-bytes`; default `Model.defaultMaxModelBytes`, 1 GiB).
+        public var maxModelBytes: Int
 
-        public init(directory: String?, defaults: ModelConfig = ModelConfig(), logger: Logger = .discarding) {
+        public init(
+            directory: String?, defaults: ModelConfig = ModelConfig(), logger: Logger = .discarding,
+            maxModelBytes: Int = Model.defaultMaxModelBytes
+        ) {
             self.directory = directory
             self.defaults = defaults
             self.logger = logger
+            self.maxModelBytes = maxModelBytes
         }
     }
 
@@ -356,7 +362,8 @@ public final class ModelCatalog: Sendable {
             throw RPCError(code: .notFound, message: "model '\(name)' is not in the repository \(directory) (models: \(known))")
         }
         return ModelRepository.loadModel(
-            named: name, directory: directory, defaults: source.defaults, logger: source.logger)
+            named: name, directory: directory, defaults: source.defaults, logger: source.logger,
+            maxModelBytes: source.maxModelBytes)
     }
 
     static func isDirectory(_ path: String) -> Bool {

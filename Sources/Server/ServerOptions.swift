@@ -32,6 +32,23 @@ public struct ServerOptions: Sendable, Equatable {
     public var strictReadiness = false
     /// `--log-level`: the lowest level written to standard error.
     public var logLevel = LogLevel.info
+    // Transport resource limits (issue 25); the defaults are GRPCServer.Configuration's.
+    /// `--max-connections`: open connections; one accepted beyond it is closed at once.
+    public var maxConnections = 4096
+    /// `--handshake-timeout-seconds`: close a connection without the HTTP/2 preface and SETTINGS by then; 0: never.
+    public var handshakeTimeoutSeconds = 20.0
+    /// `--idle-timeout-seconds`: GOAWAY a connection with no RPC for this long; 0: never.
+    public var idleTimeoutSeconds = 300.0
+    /// `--max-buffered-request-bytes`: bytes of unfinished request messages buffered across all connections.
+    public var maxBufferedRequestBytes = 512 << 20
+    /// `--max-buffered-request-bytes-per-connection`: the same per connection.
+    public var maxBufferedRequestBytesPerConnection = 128 << 20
+    /// `--max-queued-response-bytes-per-connection`: response bytes queued on a connection before its streams are
+    /// told to stop producing (`ServerCall.isWritable`).
+    public var maxQueuedResponseBytesPerConnection = 16 << 20
+    /// `--max-model-bytes`: every model's memory budget (weights, folded constants, execution buffers), 1 GiB by
+    /// default; a model that needs more is a load error.
+    public var maxModelBytes = Model.defaultMaxModelBytes
 
     public init() {}
 
@@ -54,6 +71,22 @@ public struct ServerOptions: Sendable, Equatable {
                                              default a failed model is reported per model and the rest serve
           --log-level LEVEL                  debug, info (default), warning or error; logs go to stderr
 
+        Connection limits:
+          --max-connections N                open connections; one accepted beyond it is closed at once
+                                             (default 4096)
+          --handshake-timeout-seconds S      close a connection that has not sent the HTTP/2 preface and
+                                             SETTINGS within S seconds; 0: never (default 20)
+          --idle-timeout-seconds S           GOAWAY a connection with no RPC for S seconds; 0: never (default 300)
+          --max-buffered-request-bytes N     bytes of unfinished request messages buffered across all
+                                             connections; the stream past it ends RESOURCE_EXHAUSTED
+                                             (default 536870912)
+          --max-buffered-request-bytes-per-connection N
+                                             the same per connection (a lone stream may still buffer one whole
+                                             message) (default 134217728)
+          --max-queued-response-bytes-per-connection N
+                                             response bytes queued for a slow reader before its streams stop
+                                             producing (default 16777216)
+
         Batching defaults for every model (a model's config.json key of the same name wins):
           --max-batch-size N                 most rows per batch; 1 turns batching off (default 64)
           --max-queue-delay-us N             how long a free instance may wait for a fuller batch (default 0:
@@ -63,6 +96,8 @@ public struct ServerOptions: Sendable, Equatable {
           --default-timeout-us N             deadline for requests without grpc-timeout; 0: none (default 0)
           --instances N                      instance threads per model version (default 1)
           --blas-threads N                   threads per GEMM call (default: cores / instances)
+          --max-model-bytes N                memory budget of each model: weights, folded constants and execution
+                                             buffers; a model over it fails to load (default 1073741824, 1 GiB)
           -h, --help                         this text
           --version                          the version and git commit, then exit
         """
@@ -93,6 +128,13 @@ public struct ServerOptions: Sendable, Equatable {
             }
             return number
         }
+        func seconds(_ flag: String) throws(UsageError) -> Double {
+            let text = try value(flag)
+            guard let seconds = Double(text), seconds >= 0, seconds <= 86_400 else {
+                throw UsageError(description: "\(flag): \"\(text)\" is not a number of seconds in 0...86400")
+            }
+            return seconds
+        }
         while index < arguments.count {
             var flag = arguments[index]
             // Accept --flag=value as well as --flag value.
@@ -117,11 +159,20 @@ public struct ServerOptions: Sendable, Equatable {
             case "--models": options.modelsDirectory = try value(flag)
             case "--loops": options.loops = try integer(flag, in: 1...256)
             case "--max-receive-message-bytes": options.maxReceiveMessageBytes = try integer(flag, in: 1...Int(Int32.max))
-            case "--max-batch-size": options.modelDefaults.maxBatchSize = try integer(flag, in: 1...1 << 20)
+            case "--max-connections": options.maxConnections = try integer(flag, in: 1...1 << 24)
+            case "--handshake-timeout-seconds": options.handshakeTimeoutSeconds = try seconds(flag)
+            case "--idle-timeout-seconds": options.idleTimeoutSeconds = try seconds(flag)
+            case "--max-buffered-request-bytes": options.maxBufferedRequestBytes = try integer(flag, in: 1...1 << 50)
+            case "--max-buffered-request-bytes-per-connection":
+                options.maxBufferedRequestBytesPerConnection = try integer(flag, in: 1...1 << 50)
+            case "--max-queued-response-bytes-per-connection":
+                options.maxQueuedResponseBytesPerConnection = try integer(flag, in: 1...1 << 50)
+            case "--max-batch-size": options.modelDefaults.maxBatchSize = try integer(flag, in: 1...ModelConfig.maxBatchSizeLimit)
             case "--max-queue-delay-us": options.modelDefaults.maxQueueDelayMicroseconds = try integer(flag, in: 0...60_000_000)
             case "--max-queue-size": options.modelDefaults.maxQueueSize = try integer(flag, in: 1...1 << 24)
             case "--default-timeout-us": options.modelDefaults.defaultTimeoutMicroseconds = try integer(flag, in: 0...Int(Int32.max) * 1000)
-            case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...256)
+            case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...ModelConfig.instancesLimit)
+            case "--max-model-bytes": options.maxModelBytes = try integer(flag, in: 1 << 16...1 << 40)
             case "--blas-threads": options.blasThreads = try integer(flag, in: 1...1024)
             case "--model-control":
                 let text = try value(flag)

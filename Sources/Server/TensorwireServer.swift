@@ -28,13 +28,15 @@ public final class TensorwireServer: Sendable {
             // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).
             repository = ModelRepository(directory: options.modelsDirectory ?? "builtin", entries: [])
         } else if let directory = options.modelsDirectory {
-            repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, logger: modelsLogger)
+            repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, logger: modelsLogger,
+                                                  maxModelBytes: options.maxModelBytes)
         } else {
             repository = ModelRepository.builtin(config: options.modelDefaults)
         }
         let clock = SystemMonotonicClock()
         let source = ModelCatalog.Source(
-            directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger)
+            directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger,
+            maxModelBytes: options.maxModelBytes)
         let catalog = ModelCatalog(
             repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
             source: source, strictReadiness: options.strictReadiness)
@@ -67,6 +69,13 @@ public final class TensorwireServer: Sendable {
         configuration.port = options.port
         configuration.loopCount = options.loops
         configuration.maxReceiveMessageBytes = options.maxReceiveMessageBytes
+        configuration.maxConnections = options.maxConnections
+        configuration.handshakeTimeout = Self.duration(seconds: options.handshakeTimeoutSeconds)
+        configuration.idleTimeout = Self.duration(seconds: options.idleTimeoutSeconds)
+        configuration.maxBufferedRequestBytes = options.maxBufferedRequestBytes
+        configuration.maxBufferedRequestBytesPerConnection = options.maxBufferedRequestBytesPerConnection
+        configuration.maxQueuedResponseBytesPerConnection = options.maxQueuedResponseBytesPerConnection
+        configuration.logger = Logger(component: "transport", sink: logSink)
         do {
             self.transport = try GRPCServer(router: router, configuration: configuration)
         } catch {
@@ -76,6 +85,11 @@ public final class TensorwireServer: Sendable {
         self.catalog = catalog
         self.options = options
         self.health = health
+    }
+
+    /// A limit in seconds as a duration; 0 (or less) turns it off.
+    static func duration(seconds: Double) -> Duration? {
+        seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil
     }
 
     /// The lines the server logs once it listens: where, what serves, what failed (and where to read why), and the

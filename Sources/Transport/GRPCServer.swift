@@ -2,6 +2,7 @@ internal import Glibc
 internal import EventLoop
 public import GRPCCompression
 public import HTTP2
+public import Logging
 public import RPCCore
 internal import Synchronization
 
@@ -26,12 +27,34 @@ public final class GRPCServer: Sendable {
         /// A stream whose queued response bytes exceed this is reported not writable (`ServerCall.isWritable`) until
         /// they drop below half of it.
         public var maxQueuedResponseBytes: Int
+        /// The same bound for a whole connection: once the response bytes queued on all its streams exceed this,
+        /// every stream that sends is reported not writable until the connection's queue drops below half of it
+        /// (a slow reader with 100 streams would otherwise hold 100 × `maxQueuedResponseBytes`).
+        public var maxQueuedResponseBytesPerConnection: Int
         /// Too-many-pings policy (W-72): a PING sooner than this after the previous is a strike.
         public var minPingInterval: Duration
         /// Strikes tolerated; the next one gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
         public var maxPingStrikes: Int
-        /// Close (gracefully) a connection with no RPC for this long; nil keeps it forever (W-64).
+        /// Close (gracefully: GOAWAY, W-60) a connection with no RPC for this long; nil keeps it forever (W-64).
+        /// On by default (5 minutes): idle connections otherwise hold a descriptor each until the process runs out.
         public var idleTimeout: Duration?
+        /// A connection that has not sent the HTTP/2 preface and its first SETTINGS frame this long after it was
+        /// accepted is closed (no GOAWAY: it never spoke HTTP/2); nil waits forever. Output is held until the
+        /// client's first bytes are classified (ConnectionPreface), so such a connection got nothing from us either.
+        public var handshakeTimeout: Duration?
+        /// Open connections allowed; a connection accepted beyond it is closed at once (the client sees a closed
+        /// connection immediately instead of timing out in the listen backlog), logged once per episode.
+        public var maxConnections: Int
+        /// Bytes of incomplete request messages (and of complete unary requests waiting for END_STREAM) one
+        /// connection may buffer across its streams. The stream whose DATA would go past it ends with
+        /// RESOURCE_EXHAUSTED, unless it is the only stream buffering on the connection (a single message is bounded
+        /// by `maxReceiveMessageBytes`). Flow-control credit is returned as bytes arrive, so without this bound a
+        /// client could make the server hold MAX_CONCURRENT_STREAMS × `maxReceiveMessageBytes` per connection.
+        public var maxBufferedRequestBytesPerConnection: Int
+        /// The same bound across all connections of the server (no exception for a lone stream).
+        public var maxBufferedRequestBytes: Int
+        /// Where the transport logs (accept paused on EMFILE, the connection cap reached: once per episode).
+        public var logger: Logger
         /// Drain a connection this long after it opened (L4 load balancing); nil disables it.
         public var maxConnectionAge: Duration?
         /// How long RPCs may run once max age has been reached.
@@ -48,8 +71,14 @@ public final class GRPCServer: Sendable {
             http2: HTTP2Session.Configuration = HTTP2Session.Configuration(),
             maxQueuedResponseBytes: Int = 4 << 20,
             minPingInterval: Duration = .seconds(300), maxPingStrikes: Int = 2,
-            idleTimeout: Duration? = nil, maxConnectionAge: Duration? = nil,
-            maxConnectionAgeGrace: Duration = .seconds(30), responseCompression: CompressionAlgorithm? = nil
+            idleTimeout: Duration? = Configuration.defaultIdleTimeout, maxConnectionAge: Duration? = nil,
+            maxConnectionAgeGrace: Duration = .seconds(30), responseCompression: CompressionAlgorithm? = nil,
+            maxQueuedResponseBytesPerConnection: Int = Configuration.defaultMaxQueuedResponseBytesPerConnection,
+            handshakeTimeout: Duration? = Configuration.defaultHandshakeTimeout,
+            maxConnections: Int = Configuration.defaultMaxConnections,
+            maxBufferedRequestBytesPerConnection: Int = Configuration.defaultMaxBufferedRequestBytesPerConnection,
+            maxBufferedRequestBytes: Int = Configuration.defaultMaxBufferedRequestBytes,
+            logger: Logger = .discarding
         ) {
             self.host = host
             self.port = port
@@ -63,7 +92,20 @@ public final class GRPCServer: Sendable {
             self.maxConnectionAge = maxConnectionAge
             self.maxConnectionAgeGrace = maxConnectionAgeGrace
             self.responseCompression = responseCompression
+            self.maxQueuedResponseBytesPerConnection = maxQueuedResponseBytesPerConnection
+            self.handshakeTimeout = handshakeTimeout
+            self.maxConnections = maxConnections
+            self.maxBufferedRequestBytesPerConnection = maxBufferedRequestBytesPerConnection
+            self.maxBufferedRequestBytes = maxBufferedRequestBytes
+            self.logger = logger
         }
+
+        public static let defaultIdleTimeout: Duration = .seconds(300)
+        public static let defaultHandshakeTimeout: Duration = .seconds(20)
+        public static let defaultMaxConnections = 4096
+        public static let defaultMaxBufferedRequestBytesPerConnection = 128 << 20
+        public static let defaultMaxBufferedRequestBytes = 512 << 20
+        public static let defaultMaxQueuedResponseBytesPerConnection = 16 << 20
     }
 
     public let configuration: Configuration
@@ -71,7 +113,7 @@ public final class GRPCServer: Sendable {
     public let port: Int
     private let group: EventLoopGroup
     private let contexts: [LoopBound<LoopContext>]
-    private let listener: Listener
+    private let acceptor: LoopBound<Acceptor>
     private let shared: ServerShared
     private let stopped = Atomic<Bool>(false)
 
@@ -86,28 +128,33 @@ public final class GRPCServer: Sendable {
             listener.close()
             throw error
         }
-        self.listener = listener
         self.port = listener.port
         self.group = group
         self.shared = ServerShared(router: router, configuration: configuration)
         self.contexts = group.loops.map { LoopContext.make(on: $0) }
 
-        let acceptor = contexts[0]
+        let acceptorLoop = contexts[0].loop
         let contexts = self.contexts
         let shared = self.shared
-        let registered: String? = onLoop(acceptor.loop) {
+        self.acceptor = onLoop(acceptorLoop) {
+            LoopBound(Acceptor(listener: listener, loop: acceptorLoop, contexts: contexts, shared: shared), loop: acceptorLoop)
+        }
+        let acceptor = self.acceptor
+        shared.setResumeAccepting { acceptor.loop.execute { acceptor.value.resume() } }
+        let registered: String? = onLoop(acceptorLoop) {
             do {
-                try acceptor.loop.register(fd: listener.fd, interest: .read) { _ in
-                    Self.acceptAll(listener: listener, contexts: contexts, shared: shared)
-                }
+                try acceptor.value.start()
                 return nil
             } catch {
                 return "\(error)"
             }
         }
         if let registered {
+            _ = onLoop(acceptorLoop) {
+                acceptor.value.stop()
+                return true
+            }
             group.shutdown()
-            listener.close()
             throw RPCError(code: .internal, message: "cannot watch the listener: \(registered)")
         }
     }
@@ -115,36 +162,24 @@ public final class GRPCServer: Sendable {
     /// Live connections (for tests and logs).
     public var activeConnections: Int { shared.liveConnections.load(ordering: .relaxed) }
 
-    private static func acceptAll(listener: Listener, contexts: [LoopBound<LoopContext>], shared: ServerShared) {
-        while true {
-            let socket: Socket?
-            do {
-                socket = try listener.accept()
-            } catch {
-                // Out of descriptors or memory: leave the rest queued in the kernel until the next readable event.
-                return
-            }
-            guard let socket else { return }
-            let index = shared.nextLoop.wrappingAdd(1, ordering: .relaxed).oldValue % contexts.count
-            let context = contexts[index]
-            shared.liveConnections.wrappingAdd(1, ordering: .relaxed)
-            let adopt: @Sendable () -> Void = {
-                guard !shared.isDraining.load(ordering: .acquiring) else {
-                    socket.close()
-                    shared.connectionClosed()
-                    return
-                }
-                do {
-                    let connection = try ServerConnection(server: shared, context: context, socket: socket)
-                    try connection.start()
-                } catch {
-                    socket.close()
-                    shared.connectionClosed()
-                }
-            }
-            if context.loop.inEventLoop { adopt() } else { context.loop.execute(adopt) }
-        }
-    }
+    /// Bytes of incomplete request messages buffered across all connections now (`maxBufferedRequestBytes`).
+    public var bufferedRequestBytes: Int { shared.bufferedRequestBytes.load(ordering: .relaxed) }
+
+    /// The most `bufferedRequestBytes` has been since start (the high-water mark the budgets bound: a budget plus
+    /// at most the one DATA chunk whose growth got its stream refused).
+    public var peakBufferedRequestBytes: Int { shared.peakBufferedRequestBytes.load(ordering: .relaxed) }
+
+    /// Connections closed at once because `maxConnections` were open, since start.
+    public var refusedConnections: Int { shared.refusedConnections.load(ordering: .relaxed) }
+
+    /// Connections closed because they sent no preface and SETTINGS within `handshakeTimeout`, since start.
+    public var handshakeTimeouts: Int { shared.handshakeTimeouts.load(ordering: .relaxed) }
+
+    /// Streams ended with RESOURCE_EXHAUSTED by the buffered-request budgets, since start.
+    public var bufferBudgetRefusals: Int { shared.bufferBudgetRefusals.load(ordering: .relaxed) }
+
+    /// Times accepting paused because accept() failed (EMFILE, ENFILE, ENOBUFS, ENOMEM), since start.
+    public var acceptPauses: Int { shared.acceptPauses.load(ordering: .relaxed) }
 
     /// Graceful stop: stops accepting, sends every connection the shutdown notice and then GOAWAY with its last
     /// stream id (W-60), lets in-flight RPCs finish for up to `drainSeconds`, then closes what is left (its calls
@@ -152,13 +187,11 @@ public final class GRPCServer: Sendable {
     public func shutdown(drainSeconds: Double = 10) {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shared.isDraining.store(true, ordering: .releasing)
-        let listener = self.listener
         let grace = Duration.milliseconds(Int64(max(0, drainSeconds) * 1000))
-        let acceptor = contexts[0].loop
-        _ = onLoop(acceptor) {
+        let acceptor = self.acceptor
+        _ = onLoop(acceptor.loop) {
             // Stop watching, then close the listening socket: new connects are refused from here on.
-            acceptor.unregister(fd: listener.fd)
-            listener.close()
+            acceptor.value.stop()
             return true
         }
         for context in contexts {
@@ -194,6 +227,17 @@ final class ServerShared: Sendable {
     let liveConnections = Atomic<Int>(0)
     let nextLoop = Atomic<Int>(0)
     let isDraining = Atomic<Bool>(false)
+    /// Σ of every connection's buffered request bytes (`maxBufferedRequestBytes`).
+    let bufferedRequestBytes = Atomic<Int>(0)
+    let peakBufferedRequestBytes = Atomic<Int>(0)
+    let refusedConnections = Atomic<Int>(0)
+    let handshakeTimeouts = Atomic<Int>(0)
+    let bufferBudgetRefusals = Atomic<Int>(0)
+    let acceptPauses = Atomic<Int>(0)
+    /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.
+    let acceptPaused = Atomic<Bool>(false)
+    private let resumeAccepting = Mutex<(@Sendable () -> Void)?>(nil)
+    var logger: Logger { configuration.logger }
 
     init(router: Router<ServerMethodHandler>, configuration: GRPCServer.Configuration) {
         self.router = router
@@ -202,5 +246,133 @@ final class ServerShared: Sendable {
 
     func connectionClosed() {
         liveConnections.wrappingSubtract(1, ordering: .releasing)
+        if acceptPaused.load(ordering: .acquiring), let resume = resumeAccepting.withLock({ $0 }) { resume() }
+    }
+
+    func setResumeAccepting(_ body: @escaping @Sendable () -> Void) {
+        resumeAccepting.withLock { $0 = body }
+    }
+}
+
+/// The listening socket's loop-thread half: accepts on each readable event, lets `AcceptGate` decide, hands
+/// connections round-robin to the loops, and pauses watching the listener on EMFILE/ENFILE (level-triggered epoll
+/// would report it readable again at once: a spinning core) until a connection closes or `retryInterval` passes.
+/// Acceptor loop thread only.
+final class Acceptor {
+    let listener: Listener
+    let loop: EventLoop
+    let contexts: [LoopBound<LoopContext>]
+    let shared: ServerShared
+    private var gate: AcceptGate
+    private var watching = false
+    private var stopped = false
+    private var retryTimer: TimerID?
+    /// How soon a paused acceptor tries again when no connection of ours closes (descriptors may be freed elsewhere
+    /// in the process).
+    static let retryInterval: Duration = .seconds(1)
+
+    init(listener: Listener, loop: EventLoop, contexts: [LoopBound<LoopContext>], shared: ServerShared) {
+        self.listener = listener
+        self.loop = loop
+        self.contexts = contexts
+        self.shared = shared
+        self.gate = AcceptGate(maxConnections: shared.configuration.maxConnections)
+    }
+
+    func start() throws {
+        try loop.register(fd: listener.fd, interest: .read) { [unowned self] _ in self.acceptAll() }
+        watching = true
+    }
+
+    private func acceptAll() {
+        while !stopped {
+            var socket: Socket?
+            let outcome: AcceptGate.Outcome
+            do {
+                socket = try listener.accept()
+                outcome = socket == nil ? .noneWaiting : .accepted
+            } catch let error as SystemError {
+                outcome = .failed(errno: error.code)
+            } catch {
+                outcome = .failed(errno: EIO)
+            }
+            switch gate.decide(outcome, liveConnections: shared.liveConnections.load(ordering: .relaxed)) {
+            case .adopt:
+                if let socket { adopt(socket) }
+            case .closeAtOnce(let log):
+                socket?.close()
+                shared.refusedConnections.wrappingAdd(1, ordering: .relaxed)
+                if let log { shared.logger.warning(log) }
+            case .stop:
+                return
+            case .pause(let log):
+                if let log { shared.logger.warning(log) }
+                pause()
+                return
+            }
+        }
+    }
+
+    private func adopt(_ socket: Socket) {
+        let shared = self.shared
+        let index = shared.nextLoop.wrappingAdd(1, ordering: .relaxed).oldValue % contexts.count
+        let context = contexts[index]
+        shared.liveConnections.wrappingAdd(1, ordering: .relaxed)
+        let adopt: @Sendable () -> Void = {
+            guard !shared.isDraining.load(ordering: .acquiring) else {
+                socket.close()
+                shared.connectionClosed()
+                return
+            }
+            do {
+                let connection = try ServerConnection(server: shared, context: context, socket: socket)
+                try connection.start()
+            } catch {
+                socket.close()
+                shared.connectionClosed()
+            }
+        }
+        if context.loop.inEventLoop { adopt() } else { context.loop.execute(adopt) }
+    }
+
+    private func pause() {
+        shared.acceptPaused.store(true, ordering: .releasing)
+        if watching {
+            loop.unregister(fd: listener.fd)
+            watching = false
+            shared.acceptPauses.wrappingAdd(1, ordering: .relaxed)
+        }
+        if retryTimer == nil {
+            retryTimer = loop.scheduleTimer(after: Self.retryInterval) { [weak self] in
+                self?.retryTimer = nil
+                self?.resume()
+            }
+        }
+    }
+
+    /// After a pause: watch the listener again and accept what waits (a connection closed, or the retry timer).
+    func resume() {
+        guard !stopped, !watching else { return }
+        if let retryTimer { loop.cancelTimer(retryTimer) }
+        retryTimer = nil
+        shared.acceptPaused.store(false, ordering: .releasing)
+        do {
+            try start()
+        } catch {
+            pause()
+            return
+        }
+        acceptAll()
+    }
+
+    /// Stops for good and closes the listening socket. Idempotent.
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        if let retryTimer { loop.cancelTimer(retryTimer) }
+        retryTimer = nil
+        if watching { loop.unregister(fd: listener.fd) }
+        watching = false
+        listener.close()
     }
 }

@@ -1,4 +1,5 @@
 internal import EventLoop
+internal import Synchronization
 internal import GRPCCompression
 internal import HTTP2
 internal import RPCCore
@@ -26,6 +27,8 @@ final class ServerStream {
     @exclusivity(unchecked) var delivering = false
     /// DATA bytes whose stream credit has not been returned yet (the connection credit was).
     @exclusivity(unchecked) var withheldCredit = 0
+    /// `machine.bufferedRequestBytes` as last charged to the connection's and the server's budgets.
+    @exclusivity(unchecked) var chargedBufferBytes = 0
 
     var holdsInput: Bool { readPaused || inboxHead < inbox.count }
 
@@ -59,6 +62,13 @@ final class ServerConnection: HTTP2Connection {
     @exclusivity(unchecked) private var pingStrikes = 0
     private var idleTimer: TimerID?
     private var ageTimer: TimerID?
+    /// Until the client's preface and first SETTINGS arrive (`handshakeTimeout`).
+    private var handshakeTimer: TimerID?
+    private var handshakeDone = false
+    /// Σ of the streams' `chargedBufferBytes` (`maxBufferedRequestBytesPerConnection`).
+    @exclusivity(unchecked) private(set) var bufferedRequestBytes = 0
+    /// Streams holding buffered request bytes (`chargedBufferBytes > 0`).
+    @exclusivity(unchecked) private var bufferingStreams = 0
     // Graceful shutdown (W-60)
     private(set) var isDraining = false
     private var finalGoAwaySent = false
@@ -77,6 +87,15 @@ final class ServerConnection: HTTP2Connection {
     override func start() throws {
         try super.start()
         armIdleTimer()
+        if let timeout = server.configuration.handshakeTimeout {
+            handshakeTimer = loop.scheduleTimer(after: timeout) { [weak self] in
+                guard let self, !self.isClosed else { return }
+                self.handshakeTimer = nil
+                guard !self.handshakeDone else { return }
+                self.server.handshakeTimeouts.wrappingAdd(1, ordering: .relaxed)
+                self.close(reason: "no HTTP/2 preface and SETTINGS within the handshake timeout")
+            }
+        }
         if let age = server.configuration.maxConnectionAge {
             ageTimer = loop.scheduleTimer(after: age) { [weak self] in
                 guard let self, !self.isClosed else { return }
@@ -117,9 +136,11 @@ final class ServerConnection: HTTP2Connection {
                 } catch {
                     session.consume(streamID: id, count: bytes.count)
                     fail(stream, error)
+                    chargeBufferedBytes(of: stream, mayRefuse: false)
                     continue
                 }
                 apply(decompress(action, on: stream), to: stream)
+                chargeBufferedBytes(of: stream)
                 if stream.holdsInput, streams[id] != nil {
                     session.consumeConnection(count: bytes.count)
                     stream.withheldCredit += bytes.count
@@ -129,6 +150,7 @@ final class ServerConnection: HTTP2Connection {
                 }
             case .streamClosed(let id, let code):
                 guard let stream = streams.removeValue(forKey: id) else { continue }
+                releaseBufferedBytes(of: stream)
                 blocked.remove(id)
                 if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
                 switch stream.machine.receiveReset(errorCode: RPCCore.HTTP2ErrorCode(code)) {
@@ -143,7 +165,14 @@ final class ServerConnection: HTTP2Connection {
                 } else {
                     policePing()
                 }
-            case .goAway, .settings:
+            case .settings(let ack, _):
+                // The client's first SETTINGS (nghttp2 checked the preface before it): the handshake is done.
+                if !ack, !handshakeDone {
+                    handshakeDone = true
+                    if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+                    handshakeTimer = nil
+                }
+            case .goAway:
                 break
             }
         }
@@ -209,6 +238,72 @@ final class ServerConnection: HTTP2Connection {
         case .drop:
             break
         }
+    }
+
+    // MARK: Buffered request budgets (issue 25, point 2)
+
+    /// Charges the change in the bytes `stream`'s machine holds (an incomplete message, a unary request waiting for
+    /// END_STREAM) to the connection and the server. When the growth takes the connection past
+    /// `maxBufferedRequestBytesPerConnection` (and the stream is not the only one buffering) or the server past
+    /// `maxBufferedRequestBytes`, the stream ends with RESOURCE_EXHAUSTED: its later DATA is dropped and its bytes are
+    /// released when the stream closes (RST_STREAM NO_ERROR follows our trailers, W-52).
+    ///
+    /// Why refuse rather than withhold flow-control credit: the connection window is shared, so withholding it
+    /// once the budget is full stalls every stream, and streams that each hold half a message can then never
+    /// finish (a deadlock that ends only at the deadline); refusing tells the client at once, with a status that
+    /// names the limit, and frees the memory. A single message stays bounded by `maxReceiveMessageBytes`.
+    /// `mayRefuse` false: only account (the stream is being reset already).
+    private func chargeBufferedBytes(of stream: ServerStream, mayRefuse: Bool = true) {
+        let now = stream.machine.bufferedRequestBytes
+        let delta = now - stream.chargedBufferBytes
+        guard delta != 0 else { return }
+        if stream.chargedBufferBytes == 0 { bufferingStreams += 1 }
+        if now == 0 { bufferingStreams -= 1 }
+        stream.chargedBufferBytes = now
+        bufferedRequestBytes += delta
+        let total = server.bufferedRequestBytes.wrappingAdd(delta, ordering: .relaxed).newValue
+        guard delta > 0 else { return }
+        var peak = server.peakBufferedRequestBytes.load(ordering: .relaxed)
+        while total > peak {
+            let (exchanged, original) = server.peakBufferedRequestBytes.compareExchange(
+                expected: peak, desired: total, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
+        guard mayRefuse, streams[stream.id] != nil, stream.machine.serverSide != .closed else { return }
+        let configuration = server.configuration
+        let limit: String
+        if total > configuration.maxBufferedRequestBytes {
+            limit = "\(total) bytes across the server; limit --max-buffered-request-bytes "
+                + "\(configuration.maxBufferedRequestBytes)"
+        } else if bufferedRequestBytes > configuration.maxBufferedRequestBytesPerConnection, bufferingStreams > 1 {
+            limit = "\(bufferedRequestBytes) bytes on this connection; limit "
+                + "--max-buffered-request-bytes-per-connection \(configuration.maxBufferedRequestBytesPerConnection)"
+        } else {
+            return
+        }
+        let status = Status(
+            code: .resourceExhausted,
+            message: "grpc: too many bytes of unfinished request messages buffered (\(limit)); retry later")
+        server.bufferBudgetRefusals.wrappingAdd(1, ordering: .relaxed)
+        let action: SendAction<ResponseEnd>
+        do {
+            action = try stream.machine.sendStatus(status, trailers: Metadata())
+        } catch {
+            fail(stream, error)
+            return
+        }
+        stream.call?.markCancelled(status)
+        if case .send(let end) = action { sendEnd(end, on: stream) }
+    }
+
+    /// The stream is gone: its bytes leave the budgets.
+    private func releaseBufferedBytes(of stream: ServerStream) {
+        guard stream.chargedBufferBytes > 0 else { return }
+        bufferedRequestBytes -= stream.chargedBufferBytes
+        bufferingStreams -= 1
+        server.bufferedRequestBytes.wrappingSubtract(stream.chargedBufferBytes, ordering: .relaxed)
+        stream.chargedBufferBytes = 0
     }
 
     /// Hands waiting messages (then the end of the request) to the observer until the handler pauses; once nothing
@@ -352,7 +447,9 @@ final class ServerConnection: HTTP2Connection {
             return
         }
         pingStrikes = 0
-        if session.queuedOutboundBytes(streamID: streamID) > server.configuration.maxQueuedResponseBytes {
+        if session.queuedOutboundBytes(streamID: streamID) > server.configuration.maxQueuedResponseBytes
+            || session.queuedOutboundBytes > server.configuration.maxQueuedResponseBytesPerConnection
+        {
             blocked.insert(streamID)
             stream.call?.setWritable(false)
         }
@@ -375,6 +472,7 @@ final class ServerConnection: HTTP2Connection {
     override func didFlush() {
         guard !blocked.isEmpty else { return }
         let limit = server.configuration.maxQueuedResponseBytes
+        guard session.queuedOutboundBytes <= server.configuration.maxQueuedResponseBytesPerConnection / 2 else { return }
         for id in blocked where session.queuedOutboundBytes(streamID: id) <= limit / 2 {
             blocked.remove(id)
             streams[id]?.call?.setWritable(true)
@@ -386,6 +484,7 @@ final class ServerConnection: HTTP2Connection {
         let open = streams
         streams.removeAll()
         for stream in open.values {
+            releaseBufferedBytes(of: stream)
             if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
             if stream.machine.isFinished && stream.machine.termination == nil {
                 stream.call?.markFinished()
@@ -395,6 +494,8 @@ final class ServerConnection: HTTP2Connection {
         }
         if let idleTimer { loop.cancelTimer(idleTimer) }
         if let ageTimer { loop.cancelTimer(ageTimer) }
+        if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+        handshakeTimer = nil
         server.connectionClosed()
     }
 

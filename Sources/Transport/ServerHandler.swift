@@ -189,7 +189,8 @@ public final class ServerCall: Sendable {
 
     // MARK: Backpressure
 
-    /// False while this stream's queued response bytes exceed the server's `maxQueuedResponseBytes` (a slow reader);
+    /// False while this stream's queued response bytes exceed the server's `maxQueuedResponseBytes`, or its connection's
+    /// exceed `maxQueuedResponseBytesPerConnection` (a slow reader);
     /// a streaming sender should pause and continue in `whenWritable`.
     public var isWritable: Bool { shared.withLock { $0.writable } }
 

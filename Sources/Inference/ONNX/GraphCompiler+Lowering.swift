@@ -91,9 +91,10 @@ extension GraphCompiler {
                                     strings: strings))
     }
 
-    /// A fresh unnamed constant.
-    mutating func newConstant(floats: [Float], dims: [Int]) -> ValueID {
-        define(CompiledValue(name: "", dataType: .float32, dims: dims, constant: ConstantBuffer(floats: floats)))
+    /// A fresh unnamed constant, charged against the budget.
+    mutating func newConstant(floats: [Float], dims: [Int]) throws(CompileFailure) -> ValueID {
+        try charge(floats.count, elementSize: MemoryLayout<Float>.stride, for: "a constant of shape \(Shape(dims))")
+        return define(CompiledValue(name: "", dataType: .float32, dims: dims, constant: ConstantBuffer(floats: floats)))
     }
 
     /// Makes `output` share `input`'s storage (reshape-like operators); constants stay constant.
@@ -106,8 +107,9 @@ extension GraphCompiler {
         define(value)
     }
 
-    /// Appends `step`, or runs it now when every input is a constant (constant folding).
-    mutating func emit(_ step: Step) {
+    /// Appends `step`, or runs it now when every input is a constant (constant folding). A folded result is charged
+    /// against the model's memory budget before it is allocated.
+    mutating func emit(_ step: Step) throws(CompileFailure) {
         guard step.inputs.allSatisfy({ values[$0].constant != nil }) else {
             steps.append(step)
             return
@@ -117,6 +119,9 @@ extension GraphCompiler {
         for output in step.outputs {
             let value = values[output]
             let count = Dims.staticCount(value.dims)
+            try charge(count, elementSize: value.dataType.bufferElementSize,
+                       for: "constant folding of '\(value.name.isEmpty ? "an intermediate value" : value.name)' "
+                           + "(shape \(Shape(value.dims)))")
             values[output].constant = value.dataType == .string
                 ? ConstantBuffer(dataType: .int64, count: count)
                 : ConstantBuffer(dataType: value.dataType, count: count)
@@ -246,10 +251,10 @@ extension GraphCompiler {
     mutating func emitDense(input source: ValueID, weights: [Float], k: Int, n: Int, bias: [Float]?,
                             node: ONNXNode, outputIndex: Int = 0, outputDims: [Int]) throws -> ValueID {
         try requireFloat(source)
-        let weightID = newConstant(floats: weights, dims: [k, n])
-        let biasID = bias.map { newConstant(floats: $0, dims: [n]) }
+        let weightID = try newConstant(floats: weights, dims: [k, n])
+        let biasID = try bias.map { (values) throws(CompileFailure) in try newConstant(floats: values, dims: [n]) }
         let output = try newValue(node, outputIndex, .float32, outputDims)
-        emit(.dense(input: source, weights: weightID, bias: biasID, output: output, inputDims: values[source].dims,
+        try emit(.dense(input: source, weights: weightID, bias: biasID, output: output, inputDims: values[source].dims,
                     k: k, n: n, activation: .none))
         return output
     }
@@ -270,7 +275,7 @@ extension GraphCompiler {
             }
             let dims = values[a].dims
             let out = define(CompiledValue(name: "", dataType: .float32, dims: [dims[1], dims[0]]))
-            emit(.transpose(input: a, output: out, dims: dims, permutation: [1, 0], elementSize: 4))
+            try emit(.transpose(input: a, output: out, dims: dims, permutation: [1, 0], elementSize: 4))
             a = out
         }
         let bDims = values[bID].dims
@@ -301,21 +306,21 @@ extension GraphCompiler {
         }
         // A general C: GEMM, then a broadcasting add of beta·C.
         let product = define(CompiledValue(name: "", dataType: .float32, dims: outputDims))
-        let weightID = newConstant(floats: weights, dims: [k, n])
-        emit(.dense(input: a, weights: weightID, bias: nil, output: product, inputDims: values[a].dims, k: k, n: n,
+        let weightID = try newConstant(floats: weights, dims: [k, n])
+        try emit(.dense(input: a, weights: weightID, bias: nil, output: product, inputDims: values[a].dims, k: k, n: n,
                     activation: .none))
         var addend = cID
         if beta != 1 {
             let scaled = define(CompiledValue(name: "", dataType: .float32, dims: cDims))
-            let betaID = newConstant(floats: [beta], dims: [])
-            emit(.binary(.mul, a: cID, aDims: cDims, b: betaID, bDims: [], output: scaled, outDims: cDims,
+            let betaID = try newConstant(floats: [beta], dims: [])
+            try emit(.binary(.mul, a: cID, aDims: cDims, b: betaID, bDims: [], output: scaled, outDims: cDims,
                          elementType: .float32))
             addend = scaled
         }
         let dims = try Self.broadcast(outputDims, cDims)
         guard dims == outputDims else { throw CompileFailure("C of shape \(Shape(cDims)) does not broadcast to the output") }
         let output = try newValue(node, 0, .float32, dims)
-        emit(.binary(.add, a: product, aDims: outputDims, b: addend, bDims: cDims, output: output, outDims: dims,
+        try emit(.binary(.add, a: product, aDims: outputDims, b: addend, bDims: cDims, output: output, outDims: dims,
                      elementType: .float32))
     }
 
@@ -350,7 +355,7 @@ extension GraphCompiler {
         if function == .pow {
             try requireFloat(a)
             if values[b].dataType == .int64, values[b].constant != nil {
-                b = newConstant(floats: try constantFloats(b, what: "exponent"), dims: values[b].dims)
+                b = try newConstant(floats: try constantFloats(b, what: "exponent"), dims: values[b].dims)
             }
         }
         guard values[a].dataType == values[b].dataType else {
@@ -364,7 +369,7 @@ extension GraphCompiler {
         }
         let dims = try Self.broadcast(values[a].dims, values[b].dims)
         let output = try newValue(node, 0, dataType, dims)
-        emit(.binary(function, a: a, aDims: values[a].dims, b: b, bDims: values[b].dims, output: output,
+        try emit(.binary(function, a: a, aDims: values[a].dims, b: b, bDims: values[b].dims, output: output,
                      outDims: dims, elementType: dataType))
     }
 
@@ -372,7 +377,7 @@ extension GraphCompiler {
         let source = try input(node, 0)
         try requireFloat(source)
         let output = try newValue(node, 0, .float32, values[source].dims)
-        emit(.unary(function, input: source, output: output, dims: values[source].dims))
+        try emit(.unary(function, input: source, output: output, dims: values[source].dims))
     }
 
     mutating func lowerClip(_ node: ONNXNode) throws {
@@ -400,7 +405,7 @@ extension GraphCompiler {
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: opset < 13 ? 1 : -1), rank: dims.count)
         let output = try newValue(node, 0, .float32, dims)
-        emit(.softmax(input: source, output: output, dims: dims, axis: axis, coerceTo2D: opset < 13, log: log))
+        try emit(.softmax(input: source, output: output, dims: dims, axis: axis, coerceTo2D: opset < 13, log: log))
     }
 
     // MARK: Shapes
@@ -515,7 +520,7 @@ extension GraphCompiler {
         }
         let output = try newValue(node, 0, values[source].dataType, permutation.map { dims[$0] },
                                   strings: values[source].strings)
-        emit(.transpose(input: source, output: output, dims: dims, permutation: permutation,
+        try emit(.transpose(input: source, output: output, dims: dims, permutation: permutation,
                         elementSize: values[source].dataType.bufferElementSize))
     }
 
@@ -525,7 +530,11 @@ extension GraphCompiler {
         let source = try input(node, 0)
         let from = values[source].dataType
         let to: DataType
-        switch Int32(truncatingIfNeeded: intAttribute(node, "to", default: 0)) {
+        let code = intAttribute(node, "to", default: 0)
+        guard let to32 = Int32(exactly: code) else {
+            throw CompileFailure("'to' = \(code) is not an ONNX element type (supported: 1 float32, 7 int64)")
+        }
+        switch to32 {
         case ONNXTensor.ElementType.float: to = .float32
         case ONNXTensor.ElementType.int64: to = .int64
         case let code:
@@ -537,7 +546,7 @@ extension GraphCompiler {
             return
         }
         let output = try newValue(node, 0, to, values[source].dims)
-        emit(.cast(input: source, output: output, dims: values[source].dims, from: from, to: to))
+        try emit(.cast(input: source, output: output, dims: values[source].dims, from: from, to: to))
     }
 
     mutating func lowerConstant(_ node: ONNXNode) throws {
@@ -545,7 +554,7 @@ extension GraphCompiler {
         let buffer: ConstantBuffer
         var dims: [Int] = []
         if let attribute = node.attribute("value"), let tensor = attribute.t {
-            (buffer, dims) = try Self.constant(from: tensor)
+            (buffer, dims) = try decodeConstant(tensor, what: "the constant '\(name)'")
         } else if let attribute = node.attribute("value_float") {
             buffer = ConstantBuffer(floats: [attribute.f])
         } else if let attribute = node.attribute("value_floats") {
@@ -588,10 +597,10 @@ extension GraphCompiler {
             scale[c] = gamma[c] / (variance[c] + epsilon).squareRoot()
             shift[c] = beta[c] - mean[c] * scale[c]
         }
-        let scaleID = newConstant(floats: scale, dims: [channels])
-        let shiftID = newConstant(floats: shift, dims: [channels])
+        let scaleID = try newConstant(floats: scale, dims: [channels])
+        let shiftID = try newConstant(floats: shift, dims: [channels])
         let output = try newValue(node, 0, .float32, dims)
-        emit(.channelAffine(input: source, output: output, dims: dims, scale: scaleID, shift: shiftID))
+        try emit(.channelAffine(input: source, output: output, dims: dims, scale: scaleID, shift: shiftID))
     }
 
     mutating func lowerArgMax(_ node: ONNXNode) throws {
@@ -607,7 +616,7 @@ extension GraphCompiler {
             outDims.remove(at: axis)
         }
         let output = try newValue(node, 0, .int64, outDims)
-        emit(.argMax(input: source, output: output, dims: dims, axis: axis,
+        try emit(.argMax(input: source, output: output, dims: dims, axis: axis,
                      selectLast: intAttribute(node, "select_last_index", default: 0) != 0))
     }
 }

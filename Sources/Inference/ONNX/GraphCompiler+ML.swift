@@ -24,7 +24,7 @@ extension GraphCompiler {
             return source
         case .int64:
             let converted = define(CompiledValue(name: "", dataType: .float32, dims: values[source].dims))
-            emit(.cast(input: source, output: converted, dims: values[source].dims, from: .int64, to: .float32))
+            try emit(.cast(input: source, output: converted, dims: values[source].dims, from: .int64, to: .float32))
             return converted
         case .string:
             throw CompileFailure("the input is a string tensor; this operator takes numbers")
@@ -126,15 +126,15 @@ extension GraphCompiler {
         }
 
         let raw = define(CompiledValue(name: "", dataType: .float32, dims: [rows, classes]))
-        let weightID = newConstant(floats: weights, dims: [features, classes])
-        let biasID = newConstant(floats: intercepts, dims: [classes])
-        emit(.dense(input: source, weights: weightID, bias: biasID, output: raw, inputDims: values[source].dims,
+        let weightID = try newConstant(floats: weights, dims: [features, classes])
+        let biasID = try newConstant(floats: intercepts, dims: [classes])
+        try emit(.dense(input: source, weights: weightID, bias: biasID, output: raw, inputDims: values[source].dims,
                     k: features, n: classes, activation: .none))
         let labelsOut = try newValue(node, 0, usingStrings ? .string : .int64, [rows], strings: table)
         let scoresOut = node.outputs.count > 1
             ? try newValue(node, 1, .float32, [rows, outClasses])
             : define(CompiledValue(name: "", dataType: .float32, dims: [rows, outClasses]))
-        emit(.classifierHead(scores: raw, labelsOut: labelsOut, scoresOut: scoresOut, rowDims: [rows],
+        try emit(.classifierHead(scores: raw, labelsOut: labelsOut, scoresOut: scoresOut, rowDims: [rows],
                              classes: classes, outClasses: outClasses, rule: rule, labels: labels,
                              transform: transform, addSecondClass: addSecondClass))
     }
@@ -151,7 +151,7 @@ extension GraphCompiler {
         let dims = values[source].dims
         guard let last = dims.last, last >= 0 else { throw CompileFailure("input \(Shape(dims)) has no fixed last axis") }
         let output = try newValue(node, 0, .float32, dims)
-        emit(.normalizer(input: source, output: output, dims: dims, kind: kind))
+        try emit(.normalizer(input: source, output: output, dims: dims, kind: kind))
     }
 
     mutating func lowerScaler(_ node: ONNXNode) throws {
@@ -163,13 +163,13 @@ extension GraphCompiler {
         for (name, list) in [("offset", offset), ("scale", scale)] where !(list.count == 1 || list.count == last) {
             throw CompileFailure("\(name) has \(list.count) values for \(last) features")
         }
-        let offsetID = newConstant(floats: offset.isEmpty ? [0] : offset, dims: [Swift.max(offset.count, 1)])
-        let scaleID = newConstant(floats: scale.isEmpty ? [1] : scale, dims: [Swift.max(scale.count, 1)])
+        let offsetID = try newConstant(floats: offset.isEmpty ? [0] : offset, dims: [Swift.max(offset.count, 1)])
+        let scaleID = try newConstant(floats: scale.isEmpty ? [1] : scale, dims: [Swift.max(scale.count, 1)])
         let shifted = define(CompiledValue(name: "", dataType: .float32, dims: dims))
-        emit(.binary(.sub, a: source, aDims: dims, b: offsetID, bDims: values[offsetID].dims, output: shifted,
+        try emit(.binary(.sub, a: source, aDims: dims, b: offsetID, bDims: values[offsetID].dims, output: shifted,
                      outDims: dims, elementType: .float32))
         let output = try newValue(node, 0, .float32, dims)
-        emit(.binary(.mul, a: shifted, aDims: dims, b: scaleID, bDims: values[scaleID].dims, output: output,
+        try emit(.binary(.mul, a: shifted, aDims: dims, b: scaleID, bDims: values[scaleID].dims, output: output,
                      outDims: dims, elementType: .float32))
     }
 
@@ -189,7 +189,7 @@ extension GraphCompiler {
         // onnxruntime: a 1-D data tensor gives [1, count]; otherwise the last axis becomes `count`.
         let outDims = dataDims.count == 1 ? [1, indexCount] : Array(dataDims.dropLast()) + [indexCount]
         let output = try newValue(node, 0, values[data].dataType, outDims, strings: values[data].strings)
-        emit(.gatherLast(data: data, dataDims: dataDims, indices: indices, indexDims: indexDims, output: output,
+        try emit(.gatherLast(data: data, dataDims: dataDims, indices: indices, indexDims: indexDims, output: output,
                          outDims: outDims, elementSize: values[data].dataType.bufferElementSize))
     }
 }

@@ -5,7 +5,7 @@ extension GraphCompiler {
 
     /// Folds a following bias add, activation or per-column affine (an inference BatchNormalization) into the
     /// GEMM that feeds it, when the GEMM's result has no other reader.
-    mutating func fuse(outputs: Set<ValueID>) {
+    mutating func fuse(outputs: Set<ValueID>) throws(CompileFailure) {
         var changed = true
         while changed {
             changed = false
@@ -50,8 +50,8 @@ extension GraphCompiler {
                 default:
                     continue search
                 }
-                let weightID = newWeights.map { newConstant(floats: $0, dims: [k, n]) } ?? weights
-                let biasID = newBias.map { newConstant(floats: $0, dims: [n]) }
+                let weightID = try newWeights.map { (w) throws(CompileFailure) in try newConstant(floats: w, dims: [k, n]) } ?? weights
+                let biasID = try newBias.map { (b) throws(CompileFailure) in try newConstant(floats: b, dims: [n]) }
                 steps[index] = .dense(input: input, weights: weightID, bias: biasID, output: newOutput,
                                       inputDims: inputDims, k: k, n: n, activation: newActivation)
                 steps.remove(at: consumerIndex)
@@ -67,7 +67,9 @@ extension GraphCompiler {
         return dims.allSatisfy { $0 >= 0 } && dims.dropLast().allSatisfy { $0 == 1 } && (count == n || count == 1)
     }
 
-    func allocate(inputs: [ValueID], outputs: [ValueID], outputNames: [String], inputNames: [String]) -> CompiledPlan {
+    mutating func allocate(
+        inputs: [ValueID], outputs: [ValueID], outputNames: [String], inputNames: [String]
+    ) throws(CompileFailure) -> CompiledPlan {
         // Dense weights packed for the AVX-512 kernels. A weight constant that only packed dense steps read is not
         // bound at all, so the row-major copy is freed with the compiler instead of doubling the model's memory.
         var packedWeights = [PackedWeights?](repeating: nil, count: steps.count)
@@ -79,8 +81,14 @@ extension GraphCompiler {
                       let buffer = values[weights].constant, buffer.dataType == .float32, buffer.count == k * n,
                       k > 0, n > 0, PackedWeights.isWorthPacking(k: k, n: n)
                 else { continue }
-                let packed = packedByWeights[weights]
-                    ?? PackedWeights(weights: UnsafePointer(buffer.floatPointer), k: k, n: n)
+                let packed: PackedWeights
+                if let existing = packedByWeights[weights] {
+                    packed = existing
+                } else {
+                    try charge(PackedWeights.packedBytes(k: k, n: n), elementSize: 1,
+                               for: "the packed weights of a [\(k) × \(n)] layer")
+                    packed = PackedWeights(weights: UnsafePointer(buffer.floatPointer), k: k, n: n)
+                }
                 packedByWeights[weights] = packed
                 packedWeights[index] = packed
             }
@@ -154,6 +162,23 @@ extension GraphCompiler {
             }
         }
 
+        // What the plan keeps: its bound constants and packed weights (already charged, so the sums fit), and its
+        // execution buffers per batch row and fixed (saturating: the budget check refuses a saturated sum).
+        func add(_ a: Int, _ b: Int) -> Int {
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow ? Int.max : sum
+        }
+        var constantBytes = 0
+        for buffer in constants {
+            constantBytes = add(constantBytes, buffer.count * buffer.dataType.bufferElementSize)
+        }
+        var seenPacked = Set<ObjectIdentifier>()
+        for case let packed? in packedWeights where seenPacked.insert(ObjectIdentifier(packed)).inserted {
+            constantBytes = add(constantBytes, PackedWeights.packedBytes(k: packed.k, n: packed.n))
+        }
+        let bufferBytesPerRow = slots.reduce(0) { add($0, $1.perRow) }
+        let fixedBufferBytes = slots.reduce(0) { add($0, Swift.max($1.fixed, 64)) }
+
         func signatureDims(_ dims: [Int]) -> [Int] { dims.map { $0 < 0 ? -1 : $0 } }
         let inputSignatures = inputs.map {
             TensorSignature(name: values[$0].name, dataType: values[$0].dataType, dims: signatureDims(values[$0].dims))
@@ -174,7 +199,10 @@ extension GraphCompiler {
                            strings: values[$0].strings)
             },
             signature: ModelSignature(inputs: inputSignatures, outputs: outputSignatures),
-            maxElementsPerRow: maxElementsPerRow
+            maxElementsPerRow: maxElementsPerRow,
+            constantBytes: constantBytes,
+            bufferBytesPerRow: bufferBytesPerRow,
+            fixedBufferBytes: fixedBufferBytes
         )
     }
 }

@@ -72,6 +72,12 @@ struct CompiledPlan: Sendable {
     let signature: ModelSignature
     /// The largest static element count of any batched value (bounds batch sizes).
     let maxElementsPerRow: Int
+    /// Bytes the plan keeps for its constants (bound constants and packed weights), whatever the batch.
+    let constantBytes: Int
+    /// Execution-buffer bytes per batch row (the sum of the slots' per-row sizes).
+    let bufferBytesPerRow: Int
+    /// Execution-buffer bytes that do not grow with the batch (the sum of the slots' fixed sizes).
+    let fixedBufferBytes: Int
 }
 
 struct GraphCompiler {
@@ -82,15 +88,43 @@ struct GraphCompiler {
     var values: [CompiledValue] = []
     var byName: [String: ValueID] = [:]
     var steps: [Step] = []
+    /// The model's memory budget (`--max-model-bytes`): constants decoded, folded, laid out and packed at load are
+    /// charged against it before they are allocated, and so is one batch row of execution buffers.
+    var budget: Int = Model.defaultMaxModelBytes
+    /// Bytes charged so far (constants allocated while compiling, dead or alive).
+    var chargedBytes = 0
 
-    init(file: String) {
+    init(file: String, budget: Int = Model.defaultMaxModelBytes) {
         self.file = file
+        self.budget = Swift.max(0, budget)
+    }
+
+    /// Charges `count` elements of `elementSize` bytes against the budget before they are allocated; throws, naming
+    /// `what`, the budget and the flag, when they do not fit.
+    mutating func charge(_ count: Int, elementSize: Int, for what: @autoclosure () -> String) throws(CompileFailure) {
+        let (bytes, overflow) = Swift.max(count, 0).multipliedReportingOverflow(by: elementSize)
+        let (total, overflowTotal) = chargedBytes.addingReportingOverflow(bytes)
+        guard !overflow, !overflowTotal, total <= budget else {
+            throw CompileFailure(Self.overBudget(what(), bytes: overflow ? nil : bytes, held: chargedBytes,
+                                                 budget: budget))
+        }
+        chargedBytes = total
+    }
+
+    /// The reason of an over-budget load error.
+    static func overBudget(_ what: String, bytes: Int?, held: Int, budget: Int) -> String {
+        let size = bytes.map { "\($0) bytes" } ?? "more than \(Int.max) bytes"
+        return "\(what) needs \(size) (with \(held) bytes already allocated for this model), over the model "
+            + "memory budget of \(budget) bytes; raise it with --max-model-bytes if the model really needs that much"
     }
 
     // MARK: Entry point
 
     mutating func compile(_ model: ONNXModel) throws(ModelLoadError) -> CompiledPlan {
         let graph = model.graph
+        if graph.nodes.isEmpty, graph.inputs.isEmpty, graph.outputs.isEmpty, graph.initializers.isEmpty {
+            throw error("the file holds no ONNX graph (no nodes, inputs or outputs): not an ONNX model")
+        }
         guard let opsetVersion = model.opsetImports.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" })?
             .version
         else {
@@ -105,7 +139,7 @@ struct GraphCompiler {
         // Initializers first: in IR < 4 they are also listed as graph inputs.
         for initializer in graph.initializers {
             do {
-                let (buffer, dims) = try Self.constant(from: initializer)
+                let (buffer, dims) = try decodeConstant(initializer, what: "its data")
                 define(CompiledValue(name: initializer.name, dataType: buffer.dataType, dims: dims, constant: buffer,
                                      strings: buffer.strings))
             } catch let failure as CompileFailure {
@@ -148,9 +182,17 @@ struct GraphCompiler {
         }
         guard !outputIDs.isEmpty else { throw error("the graph has no outputs") }
 
-        fuse(outputs: Set(outputIDs))
-        return allocate(inputs: inputIDs, outputs: outputIDs, outputNames: graph.outputs.map(\.name),
-                        inputNames: graph.inputs.map(\.name))
+        do throws(CompileFailure) {
+            try fuse(outputs: Set(outputIDs))
+            let plan = try allocate(inputs: inputIDs, outputs: outputIDs, outputNames: graph.outputs.map(\.name),
+                                    inputNames: graph.inputs.map(\.name))
+            // One batch row of execution buffers must fit beside the constants.
+            try charge(plan.fixedBufferBytes, elementSize: 1, for: "the execution buffers' fixed part")
+            try charge(plan.bufferBytesPerRow, elementSize: 1, for: "one batch row of execution buffers")
+            return plan
+        } catch {
+            throw self.error(error.reason)
+        }
     }
 
     func error(_ reason: String) -> ModelLoadError {
@@ -180,7 +222,10 @@ struct GraphCompiler {
         guard let shape = input.dims else { throw CompileFailure("the input declares no shape") }
         var dims: [Int] = []
         for (axis, dim) in shape.enumerated() {
-            if let value = dim.value, value > 0 {
+            if let value = dim.value, value == 0, axis > 0 {
+                throw CompileFailure("dimension \(axis) is 0; a dimension of 0 is not supported (an input with no "
+                    + "elements per row)")
+            } else if let value = dim.value, value > 0 {
                 guard value <= Int64(maxElementsPerValue) else { throw CompileFailure("dimension \(value) is too large") }
                 dims.append(Int(value))
             } else if axis == 0 {
@@ -214,6 +259,20 @@ struct GraphCompiler {
             product = result
         }
         return product
+    }
+
+    /// Decodes an initializer or a Constant's tensor into a buffer, after charging its size against the budget.
+    mutating func decodeConstant(_ tensor: ONNXTensor, what: String) throws -> (ConstantBuffer, [Int]) {
+        var dims: [Int] = []
+        for dim in tensor.dims {
+            guard dim >= 0, dim <= Int64(maxElementsPerValue) else { throw CompileFailure("invalid dimension \(dim)") }
+            dims.append(Int(dim))
+        }
+        let count = try Self.checkCount(dims)
+        let elementSize = tensor.dataType == ONNXTensor.ElementType.float
+            || tensor.dataType == ONNXTensor.ElementType.double ? 4 : 8
+        try charge(count, elementSize: elementSize, for: what)
+        return try Self.constant(from: tensor)
     }
 
     /// Decodes an initializer or a Constant's tensor into a buffer.

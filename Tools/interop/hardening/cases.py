@@ -5,7 +5,7 @@ is followed by a valid Predict over grpcio on a fresh connection whose outputs m
 that input. The server's RSS is read from /proc before and after; at the end it must be back near its baseline
 (generous slack; the figures are printed). Exit status 1 if any case failed.
 
-usage: cases.py --port P --pid PID --max-receive-message-bytes N [--only NAME[,NAME]] [--rounds N]"""
+usage: cases.py --port P --pid PID --max-receive-message-bytes N [--server-log FILE] [--only NAME[,NAME]] [--rounds N]"""
 
 import argparse
 import os
@@ -27,7 +27,8 @@ RSS_SLACK_KIB = 48 * 1024
 
 
 class Context:
-    def __init__(self, port, pid, limit):
+    def __init__(self, port, pid, limit, server_log=None):
+        self.server_log = server_log
         self.port = port
         self.pid = pid
         self.limit = limit
@@ -448,6 +449,110 @@ def case_unknown_paths(ctx):
     return "%d forms → 12 Trailers-Only; %s" % (len(paths), ", ".join(rejected))
 
 
+# MARK: resource limits (issue 25); hardening.sh starts the server with the limits these cases name
+
+BUFFERED_PER_CONNECTION = 65536      # --max-buffered-request-bytes-per-connection
+HANDSHAKE_TIMEOUT = 2.0              # --handshake-timeout-seconds
+
+
+def case_unfinished_messages(ctx):
+    """Point 2, sized down: 40 streams on one connection each declare a message of the receive limit and send all
+    but 96 bytes of it, never finishing. Past the per-connection budget the streams end RESOURCE_EXHAUSTED naming
+    the flag (none hangs), and the connection serves on."""
+    p = ctx.peer()
+    assert p.pump(lambda: p.conn.outbound_flow_control_window > 1 << 20, timeout=5), "no connection window update"
+    declared = ctx.limit
+    sids = []
+    for _ in range(40):
+        sid = p.start(request_headers(path=PREDICT_STREAM_PATH))
+        p.send(sid, struct.pack(">BI", 0, declared) + b"\x2a" * (declared - 96))
+        sids.append(sid)
+    p.flush()
+    held_max = BUFFERED_PER_CONNECTION // (declared + 5 - 96) + 1
+    p.pump(lambda: sum(1 for sid in sids if p.responses[sid].done) >= len(sids) - held_max, timeout=20)
+    refused = [sid for sid in sids if p.responses[sid].done]
+    assert len(refused) >= len(sids) - held_max, "only %d of %d streams ended" % (len(refused), len(sids))
+    for sid in refused:
+        ctx.expect_status(p.responses[sid], 8, what="stream %d" % sid,
+                          message_contains="max-buffered-request-bytes-per-connection")
+    ctx.valid_call_on(p)
+    p.close()
+    return "%d of %d unfinished streams refused RESOURCE_EXHAUSTED; the connection still serves" % (len(refused), len(sids))
+
+
+def case_silent_connections(ctx):
+    """Point 4: 200 connections that never send the preface are closed after the handshake timeout."""
+    socks = [socket.create_connection(("127.0.0.1", ctx.port), timeout=30) for _ in range(200)]
+    started = time.monotonic()
+    try:
+        for sock in socks:
+            try:
+                data = sock.recv(1)
+            except (ConnectionResetError, socket.timeout):
+                data = None
+            assert data == b"", "a silent connection got %r instead of being closed" % data
+        waited = time.monotonic() - started
+    finally:
+        for sock in socks:
+            sock.close()
+    assert waited < HANDSHAKE_TIMEOUT + 10, "closed only after %.1f s" % waited
+    return "200 silent connections closed after %.1f s (timeout %.0f s)" % (waited, HANDSHAKE_TIMEOUT)
+
+
+def _cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def case_emfile_no_spin(ctx):
+    """Point 4: out of descriptors. The server's RLIMIT_NOFILE is lowered (prlimit) to 24 above what it has open
+    and 40 idle clients connect: accept() fails with EMFILE. The server must not spin (it burnt 86% of a core),
+    must log it once, and must serve the waiting clients once descriptors free."""
+    import resource
+    soft, hard = resource.prlimit(ctx.pid, resource.RLIMIT_NOFILE)
+    log_lines_before = _log_count(ctx, "out of file descriptors")
+    resource.prlimit(ctx.pid, resource.RLIMIT_NOFILE, (_open_fds(ctx.pid) + 24, hard))
+    idle = []
+    try:
+        for _ in range(40):
+            peer = ctx.peer()
+            idle.append(peer)
+        time.sleep(0.5)
+        cpu_before, wall_before = _cpu_seconds(ctx.pid), time.monotonic()
+        time.sleep(2.0)
+        share = (_cpu_seconds(ctx.pid) - cpu_before) / (time.monotonic() - wall_before)
+        waiting = ctx.peer()
+        sid = waiting.call(grpc_frame(predict_request(sample_input(4))))
+        waiting.flush()
+        for peer in idle:
+            peer.close()
+        idle = []
+        ctx.check_ok(waiting.wait(sid, timeout=30), 4, "a client that waited in the backlog")
+        waiting.close()
+    finally:
+        for peer in idle:
+            peer.close()
+        resource.prlimit(ctx.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    assert share < 0.25, "the server used %.0f%% of a core while out of descriptors" % (share * 100)
+    logged = _log_count(ctx, "out of file descriptors") - log_lines_before
+    if ctx.server_log:
+        assert logged == 1, "EMFILE logged %d times in one episode" % logged
+    return "out of descriptors: %.1f%% of a core, logged %d time(s); the waiting client was served" % (
+        share * 100, logged)
+
+
+def _log_count(ctx, text):
+    if not ctx.server_log:
+        return 0
+    with open(ctx.server_log, errors="replace") as f:
+        return sum(1 for line in f if text in line)
+
+
 CASES = [
     ("bad_preface", case_bad_preface),
     ("http11_request", case_http11_request),
@@ -468,6 +573,9 @@ CASES = [
     ("client_vanishes", case_client_vanishes),
     ("concurrent_1000", case_concurrent_1000),
     ("unknown_paths", case_unknown_paths),
+    ("unfinished_messages", case_unfinished_messages),
+    ("silent_connections", case_silent_connections),
+    ("emfile_no_spin", case_emfile_no_spin),
 ]
 
 
@@ -477,9 +585,10 @@ def main():
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--max-receive-message-bytes", type=int, required=True)
     parser.add_argument("--only", default="")
+    parser.add_argument("--server-log", default=None, help="the server's log file (for once-per-episode checks)")
     parser.add_argument("--rounds", type=int, default=3, help="run every case this many times (leaks show as growth)")
     args = parser.parse_args()
-    ctx = Context(args.port, args.pid, args.max_receive_message_bytes)
+    ctx = Context(args.port, args.pid, args.max_receive_message_bytes, args.server_log)
     only = set(filter(None, args.only.split(",")))
 
     for seed in SEEDS:
