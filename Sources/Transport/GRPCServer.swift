@@ -53,6 +53,12 @@ public final class GRPCServer: Sendable {
         public var maxBufferedRequestBytesPerConnection: Int
         /// The same bound across all connections of the server (no exception for a lone stream).
         public var maxBufferedRequestBytes: Int
+        /// The rapid-reset guard (`EarlyResetBudget`): streams a client may reset before finishing their requests,
+        /// at once and then per second; past it the connection gets GOAWAY ENHANCE_YOUR_CALM. Resets of finished
+        /// requests (deadlines, cancelled calls) are not counted, so nghttp2's own reset limit, which counts every
+        /// RST_STREAM, is set far above this (`http2.streamResetBurst`/`streamResetRate` by default).
+        public var earlyResetBurst = 1000
+        public var earlyResetsPerSecond = 33
         /// Where the transport logs (accept paused on EMFILE, the connection cap reached: once per episode).
         public var logger: Logger
         /// Drain a connection this long after it opened (L4 load balancing); nil disables it.
@@ -65,10 +71,20 @@ public final class GRPCServer: Sendable {
         /// can send single messages uncompressed with `ServerCall.send(_:compressed: false)`.
         public var responseCompression: CompressionAlgorithm?
 
+        /// The server's HTTP/2 settings: nghttp2's defaults, except that its stream-reset limit (which counts every
+        /// RST_STREAM, including the CANCEL a client sends when its deadline expires) is only a backstop far above
+        /// `earlyResetBurst`, which counts the resets that matter.
+        public static var defaultHTTP2: HTTP2Session.Configuration {
+            var http2 = HTTP2Session.Configuration()
+            http2.streamResetBurst = 1 << 32
+            http2.streamResetRate = 1 << 20
+            return http2
+        }
+
         public init(
             host: String = "127.0.0.1", port: Int = 50051, loopCount: Int = 1,
             maxReceiveMessageBytes: Int = MessageDeframer.defaultMaxMessageBytes,
-            http2: HTTP2Session.Configuration = HTTP2Session.Configuration(),
+            http2: HTTP2Session.Configuration = Configuration.defaultHTTP2,
             maxQueuedResponseBytes: Int = 4 << 20,
             minPingInterval: Duration = .seconds(300), maxPingStrikes: Int = 2,
             idleTimeout: Duration? = Configuration.defaultIdleTimeout, maxConnectionAge: Duration? = nil,
@@ -174,6 +190,8 @@ public final class GRPCServer: Sendable {
 
     /// Connections closed because they sent no preface and SETTINGS within `handshakeTimeout`, since start.
     public var handshakeTimeouts: Int { shared.handshakeTimeouts.load(ordering: .relaxed) }
+    /// Connections ended with GOAWAY ENHANCE_YOUR_CALM for resetting too many unfinished requests.
+    public var earlyResetEndings: Int { shared.earlyResetEndings.load(ordering: .relaxed) }
 
     /// Streams ended with RESOURCE_EXHAUSTED by the buffered-request budgets, since start.
     public var bufferBudgetRefusals: Int { shared.bufferBudgetRefusals.load(ordering: .relaxed) }
@@ -232,6 +250,7 @@ final class ServerShared: Sendable {
     let peakBufferedRequestBytes = Atomic<Int>(0)
     let refusedConnections = Atomic<Int>(0)
     let handshakeTimeouts = Atomic<Int>(0)
+    let earlyResetEndings = Atomic<Int>(0)
     let bufferBudgetRefusals = Atomic<Int>(0)
     let acceptPauses = Atomic<Int>(0)
     /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.

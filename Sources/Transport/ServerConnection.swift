@@ -29,6 +29,8 @@ final class ServerStream {
     @exclusivity(unchecked) var withheldCredit = 0
     /// `machine.bufferedRequestBytes` as last charged to the connection's and the server's budgets.
     @exclusivity(unchecked) var chargedBufferBytes = 0
+    /// This side reset the stream (our bug, or a frame nghttp2 refused): its close is not the client's reset.
+    @exclusivity(unchecked) var resetLocally = false
 
     var holdsInput: Bool { readPaused || inboxHead < inbox.count }
 
@@ -57,6 +59,8 @@ final class ServerConnection: HTTP2Connection {
     /// Streams whose writers were told to pause; re-checked after every flush.
     @exclusivity(unchecked) private var blocked: Set<Int32> = []
 
+    /// Resets of unfinished requests this connection may still make (the rapid-reset guard).
+    private var earlyResets: EarlyResetBudget
     // Keepalive (W-72)
     private var lastPingReceived: ContinuousClock.Instant?
     @exclusivity(unchecked) private var pingStrikes = 0
@@ -77,6 +81,8 @@ final class ServerConnection: HTTP2Connection {
     init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) throws {
         self.server = server
         self.boundContext = context
+        earlyResets = EarlyResetBudget(
+            burst: server.configuration.earlyResetBurst, perSecond: server.configuration.earlyResetsPerSecond)
         streamConfiguration = RPCStreamStateMachine.Configuration(
             maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
             supportedEncodings: CompressionAlgorithm.advertised.map(\.name))
@@ -150,6 +156,13 @@ final class ServerConnection: HTTP2Connection {
                 }
             case .streamClosed(let id, let code):
                 guard let stream = streams.removeValue(forKey: id) else { continue }
+                // The client reset a request it had not finished sending, while we still owed the response: the
+                // rapid-reset pattern (a deadline's CANCEL comes after a finished request and is not counted).
+                if !stream.resetLocally, stream.machine.clientSide == .open, stream.machine.serverSide != .closed,
+                   !earlyResets.spend(at: ContinuousClock.now)
+                {
+                    endForEarlyResets()
+                }
                 releaseBufferedBytes(of: stream)
                 blocked.remove(id)
                 if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
@@ -347,6 +360,7 @@ final class ServerConnection: HTTP2Connection {
 
     /// Our own bug (an invalid transition): reset the stream with INTERNAL_ERROR and cancel the handler.
     private func fail(_ stream: ServerStream, _ error: RPCError) {
+        stream.resetLocally = true
         session.resetStream(streamID: stream.id, errorCode: .internalError)
         stream.call?.markCancelled(error.status)
         markDirty()
@@ -364,6 +378,7 @@ final class ServerConnection: HTTP2Connection {
                 try session.finish(streamID: stream.id, trailers: end.fields.map(HTTP2Header.init))
             }
         } catch {
+            stream.resetLocally = true
             session.resetStream(streamID: stream.id, errorCode: .internalError)
         }
         if let timer = stream.deadlineTimer {
@@ -500,6 +515,15 @@ final class ServerConnection: HTTP2Connection {
     }
 
     // MARK: Keepalive
+
+    /// Too many early resets (`EarlyResetBudget`): GOAWAY ENHANCE_YOUR_CALM, then close once it is written.
+    private func endForEarlyResets() {
+        guard !closeWhenFlushed else { return }
+        server.earlyResetEndings.wrappingAdd(1, ordering: .relaxed)
+        try? session.sendGoAway(errorCode: .enhanceYourCalm, debugData: Array("too_many_resets".utf8))
+        closeWhenFlushed = true
+        markDirty()
+    }
 
     /// W-72: a PING sooner than `minPingInterval` after the previous one is a strike; the strikes reset whenever we
     /// send HEADERS or DATA; past `maxPingStrikes`, GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and close.

@@ -20,6 +20,8 @@ final class RawH2Client {
     private(set) var trailers: [Int32: [HTTP2Header]] = [:]
     private(set) var closed: [Int32: HTTP2.HTTP2ErrorCode] = [:]
     private(set) var connectionClosed = false
+    /// Opaque data of the PING ACKs received.
+    private(set) var pings: Set<UInt64> = []
 
     init(port: Int, configuration: HTTP2Session.Configuration = HTTP2Session.Configuration()) throws {
         fd = try connectLoopback(port: port)
@@ -58,16 +60,23 @@ final class RawH2Client {
         trailers[id]?.first { $0.name == "grpc-message" }.map { StatusMessage.percentDecode($0.value) }
     }
 
-    /// Writes what the session has, reads once (200 ms receive timeout), handles the events.
-    func pump() throws {
+    /// Writes what the session has without reading; returns the events draining produced.
+    @discardableResult
+    func flush() throws -> [HTTP2Event] {
         var output: [UInt8] = []
-        var events = try session.drainOutput(into: &output)
+        let events = try session.drainOutput(into: &output)
         var sent = 0
         while sent < output.count {
             let n = output[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { break }
             sent += n
         }
+        return events
+    }
+
+    /// Writes what the session has, reads once (200 ms receive timeout), handles the events.
+    func pump() throws {
+        var events = try flush()
         var buffer = [UInt8](repeating: 0, count: 65536)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n == 0 { connectionClosed = true }
@@ -80,6 +89,8 @@ final class RawH2Client {
                 session.consume(streamID: id, count: bytes.count)
             case .streamClosed(let id, let code):
                 closed[id] = code
+            case .ping(let opaque, true):
+                pings.insert(opaque)
             default:
                 break
             }
