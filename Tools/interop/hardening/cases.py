@@ -553,6 +553,40 @@ def _log_count(ctx, text):
         return sum(1 for line in f if text in line)
 
 
+def case_reflection_not_read(ctx):
+    """Issue 25, finding 3: a reflection stream whose client never reads (receive window 0) while it sends 40,000
+    file_containing_symbol requests. The server stops reading the stream once its unread answers pass the
+    per-stream queue bound, so HTTP/2 flow control stops the client: far fewer requests get through, and the
+    server's memory stays flat (before: RSS 25 MB -> 1.16 GB)."""
+    p = ctx.peer()
+    p.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    p.flush()
+    before, _ = rss_kib(ctx.pid)
+    sid = p.start(request_headers("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"))
+    symbol = b"tensorwire.v1.Inference"
+    request = grpc_frame(bytes([0x22, len(symbol)]) + symbol)  # ServerReflectionRequest.file_containing_symbol
+    total, sent, stalled_since = 40000, 0, None
+    while sent < total:
+        room = min(p.conn.local_flow_control_window(sid), p.conn.max_outbound_frame_size)
+        count = min(room // len(request), total - sent)
+        if count > 0:
+            p.conn.send_data(sid, request * count)
+            p.flush()
+            sent += count
+            stalled_since = None
+            continue
+        stalled_since = stalled_since or time.monotonic()
+        if time.monotonic() - stalled_since > 3.0:
+            break  # flow control holds the client: the server stopped reading
+        p.pump(lambda: p.conn.local_flow_control_window(sid) >= len(request), timeout=0.2)
+    after, _ = rss_kib(ctx.pid)
+    p.close(abort=True)
+    grown_mib = (after - before) / 1024
+    assert sent < total, "all %d requests were read although no answer was: no backpressure" % total
+    assert grown_mib < 64, "RSS grew %.1f MiB while answers were not read" % grown_mib
+    return "%d of %d requests read before flow control held the client; RSS %+.1f MiB" % (sent, total, grown_mib)
+
+
 CASES = [
     ("bad_preface", case_bad_preface),
     ("http11_request", case_http11_request),
@@ -576,6 +610,7 @@ CASES = [
     ("unfinished_messages", case_unfinished_messages),
     ("silent_connections", case_silent_connections),
     ("emfile_no_spin", case_emfile_no_spin),
+    ("reflection_not_read", case_reflection_not_read),
 ]
 
 
