@@ -190,6 +190,8 @@ public final class GRPCServer: Sendable {
 
     /// Connections closed because they sent no preface and SETTINGS within `handshakeTimeout`, since start.
     public var handshakeTimeouts: Int { shared.handshakeTimeouts.load(ordering: .relaxed) }
+    /// Compressed request messages inflated off the event loop (`ServerConnection.offLoopInflateThreshold`).
+    public var offLoopInflations: Int { shared.offLoopInflations.load(ordering: .relaxed) }
     /// Connections ended with GOAWAY ENHANCE_YOUR_CALM for resetting too many unfinished requests.
     public var earlyResetEndings: Int { shared.earlyResetEndings.load(ordering: .relaxed) }
 
@@ -251,6 +253,7 @@ final class ServerShared: Sendable {
     let refusedConnections = Atomic<Int>(0)
     let handshakeTimeouts = Atomic<Int>(0)
     let earlyResetEndings = Atomic<Int>(0)
+    let offLoopInflations = Atomic<Int>(0)
     let bufferBudgetRefusals = Atomic<Int>(0)
     let acceptPauses = Atomic<Int>(0)
     /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.

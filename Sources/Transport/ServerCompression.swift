@@ -7,6 +7,8 @@
 // RESOURCE_EXHAUSTED. Responses: compressed when the server is configured with `responseCompression` and the
 // client accepts that encoding, on the handler's thread (`ServerCall.send`), not on the loop.
 
+internal import Dispatch
+internal import EventLoop
 internal import GRPCCompression
 internal import RPCCore
 internal import Synchronization
@@ -45,6 +47,12 @@ struct StreamCompressionState {
     }
 }
 
+/// One message's inflation: the bytes, or the status that ends the request.
+enum InflationOutcome: Sendable {
+    case inflated([UInt8])
+    case failed(Status)
+}
+
 extension ServerConnection {
     /// The response encoding of a call: the configured one, if the client accepts it (W-18).
     func responseCompression(for head: RequestHead) -> CompressionAlgorithm? {
@@ -63,28 +71,119 @@ extension ServerConnection {
         observer.onMessage(message)
     }
 
+    /// Compressed messages at least this large (compressed size) are inflated off the event loop: a few KiB of
+    /// gzip can inflate to the receive limit (64 MiB by default, ~100 ms of zlib), which would stall every other call
+    /// of the loop. Smaller ones inflate inline (microseconds).
+    static let offLoopInflateThreshold = 4 << 10
+    /// Where large compressed messages are inflated.
+    static let inflationQueue = DispatchQueue(label: "tensorwire.inflation", attributes: .concurrent)
+
     /// Inflates the compressed messages of a `.deliver` with the request's `grpc-encoding`; a message that does not
-    /// inflate ends the RPC (INTERNAL, or RESOURCE_EXHAUSTED past the receive limit).
+    /// inflate ends the RPC (INTERNAL, or RESOURCE_EXHAUSTED past the receive limit). From the first large compressed
+    /// message on, the messages (and the end of the request) wait in the stream's `inflationQueue` while it is
+    /// inflated off the loop; the stream holds its input meanwhile, so its flow-control credit is withheld and order
+    /// is kept.
     func decompress(_ action: ServerRequestAction, on stream: ServerStream) -> ServerRequestAction {
-        guard case .deliver(var messages, let endOfRequest) = action, !messages.isEmpty else { return action }
-        let limit = server.configuration.maxReceiveMessageBytes
-        for index in messages.indices {
-            stream.compression.push(messages[index].isCompressed)
-            guard messages[index].isCompressed else { continue }
-            // The machine has already rejected compressed messages with identity and unknown encodings.
-            guard let encoding = stream.call?.head.encoding, let algorithm = CompressionAlgorithm(encoding: encoding)
-            else {
-                return endRequest(
-                    stream, Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
+        guard case .deliver(var messages, let endOfRequest) = action else { return action }
+        for message in messages { stream.compression.push(message.isCompressed) }
+        if stream.inflating || !stream.inflationQueue.isEmpty {
+            stream.inflationQueue.append(contentsOf: messages)
+            if endOfRequest { stream.endPending = true }
+            return .deliver([], endOfRequest: false)
+        }
+        for index in messages.indices where messages[index].isCompressed {
+            if messages[index].bytes.count >= Self.offLoopInflateThreshold {
+                stream.inflationQueue = Array(messages[index...])
+                if endOfRequest { stream.endPending = true }
+                // The messages before it go first (the inbox is ahead of the queue), then the queue is worked.
+                stream.inbox.append(contentsOf: messages[..<index].lazy.map(\.bytes))
+                continueInflation(stream)
+                return .deliver([], endOfRequest: false)
             }
-            do throws(CompressionError) {
-                messages[index].bytes = try MessageCompression.decompress(
-                    messages[index].bytes, using: algorithm, limit: limit)
-            } catch {
-                return endRequest(stream, error.rpcError.status)
+            switch inflate(messages[index].bytes, on: stream) {
+            case .inflated(let bytes): messages[index].bytes = bytes
+            case .failed(let status): return endRequest(stream, status)
             }
         }
         return .deliver(messages, endOfRequest: endOfRequest)
+    }
+
+    /// Inflates one message with the request's encoding, bounded by the receive limit.
+    private func inflate(_ bytes: [UInt8], on stream: ServerStream) -> InflationOutcome {
+        // The machine has already rejected compressed messages with identity and unknown encodings.
+        guard let encoding = stream.call?.head.encoding, let algorithm = CompressionAlgorithm(encoding: encoding) else {
+            return .failed(Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
+        }
+        do throws(CompressionError) {
+            return .inflated(
+                try MessageCompression.decompress(bytes, using: algorithm, limit: server.configuration.maxReceiveMessageBytes))
+        } catch {
+            return .failed(error.rpcError.status)
+        }
+    }
+
+    /// Moves the stream's `inflationQueue` into its inbox in order, inflating small messages inline, until a large
+    /// compressed one goes to the inflation queue (its completion continues here) or the queue is empty; then
+    /// delivers what the inbox holds.
+    func continueInflation(_ stream: ServerStream) {
+        while !stream.inflating, !stream.inflationQueue.isEmpty {
+            let message = stream.inflationQueue.removeFirst()
+            guard message.isCompressed else {
+                stream.inbox.append(message.bytes)
+                continue
+            }
+            if message.bytes.count < Self.offLoopInflateThreshold {
+                switch inflate(message.bytes, on: stream) {
+                case .inflated(let bytes): stream.inbox.append(bytes)
+                case .failed(let status): return failInflation(stream, status)
+                }
+                continue
+            }
+            guard let encoding = stream.call?.head.encoding, let algorithm = CompressionAlgorithm(encoding: encoding) else {
+                return failInflation(
+                    stream, Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
+            }
+            stream.inflating = true
+            server.offLoopInflations.wrappingAdd(1, ordering: .relaxed)
+            let (context, connectionID, streamID) = (boundContext, id, stream.id)
+            let limit = server.configuration.maxReceiveMessageBytes
+            let compressed = message.bytes
+            Self.inflationQueue.async {
+                let result: InflationOutcome
+                do throws(CompressionError) {
+                    result = .inflated(try MessageCompression.decompress(compressed, using: algorithm, limit: limit))
+                } catch {
+                    result = .failed(error.rpcError.status)
+                }
+                context.loop.execute {
+                    guard let connection = context.value.connections[connectionID] as? ServerConnection else { return }
+                    connection.finishInflation(streamID: streamID, result)
+                }
+            }
+        }
+        deliverInbox(stream)
+    }
+
+    /// Loop thread: a message inflated off the loop is back.
+    private func finishInflation(streamID: Int32, _ result: InflationOutcome) {
+        guard let stream = existingStream(streamID), stream.inflating else { return }
+        stream.inflating = false
+        switch result {
+        case .inflated(let bytes):
+            stream.inbox.append(bytes)
+            continueInflation(stream)
+        case .failed(let status):
+            failInflation(stream, status)
+        }
+        markDirty()
+    }
+
+    /// A message that did not inflate ends the request; whatever waited behind it is dropped.
+    private func failInflation(_ stream: ServerStream, _ status: Status) {
+        stream.inflationQueue = []
+        stream.inflating = false
+        stream.endPending = false
+        apply(endRequest(stream, status), to: stream)
     }
 
     private func endRequest(_ stream: ServerStream, _ status: Status) -> ServerRequestAction {

@@ -32,7 +32,13 @@ final class ServerStream {
     /// This side reset the stream (our bug, or a frame nghttp2 refused): its close is not the client's reset.
     @exclusivity(unchecked) var resetLocally = false
 
-    var holdsInput: Bool { readPaused || inboxHead < inbox.count }
+    /// Request messages waiting behind a large compressed one that is being inflated off the loop
+    /// (ServerCompression.swift), in arrival order, still as received.
+    @exclusivity(unchecked) var inflationQueue: [ReceivedMessage] = []
+    /// A message of this stream is being inflated on the inflation queue.
+    @exclusivity(unchecked) var inflating = false
+
+    var holdsInput: Bool { readPaused || inboxHead < inbox.count || inflating || !inflationQueue.isEmpty }
 
     init(id: Int32, machine: RPCStreamStateMachine) {
         self.id = id
@@ -228,7 +234,10 @@ final class ServerConnection: HTTP2Connection {
         }
     }
 
-    private func apply(_ action: ServerRequestAction, to stream: ServerStream) {
+    /// The stream `id` while it is open (for work that comes back to the loop later).
+    func existingStream(_ id: Int32) -> ServerStream? { streams[id] }
+
+    func apply(_ action: ServerRequestAction, to stream: ServerStream) {
         switch action {
         case .deliver(let messages, let endOfRequest):
             guard stream.observer != nil else { return }
@@ -321,7 +330,7 @@ final class ServerConnection: HTTP2Connection {
 
     /// Hands waiting messages (then the end of the request) to the observer until the handler pauses; once nothing
     /// waits and reading is not paused, returns the withheld stream credit.
-    private func deliverInbox(_ stream: ServerStream) {
+    func deliverInbox(_ stream: ServerStream) {
         guard !stream.delivering else { return }
         stream.delivering = true
         defer { stream.delivering = false }

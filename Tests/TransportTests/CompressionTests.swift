@@ -143,6 +143,50 @@ struct CompressionTransportTests {
         #expect(log.flags == [true, true, false, true])
     }
 
+    /// Compressed messages of 4 KiB or more inflate off the event loop; the stream's messages still reach the handler
+    /// in order with their flags, around small compressed and plain ones, and the end of the request comes last.
+    @Test func largeCompressedMessagesInflateOffTheLoopInOrder() throws {
+        let log = RequestLog()
+        let server = try makeServer(compressionRouter(log))
+        defer { server.shutdown(drainSeconds: 1) }
+        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
+        defer { client.close() }
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<3).map { _ in (0..<20_000).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+        let recorder = FlagRecorder()
+        let call = client.makeCall(
+            path: Echo.update.path, kind: .bidirectionalStreaming, compression: .gzip, handlers: recorder.handlers)
+        let messages: [[UInt8]] = [[1], noise[0], [2, 2], noise[1], noise[2], [3], []]
+        let compressed = [true, true, false, true, true, true, false]
+        for (message, flag) in zip(messages, compressed) { call.send(message, compressed: flag) }
+        call.closeSend()
+        let (status, _) = try #require(recorder.recorder.finished.wait())
+        #expect(status == .ok)
+        #expect(log.messages == messages)
+        #expect(log.flags == compressed)
+        #expect(recorder.recorder.messages.withLock { $0 } == messages)
+        #expect(server.offLoopInflations == 3)
+    }
+
+    @Test func aLargeCorruptCompressedMessageIsInternalAndDropsWhatFollows() throws {
+        let log = RequestLog()
+        let server = try makeServer(compressionRouter(log))
+        defer { server.shutdown(drainSeconds: 1) }
+        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
+        defer { client.close() }
+        let recorder = CallRecorder()
+        let call = client.makeCall(
+            path: Echo.update.path, kind: .bidirectionalStreaming, compression: .gzip, handlers: recorder.handlers)
+        client.perform { $0.sendMessage(callID: call.callID, [0x1F, 0x8B, 0x08, 0] + [UInt8](repeating: 7, count: 8192), compressed: true) }
+        call.send([9], compressed: false)
+        call.closeSend()
+        let (status, _) = try #require(recorder.finished.wait())
+        #expect(status.code == .internal)
+        #expect(log.messages.isEmpty)
+        #expect(server.offLoopInflations == 1)
+        #expect(client.unary(path: Echo.unary.path, request: [7], timeout: .seconds(30)).message == [7])
+    }
+
     @Test func corruptCompressedRequestIsInternal() throws {
         let log = RequestLog()
         let server = try makeServer(compressionRouter(log))
