@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "ProtoWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire"], swiftSettings: strict),
-        // Sans-I/O service logic shared by the Server's handlers: the health status board.
+        // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
         // gRPC semantics, sans-I/O.
         .target(name: "RPCCore", swiftSettings: strict),
@@ -67,7 +67,7 @@ let package = Package(
             name: "Inference", dependencies: ["ProtoWire", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
-        .target(name: "Batching", dependencies: ["Inference"], swiftSettings: strict),
+        .target(name: "Batching", dependencies: ["Inference", "Logging"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
         .target(
             name: "Server",
@@ -79,7 +79,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-server",
-            dependencies: ["Server", "Transport", "Logging", "BuildInfo"],
+            dependencies: ["Server", "EventLoop", "Batching", "Logging", "BuildInfo"],
             swiftSettings: strict
         ),
 
@@ -101,10 +101,11 @@ let package = Package(
         .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
+        // tensorwire-fuzz drives four decoders (proto, onnx, config, http2; Tools/fuzz/run TARGET).
         .target(
             name: "DecoderFuzzing",
             dependencies: ["ProtoWire", "TensorwireProto"],
-            path: "Tools/Fuzz/DecoderFuzzing",
+            path: "Tools/fuzz/DecoderFuzzing",
             swiftSettings: strict
         ),
         // grpc.testing.TestService on our transport (and our client's run of the interop cases):
@@ -112,62 +113,56 @@ let package = Package(
         .target(
             name: "InteropService",
             dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression"],
-            path: "Tools/interop-server/InteropService",
+            path: "Tools/interop/server/InteropService",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-interop-server",
-            dependencies: ["InteropService", "Transport"],
-            path: "Tools/interop-server/tensorwire-interop-server",
+            dependencies: ["InteropService", "Transport", "EventLoop"],
+            path: "Tools/interop/server/tensorwire-interop-server",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
-            dependencies: ["DecoderFuzzing"],
-            path: "Tools/Fuzz/tensorwire-fuzz",
+            dependencies: ["DecoderFuzzing", "Inference", "HTTP2"],
+            path: "Tools/fuzz/tensorwire-fuzz",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-codec-bench",
             dependencies: ["ProtoWire", "TensorwireProto"],
-            path: "Tools/Bench/tensorwire-codec-bench",
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "tensorwire-batching-bench",
-            dependencies: ["Batching", "Inference"],
-            path: "Tools/Bench/tensorwire-batching-bench",
+            path: "Tools/bench/swift/tensorwire-codec-bench",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-echo-server",
-            dependencies: ["Transport", "RPCCore"],
-            path: "Tools/Bench/tensorwire-echo-server",
+            dependencies: ["Transport", "RPCCore", "EventLoop"],
+            path: "Tools/bench/swift/tensorwire-echo-server",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-engine-bench",
             dependencies: ["Inference"],
-            path: "Tools/Bench/tensorwire-engine-bench",
+            path: "Tools/bench/swift/tensorwire-engine-bench",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-grpc-load",
             dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto"],
-            path: "Tools/Bench/tensorwire-grpc-load",
+            path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
 
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireProtoTests",
-            dependencies: ["ProtoWire", "TensorwireProto", "DecoderFuzzing"],
+            dependencies: ["ProtoWire", "TensorwireProto", "ServiceSupport", "DecoderFuzzing"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ServiceSupportTests",
-            dependencies: ["ServiceSupport", "TensorwireProto"],
+            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire"],
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),

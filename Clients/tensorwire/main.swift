@@ -1,8 +1,8 @@
 // The tensorwire CLI: everything lives in TensorwireCLI (so tests reach it); this file only hands over.
-import TensorwireCLI
+internal import TensorwireCLI
 
 #if canImport(Glibc)
-import Glibc
+internal import Glibc
 #endif
 
 exit(TensorwireCommand.run(Array(CommandLine.arguments.dropFirst()), environment: ProcessEnvironment.current()))

@@ -57,17 +57,17 @@ public struct SystemMonotonicClock: MonotonicClock {
 }
 
 /// A clock that moves only when told to: tests drive deadlines with it. The time is an `Atomic`, so any thread may
-/// read or advance it.
-public final class ManualClock: MonotonicClock {
+/// read or advance it. `package`: a test hook, not API.
+package final class ManualClock: MonotonicClock {
     private let current: Atomic<UInt64>
 
-    public init(start: BatchInstant = BatchInstant(nanoseconds: 1_000_000_000)) {
+    package init(start: BatchInstant = BatchInstant(nanoseconds: 1_000_000_000)) {
         current = Atomic(start.nanoseconds)
     }
 
-    public func now() -> BatchInstant { BatchInstant(nanoseconds: current.load(ordering: .acquiring)) }
+    package func now() -> BatchInstant { BatchInstant(nanoseconds: current.load(ordering: .acquiring)) }
 
-    public func advance(byMicroseconds microseconds: Int) {
+    package func advance(byMicroseconds microseconds: Int) {
         let delta = UInt64(max(0, microseconds)) &* 1_000
         current.wrappingAdd(delta, ordering: .acquiringAndReleasing)
     }

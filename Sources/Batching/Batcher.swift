@@ -1,6 +1,7 @@
 internal import Dispatch
 internal import Glibc
 public import Inference
+public import Logging
 internal import Synchronization
 
 /// The dynamic batcher of one model version: a queue guarded by a `Mutex` and `instances` worker threads (pthreads,
@@ -23,7 +24,11 @@ public final class Batcher: Sendable {
     /// False when some input or output has no leading batch dimension: each request then runs alone, as given.
     /// A model whose ONNX export fixed the batch dimension (`Model.fixedBatchSize`, e.g. input `[1, 4]`) is one.
     public let rowBatchable: Bool
+    /// Threads each packed GEMM of an instance may use (the instance thread included): `blasThreads`, or
+    /// `cores / instances` so that GEMM threads × instances ≤ cores. Passed to every call, never set process-wide.
+    public let gemmThreads: Int
 
+    private let logger: Logger
     private let clock: any MonotonicClock
     private let hooks: BatcherHooks
     private let state: Mutex<QueueState>
@@ -39,11 +44,14 @@ public final class Batcher: Sendable {
     ///
     /// - `config`: the model's config.json knobs (batching, `instances`, `max_queue_size`, `default_timeout_us`).
     /// - `clock`: where `now` comes from; deadlines in jobs must come from the same clock.
-    /// - `blasThreads`: OpenBLAS threads per call (a process-wide setting). nil lowers it, if needed, to
-    ///   `cores / instances` so that BLAS threads × instances ≤ cores. Set it before serving starts.
+    /// - `blasThreads`: threads per packed GEMM call of this batcher's instances (`gemmThreads`); nil:
+    ///   `cores / instances`. OpenBLAS's own pool is process-wide and set once by the composition root
+    ///   (`BLAS.threadCount`); a batcher never changes it.
+    /// - `logger`: where the batcher reports what would otherwise vanish (an instance thread that cannot start).
     public init(
         model: Model, version: Int = 1, config: ModelConfig = ModelConfig(),
-        clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil, hooks: BatcherHooks = BatcherHooks()
+        clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil, hooks: BatcherHooks = BatcherHooks(),
+        logger: Logger = .discarding
     ) throws(BatchError) {
         let signature = model.signature
         let rowwise = !signature.inputs.isEmpty
@@ -72,15 +80,11 @@ public final class Batcher: Sendable {
         self.modelLabel = "\(model.name) version \(version)"
         self.clock = clock
         self.hooks = hooks
+        self.logger = logger
         self.state = Mutex(QueueState())
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
 
-        if let blasThreads {
-            BLAS.threadCount = blasThreads
-        } else {
-            let budget = Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores)
-            if BLAS.threadCount > budget { BLAS.threadCount = budget }
-        }
+        self.gemmThreads = max(1, blasThreads ?? Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores))
 
         for index in 0..<instances {
             var handle = pthread_t()
@@ -89,7 +93,10 @@ public final class Batcher: Sendable {
             guard rc == 0 else {
                 Unmanaged<WorkerStart>.fromOpaque(start).release()
                 shutdown(drain: false)
-                throw .internalError("model \(modelLabel): cannot start instance thread \(index) (pthread_create \(rc))")
+                let error = BatchError.internalError(
+                    "model \(modelLabel): cannot start instance thread \(index) (pthread_create \(rc))")
+                logger.error(error.description)
+                throw error
             }
             threads.withLock { $0.append(handle) }
         }
@@ -100,7 +107,8 @@ public final class Batcher: Sendable {
         max(1, cores / max(1, instances))
     }
 
-    static var onlineCores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    /// The CPUs online now (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
+    public static var onlineCores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     /// Queues a job. Returns at once; the job's completion runs later on an instance thread.
     ///
@@ -198,7 +206,7 @@ public final class Batcher: Sendable {
 
     /// The body of instance thread `index`.
     fileprivate func runWorker(index: Int) {
-        let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances)
+        let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances, gemmThreads: gemmThreads)
         var gather = GatherBuffers(inputCount: model.signature.inputs.count)
         let policy = self.policy
         while true {

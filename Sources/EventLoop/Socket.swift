@@ -90,11 +90,6 @@ public struct Socket: Sendable, Hashable {
         }
     }
 
-    /// Half-closes the sending direction (the peer reads end-of-file).
-    public func shutdownWrite() {
-        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
-    }
-
     public func close() {
         _ = Glibc.close(fd)
     }

@@ -181,11 +181,7 @@ public final class HTTP2Session {
         nghttp2_session_want_read(session) != 0 || nghttp2_session_want_write(session) != 0
     }
 
-    public var wantsRead: Bool { nghttp2_session_want_read(session) != 0 }
     public var wantsWrite: Bool { nghttp2_session_want_write(session) != 0 }
-
-    /// The highest peer-initiated stream id processed so far (for GOAWAY).
-    public var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
 
     /// Streams this session tracks (opened and not yet closed).
     public var openStreamCount: Int { streams.count }
@@ -378,11 +374,6 @@ public final class HTTP2Session {
             },
             "submit_goaway"
         )
-    }
-
-    /// Hard close: GOAWAY with `errorCode`; after the next `drainOutput`, `isActive` turns false (W-62).
-    public func terminate(errorCode: HTTP2ErrorCode) throws {
-        try check(nghttp2_session_terminate_session(session, errorCode.rawValue), "terminate_session")
     }
 
     // MARK: Callbacks (called by the file-scope C functions below, inside mem_recv/mem_send)

@@ -101,8 +101,6 @@ public struct HTTP2Error: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The peer did not start with the HTTP/2 client preface (e.g. an HTTP/1.1 request, W-04).
     public var isBadClientPreface: Bool { libraryCode == -903 }
-    /// The peer made nghttp2 queue too many outbound frames (PING/SETTINGS flood, W-70).
-    public var isFlooded: Bool { libraryCode == -904 }
 
     public var description: String {
         libraryCode == 0 ? "HTTP2Error: \(message)" : "HTTP2Error(\(libraryCode)): \(message)"

@@ -1,19 +1,13 @@
 internal import COpenBLAS
-internal import Synchronization
 
 /// Control of the OpenBLAS thread pool. This module is the only importer of `COpenBLAS`.
 public enum BLAS {
-    /// The number of threads one GEMM uses: OpenBLAS's thread count and the packed kernels' limit, set together;
-    /// read from the GEMM this process prefers.
+    /// OpenBLAS's own thread pool size: process-wide, because OpenBLAS 0.3.21 has no per-call thread count. Set it
+    /// once, from the composition root, before serving starts (`tensorwire-server` does, from `--blas-threads`).
+    /// The packed kernels do not read it: each execution context passes its own thread count to every call.
     public static var threadCount: Int {
-        get {
-            GEMMBackend.preferred == .packed
-                ? PackedGEMM.threadLimit.load(ordering: .relaxed) : Int(openblas_get_num_threads())
-        }
-        set {
-            openblas_set_num_threads(Int32(clamping: max(1, newValue)))
-            PackedGEMM.threadLimit.store(max(1, newValue), ordering: .relaxed)
-        }
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(clamping: max(1, newValue))) }
     }
 
     /// The kernel family OpenBLAS picked at load time (e.g. "Haswell", "SkylakeX").
@@ -43,7 +37,7 @@ extension BLAS {
         // Why no thread-count switching here: OpenBLAS 0.3.21 already runs any sgemm of m·n·k ≤ 262,144 on one
         // thread. Lowering the count to one around GEMMs under 2M multiply-adds (as this did before) made digits
         // at batch 128 (m·n·k = 524,288 for its first layer) 1.26× slower on a quiet machine: 15.3 µs per run
-        // against 12.1 µs on two threads, where onnxruntime takes 13.2 µs (Tools/engine/bench). On a loaded
+        // against 12.1 µs on two threads, where onnxruntime takes 13.2 µs (Tools/bench/engine). On a loaded
         // machine two threads lose (21 µs), but so does onnxruntime with its two; the batcher gives each of
         // several instances one BLAS thread anyway.
         cblas_sgemm(

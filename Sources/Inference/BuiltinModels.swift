@@ -5,9 +5,10 @@ public enum BuiltinModels {
     /// float32 [N, 10].
     public static var digitsONNX: [UInt8] { decodeBase64(digitsBase64) }
 
-    /// Compiles the `digits` model. It is generated and tested with the source, so a failure is a build defect.
-    public static func digits() throws(ModelLoadError) -> Model {
-        try Model(onnxBytes: digitsONNX, name: "digits", source: "builtin:digits")
+    /// Compiles the `digits` model with `gemm`. It is generated and tested with the source, so a failure is a build
+    /// defect.
+    public static func digits(gemm: GEMMBackend = .preferred) throws(ModelLoadError) -> Model {
+        try Model(onnxBytes: digitsONNX, name: "digits", source: "builtin:digits", gemm: gemm)
     }
 
     /// Decodes standard base64, ignoring line breaks and anything else outside the alphabet.

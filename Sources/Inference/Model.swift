@@ -56,7 +56,7 @@ public final class Model: Sendable {
             throw ModelLoadError(file: source, node: nil, op: nil, reason: "not a valid ONNX protobuf (\(error))")
         }
         var compiler = GraphCompiler(file: source, budget: maxModelBytes)
-        compiler.gemm = gemm == .packed && PackedGEMM.isSupported ? .packed : .blas
+        compiler.gemm = gemm.effective
         self.plan = try compiler.compile(proto)
         self.maxModelBytes = Swift.max(0, maxModelBytes)
         self.name = name
@@ -68,8 +68,8 @@ public final class Model: Sendable {
         self.producer = [proto.producerName, proto.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
-    /// Compiles a decoded ONNX model (tests build these in Swift).
-    public convenience init(
+    /// Compiles a decoded ONNX model (tests build these in Swift). `package`: the ONNX message types are a test hook.
+    package convenience init(
         onnx: ONNXModel, name: String, source: String = "<memory>", gemm: GEMMBackend = .preferred,
         maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
@@ -110,8 +110,11 @@ public final class Model: Sendable {
     /// A per-thread context for batches of up to `maxBatchSize` rows, one of `instances` sharing the model's memory
     /// budget. Buffers are allocated for at most `ExecutionContext.preallocatedBytes` up front and grow on demand
     /// (never past the budget); after a burst of large batches they shrink back (see `ExecutionContext`).
-    public func makeContext(maxBatchSize: Int = 1, instances: Int = 1) -> ExecutionContext {
-        ExecutionContext(model: self, maxBatchSize: maxBatchSize, rowLimit: maxRows(instances: instances))
+    /// `gemmThreads` caps the threads of each packed GEMM this context runs, the calling thread included (the
+    /// batcher passes `--blas-threads`, or cores / instances); OpenBLAS's pool is process-wide (`BLAS.threadCount`).
+    public func makeContext(maxBatchSize: Int = 1, instances: Int = 1, gemmThreads: Int = 1) -> ExecutionContext {
+        ExecutionContext(model: self, maxBatchSize: maxBatchSize, rowLimit: maxRows(instances: instances),
+                         gemmThreads: gemmThreads)
     }
 }
 
@@ -160,6 +163,8 @@ public final class ExecutionContext {
     public private(set) var maxBatchSize: Int
     /// The most rows one run may hold: the model's memory budget for this context's buffers.
     public let rowLimit: Int
+    /// Threads each packed GEMM of a run may use, the calling thread included (at least 1).
+    public let gemmThreads: Int
     /// Buffer bytes allocated up front at most (1 MiB); more is allocated when a batch needs it.
     public static let preallocatedBytes = 1 << 20
     /// Runs after which buffers larger than twice what those runs needed shrink back.
@@ -175,9 +180,10 @@ public final class ExecutionContext {
     /// a run points at the caller's tensor instead of copying it in. Empty otherwise.
     private let borrowedInputIDs: [ValueID]
 
-    init(model: Model, maxBatchSize: Int, rowLimit: Int) {
+    init(model: Model, maxBatchSize: Int, rowLimit: Int, gemmThreads: Int = 1) {
         self.model = model
         self.rowLimit = Swift.max(0, rowLimit)
+        self.gemmThreads = Swift.max(1, gemmThreads)
         let affordable = Swift.max(1, Self.preallocatedBytes / Swift.max(model.plan.bufferBytesPerRow, 1))
         let initial = Swift.max(1, Swift.min(maxBatchSize, affordable, Swift.max(rowLimit, 1)))
         self.initialRows = initial
@@ -315,7 +321,7 @@ public final class ExecutionContext {
         let plan = model.plan
         for (index, step) in plan.steps.enumerated() {
             do {
-                try step.execute(batch: rows, pointers: pointers, packed: plan.packedWeights[index])
+                try step.execute(batch: rows, pointers: pointers, packed: plan.packedWeights[index], threads: gemmThreads)
             } catch {
                 throw .invalidData(error.reason)
             }

@@ -212,11 +212,11 @@ public struct ModelRepository: Sendable {
             .max { $0.version < $1.version }
     }
 
-    /// The built-in repository: `digits` version 1 with `config` (the server's defaults).
-    public static func builtin(config: ModelConfig = ModelConfig()) -> ModelRepository {
+    /// The built-in repository: `digits` version 1 with `config` (the server's defaults), compiled for `gemm`.
+    public static func builtin(config: ModelConfig = ModelConfig(), gemm: GEMMBackend = .preferred) -> ModelRepository {
         let state: ModelEntry.State
         do {
-            state = .ready(try BuiltinModels.digits())
+            state = .ready(try BuiltinModels.digits(gemm: gemm))
         } catch {
             state = .failed(reason: error.description)
         }
@@ -227,10 +227,11 @@ public struct ModelRepository: Sendable {
     /// Loads `DIR/<model>/<version>/model.onnx` for every model directory, each with its config.json over
     /// `defaults`. Throws when `directory` cannot be listed or is one model's folder rather than a repository;
     /// per-model failures become failed entries and log lines, and files beside the model folders are reported.
-    /// `maxModelBytes` is every model's memory budget (`--max-model-bytes`, default `Model.defaultMaxModelBytes`).
+    /// `maxModelBytes` is every model's memory budget (`--max-model-bytes`, default `Model.defaultMaxModelBytes`);
+    /// `gemm` the GEMM every model compiles for (`--gemm`).
     public static func load(
         directory: String, defaults: ModelConfig = ModelConfig(), logger: Logger = .standardError(component: "models"),
-        maxModelBytes: Int = Model.defaultMaxModelBytes
+        maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred
     ) throws(ModelLoadError) -> ModelRepository {
         let root = URL(fileURLWithPath: directory)
         let names = try listRepository(directory)
@@ -248,7 +249,7 @@ public struct ModelRepository: Sendable {
             }
             modelFolders += 1
             entries += loadModel(named: name, directory: directory, defaults: defaults, logger: logger,
-                                 maxModelBytes: maxModelBytes)
+                                 maxModelBytes: maxModelBytes, gemm: gemm)
         }
         if modelFolders == 0 {
             logger.warning("the model repository \(directory) holds no model folders: nothing to serve "
@@ -343,10 +344,11 @@ public struct ModelRepository: Sendable {
     /// policy selects, each ready or failed with the reason (a failure of the whole model is version 0). `load` runs
     /// this for every model directory; explicit model control runs it for one. `maxModelBytes` is the model's memory
     /// budget (`--max-model-bytes`): a model whose constants and one batch row of buffers per instance do not fit
-    /// is a failed entry naming the budget.
+    /// is a failed entry naming the budget. `gemm`: the GEMM the versions compile for (`--gemm`).
     public static func loadModel(
         named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
-        logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes
+        logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes,
+        gemm: GEMMBackend = .preferred
     ) -> [ModelEntry] {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
@@ -400,7 +402,7 @@ public struct ModelRepository: Sendable {
                 continue
             }
             do {
-                let model = try Model(contentsOf: path, name: name, maxModelBytes: maxModelBytes)
+                let model = try Model(contentsOf: path, name: name, gemm: gemm, maxModelBytes: maxModelBytes)
                 try checkInstancesFit(model, config: config, file: path)
                 logger.info("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
                     + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps, GEMM \(model.gemm))")
@@ -429,11 +431,6 @@ public struct ModelRepository: Sendable {
     static func isDirectory(_ path: String) -> Bool {
         var flag: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
-    }
-
-    /// One line to standard error, in the server's log format, for code that has no logger handed down.
-    public static func logToStandardError(_ line: String, level: LogLevel = .warning) {
-        Logger.standardError(component: "engine").log(level, line)
     }
 }
 

@@ -216,23 +216,6 @@ public struct ProtoWriter: ProtoFieldVisitor {
     }
 
     @inlinable @inline(__always)
-    public mutating func writeTag(_ field: Int, _ type: WireType) {
-        writeVarint(UInt64(truncatingIfNeeded: field) &<< 3 | UInt64(type.rawValue))
-    }
-
-    @inlinable
-    public mutating func writeRawFixed32(_ value: UInt32) {
-        require(4)
-        putFixed32(value)
-    }
-
-    @inlinable
-    public mutating func writeRawFixed64(_ value: UInt64) {
-        require(8)
-        putFixed64(value)
-    }
-
-    @inlinable @inline(__always)
     public mutating func writeRawBytes(_ bytes: UnsafeRawBufferPointer) {
         require(bytes.count)
         putBytes(bytes)

@@ -1,8 +1,8 @@
 public import Batching
-import EventLoop
-import ProtoWire
+internal import EventLoop
+internal import ProtoWire
 public import RPCCore
-import TensorwireProto
+internal import TensorwireProto
 public import Transport
 
 /// Registers `tensorwire.v1.Inference` (Predict, PredictStream, ListModels, GetModel) on a router: it decodes

@@ -1,9 +1,9 @@
 public import Batching
-import Dispatch
-import EventLoop
-import ProtoWire
+internal import Dispatch
+internal import EventLoop
+internal import ProtoWire
 public import RPCCore
-import TensorwireProto
+internal import TensorwireProto
 public import Transport
 
 /// Registers `inference.GRPCInferenceService` (KServe v2 / Open Inference Protocol and the Triton extensions that

@@ -1,6 +1,6 @@
-import Inference
-import RPCCore
-import TensorwireProto
+internal import Inference
+internal import RPCCore
+internal import TensorwireProto
 
 /// Converts between KServe v2 tensors (`datatype` strings, `raw_input_contents` or typed `contents`) and the
 /// `tensorwire.v1.Tensor` values that `TensorConversion` validates and converts for the engine, so both services

@@ -4,7 +4,7 @@ public import Inference
 public import Logging
 public import RPCCore
 internal import Synchronization
-import TensorwireProto
+internal import TensorwireProto
 
 /// The served models: every version the repository found, with one `Batcher` per ready version, and the facts
 /// ListModels, GetModel and the KServe RPCs report.
@@ -48,15 +48,18 @@ public final class ModelCatalog: Sendable {
         public var logger: Logger
         /// Every model's memory budget (`--max-model-bytes`; default `Model.defaultMaxModelBytes`, 1 GiB).
         public var maxModelBytes: Int
+        /// The GEMM models compile for (`--gemm`; default the best this CPU runs).
+        public var gemm: GEMMBackend
 
         public init(
             directory: String?, defaults: ModelConfig = ModelConfig(), logger: Logger = .discarding,
-            maxModelBytes: Int = Model.defaultMaxModelBytes
+            maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred
         ) {
             self.directory = directory
             self.defaults = defaults
             self.logger = logger
             self.maxModelBytes = maxModelBytes
+            self.gemm = gemm
         }
     }
 
@@ -96,18 +99,23 @@ public final class ModelCatalog: Sendable {
         self.blasThreads = blasThreads
         self.hooks = hooks
         self.modelControl = modelControl
-        self.source = source ?? Source(directory: repository.directory == "builtin" ? nil : repository.directory)
+        let source = source ?? Source(directory: repository.directory == "builtin" ? nil : repository.directory)
+        self.source = source
         var grouped: [String: [ModelEntry]] = [:]
         for entry in repository.entries { grouped[entry.name, default: []].append(entry) }
         var models: [String: Entry] = [:]
         for (name, entries) in grouped {
-            models[name] = Entry(versions: Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks),
-                                 unloadedReason: nil)
+            models[name] = Entry(
+                versions: Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks,
+                                             logger: source.logger),
+                unloadedReason: nil)
         }
         self.table = Mutex(Table(models: models))
     }
 
-    static func startVersions(_ entries: [ModelEntry], clock: any MonotonicClock, blasThreads: Int?, hooks: BatcherHooks) -> [Version] {
+    static func startVersions(
+        _ entries: [ModelEntry], clock: any MonotonicClock, blasThreads: Int?, hooks: BatcherHooks, logger: Logger
+    ) -> [Version] {
         entries.map { entry in
             var batcher: Batcher?
             var failure = entry.failureReason
@@ -115,7 +123,7 @@ public final class ModelCatalog: Sendable {
                 do throws(BatchError) {
                     batcher = try Batcher(
                         model: model, version: entry.version, config: entry.config, clock: clock, blasThreads: blasThreads,
-                        hooks: hooks)
+                        hooks: hooks, logger: logger)
                 } catch {
                     failure = error.description
                 }
@@ -277,7 +285,8 @@ public final class ModelCatalog: Sendable {
                 throw RPCError(code: .unavailable, message: "cannot load model '\(name)': the server is shutting down")
             }
             let entries = try readEntries(name)
-            let versions = Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks)
+            let versions = Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks,
+                                              logger: source.logger)
             let failures = versions.filter { $0.batcher == nil }
             if !failures.isEmpty && !keepFailures {
                 for version in versions { version.batcher?.shutdown(drain: false) }
@@ -350,7 +359,7 @@ public final class ModelCatalog: Sendable {
             guard name == "digits" else {
                 throw RPCError(code: .notFound, message: "model '\(name)' is not in the repository (the built-in repository has: digits)")
             }
-            return ModelRepository.builtin(config: source.defaults).entries
+            return ModelRepository.builtin(config: source.defaults, gemm: source.gemm).entries
         }
         // The name comes from the network: one path component, nothing that climbs out of the repository.
         guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), !name.contains("\0"), name.utf8.count <= 255 else {
@@ -363,7 +372,7 @@ public final class ModelCatalog: Sendable {
         }
         return ModelRepository.loadModel(
             named: name, directory: directory, defaults: source.defaults, logger: source.logger,
-            maxModelBytes: source.maxModelBytes)
+            maxModelBytes: source.maxModelBytes, gemm: source.gemm)
     }
 
     static func isDirectory(_ path: String) -> Bool {

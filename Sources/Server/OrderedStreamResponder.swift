@@ -1,6 +1,6 @@
-import EventLoop
-import RPCCore
-import Transport
+internal import EventLoop
+internal import RPCCore
+internal import Transport
 
 /// Serves one bidirectional stream whose requests run concurrently (each is its own batcher job) while their responses
 /// must leave in request order: it numbers the requests, holds early responses until every earlier one is sent, bounds

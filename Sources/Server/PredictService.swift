@@ -1,5 +1,5 @@
 public import Batching
-import Inference
+internal import Inference
 public import RPCCore
 public import TensorwireProto
 

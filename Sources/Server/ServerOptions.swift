@@ -23,6 +23,8 @@ public struct ServerOptions: Sendable, Equatable {
     public var modelDefaults = ModelConfig()
     /// Threads per GEMM call (packed kernels and OpenBLAS); nil: cores / instances, so threads × instances ≤ cores.
     public var blasThreads: Int?
+    /// `--gemm`: the GEMM models compile for; `auto` (default) is `GEMMBackend.preferred`, the best this CPU runs.
+    public var gemm = GEMMBackend.preferred
     /// `--model-control`: `none` (default) or `explicit`.
     public var modelControl = ModelControlMode.none
     /// `--load-model NAME` (repeatable; `*` loads every repository model): the models loaded at start-up in explicit
@@ -96,6 +98,8 @@ public struct ServerOptions: Sendable, Equatable {
           --default-timeout-us N             deadline for requests without grpc-timeout; 0: none (default 0)
           --instances N                      instance threads per model version (default 1)
           --blas-threads N                   threads per GEMM call (default: cores / instances)
+          --gemm KIND                        the dense layers' GEMM: packed (AVX-512 kernels), blas (OpenBLAS)
+                                             or auto (default: packed where the CPU has AVX-512, else blas)
           --max-model-bytes N                memory budget of each model: weights, folded constants and execution
                                              buffers; a model over it fails to load (default 1073741824, 1 GiB)
           -h, --help                         this text
@@ -174,6 +178,14 @@ public struct ServerOptions: Sendable, Equatable {
             case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...ModelConfig.instancesLimit)
             case "--max-model-bytes": options.maxModelBytes = try integer(flag, in: 1 << 16...1 << 40)
             case "--blas-threads": options.blasThreads = try integer(flag, in: 1...1024)
+            case "--gemm":
+                let text = try value(flag)
+                switch text {
+                case "auto": options.gemm = .preferred
+                case "packed": options.gemm = .packed
+                case "blas": options.gemm = .blas
+                default: throw UsageError(description: "--gemm: \"\(text)\" is not one of packed, blas, auto")
+                }
             case "--model-control":
                 let text = try value(flag)
                 guard let mode = ModelControlMode(rawValue: text) else {

@@ -1,6 +1,6 @@
-import Inference
-import RPCCore
-import TensorwireProto
+internal import Inference
+internal import RPCCore
+internal import TensorwireProto
 
 /// Converts `tensorwire.v1.Tensor` values from the wire into engine tensors checked against a model's signature,
 /// and engine outputs back into wire tensors. Pure functions; every refusal is an INVALID_ARGUMENT that names the

@@ -1,9 +1,9 @@
-import Batching
-import Inference
+public import Batching
+internal import Inference
 public import Logging
-import RPCCore
+internal import RPCCore
 public import ServiceSupport
-import TensorwireProto
+internal import TensorwireProto
 public import Transport
 
 /// The running server: the model catalog (models and their batchers), the router with every service, and the
@@ -20,23 +20,30 @@ public final class TensorwireServer: Sendable {
 
     /// Loads the models (the repository, or the built-in one), starts their batchers and starts serving.
     /// Throws when the repository directory cannot be read or the port cannot be bound.
-    /// `logSink` receives every log line of the server's components (`models`, `server`).
-    public init(options: ServerOptions, logSink: LogSink = LogSink()) throws {
+    /// `clock` is the monotonic clock of the batchers and the RPC layer's deadlines (the composition root passes the
+    /// system clock; a test may pass a `ManualClock`). `logSink` receives every log line of the server's components
+    /// (`models`, `engine`, `transport`).
+    public init(
+        options: ServerOptions, clock: any MonotonicClock = SystemMonotonicClock(), logSink: LogSink = LogSink()
+    ) throws {
         let modelsLogger = Logger(component: "models", sink: logSink)
+        if options.gemm == .packed && !GEMMBackend.available.contains(.packed) {
+            Logger(component: "engine", sink: logSink).warning(
+                "--gemm packed: this CPU has no AVX-512 (F, CD, BW, DQ, VL) and FMA; the models use OpenBLAS")
+        }
         let repository: ModelRepository
         if options.modelControl == .explicit {
             // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).
             repository = ModelRepository(directory: options.modelsDirectory ?? "builtin", entries: [])
         } else if let directory = options.modelsDirectory {
             repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, logger: modelsLogger,
-                                                  maxModelBytes: options.maxModelBytes)
+                                                  maxModelBytes: options.maxModelBytes, gemm: options.gemm)
         } else {
-            repository = ModelRepository.builtin(config: options.modelDefaults)
+            repository = ModelRepository.builtin(config: options.modelDefaults, gemm: options.gemm)
         }
-        let clock = SystemMonotonicClock()
         let source = ModelCatalog.Source(
             directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger,
-            maxModelBytes: options.maxModelBytes)
+            maxModelBytes: options.maxModelBytes, gemm: options.gemm)
         let catalog = ModelCatalog(
             repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
             source: source, strictReadiness: options.strictReadiness)
@@ -85,6 +92,14 @@ public final class TensorwireServer: Sendable {
         self.catalog = catalog
         self.options = options
         self.health = health
+    }
+
+    /// Sets the process-wide settings that cannot be per server: OpenBLAS's thread pool, to `--blas-threads` or
+    /// cores / `--instances`. The composition root (`tensorwire-server`'s main) calls it once, before the server
+    /// starts; the packed kernels take their thread count per batcher instead.
+    public static func configureProcess(options: ServerOptions) {
+        BLAS.threadCount = options.blasThreads
+            ?? Batcher.defaultBLASThreads(instances: options.modelDefaults.instances, cores: Batcher.onlineCores)
     }
 
     /// A limit in seconds as a duration; 0 (or less) turns it off.

@@ -178,7 +178,7 @@ public struct DescriptorPool: Sendable {
         return result
     }
 
-    static func strippingLeadingDot(_ name: String) -> String {
+    package static func strippingLeadingDot(_ name: String) -> String {
         name.hasPrefix(".") ? String(name.dropFirst()) : name
     }
 

@@ -65,30 +65,40 @@ final class ServerConnection: HTTP2Connection {
     /// Streams whose writers were told to pause; re-checked after every flush.
     @exclusivity(unchecked) private var blocked: Set<Int32> = []
 
-    /// Resets of unfinished requests this connection may still make (the rapid-reset guard).
-    private var earlyResets: EarlyResetBudget
-    // Keepalive (W-72)
-    private var lastPingReceived: ContinuousClock.Instant?
-    @exclusivity(unchecked) private var pingStrikes = 0
+    /// Handshake, keepalive policing, idleness, age, graceful shutdown and the rapid-reset guard: every decision and
+    /// flag; this connection applies its actions (`apply(_:)`). Loop thread only, short accesses (the per-RPC
+    /// events are `streamOpened`, `streamClosed` and `framesSent`), so the dynamic exclusivity check is off.
+    @exclusivity(unchecked) private var management: ConnectionManagementStateMachine
+    // The machine's timers (their ids; the machine knows whether they are armed).
     private var idleTimer: TimerID?
     private var ageTimer: TimerID?
     /// Until the client's preface and first SETTINGS arrive (`handshakeTimeout`).
     private var handshakeTimer: TimerID?
-    private var handshakeDone = false
     /// Σ of the streams' `chargedBufferBytes` (`maxBufferedRequestBytesPerConnection`).
     @exclusivity(unchecked) private(set) var bufferedRequestBytes = 0
     /// Streams holding buffered request bytes (`chargedBufferBytes > 0`).
     @exclusivity(unchecked) private var bufferingStreams = 0
-    // Graceful shutdown (W-60)
-    private(set) var isDraining = false
-    private var finalGoAwaySent = false
-    private static let shutdownPing: UInt64 = 0x7477_5f64_7261_696e  // "tw_drain"
+    /// Graceful shutdown (W-60) has begun: the shutdown notice went out.
+    var isDraining: Bool { management.isDraining }
+
+    /// The base class decides by itself to close after the flush (a protocol error, an HTTP/1.1 request): the
+    /// machine hears of it, so that it queues no second GOAWAY.
+    override var closeWhenFlushed: Bool {
+        didSet { if closeWhenFlushed { management.closeScheduled() } }
+    }
 
     init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) throws {
         self.server = server
         self.boundContext = context
-        earlyResets = EarlyResetBudget(
-            burst: server.configuration.earlyResetBurst, perSecond: server.configuration.earlyResetsPerSecond)
+        let configuration = server.configuration
+        management = ConnectionManagementStateMachine(
+            configuration: .init(
+                handshakeTimeout: configuration.handshakeTimeout, idleTimeout: configuration.idleTimeout,
+                maxConnectionAge: configuration.maxConnectionAge,
+                maxConnectionAgeGrace: configuration.maxConnectionAgeGrace,
+                minPingInterval: configuration.minPingInterval, maxPingStrikes: configuration.maxPingStrikes,
+                earlyResetBurst: configuration.earlyResetBurst,
+                earlyResetsPerSecond: configuration.earlyResetsPerSecond))
         streamConfiguration = RPCStreamStateMachine.Configuration(
             maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
             supportedEncodings: CompressionAlgorithm.advertised.map(\.name))
@@ -98,22 +108,7 @@ final class ServerConnection: HTTP2Connection {
 
     override func start() throws {
         try super.start()
-        armIdleTimer()
-        if let timeout = server.configuration.handshakeTimeout {
-            handshakeTimer = loop.scheduleTimer(after: timeout) { [weak self] in
-                guard let self, !self.isClosed else { return }
-                self.handshakeTimer = nil
-                guard !self.handshakeDone else { return }
-                self.server.handshakeTimeouts.wrappingAdd(1, ordering: .relaxed)
-                self.close(reason: "no HTTP/2 preface and SETTINGS within the handshake timeout")
-            }
-        }
-        if let age = server.configuration.maxConnectionAge {
-            ageTimer = loop.scheduleTimer(after: age) { [weak self] in
-                guard let self, !self.isClosed else { return }
-                self.beginDrain(grace: self.server.configuration.maxConnectionAgeGrace)
-            }
-        }
+        for action in management.connectionStarted() { apply(action) }
     }
 
     // MARK: Events
@@ -164,10 +159,8 @@ final class ServerConnection: HTTP2Connection {
                 guard let stream = streams.removeValue(forKey: id) else { continue }
                 // The client reset a request it had not finished sending, while we still owed the response: the
                 // rapid-reset pattern (a deadline's CANCEL comes after a finished request and is not counted).
-                if !stream.resetLocally, stream.machine.clientSide == .open, stream.machine.serverSide != .closed,
-                   !earlyResets.spend(at: ContinuousClock.now)
-                {
-                    endForEarlyResets()
+                if !stream.resetLocally, stream.machine.clientSide == .open, stream.machine.serverSide != .closed {
+                    apply(management.unfinishedRequestReset(at: ContinuousClock.now))
                 }
                 releaseBufferedBytes(of: stream)
                 blocked.remove(id)
@@ -177,31 +170,27 @@ final class ServerConnection: HTTP2Connection {
                 case .none: stream.call?.markFinished()
                 }
                 stream.observer = nil
-                if streams.isEmpty { armIdleTimer() }
+                apply(management.streamClosed(remaining: streams.count))
             case .ping(let opaque, let ack):
                 if ack {
-                    if opaque == Self.shutdownPing { sendFinalGoAway() }
+                    apply(management.pingAckReceived(opaque: opaque))
                 } else {
-                    policePing()
+                    apply(management.pingReceived(at: ContinuousClock.now))
                 }
             case .settings(let ack, _):
                 // The client's first SETTINGS (nghttp2 checked the preface before it): the handshake is done.
-                if !ack, !handshakeDone {
-                    handshakeDone = true
-                    if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
-                    handshakeTimer = nil
-                }
+                if !ack { apply(management.handshakeCompleted()) }
             case .goAway:
                 break
             }
         }
-        maybeCloseDrained()
+        apply(management.eventsHandled())
     }
 
     private func openStream(id: Int32, headers: [HTTP2Header], endStream: Bool) {
         let stream = ServerStream(id: id, machine: RPCStreamStateMachine(server: streamConfiguration))
         streams[id] = stream
-        cancelIdleTimer()
+        apply(management.streamOpened())
         let action: ServerHeadersAction<ServerMethodHandler>
         do {
             // In place: the machine is a large value; copying it out and back cost ~2K instructions per RPC.
@@ -435,7 +424,7 @@ final class ServerConnection: HTTP2Connection {
             fail(stream, RPCError(code: .internal, message: "\(error)"))
             return
         }
-        pingStrikes = 0
+        management.framesSent()
         markDirty()
     }
 
@@ -470,7 +459,7 @@ final class ServerConnection: HTTP2Connection {
             fail(stream, RPCError(code: .internal, message: "\(error)"))
             return
         }
-        pingStrikes = 0
+        management.framesSent()
         if session.queuedOutboundBytes(streamID: streamID) > server.configuration.maxQueuedResponseBytes
             || session.queuedOutboundBytes > server.configuration.maxQueuedResponseBytesPerConnection
         {
@@ -516,87 +505,83 @@ final class ServerConnection: HTTP2Connection {
                 stream.call?.markCancelled(status)
             }
         }
+        management.connectionClosed()
         if let idleTimer { loop.cancelTimer(idleTimer) }
         if let ageTimer { loop.cancelTimer(ageTimer) }
         if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+        idleTimer = nil
+        ageTimer = nil
         handshakeTimer = nil
         server.connectionClosed()
     }
 
-    // MARK: Keepalive
+    // MARK: Connection management (ConnectionManagementStateMachine)
 
-    /// Too many early resets (`EarlyResetBudget`): GOAWAY ENHANCE_YOUR_CALM, then close once it is written.
-    private func endForEarlyResets() {
-        guard !closeWhenFlushed else { return }
-        server.earlyResetEndings.wrappingAdd(1, ordering: .relaxed)
-        try? session.sendGoAway(errorCode: .enhanceYourCalm, debugData: Array("too_many_resets".utf8))
-        closeWhenFlushed = true
-        markDirty()
-    }
-
-    /// W-72: a PING sooner than `minPingInterval` after the previous one is a strike; the strikes reset whenever we
-    /// send HEADERS or DATA; past `maxPingStrikes`, GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and close.
-    private func policePing() {
-        let now = ContinuousClock.now
-        defer { lastPingReceived = now }
-        guard let last = lastPingReceived else { return }
-        let minimum = server.configuration.minPingInterval
-        guard now - last < minimum else { return }
-        pingStrikes += 1
-        if pingStrikes > server.configuration.maxPingStrikes {
-            try? session.sendGoAway(errorCode: .enhanceYourCalm, debugData: Array("too_many_pings".utf8))
-            closeWhenFlushed = true
-            markDirty()
-        }
-    }
-
-    private func armIdleTimer() {
-        guard let idle = server.configuration.idleTimeout, idleTimer == nil, !isClosed else { return }
-        idleTimer = loop.scheduleTimer(after: idle) { [weak self] in
-            guard let self else { return }
-            self.idleTimer = nil
-            if self.streams.isEmpty && !self.isClosed { self.beginDrain(grace: .seconds(1)) }
-        }
-    }
-
-    private func cancelIdleTimer() {
-        if let idleTimer { loop.cancelTimer(idleTimer) }
-        idleTimer = nil
-    }
-
-    // MARK: Graceful shutdown (W-60)
-
-    /// Shutdown notice + PING now; the final GOAWAY on the PING ACK (or after a second); streams then get `grace`
-    /// to finish before the connection is closed.
+    /// Graceful shutdown (W-60), from the server's shutdown: see `ConnectionManagementStateMachine`.
     func beginDrain(grace: Duration) {
-        guard !isDraining, !isClosed else { return }
-        isDraining = true
-        do {
-            try session.sendShutdownNotice()
-            try session.sendPing(opaqueData: Self.shutdownPing)
-        } catch {
-            sendFinalGoAway()
-        }
-        loop.scheduleTimer(after: .seconds(1)) { [weak self] in self?.sendFinalGoAway() }
-        loop.scheduleTimer(after: grace) { [weak self] in
-            guard let self, !self.isClosed else { return }
-            self.close(reason: "drain grace period over")
-        }
-        markDirty()
+        apply(management.drainRequested(grace: grace))
     }
 
-    private func sendFinalGoAway() {
-        guard !finalGoAwaySent, !isClosed else { return }
-        finalGoAwaySent = true
-        try? session.sendGoAway()
-        markDirty()
-        maybeCloseDrained()
-    }
-
-    private func maybeCloseDrained() {
-        if finalGoAwaySent && streams.isEmpty && !closeWhenFlushed {
+    /// Carries out what the machine decided: timers, frames, closing.
+    private func apply(_ action: ConnectionManagementStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .armHandshakeTimer(let timeout):
+            handshakeTimer = loop.scheduleTimer(after: timeout) { [weak self] in
+                guard let self, !self.isClosed else { return }
+                self.handshakeTimer = nil
+                self.apply(self.management.handshakeTimerFired())
+            }
+        case .cancelHandshakeTimer:
+            if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+            handshakeTimer = nil
+        case .armIdleTimer(let idle):
+            idleTimer = loop.scheduleTimer(after: idle) { [weak self] in
+                guard let self else { return }
+                self.idleTimer = nil
+                self.apply(self.management.idleTimerFired())
+            }
+        case .cancelIdleTimer:
+            if let idleTimer { loop.cancelTimer(idleTimer) }
+            idleTimer = nil
+        case .armAgeTimer(let age):
+            ageTimer = loop.scheduleTimer(after: age) { [weak self] in
+                guard let self, !self.isClosed else { return }
+                self.ageTimer = nil
+                self.apply(self.management.ageTimerFired())
+            }
+        case .sendShutdownNoticeAndPing(let finalGoAwayAfter, let closeAfter):
+            do {
+                try session.sendShutdownNotice()
+                try session.sendPing(opaqueData: ConnectionManagementStateMachine.drainPing)
+            } catch {
+                apply(management.shutdownNoticeFailed())
+            }
+            loop.scheduleTimer(after: finalGoAwayAfter) { [weak self] in
+                guard let self else { return }
+                self.apply(self.management.finalGoAwayTimerFired())
+            }
+            loop.scheduleTimer(after: closeAfter) { [weak self] in
+                guard let self else { return }
+                self.apply(self.management.graceTimerFired())
+            }
+            markDirty()
+        case .sendFinalGoAway(let thenCloseWhenFlushed):
+            try? session.sendGoAway()
+            markDirty()
+            if thenCloseWhenFlushed { closeWhenFlushed = true }
+        case .sendGoAwayAndCloseWhenFlushed(let misbehaviour):
+            if misbehaviour == .tooManyResets { server.earlyResetEndings.wrappingAdd(1, ordering: .relaxed) }
+            try? session.sendGoAway(errorCode: .enhanceYourCalm, debugData: Array(misbehaviour.debugData.utf8))
             closeWhenFlushed = true
             markDirty()
+        case .closeWhenFlushed:
+            closeWhenFlushed = true
+            markDirty()
+        case .close(let reason):
+            if reason == .handshakeTimedOut { server.handshakeTimeouts.wrappingAdd(1, ordering: .relaxed) }
+            close(reason: reason.description)
         }
     }
 }

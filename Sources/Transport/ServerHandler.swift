@@ -136,9 +136,6 @@ public final class ServerCall: Sendable {
     /// connection went away, or the server was stopped.
     public var isCancelled: Bool { shared.withLock { $0.cancelled != nil } }
 
-    /// Why the call was cancelled, or nil.
-    public var cancellationStatus: Status? { shared.withLock { $0.cancelled } }
-
     /// Runs `body` once when the call is cancelled (on the loop thread), or at once on the caller's thread if it
     /// already is. Not called for a call that finished normally.
     public func onCancel(_ body: @escaping @Sendable (Status) -> Void) {

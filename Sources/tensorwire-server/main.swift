@@ -1,14 +1,17 @@
+internal import Batching
 internal import BuildInfo
+internal import EventLoop
 internal import Logging
 internal import Server
-internal import Transport
 
 #if canImport(Glibc)
 internal import Glibc
 #endif
 
-// The composition root: parse arguments, make the one log sink, start the server, wait for SIGTERM/SIGINT, drain,
-// exit 0. Every line goes to standard error through the sink; stdout carries only --help and --version.
+// The composition root: parse arguments, make the one log sink and the clock, set the process-wide settings
+// (OpenBLAS's thread pool), start the server, wait for SIGTERM/SIGINT, drain, exit 0. Every setting reaches the
+// modules from here (no module reads the environment). Every line goes to standard error through the sink; stdout
+// carries only --help and --version.
 let parsed: ServerOptions.Parsed
 do {
     parsed = try ServerOptions.parse(Array(CommandLine.arguments.dropFirst()))
@@ -30,9 +33,10 @@ case .run(let parsedOptions):
 let sink = LogSink(minimumLevel: options.logLevel)
 let log = Logger(component: "server", sink: sink)
 log.info("\(BuildInfo.versionLine(program: "tensorwire-server")) starting")
+TensorwireServer.configureProcess(options: options)
 let server: TensorwireServer
 do {
-    server = try TensorwireServer(options: options, logSink: sink)
+    server = try TensorwireServer(options: options, clock: SystemMonotonicClock(), logSink: sink)
 } catch {
     log.error("cannot start: \(TensorwireServer.describe(startupError: error))")
     exit(1)

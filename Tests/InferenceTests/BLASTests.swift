@@ -10,5 +10,4 @@ import Testing
 
 @Test func blasReportsItsKernelFamily() {
     #expect(!BLAS.coreName.isEmpty)
-    if let recommended = BLAS.recommendedCoreType { #expect(recommended == "SkylakeX") }
 }

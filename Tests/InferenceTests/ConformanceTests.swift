@@ -1,7 +1,7 @@
 import Inference
 import Testing
 
-/// The engine against onnxruntime's outputs on committed fixture models (Tools/engine/generate_models.py).
+/// The engine against onnxruntime's outputs on committed fixture models (Tools/fixtures/generate_models.py).
 @Suite struct ConformanceTests {
     static let fixtures = [
         "torch_mlp", "torch_gelu_batchnorm", "torch_image_flatten", "odd_sizes_b1", "odd_sizes_b3", "keras_mlp",

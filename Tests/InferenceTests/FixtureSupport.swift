@@ -2,7 +2,7 @@ import Foundation
 import Inference
 import Testing
 
-/// Reads the committed fixtures written by Tools/engine/generate_models.py.
+/// Reads the committed fixtures written by Tools/fixtures/generate_models.py.
 enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 

@@ -116,13 +116,14 @@ struct BatchingEndToEndTests {
     @Test func defaultTimeoutExpiresQueuedRequestsBeforeCompute() throws {
         var config = ModelConfig()
         config.defaultTimeoutMicroseconds = 50_000
-        try HookedServer.with(config: config) { server in
+        let clock = ManualClock()
+        try HookedServer.with(config: config, clock: clock) { server in
             let first = Self.startUnary(server.client, Digits.request(id: "hold", rows: 1, seed: 1))
             #expect(waitUntil { server.gate.traces.withLock { $0.count } == 1 })
             let late = Self.startUnary(server.client, Digits.request(id: "late", rows: 5, seed: 2))
             let batcher = try server.batcher
             #expect(waitUntil { batcher.queuedRequests == 1 })
-            _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.2)  // well past 50 ms
+            clock.advance(byMicroseconds: 100_000)  // past the 50 ms default timeout, without waiting for it
             server.gate.open()
             let answer = try #require(late.wait())
             #expect(answer.status.code == .deadlineExceeded)

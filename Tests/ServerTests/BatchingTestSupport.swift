@@ -42,14 +42,15 @@ struct HookedServer {
     let client: ClientConnection
     let gate: ComputeGate
 
+    /// `clock`: the batcher's and the RPC layer's clock; a `ManualClock` lets a test move deadlines past without
+    /// waiting for them.
     static func with(
-        config: ModelConfig = ModelConfig(), gated: Bool = true,
+        config: ModelConfig = ModelConfig(), gated: Bool = true, clock: any MonotonicClock = SystemMonotonicClock(),
         configure: (inout GRPCServer.Configuration) -> Void = { _ in },
         _ body: (HookedServer) throws -> Void
     ) throws {
         let gate = ComputeGate()
         if !gated { gate.open() }
-        let clock = SystemMonotonicClock()
         let catalog = ModelCatalog(repository: ModelRepository.builtin(config: config), clock: clock, hooks: gate.hooks)
         var router = Router<ServerMethodHandler>()
         InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)

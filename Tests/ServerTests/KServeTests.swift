@@ -2,6 +2,7 @@ import Logging
 import Dispatch
 import ProtoWire
 import RPCCore
+import ServiceSupport
 import Synchronization
 import Testing
 import TensorwireProto

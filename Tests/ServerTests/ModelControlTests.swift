@@ -275,12 +275,18 @@ struct ModelControlTests {
                 done.signal()
             }
         }
+        // The old version's batcher holds the requests: its first batch waits at the gate.
+        let old = try catalog.resolve(model: "alpha", version: "").1
+        #expect(waitUntil { gate.traces.withLock { $0.count } == 1 })
         let reloaded = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             try? catalog.load(model: "alpha")
             reloaded.signal()
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        // The reload overlaps the held work: the new version is installed while the load still waits for the old
+        // one to drain (it cannot, the gate is closed).
+        #expect(waitUntil { (try? catalog.resolve(model: "alpha", version: "").1).map { $0 !== old } == true })
+        #expect(reloaded.wait(timeout: .now()) == .timedOut, "the reload finished before the old version drained")
         gate.open()
         #expect(reloaded.wait(timeout: .now() + 10) == .success)
         for _ in 0..<3 { #expect(done.wait(timeout: .now() + 10) == .success) }

@@ -1,5 +1,6 @@
 import Foundation
 import ProtoWire
+import ServiceSupport
 import TensorwireProto
 import Testing
 

@@ -3,7 +3,7 @@
 
   batching_models.py --mlp-large DIR/mlp-large/1/model.onnx
 
-mlp-large is 1024→4096→4096→1024 with relu, the same graph and weights as Tools/engine/bench_onnxruntime.py's
+mlp-large is 1024→4096→4096→1024 with relu, the same graph and weights as Tools/bench/engine_onnxruntime.py's
 --write-mlp-large (numpy default_rng(1024), PyTorch-style Gemm with transB=1), so the engine benchmark and this one
 measure the same model. The protobuf is encoded by hand: a ModelProto needs only varints and length-delimited
 fields, and the weights go into raw_data.

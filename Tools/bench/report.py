@@ -264,7 +264,7 @@ class Report:
 
     # -- engine --
     def engine(self):
-        if not self.begin("engine", "Engine: in-process rows/s (`Tools/engine/bench`)", ["engine.csv"]):
+        if not self.begin("engine", "Engine: in-process rows/s (`Tools/bench/engine`)", ["engine.csv"]):
             return
         rows = read_csv(self.dir, "engine.csv")
         meta = (read_csv(self.dir, "engine_machine.csv") or [{}])[0]

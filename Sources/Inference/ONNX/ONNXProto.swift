@@ -1,22 +1,22 @@
-public import ProtoWire
+package import ProtoWire
 
 // The subset of onnx.proto (https://github.com/onnx/onnx/blob/main/onnx/onnx.proto) that dense models need.
 // Field numbers are onnx.proto's; every other field is skipped as unknown. `traverse` writes the fields kept, which
 // lets tests build small models in Swift.
 
 /// `OperatorSetIdProto`: one opset import of a model.
-public struct ONNXOperatorSetID: ProtoMessage, Equatable {
-    public var domain = ""
-    public var version: Int64 = 0
+package struct ONNXOperatorSetID: ProtoMessage, Equatable {
+    package var domain = ""
+    package var version: Int64 = 0
 
-    public init() {}
+    package init() {}
 
-    public init(domain: String, version: Int64) {
+    package init(domain: String, version: Int64) {
         self.domain = domain
         self.version = version
     }
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: domain = try reader.readString()
         case 2: version = try reader.readInt64()
@@ -24,23 +24,23 @@ public struct ONNXOperatorSetID: ProtoMessage, Equatable {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitString(domain, field: 1)
         visitor.visitInt64(version, field: 2)
     }
 }
 
 /// `ModelProto`: the top-level message of a `.onnx` file.
-public struct ONNXModel: ProtoMessage {
-    public var irVersion: Int64 = 0
-    public var producerName = ""
-    public var producerVersion = ""
-    public var graph = ONNXGraph()
-    public var opsetImports: [ONNXOperatorSetID] = []
+package struct ONNXModel: ProtoMessage {
+    package var irVersion: Int64 = 0
+    package var producerName = ""
+    package var producerVersion = ""
+    package var graph = ONNXGraph()
+    package var opsetImports: [ONNXOperatorSetID] = []
 
-    public init() {}
+    package init() {}
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: irVersion = try reader.readInt64()
         case 2: producerName = try reader.readString()
@@ -51,7 +51,7 @@ public struct ONNXModel: ProtoMessage {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitInt64(irVersion, field: 1)
         visitor.visitString(producerName, field: 2)
         visitor.visitString(producerVersion, field: 3)
@@ -61,18 +61,18 @@ public struct ONNXModel: ProtoMessage {
 }
 
 /// `GraphProto`: nodes in topological order (not trusted: the compiler sorts), initializers, inputs and outputs.
-public struct ONNXGraph: ProtoMessage {
-    public var nodes: [ONNXNode] = []
-    public var name = ""
-    public var initializers: [ONNXTensor] = []
-    public var inputs: [ONNXValueInfo] = []
-    public var outputs: [ONNXValueInfo] = []
+package struct ONNXGraph: ProtoMessage {
+    package var nodes: [ONNXNode] = []
+    package var name = ""
+    package var initializers: [ONNXTensor] = []
+    package var inputs: [ONNXValueInfo] = []
+    package var outputs: [ONNXValueInfo] = []
     /// Sparse initializers are not supported; their count is kept so the compiler can say so.
-    public var sparseInitializerCount = 0
+    package var sparseInitializerCount = 0
 
-    public init() {}
+    package init() {}
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: nodes.append(try reader.readMessage(ONNXNode.self))
         case 2: name = try reader.readString()
@@ -86,7 +86,7 @@ public struct ONNXGraph: ProtoMessage {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitRepeatedMessages(nodes, field: 1)
         visitor.visitString(name, field: 2)
         visitor.visitRepeatedMessages(initializers, field: 5)
@@ -96,17 +96,17 @@ public struct ONNXGraph: ProtoMessage {
 }
 
 /// `NodeProto`: one operator application.
-public struct ONNXNode: ProtoMessage {
-    public var inputs: [String] = []
-    public var outputs: [String] = []
-    public var name = ""
-    public var opType = ""
-    public var attributes: [ONNXAttribute] = []
-    public var domain = ""
+package struct ONNXNode: ProtoMessage {
+    package var inputs: [String] = []
+    package var outputs: [String] = []
+    package var name = ""
+    package var opType = ""
+    package var attributes: [ONNXAttribute] = []
+    package var domain = ""
 
-    public init() {}
+    package init() {}
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: inputs.append(try reader.readString())
         case 2: outputs.append(try reader.readString())
@@ -118,7 +118,7 @@ public struct ONNXNode: ProtoMessage {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitRepeatedStrings(inputs, field: 1)
         visitor.visitRepeatedStrings(outputs, field: 2)
         visitor.visitString(name, field: 3)
@@ -128,26 +128,26 @@ public struct ONNXNode: ProtoMessage {
     }
 
     /// The attribute called `name`, if present.
-    public func attribute(_ name: String) -> ONNXAttribute? {
+    package func attribute(_ name: String) -> ONNXAttribute? {
         attributes.first { $0.name == name }
     }
 }
 
 /// `AttributeProto`: a named operator parameter. Graph-valued attributes are skipped (no control flow).
-public struct ONNXAttribute: ProtoMessage {
-    public var name = ""
-    public var type: Int32 = 0
-    public var f: Float = 0
-    public var i: Int64 = 0
-    public var s: [UInt8] = []
-    public var t: ONNXTensor?
-    public var floats: [Float] = []
-    public var ints: [Int64] = []
-    public var strings: [[UInt8]] = []
+package struct ONNXAttribute: ProtoMessage {
+    package var name = ""
+    package var type: Int32 = 0
+    package var f: Float = 0
+    package var i: Int64 = 0
+    package var s: [UInt8] = []
+    package var t: ONNXTensor?
+    package var floats: [Float] = []
+    package var ints: [Int64] = []
+    package var strings: [[UInt8]] = []
 
-    public init() {}
+    package init() {}
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: name = try reader.readString()
         case 2: f = try reader.readFloat()
@@ -165,7 +165,7 @@ public struct ONNXAttribute: ProtoMessage {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitString(name, field: 1)
         visitor.visitFloat(f, field: 2)
         visitor.visitInt64(i, field: 3)
@@ -178,37 +178,37 @@ public struct ONNXAttribute: ProtoMessage {
     }
 
     /// `AttributeProto.AttributeType` numbers.
-    public enum Kind {
-        public static let float: Int32 = 1
-        public static let int: Int32 = 2
-        public static let string: Int32 = 3
-        public static let tensor: Int32 = 4
-        public static let floats: Int32 = 6
-        public static let ints: Int32 = 7
-        public static let strings: Int32 = 8
+    package enum Kind {
+        package static let float: Int32 = 1
+        package static let int: Int32 = 2
+        package static let string: Int32 = 3
+        package static let tensor: Int32 = 4
+        package static let floats: Int32 = 6
+        package static let ints: Int32 = 7
+        package static let strings: Int32 = 8
     }
 }
 
 /// `TensorProto`: an initializer or a constant. Data comes from `raw_data` (little-endian) or the typed fields.
-public struct ONNXTensor: ProtoMessage {
-    public var dims: [Int64] = []
-    public var dataType: Int32 = 0
-    public var floatData: [Float] = []
-    public var int32Data: [Int32] = []
-    public var stringData: [[UInt8]] = []
-    public var int64Data: [Int64] = []
-    public var name = ""
-    public var rawData: [UInt8] = []
-    public var doubleData: [Double] = []
-    public var uint64Data: [UInt64] = []
+package struct ONNXTensor: ProtoMessage {
+    package var dims: [Int64] = []
+    package var dataType: Int32 = 0
+    package var floatData: [Float] = []
+    package var int32Data: [Int32] = []
+    package var stringData: [[UInt8]] = []
+    package var int64Data: [Int64] = []
+    package var name = ""
+    package var rawData: [UInt8] = []
+    package var doubleData: [Double] = []
+    package var uint64Data: [UInt64] = []
     /// True when the tensor keeps its data in an external file (`data_location = EXTERNAL` or `external_data`).
-    public var isExternal = false
+    package var isExternal = false
     /// True when a `segment` field is present (segmented tensors are not supported).
-    public var isSegmented = false
+    package var isSegmented = false
 
-    public init() {}
+    package init() {}
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: try reader.readRepeatedInt64(into: &dims)
         case 2: dataType = try reader.readInt32()
@@ -232,7 +232,7 @@ public struct ONNXTensor: ProtoMessage {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitPackedInt64(dims, field: 1)
         visitor.visitInt32(dataType, field: 2)
         visitor.visitPackedFloat(floatData, field: 4)
@@ -247,36 +247,36 @@ public struct ONNXTensor: ProtoMessage {
     }
 
     /// `TensorProto.DataType` numbers.
-    public enum ElementType {
-        public static let float: Int32 = 1
-        public static let uint8: Int32 = 2
-        public static let int8: Int32 = 3
-        public static let uint16: Int32 = 4
-        public static let int16: Int32 = 5
-        public static let int32: Int32 = 6
-        public static let int64: Int32 = 7
-        public static let string: Int32 = 8
-        public static let bool: Int32 = 9
-        public static let double: Int32 = 11
-        public static let uint32: Int32 = 12
-        public static let uint64: Int32 = 13
+    package enum ElementType {
+        package static let float: Int32 = 1
+        package static let uint8: Int32 = 2
+        package static let int8: Int32 = 3
+        package static let uint16: Int32 = 4
+        package static let int16: Int32 = 5
+        package static let int32: Int32 = 6
+        package static let int64: Int32 = 7
+        package static let string: Int32 = 8
+        package static let bool: Int32 = 9
+        package static let double: Int32 = 11
+        package static let uint32: Int32 = 12
+        package static let uint64: Int32 = 13
     }
 }
 
 /// `ValueInfoProto` with its `TypeProto.Tensor` flattened: the element type and the shape, where a dimension is a
 /// number, a symbolic name or unknown.
-public struct ONNXValueInfo: ProtoMessage {
-    public var name = ""
+package struct ONNXValueInfo: ProtoMessage {
+    package var name = ""
     /// `TensorProto.DataType` of the elements; 0 when the value is not a tensor or the type is missing.
-    public var elementType: Int32 = 0
+    package var elementType: Int32 = 0
     /// Nil when no shape is given (rank unknown).
-    public var dims: [ONNXDimension]?
+    package var dims: [ONNXDimension]?
     /// True when the type is something other than a tensor (sequence, map, optional).
-    public var isNonTensor = false
+    package var isNonTensor = false
 
-    public init() {}
+    package init() {}
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: name = try reader.readString()
         case 2:
@@ -318,7 +318,7 @@ public struct ONNXValueInfo: ProtoMessage {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitString(name, field: 1)
         let tensorType = TensorTypeWriter(elementType: elementType, dims: dims)
         let typeProto = TypeProtoWriter(tensor: tensorType)
@@ -327,16 +327,16 @@ public struct ONNXValueInfo: ProtoMessage {
 }
 
 /// `TensorShapeProto.Dimension`.
-public struct ONNXDimension: ProtoMessage, Equatable {
-    public var value: Int64?
-    public var param: String?
+package struct ONNXDimension: ProtoMessage, Equatable {
+    package var value: Int64?
+    package var param: String?
 
-    public init() {}
+    package init() {}
 
-    public init(value: Int64) { self.value = value }
-    public init(param: String) { self.param = param }
+    package init(value: Int64) { self.value = value }
+    package init(param: String) { self.param = param }
 
-    public mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
         switch field {
         case 1: value = try reader.readInt64(); param = nil
         case 2: param = try reader.readString(); value = nil
@@ -344,7 +344,7 @@ public struct ONNXDimension: ProtoMessage, Equatable {
         }
     }
 
-    public func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         if let value { visitor.visitInt64(value, field: 1, explicit: true) }
         if let param { visitor.visitString(param, field: 2, explicit: true) }
     }

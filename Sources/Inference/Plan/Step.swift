@@ -111,9 +111,10 @@ struct StepFailure: Error {
 
 extension Step {
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    /// Runs the step on `batch` rows. `packed` is the plan's packed copy of a dense step's weights, when it has one.
+    /// Runs the step on `batch` rows. `packed` is the plan's packed copy of a dense step's weights, when it has one;
+    /// `threads` caps the threads of its packed GEMM (the execution context's `gemmThreads`).
     func execute(
-        batch: Int, pointers: UnsafePointer<UnsafeMutableRawPointer>, packed: PackedWeights? = nil
+        batch: Int, pointers: UnsafePointer<UnsafeMutableRawPointer>, packed: PackedWeights? = nil, threads: Int = 1
     ) throws(StepFailure) {
         func floats(_ id: ValueID) -> UnsafeMutablePointer<Float> { pointers[id].assumingMemoryBound(to: Float.self) }
         func ints(_ id: ValueID) -> UnsafeMutablePointer<Int64> { pointers[id].assumingMemoryBound(to: Int64.self) }
@@ -127,7 +128,7 @@ extension Step {
                 // The packed kernels add the bias and apply a ReLU in registers; other activations take one pass.
                 let fused = activation == .relu
                 PackedGEMM.multiply(m: rows, a: floats(input), weights: packed, c: out,
-                                    bias: bias.map { UnsafePointer(floats($0)) }, relu: fused)
+                                    bias: bias.map { UnsafePointer(floats($0)) }, relu: fused, threads: threads)
                 if !fused { Kernels.biasActivation(out, rows: rows, n: n, bias: nil, activation: activation) }
                 return
             }

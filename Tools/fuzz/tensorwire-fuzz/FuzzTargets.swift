@@ -1,0 +1,139 @@
+import DecoderFuzzing
+import HTTP2
+import Inference
+
+/// The decoders `tensorwire-fuzz` drives, one per libFuzzer campaign (`Tools/fuzz/run TARGET`). Each must return
+/// normally on any input: a thrown error is a rejection, a trap or a sanitizer report is a finding.
+enum FuzzTarget: String, CaseIterable {
+    /// Every protobuf message Tensorwire accepts from the network, with an encode/decode round trip.
+    case proto
+    /// An ONNX model file: the ONNX protobuf decoder and the graph compiler, under an 8 MiB memory budget.
+    case onnx
+    /// A model's config.json: the strict RFC 8259 syntax check, then the key and range checks.
+    case config
+    /// HTTP/2 through nghttp2's callbacks: a server session fed client bytes, or a client session fed server bytes.
+    case http2
+
+    /// Runs one input. Returns 1 when the decoder accepted it, else 0.
+    func run(_ bytes: UnsafeRawBufferPointer) -> Int {
+        switch self {
+        case .proto: DecoderFuzzing.decodeAll(bytes)
+        case .onnx: ONNXFuzzing.load(bytes)
+        case .config: ConfigFuzzing.parse(bytes)
+        case .http2: HTTP2Fuzzing.run(bytes)
+        }
+    }
+}
+
+enum ONNXFuzzing {
+    /// Small, so that a fuzzed shape or initializer cannot make one execution allocate gigabytes.
+    static let maxModelBytes = 8 << 20
+
+    static func load(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let model = try? Model(onnxBytes: [UInt8](bytes), name: "fuzz", source: "fuzz.onnx",
+                                     maxModelBytes: maxModelBytes)
+        else { return 0 }
+        precondition(model.constantBytes <= maxModelBytes, "model constants exceed the memory budget")
+        return 1
+    }
+}
+
+enum ConfigFuzzing {
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let config = try? ModelConfig(json: [UInt8](bytes), file: "config.json") else { return 0 }
+        precondition(config.maxBatchSize >= 0 && config.maxBatchSize <= ModelConfig.maxBatchSizeLimit,
+                     "max_batch_size out of range: \(config.maxBatchSize)")
+        precondition(config.instances >= 1 && config.instances <= ModelConfig.instancesLimit,
+                     "instances out of range: \(config.instances)")
+        return 1
+    }
+}
+
+/// Input layout: byte 0 chooses the role (bit 0: client), how the rest is split into reads (bits 1-3: a read size of
+/// 2^(n+2) bytes, 0: all at once) and how much the session sends back (bit 4: answer every request / send a
+/// request). The rest is what the peer sends: after the client preface for a server session, from the start for
+/// a client session (whose request is already queued).
+enum HTTP2Fuzzing {
+    static let clientPreface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    static func run(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let mode = bytes.first else { return 0 }
+        let client = mode & 1 != 0
+        let split = Int(mode >> 1) & 7
+        let talk = mode & 0x10 != 0
+        let chunk = split == 0 ? Int.max : 1 << (split + 2)
+        var configuration = HTTP2Session.Configuration()
+        configuration.initialWindowSize = 1 << 16
+        configuration.maxConcurrentStreams = 16
+        guard let session = try? HTTP2Session(role: client ? .client : .server, configuration: configuration)
+        else { return 0 }
+        var output: [UInt8] = []
+        var peer: [UInt8] = []
+        if client {
+            _ = try? session.sendRequest(headers: [
+                HTTP2Header(":method", "POST"), HTTP2Header(":scheme", "http"),
+                HTTP2Header(":path", "/tensorwire.v1.Inference/Predict"), HTTP2Header(":authority", "fuzz"),
+                HTTP2Header("content-type", "application/grpc"), HTTP2Header("te", "trailers"),
+            ], endStream: !talk)
+        } else {
+            peer = clientPreface
+        }
+        peer.append(contentsOf: bytes.dropFirst())
+        var accepted = 1
+        var offset = 0
+        drain(session, &output)
+        while offset < peer.count {
+            let end = offset + min(chunk, peer.count - offset)
+            let events: [HTTP2Event]
+            do {
+                events = try peer[offset..<end].withUnsafeBytes { try session.receive($0) }
+            } catch {
+                accepted = 0
+                drain(session, &output)
+                break
+            }
+            offset = end
+            handle(events, session: session, client: client, talk: talk)
+            drain(session, &output)
+            if !session.isActive { break }
+        }
+        _ = session.isActive
+        _ = session.openStreamCount
+        _ = session.queuedOutboundBytes
+        return accepted
+    }
+
+    /// What the transport does with events: hands back flow-control credit and, when `talk`, answers requests.
+    static func handle(_ events: [HTTP2Event], session: HTTP2Session, client: Bool, talk: Bool) {
+        for event in events {
+            switch event {
+            case .headers(let streamID, _, let kind, let endStream):
+                guard talk, !client, kind == .request else { continue }
+                _ = try? session.sendResponseHeaders(streamID: streamID, headers: [
+                    HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc"),
+                ])
+                _ = try? session.sendData(streamID: streamID, [0, 0, 0, 0, 2, 8, 1])
+                if endStream {
+                    _ = try? session.finish(streamID: streamID, trailers: [HTTP2Header("grpc-status", "0")])
+                }
+            case .data(let streamID, let bytes, let endStream):
+                session.consume(streamID: streamID, count: bytes.count)
+                if talk && endStream && !client {
+                    _ = try? session.finish(streamID: streamID, trailers: [HTTP2Header("grpc-status", "0")])
+                }
+                if talk && client && !bytes.isEmpty && !endStream {
+                    _ = try? session.sendData(streamID: streamID, [0, 0, 0, 0, 0])
+                }
+            case .ping(_, let ack):
+                if talk && !ack { _ = try? session.sendPing(opaqueData: 7) }
+            case .goAway, .streamClosed, .settings:
+                continue
+            }
+        }
+    }
+
+    static func drain(_ session: HTTP2Session, _ output: inout [UInt8]) {
+        output.removeAll(keepingCapacity: true)
+        _ = try? session.drainOutput(into: &output)
+    }
+}
