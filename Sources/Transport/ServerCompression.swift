@@ -108,18 +108,28 @@ extension ServerConnection {
         return .deliver(messages, endOfRequest: endOfRequest)
     }
 
-    /// Inflates one message with the request's encoding, bounded by the receive limit.
-    private func inflate(_ bytes: [UInt8], on stream: ServerStream) -> InflationOutcome {
-        // The machine has already rejected compressed messages with identity and unknown encodings.
-        guard let encoding = stream.call?.head.encoding, let algorithm = CompressionAlgorithm(encoding: encoding) else {
-            return .failed(Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
-        }
+    /// The request's message encoding; the machine has already rejected compressed messages with identity and
+    /// unknown encodings, so a miss here ends the request.
+    private func requestAlgorithm(_ stream: ServerStream) -> CompressionAlgorithm? {
+        stream.call?.head.encoding.flatMap(CompressionAlgorithm.init(encoding:))
+    }
+
+    private static let noEncodingStatus = Status(
+        code: .internal, message: "grpc: compressed flag set with identity or empty encoding")
+
+    /// Inflates one message with `algorithm`, bounded by `limit` (any thread).
+    private static func inflate(_ bytes: [UInt8], using algorithm: CompressionAlgorithm, limit: Int) -> InflationOutcome {
         do throws(CompressionError) {
-            return .inflated(
-                try MessageCompression.decompress(bytes, using: algorithm, limit: server.configuration.maxReceiveMessageBytes))
+            return .inflated(try MessageCompression.decompress(bytes, using: algorithm, limit: limit))
         } catch {
             return .failed(error.rpcError.status)
         }
+    }
+
+    /// Inflates one message with the request's encoding, bounded by the receive limit.
+    private func inflate(_ bytes: [UInt8], on stream: ServerStream) -> InflationOutcome {
+        guard let algorithm = requestAlgorithm(stream) else { return .failed(Self.noEncodingStatus) }
+        return Self.inflate(bytes, using: algorithm, limit: server.configuration.maxReceiveMessageBytes)
     }
 
     /// Moves the stream's `inflationQueue` into its inbox in order, inflating small messages inline, until a large
@@ -139,22 +149,14 @@ extension ServerConnection {
                 }
                 continue
             }
-            guard let encoding = stream.call?.head.encoding, let algorithm = CompressionAlgorithm(encoding: encoding) else {
-                return failInflation(
-                    stream, Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding"))
-            }
+            guard let algorithm = requestAlgorithm(stream) else { return failInflation(stream, Self.noEncodingStatus) }
             stream.inflating = true
             server.offLoopInflations.wrappingAdd(1, ordering: .relaxed)
             let (context, connectionID, streamID) = (boundContext, id, stream.id)
             let limit = server.configuration.maxReceiveMessageBytes
             let compressed = message.bytes
             Self.inflationQueue.async {
-                let result: InflationOutcome
-                do throws(CompressionError) {
-                    result = .inflated(try MessageCompression.decompress(compressed, using: algorithm, limit: limit))
-                } catch {
-                    result = .failed(error.rpcError.status)
-                }
+                let result = Self.inflate(compressed, using: algorithm, limit: limit)
                 context.loop.execute {
                     guard let connection = context.value.connections[connectionID] as? ServerConnection else { return }
                     connection.finishInflation(streamID: streamID, result)
