@@ -29,14 +29,16 @@ let package = Package(
         .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
         // Log lines: levels, records, the text format and standard error; no dependencies.
         .target(name: "Logging", swiftSettings: strict),
+        // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
+        .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
         .target(name: "ProtoWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
-        .target(name: "TensorwireProto", dependencies: ["ProtoWire"], swiftSettings: strict),
+        .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
         // gRPC semantics, sans-I/O.
-        .target(name: "RPCCore", swiftSettings: strict),
+        .target(name: "RPCCore", dependencies: ["Base64Codec"], swiftSettings: strict),
         // gRPC message compression (gzip, deflate), sans-I/O; the only importer of CZlib.
         .target(name: "GRPCCompression", dependencies: ["CZlib", "RPCCore"], swiftSettings: strict),
         // The only importer of CNGHTTP2.
@@ -64,7 +66,7 @@ let package = Package(
         ),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
         .target(
-            name: "Inference", dependencies: ["ProtoWire", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
+            name: "Inference", dependencies: ["ProtoWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging"], swiftSettings: strict),
@@ -166,6 +168,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
+        .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(

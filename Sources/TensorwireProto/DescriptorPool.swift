@@ -1,3 +1,4 @@
+internal import Base64Codec
 internal import ProtoWire
 
 /// One served .proto file: its serialized `FileDescriptorProto` exactly as protoc wrote it (what reflection
@@ -31,46 +32,11 @@ public enum EmbeddedDescriptors {
 
     static let loaded: Result<[DescriptorFile], any Error> = Result {
         try encoded.map { entry in
-            guard let bytes = Base64.decode(entry.base64) else { throw LoadError.invalidBase64(file: entry.name) }
+            guard let bytes = Base64.decode(entry.base64, ignoringLineBreaks: true) else { throw LoadError.invalidBase64(file: entry.name) }
             let file = try DescriptorFile(bytes: bytes)
             guard file.name == entry.name else { throw LoadError.nameMismatch(expected: entry.name, found: file.name) }
             return file
         }
-    }
-}
-
-/// Decodes standard base64 (RFC 4648 section 4), ignoring line breaks and spaces.
-enum Base64 {
-    static func decode(_ text: String) -> [UInt8]? {
-        var output: [UInt8] = []
-        output.reserveCapacity(text.utf8.count / 4 * 3)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        var sawPadding = false
-        for byte in text.utf8 {
-            let value: UInt8
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = byte - UInt8(ascii: "A")
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = byte - UInt8(ascii: "a") + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0") + 52
-            case UInt8(ascii: "+"): value = 62
-            case UInt8(ascii: "/"): value = 63
-            case UInt8(ascii: "="):
-                sawPadding = true
-                continue
-            case UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: " "): continue
-            default: return nil
-            }
-            if sawPadding { return nil }
-            accumulator = (accumulator << 6) | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
-            }
-        }
-        return output
     }
 }
 

@@ -1,41 +1,7 @@
-// Tests/RPCCoreTests/MetadataTests.swift: Metadata and its base64 codec (W-20, W-21).
+// Tests/RPCCoreTests/MetadataTests.swift: Metadata (W-20, W-21).
 
 import RPCCore
 import Testing
-
-@Suite struct Base64Tests {
-    @Test func encodesWithoutPaddingByDefaultAndWithPaddingOnRequest() {
-        #expect(Base64.encode([UInt8]()) == "")
-        #expect(Base64.encode(Array("f".utf8)) == "Zg")
-        #expect(Base64.encode(Array("fo".utf8)) == "Zm8")
-        #expect(Base64.encode(Array("foo".utf8)) == "Zm9v")
-        #expect(Base64.encode(Array("foob".utf8), padded: true) == "Zm9vYg==")
-        #expect(Base64.encode(Array("fooba".utf8), padded: true) == "Zm9vYmE=")
-        #expect(Base64.encode([0xFF, 0xFE]) == "//4")
-    }
-
-    @Test func decodesPaddedAndUnpaddedInput() {
-        #expect(Base64.decode("Zm9vYg==") == Array("foob".utf8))
-        #expect(Base64.decode("Zm9vYg") == Array("foob".utf8))
-        #expect(Base64.decode("Zm9vYmE=") == Array("fooba".utf8))
-        #expect(Base64.decode("Zm9vYmE") == Array("fooba".utf8))
-        #expect(Base64.decode("") == [])
-    }
-
-    @Test func roundTripsEveryLengthUpToSixteen() {
-        var rng = SplitMix64(seed: 21)
-        for length in 0...16 {
-            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
-            #expect(Base64.decode(Base64.encode(bytes, padded: true)) == bytes)
-        }
-    }
-
-    @Test(arguments: ["Z", "Zm9vY", "Zm=v", "Zm9v!", "Zm9v YmE=", "====", "Zg===", "=Zg="])
-    func rejectsMalformedInput(_ text: String) {
-        #expect(Base64.decode(text) == nil)
-    }
-}
 
 @Suite struct MetadataTests {
     @Test func keepsInsertionOrderAndRepeatedKeysAndLowercasesKeys() throws {

@@ -1,7 +1,8 @@
-// Sources/RPCCore/Base64.swift: the base64 codec for `-bin` metadata (W-21).
+// Sources/Base64Codec/Base64.swift: the one base64 codec (metadata, JSON bytes fields, embedded files).
 
-/// Standard-alphabet base64 (RFC 4648 §4) as gRPC binary metadata needs it: encodes without padding (grpc-go uses
-/// `RawStdEncoding`) and decodes both padded and unpadded input. Stateless; owns only its alphabet tables.
+/// Standard-alphabet base64 (RFC 4648 §4): gRPC `-bin` metadata (W-21) encodes without padding (grpc-go uses
+/// `RawStdEncoding`), proto3 JSON `bytes` fields with it; decoding accepts both. The one codec of the project (the
+/// built-in model and the embedded descriptors decode with `ignoringLineBreaks`). Stateless; owns its tables.
 public enum Base64 {
     private static let alphabet: [UInt8] = Array(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
@@ -42,8 +43,12 @@ public enum Base64 {
     ///
     /// grpc-go decodes with padding when `len % 4 == 0` and without otherwise; accepting both forms everywhere is the
     /// same set of valid inputs.
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    /// `ignoringLineBreaks` drops CR, LF and spaces first (text embedded in source files, wrapped).
+    public static func decode(_ text: some StringProtocol, ignoringLineBreaks: Bool = false) -> [UInt8]? {
         var input = Array(text.utf8)
+        if ignoringLineBreaks {
+            input.removeAll { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: " ") }
+        }
         // Strip up to two trailing '=' only when they complete a 4-character group.
         if input.count % 4 == 0 {
             var padding = 0
