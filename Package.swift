@@ -37,19 +37,21 @@ let package = Package(
         .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
+        // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
+        .target(name: "HTTPTypes", swiftSettings: strict),
         // gRPC semantics, sans-I/O.
-        .target(name: "RPCCore", dependencies: ["Base64Codec"], swiftSettings: strict),
+        .target(name: "RPCCore", dependencies: ["Base64Codec", "HTTPTypes"], swiftSettings: strict),
         // gRPC message compression (gzip, deflate), sans-I/O; the only importer of CZlib.
         .target(name: "GRPCCompression", dependencies: ["CZlib", "RPCCore"], swiftSettings: strict),
         // The only importer of CNGHTTP2.
-        .target(name: "HTTP2", dependencies: ["CNGHTTP2"], swiftSettings: strict),
+        .target(name: "HTTP2", dependencies: ["CNGHTTP2", "HTTPTypes"], swiftSettings: strict),
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
         .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // gRPC over HTTP/2 connections: server and client; write coalescing, backpressure, GOAWAY.
         .target(
-            name: "Transport", dependencies: ["EventLoop", "HTTP2", "RPCCore", "GRPCCompression", "Logging"], swiftSettings: strict
+            name: "Transport", dependencies: ["EventLoop", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"], swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
         // Only Inference calls them, and only after checking the CPU (PackedGEMM.isSupported). Optimised in every
@@ -126,7 +128,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
-            dependencies: ["DecoderFuzzing", "Inference", "HTTP2"],
+            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTPTypes"],
             path: "Tools/fuzz/tensorwire-fuzz",
             swiftSettings: strict
         ),
@@ -167,7 +169,7 @@ let package = Package(
             dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire"],
             swiftSettings: strict
         ),
-        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: strict),
+        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
@@ -183,10 +185,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"], swiftSettings: strict),
+        .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "Logging"],
+            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging"],
             swiftSettings: strict
         ),
         .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 internal import CNGHTTP2
+public import HTTPTypes
 
 /// A sans-I/O HTTP/2 connection over libnghttp2, in the server or the client role: bytes in (`receive`), events out,
 /// submissions queued, bytes out (`drainOutput`). It never touches a socket, a thread or a clock.
@@ -58,7 +59,7 @@ public final class HTTP2Session {
     /// The header block being received and its RFC 9113 §6.5.2 size. HTTP/2 never interleaves header blocks (a
     /// HEADERS and its CONTINUATIONs are contiguous, §4.3), so the session holds one at a time.
     @exclusivity(unchecked) private var headerBlockStreamID: Int32 = 0
-    @exclusivity(unchecked) private var headerBlock: [HTTP2Header] = []
+    @exclusivity(unchecked) private var headerBlock: [HeaderField] = []
     @exclusivity(unchecked) private var headerBlockBytes = 0
     /// Σ of every stream's `outbound.count` (`queuedOutboundBytes`).
     @exclusivity(unchecked) private var totalQueuedOutbound = 0
@@ -204,7 +205,7 @@ public final class HTTP2Session {
 
     /// Client: opens a stream with these request headers and returns its id. With `endStream`, the HEADERS frame
     /// ends the request; otherwise send the body with `sendData` and end it with `finish`.
-    public func sendRequest(headers: [HTTP2Header], endStream: Bool = false) throws -> Int32 {
+    public func sendRequest(headers: [HeaderField], endStream: Bool = false) throws -> Int32 {
         precondition(role == .client, "sendRequest is for the client role")
         let stream = StreamState()
         var provider = Self.dataProvider
@@ -222,7 +223,7 @@ public final class HTTP2Session {
     /// Server: the response HEADERS for a stream whose body follows (`sendData`, then `finish` with trailers).
     /// Returns false when the stream is already gone (reset by the peer: drop the response).
     @discardableResult
-    public func sendResponseHeaders(streamID: Int32, headers: [HTTP2Header]) throws -> Bool {
+    public func sendResponseHeaders(streamID: Int32, headers: [HeaderField]) throws -> Bool {
         try sendResponseHeaders(streamID: streamID, .list(headers))
     }
 
@@ -251,7 +252,7 @@ public final class HTTP2Session {
     /// Server: a single HEADERS frame with END_STREAM carrying the status (gRPC Trailers-Only, W-41; it must include
     /// `:status` and `content-type`). Returns false when the stream is already gone.
     @discardableResult
-    public func sendTrailersOnly(streamID: Int32, headers: [HTTP2Header]) throws -> Bool {
+    public func sendTrailersOnly(streamID: Int32, headers: [HeaderField]) throws -> Bool {
         precondition(role == .server, "sendTrailersOnly is for the server role")
         guard let stream = streams[streamID] else { return false }
         guard !stream.responded else {
@@ -298,7 +299,7 @@ public final class HTTP2Session {
     /// pseudo-headers) as a final HEADERS frame with END_STREAM, or without them as END_STREAM on the last DATA
     /// (client half-close). Returns false when the stream is already gone.
     @discardableResult
-    public func finish(streamID: Int32, trailers: [HTTP2Header]? = nil) throws -> Bool {
+    public func finish(streamID: Int32, trailers: [HeaderField]? = nil) throws -> Bool {
         try finish(streamID: streamID, trailers.map(HeaderSource.list))
     }
 
@@ -398,7 +399,7 @@ public final class HTTP2Session {
             headerBlock.removeAll()
             return Self.temporalCallbackFailure
         }
-        headerBlock.append(HTTP2Header(HeaderStrings.name(name), HeaderStrings.value(value)))
+        headerBlock.append(HeaderField(HeaderStrings.name(name), HeaderStrings.value(value)))
         return 0
     }
 
@@ -569,7 +570,7 @@ private final class StreamState {
 /// Lays out `headers` as an `nghttp2_nv` array over one byte buffer for the duration of `body`. nghttp2 copies names
 /// and values (no NO_COPY flags), so the storage may be temporary: both live in scoped temporary allocations (on the
 /// stack when small), not two heap arrays per header block.
-private func withHeaderBlock<R>(_ headers: [HTTP2Header], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> R) -> R {
+private func withHeaderBlock<R>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> R) -> R {
     var byteCount = 1  // never empty, so the base address exists
     for header in headers { byteCount += header.name.utf8.count + header.value.utf8.count }
     return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: byteCount) { storage -> R in
@@ -585,7 +586,7 @@ private func withHeaderBlock<R>(_ headers: [HTTP2Header], _ body: (UnsafePointer
 /// Fills `entries` (room for `headers.count`) with `headers`, names and values copied into `storage` (room for all
 /// their UTF-8 bytes). False only when `storage` has no base address.
 private func layOut(
-    _ headers: [HTTP2Header], storage: UnsafeMutableBufferPointer<UInt8>, entries: UnsafeMutablePointer<nghttp2_nv>
+    _ headers: [HeaderField], storage: UnsafeMutableBufferPointer<UInt8>, entries: UnsafeMutablePointer<nghttp2_nv>
 ) -> Bool {
     guard let base = storage.baseAddress else { return false }
     var offset = 0
@@ -606,12 +607,12 @@ private func layOut(
 /// submit): for the response HEADERS and trailers that every RPC on a connection repeats, which cost ~1K
 /// instructions per RPC to lay out again (callgrind). Immutable after init; used by its session's loop thread.
 public final class HTTP2HeaderBlock {
-    public let headers: [HTTP2Header]
+    public let headers: [HeaderField]
     private let storage: UnsafeMutableBufferPointer<UInt8>
     private let entries: UnsafeMutableBufferPointer<nghttp2_nv>
     private let isLaidOut: Bool
 
-    public init(_ headers: [HTTP2Header]) {
+    public init(_ headers: [HeaderField]) {
         self.headers = headers
         var byteCount = 1  // never empty, so the base address exists
         for header in headers { byteCount += header.name.utf8.count + header.value.utf8.count }
@@ -638,7 +639,7 @@ public final class HTTP2HeaderBlock {
 
 /// Where a submission's header list comes from: laid out now, or laid out once before.
 private enum HeaderSource {
-    case list([HTTP2Header])
+    case list([HeaderField])
     case block(HTTP2HeaderBlock)
 
     func withNV<R>(_ body: (UnsafePointer<nghttp2_nv>?, Int) -> R) -> R {

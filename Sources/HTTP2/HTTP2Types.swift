@@ -1,46 +1,4 @@
-/// One header field. Names arrive lowercase (HTTP/2 requires it; nghttp2 checks inbound names and lowercases
-/// outbound ones). Values are decoded as UTF-8, with invalid bytes repaired.
-public struct HTTP2Header: Sendable, Hashable, CustomStringConvertible {
-    public var name: String
-    public var value: String
-
-    public init(_ name: String, _ value: String) {
-        self.name = name
-        self.value = value
-    }
-
-    public var description: String { "\(name): \(value)" }
-}
-
-/// An HTTP/2 error code (RFC 9113 §7), as carried by RST_STREAM and GOAWAY.
-public struct HTTP2ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-
-    public static let noError = HTTP2ErrorCode(rawValue: 0x0)
-    public static let protocolError = HTTP2ErrorCode(rawValue: 0x1)
-    public static let internalError = HTTP2ErrorCode(rawValue: 0x2)
-    public static let flowControlError = HTTP2ErrorCode(rawValue: 0x3)
-    public static let settingsTimeout = HTTP2ErrorCode(rawValue: 0x4)
-    public static let streamClosed = HTTP2ErrorCode(rawValue: 0x5)
-    public static let frameSizeError = HTTP2ErrorCode(rawValue: 0x6)
-    public static let refusedStream = HTTP2ErrorCode(rawValue: 0x7)
-    public static let cancel = HTTP2ErrorCode(rawValue: 0x8)
-    public static let compressionError = HTTP2ErrorCode(rawValue: 0x9)
-    public static let connectError = HTTP2ErrorCode(rawValue: 0xa)
-    public static let enhanceYourCalm = HTTP2ErrorCode(rawValue: 0xb)
-    public static let inadequateSecurity = HTTP2ErrorCode(rawValue: 0xc)
-    public static let http11Required = HTTP2ErrorCode(rawValue: 0xd)
-
-    public var description: String {
-        let names = [
-            "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
-            "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
-            "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
-        ]
-        return rawValue < names.count ? names[Int(rawValue)] : "0x\(String(rawValue, radix: 16))"
-    }
-}
+public import HTTPTypes
 
 /// One SETTINGS parameter as received.
 public struct HTTP2Setting: Sendable, Hashable {
@@ -71,7 +29,7 @@ public enum HTTP2Event: Sendable, Hashable {
     }
 
     /// A complete header block (HEADERS plus any CONTINUATION), pseudo-headers first, in wire order.
-    case headers(streamID: Int32, headers: [HTTP2Header], kind: HeadersKind, endStream: Bool)
+    case headers(streamID: Int32, headers: [HeaderField], kind: HeadersKind, endStream: Bool)
     /// Body bytes, copied out of nghttp2's buffer. One DATA frame may arrive as several events; `endStream` is set on
     /// the last (an empty event when the END_STREAM frame carried no new bytes). With manual flow control every byte
     /// must be handed back through `consume(streamID:count:)`, whether or not the stream is still of interest.

@@ -1,6 +1,7 @@
 // Sources/RPCCore/Metadata.swift: custom metadata (W-20, W-21).
 
 internal import Base64Codec
+public import HTTPTypes
 
 /// Custom metadata of one RPC direction: an ordered multi-map from lowercase keys to ASCII text or, for keys ending
 /// in `-bin`, bytes. It owns its entries; it is a plain value, safe to pass between threads.

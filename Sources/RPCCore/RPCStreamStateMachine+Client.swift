@@ -1,5 +1,7 @@
 // Sources/RPCCore/RPCStreamStateMachine+Client.swift: the client role's events.
 
+public import HTTPTypes
+
 /// What a client does with something the server sent.
 public enum ClientReceiveAction: Sendable, Hashable {
     /// The response headers: initial metadata.

@@ -1,5 +1,7 @@
 // Sources/RPCCore/RPCStreamStateMachine+Server.swift: the server role's events.
 
+public import HTTPTypes
+
 /// What a server does with a request's HEADERS.
 public enum ServerHeadersAction<Handler> {
     /// A valid gRPC request for a registered method: start its handler. `requestComplete` is true when the HEADERS

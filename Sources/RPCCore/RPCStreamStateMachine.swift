@@ -1,5 +1,7 @@
 // Sources/RPCCore/RPCStreamStateMachine.swift: one gRPC stream, server or client role, as a value.
 
+public import HTTPTypes
+
 /// The state of one gRPC stream (one RPC) on one side of the connection, server or client role: it owns the two
 /// half-stream states, the deframer of the incoming direction, and what the request headers decided (the RPC kind,
 /// the message encoding, the content-type to echo). It performs no I/O: each event the transport observes or wants

@@ -1,5 +1,7 @@
 // Sources/RPCCore/Status.swift: the outcome of an RPC (code + message) and the error type for non-OK outcomes.
 
+public import HTTPTypes
+
 /// The outcome of one RPC: a gRPC status code and a human-readable message.
 ///
 /// A `Status` owns nothing but its two values; it is a plain value, safe to pass between threads. Every RPC ends with
@@ -187,49 +189,4 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
 struct SendableDescription: Error, Sendable, CustomStringConvertible {
     let description: String
     init(_ error: any Error) { description = String(describing: error) }
-}
-
-/// An HTTP/2 error code (RFC 9113 §7) as sent in RST_STREAM and GOAWAY. It owns only the 32-bit number, so RPCCore
-/// can speak about resets without any nghttp2 type.
-public struct HTTP2ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-    public var rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-
-    public static let noError = HTTP2ErrorCode(rawValue: 0x0)
-    public static let protocolError = HTTP2ErrorCode(rawValue: 0x1)
-    public static let internalError = HTTP2ErrorCode(rawValue: 0x2)
-    public static let flowControlError = HTTP2ErrorCode(rawValue: 0x3)
-    public static let settingsTimeout = HTTP2ErrorCode(rawValue: 0x4)
-    public static let streamClosed = HTTP2ErrorCode(rawValue: 0x5)
-    public static let frameSizeError = HTTP2ErrorCode(rawValue: 0x6)
-    public static let refusedStream = HTTP2ErrorCode(rawValue: 0x7)
-    public static let cancel = HTTP2ErrorCode(rawValue: 0x8)
-    public static let compressionError = HTTP2ErrorCode(rawValue: 0x9)
-    public static let connectError = HTTP2ErrorCode(rawValue: 0xa)
-    public static let enhanceYourCalm = HTTP2ErrorCode(rawValue: 0xb)
-    public static let inadequateSecurity = HTTP2ErrorCode(rawValue: 0xc)
-    public static let http11Required = HTTP2ErrorCode(rawValue: 0xd)
-
-    public var description: String {
-        let names = [
-            "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
-            "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
-            "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
-        ]
-        return rawValue < UInt32(names.count) ? names[Int(rawValue)] : "0x\(String(rawValue, radix: 16))"
-    }
-}
-
-/// One HTTP header field as RPCCore produces and consumes it: a lowercase name and a value. Header lists are
-/// `[HeaderField]`, in wire order; the HTTP2 module converts them to and from nghttp2's name/value pairs.
-public struct HeaderField: Sendable, Hashable, CustomStringConvertible {
-    public var name: String
-    public var value: String
-
-    public init(_ name: String, _ value: String) {
-        self.name = name
-        self.value = value
-    }
-
-    public var description: String { "\(name): \(value)" }
 }

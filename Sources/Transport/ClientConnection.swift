@@ -4,6 +4,7 @@ public import GRPCCompression
 internal import HTTP2
 public import RPCCore
 internal import Synchronization
+internal import HTTPTypes
 
 /// Callbacks of one client call; they run on the connection's loop thread, in order: `onHeaders` at most once,
 /// `onMessage` for each response message, then `onFinish` exactly once.
@@ -316,7 +317,7 @@ final class ClientCore: HTTP2Connection {
         }
         do {
             guard case .send(let fields) = try stream.machine.sendRequestHeaders(head) else { return }
-            stream.streamID = try session.sendRequest(headers: fields.map(HTTP2Header.init))
+            stream.streamID = try session.sendRequest(headers: fields)
         } catch {
             handlers.onFinish(Status(code: .internal, message: "cannot start the call: \(error)"), Metadata())
             return
@@ -359,18 +360,18 @@ final class ClientCore: HTTP2Connection {
 
     func cancel(callID: UInt64, status: Status) {
         guard let stream = calls[callID] else { return }
-        var reset: RPCCore.HTTP2ErrorCode?
+        var reset: HTTP2ErrorCode?
         if case .resetStream(let code) = stream.machine.cancel() { reset = code }
         end(stream, status, Metadata(), reset: reset ?? .cancel)
     }
 
     /// Ends a call once: removes it, resets the stream if asked, and reports the status.
-    private func end(_ stream: ClientStream, _ status: Status, _ trailers: Metadata, reset: RPCCore.HTTP2ErrorCode?) {
+    private func end(_ stream: ClientStream, _ status: Status, _ trailers: Metadata, reset: HTTP2ErrorCode?) {
         guard calls.removeValue(forKey: stream.callID) != nil else { return }
         byStream.removeValue(forKey: stream.streamID)
         if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
         if let reset, !isClosed {
-            session.resetStream(streamID: stream.streamID, errorCode: HTTP2.HTTP2ErrorCode(reset))
+            session.resetStream(streamID: stream.streamID, errorCode: reset)
             markDirty()
         }
         stream.handlers.onFinish(status, trailers)
@@ -381,7 +382,7 @@ final class ClientCore: HTTP2Connection {
             switch event {
             case .headers(let id, let headers, let kind, let endStream):
                 guard let callID = byStream[id], let stream = calls[callID] else { continue }
-                let fields = headers.map(HeaderField.init)
+                let fields = headers
                 let action: ClientReceiveAction
                 do {
                     action = kind == .trailers
@@ -405,7 +406,7 @@ final class ClientCore: HTTP2Connection {
                 apply(action, to: stream)
             case .streamClosed(let id, let code):
                 guard let callID = byStream[id], let stream = calls[callID] else { continue }
-                switch stream.machine.receiveReset(errorCode: RPCCore.HTTP2ErrorCode(code)) {
+                switch stream.machine.receiveReset(errorCode: code) {
                 case .finished(let status): end(stream, status, Metadata(), reset: nil)
                 case .none:
                     end(stream, Status(code: .internal, message: "stream closed without a status"), Metadata(), reset: nil)

@@ -2,6 +2,7 @@ internal import Dispatch
 internal import EventLoop
 internal import HTTP2
 internal import Synchronization
+internal import HTTPTypes
 
 /// The per-loop half of a server or client: the table of live connections by id and the dirty list that the
 /// before-sleep hook flushes (DESIGN.md, "Threads": write coalescing). Created, read and written only on `loop`'s
@@ -80,22 +81,4 @@ func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T)
     // Set before signal(); the semaphore orders it.
     guard let value = result.withLock({ $0 }) else { preconditionFailure("onLoop: the task did not run") }
     return value
-}
-
-extension HTTP2Header {
-    init(_ field: HeaderField) { self.init(field.name, field.value) }
-}
-
-extension HeaderField {
-    init(_ header: HTTP2Header) { self.init(header.name, header.value) }
-}
-
-internal import RPCCore
-
-extension RPCCore.HTTP2ErrorCode {
-    init(_ code: HTTP2.HTTP2ErrorCode) { self.init(rawValue: code.rawValue) }
-}
-
-extension HTTP2.HTTP2ErrorCode {
-    init(_ code: RPCCore.HTTP2ErrorCode) { self.init(rawValue: code.rawValue) }
 }

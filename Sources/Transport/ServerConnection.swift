@@ -3,6 +3,7 @@ internal import Synchronization
 internal import GRPCCompression
 internal import HTTP2
 internal import RPCCore
+internal import HTTPTypes
 
 /// One RPC on a server connection: its stream state machine, its `ServerCall`, the handler's observer and the
 /// deadline timer. Owned by its `ServerConnection`; loop thread only.
@@ -122,7 +123,7 @@ final class ServerConnection: HTTP2Connection {
                 } else if let stream = streams[id] {
                     let action: ServerRequestAction
                     do {
-                        action = try stream.machine.receiveRequestTrailers(headers.map(HeaderField.init))
+                        action = try stream.machine.receiveRequestTrailers(headers)
                     } catch {
                         fail(stream, error)
                         continue
@@ -165,7 +166,7 @@ final class ServerConnection: HTTP2Connection {
                 releaseBufferedBytes(of: stream)
                 blocked.remove(id)
                 if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
-                switch stream.machine.receiveReset(errorCode: RPCCore.HTTP2ErrorCode(code)) {
+                switch stream.machine.receiveReset(errorCode: code) {
                 case .finished(let status): stream.call?.markCancelled(status)
                 case .none: stream.call?.markFinished()
                 }
@@ -187,7 +188,7 @@ final class ServerConnection: HTTP2Connection {
         apply(management.eventsHandled())
     }
 
-    private func openStream(id: Int32, headers: [HTTP2Header], endStream: Bool) {
+    private func openStream(id: Int32, headers: [HeaderField], endStream: Bool) {
         let stream = ServerStream(id: id, machine: RPCStreamStateMachine(server: streamConfiguration))
         streams[id] = stream
         apply(management.streamOpened())
@@ -195,7 +196,7 @@ final class ServerConnection: HTTP2Connection {
         do {
             // In place: the machine is a large value; copying it out and back cost ~2K instructions per RPC.
             action = try stream.machine.receiveRequestHeaders(
-                headers.map(HeaderField.init), endStream: endStream, router: server.router)
+                headers, endStream: endStream, router: server.router)
         } catch {
             fail(stream, error)
             return
@@ -367,13 +368,13 @@ final class ServerConnection: HTTP2Connection {
     private func sendEnd(_ end: ResponseEnd, on stream: ServerStream) {
         do {
             if end.isTrailersOnly {
-                try session.sendTrailersOnly(streamID: stream.id, headers: end.fields.map(HTTP2Header.init))
+                try session.sendTrailersOnly(streamID: stream.id, headers: end.fields)
             } else if end.fields.count == 1 {
                 // grpc-status alone (no message, no trailing metadata): one of a few blocks, usually "0".
                 try session.finish(
                     streamID: stream.id, trailerBlock: Self.block(for: end.fields, in: &statusTrailersBlock))
             } else {
-                try session.finish(streamID: stream.id, trailers: end.fields.map(HTTP2Header.init))
+                try session.finish(streamID: stream.id, trailers: end.fields)
             }
         } catch {
             stream.resetLocally = true
@@ -418,7 +419,7 @@ final class ServerConnection: HTTP2Connection {
                 try session.sendResponseHeaders(
                     streamID: streamID, block: Self.block(for: fields, in: &responseHeadersBlock))
             } else {
-                try session.sendResponseHeaders(streamID: streamID, headers: fields.map(HTTP2Header.init))
+                try session.sendResponseHeaders(streamID: streamID, headers: fields)
             }
         } catch {
             fail(stream, RPCError(code: .internal, message: "\(error)"))
@@ -433,7 +434,7 @@ final class ServerConnection: HTTP2Connection {
         for fields: [HeaderField], in cache: inout (fields: [HeaderField], block: HTTP2HeaderBlock)?
     ) -> HTTP2HeaderBlock {
         if let cache, cache.fields == fields { return cache.block }
-        let block = HTTP2HeaderBlock(fields.map(HTTP2Header.init))
+        let block = HTTP2HeaderBlock(fields)
         cache = (fields, block)
         return block
     }

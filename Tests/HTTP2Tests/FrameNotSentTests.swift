@@ -3,6 +3,7 @@
 
 import HTTP2
 import Testing
+import HTTPTypes
 
 @Suite struct FrameNotSentTests {
     /// 70,000 bytes: past nghttp2's 64 KiB limit on a header block it sends.
@@ -14,7 +15,7 @@ import Testing
         try pair.pump()
         _ = pair.takeServerEvents()
 
-        let status = grpcResponseHeaders + [HTTP2Header("grpc-status", "5"), HTTP2Header("grpc-message", Self.hugeValue)]
+        let status = grpcResponseHeaders + [HeaderField("grpc-status", "5"), HeaderField("grpc-message", Self.hugeValue)]
         try pair.server.sendTrailersOnly(streamID: id, headers: status)
         try pair.pump()
         #expect(pair.server.framesNotSent == 1)
@@ -34,7 +35,7 @@ import Testing
         try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
         try pair.server.sendData(streamID: id, response)
         try pair.server.finish(
-            streamID: id, trailers: [HTTP2Header("grpc-status", "13"), HTTP2Header("x-detail", Self.hugeValue)])
+            streamID: id, trailers: [HeaderField("grpc-status", "13"), HeaderField("x-detail", Self.hugeValue)])
         try pair.pump()
         #expect(pair.server.framesNotSent == 1)
         let atClient = pair.takeClientEvents().stream(id)
@@ -46,7 +47,7 @@ import Testing
         let next = try pair.client.sendRequest(headers: grpcRequest(), endStream: true)
         try pair.pump()
         _ = pair.takeServerEvents()
-        let status = grpcResponseHeaders + [HTTP2Header("grpc-status", "0")]
+        let status = grpcResponseHeaders + [HeaderField("grpc-status", "0")]
         try pair.server.sendTrailersOnly(streamID: next, headers: status)
         try pair.pump()
         #expect(

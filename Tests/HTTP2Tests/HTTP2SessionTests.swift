@@ -1,11 +1,12 @@
 import HTTP2
 import Testing
+import HTTPTypes
 
 @Suite struct HTTP2SessionTests {
     @Test func fullGRPCExchangeDeliversHeadersDataAndTrailersInOrder() throws {
         let pair = try InMemoryPair()
         let request = framed(Array("predict me".utf8))
-        let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HTTP2Header("x-user", "a")]))
+        let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HeaderField("x-user", "a")]))
         try pair.client.sendData(streamID: id, request)
         try pair.client.finish(streamID: id)
         try pair.pump()
@@ -13,12 +14,12 @@ import Testing
         let atServer = pair.takeServerEvents()
         #expect(
             atServer.stream(id) == [
-                .headers(streamID: id, headers: grpcRequest(extra: [HTTP2Header("x-user", "a")]), kind: .request, endStream: false),
+                .headers(streamID: id, headers: grpcRequest(extra: [HeaderField("x-user", "a")]), kind: .request, endStream: false),
                 .data(streamID: id, bytes: request, endStream: true),
             ])
 
         let response = framed(Array("predicted".utf8))
-        let trailers = [HTTP2Header("grpc-status", "0"), HTTP2Header("tw-batch-size", "1")]
+        let trailers = [HeaderField("grpc-status", "0"), HeaderField("tw-batch-size", "1")]
         try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
         try pair.server.sendData(streamID: id, response)
         try pair.server.finish(streamID: id, trailers: trailers)
@@ -42,7 +43,7 @@ import Testing
         try pair.pump()
         #expect(pair.takeServerEvents().stream(id).count == 1)
 
-        let status = grpcResponseHeaders + [HTTP2Header("grpc-status", "12"), HTTP2Header("grpc-message", "unknown")]
+        let status = grpcResponseHeaders + [HeaderField("grpc-status", "12"), HeaderField("grpc-message", "unknown")]
         pair.serverWire = []
         try pair.server.sendTrailersOnly(streamID: id, headers: status)
         try pair.pump()
@@ -82,12 +83,12 @@ import Testing
 
         let second = framed([4, 5])
         try pair.server.sendData(streamID: id, second)
-        try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        try pair.server.finish(streamID: id, trailers: [HeaderField("grpc-status", "0")])
         try pair.pump()
         #expect(
             pair.takeClientEvents().stream(id) == [
                 .data(streamID: id, bytes: second, endStream: false),
-                .headers(streamID: id, headers: [HTTP2Header("grpc-status", "0")], kind: .trailers, endStream: true),
+                .headers(streamID: id, headers: [HeaderField("grpc-status", "0")], kind: .trailers, endStream: true),
                 .streamClosed(streamID: id, errorCode: .noError),
             ])
     }
@@ -98,11 +99,11 @@ import Testing
         try pair.pumpAndDiscardEvents()
         try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
         try pair.pump()
-        try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        try pair.server.finish(streamID: id, trailers: [HeaderField("grpc-status", "0")])
         try pair.pump()
         let events = pair.takeClientEvents().stream(id)
         #expect(events.last == .streamClosed(streamID: id, errorCode: .noError))
-        #expect(events.contains(.headers(streamID: id, headers: [HTTP2Header("grpc-status", "0")], kind: .trailers, endStream: true)))
+        #expect(events.contains(.headers(streamID: id, headers: [HeaderField("grpc-status", "0")], kind: .trailers, endStream: true)))
     }
 
     @Test func trailersFollowABodyLargerThanThePeerWindow() throws {
@@ -115,13 +116,13 @@ import Testing
         let body = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
         try pair.server.sendData(streamID: id, body)
-        try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+        try pair.server.finish(streamID: id, trailers: [HeaderField("grpc-status", "0")])
         try pair.pump()
         let events = pair.takeClientEvents()
         #expect(events.body(id) == body)
         #expect(
             Array(events.stream(id).suffix(2)) == [
-                .headers(streamID: id, headers: [HTTP2Header("grpc-status", "0")], kind: .trailers, endStream: true),
+                .headers(streamID: id, headers: [HeaderField("grpc-status", "0")], kind: .trailers, endStream: true),
                 .streamClosed(streamID: id, errorCode: .noError),
             ])
     }
@@ -130,7 +131,7 @@ import Testing
         let pair = try InMemoryPair()
         var sent: [Int32: [UInt8]] = [:]
         for i in 0..<64 {
-            let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HTTP2Header("x-index", "\(i)")]))
+            let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HeaderField("x-index", "\(i)")]))
             let message = framed(Array(repeating: UInt8(i), count: 100 + i * 37))
             try pair.client.sendData(streamID: id, message)
             try pair.client.finish(streamID: id)
@@ -145,7 +146,7 @@ import Testing
             #expect(body == sent[id])
             try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
             try pair.server.sendData(streamID: id, body)
-            try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")])
+            try pair.server.finish(streamID: id, trailers: [HeaderField("grpc-status", "0")])
         }
         try pair.pump()
         let atClient = pair.takeClientEvents()
@@ -159,7 +160,7 @@ import Testing
     @Test func headerBlocksLaidOutOnceServeEveryStream() throws {
         let pair = try InMemoryPair()
         let headersBlock = HTTP2HeaderBlock(grpcResponseHeaders)
-        let trailers = [HTTP2Header("grpc-status", "0")]
+        let trailers = [HeaderField("grpc-status", "0")]
         let trailerBlock = HTTP2HeaderBlock(trailers)
         var ids: [Int32] = []
         for i in 0..<3 {
@@ -201,7 +202,7 @@ import Testing
         try pair.pump()
         #expect(pair.takeServerEvents().stream(id) == [.streamClosed(streamID: id, errorCode: .cancel)])
         #expect(try pair.server.sendData(streamID: id, framed([1])) == false)
-        #expect(try pair.server.finish(streamID: id, trailers: [HTTP2Header("grpc-status", "0")]) == false)
+        #expect(try pair.server.finish(streamID: id, trailers: [HeaderField("grpc-status", "0")]) == false)
         #expect(pair.server.openStreamCount == 0)
     }
 
@@ -211,7 +212,7 @@ import Testing
         try pair.client.sendData(streamID: id, framed([1, 2, 3]))
         try pair.pump()
         _ = pair.takeServerEvents()
-        let status = grpcResponseHeaders + [HTTP2Header("grpc-status", "8")]
+        let status = grpcResponseHeaders + [HeaderField("grpc-status", "8")]
         try pair.server.sendTrailersOnly(streamID: id, headers: status)
         try pair.pump()
         #expect(
@@ -248,7 +249,7 @@ import Testing
         #expect(pair.takeClientEvents() == [.streamClosed(streamID: late, errorCode: .refusedStream)])
         #expect(pair.takeServerEvents().isEmpty)
 
-        try pair.server.sendTrailersOnly(streamID: id, headers: grpcResponseHeaders + [HTTP2Header("grpc-status", "0")])
+        try pair.server.sendTrailersOnly(streamID: id, headers: grpcResponseHeaders + [HeaderField("grpc-status", "0")])
         try pair.pump()
         #expect(pair.takeClientEvents().stream(id).last == .streamClosed(streamID: id, errorCode: .noError))
         #expect(!pair.server.isActive)
@@ -300,13 +301,13 @@ import Testing
     @Test func oversizeHeaderListIsRefusedAndTheConnectionStillServes() throws {
         let pair = try InMemoryPair()
         let big = try pair.client.sendRequest(
-            headers: grpcRequest(extra: [HTTP2Header("x-big", String(repeating: "a", count: 20_000))]), endStream: true)
+            headers: grpcRequest(extra: [HeaderField("x-big", String(repeating: "a", count: 20_000))]), endStream: true)
         try pair.pump()
         #expect(pair.takeServerEvents() == [.streamClosed(streamID: big, errorCode: .internalError)])
         #expect(pair.takeClientEvents() == [.streamClosed(streamID: big, errorCode: .internalError)])
 
         // Just under the cap (16384 counted as name + value + 32 per field) is accepted.
-        let fits = try pair.client.sendRequest(headers: grpcRequest(extra: [HTTP2Header("x-big", String(repeating: "b", count: 15_000))]), endStream: true)
+        let fits = try pair.client.sendRequest(headers: grpcRequest(extra: [HeaderField("x-big", String(repeating: "b", count: 15_000))]), endStream: true)
         try pair.pump()
         #expect(pair.takeServerEvents().requestStreamIDs == [fits])
     }
@@ -396,7 +397,7 @@ import Testing
         server.maxHeaderListSize = 1 << 20
         let pair = try InMemoryPair(server: server)
         _ = try pair.client.sendRequest(
-            headers: grpcRequest(extra: [HTTP2Header("x-big", uppercaseNoise(count: 55_000))]), endStream: true)
+            headers: grpcRequest(extra: [HeaderField("x-big", uppercaseNoise(count: 55_000))]), endStream: true)
         var threw = false
         do { try pair.pump() } catch { threw = true }
         #expect(pair.serverEvents.requestStreamIDs.isEmpty)

@@ -1,5 +1,6 @@
 import HTTP2
 import Testing
+import HTTPTypes
 
 /// A client and a server session joined back to back in memory (NIOHTTP2's `interactInMemory`): `pump()` moves bytes
 /// both ways until neither side has anything to send, collecting each side's events.
@@ -98,15 +99,15 @@ extension [HTTP2Event] {
 }
 
 /// A gRPC-shaped request block.
-func grpcRequest(path: String = "/tensorwire.v1.Inference/Predict", extra: [HTTP2Header] = []) -> [HTTP2Header] {
+func grpcRequest(path: String = "/tensorwire.v1.Inference/Predict", extra: [HeaderField] = []) -> [HeaderField] {
     [
-        HTTP2Header(":method", "POST"), HTTP2Header(":scheme", "http"), HTTP2Header(":path", path),
-        HTTP2Header(":authority", "localhost"), HTTP2Header("content-type", "application/grpc"),
-        HTTP2Header("te", "trailers"),
+        HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":path", path),
+        HeaderField(":authority", "localhost"), HeaderField("content-type", "application/grpc"),
+        HeaderField("te", "trailers"),
     ] + extra
 }
 
-let grpcResponseHeaders = [HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc")]
+let grpcResponseHeaders = [HeaderField(":status", "200"), HeaderField("content-type", "application/grpc")]
 
 /// A 5-byte length-prefixed gRPC message (W-30) around `payload`.
 func framed(_ payload: [UInt8]) -> [UInt8] {

@@ -3,6 +3,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 extension RPCStreamStateMachine {
     /// A client machine of `kind` that has sent its request headers (and END_STREAM when `ended`).

@@ -3,6 +3,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 @Suite struct InMemoryPumpTests {
     @Test func unaryCallRoundTripsMetadataMessagesAndTheSpecialStatusMessage() throws {

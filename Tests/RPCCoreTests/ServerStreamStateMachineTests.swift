@@ -3,6 +3,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 @Suite struct ServerRequestHeadersTests {
     @Test func validRequestIsAcceptedWithItsParsedHead() throws {

@@ -2,6 +2,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 @Suite struct StatusMessageTests {
     static let special = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"

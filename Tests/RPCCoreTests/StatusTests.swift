@@ -2,6 +2,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 @Suite struct StatusTests {
     @Test func allSeventeenCodesHaveRawValuesZeroThroughSixteen() {

@@ -2,6 +2,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 enum Fixtures {
     /// One method of each kind; the handler is the method's name.

@@ -2,6 +2,7 @@
 
 import RPCCore
 import Testing
+import HTTPTypes
 
 /// A deterministic random source (SplitMix64), so "random chunking" fails the same way every run.
 struct SplitMix64: RandomNumberGenerator {

@@ -13,13 +13,14 @@ import RPCCore
 import Synchronization
 import Testing
 import Transport
+import HTTPTypes
 
 /// What the raw client saw on its one stream.
 struct RawCallOutcome {
-    var responseHeaders: [HTTP2Header]?
+    var responseHeaders: [HeaderField]?
     var dataBytes = 0
-    var trailers: [HTTP2Header]?
-    var closeCode: HTTP2.HTTP2ErrorCode?
+    var trailers: [HeaderField]?
+    var closeCode: HTTP2ErrorCode?
 
     var grpcStatus: String? {
         (trailers ?? []).first { $0.name == "grpc-status" }?.value
@@ -36,11 +37,11 @@ func rawCall(
 
     let session = try HTTP2Session(role: .client)
     var headers = [
-        HTTP2Header(":method", "POST"), HTTP2Header(":scheme", "http"), HTTP2Header(":path", path),
-        HTTP2Header(":authority", "localhost"), HTTP2Header("content-type", "application/grpc"),
-        HTTP2Header("te", "trailers"),
+        HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":path", path),
+        HeaderField(":authority", "localhost"), HeaderField("content-type", "application/grpc"),
+        HeaderField("te", "trailers"),
     ]
-    if let timeout { headers.append(HTTP2Header("grpc-timeout", timeout)) }
+    if let timeout { headers.append(HeaderField("grpc-timeout", timeout)) }
     let id = try session.sendRequest(headers: headers)
     let length = UInt32(message.count)
     let framed = [0, UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]

@@ -5,6 +5,7 @@ import HTTP2
 import RPCCore
 import Testing
 @testable import Transport
+import HTTPTypes
 
 @Suite struct EarlyResetBudgetTests {
     @Test func aBurstThenTheRefillRate() {

@@ -11,14 +11,15 @@ import RPCCore
 import Synchronization
 import Testing
 @testable import Transport
+import HTTPTypes
 
 /// A raw HTTP/2 client on a blocking socket with any number of streams: requests go out exactly as written and
 /// nothing is finished unless asked, so a test can leave messages unfinished.
 final class RawH2Client {
     let fd: Int32
     let session: HTTP2Session
-    private(set) var trailers: [Int32: [HTTP2Header]] = [:]
-    private(set) var closed: [Int32: HTTP2.HTTP2ErrorCode] = [:]
+    private(set) var trailers: [Int32: [HeaderField]] = [:]
+    private(set) var closed: [Int32: HTTP2ErrorCode] = [:]
     private(set) var connectionClosed = false
     /// Opaque data of the PING ACKs received.
     private(set) var pings: Set<UInt64> = []
@@ -42,9 +43,9 @@ final class RawH2Client {
     /// Opens a stream on `path` (request headers only).
     func open(_ path: String) throws -> Int32 {
         try session.sendRequest(headers: [
-            HTTP2Header(":method", "POST"), HTTP2Header(":scheme", "http"), HTTP2Header(":path", path),
-            HTTP2Header(":authority", "localhost"), HTTP2Header("content-type", "application/grpc"),
-            HTTP2Header("te", "trailers"),
+            HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":path", path),
+            HeaderField(":authority", "localhost"), HeaderField("content-type", "application/grpc"),
+            HeaderField("te", "trailers"),
         ])
     }
 

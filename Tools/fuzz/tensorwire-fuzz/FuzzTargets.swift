@@ -1,6 +1,7 @@
 import DecoderFuzzing
 import HTTP2
 import Inference
+internal import HTTPTypes
 
 /// The decoders `tensorwire-fuzz` drives, one per libFuzzer campaign (`Tools/fuzz/run TARGET`). Each must return
 /// normally on any input: a thrown error is a rejection, a trap or a sanitizer report is a finding.
@@ -71,9 +72,9 @@ enum HTTP2Fuzzing {
         var peer: [UInt8] = []
         if client {
             _ = try? session.sendRequest(headers: [
-                HTTP2Header(":method", "POST"), HTTP2Header(":scheme", "http"),
-                HTTP2Header(":path", "/tensorwire.v1.Inference/Predict"), HTTP2Header(":authority", "fuzz"),
-                HTTP2Header("content-type", "application/grpc"), HTTP2Header("te", "trailers"),
+                HeaderField(":method", "POST"), HeaderField(":scheme", "http"),
+                HeaderField(":path", "/tensorwire.v1.Inference/Predict"), HeaderField(":authority", "fuzz"),
+                HeaderField("content-type", "application/grpc"), HeaderField("te", "trailers"),
             ], endStream: !talk)
         } else {
             peer = clientPreface
@@ -110,16 +111,16 @@ enum HTTP2Fuzzing {
             case .headers(let streamID, _, let kind, let endStream):
                 guard talk, !client, kind == .request else { continue }
                 _ = try? session.sendResponseHeaders(streamID: streamID, headers: [
-                    HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc"),
+                    HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"),
                 ])
                 _ = try? session.sendData(streamID: streamID, [0, 0, 0, 0, 2, 8, 1])
                 if endStream {
-                    _ = try? session.finish(streamID: streamID, trailers: [HTTP2Header("grpc-status", "0")])
+                    _ = try? session.finish(streamID: streamID, trailers: [HeaderField("grpc-status", "0")])
                 }
             case .data(let streamID, let bytes, let endStream):
                 session.consume(streamID: streamID, count: bytes.count)
                 if talk && endStream && !client {
-                    _ = try? session.finish(streamID: streamID, trailers: [HTTP2Header("grpc-status", "0")])
+                    _ = try? session.finish(streamID: streamID, trailers: [HeaderField("grpc-status", "0")])
                 }
                 if talk && client && !bytes.isEmpty && !endStream {
                     _ = try? session.sendData(streamID: streamID, [0, 0, 0, 0, 0])
