@@ -1,6 +1,6 @@
 // swift-tools-version:6.2
 // Tensorwire: a gRPC model server. No package dependencies, by design (see README and DESIGN.md):
-// the only external code is the system libnghttp2 and OpenBLAS, each fenced behind one module.
+// the only external code is the system libnghttp2, libhttp-parser, OpenBLAS and zlib, each fenced behind one module.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // libhttp-parser ships no pkg-config file; its module map links `http_parser` directly.
+        .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
 
         // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
         .target(name: "CBuildInfo"),
@@ -45,6 +47,8 @@ let package = Package(
         .target(name: "GRPCCompression", dependencies: ["CZlib", "RPCCore"], swiftSettings: strict),
         // The only importer of CNGHTTP2.
         .target(name: "HTTP2", dependencies: ["CNGHTTP2", "HTTPTypes"], swiftSettings: strict),
+        // The sans-I/O HTTP/1.1 request parser: libhttp-parser behind a strict pre-scan; the only importer of CHTTPParser.
+        .target(name: "HTTP1", dependencies: ["CHTTPParser", "HTTPTypes"], swiftSettings: strict),
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
@@ -105,7 +109,7 @@ let package = Package(
         .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
-        // tensorwire-fuzz drives four decoders (proto, onnx, config, http2; Tools/fuzz/run TARGET).
+        // tensorwire-fuzz drives five decoders (proto, onnx, config, http2, http1; Tools/fuzz/run TARGET).
         .target(
             name: "DecoderFuzzing",
             dependencies: ["ProtoWire", "TensorwireProto"],
@@ -128,7 +132,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
-            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTPTypes"],
+            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTP1", "HTTPTypes"],
             path: "Tools/fuzz/tensorwire-fuzz",
             swiftSettings: strict
         ),
@@ -186,6 +190,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
         .testTarget(
             name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging"],

@@ -1,0 +1,112 @@
+// Sources/HTTP1/FieldSectionScanner.swift: the syntax of field lines, shared by the header and trailer sections.
+
+/// Checks a header or trailer section byte by byte against RFC 9112 §5 and §2.2, where libhttp-parser 2.9 is lenient:
+/// every line ends with CRLF (a bare CR or bare LF is refused), a line may not start with whitespace (obs-fold,
+/// §5.2), a name is one or more token characters followed directly by the colon (no whitespace before it, §5.1),
+/// and a value holds no control character but HTAB. It keeps no bytes: the caller records positions from the steps
+/// it reports. A plain value owned by its parser.
+struct FieldSectionScanner {
+    enum Section: String {
+        case header
+        case trailer
+    }
+
+    /// What a byte was, for the caller that records positions.
+    enum Step {
+        /// A byte inside a name or a value, or the CR that ends a line.
+        case byte
+        /// The first byte of a name: a new field line (`fieldCount` includes it).
+        case fieldStart
+        /// The colon after a name.
+        case colon
+        /// The LF that ends a field line.
+        case endOfField
+        /// The LF of the empty line that ends the section.
+        case endOfSection
+    }
+
+    private enum State {
+        case lineStart
+        case name
+        case value
+        case lineCR
+        case endCR
+    }
+
+    let section: Section
+    private var state = State.lineStart
+    /// Field lines started so far.
+    private(set) var fieldCount = 0
+
+    init(section: Section) {
+        self.section = section
+    }
+
+    mutating func step(_ byte: UInt8) throws(HTTP1ParseError) -> Step {
+        switch state {
+        case .lineStart:
+            if byte == ASCII.cr {
+                state = .endCR
+                return .byte
+            }
+            if byte == ASCII.lf { throw Self.bareLF(section) }
+            if ASCII.isWhitespace(byte) {
+                // RFC 9112 §5.2: obs-fold is refused with 400. Whitespace before the first field line is the same
+                // attack on a parser that would fold it into the request line (§2.2).
+                throw .badRequest(
+                    fieldCount == 0 && section == .header
+                        ? "whitespace between the request line and the first header field (RFC 9112 §2.2)"
+                        : "obs-fold: a \(section) field line starts with whitespace (RFC 9112 §5.2)")
+            }
+            if byte == ASCII.colon { throw .badRequest("empty \(section) field name (a line starting with ':')") }
+            guard ASCII.isTokenChar(byte) else {
+                throw .badRequest("invalid byte 0x\(ASCII.hex(byte)) in \(section) field name \(fieldCount + 1)")
+            }
+            state = .name
+            fieldCount += 1
+            return .fieldStart
+        case .name:
+            if ASCII.isTokenChar(byte) { return .byte }
+            if byte == ASCII.colon {
+                state = .value
+                return .colon
+            }
+            if ASCII.isWhitespace(byte) {
+                throw .badRequest(
+                    "whitespace between \(section) field name \(fieldCount) and its colon (RFC 9112 §5.1)")
+            }
+            if byte == ASCII.cr || byte == ASCII.lf {
+                throw .badRequest("\(section) field line \(fieldCount) has no colon")
+            }
+            throw .badRequest("invalid byte 0x\(ASCII.hex(byte)) in \(section) field name \(fieldCount)")
+        case .value:
+            if byte == ASCII.cr {
+                state = .lineCR
+                return .byte
+            }
+            if byte == ASCII.lf { throw Self.bareLF(section) }
+            // field-value = *(field-vchar / SP / HTAB), obs-text (0x80-0xFF) allowed (RFC 9110 §5.5).
+            guard byte == ASCII.tab || (byte >= 0x20 && byte != 0x7F) else {
+                throw .badRequest(
+                    "control character 0x\(ASCII.hex(byte)) in the value of \(section) field \(fieldCount)")
+            }
+            return .byte
+        case .lineCR:
+            guard byte == ASCII.lf else { throw Self.bareCR(section) }
+            state = .lineStart
+            return .endOfField
+        case .endCR:
+            guard byte == ASCII.lf else { throw Self.bareCR(section) }
+            state = .lineStart
+            return .endOfSection
+        }
+    }
+
+    static func bareLF(_ section: Section) -> HTTP1ParseError {
+        .badRequest("bare LF in the \(section) section: lines must end with CRLF (RFC 9112 §2.2)")
+    }
+
+    static func bareCR(_ section: Section) -> HTTP1ParseError {
+        .badRequest("bare CR in the \(section) section: CR not followed by LF (RFC 9112 §2.2)")
+    }
+}
