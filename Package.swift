@@ -53,9 +53,10 @@ let package = Package(
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
         .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
-        // gRPC over HTTP/2 connections: server and client; write coalescing, backpressure, GOAWAY.
+        // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
+        // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
-            name: "Transport", dependencies: ["EventLoop", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"], swiftSettings: strict
+            name: "Transport", dependencies: ["EventLoop", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"], swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
         // Only Inference calls them, and only after checking the CPU (PackedGEMM.isSupported). Optimised in every

@@ -227,7 +227,7 @@ public final class EventLoop: Sendable {
     }
 
     private static func epollMask(_ interest: IOInterest) -> UInt32 {
-        var mask = cls_epollrdhup()
+        var mask = interest.contains(.ignoringHalfClose) ? 0 : cls_epollrdhup()
         if interest.contains(.read) { mask |= cls_epollin() }
         if interest.contains(.write) { mask |= cls_epollout() }
         return mask

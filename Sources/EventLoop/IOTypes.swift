@@ -5,6 +5,9 @@ public struct IOInterest: OptionSet, Sendable, Hashable {
 
     public static let read = IOInterest(rawValue: 1 << 0)
     public static let write = IOInterest(rawValue: 1 << 1)
+    /// Do not report the peer's half-close (EPOLLRDHUP) any more: for a connection that has already seen it and
+    /// still writes (level-triggered, it would otherwise fire on every loop iteration). A full hang-up still reports.
+    public static let ignoringHalfClose = IOInterest(rawValue: 1 << 2)
 }
 
 /// What epoll reported for a registered file descriptor.

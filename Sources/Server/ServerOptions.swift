@@ -51,6 +51,13 @@ public struct ServerOptions: Sendable, Equatable {
     /// `--max-model-bytes`: every model's memory budget (weights, folded constants, execution buffers), 1 GiB by
     /// default; a model that needs more is a load error.
     public var maxModelBytes = Model.defaultMaxModelBytes
+    /// `--http-port`: a second port for HTTP/1.1 and h2c REST (Triton-style separate ports); nil: only `--port`,
+    /// which answers REST as well.
+    public var httpPort: Int?
+    /// `--http-head-timeout-seconds`: an HTTP/1.1 request head must complete this soon after its first byte.
+    public var httpHeadTimeoutSeconds = 30.0
+    /// `--http-body-timeout-seconds`: an HTTP/1.1 request body may stall this long between bytes.
+    public var httpBodyTimeoutSeconds = 30.0
 
     public init() {}
 
@@ -72,6 +79,8 @@ public struct ServerOptions: Sendable, Equatable {
           --strict-readiness                 ready (health "", ServerReady) only when every model loaded; by
                                              default a failed model is reported per model and the rest serve
           --log-level LEVEL                  debug, info (default), warning or error; logs go to stderr
+          --http-port PORT                   also serve REST (HTTP/1.1 and h2c) on PORT; --port answers REST too
+                                             (gRPC, KServe v2 HTTP/JSON and /v1 JSON share one port by default)
 
         Connection limits:
           --max-connections N                open connections; one accepted beyond it is closed at once
@@ -85,6 +94,9 @@ public struct ServerOptions: Sendable, Equatable {
           --max-buffered-request-bytes-per-connection N
                                              the same per connection (a lone stream may still buffer one whole
                                              message) (default 134217728)
+          --http-head-timeout-seconds S      an HTTP/1.1 request head must complete within S seconds of its
+                                             first byte, else 408 and close (default 30, at most 60)
+          --http-body-timeout-seconds S      an HTTP/1.1 request body may stall S seconds (default 30)
           --max-queued-response-bytes-per-connection N
                                              response bytes queued for a slow reader before its streams stop
                                              producing (default 16777216)
@@ -165,6 +177,17 @@ public struct ServerOptions: Sendable, Equatable {
             case "--max-receive-message-bytes": options.maxReceiveMessageBytes = try integer(flag, in: 1...Int(Int32.max))
             case "--max-connections": options.maxConnections = try integer(flag, in: 1...1 << 24)
             case "--handshake-timeout-seconds": options.handshakeTimeoutSeconds = try seconds(flag)
+            case "--http-port": options.httpPort = try integer(flag, in: 0...65535)
+            case "--http-head-timeout-seconds":
+                options.httpHeadTimeoutSeconds = try seconds(flag)
+                guard options.httpHeadTimeoutSeconds > 0, options.httpHeadTimeoutSeconds <= 60 else {
+                    throw UsageError(description: "--http-head-timeout-seconds must be more than 0 and at most 60")
+                }
+            case "--http-body-timeout-seconds":
+                options.httpBodyTimeoutSeconds = try seconds(flag)
+                guard options.httpBodyTimeoutSeconds > 0 else {
+                    throw UsageError(description: "--http-body-timeout-seconds must be more than 0")
+                }
             case "--idle-timeout-seconds": options.idleTimeoutSeconds = try seconds(flag)
             case "--max-buffered-request-bytes": options.maxBufferedRequestBytes = try integer(flag, in: 1...1 << 50)
             case "--max-buffered-request-bytes-per-connection":

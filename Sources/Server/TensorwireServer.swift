@@ -17,6 +17,8 @@ public final class TensorwireServer: Sendable {
 
     /// The bound port.
     public var port: Int { transport.port }
+    /// The bound `--http-port`, when one was asked for.
+    public var httpPort: Int? { transport.httpPort }
 
     /// Loads the models (the repository, or the built-in one), starts their batchers and starts serving.
     /// Throws when the repository directory cannot be read or the port cannot be bound.
@@ -83,6 +85,9 @@ public final class TensorwireServer: Sendable {
         configuration.maxBufferedRequestBytesPerConnection = options.maxBufferedRequestBytesPerConnection
         configuration.maxQueuedResponseBytesPerConnection = options.maxQueuedResponseBytesPerConnection
         configuration.logger = Logger(component: "transport", sink: logSink)
+        configuration.httpPort = options.httpPort
+        configuration.httpHeadTimeout = .milliseconds(Int64(options.httpHeadTimeoutSeconds * 1000))
+        configuration.httpBodyIdleTimeout = .milliseconds(Int64(options.httpBodyTimeoutSeconds * 1000))
         do {
             self.transport = try GRPCServer(router: router, configuration: configuration)
         } catch {
@@ -115,7 +120,9 @@ public final class TensorwireServer: Sendable {
         let failed = catalog.failedModelNames
         let source = options.modelsDirectory.map { "repository \($0)" } ?? "the built-in model"
         let serving = ready.isEmpty ? "no model" : "models " + ready.joined(separator: ", ")
-        lines.append((.info, "listening on \(options.host):\(port), serving \(serving) from \(source)"))
+        var listening = "listening on \(options.host):\(port) (gRPC, REST: HTTP/1.1 and h2c)"
+        if let httpPort { listening += " and \(options.host):\(httpPort) (REST)" }
+        lines.append((.info, "\(listening), serving \(serving) from \(source)"))
         if !failed.isEmpty {
             let rule = options.strictReadiness
                 ? "the server is NOT ready (--strict-readiness)"

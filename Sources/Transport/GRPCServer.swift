@@ -59,6 +59,18 @@ public final class GRPCServer: Sendable {
         /// RST_STREAM, is set far above this (`http2.streamResetBurst`/`streamResetRate` by default).
         public var earlyResetBurst = 1000
         public var earlyResetsPerSecond = 33
+        /// A second port (on `host`) that serves the same: meant for REST clients (HTTP/1.1 and h2c), as Triton
+        /// keeps HTTP apart from gRPC; 0 binds an ephemeral one (`GRPCServer.httpPort`). nil: only `port`.
+        public var httpPort: Int?
+        /// HTTP/1.1 (REST, with an `HTTPRequestHandler`): the largest request head (request line and headers); a
+        /// larger one is answered 431.
+        public var maxHTTPHeadBytes = 16 << 10
+        /// An HTTP/1.1 request head must complete this soon after its first byte (slowloris); then 408 and close.
+        public var httpHeadTimeout: Duration = .seconds(30)
+        /// An HTTP/1.1 request body may pause this long between bytes; then 408 and close.
+        public var httpBodyIdleTimeout: Duration = .seconds(30)
+        /// HTTP/1.1 pipelining: requests of one connection in flight at once; reading pauses beyond.
+        public var maxPipelinedRequests = 32
         /// Where the transport logs (accept paused on EMFILE, the connection cap reached: once per episode).
         public var logger: Logger
         /// Drain a connection this long after it opened (L4 load balancing); nil disables it.
@@ -129,37 +141,53 @@ public final class GRPCServer: Sendable {
     public let port: Int
     private let group: EventLoopGroup
     private let contexts: [LoopBound<LoopContext>]
-    private let acceptor: LoopBound<Acceptor>
+    /// The bound `httpPort`, when configured.
+    public let httpPort: Int?
+    private let acceptors: [LoopBound<Acceptor>]
     private let shared: ServerShared
     private let stopped = Atomic<Bool>(false)
 
-    /// Binds, starts the loop threads and starts accepting.
-    public init(router: Router<ServerMethodHandler>, configuration: Configuration = Configuration()) throws {
+    /// Binds, starts the loop threads and starts accepting. `httpHandler` answers REST requests on the same port
+    /// (HTTP/1.1, and HTTP/2 streams whose content-type is not gRPC); without one an HTTP/1.1 request gets 505.
+    public init(
+        router: Router<ServerMethodHandler>, httpHandler: HTTPRequestHandler? = nil,
+        configuration: Configuration = Configuration()
+    ) throws {
         self.configuration = configuration
         let listener = try Listener(host: configuration.host, port: configuration.port)
+        var listeners = [listener]
         let group: EventLoopGroup
         do {
+            if let httpPort = configuration.httpPort {
+                listeners.append(try Listener(host: configuration.host, port: httpPort))
+            }
             group = try EventLoopGroup(count: max(1, configuration.loopCount), namePrefix: "tw-server")
         } catch {
-            listener.close()
+            for listener in listeners { listener.close() }
             throw error
         }
         self.port = listener.port
+        self.httpPort = listeners.count > 1 ? listeners[1].port : nil
         self.group = group
-        self.shared = ServerShared(router: router, configuration: configuration)
+        self.shared = ServerShared(router: router, httpHandler: httpHandler, configuration: configuration)
         self.contexts = group.loops.map { LoopContext.make(on: $0) }
 
         let acceptorLoop = contexts[0].loop
         let contexts = self.contexts
         let shared = self.shared
-        self.acceptor = onLoop(acceptorLoop) {
-            LoopBound(Acceptor(listener: listener, loop: acceptorLoop, contexts: contexts, shared: shared), loop: acceptorLoop)
+        let acceptors = listeners.map { listener in
+            onLoop(acceptorLoop) {
+                LoopBound(
+                    Acceptor(listener: listener, loop: acceptorLoop, contexts: contexts, shared: shared), loop: acceptorLoop)
+            }
         }
-        let acceptor = self.acceptor
-        shared.setResumeAccepting { acceptor.loop.execute { acceptor.value.resume() } }
+        self.acceptors = acceptors
+        shared.setResumeAccepting {
+            acceptorLoop.execute { for acceptor in acceptors { acceptor.value.resume() } }
+        }
         let registered: String? = onLoop(acceptorLoop) {
             do {
-                try acceptor.value.start()
+                for acceptor in acceptors { try acceptor.value.start() }
                 return nil
             } catch {
                 return "\(error)"
@@ -167,7 +195,7 @@ public final class GRPCServer: Sendable {
         }
         if let registered {
             _ = onLoop(acceptorLoop) {
-                acceptor.value.stop()
+                for acceptor in acceptors { acceptor.value.stop() }
                 return true
             }
             group.shutdown()
@@ -208,17 +236,20 @@ public final class GRPCServer: Sendable {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shared.isDraining.store(true, ordering: .releasing)
         let grace = Duration.milliseconds(Int64(max(0, drainSeconds) * 1000))
-        let acceptor = self.acceptor
-        _ = onLoop(acceptor.loop) {
-            // Stop watching, then close the listening socket: new connects are refused from here on.
-            acceptor.value.stop()
-            return true
+        let acceptors = self.acceptors
+        if let loop = acceptors.first?.loop {
+            _ = onLoop(loop) {
+                // Stop watching, then close the listening sockets: new connects are refused from here on.
+                for acceptor in acceptors { acceptor.value.stop() }
+                return true
+            }
         }
         for context in contexts {
             _ = onLoop(context.loop) {
                 for case let connection as ServerConnection in context.value.connections.values {
                     connection.beginDrain(grace: grace)
                 }
+                for connection in Array(context.value.http1Connections.values) { connection.beginDrain() }
                 return true
             }
         }
@@ -229,6 +260,9 @@ public final class GRPCServer: Sendable {
         for context in contexts {
             _ = onLoop(context.loop) {
                 for connection in Array(context.value.connections.values) {
+                    connection.close(reason: "server stopped")
+                }
+                for connection in Array(context.value.http1Connections.values) {
                     connection.close(reason: "server stopped")
                 }
                 context.value.detach()
@@ -243,6 +277,8 @@ public final class GRPCServer: Sendable {
 /// from atomics; any thread.
 final class ServerShared: Sendable {
     let router: Router<ServerMethodHandler>
+    /// REST requests (HTTP/1.1, and HTTP/2 streams that are not gRPC); nil answers HTTP/1.1 with 505.
+    let httpHandler: HTTPRequestHandler?
     let configuration: GRPCServer.Configuration
     let liveConnections = Atomic<Int>(0)
     let nextLoop = Atomic<Int>(0)
@@ -261,8 +297,9 @@ final class ServerShared: Sendable {
     private let resumeAccepting = Mutex<(@Sendable () -> Void)?>(nil)
     var logger: Logger { configuration.logger }
 
-    init(router: Router<ServerMethodHandler>, configuration: GRPCServer.Configuration) {
+    init(router: Router<ServerMethodHandler>, httpHandler: HTTPRequestHandler?, configuration: GRPCServer.Configuration) {
         self.router = router
+        self.httpHandler = httpHandler
         self.configuration = configuration
     }
 

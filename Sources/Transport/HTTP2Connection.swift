@@ -5,7 +5,7 @@ internal import HTTP2
 /// One TCP connection carrying an HTTP/2 session: it owns the socket, the session and the pending output buffer,
 /// reads into the session, and writes what the session produced when its loop's before-sleep hook flushes it.
 /// Subclasses (server, client) interpret the events. Created and touched only on `context.loop`'s thread.
-class HTTP2Connection {
+class HTTP2Connection: FlushableConnection {
     let id: UInt64
     let context: LoopContext
     let socket: Socket
@@ -68,6 +68,19 @@ class HTTP2Connection {
 
     func markDirty() { context.markDirty(self) }
 
+    /// Server role: an HTTP/1.x client's first bytes; a subclass that serves HTTP/1.1 takes the socket over
+    /// (`detachSocket`) and returns true. False (the default) answers 505 and closes.
+    func adoptHTTP1(_ initialBytes: [UInt8]) -> Bool { false }
+
+    /// Gives the socket up without closing it: unregistered, out of the loop's table, this object closed. The
+    /// caller owns the socket from here on (and the connection's place in the server's count).
+    func detachSocket() {
+        guard !isClosed else { return }
+        isClosed = true
+        loop.unregister(fd: socket.fd)
+        context.connections.removeValue(forKey: id)
+    }
+
     // MARK: I/O
 
     private func handleIO(_ events: IOEvents) {
@@ -118,7 +131,8 @@ class HTTP2Connection {
                             if n < buffer.count { return }
                             continue
                         case .http1:
-                            answerHTTP1()
+                            prefaceBytes = nil
+                            if !adoptHTTP1(held) { answerHTTP1() }
                             return
                         case .http2, .unknown:
                             prefaceBytes = nil

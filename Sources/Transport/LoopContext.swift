@@ -1,4 +1,5 @@
 internal import Dispatch
+internal import Glibc
 internal import EventLoop
 internal import HTTP2
 internal import Synchronization
@@ -10,7 +11,11 @@ internal import HTTPTypes
 final class LoopContext {
     let loop: EventLoop
     var connections: [UInt64: HTTP2Connection] = [:]
-    private var dirty: [HTTP2Connection] = []
+    /// The HTTP/1.1 connections (REST), apart: they carry no HTTP/2 session.
+    var http1Connections: [UInt64: HTTP1ServerConnection] = [:]
+    private var dirty: [any FlushableConnection] = []
+    /// The `date` header value of this second (HTTP/1.1 answers carry one, RFC 9110 §6.6.1), formatted once.
+    private var cachedDate: (second: Int, value: String) = (-1, "")
     private var hook: HookID?
     /// The buffer every connection of this loop reads into: allocated once, never zeroed (a fresh zeroed 64 KiB
     /// array per readable event cost more instructions than the request it carried, callgrind). Safe to share:
@@ -31,7 +36,7 @@ final class LoopContext {
     }
 
     /// Queues `connection` for the next before-sleep flush.
-    func markDirty(_ connection: HTTP2Connection) {
+    func markDirty(_ connection: any FlushableConnection) {
         guard !connection.isDirty, !connection.isClosed else { return }
         connection.isDirty = true
         dirty.append(connection)
@@ -52,6 +57,22 @@ final class LoopContext {
         }
     }
 
+    /// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), cached per second.
+    func httpDate() -> String {
+        var now = time(nil)
+        let second = Int(now)
+        if second == cachedDate.second { return cachedDate.value }
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let value = "\(days[Int(parts.tm_wday) % 7]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon) % 12]) "
+            + "\(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+        cachedDate = (second, value)
+        return value
+    }
+
     func detach() {
         if let hook { loop.removeBeforeSleepHook(hook) }
         hook = nil
@@ -61,6 +82,16 @@ final class LoopContext {
     static func make(on loop: EventLoop) -> LoopBound<LoopContext> {
         onLoop(loop) { LoopBound(LoopContext(loop: loop), loop: loop) }
     }
+}
+
+/// A connection the loop's before-sleep hook flushes: HTTP/2 (`HTTP2Connection`) and HTTP/1.1
+/// (`HTTP1ServerConnection`). Loop thread only.
+protocol FlushableConnection: AnyObject {
+    /// Set by `LoopContext` while the connection is on the dirty list.
+    var isDirty: Bool { get set }
+    var isClosed: Bool { get }
+    /// Writes what is pending.
+    func flush()
 }
 
 /// Connection ids, unique per process; hand-offs carry them instead of object references.

@@ -63,22 +63,24 @@ final class ServerConnection: HTTP2Connection {
     /// a connection usually repeats them (HTTP2HeaderBlock).
     @exclusivity(unchecked) private var responseHeadersBlock: (fields: [HeaderField], block: HTTP2HeaderBlock)?
     @exclusivity(unchecked) private var statusTrailersBlock: (fields: [HeaderField], block: HTTP2HeaderBlock)?
+    /// REST requests on HTTP/2 streams (ServerConnection+REST.swift), apart from the RPCs.
+    @exclusivity(unchecked) var restStreams: [Int32: RESTStream] = [:]
     /// Streams whose writers were told to pause; re-checked after every flush.
     @exclusivity(unchecked) private var blocked: Set<Int32> = []
 
     /// Handshake, keepalive policing, idleness, age, graceful shutdown and the rapid-reset guard: every decision and
     /// flag; this connection applies its actions (`apply(_:)`). Loop thread only, short accesses (the per-RPC
     /// events are `streamOpened`, `streamClosed` and `framesSent`), so the dynamic exclusivity check is off.
-    @exclusivity(unchecked) private var management: ConnectionManagementStateMachine
+    @exclusivity(unchecked) var management: ConnectionManagementStateMachine
     // The machine's timers (their ids; the machine knows whether they are armed).
     private var idleTimer: TimerID?
     private var ageTimer: TimerID?
     /// Until the client's preface and first SETTINGS arrive (`handshakeTimeout`).
     private var handshakeTimer: TimerID?
     /// Σ of the streams' `chargedBufferBytes` (`maxBufferedRequestBytesPerConnection`).
-    @exclusivity(unchecked) private(set) var bufferedRequestBytes = 0
-    /// Streams holding buffered request bytes (`chargedBufferBytes > 0`).
-    @exclusivity(unchecked) private var bufferingStreams = 0
+    @exclusivity(unchecked) var bufferedRequestBytes = 0
+    /// Streams holding buffered request bytes (`chargedBufferBytes > 0`, REST bodies too).
+    @exclusivity(unchecked) var bufferingStreams = 0
     /// Graceful shutdown (W-60) has begun: the shutdown notice went out.
     var isDraining: Bool { management.isDraining }
 
@@ -119,7 +121,14 @@ final class ServerConnection: HTTP2Connection {
             switch event {
             case .headers(let id, let headers, let kind, let endStream):
                 if kind == .request {
-                    openStream(id: id, headers: headers, endStream: endStream)
+                    if isRESTRequest(headers) {
+                        openRESTStream(id: id, headers: headers, endStream: endStream)
+                    } else {
+                        openStream(id: id, headers: headers, endStream: endStream)
+                    }
+                } else if let rest = restStreams[id] {
+                    // Trailers on a REST request are dropped; their END_STREAM completes it.
+                    if endStream { receiveRESTData(rest, [], endStream: true) }
                 } else if let stream = streams[id] {
                     let action: ServerRequestAction
                     do {
@@ -136,6 +145,7 @@ final class ServerConnection: HTTP2Connection {
                 // this one stops at its window until the handler resumes and the waiting messages are taken.
                 guard let stream = streams[id] else {
                     session.consume(streamID: id, count: bytes.count)
+                    if let rest = restStreams[id] { receiveRESTData(rest, bytes, endStream: endStream) }
                     continue
                 }
                 let action: ServerRequestAction
@@ -157,6 +167,11 @@ final class ServerConnection: HTTP2Connection {
                     session.consume(streamID: id, count: bytes.count)
                 }
             case .streamClosed(let id, let code):
+                if let rest = restStreams.removeValue(forKey: id) {
+                    closeRESTStream(rest)
+                    apply(management.streamClosed(remaining: streams.count + restStreams.count))
+                    continue
+                }
                 guard let stream = streams.removeValue(forKey: id) else { continue }
                 // The client reset a request it had not finished sending, while we still owed the response: the
                 // rapid-reset pattern (a deadline's CANCEL comes after a finished request and is not counted).
@@ -171,7 +186,7 @@ final class ServerConnection: HTTP2Connection {
                 case .none: stream.call?.markFinished()
                 }
                 stream.observer = nil
-                apply(management.streamClosed(remaining: streams.count))
+                apply(management.streamClosed(remaining: streams.count + restStreams.count))
             case .ping(let opaque, let ack):
                 if ack {
                     apply(management.pingAckReceived(opaque: opaque))
@@ -497,6 +512,9 @@ final class ServerConnection: HTTP2Connection {
         let status = Status(code: .unavailable, message: "connection closed: \(reason)")
         let open = streams
         streams.removeAll()
+        let openREST = restStreams
+        restStreams.removeAll()
+        for rest in openREST.values { closeRESTStream(rest) }
         for stream in open.values {
             releaseBufferedBytes(of: stream)
             if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
@@ -516,6 +534,20 @@ final class ServerConnection: HTTP2Connection {
         server.connectionClosed()
     }
 
+    /// An HTTP/1.x client on a server with a REST handler: an `HTTP1ServerConnection` takes the socket and its
+    /// place in the connection count; this connection's timers go.
+    override func adoptHTTP1(_ initialBytes: [UInt8]) -> Bool {
+        guard server.httpHandler != nil else { return false }
+        detachSocket()
+        management.connectionClosed()
+        for timer in [idleTimer, ageTimer, handshakeTimer] { if let timer { loop.cancelTimer(timer) } }
+        idleTimer = nil
+        ageTimer = nil
+        handshakeTimer = nil
+        HTTP1ServerConnection(server: server, context: boundContext, socket: socket).start(initialBytes: initialBytes)
+        return true
+    }
+
     // MARK: Connection management (ConnectionManagementStateMachine)
 
     /// Graceful shutdown (W-60), from the server's shutdown: see `ConnectionManagementStateMachine`.
@@ -524,7 +556,7 @@ final class ServerConnection: HTTP2Connection {
     }
 
     /// Carries out what the machine decided: timers, frames, closing.
-    private func apply(_ action: ConnectionManagementStateMachine.Action) {
+    func apply(_ action: ConnectionManagementStateMachine.Action) {
         switch action {
         case .none:
             break
