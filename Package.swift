@@ -29,6 +29,9 @@ let package = Package(
         // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
         .target(name: "CBuildInfo"),
         .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
+        // timestamps; no dependencies.
+        .target(name: "Clocks", swiftSettings: strict),
         // Log lines: levels, records, the text format and standard error; no dependencies.
         .target(name: "Logging", swiftSettings: strict),
         // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
@@ -52,11 +55,13 @@ let package = Package(
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
-        .target(name: "EventLoop", dependencies: ["CLinuxShims"], swiftSettings: strict),
+        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks"], swiftSettings: strict),
         // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
         // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
-            name: "Transport", dependencies: ["EventLoop", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"], swiftSettings: strict
+            name: "Transport",
+            dependencies: ["EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"],
+            swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
         // Only Inference calls them, and only after checking the CPU (PackedGEMM.isSupported). Optimised in every
@@ -76,19 +81,19 @@ let package = Package(
             name: "Inference", dependencies: ["ProtoWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
-        .target(name: "Batching", dependencies: ["Inference", "Logging"], swiftSettings: strict),
+        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
         .target(
             name: "Server",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "ServiceSupport", "RPCCore", "EventLoop", "Transport", "Inference",
-                "Batching", "Logging",
+                "Batching", "Logging", "Clocks",
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-server",
-            dependencies: ["Server", "EventLoop", "Batching", "Logging", "BuildInfo"],
+            dependencies: ["Server", "EventLoop", "Clocks", "Logging", "BuildInfo"],
             swiftSettings: strict
         ),
 
@@ -162,10 +167,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"], exclude: ["Fixtures"], swiftSettings: strict),
+        // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireProtoTests",
-            dependencies: ["ProtoWire", "TensorwireProto", "ServiceSupport", "DecoderFuzzing"],
+            dependencies: ["ProtoWire", "TensorwireProto", "ServiceSupport", "DecoderFuzzing", "TestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),
@@ -174,33 +181,38 @@ let package = Package(
             dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire"],
             swiftSettings: strict
         ),
-        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes"], swiftSettings: strict),
+        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
-        .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport"], swiftSettings: strict),
+        .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging"],
+            dependencies: [
+                "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ClientTests",
             dependencies: [
-                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport", "Logging",
+                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport", "Logging", "TestSupport",
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging"],
+            name: "TransportTests",
+            dependencies: [
+                "Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging", "Clocks", "TestSupport",
+            ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference"], swiftSettings: strict),
+        .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InferenceTests",
-            dependencies: ["Inference", "ProtoWire", "Logging"],
+            dependencies: ["Inference", "ProtoWire", "Logging", "TestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

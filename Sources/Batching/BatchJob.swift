@@ -1,3 +1,4 @@
+public import Clocks
 public import Inference
 internal import Synchronization
 
@@ -20,7 +21,7 @@ public struct BatchJob: Sendable {
     /// The first dimension is the row (batch) dimension and is the same for every input.
     public var inputs: [Tensor]
     /// When the request expires (from the batcher's clock); nil applies the model's `default_timeout_us`, if any.
-    public var deadline: BatchInstant?
+    public var deadline: MonotonicInstant?
     /// Set by the transport on RST_STREAM or connection loss; a cancelled request is never computed.
     public var cancellation: CancellationToken
     /// Called exactly once for every accepted job, on an instance thread, never under the batcher's lock. Not called
@@ -29,7 +30,7 @@ public struct BatchJob: Sendable {
 
     public init(
         inputs: [Tensor],
-        deadline: BatchInstant? = nil,
+        deadline: MonotonicInstant? = nil,
         cancellation: CancellationToken = CancellationToken(),
         completion: @escaping @Sendable (Result<BatchOutput, BatchError>) -> Void
     ) {

@@ -1,3 +1,4 @@
+public import Clocks
 public import Inference
 
 /// The batching decision as a pure function of the queue and the current time, in the spirit of Triton's
@@ -42,11 +43,11 @@ public struct BatchPolicy: Sendable, Equatable {
         /// Rows not yet computed (less than the request's size once part of it ran in an earlier batch).
         public var rows: Int
         /// When the request was queued.
-        public var enqueued: BatchInstant
+        public var enqueued: MonotonicInstant
         /// When the request expires, if it has a deadline.
-        public var deadline: BatchInstant?
+        public var deadline: MonotonicInstant?
 
-        public init(rows: Int, enqueued: BatchInstant, deadline: BatchInstant? = nil) {
+        public init(rows: Int, enqueued: MonotonicInstant, deadline: MonotonicInstant? = nil) {
             self.rows = max(0, rows)
             self.enqueued = enqueued
             self.deadline = deadline
@@ -71,7 +72,7 @@ public struct BatchPolicy: Sendable, Equatable {
         /// Run this batch now.
         case run(Selection)
         /// Nothing worth running yet: decide again at `until` or when a request arrives.
-        case wait(until: BatchInstant)
+        case wait(until: MonotonicInstant)
         /// The queue is empty: sleep until a request arrives.
         case idle
     }
@@ -79,15 +80,15 @@ public struct BatchPolicy: Sendable, Equatable {
     /// Decides for one free instance. `queue` is in arrival order and holds no expired or cancelled requests (the
     /// batcher removes them first). `draining` (shutdown) runs partial batches without waiting.
     public func decide<Queue: Collection>(
-        queue: Queue, now: BatchInstant, draining: Bool = false
+        queue: Queue, now: MonotonicInstant, draining: Bool = false
     ) -> Decision where Queue.Element == Request {
         var taken: [Int] = []
         var total = 0
         var filling = true
         var blocked = false // the batch is full, or the next request does not fit: waiting cannot grow it
         var preferredMark: Int?
-        var oldest: BatchInstant?
-        var earliestDeadline: BatchInstant?
+        var oldest: MonotonicInstant?
+        var earliestDeadline: MonotonicInstant?
         for request in queue {
             oldest = min(oldest ?? request.enqueued, request.enqueued)
             if let deadline = request.deadline { earliestDeadline = min(earliestDeadline ?? deadline, deadline) }

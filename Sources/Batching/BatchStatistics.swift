@@ -1,4 +1,4 @@
-internal import Glibc
+internal import Clocks
 internal import Synchronization
 
 /// The counters behind KServe's `ModelStatistics` (Triton's names and meanings) for one model version, i.e. one
@@ -106,7 +106,7 @@ public final class BatchStatistics: Sendable {
     public func record(_ batch: BatchRecord) {
         let starting = UInt64(clamping: batch.requestsStarting)
         let pieces = UInt64(clamping: batch.pieces)
-        let now = Self.wallClockMilliseconds()
+        let now = WallClock.millisecondsSinceEpoch()
         batches.withLock { totals in
             totals.snapshot.lastInferenceMilliseconds = now
             totals.snapshot.inferenceCount &+= UInt64(clamping: batch.rows)
@@ -146,12 +146,5 @@ public final class BatchStatistics: Sendable {
         result.fail = Duration(
             count: failCount.load(ordering: .acquiring), nanoseconds: failNanoseconds.load(ordering: .relaxed))
         return result
-    }
-
-    /// `CLOCK_REALTIME` in milliseconds (Triton's `last_inference` unit).
-    static func wallClockMilliseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return UInt64(clamping: spec.tv_sec) &* 1_000 &+ UInt64(clamping: spec.tv_nsec / 1_000_000)
     }
 }

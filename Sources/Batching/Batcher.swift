@@ -1,3 +1,4 @@
+public import Clocks
 internal import Dispatch
 internal import Glibc
 public import Inference
@@ -85,6 +86,8 @@ public final class Batcher: Sendable {
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
 
         self.gemmThreads = max(1, blasThreads ?? Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores))
+        // A virtual clock that jumps wakes the sleeping instances, so they decide again at the new time.
+        clock.onAdvance { [weak self] in self?.wakeSleepers() }
 
         for index in 0..<instances {
             var handle = pthread_t()
@@ -145,6 +148,15 @@ public final class Batcher: Sendable {
             return state.sleepers.popLast()
         }
         if let woken { wakeups[woken].signal() }
+    }
+
+    /// Wakes every instance that sleeps (the clock moved: a delay may be over, a deadline passed).
+    private func wakeSleepers() {
+        let sleeping = state.withLock { state in
+            defer { state.sleepers.removeAll() }
+            return state.sleepers
+        }
+        for index in sleeping { wakeups[index].signal() }
     }
 
     /// Requests waiting (a split request counts once).
@@ -232,7 +244,9 @@ public final class Batcher: Sendable {
                 return
             case .sleep(let until):
                 if let until {
-                    let delay = until.nanoseconds > now.nanoseconds ? until.nanoseconds - now.nanoseconds : 0
+                    // The decision is made on the clock's instants; the semaphore only takes the distance to
+                    // `until` as a relative timeout (a virtual clock wakes the sleepers itself when it jumps).
+                    let delay = until.nanoseconds(since: now)
                     _ = wakeups[index].wait(timeout: .now() + .nanoseconds(Int(clamping: delay)))
                 } else {
                     wakeups[index].wait()
@@ -247,7 +261,7 @@ public final class Batcher: Sendable {
 
     /// Removes requests whose deadline has passed or whose token is set; they are completed outside the lock.
     private static func removeExpiredAndCancelled(
-        _ queue: inout [Pending], now: BatchInstant, model: String
+        _ queue: inout [Pending], now: MonotonicInstant, model: String
     ) -> [(Pending, BatchError)] {
         guard queue.contains(where: { $0.isDead(now: now) }) else { return [] }
         var dropped: [(Pending, BatchError)] = []
@@ -267,7 +281,7 @@ public final class Batcher: Sendable {
     }
 
     /// Dequeues the selected rows: whole requests leave the queue, a cut request stays at the front with fewer rows.
-    private static func take(_ selection: BatchPolicy.Selection, from queue: inout [Pending], now: BatchInstant) -> [Piece] {
+    private static func take(_ selection: BatchPolicy.Selection, from queue: inout [Pending], now: MonotonicInstant) -> [Piece] {
         var pieces: [Piece] = []
         pieces.reserveCapacity(selection.requestCount)
         var removed = 0
@@ -373,7 +387,7 @@ private struct Pending: Sendable {
     /// Collects the pieces of a request larger than `max_batch_size`; nil for the others.
     var assembly: Reassembly?
 
-    func isDead(now: BatchInstant) -> Bool {
+    func isDead(now: MonotonicInstant) -> Bool {
         if job.cancellation.isCancelled { return true }
         if let deadline = request.deadline, deadline <= now { return true }
         return false
@@ -391,7 +405,7 @@ private struct Piece: Sendable {
 
 private enum WorkerStep: Sendable {
     case run([Piece])
-    case sleep(until: BatchInstant?)
+    case sleep(until: MonotonicInstant?)
     case exit
 }
 
@@ -430,7 +444,7 @@ private struct GatherBuffers {
     /// Copies each piece's rows into the batch matrices and runs the model once; `gathered` is when the copy ended.
     mutating func run(
         _ pieces: [Piece], rows: Int, signature: ModelSignature, context: ExecutionContext, clock: any MonotonicClock,
-        gathered: inout BatchInstant
+        gathered: inout MonotonicInstant
     ) -> Result<[Tensor], BatchError> {
         var inputs: [Tensor] = []
         inputs.reserveCapacity(signature.inputs.count)

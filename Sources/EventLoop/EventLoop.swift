@@ -1,3 +1,4 @@
+public import Clocks
 internal import CLinuxShims
 internal import Glibc
 internal import Synchronization
@@ -17,6 +18,8 @@ internal import Synchronization
 public final class EventLoop: Sendable {
     /// The thread name (at most 15 bytes reach the kernel).
     public let name: String
+    /// The clock of this loop's timers (`scheduleTimer`), and of every deadline computed on it.
+    public let clock: any MonotonicClock
 
     private let epollFD: Int32
     private let wakeFD: Int32
@@ -32,9 +35,12 @@ public final class EventLoop: Sendable {
     /// before the thread exists).
     private nonisolated(unsafe) let _state = LoopState()
 
-    /// Creates the epoll fd and the wake-up eventfd and starts the loop thread.
-    public init(name: String = "tw-loop") throws {
+    /// Creates the epoll fd and the wake-up eventfd and starts the loop thread. `clock` times the loop's timers: the
+    /// system clock in the server, a `ManualClock` where a test moves time itself (the loop looks again whenever it
+    /// jumps).
+    public init(name: String = "tw-loop", clock: any MonotonicClock = SystemMonotonicClock()) throws {
         self.name = name
+        self.clock = clock
         let ep = cls_epoll_create()
         guard ep >= 0 else { throw SystemError("epoll_create1", code: cls_errno()) }
         let wake = cls_eventfd()
@@ -56,6 +62,7 @@ public final class EventLoop: Sendable {
             throw SystemError("pthread_create", code: rc)
         }
         thread.withLock { $0 = handle }
+        clock.onAdvance { [weak self] in self?.wake() }
     }
 
     deinit {
@@ -133,13 +140,14 @@ public final class EventLoop: Sendable {
     /// Runs `body` on the loop thread at `deadline` (or at the next iteration if it has passed). Timers with equal
     /// deadlines fire in the order they were scheduled.
     @discardableResult
-    public func scheduleTimer(at deadline: ContinuousClock.Instant, _ body: @escaping () -> Void) -> TimerID {
+    public func scheduleTimer(at deadline: MonotonicInstant, _ body: @escaping () -> Void) -> TimerID {
         loopState.timers.schedule(at: deadline, body)
     }
 
+    /// Runs `body` on the loop thread `delay` from now on the loop's clock.
     @discardableResult
     public func scheduleTimer(after delay: Duration, _ body: @escaping () -> Void) -> TimerID {
-        scheduleTimer(at: .now + delay, body)
+        scheduleTimer(at: clock.now() + delay, body)
     }
 
     /// Cancels a timer that has not fired yet; cancelling a fired or unknown timer does nothing.
@@ -181,7 +189,7 @@ public final class EventLoop: Sendable {
 
         while !stopRequested.load(ordering: .acquiring) {
             for (_, hook) in state.hooks { hook() }
-            let timeout = state.timers.millisecondsUntilNextDeadline(now: .now)
+            let timeout = state.timers.millisecondsUntilNextDeadline(now: clock.now())
             let ready = tokens.withUnsafeMutableBufferPointer { t in
                 masks.withUnsafeMutableBufferPointer { m in
                     cls_epoll_wait(epollFD, t.baseAddress!, m.baseAddress!, Int32(Self.maxEvents), timeout)
@@ -201,7 +209,7 @@ public final class EventLoop: Sendable {
                 }
                 registration.handler(Self.events(masks[i]))
             }
-            let now = ContinuousClock.now
+            let now = clock.now()
             let newest = state.timers.newestID
             while let timer = state.timers.popDue(now: now, newest: newest) { timer() }
             runTasks()

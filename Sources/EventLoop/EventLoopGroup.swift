@@ -1,3 +1,4 @@
+public import Clocks
 internal import Synchronization
 
 /// A fixed set of loop threads handed out round-robin (e.g. one accepted connection per `next()`).
@@ -6,11 +7,12 @@ public final class EventLoopGroup: Sendable {
     public let loops: [EventLoop]
     private let cursor = Atomic<Int>(0)
 
-    public init(count: Int, namePrefix: String = "tw-loop") throws {
+    /// Starts `count` loops whose timers run on `clock`.
+    public init(count: Int, namePrefix: String = "tw-loop", clock: any MonotonicClock = SystemMonotonicClock()) throws {
         precondition(count > 0, "an EventLoopGroup needs at least one loop")
         var loops: [EventLoop] = []
         do {
-            for i in 0..<count { loops.append(try EventLoop(name: "\(namePrefix)-\(i)")) }
+            for i in 0..<count { loops.append(try EventLoop(name: "\(namePrefix)-\(i)", clock: clock)) }
         } catch {
             for loop in loops { loop.shutdown() }
             throw error

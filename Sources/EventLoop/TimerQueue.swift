@@ -1,10 +1,12 @@
+internal import Clocks
+
 /// A binary min-heap of timer deadlines, ordered by (deadline, scheduling order), with the callbacks in a table
 /// keyed by id. Cancelling removes the callback; the heap entry is skipped when it surfaces, and the heap is
 /// compacted once cancelled entries outnumber live ones (so per-RPC deadline timers that are nearly always cancelled
 /// do not accumulate). Owned by one loop thread; a value type for tests.
 struct TimerQueue {
     private struct Entry {
-        let deadline: ContinuousClock.Instant
+        let deadline: MonotonicInstant
         let id: UInt64
 
         func precedes(_ other: Entry) -> Bool {
@@ -18,7 +20,7 @@ struct TimerQueue {
 
     var count: Int { callbacks.count }
 
-    mutating func schedule(at deadline: ContinuousClock.Instant, _ body: @escaping () -> Void) -> TimerID {
+    mutating func schedule(at deadline: MonotonicInstant, _ body: @escaping () -> Void) -> TimerID {
         nextID += 1
         callbacks[nextID] = body
         push(Entry(deadline: deadline, id: nextID))
@@ -34,13 +36,11 @@ struct TimerQueue {
     }
 
     /// The `epoll_wait` timeout: -1 without timers, else milliseconds until the earliest, rounded up.
-    mutating func millisecondsUntilNextDeadline(now: ContinuousClock.Instant) -> Int32 {
+    mutating func millisecondsUntilNextDeadline(now: MonotonicInstant) -> Int32 {
         dropCancelledTop()
         guard let first = heap.first else { return -1 }
-        let wait = first.deadline - now
-        if wait <= .zero { return 0 }
-        let (seconds, attoseconds) = wait.components
-        let millis = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        let wait = first.deadline.nanoseconds(since: now)
+        let millis = wait / 1_000_000 + (wait % 1_000_000 == 0 ? 0 : 1)
         return Int32(clamping: millis)
     }
 
@@ -50,7 +50,7 @@ struct TimerQueue {
 
     /// Removes and returns the earliest timer due at `now` and scheduled no later than `newest`. The caller runs it
     /// outside this mutation, because a callback may schedule or cancel timers.
-    mutating func popDue(now: ContinuousClock.Instant, newest: UInt64) -> (() -> Void)? {
+    mutating func popDue(now: MonotonicInstant, newest: UInt64) -> (() -> Void)? {
         while true {
             dropCancelledTop()
             guard let first = heap.first, first.deadline <= now, first.id <= newest else { return nil }

@@ -1,4 +1,4 @@
-public import Batching
+internal import Batching
 internal import EventLoop
 internal import ProtoWire
 public import RPCCore
@@ -6,7 +6,8 @@ internal import TensorwireProto
 public import Transport
 
 /// Registers `tensorwire.v1.Inference` (Predict, PredictStream, ListModels, GetModel) on a router: it decodes
-/// requests, converts the transport's deadline and cancellation for the batcher, and encodes the answers.
+/// requests, hands the call's deadline (on the one clock the loops and batchers share) and its cancellation to the
+/// batcher, and encodes the answers.
 /// Handlers start on a loop thread; batch completions arrive on instance threads and go back through `ServerCall`.
 public enum InferenceRPC {
     public static let serviceName = "tensorwire.v1.Inference"
@@ -17,12 +18,12 @@ public enum InferenceRPC {
     /// in-stream with RESOURCE_EXHAUSTED, a last resort that pausing makes unreachable.
     public static let maxInFlightPerStream = 256
 
-    public static func register(_ service: PredictService, clock: any MonotonicClock, on router: inout Router<ServerMethodHandler>) {
+    public static func register(_ service: PredictService, on router: inout Router<ServerMethodHandler>) {
         router.register(MethodDescriptor(service: serviceName, method: "Predict", kind: .unary), handler: .unary { call, bytes in
-            predict(service, clock: clock, call: call, bytes: bytes)
+            predict(service, call: call, bytes: bytes)
         })
         router.register(MethodDescriptor(service: serviceName, method: "PredictStream", kind: .bidirectionalStreaming),
-                        handler: .bidirectionalStreaming { call in predictStream(service, clock: clock, call: call) })
+                        handler: .bidirectionalStreaming { call in predictStream(service, call: call) })
         router.register(MethodDescriptor(service: serviceName, method: "ListModels", kind: .unary), handler: .unary { call, bytes in
             guard decode(TensorwireV1.ListModelsRequest.self, bytes, call: call) != nil else { return }
             call.respond(service.listModels().serializedBytes())
@@ -48,15 +49,6 @@ public enum InferenceRPC {
         }
     }
 
-    /// The batcher deadline for the call's deadline (both monotonic), or nil without one.
-    static func batchDeadline(_ call: ServerCall, clock: any MonotonicClock) -> BatchInstant? {
-        guard let deadline = call.deadline else { return nil }
-        let remaining = ContinuousClock.now.duration(to: deadline)
-        let nanoseconds = remaining.components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let total = nanoseconds.overflow ? Int64.max : nanoseconds.partialValue &+ remaining.components.attoseconds / 1_000_000_000
-        return clock.now().advanced(byNanoseconds: UInt64(clamping: max(0, total)))
-    }
-
     static func trailers(for batch: TensorwireV1.BatchInfo?) -> Metadata {
         var metadata = Metadata()
         if let batch {
@@ -67,21 +59,21 @@ public enum InferenceRPC {
         return metadata
     }
 
-    static func predict(_ service: PredictService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
+    static func predict(_ service: PredictService, call: ServerCall, bytes: [UInt8]) {
         RequestDecoding.decode(TensorwireV1.PredictRequest.self, bytes) { decoded in
             switch decoded {
-            case .success(let request): predict(service, clock: clock, call: call, request: request)
+            case .success(let request): predict(service, call: call, request: request)
             case .failure(let error): call.finish(error: error)
             }
         }
     }
 
     static func predict(
-        _ service: PredictService, clock: any MonotonicClock, call: ServerCall, request: TensorwireV1.PredictRequest
+        _ service: PredictService, call: ServerCall, request: TensorwireV1.PredictRequest
     ) {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
-        service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
+        service.predict(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let response):
                 call.respond(response.serializedBytes(), trailers: trailers(for: response.batch))
@@ -94,7 +86,7 @@ public enum InferenceRPC {
     /// PredictStream: each request is its own batcher job, so one stream pipelines into batches; responses leave in
     /// request order, each echoing its request's `id`; a bad request gets an in-stream error response and the stream
     /// goes on; reading pauses (HTTP/2 flow control) at `maxInFlightPerStream` requests in flight.
-    static func predictStream(_ service: PredictService, clock: any MonotonicClock, call: ServerCall) -> RequestObserver {
+    static func predictStream(_ service: PredictService, call: ServerCall) -> RequestObserver {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
         let responder = OrderedStreamResponder(
@@ -118,7 +110,7 @@ public enum InferenceRPC {
                 responder.complete(sequence, errorResponse(request, limit))
                 return
             }
-            service.predict(request, deadline: batchDeadline(call, clock: clock), cancellation: token) { result in
+            service.predict(request, deadline: call.deadline, cancellation: token) { result in
                 switch result {
                 case .success(let response): responder.complete(sequence, .message(response.serializedBytes()))
                 case .failure(let error): responder.complete(sequence, errorResponse(request, error))

@@ -1,4 +1,4 @@
-public import Batching
+internal import Batching
 internal import Dispatch
 internal import EventLoop
 internal import ProtoWire
@@ -18,7 +18,7 @@ public enum KServeRPC {
     /// Where RepositoryModelLoad / RepositoryModelUnload run, one at a time (the catalog serialises them as well).
     static let modelControlQueue = DispatchQueue(label: "tensorwire.model-control")
 
-    public static func register(_ service: KServeService, clock: any MonotonicClock, on router: inout Router<ServerMethodHandler>) {
+    public static func register(_ service: KServeService, on router: inout Router<ServerMethodHandler>) {
         func unary<Request: ProtoMessage>(
             _ method: String, _ type: Request.Type, _ body: @escaping @Sendable (Request) throws(RPCError) -> [UInt8]
         ) {
@@ -73,27 +73,27 @@ public enum KServeRPC {
         control("RepositoryModelLoad", load: true) { request throws(RPCError) in try service.loadModel(request) }
         control("RepositoryModelUnload", load: false) { request throws(RPCError) in try service.unloadModel(request) }
         router.register(MethodDescriptor(service: serviceName, method: "ModelInfer", kind: .unary), handler: .unary { call, bytes in
-            modelInfer(service, clock: clock, call: call, bytes: bytes)
+            modelInfer(service, call: call, bytes: bytes)
         })
         router.register(MethodDescriptor(service: serviceName, method: "ModelStreamInfer", kind: .bidirectionalStreaming),
-                        handler: .bidirectionalStreaming { call in modelStreamInfer(service, clock: clock, call: call) })
+                        handler: .bidirectionalStreaming { call in modelStreamInfer(service, call: call) })
     }
 
-    static func modelInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall, bytes: [UInt8]) {
+    static func modelInfer(_ service: KServeService, call: ServerCall, bytes: [UInt8]) {
         RequestDecoding.decode(KServe.ModelInferRequest.self, bytes) { decoded in
             switch decoded {
-            case .success(let request): modelInfer(service, clock: clock, call: call, request: request)
+            case .success(let request): modelInfer(service, call: call, request: request)
             case .failure(let error): call.finish(error: error)
             }
         }
     }
 
     static func modelInfer(
-        _ service: KServeService, clock: any MonotonicClock, call: ServerCall, request: KServe.ModelInferRequest
+        _ service: KServeService, call: ServerCall, request: KServe.ModelInferRequest
     ) {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
-        service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
+        service.infer(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let (response, batch)):
                 call.respond(response.serializedBytes(), trailers: InferenceRPC.trailers(for: batch))
@@ -107,7 +107,7 @@ public enum KServeRPC {
     /// in request order (the same ordering state as PredictStream). A failed request is answered in-band with
     /// `error_message` and its `id`, and the stream goes on — unless the client opened the stream with
     /// `triton_grpc_error: true`, when the first failure ends the stream with its status.
-    static func modelStreamInfer(_ service: KServeService, clock: any MonotonicClock, call: ServerCall) -> RequestObserver {
+    static func modelStreamInfer(_ service: KServeService, call: ServerCall) -> RequestObserver {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
         let errorsEndStream = call.metadata.strings(forKey: streamErrorHeader).contains { $0.lowercased() == "true" }
@@ -138,7 +138,7 @@ public enum KServeRPC {
             // (perf_analyzer does); a non-decoupled model answers each request with exactly one response.
             let flagFinal = request.parameters.last { $0.key == "triton_enable_empty_final_response" }?.value.choice == .bool(true)
             let id = request.id
-            service.infer(request, deadline: InferenceRPC.batchDeadline(call, clock: clock), cancellation: token) { result in
+            service.infer(request, deadline: call.deadline, cancellation: token) { result in
                 switch result {
                 case .success(var (response, _)):
                     if flagFinal {

@@ -1,4 +1,5 @@
 public import Batching
+public import Clocks
 internal import Inference
 public import RPCCore
 public import TensorwireProto
@@ -256,7 +257,7 @@ public struct KServeService: Sendable {
     /// response (raw outputs in the requested order, `id` echoed) and the batch facts, or with the error.
     public func infer(
         _ request: KServe.ModelInferRequest,
-        deadline: BatchInstant?,
+        deadline: MonotonicInstant?,
         cancellation: CancellationToken,
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {

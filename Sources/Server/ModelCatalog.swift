@@ -1,4 +1,5 @@
 public import Batching
+public import Clocks
 internal import Foundation
 public import Inference
 public import Logging

@@ -1,4 +1,5 @@
 public import Batching
+public import Clocks
 internal import Inference
 public import RPCCore
 public import TensorwireProto
@@ -17,9 +18,9 @@ public struct PredictService: Sendable {
     /// arrived; the version's statistics count the request's outcome and its time from then.
     public func predict(
         _ request: TensorwireV1.PredictRequest,
-        deadline: BatchInstant?,
+        deadline: MonotonicInstant?,
         cancellation: CancellationToken,
-        received: BatchInstant? = nil,
+        received: MonotonicInstant? = nil,
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
         let version: ModelCatalog.Version

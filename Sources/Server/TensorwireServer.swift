@@ -1,4 +1,5 @@
-public import Batching
+internal import Batching
+public import Clocks
 internal import Inference
 public import Logging
 internal import RPCCore
@@ -22,8 +23,9 @@ public final class TensorwireServer: Sendable {
 
     /// Loads the models (the repository, or the built-in one), starts their batchers and starts serving.
     /// Throws when the repository directory cannot be read or the port cannot be bound.
-    /// `clock` is the monotonic clock of the batchers and the RPC layer's deadlines (the composition root passes the
-    /// system clock; a test may pass a `ManualClock`). `logSink` receives every log line of the server's components
+    /// `clock` is the one monotonic clock of the Predict path: the transport's loop timers and call deadlines, the
+    /// batchers and the statistics' durations (the composition root passes the system clock; a test may pass a
+    /// `ManualClock` and move time itself). `logSink` receives every log line of the server's components
     /// (`models`, `engine`, `transport`).
     public init(
         options: ServerOptions, clock: any MonotonicClock = SystemMonotonicClock(), logSink: LogSink = LogSink()
@@ -56,8 +58,8 @@ public final class TensorwireServer: Sendable {
             throw error
         }
         var router = Router<ServerMethodHandler>()
-        InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)
-        KServeRPC.register(KServeService(catalog: catalog), clock: clock, on: &router)
+        InferenceRPC.register(PredictService(catalog: catalog), on: &router)
+        KServeRPC.register(KServeService(catalog: catalog), on: &router)
         let health = HealthStatusBoard()
         HealthRPC.register(health, on: &router)
         // Every service the router serves must resolve in the embedded descriptors (a test checks it too).
@@ -88,6 +90,7 @@ public final class TensorwireServer: Sendable {
         configuration.httpPort = options.httpPort
         configuration.httpHeadTimeout = .milliseconds(Int64(options.httpHeadTimeoutSeconds * 1000))
         configuration.httpBodyIdleTimeout = .milliseconds(Int64(options.httpBodyTimeoutSeconds * 1000))
+        configuration.clock = clock
         do {
             self.transport = try GRPCServer(router: router, configuration: configuration)
         } catch {

@@ -228,6 +228,15 @@ public final class ClientConnection: Sendable {
         return onLoop(loop) { context.value.connections[id] == nil }
     }
 
+    /// True once the server has sent GOAWAY on this connection (it is draining or ending it: calls in flight may
+    /// finish, new ones are refused here), or once the connection is closed.
+    public var hasReceivedGoAway: Bool {
+        if closed.load(ordering: .acquiring) { return true }
+        let context = self.context
+        let id = connectionID
+        return onLoop(loop) { (context.value.connections[id] as? ClientCore)?.hasReceivedGoAway ?? true }
+    }
+
     /// Closes the connection (running calls finish with UNAVAILABLE) and stops the loop if this connection made
     /// it. Idempotent; not on the loop's own thread when the loop is owned.
     public func close() {
@@ -290,6 +299,7 @@ final class ClientCore: HTTP2Connection {
     private var calls: [UInt64: ClientStream] = [:]
     private var byStream: [Int32: UInt64] = [:]
     private var goneAway = false
+    var hasReceivedGoAway: Bool { goneAway }
 
     init(
         context: LoopContext, socket: Socket, connecting: Bool, authority: String,

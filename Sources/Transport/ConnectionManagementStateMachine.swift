@@ -1,6 +1,8 @@
 // Sources/Transport/ConnectionManagementStateMachine.swift: the life of one server connection (handshake, keepalive
 // policing, idleness, age, graceful shutdown) as a value that takes the time as a parameter and returns actions.
 
+internal import Clocks
+
 /// The connection-level state of one server HTTP/2 connection, apart from its streams: whether the client has
 /// finished the handshake, how it pings, whether it is idle, how it is being shut down. It performs no I/O and reads
 /// no clock: each thing `ServerConnection` observes (a frame, a timer firing, a stream opening or closing, a request
@@ -157,7 +159,7 @@ struct ConnectionManagementStateMachine {
     private(set) var openStreams = 0
     private(set) var idleTimerArmed = false
     private(set) var pingStrikes = 0
-    private(set) var lastPingReceived: ContinuousClock.Instant?
+    private(set) var lastPingReceived: MonotonicInstant?
     private var earlyResets: EarlyResetBudget
 
     init(configuration: Configuration) {
@@ -206,7 +208,7 @@ struct ConnectionManagementStateMachine {
     // MARK: Ping policing (W-72)
 
     /// A PING (not an ACK) arrived at `now`.
-    mutating func pingReceived(at now: ContinuousClock.Instant) -> Action {
+    mutating func pingReceived(at now: MonotonicInstant) -> Action {
         guard !isClosed else { return .none }
         defer { lastPingReceived = now }
         guard let last = lastPingReceived, now - last < configuration.minPingInterval else { return .none }
@@ -239,7 +241,7 @@ struct ConnectionManagementStateMachine {
 
     /// The client reset a stream at `now` before finishing its request, while the response was still owed (the
     /// rapid-reset pattern; the caller decides what counts).
-    mutating func unfinishedRequestReset(at now: ContinuousClock.Instant) -> Action {
+    mutating func unfinishedRequestReset(at now: MonotonicInstant) -> Action {
         guard !isClosed, !earlyResets.spend(at: now), !closing else { return .none }
         closing = true
         return .sendGoAwayAndCloseWhenFlushed(.tooManyResets)

@@ -1,5 +1,7 @@
 // Sources/Transport/EarlyResetBudget.swift: the rapid-reset guard, counting only resets of unfinished requests.
 
+internal import Clocks
+
 /// How many streams a client may reset before it has finished sending their requests (the HTTP/2 "rapid reset"
 /// pattern: HEADERS then RST_STREAM at once, which costs the server a handler start each), as a token bucket:
 /// `burst` resets at once, then `perSecond` more each second. Resets of requests the client had finished sending
@@ -10,7 +12,7 @@ struct EarlyResetBudget {
     let burst: Double
     let perSecond: Double
     private var tokens: Double
-    private var last: ContinuousClock.Instant?
+    private var last: MonotonicInstant?
 
     init(burst: Int, perSecond: Int) {
         self.burst = Double(max(1, burst))
@@ -20,10 +22,9 @@ struct EarlyResetBudget {
 
     /// Counts one early reset at `now`; false once the budget is spent (the connection should be ended with
     /// GOAWAY ENHANCE_YOUR_CALM).
-    mutating func spend(at now: ContinuousClock.Instant) -> Bool {
+    mutating func spend(at now: MonotonicInstant) -> Bool {
         if let last {
-            let elapsed = last.duration(to: now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = Double(now.nanoseconds(since: last)) / 1e9
             if seconds > 0 { tokens = min(burst, tokens + seconds * perSecond) }
         }
         last = now

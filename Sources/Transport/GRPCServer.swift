@@ -1,3 +1,4 @@
+public import Clocks
 internal import Glibc
 internal import EventLoop
 public import GRPCCompression
@@ -82,6 +83,10 @@ public final class GRPCServer: Sendable {
         /// costs CPU on every response. Compressed requests (gzip, deflate) are accepted either way, and a handler
         /// can send single messages uncompressed with `ServerCall.send(_:compressed: false)`.
         public var responseCompression: CompressionAlgorithm?
+        /// The clock of the loops' timers and of every call's deadline (`ServerCall.deadline`, from `grpc-timeout`):
+        /// the system's monotonic clock, or a `ManualClock` in tests. The composition root passes the one clock the
+        /// batchers use too, so a deadline reaches the batch queue unconverted.
+        public var clock: any MonotonicClock
 
         /// The server's HTTP/2 settings: nghttp2's defaults, except that its stream-reset limit (which counts every
         /// RST_STREAM, including the CANCEL a client sends when its deadline expires) is only a backstop far above
@@ -106,8 +111,9 @@ public final class GRPCServer: Sendable {
             maxConnections: Int = Configuration.defaultMaxConnections,
             maxBufferedRequestBytesPerConnection: Int = Configuration.defaultMaxBufferedRequestBytesPerConnection,
             maxBufferedRequestBytes: Int = Configuration.defaultMaxBufferedRequestBytes,
-            logger: Logger = .discarding
+            logger: Logger = .discarding, clock: any MonotonicClock = SystemMonotonicClock()
         ) {
+            self.clock = clock
             self.host = host
             self.port = port
             self.loopCount = loopCount
@@ -161,7 +167,8 @@ public final class GRPCServer: Sendable {
             if let httpPort = configuration.httpPort {
                 listeners.append(try Listener(host: configuration.host, port: httpPort))
             }
-            group = try EventLoopGroup(count: max(1, configuration.loopCount), namePrefix: "tw-server")
+            group = try EventLoopGroup(
+                count: max(1, configuration.loopCount), namePrefix: "tw-server", clock: configuration.clock)
         } catch {
             for listener in listeners { listener.close() }
             throw error
@@ -253,8 +260,11 @@ public final class GRPCServer: Sendable {
                 return true
             }
         }
-        let deadline = ContinuousClock.now + grace + .seconds(2)
-        while shared.liveConnections.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
+        // The caller's bound is real time, whatever clock the loops run on: a test's virtual clock that nobody moves
+        // must not keep `shutdown` waiting forever for a grace timer.
+        let realTime = SystemMonotonicClock()
+        let deadline = realTime.now() + grace + .seconds(2)
+        while shared.liveConnections.load(ordering: .acquiring) > 0 && realTime.now() < deadline {
             usleep(5_000)
         }
         for context in contexts {

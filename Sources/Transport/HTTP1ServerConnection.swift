@@ -1,5 +1,6 @@
 // Sources/Transport/HTTP1ServerConnection.swift: REST over HTTP/1.1 on the gRPC port (keep-alive, pipelining).
 
+internal import Clocks
 internal import EventLoop
 internal import HTTP1
 internal import HTTPTypes
@@ -61,7 +62,7 @@ final class HTTP1ServerConnection: FlushableConnection {
     private var bodyTimer: TimerID?
     private var idleTimer: TimerID?
     /// Last time bytes arrived (the idle timer re-arms itself lazily from it rather than per request).
-    private var lastActivity = ContinuousClock.now
+    private var lastActivity: MonotonicInstant
 
     private var inFlight: Int { slots.count - slotsHead }
 
@@ -70,6 +71,7 @@ final class HTTP1ServerConnection: FlushableConnection {
         self.server = server
         self.boundContext = context
         self.socket = socket
+        self.lastActivity = context.loop.clock.now()
         let configuration = server.configuration
         self.parser = HTTP1RequestParser(limits: HTTP1Limits(
             maxHeadBytes: configuration.maxHTTPHeadBytes, maxBodyBytes: configuration.maxReceiveMessageBytes))
@@ -125,7 +127,7 @@ final class HTTP1ServerConnection: FlushableConnection {
                 endOfInput()
                 return
             case .transferred(let n):
-                lastActivity = .now
+                lastActivity = loop.clock.now()
                 if !noMoreRequests { process(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
                 afterInput()
                 if n < buffer.count { return }
@@ -356,7 +358,7 @@ final class HTTP1ServerConnection: FlushableConnection {
         idleTimer = loop.scheduleTimer(at: due) { [weak self] in
             guard let self, !self.isClosed else { return }
             self.idleTimer = nil
-            if self.inFlight == 0, !self.parser.isMidRequest, ContinuousClock.now >= self.lastActivity + idle {
+            if self.inFlight == 0, !self.parser.isMidRequest, self.loop.clock.now() >= self.lastActivity + idle {
                 self.close(reason: "idle for --idle-timeout")
             } else {
                 self.armIdleTimer()

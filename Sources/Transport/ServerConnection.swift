@@ -1,3 +1,4 @@
+internal import Clocks
 internal import EventLoop
 internal import Synchronization
 internal import GRPCCompression
@@ -176,7 +177,7 @@ final class ServerConnection: HTTP2Connection {
                 // The client reset a request it had not finished sending, while we still owed the response: the
                 // rapid-reset pattern (a deadline's CANCEL comes after a finished request and is not counted).
                 if !stream.resetLocally, stream.machine.clientSide == .open, stream.machine.serverSide != .closed {
-                    apply(management.unfinishedRequestReset(at: ContinuousClock.now))
+                    apply(management.unfinishedRequestReset(at: loop.clock.now()))
                 }
                 releaseBufferedBytes(of: stream)
                 blocked.remove(id)
@@ -191,7 +192,7 @@ final class ServerConnection: HTTP2Connection {
                 if ack {
                     apply(management.pingAckReceived(opaque: opaque))
                 } else {
-                    apply(management.pingReceived(at: ContinuousClock.now))
+                    apply(management.pingReceived(at: loop.clock.now()))
                 }
             case .settings(let ack, _):
                 // The client's first SETTINGS (nghttp2 checked the preface before it): the handshake is done.
@@ -222,7 +223,7 @@ final class ServerConnection: HTTP2Connection {
         case .reject(let end):
             sendEnd(end, on: stream)
         case .accept(let head, let route, let requestComplete):
-            let deadline = head.timeout.map { ContinuousClock.now + $0.duration }
+            let deadline = head.timeout.map { loop.clock.now() + $0.duration }
             let compression = responseCompression(for: head)
             let call = ServerCall(
                 descriptor: route.descriptor, head: consume head, deadline: deadline, context: boundContext,

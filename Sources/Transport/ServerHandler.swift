@@ -1,3 +1,4 @@
+public import Clocks
 public import EventLoop
 public import GRPCCompression
 public import RPCCore
@@ -85,9 +86,9 @@ public final class ServerCall: Sendable {
     public let descriptor: MethodDescriptor
     /// The request head: path, authority, metadata, timeout, user agent.
     public let head: RequestHead
-    /// When the client's `grpc-timeout` runs out, or nil; at that point the server answers DEADLINE_EXCEEDED and
-    /// the call is cancelled.
-    public let deadline: ContinuousClock.Instant?
+    /// When the client's `grpc-timeout` runs out, on the server's clock (`GRPCServer.Configuration.clock`, the one
+    /// the batchers read too), or nil; at that point the server answers DEADLINE_EXCEEDED and the call is cancelled.
+    public let deadline: MonotonicInstant?
     /// The loop thread that owns this call's connection.
     public let loop: EventLoop
 
@@ -113,7 +114,7 @@ public final class ServerCall: Sendable {
     let requestCompressedFlag = Atomic<Bool>(false)
 
     init(
-        descriptor: MethodDescriptor, head: RequestHead, deadline: ContinuousClock.Instant?,
+        descriptor: MethodDescriptor, head: RequestHead, deadline: MonotonicInstant?,
         context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32,
         responseCompression: CompressionAlgorithm? = nil
     ) {

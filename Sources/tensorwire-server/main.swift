@@ -1,4 +1,4 @@
-internal import Batching
+internal import Clocks
 internal import BuildInfo
 internal import EventLoop
 internal import Logging

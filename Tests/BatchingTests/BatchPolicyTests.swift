@@ -1,12 +1,13 @@
 import Batching
 import Inference
 import Testing
+import Clocks
 
-/// The policy as a pure function of (queue, now): a virtual clock is just a `BatchInstant` we pick.
+/// The policy as a pure function of (queue, now): a virtual clock is just a `MonotonicInstant` we pick.
 @Suite struct BatchPolicyTests {
-    let t0 = BatchInstant(nanoseconds: 1_000_000_000)
+    let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
 
-    func at(_ microseconds: Int) -> BatchInstant { t0.advanced(byMicroseconds: microseconds) }
+    func at(_ microseconds: Int) -> MonotonicInstant { t0.advanced(byMicroseconds: microseconds) }
 
     func queue(_ rows: [Int], deadlines: [Int?] = []) -> [BatchPolicy.Request] {
         rows.enumerated().map { index, rows in

@@ -3,6 +3,8 @@ import Dispatch
 import Inference
 import Synchronization
 import Testing
+import TestSupport
+import Clocks
 
 /// Collects completions, keyed by a test-chosen id; any thread may deliver.
 final class Completions: Sendable {
@@ -82,7 +84,7 @@ func expectSameAsAlone(_ output: BatchOutput, _ input: Tensor, _ context: Execut
     #expect(zip(batched, reference).allSatisfy { abs($0 - $1) <= 1e-5 }, "probabilities")
 }
 
-@Suite struct BatcherTests {
+@Suite(.tags(.live)) struct BatcherLiveTests {
     let model: Model
 
     init() throws { model = try BuiltinModels.digits() }

@@ -1,10 +1,11 @@
 import Batching
 import Inference
 import Testing
+import TestSupport
 
 /// GEMM threads are a per-batcher setting (issue 16 §3): a batcher never changes another model's threads or the
 /// process-wide OpenBLAS pool.
-@Suite struct GEMMThreadsTests {
+@Suite(.tags(.live)) struct GEMMThreadsLiveTests {
     @Test func eachBatcherKeepsItsOwnThreadCount() throws {
         let model = try BuiltinModels.digits()
         let openBLASBefore = BLAS.threadCount

@@ -1,10 +1,11 @@
 import Batching
 import Inference
 import Testing
+import TestSupport
 
 /// Issue 25: a batch never holds more rows than one instance's share of the model's memory budget; a request larger
 /// than that is split (as for max_batch_size) instead of allocating past the budget or failing.
-@Suite struct MemoryBudgetBatcherTests {
+@Suite(.tags(.live)) struct MemoryBudgetBatcherLiveTests {
     /// x[N, 1024] → Relu → y: 8 KiB of execution buffers per row, no weights.
     static func reluModel(maxModelBytes: Int) throws -> Model {
         var model = ONNXModel()

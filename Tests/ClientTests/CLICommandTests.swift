@@ -8,11 +8,12 @@ import TensorwireProto
 import Testing
 
 @testable import TensorwireCLI
+import TestSupport
 
 /// The `tensorwire` command end to end: `TensorwireCommand.run` against an in-process server on an ephemeral
 /// port, its output captured through `Console` (standard input fed from a list of lines).
-@Suite(.serialized)
-struct CLICommandTests {
+@Suite(.serialized, .tags(.live))
+struct CLICommandLiveTests {
     /// What one command printed and returned.
     struct Result {
         var code: Int32

@@ -4,13 +4,14 @@ import Server
 import TensorwireClient
 import TensorwireProto
 import Testing
+import TestSupport
 
 /// The Swift client example in README.md ("Call it", **Swift**), compiled and run against an in-process
 /// server on an ephemeral port. The lines between the `README snippet` marks are the README's, apart from the
 /// port and `pixels` (which the README leaves to the reader); keep the two in step
 /// (`Tools/check-docs` compares them).
-@Suite(.serialized)
-struct ReadmeExampleTests {
+@Suite(.serialized, .tags(.live))
+struct ReadmeExampleLiveTests {
     /// The README snippet, with the server's port as a parameter (the README uses 50051).
     static func readmeExample(port: Int) throws -> (label: Int64, probability: Float, batchRequests: UInt32) {
         let pixels: [Float] = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,

@@ -7,10 +7,11 @@ import TensorwireClient
 import TensorwireProto
 import Testing
 import Transport
+import TestSupport
 
 /// The typed client against an in-process TensorwireServer on an ephemeral port (the built-in `digits` model).
-@Suite(.serialized)
-struct TensorwireClientTests {
+@Suite(.serialized, .tags(.live))
+struct TensorwireClientLiveTests {
     static func withServer(_ body: (TensorwireServer, TensorwireClient) throws -> Void) throws {
         var options = ServerOptions()
         options.port = 0

@@ -3,10 +3,11 @@
 
 import Testing
 @testable import EventLoop
+import Clocks
 
-private let t0 = ContinuousClock.now
+private let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
 
-private func at(milliseconds: Int) -> ContinuousClock.Instant { t0 + .milliseconds(milliseconds) }
+private func at(milliseconds: Int) -> MonotonicInstant { t0 + .milliseconds(milliseconds) }
 
 /// Records which timers ran, in order.
 private final class Log {
@@ -15,7 +16,7 @@ private final class Log {
 
 extension TimerQueue {
     /// Runs every timer due at `now` that was scheduled before the call, the way the loop does.
-    fileprivate mutating func runDue(now: ContinuousClock.Instant) {
+    fileprivate mutating func runDue(now: MonotonicInstant) {
         let newest = newestID
         while let body = popDue(now: now, newest: newest) { body() }
     }

@@ -1,11 +1,12 @@
 import InteropService
 import Testing
 import Transport
+import TestSupport
 
 /// Every interop case with our client against an in-process interop server (the live runs against grpcio and
 /// grpcurl are in Tools/interop/grpc-interop.sh).
-@Suite(.serialized)
-struct InteropTests {
+@Suite(.serialized, .tags(.live))
+struct InteropLiveTests {
     @Test(arguments: InteropClient.allCases)
     func swiftClientPassesAgainstTheInteropServer(testCase: String) throws {
         let server = try GRPCServer(

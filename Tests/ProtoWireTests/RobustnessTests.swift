@@ -1,5 +1,6 @@
 import ProtoWire
 import Testing
+import TestSupport
 
 /// Untrusted bytes: whatever arrives, decoding either throws a `WireDecodingError` or yields a message whose own
 /// encoding decodes back to it. Nothing else (a crash, another error type) is allowed.
@@ -36,7 +37,7 @@ import Testing
     }
 
     @Test func hundredThousandRandomByteStrings() {
-        var random = SeededRandom(seed: 0xF022)
+        var random = SplitMix64(seed: 0xF022)
         var decoded = 0
         for index in 0..<100_000 {
             let bytes = random.bytes(count: Int.random(in: 0...40, using: &random))
@@ -49,7 +50,7 @@ import Testing
     /// Random sequences of plausible fields (known numbers, any wire type, lengths near the truth), which get
     /// much further into the decoder than uniform bytes.
     @Test func randomFieldSequences() {
-        var random = SeededRandom(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         let numbers = [1, 2, 5, 7, 8, 11, 12, 13, 14, 15, 31, 35, 37, 41, 42, 44, 45, 51, 61, 70, 71, 72, 73, 80, 81, 82, 90, 1000]
         var decoded = 0
         for index in 0..<20_000 {
@@ -62,7 +63,7 @@ import Testing
         #expect(decoded > 1000)
     }
 
-    static func randomField(numbers: [Int], depth: Int, using random: inout SeededRandom) -> [UInt8] {
+    static func randomField(numbers: [Int], depth: Int, using random: inout SplitMix64) -> [UInt8] {
         let number = numbers.randomElement(using: &random) ?? 1
         switch UInt8.random(in: 0..<7, using: &random) {
         case 0, 1:
@@ -112,7 +113,7 @@ import Testing
     }
 
     @Test func randomMutationsOfEveryFixture() throws {
-        var random = SeededRandom(seed: 0xB17F)
+        var random = SplitMix64(seed: 0xB17F)
         for name in Fixture.allNames {
             let original = try Fixture.load(name).bytes
             let rounds = original.count > 8192 ? 60 : 400
@@ -130,7 +131,7 @@ import Testing
         }
     }
 
-    static func mutate(_ bytes: inout [UInt8], using random: inout SeededRandom) {
+    static func mutate(_ bytes: inout [UInt8], using random: inout SplitMix64) {
         guard !bytes.isEmpty else {
             bytes = random.bytes(count: Int.random(in: 1...4, using: &random))
             return

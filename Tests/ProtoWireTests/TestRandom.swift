@@ -1,21 +1,8 @@
 import ProtoWire
+import TestSupport
 
-/// SplitMix64: a small, seedable generator, so every randomized test replays the same inputs from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-
+/// Edge-favouring values for the codec's randomized tests, drawn from the shared seeded generator.
+extension SplitMix64 {
     mutating func chance(_ probability: Double) -> Bool {
         Double.random(in: 0..<1, using: &self) < probability
     }
@@ -61,13 +48,13 @@ struct SeededRandom: RandomNumberGenerator {
         String((0..<Int.random(in: 0...10, using: &self)).compactMap { _ in Self.alphabet.randomElement(using: &self) })
     }
 
-    mutating func array<T>(maxCount: Int, _ element: (inout SeededRandom) -> T) -> [T] {
+    mutating func array<T>(maxCount: Int, _ element: (inout SplitMix64) -> T) -> [T] {
         (0..<Int.random(in: 0...maxCount, using: &self)).map { _ in element(&self) }
     }
 }
 
 extension Nested {
-    static func random(using random: inout SeededRandom) -> Nested {
+    static func random(using random: inout SplitMix64) -> Nested {
         Nested(
             a: random.chance(0.6) ? random.integer() : 0,
             b: random.chance(0.6) ? random.string() : "",
@@ -78,9 +65,9 @@ extension Nested {
 
 extension AllTypes {
     /// A message with a random subset of fields set, edge values favoured. No NaN, so `==` is meaningful.
-    static func random(using random: inout SeededRandom) -> AllTypes {
+    static func random(using random: inout SplitMix64) -> AllTypes {
         var message = AllTypes()
-        let set = { (random: inout SeededRandom) in random.chance(0.6) }
+        let set = { (random: inout SplitMix64) in random.chance(0.6) }
         if set(&random) { message.fInt32 = random.integer() }
         if set(&random) { message.fInt64 = random.integer() }
         if set(&random) { message.fUInt32 = random.integer() }

@@ -4,6 +4,7 @@
 import RPCCore
 import Testing
 import HTTPTypes
+import TestSupport
 
 @Suite struct InMemoryPumpTests {
     @Test func unaryCallRoundTripsMetadataMessagesAndTheSpecialStatusMessage() throws {

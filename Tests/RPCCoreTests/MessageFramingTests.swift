@@ -2,6 +2,7 @@
 
 import RPCCore
 import Testing
+import TestSupport
 
 @Suite struct MessageFramerTests {
     @Test func emptyMessageIsFiveZeroBytes() throws {

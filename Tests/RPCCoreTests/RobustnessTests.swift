@@ -3,6 +3,7 @@
 import RPCCore
 import Testing
 import HTTPTypes
+import TestSupport
 
 @Suite struct RobustnessTests {
     @Test func randomBytesIntoTheDeframerEitherYieldMessagesOrATypedError() {

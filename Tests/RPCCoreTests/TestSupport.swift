@@ -3,19 +3,8 @@
 import RPCCore
 import Testing
 import HTTPTypes
+import TestSupport
 
-/// A deterministic random source (SplitMix64), so "random chunking" fails the same way every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Runs `body` and returns the `RPCError` it threw, or nil (any other error is recorded as an issue).
 func rpcError(_ body: () throws -> Void) -> RPCError? {

@@ -1,5 +1,6 @@
 import Logging
 import Batching
+import Clocks
 import Dispatch
 import HTTP2
 import Inference
@@ -11,17 +12,18 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// Batching seen from a client over loopback (our Transport client against our server). An instance is held busy
 /// at a `ComputeGate` where a test needs requests to pile up, so nothing depends on timing.
-@Suite(.serialized)
-struct BatchingEndToEndTests {
+@Suite(.serialized, .tags(.live))
+struct BatchingEndToEndLiveTests {
     /// Starts a unary Predict without waiting; the response arrives in the returned promise.
     static func startUnary(_ client: ClientConnection, _ request: TensorwireV1.PredictRequest, timeout: Duration? = nil)
-        -> ResultBox<UnaryResponse>
+        -> Promise<UnaryResponse>
     {
-        let box = ResultBox<UnaryResponse>()
-        client.unary(path: Digits.predict, request: request.serializedBytes(), timeout: timeout) { box.set($0) }
+        let box = Promise<UnaryResponse>()
+        client.unary(path: Digits.predict, request: request.serializedBytes(), timeout: timeout) { box.fulfill($0) }
         return box
     }
 
@@ -138,10 +140,10 @@ struct BatchingEndToEndTests {
         try HookedServer.with { server in
             let first = Self.startUnary(server.client, Digits.request(id: "hold", rows: 1, seed: 1))
             #expect(waitUntil { server.gate.traces.withLock { $0.count } == 1 })
-            let finished = ResultBox<Status>()
+            let finished = Promise<Status>()
             let call = server.client.makeCall(
                 path: Digits.predict, kind: .unary,
-                handlers: ClientCallHandlers(onFinish: { status, _ in finished.set(status) }))
+                handlers: ClientCallHandlers(onFinish: { status, _ in finished.fulfill(status) }))
             call.send(Digits.request(id: "gone", rows: 7, seed: 2).serializedBytes())
             call.closeSend()
             let batcher = try server.batcher
@@ -184,7 +186,7 @@ struct BatchingEndToEndTests {
         // A small stream window, so the paused stream also stops the client (the transport test checks the window).
         try HookedServer.with(configure: { $0.http2.initialWindowSize = 65_535 }) { server in
             let received = Mutex<[TensorwireV1.PredictResponse]>([])
-            let finished = ResultBox<Status>()
+            let finished = Promise<Status>()
             let call = server.client.makeCall(
                 path: Digits.stream, kind: .bidirectionalStreaming,
                 handlers: ClientCallHandlers(
@@ -193,7 +195,7 @@ struct BatchingEndToEndTests {
                             received.withLock { $0.append(response) }
                         }
                     },
-                    onFinish: { status, _ in finished.set(status) }))
+                    onFinish: { status, _ in finished.fulfill(status) }))
             let requests = (0..<1000).map { Digits.request(id: "s\($0)", rows: 1 + $0 % 2, seed: UInt64($0)) }
             for request in requests { call.send(request.serializedBytes()) }
             call.closeSend()
@@ -203,7 +205,11 @@ struct BatchingEndToEndTests {
             #expect(waitUntil { server.gate.traces.withLock { $0.count } == 1 })
             let held = server.gate.traces.withLock { $0[0].requestCount }
             #expect(waitUntil { batcher.queuedRequests == limit - held })
-            _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.2)
+            // The stream has paused: DATA that arrived since is held by the transport (its credit withheld), not
+            // handed to the service. Every submission happened before the pause, on the same loop thread, so the
+            // queue is final: the limit in flight, nothing refused.
+            let streamCall = try #require(server.firstStreamCall.wait())
+            #expect(waitUntil { streamCall.withheldRequestBytes > 0 })
             #expect(batcher.queuedRequests == limit - held)
             #expect(received.withLock { $0.isEmpty })
             server.gate.open()

@@ -9,10 +9,11 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// The batching flags: parsing, and their effect on the models served (GetModel shows them; config.json wins).
-@Suite(.serialized)
-struct BatchingOptionsTests {
+@Suite(.serialized, .tags(.live))
+struct BatchingOptionsLiveTests {
     static func options(_ arguments: [String]) throws -> ServerOptions {
         guard case .run(let options) = try ServerOptions.parse(arguments) else {
             Issue.record("\(arguments) asked for help")

@@ -1,4 +1,5 @@
 import Batching
+import Clocks
 import Dispatch
 import Inference
 import ProtoWire
@@ -8,17 +9,14 @@ import Testing
 import TensorwireProto
 
 @testable import Server
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import TestSupport
 
 /// Property tests through `PredictService` and real batchers: random arrival patterns (bursts and pauses from
 /// several threads), random sizes (including requests split across batches), random cancellations and expired
 /// deadlines. Every request is answered exactly once; every computed request gets exactly its own rows, equal to
 /// the same request run alone within 1e-5. Seeds are fixed and printed on failure.
-@Suite(.serialized)
-struct BatchingPropertyTests {
+@Suite(.serialized, .tags(.live))
+struct BatchingPropertyLiveTests {
     enum Fate: Sendable, Equatable {
         case normal
         case cancelledBefore
@@ -29,8 +27,8 @@ struct BatchingPropertyTests {
     struct Case: Sendable {
         let request: TensorwireV1.PredictRequest
         let fate: Fate
-        /// Microseconds the submitting thread pauses before this request (0: a burst).
-        let pause: UInt32
+        /// Microseconds of virtual time that pass before this request (0: a burst).
+        let pause: Int
     }
 
     static let configurations: [(String, ModelConfig)] = {
@@ -60,7 +58,7 @@ struct BatchingPropertyTests {
             }
             let fateRoll = generator.next() % 100
             let fate: Fate = fateRoll < 8 ? .cancelledBefore : fateRoll < 18 ? .cancelledAfter : fateRoll < 23 ? .expired : .normal
-            let pause = generator.next() % 3 == 0 ? UInt32(generator.next() % 400) : 0
+            let pause = generator.next() % 3 == 0 ? Int(generator.next() % 400) : 0
             return Case(request: Digits.request(id: "p\(index)", rows: rows, seed: generator.next()), fate: fate, pause: pause)
         }
     }
@@ -71,8 +69,8 @@ struct BatchingPropertyTests {
         defer { catalog.shutdown(drain: false) }
         let service = PredictService(catalog: catalog)
         return try cases.map { item in
-            let box = ResultBox<Result<TensorwireV1.PredictResponse, RPCError>>()
-            service.predict(item.request, deadline: nil, cancellation: CancellationToken()) { box.set($0) }
+            let box = Promise<Result<TensorwireV1.PredictResponse, RPCError>>()
+            service.predict(item.request, deadline: nil, cancellation: CancellationToken()) { box.fulfill($0) }
             return try #require(box.wait()).get()
         }
     }
@@ -84,7 +82,9 @@ struct BatchingPropertyTests {
         let cases = Self.cases(seed: seed, count: 240)
         let expected = try Self.reference(cases)
 
-        let clock = SystemMonotonicClock()
+        // Virtual time: the pauses between arrivals and the 1 ms queue delay pass on this clock, moved by the
+        // submitting threads, so no thread sleeps.
+        let clock = ManualClock()
         let catalog = ModelCatalog(repository: ModelRepository.builtin(config: config), clock: clock)
         defer { catalog.shutdown(drain: false) }
         let service = PredictService(catalog: catalog)
@@ -93,7 +93,7 @@ struct BatchingPropertyTests {
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for index in stride(from: thread, to: cases.count, by: threads) {
                 let item = cases[index]
-                if item.pause > 0 { usleep(item.pause) }
+                if item.pause > 0 { clock.advance(byMicroseconds: item.pause) }
                 let token = CancellationToken()
                 if item.fate == .cancelledBefore { token.cancel() }
                 let deadline = item.fate == .expired ? clock.now() : nil
@@ -103,8 +103,11 @@ struct BatchingPropertyTests {
                 if item.fate == .cancelledAfter { token.cancel() }
             }
         }
+        // Whatever still waits for its batch's delay runs once the delay has passed.
+        clock.advance(byMicroseconds: 1_000_000)
         #expect(waitUntil { completions.withLock { $0.count } == cases.count }, "\(label) seed \(seed)")
-        _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.05)  // a second completion would show up here
+        // The instance threads have exited once shutdown returns: any second completion has run by now.
+        catalog.shutdown(drain: true)
         let results = completions.withLock { $0 }
         var computed = 0
         for (index, item) in cases.enumerated() {
@@ -139,8 +142,8 @@ struct BatchingPropertyTests {
         let requests = [Digits.request(id: "big", rows: 10, seed: 42)]
             + (0..<6).map { Digits.request(id: "s\($0)", rows: 1, seed: UInt64($0)) }
         let boxes = requests.map { request in
-            let box = ResultBox<Result<TensorwireV1.PredictResponse, RPCError>>()
-            service.predict(request, deadline: nil, cancellation: CancellationToken()) { box.set($0) }
+            let box = Promise<Result<TensorwireV1.PredictResponse, RPCError>>()
+            service.predict(request, deadline: nil, cancellation: CancellationToken()) { box.fulfill($0) }
             return box
         }
         let expected = try Self.reference(requests.map { Case(request: $0, fate: .normal, pause: 0) })

@@ -1,13 +1,15 @@
 import Batching
+import Clocks
 import Dispatch
 import Inference
 import ProtoWire
 import RPCCore
 import Synchronization
 import TensorwireProto
-import Transport
+@testable import Transport
 
 @testable import Server
+import TestSupport
 
 /// A gate an instance thread waits at in `beforeCompute`: closed at first, so the first batch holds its instance
 /// busy while the test queues more work; `open()` lets it and every later batch through.
@@ -41,9 +43,11 @@ struct HookedServer {
     let transport: GRPCServer
     let client: ClientConnection
     let gate: ComputeGate
+    /// The server side of the first PredictStream call (to watch the stream pause reading).
+    let firstStreamCall: Promise<ServerCall>
 
-    /// `clock`: the batcher's and the RPC layer's clock; a `ManualClock` lets a test move deadlines past without
-    /// waiting for them.
+    /// `clock`: the one clock of the transport's loops, the call deadlines and the batcher; a `ManualClock` lets a
+    /// test move deadlines past without waiting for them.
     static func with(
         config: ModelConfig = ModelConfig(), gated: Bool = true, clock: any MonotonicClock = SystemMonotonicClock(),
         configure: (inout GRPCServer.Configuration) -> Void = { _ in },
@@ -52,9 +56,27 @@ struct HookedServer {
         let gate = ComputeGate()
         if !gated { gate.open() }
         let catalog = ModelCatalog(repository: ModelRepository.builtin(config: config), clock: clock, hooks: gate.hooks)
+        var inference = Router<ServerMethodHandler>()
+        InferenceRPC.register(PredictService(catalog: catalog), on: &inference)
+        // The same routes, with PredictStream's handler wrapped to record the first call.
+        let firstStreamCall = Promise<ServerCall>()
         var router = Router<ServerMethodHandler>()
-        InferenceRPC.register(PredictService(catalog: catalog), clock: clock, on: &router)
+        for method in ["Predict", "PredictStream", "ListModels", "GetModel"] {
+            guard case .success(let route) = inference.lookup(path: "/\(InferenceRPC.serviceName)/\(method)") else {
+                continue
+            }
+            let handler = route.handler
+            guard route.descriptor.path == Digits.stream else {
+                router.register(route.descriptor, handler: handler)
+                continue
+            }
+            router.register(route.descriptor, handler: ServerMethodHandler { call in
+                firstStreamCall.fulfill(call)
+                return handler.start(call)
+            })
+        }
         var configuration = GRPCServer.Configuration(host: "127.0.0.1", port: 0)
+        configuration.clock = clock
         configure(&configuration)
         let transport: GRPCServer
         do {
@@ -70,7 +92,7 @@ struct HookedServer {
         }
         let client = try ClientConnection(host: "127.0.0.1", port: transport.port)
         defer { client.close() }
-        try body(HookedServer(catalog: catalog, transport: transport, client: client, gate: gate))
+        try body(HookedServer(catalog: catalog, transport: transport, client: client, gate: gate, firstStreamCall: firstStreamCall))
     }
 
     var batcher: Batcher {
@@ -107,30 +129,5 @@ enum Digits {
         let (pa, pb) = (probabilities(a), probabilities(b))
         return !pa.isEmpty && pa.count == pb.count && zip(pa, pb).allSatisfy { abs($0 - $1) <= tolerance }
             && labels(a) == labels(b)
-    }
-}
-
-/// Polls `condition` until it holds or `seconds` pass (no timing assertions: the limit is generous).
-func waitUntil(seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.005)
-    }
-    return try condition()
-}
-
-/// A small seeded generator, so a failing property run can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -8,10 +8,11 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// The whole server over loopback: TensorwireServer on an ephemeral port, called through the Transport client.
-@Suite(.serialized)
-struct EndToEndTests {
+@Suite(.serialized, .tags(.live))
+struct EndToEndLiveTests {
     static func withServer(_ body: (TensorwireServer, ClientConnection) throws -> Void) throws {
         var options = ServerOptions()
         options.port = 0

@@ -7,13 +7,14 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// A model whose ONNX export fixed the batch dimension (input `[1, 4]`, as torch.onnx.export writes without
 /// `dynamic_axes`), served from a repository beside the same graph with a dynamic batch axis: the fixed one answers
 /// one row, and a request with two rows gets an INVALID_ARGUMENT that says the batch is fixed at 1 by the export and
 /// how to re-export it, from Predict and from KServe ModelInfer alike.
-@Suite(.serialized)
-struct FixedBatchEndToEndTests {
+@Suite(.serialized, .tags(.live))
+struct FixedBatchEndToEndLiveTests {
     static let predictPath = "/tensorwire.v1.Inference/Predict"
 
     /// x[rows, 4] → Gemm(W[2, 4], b[2], transB=1) → y[rows, 2] as `.onnx` bytes; `rows` nil is the symbolic batch.
@@ -66,7 +67,7 @@ struct FixedBatchEndToEndTests {
             for (name, rows) in [("fixed", Int64?.some(1)), ("dynamic", nil)] {
                 let directory = root.appendingPathComponent("\(name)/1")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                try Data(FixedBatchEndToEndTests.onnxBytes(rows: rows)).write(to: directory.appendingPathComponent("model.onnx"))
+                try Data(FixedBatchEndToEndLiveTests.onnxBytes(rows: rows)).write(to: directory.appendingPathComponent("model.onnx"))
             }
         }
 
@@ -101,7 +102,7 @@ struct FixedBatchEndToEndTests {
     @Test func twoRowsToAFixedBatchModelAreRefusedWithTheReExportAdviceOnBothAPIs() throws {
         let repository = try Repository()
         defer { repository.remove() }
-        try ModelControlTests.withServer(["--models", repository.root.path]) { _, client in
+        try ModelControlLiveTests.withServer(["--models", repository.root.path]) { _, client in
             // One row: served (y = [x0 + 0.5, x1 - 0.5]).
             let one = client.unary(path: Self.predictPath, request: Self.predict("fixed", rows: 1).serializedBytes())
             #expect(one.status.isOK, "\(one.status)")
@@ -115,15 +116,15 @@ struct FixedBatchEndToEndTests {
             Self.expectFixedBatchAdvice(two.status.message)
 
             // Two rows through KServe ModelInfer.
-            let kserve = ModelControlTests.status(client, "ModelInfer", Self.infer("fixed", rows: 2))
+            let kserve = ModelControlLiveTests.status(client, "ModelInfer", Self.infer("fixed", rows: 2))
             #expect(kserve.code == .invalidArgument)
             Self.expectFixedBatchAdvice(kserve.message)
-            #expect(ModelControlTests.status(client, "ModelInfer", Self.infer("fixed", rows: 1)).isOK)
+            #expect(ModelControlLiveTests.status(client, "ModelInfer", Self.infer("fixed", rows: 1)).isOK)
 
             // The same graph with a dynamic batch axis takes both, and a wrong width gets no batch advice.
             let dynamic = client.unary(path: Self.predictPath, request: Self.predict("dynamic", rows: 2).serializedBytes())
             #expect(dynamic.status.isOK, "\(dynamic.status)")
-            #expect(ModelControlTests.status(client, "ModelInfer", Self.infer("dynamic", rows: 2)).isOK)
+            #expect(ModelControlLiveTests.status(client, "ModelInfer", Self.infer("dynamic", rows: 2)).isOK)
             var narrow = Self.predict("fixed", rows: 1)
             narrow.inputs[0].shape = [1, 3]
             narrow.inputs[0].floatData = [1, 2, 3]

@@ -3,9 +3,10 @@ import Inference
 import Logging
 @testable import Server
 import Testing
+import TestSupport
 
 /// `--gemm packed|blas|auto`: parsed by the root and passed down to model compilation (issue 16 §3).
-@Suite struct GEMMOptionTests {
+@Suite(.tags(.live)) struct GEMMOptionLiveTests {
     static func parsed(_ arguments: [String]) throws -> ServerOptions {
         guard case .run(let options) = try ServerOptions.parse(arguments) else {
             Issue.record("not a run")

@@ -9,12 +9,13 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// Health and reflection over loopback (issue 6, health-reflection.md): a TensorwireServer on an ephemeral port,
 /// called through the Transport client. Which services the router serves is learnt on the wire: a method name no
 /// service defines gets "unknown method" from a served service and "unknown service" otherwise.
-@Suite(.serialized)
-struct HealthReflectionTests {
+@Suite(.serialized, .tags(.live))
+struct HealthReflectionLiveTests {
     static let reflectionPaths = ReflectionResponder.reflectionServices.map { "/\($0)/ServerReflectionInfo" }
 
     static func startServer(drainSeconds: Double = 1) throws -> TensorwireServer {

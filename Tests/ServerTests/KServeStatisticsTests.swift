@@ -10,14 +10,15 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// ModelStatistics: the counters match the requests made through both services (KServe ModelInfer and native
 /// Predict), failures count as failures, batches of several requests are recorded per batch size, and the message
 /// carries every field perf_analyzer reads.
-@Suite(.serialized)
-struct KServeStatisticsTests {
+@Suite(.serialized, .tags(.live))
+struct KServeStatisticsLiveTests {
     static func statistics(_ client: ClientConnection, _ request: KServe.ModelStatisticsRequest) throws -> KServe.ModelStatisticsResponse {
-        try KServeTests.call(client, "ModelStatistics", request, as: KServe.ModelStatisticsResponse.self)
+        try KServeLiveTests.call(client, "ModelStatistics", request, as: KServe.ModelStatisticsResponse.self)
     }
 
     static func predict(_ client: ClientConnection, rows: Int) -> Status {
@@ -33,7 +34,7 @@ struct KServeStatisticsTests {
     }
 
     @Test func countsMatchTheRequestsOfBothServices() throws {
-        try KServeTests.withServer { client in
+        try KServeLiveTests.withServer { client in
             let before = try Self.statistics(client, .init(name: "digits"))
             #expect(before.modelStats.map { "\($0.name) \($0.version)" } == ["digits 1"])
             #expect(before.modelStats.first?.inferenceStats == KServe.InferStatistics())
@@ -43,23 +44,23 @@ struct KServeStatisticsTests {
             // 3 ModelInfer (1, 1 and 2 rows) and 2 Predict (1 and 3 rows), one after the other: 5 batches.
             for rows in [1, 1, 2] {
                 let response = client.unary(
-                    path: KServeTests.prefix + "ModelInfer",
-                    request: KServeTests.digitsRequest(id: "s", rows: rows).serializedBytes())
+                    path: KServeLiveTests.prefix + "ModelInfer",
+                    request: KServeLiveTests.digitsRequest(id: "s", rows: rows).serializedBytes())
                 #expect(response.status.isOK)
             }
             #expect(Self.predict(client, rows: 1).isOK)
             #expect(Self.predict(client, rows: 3).isOK)
             // Two failures that reached the model: a wrong shape (KServe) and a wrong width (Predict).
-            var wrong = KServeTests.digitsRequest(id: "w")
+            var wrong = KServeLiveTests.digitsRequest(id: "w")
             wrong.inputs[0].shape = [1, 63]
-            #expect(client.unary(path: KServeTests.prefix + "ModelInfer", request: wrong.serializedBytes()).status.code == .invalidArgument)
+            #expect(client.unary(path: KServeLiveTests.prefix + "ModelInfer", request: wrong.serializedBytes()).status.code == .invalidArgument)
             var bad = TensorwireV1.PredictRequest()
             bad.model = "digits"
             #expect(client.unary(path: "/tensorwire.v1.Inference/Predict", request: bad.serializedBytes()).status.code == .invalidArgument)
             // An unknown model counts nowhere.
-            var unknown = KServeTests.digitsRequest(id: "u")
+            var unknown = KServeLiveTests.digitsRequest(id: "u")
             unknown.modelName = "nope"
-            #expect(client.unary(path: KServeTests.prefix + "ModelInfer", request: unknown.serializedBytes()).status.code == .notFound)
+            #expect(client.unary(path: KServeLiveTests.prefix + "ModelInfer", request: unknown.serializedBytes()).status.code == .notFound)
 
             let response = try Self.statistics(client, .init(name: "digits", version: "1"))
             let stats = try #require(response.modelStats.first)
@@ -99,14 +100,14 @@ struct KServeStatisticsTests {
         let done = DispatchSemaphore(value: 0)
         let failures = Atomic<Int>(0)
         func submit(_ id: String) {
-            service.infer(KServeTests.digitsRequest(id: id), deadline: nil, cancellation: CancellationToken()) { result in
+            service.infer(KServeLiveTests.digitsRequest(id: id), deadline: nil, cancellation: CancellationToken()) { result in
                 if case .failure = result { failures.add(1, ordering: .relaxed) }
                 done.signal()
             }
         }
         // The first request holds the only instance at the gate; the next three queue and run as one batch of 3.
         submit("first")
-        while gate.traces.withLock({ $0.isEmpty }) { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(waitUntil { !gate.traces.withLock { $0.isEmpty } })
         for id in ["a", "b", "c"] { submit(id) }
         gate.open()
         for _ in 0..<4 { #expect(done.wait(timeout: .now() + 10) == .success) }

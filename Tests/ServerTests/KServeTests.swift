@@ -9,11 +9,12 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// `inference.GRPCInferenceService` over loopback: TensorwireServer with the built-in digits model on an ephemeral
 /// port, called through the Transport client with the hand-written KServe messages.
-@Suite(.serialized)
-struct KServeTests {
+@Suite(.serialized, .tags(.live))
+struct KServeLiveTests {
     static let prefix = "/inference.GRPCInferenceService/"
 
     static func withServer(_ body: (ClientConnection) throws -> Void) throws {
@@ -184,7 +185,7 @@ struct KServeTests {
             badBytes.rawInputContents = [[9, 0, 0, 0, 1]]
             #expect(status("ModelInfer", badBytes).code == .invalidArgument)
 
-            // Model control is refused without --model-control explicit (ModelControlTests covers the rest).
+            // Model control is refused without --model-control explicit (ModelControlLiveTests covers the rest).
             #expect(status("RepositoryModelLoad", KServe.RepositoryModelRequest(modelName: "digits")).code == .unavailable)
             #expect(status("RepositoryModelUnload", KServe.RepositoryModelRequest(modelName: "digits")).code == .unavailable)
             #expect(status("ModelStatistics", KServe.ModelRequest(name: "nope")).code == .notFound)

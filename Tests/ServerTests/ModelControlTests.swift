@@ -12,12 +12,13 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// Explicit model control (`--model-control explicit`, `--load-model`): RepositoryModelLoad / RepositoryModelUnload
 /// over loopback against a repository made of copies of the built-in digits model, the refusals without the flag,
 /// load errors, and an unload that drains queued work (through `KServeService` with a gated batcher).
-@Suite(.serialized)
-struct ModelControlTests {
+@Suite(.serialized, .tags(.live))
+struct ModelControlLiveTests {
     static let prefix = "/inference.GRPCInferenceService/"
 
     /// A repository in a fresh temporary directory: `alpha` and `beta` (digits, version 1), `broken` (a model.onnx
@@ -67,7 +68,7 @@ struct ModelControlTests {
     }
 
     static func infer(_ client: ClientConnection, _ model: String) -> Status {
-        var request = KServeTests.digitsRequest(id: "r")
+        var request = KServeLiveTests.digitsRequest(id: "r")
         request.modelName = model
         return status(client, "ModelInfer", request)
     }
@@ -205,36 +206,42 @@ struct ModelControlTests {
         try catalog.load(model: "alpha")
         let service = KServeService(catalog: catalog)
         let results = Mutex<[String: Result<KServe.ModelInferResponse, RPCError>]>([:])
+        // What finished, in order: the requests' completions and the unload.
+        let finished = Mutex<[String]>([])
         let done = DispatchSemaphore(value: 0)
         func submit(_ id: String) {
-            var request = KServeTests.digitsRequest(id: id)
+            var request = KServeLiveTests.digitsRequest(id: id)
             request.modelName = "alpha"
             service.infer(request, deadline: nil, cancellation: CancellationToken()) { result in
                 results.withLock { $0[id] = result.map(\.0) }
+                finished.withLock { $0.append(id) }
                 done.signal()
             }
         }
         // The first request holds the instance at the gate; three more wait in the queue.
         for id in ["a", "b", "c", "d"] { submit(id) }
+        #expect(waitUntil { gate.traces.withLock { $0.count } == 1 })
         let unloaded = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             try? catalog.unload(model: "alpha")
+            finished.withLock { $0.append("unloaded") }
             unloaded.signal()
         }
         // The model leaves the table at once: a new request is refused while the old ones are still queued.
-        var refusedEarly = false
-        for _ in 0..<200 where !refusedEarly {
-            if case .failure(let error) = Result(catching: { () throws(RPCError) in try catalog.resolve(model: "alpha", version: "") }) {
-                refusedEarly = error.code == .unavailable
-            } else {
-                Thread.sleep(forTimeInterval: 0.005)
+        #expect(waitUntil {
+            do throws(RPCError) {
+                _ = try catalog.resolve(model: "alpha", version: "")
+                return false
+            } catch {
+                return error.code == .unavailable
             }
-        }
-        #expect(refusedEarly)
-        #expect(unloaded.wait(timeout: .now() + 0.2) == .timedOut, "unload returned before its queue drained")
+        })
+        #expect(finished.withLock { $0 }.isEmpty, "unload returned before its queue drained")
         gate.open()
         #expect(unloaded.wait(timeout: .now() + 10) == .success)
         for _ in 0..<4 { #expect(done.wait(timeout: .now() + 10) == .success) }
+        // The unload returned only after every queued request was answered (the gate held them until now).
+        #expect(finished.withLock { $0 }.last == "unloaded", "\(finished.withLock { $0 })")
         let outcome = results.withLock { $0 }
         for id in ["a", "b", "c", "d"] {
             guard case .success(let response)? = outcome[id] else {
@@ -266,12 +273,14 @@ struct ModelControlTests {
         try catalog.load(model: "alpha")
         let service = KServeService(catalog: catalog)
         let failures = Atomic<Int>(0)
+        let finished = Mutex<[String]>([])
         let done = DispatchSemaphore(value: 0)
         for id in 0..<3 {
-            var request = KServeTests.digitsRequest(id: "\(id)")
+            var request = KServeLiveTests.digitsRequest(id: "\(id)")
             request.modelName = "alpha"
             service.infer(request, deadline: nil, cancellation: CancellationToken()) { result in
                 if case .failure = result { failures.add(1, ordering: .relaxed) }
+                finished.withLock { $0.append("request") }
                 done.signal()
             }
         }
@@ -281,15 +290,18 @@ struct ModelControlTests {
         let reloaded = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             try? catalog.load(model: "alpha")
+            finished.withLock { $0.append("reloaded") }
             reloaded.signal()
         }
         // The reload overlaps the held work: the new version is installed while the load still waits for the old
         // one to drain (it cannot, the gate is closed).
         #expect(waitUntil { (try? catalog.resolve(model: "alpha", version: "").1).map { $0 !== old } == true })
-        #expect(reloaded.wait(timeout: .now()) == .timedOut, "the reload finished before the old version drained")
+        #expect(finished.withLock { $0 }.isEmpty, "the reload finished before the old version drained")
         gate.open()
         #expect(reloaded.wait(timeout: .now() + 10) == .success)
         for _ in 0..<3 { #expect(done.wait(timeout: .now() + 10) == .success) }
+        // The reload returned only after the old version had answered all three.
+        #expect(finished.withLock { $0 } == ["request", "request", "request", "reloaded"])
         #expect(failures.load(ordering: .relaxed) == 0)
         #expect((try? catalog.resolve(model: "alpha", version: "")) != nil)
     }

@@ -7,11 +7,12 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
 /// Issue 25 end to end: with `--model-control explicit`, a client's RepositoryModelLoad of a hostile config.json or
 /// model gets a load error naming the file and the limit, and the server keeps serving.
-@Suite(.serialized)
-struct ModelResourceLimitEndToEndTests {
+@Suite(.serialized, .tags(.live))
+struct ModelResourceLimitEndToEndLiveTests {
     /// x[N, width] → Relu → y.
     static func wideRelu(width: Int64) -> [UInt8] {
         var model = ONNXModel()
@@ -53,22 +54,22 @@ struct ModelResourceLimitEndToEndTests {
     @Test func hostileModelsGetLoadErrorsAndTheServerKeepsServing() throws {
         let root = try Self.makeRepository()
         defer { try? FileManager.default.removeItem(at: root) }
-        try ModelControlTests.withServer(["--models", root.path, "--model-control", "explicit",
+        try ModelControlLiveTests.withServer(["--models", root.path, "--model-control", "explicit",
                                           "--load-model", "good"]) { (_: TensorwireServer, client: ClientConnection) throws in
-            #expect(ModelControlTests.infer(client, "good").isOK)
+            #expect(ModelControlLiveTests.infer(client, "good").isOK)
             let expectations = [
                 ("hugebatch", "hugebatch/config.json: 'max_batch_size' is 4611686018427387904, over the limit of 1048576"),
                 ("manyinstances", "manyinstances/config.json: 'instances' is 1000000, over the limit of 256"),
                 ("wide", "wide/1/model.onnx: one batch row of execution buffers needs 2147483648 bytes"),
             ]
             for (name, expected) in expectations {
-                let status = ModelControlTests.status(client, "RepositoryModelLoad",
+                let status = ModelControlLiveTests.status(client, "RepositoryModelLoad",
                                                       KServe.RepositoryModelRequest(modelName: name))
                 #expect(status.code == .invalidArgument, "\(name): \(status)")
                 #expect(status.message.contains(expected), "\(name): \(status.message)")
                 // Still alive and serving after each refusal.
-                #expect(ModelControlTests.infer(client, "good").isOK)
-                #expect(try !ModelControlTests.ready(client, name))
+                #expect(ModelControlLiveTests.infer(client, "good").isOK)
+                #expect(try !ModelControlLiveTests.ready(client, name))
             }
         }
     }
@@ -83,15 +84,15 @@ struct ModelResourceLimitEndToEndTests {
         // and the flag, and the server still answers.
         let root = try Self.makeRepository()
         defer { try? FileManager.default.removeItem(at: root) }
-        try ModelControlTests.withServer(["--models", root.path, "--model-control", "explicit",
+        try ModelControlLiveTests.withServer(["--models", root.path, "--model-control", "explicit",
                                           "--max-model-bytes", "65536"]) { (server: TensorwireServer, client: ClientConnection) throws in
             #expect(server.catalog.source.maxModelBytes == 65536)
-            let status = ModelControlTests.status(client, "RepositoryModelLoad",
+            let status = ModelControlLiveTests.status(client, "RepositoryModelLoad",
                                                   KServe.RepositoryModelRequest(modelName: "wide8k"))
             #expect(status.code == .invalidArgument, "\(status)")
             #expect(status.message.contains("budget of 65536 bytes (--max-model-bytes)")
                 || status.message.contains("budget of 65536 bytes; raise it with --max-model-bytes"), "\(status.message)")
-            #expect(try ModelControlTests.call(client, "ServerLive", KServe.ServerLiveRequest(),
+            #expect(try ModelControlLiveTests.call(client, "ServerLive", KServe.ServerLiveRequest(),
                                                as: KServe.ServerLiveResponse.self).live)
         }
     }

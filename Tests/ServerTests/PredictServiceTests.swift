@@ -6,40 +6,20 @@ import Testing
 import TensorwireProto
 
 @testable import Server
+import TestSupport
 
-/// A one-shot box for a completion's result, waited for with a bounded spin (the batcher answers on its own thread).
-final class ResultBox<T: Sendable>: Sendable {
-    let value = Mutex<T?>(nil)
-
-    func set(_ result: T) { value.withLock { $0 = result } }
-
-    func wait(seconds: Double = 30) -> T? {
-        let clock = ContinuousClock()
-        let end = clock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
-        while clock.now < end {
-            if let result = value.withLock({ $0 }) { return result }
-            usleep(1000)
-        }
-        return nil
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-@Suite(.serialized)
-struct PredictServiceTests {
+@Suite(.serialized, .tags(.live))
+struct PredictServiceLiveTests {
     static let catalog = ModelCatalog(repository: ModelRepository.builtin())
-    let service = PredictService(catalog: PredictServiceTests.catalog)
+    let service = PredictService(catalog: PredictServiceLiveTests.catalog)
 
     var digitsInput: TensorSignature {
         get throws { try #require(try service.catalog.resolve(model: "digits", version: "").1.model.signature.inputs.first) }
     }
 
     func run(_ request: TensorwireV1.PredictRequest) -> Result<TensorwireV1.PredictResponse, RPCError>? {
-        let box = ResultBox<Result<TensorwireV1.PredictResponse, RPCError>>()
-        service.predict(request, deadline: nil, cancellation: CancellationToken()) { box.set($0) }
+        let box = Promise<Result<TensorwireV1.PredictResponse, RPCError>>()
+        service.predict(request, deadline: nil, cancellation: CancellationToken()) { box.fulfill($0) }
         return box.wait()
     }
 

@@ -10,41 +10,42 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
-@Suite(.serialized)
-struct ReadinessAndStartupTests {
+@Suite(.serialized, .tags(.live))
+struct ReadinessAndStartupLiveTests {
     static func serverReady(_ client: ClientConnection) throws -> Bool {
-        try ModelControlTests.call(client, "ServerReady", KServe.ServerReadyRequest(), as: KServe.ServerReadyResponse.self)
+        try ModelControlLiveTests.call(client, "ServerReady", KServe.ServerReadyRequest(), as: KServe.ServerReadyResponse.self)
             .ready
     }
 
     @Test func failedModelsLeaveTheServerReadyAndAreReportedPerModel() throws {
-        let repository = try ModelControlTests.Repository()
+        let repository = try ModelControlLiveTests.Repository()
         defer { repository.remove() }
-        try ModelControlTests.withServer(["--models", repository.root.path]) { (server: TensorwireServer, client: ClientConnection) throws in
+        try ModelControlLiveTests.withServer(["--models", repository.root.path]) { (server: TensorwireServer, client: ClientConnection) throws in
             #expect(try Self.serverReady(client))
             #expect((try? server.health.check("").get()) == .serving)
-            #expect(try ModelControlTests.ready(client, "alpha"))
-            #expect(try !ModelControlTests.ready(client, "broken"))
+            #expect(try ModelControlLiveTests.ready(client, "alpha"))
+            #expect(try !ModelControlLiveTests.ready(client, "broken"))
             #expect(server.catalog.failedModelNames == ["badconfig", "broken"])
             #expect(server.catalog.readyModelNames == ["alpha", "beta"])
         }
     }
 
     @Test func strictReadinessKeepsTheOldRule() throws {
-        let repository = try ModelControlTests.Repository()
+        let repository = try ModelControlLiveTests.Repository()
         defer { repository.remove() }
-        try ModelControlTests.withServer(["--models", repository.root.path, "--strict-readiness"]) { (server: TensorwireServer, client: ClientConnection) throws in
+        try ModelControlLiveTests.withServer(["--models", repository.root.path, "--strict-readiness"]) { (server: TensorwireServer, client: ClientConnection) throws in
             #expect(try !Self.serverReady(client))
             #expect((try? server.health.check("").get()) == .notServing)
-            #expect(try ModelControlTests.ready(client, "alpha"))
+            #expect(try ModelControlLiveTests.ready(client, "alpha"))
         }
     }
 
     @Test func startupSummaryListsReadyAndFailedModelsSeparately() throws {
-        let repository = try ModelControlTests.Repository()
+        let repository = try ModelControlLiveTests.Repository()
         defer { repository.remove() }
-        try ModelControlTests.withServer(["--models", repository.root.path]) { (server: TensorwireServer, _: ClientConnection) throws in
+        try ModelControlLiveTests.withServer(["--models", repository.root.path]) { (server: TensorwireServer, _: ClientConnection) throws in
             let lines = server.startupSummary()
             #expect(lines.first?.level == .info)
             #expect(lines.first?.text.contains("serving models alpha, beta from repository \(repository.root.path)") == true)
@@ -57,7 +58,7 @@ struct ReadinessAndStartupTests {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tw-empty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        try ModelControlTests.withServer(["--models", root.path]) { (server: TensorwireServer, _: ClientConnection) throws in
+        try ModelControlLiveTests.withServer(["--models", root.path]) { (server: TensorwireServer, _: ClientConnection) throws in
             let lines = server.startupSummary()
             #expect(lines.first?.text.contains("serving no model") == true)
             #expect(lines.contains { $0.level == .warning && $0.text.contains("no model is loaded") })

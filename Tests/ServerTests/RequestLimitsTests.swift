@@ -10,16 +10,17 @@ import TensorwireProto
 import Transport
 
 @testable import Server
+import TestSupport
 
-@Suite(.serialized)
-struct RequestLimitsTests {
+@Suite(.serialized, .tags(.live))
+struct RequestLimitsLiveTests {
     /// `count` empty entries of length-delimited field `field` after `prefix`: two wire bytes each.
     static func emptyEntries(field: Int, count: Int) -> [UInt8] {
         Array(repeating: [UInt8((field << 3) | 2), 0], count: count).flatMap { $0 }
     }
 
     @Test func amplifyingRequestsAreResourceExhaustedAndTheServerServesOn() throws {
-        try EndToEndTests.withServer { (_: TensorwireServer, client: ClientConnection) throws in
+        try EndToEndLiveTests.withServer { (_: TensorwireServer, client: ClientConnection) throws in
             // 40,000 empty inputs: 80 KB on the wire (decoded off the loop), ~5.4 MB as Tensors before the fix.
             let predict = client.unary(
                 path: "/tensorwire.v1.Inference/Predict", request: Array("\u{0A}\u{06}digits".utf8) + Self.emptyEntries(field: 3, count: 40_000),
@@ -36,15 +37,15 @@ struct RequestLimitsTests {
             #expect(infer.status.code == .resourceExhausted)
             // The server still answers a valid request.
             let valid = client.unary(
-                path: "/tensorwire.v1.Inference/Predict", request: EndToEndTests.digitsRequest(id: "ok").serializedBytes(),
+                path: "/tensorwire.v1.Inference/Predict", request: EndToEndLiveTests.digitsRequest(id: "ok").serializedBytes(),
                 timeout: .seconds(30))
             #expect(valid.status.isOK)
         }
     }
 
     @Test func largeRequestsDecodeOffTheLoopAndAnswer() throws {
-        try EndToEndTests.withServer { (_: TensorwireServer, client: ClientConnection) throws in
-            let request = EndToEndTests.digitsRequest(id: "big", rows: 400)  // 400 x 64 floats: ~100 KB
+        try EndToEndLiveTests.withServer { (_: TensorwireServer, client: ClientConnection) throws in
+            let request = EndToEndLiveTests.digitsRequest(id: "big", rows: 400)  // 400 x 64 floats: ~100 KB
             let bytes = request.serializedBytes()
             #expect(bytes.count >= RequestDecoding.offLoopThreshold)
             let response = client.unary(path: "/tensorwire.v1.Inference/Predict", request: bytes, timeout: .seconds(30))
@@ -56,7 +57,7 @@ struct RequestLimitsTests {
     }
 
     @Test func invalidUTF8InAParameterKeyIsInvalidArgument() throws {
-        try EndToEndTests.withServer { (_: TensorwireServer, client: ClientConnection) throws in
+        try EndToEndLiveTests.withServer { (_: TensorwireServer, client: ClientConnection) throws in
             // ModelInferRequest { model_name: "digits", parameters: { key: "\xFF\xFE" } }
             let entry: [UInt8] = [0x0A, 0x02, 0xFF, 0xFE]
             let bytes: [UInt8] = [0x0A, 0x06] + Array("digits".utf8) + [0x22, UInt8(entry.count)] + entry

@@ -5,15 +5,16 @@ import Testing
 import TensorwireProto
 
 @testable import Server
+import TestSupport
 
 /// Data sent in a typed field other than the one `dtype` (native) or `datatype` (KServe) selects: the refusal names
 /// the field that holds the data and the one the type reads, and says how to fix it, instead of counting the empty
 /// field's zero elements against the shape ("shape needs 64 elements, got 0"). On the built-in digits model (input X,
 /// FLOAT32 [-1, 64]).
-@Suite(.serialized)
-struct TypedFieldErrorTests {
-    let predict = PredictService(catalog: PredictServiceTests.catalog)
-    let kserve = KServeService(catalog: PredictServiceTests.catalog)
+@Suite(.serialized, .tags(.live))
+struct TypedFieldErrorLiveTests {
+    let predict = PredictService(catalog: PredictServiceLiveTests.catalog)
+    let kserve = KServeService(catalog: PredictServiceLiveTests.catalog)
 
     /// The INVALID_ARGUMENT message of a Predict of one digits row configured by `configure` (empty when it succeeds).
     func predictError(_ configure: (inout TensorwireV1.Tensor) -> Void) -> String {
@@ -22,8 +23,8 @@ struct TypedFieldErrorTests {
         var request = TensorwireV1.PredictRequest()
         request.model = "digits"
         request.inputs = [tensor]
-        let box = ResultBox<Result<TensorwireV1.PredictResponse, RPCError>>()
-        predict.predict(request, deadline: nil, cancellation: CancellationToken()) { box.set($0) }
+        let box = Promise<Result<TensorwireV1.PredictResponse, RPCError>>()
+        predict.predict(request, deadline: nil, cancellation: CancellationToken()) { box.fulfill($0) }
         guard case .failure(let error)? = box.wait() else { return "" }
         #expect(error.code == .invalidArgument, "\(error)")
         return error.message
@@ -38,8 +39,8 @@ struct TypedFieldErrorTests {
         var request = KServe.ModelInferRequest()
         request.modelName = "digits"
         request.inputs = [input]
-        let box = ResultBox<Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>>()
-        kserve.infer(request, deadline: nil, cancellation: CancellationToken()) { box.set($0) }
+        let box = Promise<Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>>()
+        kserve.infer(request, deadline: nil, cancellation: CancellationToken()) { box.fulfill($0) }
         guard case .failure(let error)? = box.wait() else { return "" }
         #expect(error.code == .invalidArgument, "\(error)")
         return error.message

@@ -2,6 +2,7 @@ import ProtoWire
 import Testing
 import TensorwireProto
 import DecoderFuzzing
+import TestSupport
 
 struct MessageTests {
     @Test func rawDataWithFloatDataBothSurviveARoundTrip() throws {
@@ -114,18 +115,5 @@ struct MessageTests {
         }
         request.outputs = generator.next() % 2 == 0 ? [] : ["a", "b"]
         return request
-    }
-}
-
-/// A small deterministic generator so random tests repeat exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -3,6 +3,7 @@ import RPCCore
 import Synchronization
 import Testing
 @testable import Transport
+import TestSupport
 
 /// What a compression-aware echo handler saw: each request message and whether it arrived compressed.
 private final class RequestLog: Sendable {
@@ -65,8 +66,8 @@ private final class FlagRecorder: Sendable {
     }
 }
 
-@Suite(.serialized)
-struct CompressionTransportTests {
+@Suite(.serialized, .tags(.live))
+struct CompressionTransportLiveTests {
     @Test(arguments: CompressionAlgorithm.allCases)
     func compressedUnaryRequestIsInflatedForTheHandler(algorithm: CompressionAlgorithm) throws {
         let log = RequestLog()

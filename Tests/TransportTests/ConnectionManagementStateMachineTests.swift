@@ -3,6 +3,7 @@
 
 import Testing
 @testable import Transport
+import Clocks
 
 private typealias Machine = ConnectionManagementStateMachine
 private typealias Action = ConnectionManagementStateMachine.Action
@@ -14,9 +15,9 @@ private let policy = Machine.Configuration(
     earlyResetsPerSecond: 0)
 
 /// The virtual clock's origin: every instant is `t0 + offset`.
-private let t0 = ContinuousClock.now
+private let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
 
-private func at(_ seconds: Double) -> ContinuousClock.Instant { t0 + .milliseconds(Int((seconds * 1000).rounded())) }
+private func at(_ seconds: Double) -> MonotonicInstant { t0 + .milliseconds(Int((seconds * 1000).rounded())) }
 
 private func notice(grace: Duration) -> Action {
     .sendShutdownNoticeAndPing(finalGoAwayAfter: Machine.finalGoAwayDelay, closeAfter: grace)

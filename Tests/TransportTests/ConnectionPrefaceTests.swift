@@ -5,45 +5,9 @@ import Glibc
 import RPCCore
 import Testing
 import Transport
+import TestSupport
 
-/// A blocking TCP socket connected to 127.0.0.1:`port`, with a 200 ms receive timeout.
-func connectLoopback(port: Int) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(fd >= 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    if connected != 0 { close(fd) }
-    try #require(connected == 0)
-    var receiveTimeout = timeval(tv_sec: 0, tv_usec: 200_000)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receiveTimeout, socklen_t(MemoryLayout<timeval>.size))
-    return fd
-}
-
-/// Sends `request`, then reads until the server closes (or `seconds` pass); returns what arrived and whether the
-/// server closed.
-func exchangeRaw(port: Int, _ request: [UInt8], seconds: Double = 10) throws -> (reply: [UInt8], closed: Bool) {
-    let fd = try connectLoopback(port: port)
-    defer { close(fd) }
-    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    var reply: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let giveUp = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    while ContinuousClock.now < giveUp {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n == 0 { return (reply, true) }
-        if n > 0 { reply += buffer[0..<n] }
-    }
-    return (reply, false)
-}
-
-@Suite struct ConnectionPrefaceTests {
+@Suite(.tags(.live)) struct ConnectionPrefaceLiveTests {
     @Test func classifiesTheFirstBytes() {
         let preface = ConnectionPreface.http2
         #expect(ConnectionPreface.classify([UInt8]()) == .undecided)

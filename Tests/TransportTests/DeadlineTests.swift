@@ -3,8 +3,10 @@
 // A raw HTTP/2 client (our HTTP2Session over a blocking socket) sends `grpc-timeout` but keeps no deadline of its
 // own, so the server's timer is the only one and what it puts on the wire is observed exactly: a deadline that
 // expires at any step ends in DEADLINE_EXCEEDED, or OK once the response went out, and never in RST_STREAM
-// INTERNAL_ERROR. Each handler takes its steps from the call's own events (on the loop thread), not from sleeps.
+// INTERNAL_ERROR. Each handler takes its steps from the call's own events (on the loop thread), not from sleeps, and
+// the server's clock is virtual: the deadline passes when the test moves it, after the handler's step.
 
+import Clocks
 import Dispatch
 import EventLoop
 import Glibc
@@ -14,76 +16,9 @@ import Synchronization
 import Testing
 import Transport
 import HTTPTypes
+import TestSupport
 
-/// What the raw client saw on its one stream.
-struct RawCallOutcome {
-    var responseHeaders: [HeaderField]?
-    var dataBytes = 0
-    var trailers: [HeaderField]?
-    var closeCode: HTTP2ErrorCode?
-
-    var grpcStatus: String? {
-        (trailers ?? []).first { $0.name == "grpc-status" }?.value
-    }
-}
-
-/// One gRPC call over a fresh connection with a blocking socket; returns once the stream closes (or after
-/// `seconds`, with what arrived by then).
-func rawCall(
-    port: Int, path: String, message: [UInt8], timeout: String?, seconds: Double = 20
-) throws -> RawCallOutcome {
-    let fd = try connectLoopback(port: port)
-    defer { close(fd) }
-
-    let session = try HTTP2Session(role: .client)
-    var headers = [
-        HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":path", path),
-        HeaderField(":authority", "localhost"), HeaderField("content-type", "application/grpc"),
-        HeaderField("te", "trailers"),
-    ]
-    if let timeout { headers.append(HeaderField("grpc-timeout", timeout)) }
-    let id = try session.sendRequest(headers: headers)
-    let length = UInt32(message.count)
-    let framed = [0, UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]
-        + message
-    _ = try session.sendData(streamID: id, framed)
-    _ = try session.finish(streamID: id)
-
-    var outcome = RawCallOutcome()
-    let giveUp = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while outcome.closeCode == nil, ContinuousClock.now < giveUp {
-        var output: [UInt8] = []
-        var events = try session.drainOutput(into: &output)
-        var sent = 0
-        while sent < output.count {
-            let n = output[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { break }
-            sent += n
-        }
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n == 0 { break }
-        if n > 0 { events += try session.receive(Array(buffer[0..<n])) }
-        for event in events {
-            switch event {
-            case .headers(id, let fields, .response, let endStream):
-                if endStream { outcome.trailers = fields } else { outcome.responseHeaders = fields }
-            case .headers(id, let fields, .trailers, _):
-                outcome.trailers = fields
-            case .data(id, let bytes, _):
-                outcome.dataBytes += bytes.count
-                session.consume(streamID: id, count: bytes.count)
-            case .streamClosed(id, let code):
-                outcome.closeCode = code
-            default:
-                break
-            }
-        }
-    }
-    return outcome
-}
-
-@Suite struct DeadlineTests {
+@Suite(.tags(.live)) struct DeadlineLiveTests {
     static let unary = MethodDescriptor(service: "tw.test.Deadline", method: "Get", kind: .unary)
     static let streaming = MethodDescriptor(service: "tw.test.Deadline", method: "Expand", kind: .serverStreaming)
 
@@ -102,7 +37,8 @@ func rawCall(
         case answeredInTime
     }
 
-    static func router(step: Step) -> Router<ServerMethodHandler> {
+    /// The handlers: each takes its step, then says so through `stepTaken` (on the loop thread).
+    static func router(step: Step, stepTaken: Promise<Bool>) -> Router<ServerMethodHandler> {
         var router = Router<ServerMethodHandler>()
         let handler = ServerMethodHandler.unary { call, request in
             switch step {
@@ -117,6 +53,7 @@ func rawCall(
             case .answeredInTime:
                 call.respond(request)
             }
+            stepTaken.fulfill(true)
         }
         router.register(unary, handler: handler)
         router.register(
@@ -127,15 +64,35 @@ func rawCall(
                     call.send(request)
                     call.finish()
                 }
+                stepTaken.fulfill(true)
             })
         return router
     }
 
+    /// One call with `grpc-timeout: 50m` on a server whose loops run on a virtual clock: once the handler has taken
+    /// its step, the clock jumps 50 ms and the server's deadline timer fires; what the client saw is returned. The
+    /// raw client keeps no deadline of its own, and nothing depends on how fast either side runs.
+    static func callThatOutlivesItsDeadline(step: Step, path: String, message: [UInt8]) throws -> RawCallOutcome {
+        let clock = ManualClock()
+        let stepTaken = Promise<Bool>()
+        let server = try makeServer(Self.router(step: step, stepTaken: stepTaken)) { $0.clock = clock }
+        defer { server.shutdown(drainSeconds: 1) }
+        let client = try RawH2Client(port: server.port)
+        let id = try client.startCall(path, message: message, timeout: "50m")
+        try client.flush()
+        #expect(stepTaken.wait() == true)
+        if step == .answeredInTime {
+            // The response goes out before the deadline passes.
+            #expect(try client.pump { client.closed[id] != nil })
+        }
+        clock.advance(by: .milliseconds(50))
+        #expect(try client.pump { client.closed[id] != nil })
+        return client.outcome(id)
+    }
+
     @Test(arguments: Step.allCases)
     func deadlineAtEveryStepIsDeadlineExceededOrOKNeverAReset(step: Step) throws {
-        let server = try makeServer(Self.router(step: step))
-        defer { server.shutdown(drainSeconds: 1) }
-        let outcome = try rawCall(port: server.port, path: Self.unary.path, message: [7, 7], timeout: "50m")
+        let outcome = try Self.callThatOutlivesItsDeadline(step: step, path: Self.unary.path, message: [7, 7])
         #expect(outcome.closeCode == .noError, "\(step): stream closed with \(String(describing: outcome.closeCode))")
         switch step {
         case .answeredInTime:
@@ -152,9 +109,7 @@ func rawCall(
     }
 
     @Test func deadlineWhileStreamingEndsWithTrailersAfterTheMessagesSent() throws {
-        let server = try makeServer(Self.router(step: .queued))
-        defer { server.shutdown(drainSeconds: 1) }
-        let outcome = try rawCall(port: server.port, path: Self.streaming.path, message: [1, 2, 3], timeout: "50m")
+        let outcome = try Self.callThatOutlivesItsDeadline(step: .queued, path: Self.streaming.path, message: [1, 2, 3])
         #expect(outcome.closeCode == .noError)
         #expect(outcome.dataBytes == 8)  // the one message sent before the deadline, not the late one
         #expect(outcome.grpcStatus == "4")

@@ -4,22 +4,23 @@ import RPCCore
 import Synchronization
 import Testing
 import Transport
+import TestSupport
 
 /// `ServerCall.pauseReading/resumeReading`: a paused stream stops its client at the HTTP/2 stream window while the
 /// connection's other streams flow, and resuming hands every waiting message over in order.
-@Suite(.serialized)
-struct ReadPausingTests {
+@Suite(.serialized, .tags(.live))
+struct ReadPausingLiveTests {
     static let paused = MethodDescriptor(service: Echo.service, method: "Paused", kind: .bidirectionalStreaming)
 
     @Test func pausedStreamStopsTheClientAtTheWindowAndResumesInOrder() throws {
         let window = 65_535
         let received = Mutex<[[UInt8]]>([])
-        let serverCall = Mutex<ServerCall?>(nil)
+        let serverCall = Promise<ServerCall>()
         var router = Echo.router()
         router.register(
             Self.paused,
             handler: .bidirectionalStreaming { call in
-                serverCall.withLock { $0 = call }
+                serverCall.fulfill(call)
                 return RequestObserver(
                     onMessage: { message in
                         let count = received.withLock { $0.append(message); return $0.count }
@@ -35,34 +36,40 @@ struct ReadPausingTests {
             configuration.http2.connectionWindowSize = UInt32(window)
         }
         defer { server.shutdown(drainSeconds: 1) }
-        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
-        defer { client.close() }
-
-        let recorder = CallRecorder()
-        let call = client.makeCall(path: Self.paused.path, kind: .bidirectionalStreaming, handlers: recorder.handlers)
+        // A raw client, so the test sees exactly how much of its stream the flow-control windows let out.
+        let client = try RawH2Client(port: server.port)
         let messages = (0..<40).map { index in [UInt8](repeating: UInt8(index), count: 16 * 1024) }
-        for message in messages { call.send(message) }
-        call.closeSend()
+        let stream = try client.open(Self.paused.path)
+        for message in messages { try client.sendMessage(on: stream, message) }
+        try client.finish(stream)
 
-        #expect(eventually { (serverCall.withLock { $0 }?.withheldRequestBytes ?? 0) > 0 })
+        // The first message arrives and pauses the stream; the DATA behind it is held, its stream credit withheld.
+        #expect(try client.pump { serverCall.current.map { $0.withheldRequestBytes > 0 } ?? false })
+        let call = try #require(serverCall.current)
         // The connection window is credited although the paused stream holds its data: another call on the same
         // connection, larger than what is left of a 64 KiB connection window, still goes through.
-        let other = client.unary(path: Echo.unary.path, request: [UInt8](repeating: 9, count: 48 * 1024), timeout: .seconds(30))
-        #expect(other.status == .ok)
-        #expect(other.message?.count == 48 * 1024)
-        _ = DispatchSemaphore(value: 0).wait(timeout: .now() + 0.2)
+        let other = try client.startCall(Echo.unary.path, message: [UInt8](repeating: 9, count: 48 * 1024))
+        #expect(try client.pump { client.closed[other] != nil })
+        #expect(client.grpcStatus(other) == "0")
+        #expect(client.received[other]?.count == 5 + 48 * 1024)
+        // Two PING round trips: any stream credit the server sent has reached the client, and whatever DATA that
+        // credit let the client send has reached the server. Nothing more can be on its way.
+        #expect(try client.roundTrip())
+        #expect(try client.roundTrip())
         // The client stopped at the stream window: without the withheld credit it would have sent all 640 KiB.
-        let call1 = try #require(serverCall.withLock { $0 })
-        #expect(call1.withheldRequestBytes <= window + 16_384)
+        let total = messages.count * (5 + 16 * 1024)
+        let sent = total - client.session.queuedOutboundBytes(streamID: stream)
+        #expect(sent <= window + 16_384, "\(sent) bytes of the paused stream went out")
+        #expect(call.withheldRequestBytes <= window + 16_384)
         #expect(received.withLock { $0.count } == 1)
-        #expect(recorder.finished.wait(seconds: 0) == nil)
+        #expect(client.trailers[stream] == nil)
 
-        call1.resumeReading()
-        let (status, _) = try #require(recorder.finished.wait())
-        #expect(status == .ok)
-        #expect(recorder.messages.withLock { $0 } == [[40]])
+        call.resumeReading()
+        #expect(try client.pump { client.closed[stream] != nil })
+        #expect(client.grpcStatus(stream) == "0")
+        #expect(client.received[stream] == [0, 0, 0, 0, 1, 40])
         #expect(received.withLock { $0 } == messages)
-        #expect(call1.withheldRequestBytes == 0)
+        #expect(call.withheldRequestBytes == 0)
     }
 
     @Test func pauseAndResumeFromAnotherThreadKeepOrder() throws {

@@ -12,107 +12,12 @@ import Synchronization
 import Testing
 @testable import Transport
 import HTTPTypes
-
-/// A raw HTTP/2 client on a blocking socket with any number of streams: requests go out exactly as written and
-/// nothing is finished unless asked, so a test can leave messages unfinished.
-final class RawH2Client {
-    let fd: Int32
-    let session: HTTP2Session
-    private(set) var trailers: [Int32: [HeaderField]] = [:]
-    private(set) var closed: [Int32: HTTP2ErrorCode] = [:]
-    private(set) var connectionClosed = false
-    /// Opaque data of the PING ACKs received.
-    private(set) var pings: Set<UInt64> = []
-
-    init(port: Int, configuration: HTTP2Session.Configuration = HTTP2Session.Configuration()) throws {
-        fd = try connectLoopback(port: port)
-        session = try HTTP2Session(role: .client, configuration: configuration)
-    }
-
-    private var isOpen = true
-
-    deinit { disconnect() }
-
-    /// Closes the socket once (a second close could hit a descriptor reused by another test in this process).
-    func disconnect() {
-        guard isOpen else { return }
-        isOpen = false
-        close(fd)
-    }
-
-    /// Opens a stream on `path` (request headers only).
-    func open(_ path: String) throws -> Int32 {
-        try session.sendRequest(headers: [
-            HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":path", path),
-            HeaderField(":authority", "localhost"), HeaderField("content-type", "application/grpc"),
-            HeaderField("te", "trailers"),
-        ])
-    }
-
-    /// Queues a gRPC prefix declaring `declared` bytes, then `sending` bytes of the body (no END_STREAM).
-    func sendPartialMessage(on id: Int32, declared: Int, sending: Int) throws {
-        let length = UInt32(declared)
-        let prefix: [UInt8] = [0, UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]
-        _ = try session.sendData(streamID: id, prefix + [UInt8](repeating: 0x2A, count: sending))
-    }
-
-    func grpcStatus(_ id: Int32) -> String? { trailers[id]?.first { $0.name == "grpc-status" }?.value }
-    func grpcMessage(_ id: Int32) -> String? {
-        trailers[id]?.first { $0.name == "grpc-message" }.map { StatusMessage.percentDecode($0.value) }
-    }
-
-    /// Writes what the session has without reading; returns the events draining produced.
-    @discardableResult
-    func flush() throws -> [HTTP2Event] {
-        var output: [UInt8] = []
-        let events = try session.drainOutput(into: &output)
-        var sent = 0
-        while sent < output.count {
-            let n = output[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { break }
-            sent += n
-        }
-        return events
-    }
-
-    /// Writes what the session has, reads once (200 ms receive timeout), handles the events.
-    func pump() throws {
-        var events = try flush()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n == 0 { connectionClosed = true }
-        if n > 0 { events += try session.receive(Array(buffer[0..<n])) }
-        for event in events {
-            switch event {
-            case .headers(let id, let fields, .response, true), .headers(let id, let fields, .trailers, _):
-                trailers[id] = fields
-            case .data(let id, let bytes, _):
-                session.consume(streamID: id, count: bytes.count)
-            case .streamClosed(let id, let code):
-                closed[id] = code
-            case .ping(let opaque, true):
-                pings.insert(opaque)
-            default:
-                break
-            }
-        }
-    }
-
-    /// Pumps until `condition` holds or `seconds` pass; returns whether it held.
-    func pump(seconds: Double = 30, until condition: () -> Bool) throws -> Bool {
-        let giveUp = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        while ContinuousClock.now < giveUp, !connectionClosed {
-            if condition() { return true }
-            try pump()
-        }
-        return condition()
-    }
-}
+import TestSupport
 
 /// The most the budget can be overshot by: the DATA chunk whose growth triggered the refusal (one 16 KiB frame).
 private let frameSlack = 16_384 + 5
 
-@Suite(.serialized) struct TransportLimitTests {
+@Suite(.serialized, .tags(.live)) struct TransportLimitLiveTests {
     // MARK: Point 2: unfinished messages
 
     /// The input sized down: 8 streams on one connection each declare a 3 MiB message and send 512 KiB of
@@ -157,7 +62,7 @@ private let frameSlack = 16_384 + 5
         #expect(try client.pump { client.grpcStatus(ok) != nil })
         #expect(client.grpcStatus(ok) == "0")
         client.disconnect()
-        #expect(eventually { server.bufferedRequestBytes == 0 && server.activeConnections == 0 })
+        #expect(waitUntil { server.bufferedRequestBytes == 0 && server.activeConnections == 0 })
     }
 
     /// A lone stream may buffer one whole message past the per-connection budget (it is bounded by the receive
@@ -175,7 +80,7 @@ private let frameSlack = 16_384 + 5
         #expect(response.status.isOK, "\(response.status)")
         #expect(response.message?.count == message.count)
         #expect(server.bufferBudgetRefusals == 0)
-        #expect(eventually { server.bufferedRequestBytes == 0 })
+        #expect(waitUntil { server.bufferedRequestBytes == 0 })
     }
 
     /// The server-wide budget across connections: two connections of one unfinished 700 KiB message each with a
@@ -198,7 +103,7 @@ private let frameSlack = 16_384 + 5
         #expect(second.grpcStatus(b) == "8")
         #expect(second.grpcMessage(b)?.contains("--max-buffered-request-bytes") == true)
         #expect(first.grpcStatus(a) == nil)  // the first keeps its message going
-        #expect(eventually { server.bufferedRequestBytes <= limit })
+        #expect(waitUntil { server.bufferedRequestBytes <= limit })
         #expect(server.peakBufferedRequestBytes <= limit + frameSlack)
     }
 
@@ -226,7 +131,7 @@ private let frameSlack = 16_384 + 5
         // The handshaken connection, older than the timeout by now, still serves.
         #expect(client.unary(path: Echo.unary.path, request: [2], timeout: .seconds(30)).message == [2])
         #expect(server.handshakeTimeouts == silent)
-        #expect(eventually { server.activeConnections == 1 })
+        #expect(waitUntil { server.activeConnections == 1 })
     }
 
     @Test func theIdleTimeoutIsOnByDefault() {
@@ -253,12 +158,12 @@ private let frameSlack = 16_384 + 5
         for attempt in 1...3 {
             let (reply, closed) = try exchangeRaw(port: server.port, ConnectionPreface.http2, seconds: 30)
             #expect(closed && reply.isEmpty, "attempt \(attempt): \(reply.count) bytes")
-            #expect(eventually { server.refusedConnections == attempt }, "\(server.refusedConnections)")
+            #expect(waitUntil { server.refusedConnections == attempt }, "\(server.refusedConnections)")
         }
         let capLines = logs.lines.filter { $0.contains("--max-connections") }
         #expect(capLines.count == 1, "\(logs.lines)")
         first.close()
-        #expect(eventually { server.activeConnections == 1 })
+        #expect(waitUntil { server.activeConnections == 1 })
         let third = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { third.close() }
         #expect(third.unary(path: Echo.unary.path, request: [3], timeout: .seconds(30)).message == [3])
@@ -399,7 +304,7 @@ private let frameSlack = 16_384 + 5
         _ = try client.session.drainOutput(into: &output)
         _ = output.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         // The client reads nothing from here on.
-        #expect(eventually { stopped.load(ordering: .relaxed) == 4 })
+        #expect(waitUntil { stopped.load(ordering: .relaxed) == 4 })
         let total = sent.withLock { $0.reduce(0, +) }
         print("queued responses, one connection: handlers queued \(total) bytes (connection limit \(connectionLimit))")
         #expect(total <= connectionLimit + 4 * ((64 << 10) + 5) + 65_535, "queued \(total)")

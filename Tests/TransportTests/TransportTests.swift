@@ -1,12 +1,14 @@
+import Clocks
 import Dispatch
 import EventLoop
 import RPCCore
 import Synchronization
 import Testing
 import Transport
+import TestSupport
 
-@Suite(.serialized)
-struct ServerAndClientTests {
+@Suite(.serialized, .tags(.live))
+struct ServerAndClientLiveTests {
     @Test func unaryEchoRoundTrips() throws {
         let server = try makeServer()
         defer { server.shutdown(drainSeconds: 1) }
@@ -163,7 +165,7 @@ struct ServerAndClientTests {
             Echo.unary,
             handler: .unary { call, request in
                 #expect(call.loop.inEventLoop)
-                DispatchQueue.global().asyncAfter(deadline: .now() + 0.02) {
+                DispatchQueue.global().async {
                     #expect(!call.loop.inEventLoop)
                     call.respond(request.reversed())
                 }
@@ -233,7 +235,7 @@ struct ServerAndClientTests {
         let call = try #require(held.wait())
         client.close()
         #expect(finished.wait()?.code == .unavailable)
-        #expect(eventually { call.isCancelled })
+        #expect(waitUntil { call.isCancelled })
         // Answering now (from another thread) finds nothing to answer and must not crash.
         call.send([1])
         call.respond([2])
@@ -244,30 +246,30 @@ struct ServerAndClientTests {
     }
 
     @Test func gracefulShutdownLetsInFlightCallFinish() throws {
-        let started = Promise<Bool>()
+        let held = Promise<ServerCall>()
         var router = Router<ServerMethodHandler>()
-        router.register(
-            Echo.unary,
-            handler: .unary { call, request in
-                started.fulfill(true)
-                DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { call.respond(request) }
-            })
+        router.register(Echo.unary, handler: .unary { call, _ in held.fulfill(call) })
         let server = try makeServer(router)
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
         let response = Promise<UnaryResponse>()
         client.unary(path: Echo.unary.path, request: [42], timeout: .seconds(30)) { response.fulfill($0) }
-        #expect(started.wait() == true)
+        let call = try #require(held.wait())
         let stopped = Promise<Bool>()
         DispatchQueue.global().async {
             server.shutdown(drainSeconds: 10)
             stopped.fulfill(true)
         }
+        // The drain has begun (the client has the GOAWAY) while the call is still unanswered; it answers now.
+        #expect(waitUntil { client.hasReceivedGoAway })
+        #expect(response.current == nil)
+        #expect(stopped.current == nil)
+        call.respond([42])
         let result = try #require(response.wait())
         #expect(result.status == .ok)
         #expect(result.message == [42])
         #expect(stopped.wait() == true)
-        #expect(eventually { client.isClosed })
+        #expect(waitUntil { client.isClosed })
         #expect(throws: (any Error).self) {
             let late = try ClientConnection(host: "127.0.0.1", port: server.port)
             defer { late.close() }
@@ -298,29 +300,40 @@ struct ServerAndClientTests {
         defer { client.close() }
         #expect(client.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30)).status == .ok)
         for _ in 0..<5 { client.ping() }
-        #expect(eventually { client.isClosed })
+        #expect(waitUntil { client.isClosed })
     }
 
     @Test func idleConnectionIsClosed() throws {
-        let server = try makeServer { $0.idleTimeout = .milliseconds(200) }
-        defer { server.shutdown(drainSeconds: 1) }
-        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
-        defer { client.close() }
-        #expect(client.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30)).status == .ok)
-        #expect(eventually { client.isClosed })
-        #expect(eventually { server.activeConnections == 0 })
-    }
-
-    @Test func maxConnectionAgeDrainsTheConnection() throws {
+        let clock = ManualClock()
         let server = try makeServer {
-            $0.maxConnectionAge = .milliseconds(200)
-            $0.maxConnectionAgeGrace = .seconds(5)
+            $0.idleTimeout = .seconds(60)
+            $0.clock = clock
         }
         defer { server.shutdown(drainSeconds: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
         #expect(client.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30)).status == .ok)
-        #expect(eventually { client.isClosed })
+        #expect(!client.hasReceivedGoAway)
+        // A minute of idleness on the server's clock: GOAWAY, then the close (the drain PING's ACK ends it).
+        clock.advance(by: .seconds(60))
+        #expect(waitUntil { client.isClosed })
+        #expect(waitUntil { server.activeConnections == 0 })
+    }
+
+    @Test func maxConnectionAgeDrainsTheConnection() throws {
+        let clock = ManualClock()
+        let server = try makeServer {
+            $0.maxConnectionAge = .seconds(600)
+            $0.maxConnectionAgeGrace = .seconds(5)
+            $0.clock = clock
+        }
+        defer { server.shutdown(drainSeconds: 1) }
+        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
+        defer { client.close() }
+        #expect(client.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30)).status == .ok)
+        #expect(!client.hasReceivedGoAway)
+        clock.advance(by: .seconds(600))
+        #expect(waitUntil { client.isClosed })
         // A fresh connection is served as usual.
         let next = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { next.close() }
