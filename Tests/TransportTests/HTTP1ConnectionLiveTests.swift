@@ -5,6 +5,7 @@ import Glibc
 import HTTPTypes
 import RPCCore
 import Synchronization
+import TestSupport
 import Testing
 import Transport
 
@@ -58,7 +59,7 @@ func parseResponses(_ bytes: [UInt8]) -> [(status: Int, headers: [String: String
     return out
 }
 
-@Suite struct HTTP1ConnectionTests {
+@Suite(.tags(.live)) struct HTTP1ConnectionLiveTests {
     func makeHTTPServer(_ echo: EchoHTTPHandler) throws -> GRPCServer {
         var configuration = GRPCServer.Configuration(host: "127.0.0.1", port: 0)
         configuration.maxReceiveMessageBytes = 1 << 16
