@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
         .target(name: "ProtoWire", swiftSettings: strict),
+        // JSON (RFC 8259): a strict pull reader and a compact writer over bytes; knows no message.
+        .target(name: "JSONWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
@@ -68,7 +70,8 @@ let package = Package(
         ),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
         .target(
-            name: "Inference", dependencies: ["ProtoWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
+            name: "Inference", dependencies: ["ProtoWire", "JSONWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"],
+            swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging"], swiftSettings: strict),
@@ -139,6 +142,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "tensorwire-json-bench",
+            dependencies: ["JSONWire"],
+            path: "Tools/bench/swift/tensorwire-json-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "tensorwire-echo-server",
             dependencies: ["Transport", "RPCCore", "EventLoop"],
             path: "Tools/bench/swift/tensorwire-echo-server",
@@ -171,6 +180,7 @@ let package = Package(
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
+        .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
