@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "JSONWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
+        // JSON bodies of the REST routes: proto3 JSON of tensorwire.v1, KServe v2 / Triton HTTP bodies; sans-I/O.
+        .target(name: "TensorwireJSON", dependencies: ["JSONWire", "TensorwireProto", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
         // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
@@ -181,6 +183,12 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(
+            name: "TensorwireJSONTests",
+            dependencies: ["TensorwireJSON", "JSONWire", "TensorwireProto", "ProtoWire"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(

@@ -17,6 +17,8 @@ public struct JSONReader {
     /// The deepest nesting of objects and arrays accepted.
     public let maxDepth: Int
     var depth = 0
+    /// Byte offset of the name of the object member being read (its opening quote), for errors about the member.
+    public private(set) var memberNameOffset = 0
 
     /// A reader at the start of `bytes`.
     public init(_ bytes: [UInt8], maxDepth: Int = 64) {
@@ -172,6 +174,7 @@ public struct JSONReader {
         skipWhitespace()
         guard index < bytes.count else { throw error("unexpected end of input inside an object") }
         guard bytes[index] == UInt8(ascii: "\"") else { throw error("expected a \"key\"") }
+        memberNameOffset = index
         let key = try readString()
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after the key") }
