@@ -38,8 +38,12 @@ let package = Package(
         .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
         .target(name: "ProtoWire", swiftSettings: strict),
+        // JSON (RFC 8259): a strict pull reader and a compact writer over bytes; knows no message.
+        .target(name: "JSONWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
+        // JSON bodies of the REST routes: proto3 JSON of tensorwire.v1, KServe v2 / Triton HTTP bodies; sans-I/O.
+        .target(name: "TensorwireJSON", dependencies: ["JSONWire", "TensorwireProto", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
         // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
@@ -78,7 +82,8 @@ let package = Package(
         ),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
         .target(
-            name: "Inference", dependencies: ["ProtoWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
+            name: "Inference", dependencies: ["ProtoWire", "JSONWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"],
+            swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
@@ -149,6 +154,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "tensorwire-json-bench",
+            dependencies: ["JSONWire"],
+            path: "Tools/bench/swift/tensorwire-json-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "tensorwire-echo-server",
             dependencies: ["Transport", "RPCCore", "EventLoop"],
             path: "Tools/bench/swift/tensorwire-echo-server",
@@ -183,6 +194,13 @@ let package = Package(
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
+        .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(
+            name: "TensorwireJSONTests",
+            dependencies: ["TensorwireJSON", "JSONWire", "TensorwireProto", "ProtoWire"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
