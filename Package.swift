@@ -87,12 +87,13 @@ let package = Package(
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
-        // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
+        // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
+        // lifecycle.
         .target(
             name: "Server",
             dependencies: [
-                "ProtoWire", "TensorwireProto", "ServiceSupport", "RPCCore", "EventLoop", "Transport", "Inference",
-                "Batching", "Logging", "Clocks",
+                "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
+                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks",
             ],
             swiftSettings: strict
         ),

@@ -91,8 +91,9 @@ public final class TensorwireServer: Sendable {
         configuration.httpHeadTimeout = .milliseconds(Int64(options.httpHeadTimeoutSeconds * 1000))
         configuration.httpBodyIdleTimeout = .milliseconds(Int64(options.httpBodyTimeoutSeconds * 1000))
         configuration.clock = clock
+        let rest = RESTService(kserve: KServeService(catalog: catalog), health: health, clock: clock)
         do {
-            self.transport = try GRPCServer(router: router, configuration: configuration)
+            self.transport = try GRPCServer(router: router, httpHandler: rest.handler, configuration: configuration)
         } catch {
             catalog.shutdown(drain: false)
             throw error
