@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
-        // tensorwire-fuzz drives four decoders (proto, onnx, config, http2; Tools/fuzz/run TARGET).
+        // tensorwire-fuzz drives five decoders (proto, onnx, config, http2, json; Tools/fuzz/run TARGET).
         .target(
             name: "DecoderFuzzing",
             dependencies: ["ProtoWire", "TensorwireProto"],
@@ -133,7 +133,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
-            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTPTypes"],
+            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTPTypes", "TensorwireJSON", "TensorwireProto"],
             path: "Tools/fuzz/tensorwire-fuzz",
             swiftSettings: strict
         ),
