@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
-        // tensorwire-fuzz drives five decoders (proto, onnx, config, http2, http1; Tools/fuzz/run TARGET).
+        // tensorwire-fuzz drives six decoders (proto, onnx, config, http2, http1, json; Tools/fuzz/run TARGET).
         .target(
             name: "DecoderFuzzing",
             dependencies: ["ProtoWire", "TensorwireProto"],
@@ -144,7 +144,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
-            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTP1", "HTTPTypes"],
+            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTP1", "HTTPTypes", "TensorwireJSON", "TensorwireProto"],
             path: "Tools/fuzz/tensorwire-fuzz",
             swiftSettings: strict
         ),

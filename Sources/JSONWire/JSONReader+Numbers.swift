@@ -393,7 +393,7 @@ extension JSONReader {
     public mutating func readFloats(
         into values: inout [Float], options: JSONNumberOptions = [], flattening: Bool = false
     ) throws(JSONError) {
-        try readNumberRun(flattening: flattening) { reader throws(JSONError) in
+        try readArrayLeaves(flattening: flattening) { reader throws(JSONError) in
             values.append(try reader.readFloat(options: options))
         }
     }
@@ -402,14 +402,15 @@ extension JSONReader {
     public mutating func readDoubles(
         into values: inout [Double], options: JSONNumberOptions = [], flattening: Bool = false
     ) throws(JSONError) {
-        try readNumberRun(flattening: flattening) { reader throws(JSONError) in
+        try readArrayLeaves(flattening: flattening) { reader throws(JSONError) in
             values.append(try reader.readDouble(options: options))
         }
     }
 
-    /// Calls `element` for every leaf of an array (nested arrays descended into when `flattening`), in order. A
-    /// `null` leaf is an error, as in proto3 JSON's repeated fields.
-    public mutating func readNumberRun(
+    /// Calls `element` for every leaf of an array (nested arrays descended into, row-major, when `flattening`), in
+    /// order; `element` reads the leaf (a number, a string, a bool). A `null` leaf is an error, as in proto3 JSON's
+    /// repeated fields; so is a nested array when not `flattening`.
+    public mutating func readArrayLeaves(
         flattening: Bool, _ element: (inout JSONReader) throws(JSONError) -> Void
     ) throws(JSONError) {
         try beginArray()
@@ -419,14 +420,14 @@ extension JSONReader {
         while true {
             let byte = try nextByte(expecting: "a value")
             if byte == UInt8(ascii: "[") {
-                guard flattening else { throw error("expected a number, got a list") }
+                guard flattening else { throw error("a list is not allowed as an element here") }
                 try enterContainer()
                 if try !endOfArray() {
                     nested += 1
                     continue
                 }
             } else if byte == UInt8(ascii: "n") {
-                throw error("null is not allowed as an element of a list of numbers")
+                throw error("null is not allowed as an element of a list")
             } else {
                 try element(&self)
             }

@@ -159,7 +159,7 @@ extension JSONReader {
 
     /// A repeated numeric field: `element` reads each number (`null` elements are refused).
     mutating func readProtoNumbers(_ element: (inout JSONReader) throws(JSONError) -> Void) throws(JSONError) {
-        try readNumberRun(flattening: false, element)
+        try readArrayLeaves(flattening: false, element)
     }
 }
 

@@ -168,13 +168,13 @@ func readUInt64(_ text: String, options: JSONNumberOptions = []) throws(JSONErro
         }
         var integers: [Int64] = []
         try read(#"[1, "2", -3]"#) { r throws(JSONError) in
-            try r.readNumberRun(flattening: false) { r throws(JSONError) in integers.append(try r.readInt64(options: .quoted)) }
+            try r.readArrayLeaves(flattening: false) { r throws(JSONError) in integers.append(try r.readInt64(options: .quoted)) }
         }
         #expect(integers == [1, 2, -3])
         var unsigned: [UInt64] = []
         #expect(throws: JSONError.self) {
             try read("[1, -3]") { r throws(JSONError) in
-                try r.readNumberRun(flattening: false) { r throws(JSONError) in unsigned.append(try r.readUInt64()) }
+                try r.readArrayLeaves(flattening: false) { r throws(JSONError) in unsigned.append(try r.readUInt64()) }
             }
         }
         var doubles: [Double] = []
