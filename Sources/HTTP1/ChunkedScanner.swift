@@ -5,7 +5,8 @@
 /// no bytes: data is skipped by count, extensions by syntax, trailer lines through `FieldSectionScanner`.
 ///
 /// Stricter than libhttp-parser 2.9, which ignores everything between a chunk size and its CR: a chunk size is 1 to
-/// 16 hex digits and fits an `Int`; whitespace after it must lead to a `;` extension; extensions hold no control
+/// 16 hex digits and fits an `Int`; a space after it (not a tab, which the library refuses) must lead to a `;`
+/// extension; extensions hold no control
 /// character but HTAB and total at most `maxHeadBytes` per body (§7.1.1 asks servers to bound them); chunk data is
 /// followed by exactly CRLF. The declared sizes are summed as each size line ends, so an oversized body is refused
 /// (413) before its data arrives. A plain value owned by its `HTTP1RequestParser`.
@@ -86,7 +87,9 @@ struct ChunkedScanner {
             } else if byte == UInt8(ascii: ";") {
                 try endOfSize()
                 state = .extensions
-            } else if ASCII.isWhitespace(byte) {
+            } else if byte == ASCII.space {
+                // RFC 9112 allows HTAB here too (BWS), but libhttp-parser 2.9 refuses it (fuzz finding
+                // http1-crash-8b822c02): only a space may follow the digits.
                 try endOfSize()
                 try countExtension()
                 state = .sizeWhitespace

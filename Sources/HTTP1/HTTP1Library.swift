@@ -41,6 +41,6 @@ enum LibHTTPParser {
         let text = http_errno_description(errno).map { String(cString: $0) } ?? "unknown error"
         // The library's own header limit (80 KiB, HTTP_MAX_HEADER_SIZE); the pre-scan's is normally lower.
         let status = errno == HPE_HEADER_OVERFLOW ? 431 : 400
-        return HTTP1ParseError(status: status, reason: "libhttp-parser refused the request: \(name) (\(text))")
+        return HTTP1ParseError(status: status, reason: "\(HTTP1RequestParser.libraryRefusalPrefix): \(name) (\(text))")
     }
 }

@@ -255,6 +255,9 @@ public final class HTTP1RequestParser {
     }
 
     package static let disagreementPrefix = "the pre-scan and libhttp-parser disagree"
+    /// How a refusal by libhttp-parser itself starts. The pre-scan is meant to refuse first whatever the library
+    /// would, so the fuzzer treats this as a finding too.
+    package static let libraryRefusalPrefix = "libhttp-parser refused the request"
 
     fileprivate static func from(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1RequestParser? {
         guard let data = parser?.pointee.data else { return nil }

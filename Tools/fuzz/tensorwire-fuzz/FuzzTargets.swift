@@ -16,6 +16,8 @@ enum FuzzTarget: String, CaseIterable {
     case config
     /// HTTP/2 through nghttp2's callbacks: a server session fed client bytes, or a client session fed server bytes.
     case http2
+    /// HTTP/1.1 requests through our pre-scan and libhttp-parser, in random reads and whole (HTTP1Fuzzing).
+    case http1
     /// The REST JSON bodies: KServe v2 inference requests (JSON and binary) and responses, proto3 JSON, repository.
     case json
 
@@ -26,6 +28,7 @@ enum FuzzTarget: String, CaseIterable {
         case .onnx: ONNXFuzzing.load(bytes)
         case .config: ConfigFuzzing.parse(bytes)
         case .http2: HTTP2Fuzzing.run(bytes)
+        case .http1: HTTP1Fuzzing.run(bytes)
         case .json: JSONFuzzing.run(bytes)
         }
     }
