@@ -35,6 +35,9 @@ let package = Package(
         // Log lines: levels, records and fields, the text and JSON formats (JSON written by JSONWire's writer), the
         // access log, standard error.
         .target(name: "Logging", dependencies: ["JSONWire"], swiftSettings: strict),
+        // W3C Trace Context: the traceparent value, trace and span ids; pure, no dependencies (Transport, Server and
+        // RPCCore-level code may all use it).
+        .target(name: "Tracing", swiftSettings: strict),
         // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
         .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
@@ -197,6 +200,7 @@ let package = Package(
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire"], swiftSettings: strict),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireJSONTests",
