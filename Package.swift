@@ -68,7 +68,7 @@ let package = Package(
         // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
             name: "Transport",
-            dependencies: ["EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"],
+            dependencies: ["EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing"],
             swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
@@ -97,7 +97,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
-                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks",
+                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing",
             ],
             swiftSettings: strict
         ),

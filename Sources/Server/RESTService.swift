@@ -130,6 +130,11 @@ public struct RESTService: Sendable {
             kserve.infer(decoded, deadline: nil, cancellation: token) { result in
                 switch result {
                 case .success(let (response, batch)):
+                    responder.annotate {
+                        $0 = RequestAnnotations(
+                            api: "kserve", model: response.modelName, version: response.modelVersion,
+                            requestID: decoded.id, batch: batch)
+                    }
                     let encoded: KServeHTTPBody
                     do throws(KServeHTTPError) {
                         encoded = try KServeHTTP.encodeInferResponse(response, outputs: KServeOutputChoice(request: decoded))
@@ -146,7 +151,12 @@ public struct RESTService: Sendable {
                     }
                     responder.respond(HTTPResponse(status: 200, headers: headers, body: encoded.bytes))
                 case .failure(let error):
-                    responder.respond(Self.errorResponse(error))
+                    responder.annotate {
+                        $0 = RequestAnnotations(
+                            api: "kserve", model: model, version: version ?? "", requestID: decoded.id, batch: nil)
+                        $0.statusName = error.code.name
+                    }
+                    Self.fail(responder, error)
                 }
             }
         }
@@ -178,14 +188,25 @@ public struct RESTService: Sendable {
             if let version { decoded.version = version }
             let token = CancellationToken()
             responder.onCancel { token.cancel() }
+            let requestID = decoded.id
             predict.predict(decoded, deadline: nil, cancellation: token, received: received) { result in
                 switch result {
                 case .success(let response):
+                    responder.annotate {
+                        $0 = RequestAnnotations(
+                            api: "native", model: response.model, version: response.version, requestID: requestID,
+                            batch: response.batch)
+                    }
                     var headers = Self.batchHeaders(response.batch)
                     headers.append(HeaderField("content-type", "application/json"))
                     responder.respond(HTTPResponse(status: 200, headers: headers, body: response.jsonUTF8()))
                 case .failure(let error):
-                    responder.respond(Self.errorResponse(error))
+                    responder.annotate {
+                        $0 = RequestAnnotations(
+                            api: "native", model: model, version: version ?? "", requestID: requestID, batch: nil)
+                        $0.statusName = error.code.name
+                    }
+                    Self.fail(responder, error)
                 }
             }
         }
@@ -207,7 +228,7 @@ public struct RESTService: Sendable {
             return
         }
         if let refusal = kserve.modelControlRefusal(request, load: load) {
-            responder.respond(Self.errorResponse(refusal))
+            Self.fail(responder, refusal)
             return
         }
         let kserve = self.kserve
@@ -217,7 +238,7 @@ public struct RESTService: Sendable {
                 if load { try kserve.loadModel(control) } else { try kserve.unloadModel(control) }
                 responder.respond(HTTPResponse(status: 200))
             } catch {
-                responder.respond(Self.errorResponse(error))
+                Self.fail(responder, error)
             }
         }
     }
@@ -228,7 +249,7 @@ public struct RESTService: Sendable {
         do throws(RPCError) {
             responder.respond(Self.json(200, try body()))
         } catch {
-            responder.respond(Self.errorResponse(error))
+            Self.fail(responder, error)
         }
     }
 
@@ -246,6 +267,12 @@ public struct RESTService: Sendable {
 
     static func json(_ status: Int, _ body: [UInt8]) -> HTTPResponse {
         HTTPResponse(status: status, headers: [HeaderField("content-type", "application/json")], body: body)
+    }
+
+    /// Answers with `error` and records its gRPC status name for the request's summary.
+    static func fail(_ responder: HTTPResponder, _ error: RPCError) {
+        responder.annotate { $0.statusName = error.code.name }
+        responder.respond(errorResponse(error))
     }
 
     static func errorResponse(_ error: RPCError) -> HTTPResponse {
