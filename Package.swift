@@ -32,6 +32,9 @@ let package = Package(
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
         // timestamps; no dependencies.
         .target(name: "Clocks", swiftSettings: strict),
+        // Prometheus metrics: counters, gauges and histograms updated with atomics (no lock per update), scrape-time
+        // collectors (the process's /proc figures among them), the text 0.0.4 and OpenMetrics expositions.
+        .target(name: "Metrics", dependencies: ["Clocks"], swiftSettings: strict),
         // Log lines: levels, records, the text format and standard error; no dependencies.
         .target(name: "Logging", swiftSettings: strict),
         // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
@@ -178,6 +181,12 @@ let package = Package(
             path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tensorwire-metrics-bench",
+            dependencies: ["Metrics"],
+            path: "Tools/bench/swift/tensorwire-metrics-bench",
+            swiftSettings: strict
+        ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
@@ -194,6 +203,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
