@@ -32,6 +32,9 @@ let package = Package(
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
         // timestamps; no dependencies.
         .target(name: "Clocks", swiftSettings: strict),
+        // Prometheus metrics: counters, gauges and histograms updated with atomics (no lock per update), scrape-time
+        // collectors (the process's /proc figures among them), the text 0.0.4 and OpenMetrics expositions.
+        .target(name: "Metrics", dependencies: ["Clocks"], swiftSettings: strict),
         // Log lines: levels, records and fields, the text and JSON formats (JSON written by JSONWire's writer), the
         // access log, standard error.
         .target(name: "Logging", dependencies: ["JSONWire"], swiftSettings: strict),
@@ -182,6 +185,12 @@ let package = Package(
             path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tensorwire-metrics-bench",
+            dependencies: ["Metrics"],
+            path: "Tools/bench/swift/tensorwire-metrics-bench",
+            swiftSettings: strict
+        ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
@@ -198,6 +207,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire"], swiftSettings: strict),
         .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
