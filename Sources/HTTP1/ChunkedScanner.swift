@@ -157,7 +157,15 @@ struct ChunkedScanner {
                 guard trailers.fieldCount <= limits.maxHeaderCount else {
                     throw HTTP1ParseError(status: 431, reason: "more than \(limits.maxHeaderCount) trailer fields")
                 }
-            case .byte, .colon, .endOfField:
+            case .colon:
+                // RFC 9110 §6.5.1: fields that frame the message cannot be trailers. libhttp-parser would also
+                // act on them (a second Content-Length, a bad value, a Transfer-Encoding name) and fail.
+                if let framing = trailers.framingName {
+                    let name = framing == .contentLength ? "Content-Length" : "Transfer-Encoding"
+                    throw .badRequest(
+                        "\(name) in the trailer section: framing fields cannot be trailers (RFC 9110 §6.5.1)")
+                }
+            case .byte, .endOfField:
                 break
             case .endOfSection:
                 state = .done

@@ -33,6 +33,16 @@ enum LibHTTPParser {
         return String(cString: text)
     }
 
+    /// Whether libhttp-parser's URL parser accepts `target` as a request target (not CONNECT's authority-form).
+    static func isValidTarget(_ target: ArraySlice<UInt8>) -> Bool {
+        var url = http_parser_url()
+        http_parser_url_init(&url)
+        return target.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, !raw.isEmpty else { return false }
+            return http_parser_parse_url(base.assumingMemoryBound(to: CChar.self), raw.count, 0, &url) == 0
+        }
+    }
+
     /// A libhttp-parser error, as the status and reason we answer with. Rare: the pre-scan refuses first whatever
     /// it knows the library would refuse.
     static func error(_ code: UInt32) -> HTTP1ParseError {

@@ -84,21 +84,9 @@ enum HTTP1Fuzzing {
 
     /// The events, merged, cut after the last complete request when an error followed.
     static func completed(_ events: [HTTP1ParserEvent], error: HTTP1ParseError?) -> [HTTP1ParserEvent] {
-        let merged = merge(events)
+        let merged = HTTP1ParserEvent.joiningBodies(events)
         guard error != nil else { return merged }
         return Array(merged[..<((merged.lastIndex(of: .end) ?? -1) + 1)])
-    }
-
-    static func merge(_ events: [HTTP1ParserEvent]) -> [HTTP1ParserEvent] {
-        var merged: [HTTP1ParserEvent] = []
-        for event in events {
-            if case .body(let more) = event, case .body(let earlier)? = merged.last {
-                merged[merged.count - 1] = .body(earlier + more)
-            } else {
-                merged.append(event)
-            }
-        }
-        return merged
     }
 
     /// Follows the event stream: head, body…, end, head, …, with the head's framing respected.
