@@ -32,8 +32,12 @@ let package = Package(
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
         // timestamps; no dependencies.
         .target(name: "Clocks", swiftSettings: strict),
-        // Log lines: levels, records, the text format and standard error; no dependencies.
-        .target(name: "Logging", swiftSettings: strict),
+        // Log lines: levels, records and fields, the text and JSON formats (JSON written by JSONWire's writer), the
+        // access log, standard error.
+        .target(name: "Logging", dependencies: ["JSONWire"], swiftSettings: strict),
+        // W3C Trace Context: the traceparent value, trace and span ids; pure, no dependencies (Transport, Server and
+        // RPCCore-level code may all use it).
+        .target(name: "Tracing", swiftSettings: strict),
         // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
         .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
@@ -199,6 +203,8 @@ let package = Package(
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire"], swiftSettings: strict),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireJSONTests",

@@ -1,5 +1,7 @@
 // Sources/HTTP1/ChunkedScanner.swift: our own strict pass over a chunked body, ahead of libhttp-parser.
 
+internal import HTTPTypes
+
 /// Checks a chunked body's framing (RFC 9112 §7.1) as it arrives and finds the byte where the body ends, so
 /// libhttp-parser is handed only framing we have already accepted, and never a byte of the next request. It keeps
 /// no bytes: data is skipped by count, extensions by syntax, trailer lines through `FieldSectionScanner`.
@@ -66,14 +68,14 @@ struct ChunkedScanner {
     private mutating func step(_ byte: UInt8) throws(HTTP1ParseError) -> Bool {
         switch state {
         case .sizeStart:
-            guard let value = Self.hexValue(byte) else {
+            guard let value = HexDigit.value(byte) else {
                 throw .badRequest("invalid chunk size: byte 0x\(ASCII.hex(byte)) where a hex digit was expected")
             }
             digits = 1
             size = UInt64(value)
             state = .size
         case .size:
-            if let value = Self.hexValue(byte) {
+            if let value = HexDigit.value(byte) {
                 digits += 1
                 guard digits <= Self.maxSizeDigits else {
                     throw .badRequest("chunk size longer than \(Self.maxSizeDigits) hex digits")
@@ -185,12 +187,4 @@ struct ChunkedScanner {
         }
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }

@@ -47,38 +47,40 @@ public struct RESTService: Sendable {
         }
         switch route {
         case .serverLive:
-            responder.respond(Self.json(200, KServeHTTP.liveJSON(true)))
+            responder.respond(Self.json(200, Self.flag("live", true)))
         case .serverReady:
             // The gRPC health rule: NOT_SERVING while models are missing (--strict-readiness) or shutting down.
             let serving = (try? health.check("").get()) == .serving
-            responder.respond(Self.json(serving ? 200 : 503, KServeHTTP.readyJSON(serving)))
+            responder.respond(Self.json(serving ? 200 : 503, Self.flag("ready", serving)))
         case .serverMetadata:
-            responder.respond(Self.json(200, KServeHTTP.serverMetadataJSON(kserve.serverMetadata())))
+            responder.respond(Self.json(200, KServeHTTP.encodeServerMetadata(kserve.serverMetadata())))
         case .modelReady(let model, let version):
             var request = KServe.ModelRequest()
             request.name = model
             request.version = version ?? ""
             let ready = kserve.modelReady(request)
-            responder.respond(Self.json(ready ? 200 : 400, KServeHTTP.readyJSON(ready)))
+            responder.respond(Self.json(ready ? 200 : 400, Self.flag("ready", ready)))
         case .modelMetadata(let model, let version):
             answer(responder) { () throws(RPCError) in
-                KServeHTTP.modelMetadataJSON(try kserve.modelMetadata(Self.modelRequest(model, version)))
+                KServeHTTP.encodeModelMetadata(try kserve.modelMetadata(Self.modelRequest(model, version)))
             }
         case .modelConfig(let model, let version):
             answer(responder) { () throws(RPCError) in
-                KServeHTTP.modelConfigJSON(try kserve.modelConfig(Self.modelRequest(model, version)))
+                KServeHTTP.encodeModelConfig(try kserve.modelConfig(Self.modelRequest(model, version)).config ?? KServe.ModelConfig())
             }
         case .modelStatistics(let model, let version):
             answer(responder) { () throws(RPCError) in
                 var request = KServe.ModelStatisticsRequest()
                 request.name = model ?? ""
                 request.version = version ?? ""
-                return KServeHTTP.modelStatisticsJSON(try kserve.modelStatistics(request))
+                return KServeHTTP.encodeModelStatistics(try kserve.modelStatistics(request))
             }
         case .repositoryIndex:
-            answer(responder) { () throws(RPCError) in
-                let request = try KServeHTTP.decodeRepositoryIndexRequest(request.body)
-                return KServeHTTP.repositoryIndexJSON(kserve.repositoryIndex(request))
+            do throws(KServeHTTPError) {
+                let index = try KServeHTTP.decodeRepositoryIndexRequest(body: request.body)
+                responder.respond(Self.json(200, KServeHTTP.encodeRepositoryIndex(kserve.repositoryIndex(index))))
+            } catch {
+                responder.respond(Self.errorResponse(status: 400, message: error.message))
             }
         case .repositoryLoad(let model), .repositoryUnload(let model):
             let load = if case .repositoryLoad = route { true } else { false }
@@ -128,7 +130,13 @@ public struct RESTService: Sendable {
             kserve.infer(decoded, deadline: nil, cancellation: token) { result in
                 switch result {
                 case .success(let (response, batch)):
-                    let encoded = KServeHTTP.encodeInferResponse(response, request: decoded)
+                    let encoded: KServeHTTPBody
+                    do throws(KServeHTTPError) {
+                        encoded = try KServeHTTP.encodeInferResponse(response, outputs: KServeOutputChoice(request: decoded))
+                    } catch {
+                        responder.respond(Self.errorResponse(status: 400, message: error.message))
+                        return
+                    }
                     var headers = Self.batchHeaders(batch)
                     if let jsonLength = encoded.jsonLength {
                         headers.append(HeaderField("content-type", "application/octet-stream"))
@@ -191,15 +199,12 @@ public struct RESTService: Sendable {
     // MARK: Model control
 
     private func modelControl(model: String, load: Bool, body: [UInt8], _ responder: HTTPResponder) {
-        var request = KServe.RepositoryModelRequest()
-        request.modelName = model
-        if !body.isEmpty {
-            do throws(KServeHTTPError) {
-                request.parameters = try KServeHTTP.decodeRepositoryParameters(body)
-            } catch {
-                responder.respond(Self.errorResponse(status: 400, message: error.message))
-                return
-            }
+        let request: KServe.RepositoryModelRequest
+        do throws(KServeHTTPError) {
+            request = try KServeHTTP.decodeRepositoryModelRequest(body: body, modelName: model)
+        } catch {
+            responder.respond(Self.errorResponse(status: 400, message: error.message))
+            return
         }
         if let refusal = kserve.modelControlRefusal(request, load: load) {
             responder.respond(Self.errorResponse(refusal))
@@ -234,6 +239,11 @@ public struct RESTService: Sendable {
         return request
     }
 
+    /// `{"live":true}`, `{"ready":false}`: the health answers.
+    static func flag(_ name: String, _ value: Bool) -> [UInt8] {
+        Array("{\"\(name)\":\(value)}".utf8)
+    }
+
     static func json(_ status: Int, _ body: [UInt8]) -> HTTPResponse {
         HTTPResponse(status: status, headers: [HeaderField("content-type", "application/json")], body: body)
     }
@@ -243,7 +253,7 @@ public struct RESTService: Sendable {
     }
 
     static func errorResponse(status: Int, message: String) -> HTTPResponse {
-        json(status, KServeHTTP.errorJSON(message))
+        json(status, KServeHTTP.encodeError(message))
     }
 
     /// The batching facts of an inference answer as headers (absent when the request never reached a batch).

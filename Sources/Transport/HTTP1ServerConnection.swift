@@ -66,7 +66,11 @@ final class HTTP1ServerConnection: FlushableConnection {
 
     private var inFlight: Int { slots.count - slotsHead }
 
-    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) {
+    /// The client's address, from the connection that handed the socket over.
+    let peer: String
+
+    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket, peer: String) {
+        self.peer = peer
         self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.server = server
         self.boundContext = context
@@ -236,7 +240,7 @@ final class HTTP1ServerConnection: FlushableConnection {
             sequence: sequence, isHead: head.method == "HEAD", closeAfter: closeAfter, responder: responder))
         let request = HTTPRequest(
             method: head.method, target: head.target, headers: head.headers, body: body,
-            version: head.versionMinor == 0 ? .http1_0 : .http1_1)
+            version: head.versionMinor == 0 ? .http1_0 : .http1_1, peer: peer)
         guard let handler = server.httpHandler else { return }
         handler.handle(request, responder)
     }

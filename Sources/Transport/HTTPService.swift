@@ -23,8 +23,13 @@ public struct HTTPRequest: Sendable {
     public var headers: [HeaderField]
     public var body: [UInt8]
     public var version: HTTPVersion
+    /// The client's address (`host:port`), or "".
+    public var peer: String
 
-    public init(method: String, target: String, headers: [HeaderField], body: [UInt8], version: HTTPVersion) {
+    public init(
+        method: String, target: String, headers: [HeaderField], body: [UInt8], version: HTTPVersion, peer: String = ""
+    ) {
+        self.peer = peer
         self.method = method
         self.target = target
         self.headers = headers

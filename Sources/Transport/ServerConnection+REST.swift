@@ -118,7 +118,8 @@ extension ServerConnection {
     private func dispatchREST(_ stream: RESTStream) {
         guard let handler = server.httpHandler else { return }
         let request = HTTPRequest(
-            method: stream.method, target: stream.target, headers: stream.headers, body: stream.body, version: .http2)
+            method: stream.method, target: stream.target, headers: stream.headers, body: stream.body, version: .http2,
+            peer: peer)
         releaseREST(stream)
         stream.body = []
         let responder = HTTPResponder(context: boundContext, connectionID: id, target: .http2(streamID: stream.id))

@@ -227,7 +227,7 @@ final class ServerConnection: HTTP2Connection {
             let compression = responseCompression(for: head)
             let call = ServerCall(
                 descriptor: route.descriptor, head: consume head, deadline: deadline, context: boundContext,
-                connectionID: self.id, streamID: id, responseCompression: compression)
+                connectionID: self.id, streamID: id, responseCompression: compression, peer: peer)
             stream.call = call
             if let deadline {
                 stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
@@ -545,7 +545,8 @@ final class ServerConnection: HTTP2Connection {
         idleTimer = nil
         ageTimer = nil
         handshakeTimer = nil
-        HTTP1ServerConnection(server: server, context: boundContext, socket: socket).start(initialBytes: initialBytes)
+        HTTP1ServerConnection(server: server, context: boundContext, socket: socket, peer: peer)
+            .start(initialBytes: initialBytes)
         return true
     }
 

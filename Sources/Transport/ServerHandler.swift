@@ -91,6 +91,8 @@ public final class ServerCall: Sendable {
     public let deadline: MonotonicInstant?
     /// The loop thread that owns this call's connection.
     public let loop: EventLoop
+    /// The client's address (`host:port`, `[v6]:port`), or "" when the socket had none.
+    public let peer: String
 
     let context: LoopBound<LoopContext>
     let connectionID: UInt64
@@ -116,8 +118,9 @@ public final class ServerCall: Sendable {
     init(
         descriptor: MethodDescriptor, head: RequestHead, deadline: MonotonicInstant?,
         context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32,
-        responseCompression: CompressionAlgorithm? = nil
+        responseCompression: CompressionAlgorithm? = nil, peer: String = ""
     ) {
+        self.peer = peer
         self.responseCompression = responseCompression
         self.descriptor = descriptor
         self.head = head

@@ -38,28 +38,11 @@ stop_server || { echo "rest: the --http-port server did not drain cleanly"; stat
 
 echo "== rest: perf_analyzer -i http against digits"
 start_server
-log=$(mktemp)
 for mode in sync --async; do
     for concurrency in 1 4; do
-        flags=()
-        [ "$mode" != sync ] && flags+=("$mode")
-        rc=0
-        timeout 120 Tools/perf-analyzer -i http -u "127.0.0.1:$SERVER_PORT" -m digits "${flags[@]}" \
-            --concurrency-range "$concurrency" --measurement-mode count_windows --measurement-request-count 100 \
-            --stability-percentage 1000 --max-trials 5 > "$log" 2>&1 || rc=$?
-        line=$(grep -E '^Concurrency: [0-9]+, throughput' "$log" | tail -1 || true)
-        server=$(grep -E 'queue [0-9]+ usec \+ compute input [0-9]+ usec \+ compute infer [0-9]+ usec' "$log" | tail -1 | sed 's/^ *//' || true)
-        if [ "$rc" -eq 0 ] && [ -n "$line" ] && [ -n "$server" ]; then
-            echo "  ok   perf_analyzer -i http $mode c=$concurrency: $line"
-            echo "       server side: $server"
-        else
-            echo "  FAIL perf_analyzer -i http $mode c=$concurrency: rc=$rc"
-            tail -20 "$log"
-            status=1
-        fi
+        perf_analyzer_check http digits "$mode" "$concurrency" || status=1
     done
 done
-rm -f "$log"
 stop_server || { echo "rest: the perf_analyzer server did not drain cleanly"; status=1; }
 
 if [ "$status" -eq 0 ]; then echo "rest: all checks passed"; else echo "rest: FAILED"; fi
