@@ -110,17 +110,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Clients: the typed Swift client library, the CLI's logic (a library so tests can reach it) and the CLI.
+        // Clients: the typed Swift client library (gRPC, and REST over its own HTTP/1.1 client), the CLI's logic (a
+        // library so tests can reach it) and the CLI.
         .target(
             name: "TensorwireClient",
-            dependencies: ["ProtoWire", "TensorwireProto", "RPCCore", "Transport"],
+            dependencies: [
+                "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
+            ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
         ),
         .target(
             name: "TensorwireCLI",
             dependencies: [
-                "TensorwireClient", "TensorwireProto", "RPCCore", "ProtoWire", "Transport", "EventLoop", "BuildInfo",
+                "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
+                "BuildInfo",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -230,7 +234,8 @@ let package = Package(
         .testTarget(
             name: "ClientTests",
             dependencies: [
-                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport", "Logging", "TestSupport",
+                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
+                "TestSupport",
             ],
             swiftSettings: strict
         ),
