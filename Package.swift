@@ -100,7 +100,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
-                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing",
+                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
             ],
             swiftSettings: strict
         ),
