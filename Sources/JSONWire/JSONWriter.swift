@@ -21,11 +21,6 @@ public struct JSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
-    /// Appends to an existing buffer (a response that continues after its JSON header, say).
-    public init(appendingTo bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-
     @inline(__always)
     private mutating func beginValue() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
@@ -107,12 +102,6 @@ public struct JSONWriter {
             return
         }
         DecimalFormatting.append(value, to: &bytes)
-    }
-
-    /// Appends `json`, which must be one complete, valid JSON value, as the next value.
-    public mutating func rawValue(_ json: [UInt8]) {
-        beginValue()
-        bytes.append(contentsOf: json)
     }
 
     private static let trueBytes: [UInt8] = Array("true".utf8)

@@ -111,7 +111,11 @@ enum JSONBenchmark {
         for (name, seconds) in rows {
             let median = seconds[seconds.count / 2]
             let rate = { (time: Double) in String(format: "%.1f", megabytes / time) }
-            print("\(name)\t\(rate(median))\t\(String(format: "%.1f", Double(count) / median / 1e6))\t\(rate(seconds.last ?? median))\t\(rate(seconds.first ?? median))\t\(String(format: "%.2f", baseline / median))")
+            let columns = [
+                name, rate(median), String(format: "%.1f", Double(count) / median / 1e6), rate(seconds.last ?? median),
+                rate(seconds.first ?? median), String(format: "%.2f", baseline / median),
+            ]
+            print(columns.joined(separator: "\t"))
         }
     }
 }
