@@ -94,6 +94,8 @@ let package = Package(
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
+        // API keys and mTLS identities with scopes: the key file, the decision, the reloading watcher.
+        .target(name: "Auth", dependencies: ["JSONWire", "Logging"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
         // lifecycle.
         .target(
@@ -101,6 +103,7 @@ let package = Package(
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
                 "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
+                "Auth",
             ],
             swiftSettings: strict
         ),
@@ -124,7 +127,7 @@ let package = Package(
             name: "TensorwireCLI",
             dependencies: [
                 "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
-                "BuildInfo",
+                "BuildInfo", "Auth",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -212,6 +215,7 @@ let package = Package(
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "Logging", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire"], swiftSettings: strict),
         .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),

@@ -1,0 +1,255 @@
+// Sources/Auth/Authorizer.swift: who may do what (pure): scopes, globs, credentials, the decision.
+
+public import Logging
+
+/// A model-name pattern: `*` matches any run of characters (the empty one too), `?` exactly one; everything else
+/// matches itself. A value; any thread.
+public struct ModelGlob: Sendable, Hashable, CustomStringConvertible {
+    public let pattern: String
+    private let characters: [Character]
+
+    public init(_ pattern: String) {
+        self.pattern = pattern
+        self.characters = Array(pattern)
+    }
+
+    public var description: String { pattern }
+
+    /// Whether the pattern is `*` alone: it covers every model, including "all models at once" requests.
+    public var matchesEverything: Bool { pattern == "*" }
+
+    /// Whether `name` matches. Iterative with one backtrack point (the last `*`), so O(pattern × name) at worst.
+    public func matches(_ name: String) -> Bool {
+        let text = Array(name)
+        var p = 0
+        var t = 0
+        var star: Int?
+        var resume = 0
+        while t < text.count {
+            if p < characters.count, characters[p] == "?" || (characters[p] != "*" && characters[p] == text[t]) {
+                p += 1
+                t += 1
+            } else if p < characters.count, characters[p] == "*" {
+                star = p
+                resume = t
+                p += 1
+            } else if let star {
+                p = star + 1
+                resume += 1
+                t = resume
+            } else {
+                return false
+            }
+        }
+        while p < characters.count, characters[p] == "*" { p += 1 }
+        return p == characters.count
+    }
+}
+
+/// One permission: `infer:<glob>`, `read:<glob>` (metadata, config, statistics, readiness) or `admin` (load, unload,
+/// the repository index; admin implies every other scope).
+public enum AuthScope: Sendable, Hashable, CustomStringConvertible {
+    case infer(ModelGlob)
+    case read(ModelGlob)
+    case admin
+
+    /// Parses `infer:fraud-*`, `read:*`, `admin`; nil for anything else.
+    public init?(parsing text: String) {
+        if text == "admin" {
+            self = .admin
+        } else if text.hasPrefix("infer:"), text.count > 6 {
+            self = .infer(ModelGlob(String(text.dropFirst(6))))
+        } else if text.hasPrefix("read:"), text.count > 5 {
+            self = .read(ModelGlob(String(text.dropFirst(5))))
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .infer(let glob): "infer:\(glob)"
+        case .read(let glob): "read:\(glob)"
+        case .admin: "admin"
+        }
+    }
+}
+
+/// What a request wants to do. `model` nil: every model at once (ListModels, statistics of all models).
+public enum AuthAction: Sendable, Hashable {
+    case infer(model: String)
+    case read(model: String?)
+    case admin
+    /// Server metadata: any valid credential will do.
+    case serverInfo
+    case health
+    case reflection
+    case metrics
+
+    /// The scope this action needs, as written in a key file (what PERMISSION_DENIED names).
+    public var scopeNeeded: String {
+        switch self {
+        case .infer(let model): "infer:\(model)"
+        case .read(let model): "read:\(model ?? "*")"
+        case .admin, .reflection, .metrics: "admin"
+        case .serverInfo, .health: "none"
+        }
+    }
+
+    func isGranted(by scope: AuthScope) -> Bool {
+        switch (self, scope) {
+        case (_, .admin): true
+        case (.serverInfo, _), (.health, _): true
+        case (.infer(let model), .infer(let glob)): glob.matches(model)
+        case (.read(let model?), .read(let glob)): glob.matches(model)
+        case (.read(nil), .read(let glob)): glob.matchesEverything
+        default: false
+        }
+    }
+}
+
+/// What a caller presents: a bearer token (the `authorization` header or metadata, without `Bearer `) and/or the
+/// identity of a verified TLS client certificate.
+public struct AuthCredential: Sendable {
+    public var bearer: String?
+    public var identity: String?
+
+    public init(bearer: String? = nil, identity: String? = nil) {
+        self.bearer = bearer
+        self.identity = identity
+    }
+
+    /// The credential of an `authorization` header value: `Bearer <token>` (the scheme case-insensitively, RFC 9110
+    /// §11.1); another scheme or a malformed value gives a credential with no bearer and `malformed` set.
+    public init(authorization: String?, identity: String? = nil) {
+        self.identity = identity
+        guard let authorization else { return }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        if parts.count == 2, parts[0].lowercased() == "bearer" {
+            let token = parts[1].drop { $0 == " " }
+            bearer = token.isEmpty ? nil : String(token)
+        }
+        malformed = bearer == nil
+    }
+
+    /// An authorization value was sent but it is not `Bearer <token>`.
+    public var malformed = false
+}
+
+/// The outcome of a check. Reasons and scopes carry key ids and model names, never key material.
+public enum AuthDecision: Sendable, Equatable {
+    /// Allowed; the key's id or the certificate's identity ("" for a public action).
+    case allowed(String)
+    /// No credential, an unknown or expired one (gRPC UNAUTHENTICATED, HTTP 401).
+    case unauthenticated(String)
+    /// A valid credential without the scope; the scope needed (gRPC PERMISSION_DENIED, HTTP 403).
+    case permissionDenied(String)
+}
+
+/// One entry of the key file: an API key (by the SHA-256 of the key) or an mTLS identity, with its scopes and
+/// optional expiry (seconds since the Unix epoch, UTC).
+public struct AuthEntry: Sendable, Equatable {
+    public enum Subject: Sendable, Equatable {
+        /// `id` names the key in logs and answers; `digest` is SHA-256 of the key's bytes.
+        case key(id: String, digest: [UInt8])
+        /// The subject of a verified client certificate, as the TLS layer reports it (`CN=…`).
+        case identity(String)
+    }
+
+    public var subject: Subject
+    public var scopes: [AuthScope]
+    public var expires: Int?
+
+    public init(subject: Subject, scopes: [AuthScope], expires: Int? = nil) {
+        self.subject = subject
+        self.scopes = scopes
+        self.expires = expires
+    }
+
+    public var name: String {
+        switch subject {
+        case .key(let id, _): id
+        case .identity(let identity): identity
+        }
+    }
+}
+
+/// Which actions need no credential: health always; reflection and metrics when `--auth-public` names them.
+public struct PublicActions: Sendable, Equatable {
+    public var reflection = false
+    public var metrics = false
+
+    public init(reflection: Bool = false, metrics: Bool = false) {
+        self.reflection = reflection
+        self.metrics = metrics
+    }
+
+    /// `health,reflection,metrics` (any subset; `health` must be listed or implied: it is always open).
+    public init?(parsing text: String) {
+        for name in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingPrefix(" ") }) {
+            switch name {
+            case "health": break
+            case "reflection": reflection = true
+            case "metrics": metrics = true
+            default: return nil
+            }
+        }
+    }
+
+    func contains(_ action: AuthAction) -> Bool {
+        switch action {
+        case .health: true
+        case .reflection: reflection
+        case .metrics: metrics
+        default: false
+        }
+    }
+}
+
+/// The decision procedure over a set of entries: authentication (which entry, if any, the credential names, and
+/// whether it has expired), then authorization (whether one of its scopes grants the action). Keys are compared by
+/// the SHA-256 of the presented token against every entry's digest in constant time, with no early exit, so neither
+/// the time nor the answer reveals how much of a key matched. A value; any thread.
+public struct Authorizer: Sendable {
+    public var entries: [AuthEntry]
+    public var publicActions: PublicActions
+
+    public init(entries: [AuthEntry], publicActions: PublicActions = PublicActions()) {
+        self.entries = entries
+        self.publicActions = publicActions
+    }
+
+    /// Decides whether `credential` may do `action` at wall-clock time `now`.
+    public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
+        if publicActions.contains(action) { return .allowed("") }
+        guard let entry = authenticate(credential) else {
+            if credential.malformed { return .unauthenticated("the authorization value is not \"Bearer <key>\"") }
+            if credential.bearer != nil { return .unauthenticated("unknown API key") }
+            if let identity = credential.identity { return .unauthenticated("no entry for the identity \(identity)") }
+            return .unauthenticated("no credential: send \"authorization: Bearer <key>\"")
+        }
+        if let expires = entry.expires, now.seconds >= expires {
+            return .unauthenticated("the key \(entry.name) expired at \(WallTime(seconds: expires, nanoseconds: 0).rfc3339)")
+        }
+        for scope in entry.scopes where action.isGranted(by: scope) { return .allowed(entry.name) }
+        return .permissionDenied(action.scopeNeeded)
+    }
+
+    /// The entry the credential names: a bearer token first, then the certificate identity.
+    func authenticate(_ credential: AuthCredential) -> AuthEntry? {
+        if let bearer = credential.bearer {
+            let digest = Crypto.sha256(Array(bearer.utf8))
+            var found: AuthEntry?
+            for entry in entries {
+                if case .key(_, let expected) = entry.subject, Crypto.constantTimeEquals(digest, expected), found == nil {
+                    found = entry
+                }
+            }
+            return found
+        }
+        if let identity = credential.identity {
+            return entries.first { $0.subject == .identity(identity) }
+        }
+        return nil
+    }
+}

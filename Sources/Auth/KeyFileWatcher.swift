@@ -1,0 +1,134 @@
+// Sources/Auth/KeyFileWatcher.swift: the live key set, re-read when the --auth-keys file changes.
+
+internal import Dispatch
+internal import Glibc
+public import Logging
+internal import Synchronization
+
+/// What identifies a version of the file on disk: a rename swaps the inode, an in-place rewrite moves the
+/// modification time (nanoseconds) or the size. A value.
+struct FileStamp: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modifiedSeconds: Int
+    var modifiedNanoseconds: Int
+
+    /// stat(2) of `path`; nil when it cannot be read (a rename in progress, a missing file).
+    static func of(_ path: String) -> FileStamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileStamp(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec)
+    }
+}
+
+/// The key set of one `--auth-keys` file and the authorizer built from it. `poll()` re-stats the file and, when its
+/// stamp (device, inode, size, mtime) changed, re-reads and re-parses it; a file that does not parse keeps the old
+/// keys and logs why (component `auth`, file, entry and reason, never a digest). `start()` polls once a second
+/// on a dispatch queue, so a change is in force within about a second (the promise is 5 s).
+/// Threads: every member may be used from any thread; `check` takes a short lock to copy the authorizer.
+public final class KeyFileWatcher: Sendable {
+    public let path: String
+    private let logger: Logger
+    private struct State {
+        var authorizer: Authorizer
+        var stamp: FileStamp?
+        /// Bumped by start and stop; a scheduled poll of an older generation does nothing.
+        var generation = 0
+    }
+    private let state: Mutex<State>
+
+    /// Reads `path` now; throws when it cannot be read or parsed (the server refuses to start).
+    public init(path: String, publicActions: PublicActions, logger: Logger) throws(AuthKeyFileError) {
+        self.path = path
+        self.logger = logger
+        let stamp = FileStamp.of(path)
+        let entries = try Self.read(path)
+        state = Mutex(State(authorizer: Authorizer(entries: entries, publicActions: publicActions), stamp: stamp))
+    }
+
+    /// The authorizer in force.
+    public var authorizer: Authorizer { state.withLock { $0.authorizer } }
+
+    /// Decides with the authorizer in force.
+    public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
+        authorizer.check(credential: credential, action: action, now: now)
+    }
+
+    /// Re-reads the file if it changed since the last read. Returns true when new keys took effect.
+    @discardableResult
+    public func poll() -> Bool {
+        guard let stamp = FileStamp.of(path) else { return false }
+        guard state.withLock({ $0.stamp }) != stamp else { return false }
+        do throws(AuthKeyFileError) {
+            let entries = try Self.read(path)
+            // A reader that caught a rewrite half-way fails to parse; the writer's last write moves the stamp again.
+            state.withLock {
+                $0.authorizer.entries = entries
+                $0.stamp = stamp
+            }
+            logger.info("reloaded the key file", fields: ["file": .string(path), "entries": .int(entries.count)])
+            return true
+        } catch {
+            // Remember the stamp so a broken file is reported once, not every second.
+            state.withLock { $0.stamp = stamp }
+            logger.warning("the key file did not reload; the previous keys stay in force: \(error.entry.isEmpty ? "" : error.entry + ": ")\(error.reason)",
+                           fields: ["file": .string(path)])
+            return false
+        }
+    }
+
+    /// Polls every `interval` on a dispatch queue until `stop()` (or until the watcher is released).
+    public func start(interval: Duration = .seconds(1)) {
+        let generation = state.withLock { state in
+            state.generation += 1
+            return state.generation
+        }
+        schedule(generation: generation, interval: interval)
+    }
+
+    private func schedule(generation: Int, interval: Duration) {
+        let (seconds, attoseconds) = interval.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        Self.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+            guard let self, self.state.withLock({ $0.generation == generation }) else { return }
+            self.poll()
+            self.schedule(generation: generation, interval: interval)
+        }
+    }
+
+    /// Stops polling (idempotent).
+    public func stop() {
+        state.withLock { $0.generation += 1 }
+    }
+
+    private static let queue = DispatchQueue(label: "tensorwire.auth-keys")
+
+    static func read(_ path: String) throws(AuthKeyFileError) -> [AuthEntry] {
+        guard let bytes = readFile(path) else {
+            throw AuthKeyFileError(path: path, entry: "", reason: "cannot be read (\(String(cString: strerror(errno))))")
+        }
+        return try AuthKeyFile.parse(bytes, path: path)
+    }
+
+    /// The whole file, or nil; at most 16 MiB (a key file is a few KB).
+    private static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while bytes.count < 16 << 20 {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if got == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<got])
+        }
+        return nil
+    }
+}
