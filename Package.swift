@@ -239,7 +239,7 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
-                "TestSupport",
+                "TestSupport", "Auth", "ProtoWire",
             ],
             swiftSettings: strict
         ),

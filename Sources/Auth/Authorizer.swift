@@ -222,21 +222,49 @@ public struct Authorizer: Sendable {
     /// Decides whether `credential` may do `action` at wall-clock time `now`.
     public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
         if publicActions.contains(action) { return .allowed("") }
-        guard let entry = authenticate(credential) else {
-            if credential.malformed { return .unauthenticated("the authorization value is not \"Bearer <key>\"") }
-            if credential.bearer != nil { return .unauthenticated("unknown API key") }
-            if let identity = credential.identity { return .unauthenticated("no entry for the identity \(identity)") }
-            return .unauthenticated("no credential: send \"authorization: Bearer <key>\"")
+        switch authenticate(credential: credential, now: now) {
+        case .success(let entry): return authorize(entry, action)
+        case .failure(let refusal): return refusal.decision
+        }
+    }
+
+    /// Why a credential names no usable entry (`decision` is always `.unauthenticated`).
+    public struct Refusal: Error, Sendable, Equatable {
+        public let decision: AuthDecision
+    }
+
+    /// Whether `action` needs no credential at all.
+    public func isPublic(_ action: AuthAction) -> Bool { publicActions.contains(action) }
+
+    /// The first half of `check`: the unexpired entry the credential names.
+    public func authenticate(credential: AuthCredential, now: WallTime) -> Result<AuthEntry, Refusal> {
+        guard let entry = find(credential) else {
+            let reason = if credential.malformed {
+                "the authorization value is not \"Bearer <key>\""
+            } else if credential.bearer != nil {
+                "unknown API key"
+            } else if let identity = credential.identity {
+                "no entry for the identity \(identity)"
+            } else {
+                "no credential: send \"authorization: Bearer <key>\""
+            }
+            return .failure(Refusal(decision: .unauthenticated(reason)))
         }
         if let expires = entry.expires, now.seconds >= expires {
-            return .unauthenticated("the key \(entry.name) expired at \(WallTime(seconds: expires, nanoseconds: 0).rfc3339)")
+            let when = WallTime(seconds: expires, nanoseconds: 0).rfc3339
+            return .failure(Refusal(decision: .unauthenticated("the key \(entry.name) expired at \(when)")))
         }
+        return .success(entry)
+    }
+
+    /// The second half of `check`: whether one of `entry`'s scopes grants `action`.
+    public func authorize(_ entry: AuthEntry, _ action: AuthAction) -> AuthDecision {
         for scope in entry.scopes where action.isGranted(by: scope) { return .allowed(entry.name) }
         return .permissionDenied(action.scopeNeeded)
     }
 
     /// The entry the credential names: a bearer token first, then the certificate identity.
-    func authenticate(_ credential: AuthCredential) -> AuthEntry? {
+    func find(_ credential: AuthCredential) -> AuthEntry? {
         if let bearer = credential.bearer {
             let digest = Crypto.sha256(Array(bearer.utf8))
             var found: AuthEntry?

@@ -21,12 +21,18 @@ public struct RESTService: Sendable {
     let health: HealthStatusBoard
     let clock: any MonotonicClock
     let metrics: ServerMetrics?
+    /// The `--auth-keys` check, run before dispatch; nil: none.
+    let authGate: AuthGate?
 
     /// Bodies of at least this many bytes are decoded off the event loop (JSON parses at a few hundred MB/s).
     static let offLoopThreshold = 16 << 10
 
-    public init(kserve: KServeService, health: HealthStatusBoard, clock: any MonotonicClock, metrics: ServerMetrics? = nil) {
+    public init(
+        kserve: KServeService, health: HealthStatusBoard, clock: any MonotonicClock, metrics: ServerMetrics? = nil,
+        authGate: AuthGate? = nil
+    ) {
         self.metrics = metrics
+        self.authGate = authGate
         self.kserve = kserve
         self.predict = kserve.predict
         self.health = health
@@ -46,6 +52,11 @@ public struct RESTService: Sendable {
             var response = Self.errorResponse(status: error.status, message: error.message)
             if !error.allowed.isEmpty { response.headers.append(HeaderField("allow", error.allowed.joined(separator: ", "))) }
             responder.respond(response)
+            return
+        }
+        if let authGate, let refusal = authGate.refusal(route, request) {
+            responder.annotate { $0.statusName = HTTPStatusMapping.statusName(forHTTPStatus: refusal.status) }
+            responder.respond(refusal)
             return
         }
         switch route {
@@ -121,10 +132,14 @@ public struct RESTService: Sendable {
     }
 
     /// The handler of `--metrics-port`: `GET /metrics` and nothing else.
-    public static func metricsOnly(_ metrics: ServerMetrics) -> HTTPRequestHandler {
+    public static func metricsOnly(_ metrics: ServerMetrics, authGate: AuthGate? = nil) -> HTTPRequestHandler {
         HTTPRequestHandler { request, responder in
             guard request.path == "/metrics", request.method == "GET" || request.method == "HEAD" else {
                 responder.respond(errorResponse(status: 404, message: "this port serves GET /metrics only"))
+                return
+            }
+            if let authGate, let refusal = authGate.refusal(.metrics, request) {
+                responder.respond(refusal)
                 return
             }
             scrape(metrics, accept: request.header("accept"), responder)

@@ -1,3 +1,4 @@
+public import Auth
 public import Inference
 public import Logging
 
@@ -65,7 +66,29 @@ public struct ServerOptions: Sendable, Equatable {
     /// `--http-body-timeout-seconds`: an HTTP/1.1 request body may stall this long between bytes.
     public var httpBodyTimeoutSeconds = 30.0
 
+    /// `--auth-keys FILE`: the API keys and identities with their scopes (docs/security.md); nil: no key checks.
+    public var authKeysPath: String?
+    /// `--auth-public`: what needs no credential besides health (reflection, metrics).
+    public var authPublic = PublicActions()
+    /// `--insecure`: allow a non-loopback `--host` without `--auth-keys` (a trusted network).
+    public var insecure = false
+
     public init() {}
+
+    /// Whether `host` is a loopback name or address: `localhost`, 127.0.0.0/8, `::1`.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Why these options must not start: a non-loopback `--host` with no credential check and no `--insecure`.
+    public var insecureBindRefusal: String? {
+        guard !Self.isLoopback(host), authKeysPath == nil, !insecure else { return nil }
+        return "refusing to listen on \(host) with no access control: anyone who reaches the port could infer, load "
+            + "and unload models. Give --auth-keys FILE (API keys), or --tls-client-ca FILE (client certificates), or, "
+            + "on a trusted network only, --insecure"
+    }
 
     /// The options in force, one line for the start-up log (defaults included, so the log says what runs).
     public var effectiveSummary: String {
@@ -82,6 +105,13 @@ public struct ServerOptions: Sendable, Equatable {
         if let httpPort { parts.append("http-port=\(httpPort)") }
         if let metricsPort { parts.append("metrics-port=\(metricsPort)") }
         if let blasThreads { parts.append("blas-threads=\(blasThreads)") }
+        if let authKeysPath {
+            var open = ["health"]
+            if authPublic.reflection { open.append("reflection") }
+            if authPublic.metrics { open.append("metrics") }
+            parts.append("auth-keys=\(authKeysPath) auth-public=\(open.joined(separator: ","))")
+        }
+        if insecure { parts.append("insecure=true") }
         return parts.joined(separator: " ")
     }
 
@@ -112,6 +142,13 @@ public struct ServerOptions: Sendable, Equatable {
                                              (gRPC, KServe v2 HTTP/JSON and /v1 JSON share one port by default)
           --metrics-port PORT                also serve GET /metrics (Prometheus) on PORT, and nothing else there;
                                              --port serves /metrics too
+
+        Access control (docs/security.md):
+          --auth-keys FILE                   API keys with scopes (JSON; re-read within 5 s of a change); every
+                                             call then needs "authorization: Bearer <key>"
+          --auth-public LIST                 what needs no key: health (always), reflection, metrics
+                                             (default health)
+          --insecure                         allow a --host other than loopback without --auth-keys
 
         Connection limits:
           --max-connections N                open connections; one accepted beyond it is closed at once
@@ -209,6 +246,14 @@ public struct ServerOptions: Sendable, Equatable {
                 }
                 options.logLevel = level
             case "--host": options.host = try value(flag)
+            case "--auth-keys": options.authKeysPath = try value(flag)
+            case "--insecure": options.insecure = true
+            case "--auth-public":
+                let text = try value(flag)
+                guard let open = PublicActions(parsing: text) else {
+                    throw UsageError(description: "--auth-public: \"\(text)\" is not a list of health, reflection, metrics")
+                }
+                options.authPublic = open
             case "--port": options.port = try integer(flag, in: 0...65535)
             case "--models": options.modelsDirectory = try value(flag)
             case "--loops": options.loops = try integer(flag, in: 1...256)

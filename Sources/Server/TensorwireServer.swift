@@ -1,3 +1,4 @@
+internal import Auth
 internal import Batching
 public import Clocks
 internal import Inference
@@ -22,6 +23,13 @@ public final class TensorwireServer: Sendable {
     /// Serving status per service; "" is the server as a whole.
     public let health: HealthStatusBoard
     public let options: ServerOptions
+    /// The `--auth-keys` check, when configured (its watcher re-reads the file once a second).
+    public let authGate: AuthGate?
+
+    /// Why the server refused to start before binding anything (the insecure-bind rule).
+    public struct StartupRefusal: Error, CustomStringConvertible {
+        public let description: String
+    }
 
     /// The bound port.
     public var port: Int { transport.port }
@@ -37,6 +45,16 @@ public final class TensorwireServer: Sendable {
     public init(
         options: ServerOptions, clock: any MonotonicClock = SystemMonotonicClock(), logSink: LogSink = LogSink()
     ) throws {
+        if let refusal = options.insecureBindRefusal { throw StartupRefusal(description: refusal) }
+        let metrics = ServerMetrics()
+        let authGate: AuthGate?
+        if let path = options.authKeysPath {
+            let keys = try KeyFileWatcher(
+                path: path, publicActions: options.authPublic, logger: Logger(component: "auth", sink: logSink))
+            authGate = AuthGate(keys: keys, metrics: metrics)
+        } else {
+            authGate = nil
+        }
         let modelsLogger = Logger(component: "models", sink: logSink)
         if options.gemm == .packed && !GEMMBackend.available.contains(.packed) {
             Logger(component: "engine", sink: logSink).warning(
@@ -55,7 +73,6 @@ public final class TensorwireServer: Sendable {
         let source = ModelCatalog.Source(
             directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger,
             maxModelBytes: options.maxModelBytes, gemm: options.gemm)
-        let metrics = ServerMetrics()
         let catalog = ModelCatalog(
             repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
             source: source, strictReadiness: options.strictReadiness, metrics: metrics)
@@ -103,7 +120,9 @@ public final class TensorwireServer: Sendable {
         if accessLog.isEnabled {
             configuration.onRequestEnd = { summary in accessLog.log(Self.accessRecord(summary)) }
         }
-        let rest = RESTService(kserve: KServeService(catalog: catalog), health: health, clock: clock, metrics: metrics)
+        if let authGate { router = authGate.guarding(router) }
+        let rest = RESTService(
+            kserve: KServeService(catalog: catalog), health: health, clock: clock, metrics: metrics, authGate: authGate)
         let transport: GRPCServer
         do {
             transport = try GRPCServer(router: router, httpHandler: rest.handler, configuration: configuration)
@@ -113,7 +132,7 @@ public final class TensorwireServer: Sendable {
                 metricsConfiguration.clock = clock
                 do {
                     metricsServer = try GRPCServer(
-                        router: Router<ServerMethodHandler>(), httpHandler: RESTService.metricsOnly(metrics),
+                        router: Router<ServerMethodHandler>(), httpHandler: RESTService.metricsOnly(metrics, authGate: authGate),
                         configuration: metricsConfiguration)
                 } catch {
                     transport.shutdown(drainSeconds: 0)
@@ -138,6 +157,8 @@ public final class TensorwireServer: Sendable {
         self.catalog = catalog
         self.options = options
         self.health = health
+        self.authGate = authGate
+        authGate?.keys.start()
     }
 
     /// One access-log line from a finished request's summary.
@@ -205,6 +226,7 @@ public final class TensorwireServer: Sendable {
     public func shutdown(drainSeconds: Double? = nil) {
         // Watchers learn NOT_SERVING before the connections get GOAWAY.
         health.shutdown()
+        authGate?.keys.stop()
         transport.shutdown(drainSeconds: drainSeconds ?? options.drainSeconds)
         metricsServer?.shutdown(drainSeconds: 0)
         catalog.shutdown(drain: true)

@@ -30,6 +30,10 @@ public struct ServerMethodHandler: Sendable {
         self.start = start
     }
 
+    /// Starts the handler on `call` (what the transport does): lets a wrapper, such as the server's authorization
+    /// gate, run its check first and hand the call on.
+    public func begin(_ call: ServerCall) -> RequestObserver { start(call) }
+
     /// Unary: `body` gets the one request message and answers with `call.respond(_:)` or `call.finish(...)`,
     /// now or later, from any thread.
     public static func unary(_ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void) -> ServerMethodHandler {
