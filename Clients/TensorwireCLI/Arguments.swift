@@ -26,7 +26,7 @@ public struct OptionSpec: Sendable {
 
     /// The global options every subcommand accepts.
     public static let global = OptionSpec(
-        values: ["--server", "--timeout", "--header"], flags: ["--help", "--http"],
+        values: ["--server", "--timeout", "--header", "--api-key"], flags: ["--help", "--http"],
         aliases: ["-H": "--header", "-h": "--help"])
 
     public func merging(_ other: OptionSpec) -> OptionSpec {

@@ -1,4 +1,5 @@
 // Clients/TensorwireCLI/TensorwireCommand.swift: the tensorwire command line: global options and subcommands.
+internal import Auth
 internal import BuildInfo
 internal import Dispatch
 internal import ProtoWire
@@ -32,6 +33,8 @@ public enum TensorwireCommand {
                               info, health (the whole server only), predict and bench; stream is gRPC only
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
           -H KEY:VALUE        metadata sent with every RPC (repeatable; HTTP header fields with --http)
+          --api-key KEY       send "authorization: Bearer KEY" with every call, gRPC or HTTP (default
+                              $TENSORWIRE_API_KEY; prefer the variable: a flag shows in the process list)
           -h, --help          help for the command or subcommand
           --version           (first, before any command) the version and git commit
         """
@@ -48,6 +51,7 @@ public enum TensorwireCommand {
           predict MODEL --input  one prediction from JSON or .npy
           stream MODEL           JSON lines in, JSON lines out over one PredictStream
           bench MODEL            load generator: latency percentiles, throughput, server batching
+          keys new NAME          a fresh API key and the line to add to the server's --auth-keys file
 
         Run 'tensorwire COMMAND --help' for a command's options.
 
@@ -164,6 +168,7 @@ public enum TensorwireCommand {
         case "predict": (spec, help) = (predictSpec, predictHelp)
         case "stream": (spec, help) = (streamSpec, streamHelp)
         case "bench": (spec, help) = (BenchCommand.spec, BenchCommand.help)
+        case "keys": (spec, help) = (OptionSpec(values: ["--scope", "--expires"]), keysHelp)
         case "help":
             console.out(usage)
             return 0
@@ -176,6 +181,7 @@ public enum TensorwireCommand {
             console.out(help + "\n\n" + globalHelp + "\n" + exitCodes)
             return 0
         }
+        if command == "keys" { return try keys(parsed, console) }
         let context = try makeContext(parsed, environment: environment, console: console)
         switch command {
         case "list": return try list(parsed, context)
@@ -197,6 +203,16 @@ public enum TensorwireCommand {
         }
         var metadata = Metadata()
         for header in parsed.values["--header"] ?? [] { try ArgumentValues.header(header, into: &metadata) }
+        if let key = parsed.value("--api-key") ?? environment["TENSORWIRE_API_KEY"], !key.isEmpty {
+            guard key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw .usage("--api-key: the key must be printable ASCII without spaces")
+            }
+            metadata.removeAll(forKey: "authorization")
+            // Never echo the key in an error.
+            guard (try? metadata.addString("Bearer \(key)", forKey: "authorization")) != nil else {
+                throw .usage("--api-key: the key is not a valid header value")
+            }
+        }
         return Context(
             host: host, port: port, http: http || parsed.flags.contains("--http"), timeout: timeout, metadata: metadata,
             console: console)
@@ -242,6 +258,46 @@ public enum TensorwireCommand {
             return
         }
         guard model.state == .ready else { throw refusal("model '\(model.name)'", model.state, model.error) }
+    }
+
+    // MARK: keys
+
+    static let keysHelp = """
+        usage: tensorwire keys new NAME --scope SCOPE [--scope SCOPE]... [--expires DATE]
+
+        Prints a fresh API key (32 random bytes, hex) once, and the JSON line that admits it, to add to the "keys"
+        list of the server's --auth-keys file (which stores only the key's SHA-256). Talks to no server.
+          --scope SCOPE    infer:<model glob>, read:<model glob> or admin (repeatable; * and ? match)
+          --expires DATE   2027-06-30 or 2027-06-30T00:00:00Z (UTC); default: never
+        """
+
+    static func keys(_ parsed: ParsedArguments, _ console: Console) throws(CLIError) -> Int32 {
+        let given = try positionals(parsed, "keys", ["new", "NAME"])
+        guard given[0] == "new" else { throw .usage("keys: unknown subcommand '\(given[0])' (only 'new')") }
+        let scopeTexts = parsed.values["--scope"] ?? []
+        guard !scopeTexts.isEmpty else { throw .usage("keys new needs at least one --scope") }
+        var scopes: [AuthScope] = []
+        for text in scopeTexts {
+            guard let scope = AuthScope(parsing: text), !text.contains("\""), !text.contains("\\") else {
+                throw .usage("--scope: '\(text)' is not infer:<glob>, read:<glob> or admin")
+            }
+            scopes.append(scope)
+        }
+        let expires = parsed.value("--expires")
+        if let expires, AuthKeyFile.parseDate(expires) == nil {
+            throw .usage("--expires: '\(expires)' is not a UTC date like 2027-06-30 or 2027-06-30T00:00:00Z")
+        }
+        let fresh = NewAPIKey(id: given[1], scopes: scopes, expires: expires)
+        // The line must be one the server accepts (the id's characters among others).
+        do throws(AuthKeyFileError) {
+            _ = try AuthKeyFile.parse(Array("{\"keys\": [\(fresh.entryJSON)]}".utf8), path: "the new entry")
+        } catch {
+            throw .usage("keys new: \(error.reason)")
+        }
+        console.out("API key (shown once, store it now): \(fresh.key)")
+        console.out("add this line to the \"keys\" list of the --auth-keys file:")
+        console.out(fresh.entryJSON)
+        return 0
     }
 
     // MARK: list

@@ -5,6 +5,7 @@ import Logging
 import ProtoWire
 import RPCCore
 import Server
+@testable import TensorwireCLI
 import TensorwireClient
 import TensorwireProto
 import Testing
@@ -185,5 +186,38 @@ struct AuthLiveTests {
         }
         #expect(ServerOptions.isLoopback("127.0.0.2") && ServerOptions.isLoopback("::1") && ServerOptions.isLoopback("localhost"))
         #expect(!ServerOptions.isLoopback("0.0.0.0") && !ServerOptions.isLoopback("10.0.0.1") && !ServerOptions.isLoopback("::"))
+    }
+}
+
+/// `tensorwire keys new` and `--api-key` / TENSORWIRE_API_KEY against a server with a key file.
+@Suite(.serialized, .tags(.live))
+struct CLIAuthLiveTests {
+    @Test func keysNewPrintsAKeyThatTheServerAccepts() throws {
+        let made = CLICommandLiveTests.run(["keys", "new", "cli-job", "--scope", "read:*", "--expires", "2099-01-01"], port: nil)
+        #expect(made.code == 0)
+        let lines = made.stdout.split(separator: "\n").map(String.init)
+        guard lines.count == 3, let key = lines[0].split(separator: " ").last.map(String.init) else {
+            Issue.record("unexpected output \(made.stdout)")
+            return
+        }
+        #expect(lines[2].hasPrefix("{\"id\": \"cli-job\"") && !lines[2].contains(key))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tw-cli-keys-\(UUID().uuidString).json").path
+        try Data("{\"keys\": [\(lines[2])]}".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try CLICommandLiveTests.withServer(["--auth-keys", path]) { server in
+            #expect(CLICommandLiveTests.run(["list"], port: server.port).code == 1)
+            #expect(CLICommandLiveTests.run(["--api-key", key, "list"], port: server.port).code == 0)
+            #expect(CLICommandLiveTests.run(["--api-key", key, "--http", "list"], port: server.port).code == 0)
+            let denied = CLICommandLiveTests.run(["--api-key", "tw_wrong", "list"], port: server.port)
+            #expect(denied.code == 1 && !denied.stderr.contains("tw_wrong"))
+            let capture = CLICommandLiveTests.Capture(input: [])
+            let code = TensorwireCommand.run(
+                ["list"], environment: ["TENSORWIRE_SERVER": "127.0.0.1:\(server.port)", "TENSORWIRE_API_KEY": key],
+                console: capture.console)
+            #expect(code == 0)
+        }
+        #expect(CLICommandLiveTests.run(["keys", "new", "bad name", "--scope", "admin"], port: nil).code == 2)
+        #expect(CLICommandLiveTests.run(["keys", "new", "x", "--scope", "write:*"], port: nil).code == 2)
+        #expect(CLICommandLiveTests.run(["keys", "new", "x"], port: nil).code == 2)
     }
 }
