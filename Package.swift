@@ -193,6 +193,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "tensorwire-auth-bench",
+            dependencies: ["Auth", "Logging"],
+            path: "Tools/bench/swift/tensorwire-auth-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "tensorwire-metrics-bench",
             dependencies: ["Metrics"],
             path: "Tools/bench/swift/tensorwire-metrics-bench",
