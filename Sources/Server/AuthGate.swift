@@ -88,8 +88,10 @@ public struct AuthGate: Sendable {
                 return inner.begin(call)
             case .infer(let field), .read(let field, _):
                 let observer = inner.begin(call)
+                let ended = EndedFlag()
                 return RequestObserver(
                     onMessage: { bytes in
+                        guard !ended.value else { return }
                         let model = Self.peekString(field: field, in: bytes)
                         let action: AuthAction = switch rule {
                         case .read(_, true) where model.isEmpty: .read(model: nil)
@@ -98,12 +100,14 @@ public struct AuthGate: Sendable {
                         }
                         let decision = authorizer.authorize(entry, action)
                         guard case .allowed = decision else {
+                            // The call ends here; later messages of a stream are not handed on.
+                            ended.value = true
                             _ = refuse(call, decision, origin)
                             return
                         }
                         observer.onMessage(bytes)
                     },
-                    onEnd: { if !call.isCancelled { observer.onEnd() } })
+                    onEnd: { if !ended.value { observer.onEnd() } })
             }
         }
     }
@@ -194,4 +198,9 @@ public struct AuthGate: Sendable {
         default: .httpKServe
         }
     }
+}
+
+/// Whether the gate ended a streaming call; touched only on the call's loop thread (the observer's closures).
+private final class EndedFlag {
+    var value = false
 }

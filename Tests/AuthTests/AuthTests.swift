@@ -2,6 +2,7 @@
 internal import Glibc
 internal import Logging
 internal import Testing
+internal import TestSupport
 
 private func hex(_ bytes: [UInt8]) -> String { AuthKeyFile.hex(bytes) }
 private func digestHex(_ key: String) -> String { hex(Crypto.sha256(Array(key.utf8))) }
@@ -245,5 +246,22 @@ extension String {
             _ = try KeyFileWatcher(path: directory + "/missing.json", publicActions: PublicActions(), logger: .discarding)
         }
         rmdir(directory)
+    }
+}
+
+/// The watcher's own timer (a dispatch queue thread): a rewrite is in force once a poll has run.
+@Suite(.tags(.live)) struct KeyFileWatcherLiveTests {
+    let files = KeyFileWatcherTests()
+
+    @Test func theTimerPicksUpARewrite() throws {
+        let path = files.directory + "/timed.json"
+        files.writeFile(path, files.keys([("a", "key-a")]))
+        let watcher = try KeyFileWatcher(path: path, publicActions: PublicActions(), logger: .discarding)
+        watcher.start(interval: .milliseconds(20))
+        defer { watcher.stop() }
+        files.writeFile(path, files.keys([("a", "key-a"), ("bb", "key-bb")]))
+        #expect(waitUntil(seconds: 5) { files.allows(watcher, "key-bb") })
+        unlink(path)
+        rmdir(files.directory)
     }
 }

@@ -221,3 +221,22 @@ struct CLIAuthLiveTests {
         #expect(CLICommandLiveTests.run(["keys", "new", "x"], port: nil).code == 2)
     }
 }
+
+extension AuthLiveTests {
+    /// A PredictStream is authorized per message: a request for a model outside the key's glob ends the stream.
+    @Test func predictStreamIsCheckedPerMessage() throws {
+        try Self.withServer { server, keys, _ in
+            var metadata = Metadata()
+            try metadata.addString("Bearer \(keys.etl.key)", forKey: "authorization")
+            let client = try TensorwireClient(host: "127.0.0.1", port: server.port, defaultMetadata: metadata)
+            defer { client.close() }
+            let stream = client.predictStream(onResponse: { _ in })
+            var request = TensorwireV1.PredictRequest()
+            request.model = "fraud"
+            stream.send(request)
+            stream.finish()
+            let status = stream.wait()
+            #expect(status.code == .permissionDenied && status.message.contains("infer:fraud"))
+        }
+    }
+}
