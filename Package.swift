@@ -26,9 +26,9 @@ let package = Package(
         // libhttp-parser ships no pkg-config file; its module map links `http_parser` directly.
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
 
-        // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
-        .target(name: "CBuildInfo"),
-        .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // The version and the git commit the binary was built from (stamped by BuildInfoPlugin before every build).
+        .target(name: "BuildInfo", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Tools/build-info-plugin"),
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
         // timestamps; no dependencies.
         .target(name: "Clocks", swiftSettings: strict),
