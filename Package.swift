@@ -29,11 +29,13 @@ let package = Package(
         // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
         .target(name: "CBuildInfo"),
         .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // The one lock (`Lock<State>`, a pthread mutex ThreadSanitizer can follow, with Mutex's API); no dependencies.
+        .target(name: "Locks", swiftSettings: strict),
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
-        // timestamps; no dependencies.
-        .target(name: "Clocks", swiftSettings: strict),
-        // Log lines: levels, records, the text format and standard error; no dependencies.
-        .target(name: "Logging", swiftSettings: strict),
+        // timestamps; only Locks (ManualClock's observers).
+        .target(name: "Clocks", dependencies: ["Locks"], swiftSettings: strict),
+        // Log lines: levels, records, the text format and standard error; only Locks (the capturing sink).
+        .target(name: "Logging", dependencies: ["Locks"], swiftSettings: strict),
         // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
         .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
@@ -41,7 +43,7 @@ let package = Package(
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
-        .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
+        .target(name: "ServiceSupport", dependencies: ["TensorwireProto", "Locks"], swiftSettings: strict),
         // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
         .target(name: "HTTPTypes", swiftSettings: strict),
         // gRPC semantics, sans-I/O.
@@ -55,12 +57,14 @@ let package = Package(
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
-        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks"], swiftSettings: strict),
+        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks", "Locks"], swiftSettings: strict),
         // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
         // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
             name: "Transport",
-            dependencies: ["EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging"],
+            dependencies: [
+                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Locks",
+            ],
             swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
@@ -81,13 +85,13 @@ let package = Package(
             name: "Inference", dependencies: ["ProtoWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
-        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
+        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks", "Locks"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
         .target(
             name: "Server",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "ServiceSupport", "RPCCore", "EventLoop", "Transport", "Inference",
-                "Batching", "Logging", "Clocks",
+                "Batching", "Logging", "Clocks", "Locks",
             ],
             swiftSettings: strict
         ),
@@ -100,7 +104,7 @@ let package = Package(
         // Clients: the typed Swift client library, the CLI's logic (a library so tests can reach it) and the CLI.
         .target(
             name: "TensorwireClient",
-            dependencies: ["ProtoWire", "TensorwireProto", "RPCCore", "Transport"],
+            dependencies: ["ProtoWire", "TensorwireProto", "RPCCore", "Transport", "Locks"],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
         ),
@@ -108,6 +112,7 @@ let package = Package(
             name: "TensorwireCLI",
             dependencies: [
                 "TensorwireClient", "TensorwireProto", "RPCCore", "ProtoWire", "Transport", "EventLoop", "BuildInfo",
+                "Locks",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -126,7 +131,7 @@ let package = Package(
         // Tools/interop/grpc-interop.sh runs it against grpcio, our client and grpcurl.
         .target(
             name: "InteropService",
-            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression"],
+            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression", "Locks"],
             path: "Tools/interop/server/InteropService",
             swiftSettings: strict
         ),
@@ -162,13 +167,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-grpc-load",
-            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto"],
+            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto", "Locks"],
             path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Locks"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireProtoTests",
@@ -178,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceSupportTests",
-            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire"],
+            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire", "Locks"],
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
@@ -189,6 +195,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport",
+                "Locks",
             ],
             swiftSettings: strict
         ),
@@ -196,20 +203,26 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport", "Logging", "TestSupport",
+                "Locks",
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
+        ),
         .testTarget(
             name: "TransportTests",
             dependencies: [
                 "Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging", "Clocks", "TestSupport",
+                "Locks",
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
+        ),
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "ProtoWire", "Logging", "TestSupport"],

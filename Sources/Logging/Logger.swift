@@ -1,7 +1,7 @@
 // Sources/Logging/Logger.swift: the server's log lines: one stream, one format, a seam for more formats.
 
 internal import Glibc
-internal import Synchronization
+internal import Locks
 
 /// How much a log line matters. Lines below a sink's `minimumLevel` are not formatted at all.
 public enum LogLevel: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
@@ -126,7 +126,7 @@ public struct StandardErrorOutput: LogOutput {
 
 /// Keeps lines in memory (tests, and start-up checks that read back what was logged).
 public final class MemoryLogOutput: LogOutput {
-    private let stored = Mutex<[String]>([])
+    private let stored = Lock<[String]>([])
 
     public init() {}
 

@@ -2,7 +2,7 @@
 
 public import EventLoop
 public import HTTPTypes
-internal import Synchronization
+internal import Locks
 
 /// The protocol that carried an `HTTPRequest`.
 public enum HTTPVersion: String, Sendable, Equatable {
@@ -108,7 +108,7 @@ public final class HTTPResponder: Sendable {
         var cancelHandlers: [@Sendable () -> Void] = []
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = Lock(Shared())
 
     init(context: LoopBound<LoopContext>, connectionID: UInt64, target: Target) {
         self.loop = context.loop
