@@ -34,14 +34,25 @@ let package = Package(
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
         // timestamps; only Locks (ManualClock's observers).
         .target(name: "Clocks", dependencies: ["Locks"], swiftSettings: strict),
-        // Log lines: levels, records, the text format and standard error; only Locks (the capturing sink).
-        .target(name: "Logging", dependencies: ["Locks"], swiftSettings: strict),
+        // Prometheus metrics: counters, gauges and histograms updated with atomics (no lock per update), scrape-time
+        // collectors (the process's /proc figures among them), the text 0.0.4 and OpenMetrics expositions.
+        .target(name: "Metrics", dependencies: ["Clocks", "Locks"], swiftSettings: strict),
+        // Log lines: levels, records and fields, the text and JSON formats (JSON written by JSONWire's writer), the
+        // access log, standard error.
+        .target(name: "Logging", dependencies: ["JSONWire", "Locks"], swiftSettings: strict),
+        // W3C Trace Context: the traceparent value, trace and span ids; pure, no dependencies (Transport, Server and
+        // RPCCore-level code may all use it).
+        .target(name: "Tracing", swiftSettings: strict),
         // Base64 (RFC 4648), the one codec: gRPC binary metadata, JSON bytes fields, embedded files.
         .target(name: "Base64Codec", swiftSettings: strict),
         // The protobuf wire format; knows no message.
         .target(name: "ProtoWire", swiftSettings: strict),
+        // JSON (RFC 8259): a strict pull reader and a compact writer over bytes; knows no message.
+        .target(name: "JSONWire", swiftSettings: strict),
         // Hand-written message types for every file in Proto/.
         .target(name: "TensorwireProto", dependencies: ["ProtoWire", "Base64Codec"], swiftSettings: strict),
+        // JSON bodies of the REST routes: proto3 JSON of tensorwire.v1, KServe v2 / Triton HTTP bodies; sans-I/O.
+        .target(name: "TensorwireJSON", dependencies: ["JSONWire", "TensorwireProto", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
         .target(name: "ServiceSupport", dependencies: ["TensorwireProto", "Locks"], swiftSettings: strict),
         // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
@@ -63,7 +74,8 @@ let package = Package(
         .target(
             name: "Transport",
             dependencies: [
-                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Locks",
+                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing",
+                "Locks",
             ],
             swiftSettings: strict
         ),
@@ -82,16 +94,18 @@ let package = Package(
         ),
         // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
         .target(
-            name: "Inference", dependencies: ["ProtoWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"], swiftSettings: strict
+            name: "Inference", dependencies: ["ProtoWire", "JSONWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"],
+            swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks", "Locks"], swiftSettings: strict),
-        // Composition root: the services (native, KServe v2, health, reflection), config, lifecycle.
+        // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
+        // lifecycle.
         .target(
             name: "Server",
             dependencies: [
-                "ProtoWire", "TensorwireProto", "ServiceSupport", "RPCCore", "EventLoop", "Transport", "Inference",
-                "Batching", "Logging", "Clocks", "Locks",
+                "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
+                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Locks",
             ],
             swiftSettings: strict
         ),
@@ -101,18 +115,22 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Clients: the typed Swift client library, the CLI's logic (a library so tests can reach it) and the CLI.
+        // Clients: the typed Swift client library (gRPC, and REST over its own HTTP/1.1 client), the CLI's logic (a
+        // library so tests can reach it) and the CLI.
         .target(
             name: "TensorwireClient",
-            dependencies: ["ProtoWire", "TensorwireProto", "RPCCore", "Transport", "Locks"],
+            dependencies: [
+                "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
+                "Locks",
+            ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
         ),
         .target(
             name: "TensorwireCLI",
             dependencies: [
-                "TensorwireClient", "TensorwireProto", "RPCCore", "ProtoWire", "Transport", "EventLoop", "BuildInfo",
-                "Locks",
+                "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
+                "BuildInfo", "Locks",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -120,7 +138,7 @@ let package = Package(
         .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
-        // tensorwire-fuzz drives five decoders (proto, onnx, config, http2, http1; Tools/fuzz/run TARGET).
+        // tensorwire-fuzz drives six decoders (proto, onnx, config, http2, http1, json; Tools/fuzz/run TARGET).
         .target(
             name: "DecoderFuzzing",
             dependencies: ["ProtoWire", "TensorwireProto"],
@@ -143,7 +161,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
-            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTP1", "HTTPTypes"],
+            dependencies: ["DecoderFuzzing", "Inference", "HTTP2", "HTTP1", "HTTPTypes", "TensorwireJSON", "TensorwireProto"],
             path: "Tools/fuzz/tensorwire-fuzz",
             swiftSettings: strict
         ),
@@ -151,6 +169,12 @@ let package = Package(
             name: "tensorwire-codec-bench",
             dependencies: ["ProtoWire", "TensorwireProto"],
             path: "Tools/bench/swift/tensorwire-codec-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tensorwire-json-bench",
+            dependencies: ["JSONWire"],
+            path: "Tools/bench/swift/tensorwire-json-bench",
             swiftSettings: strict
         ),
         .executableTarget(
@@ -171,6 +195,12 @@ let package = Package(
             path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tensorwire-metrics-bench",
+            dependencies: ["Metrics", "Locks"],
+            path: "Tools/bench/swift/tensorwire-metrics-bench",
+            swiftSettings: strict
+        ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
         .target(name: "TestSupport", dependencies: ["Locks"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -188,7 +218,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire", "Locks"], swiftSettings: strict),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(
+            name: "TensorwireJSONTests",
+            dependencies: ["TensorwireJSON", "JSONWire", "TensorwireProto", "ProtoWire"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "InteropTests", dependencies: ["InteropService", "Transport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "GRPCCompressionTests", dependencies: ["GRPCCompression", "RPCCore"], swiftSettings: strict),
         .testTarget(
@@ -202,8 +242,8 @@ let package = Package(
         .testTarget(
             name: "ClientTests",
             dependencies: [
-                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "Transport", "Logging", "TestSupport",
-                "Locks",
+                "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
+                "TestSupport", "Locks",
             ],
             swiftSettings: strict
         ),

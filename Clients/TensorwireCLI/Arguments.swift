@@ -26,7 +26,8 @@ public struct OptionSpec: Sendable {
 
     /// The global options every subcommand accepts.
     public static let global = OptionSpec(
-        values: ["--server", "--timeout", "--header"], flags: ["--help"], aliases: ["-H": "--header", "-h": "--help"])
+        values: ["--server", "--timeout", "--header"], flags: ["--help", "--http"],
+        aliases: ["-H": "--header", "-h": "--help"])
 
     public func merging(_ other: OptionSpec) -> OptionSpec {
         OptionSpec(
@@ -114,12 +115,42 @@ public enum ArgumentValues {
         return value
     }
 
-    /// `host:port`, `[v6]:port` or a bare host (port 50051). A URL (`http://host:port/`) is refused with the
-    /// address to use instead.
+    /// A server address: `host:port`, `[v6]:port` or a bare host (port 50051) for gRPC, or exactly
+    /// `http://host:port` (a trailing `/` allowed) for HTTP/1.1 + JSON. `https://` is refused (no TLS yet), and so
+    /// is any other scheme, with the address to use instead.
+    public static func serverAddress(_ text: String) throws(CLIError) -> (host: String, port: Int, http: Bool) {
+        guard let scheme = text.firstRange(of: "://") else {
+            let (host, port) = try server(text)
+            return (host, port, false)
+        }
+        let name = text[..<scheme.lowerBound].lowercased()
+        var rest = text[scheme.upperBound...]
+        if name == "https" {
+            throw .usage("--server: https:// is not supported yet (no TLS); use http://HOST:PORT or HOST:PORT")
+        }
+        guard name == "http" else {
+            let authority = rest.prefix { $0 != "/" }
+            throw .usage(
+                "--server takes HOST:PORT (gRPC) or http://HOST:PORT (HTTP/1.1), no other scheme: use "
+                    + (authority.isEmpty ? "HOST:PORT" : String(authority)))
+        }
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.contains("/"), !rest.contains("?"), !rest.contains("#"), !rest.contains("@") else {
+            throw .usage("--server \(text): give only http://HOST:PORT (no path, query or user)")
+        }
+        let hasPort = rest.hasPrefix("[") ? rest.contains("]:") : rest.contains(":")
+        guard hasPort else { throw .usage("--server \(text): http:// addresses need a port (http://HOST:PORT)") }
+        let (host, port) = try server(String(rest))
+        return (host, port, true)
+    }
+
+    /// `host:port`, `[v6]:port` or a bare host (port 50051), without a scheme (a URL is refused with the address to
+    /// use instead).
     public static func server(_ text: String) throws(CLIError) -> (host: String, port: Int) {
-        if let scheme = text.firstRange(of: "://") {
-            let rest = text[scheme.upperBound...].prefix { $0 != "/" }
-            throw .usage("--server takes HOST:PORT without a scheme: use \(rest.isEmpty ? "HOST:PORT" : String(rest))")
+        if text.contains("://") {
+            let address = try serverAddress(text)
+            let plain = Reachability.address(host: address.host, port: address.port)
+            throw .usage("--server takes HOST:PORT without a scheme here: use \(plain)")
         }
         var host = text
         var port = 50051

@@ -5,6 +5,7 @@ internal import Locks
 internal import ProtoWire
 internal import RPCCore
 internal import TensorwireClient
+internal import TensorwireJSON
 internal import TensorwireProto
 internal import Transport
 
@@ -12,10 +13,10 @@ internal import Transport
 internal import Glibc
 #endif
 
-/// `tensorwire bench`: drives Predict (unary, or pipelined over PredictStreams) at a fixed concurrency (closed
-/// loop) or at a fixed or Poisson arrival rate (open loop, latency measured from each request's intended send time
-/// so queueing in the client is not hidden), then reports latency percentiles, throughput, errors by status and the
-/// server's batching facts.
+/// `tensorwire bench`: drives Predict (unary, or pipelined over PredictStreams, or `POST …:predict` over HTTP/1.1
+/// keep-alive connections with --http) at a fixed concurrency (closed loop) or at a fixed or Poisson arrival rate
+/// (open loop, latency measured from each request's intended send time so queueing in the client is not hidden),
+/// then reports latency percentiles, throughput, errors by status and the server's batching facts.
 enum BenchCommand {
     static let spec = OptionSpec(
         values: ["--concurrency", "--rate", "--duration", "--requests", "--warmup", "--connections", "--input", "--rows"],
@@ -40,12 +41,17 @@ enum BenchCommand {
           -n, --requests N     measure N requests instead of a duration
           --warmup D           run this long before measuring (default 1s; 0 for none)
           --stream             pipeline the requests over one PredictStream per connection instead of unary calls
-          --connections K      spread the load over K HTTP/2 connections (default 1)
+          --connections K      spread the load over K HTTP/2 connections (default 1); with --http and --rate,
+                               the K keep-alive connections that carry the arrivals (one request on each at a time)
           -i, --input X        send this input (as predict's --input) instead of random inputs
           --rows B             rows per random request (default 1; not with --input, which has its own rows)
           --json               print the report as one JSON object (requests, errors, errors_by_code,
                                throughput_rps, rows_per_request, throughput_rows_per_s,
                                latency_ms {p50, p90, p99, p999, max, mean}, batch_sizes, ...)
+        With --http (or an http:// server), requests are POST /v1/models/MODEL:predict with JSON bodies over
+        HTTP/1.1 keep-alive connections, one request in flight on each (HTTP/1.1 without pipelining): -c N opens N
+        connections; --rate R sends on --connections K; batch facts come from the tw-* response headers; --stream is
+        gRPC only. The report is the same ("transport": "http" in --json), so the two protocols compare on one model.
         A live progress line is shown while standard output is a terminal. Exits 8 when any request failed (but a
         run stopped after its first second exits with that first error's code).
         """
@@ -63,6 +69,8 @@ enum BenchCommand {
         var input: String?
         var rows = 1
         var json = false
+        /// HTTP/1.1 + JSON instead of gRPC.
+        var http = false
     }
 
     static func nanos(_ duration: Duration) -> UInt64 {
@@ -70,8 +78,9 @@ enum BenchCommand {
         return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 
-    static func options(_ parsed: ParsedArguments) throws(CLIError) -> Options {
+    static func options(_ parsed: ParsedArguments, http: Bool = false) throws(CLIError) -> Options {
         var options = Options()
+        options.http = http
         options.model = try TensorwireCommand.positionals(parsed, "bench", ["MODEL"])[0]
         if let text = parsed.value("--concurrency") { options.concurrency = try ArgumentValues.positiveInt(text, option: "-c") }
         if let text = parsed.value("--rate") { options.rate = try ArgumentValues.positiveDouble(text, option: "--rate") }
@@ -101,6 +110,16 @@ enum BenchCommand {
             options.rows = try ArgumentValues.positiveInt(text, option: "--rows")
         }
         options.json = parsed.flags.contains("--json")
+        if http {
+            if options.stream { throw .usage("bench --stream works over gRPC only (PredictStream); leave out --http") }
+            if options.rate == nil {
+                guard parsed.value("--connections") == nil else {
+                    throw .usage("bench --http: -c N opens N connections, one request in flight on each; "
+                        + "--connections sets the connections of an open loop (--rate)")
+                }
+                options.connections = options.concurrency
+            }
+        }
         return options
     }
 
@@ -121,9 +140,10 @@ enum BenchCommand {
     {
         var request = TensorwireV1.PredictRequest()
         request.model = options.model
+        let encode: (TensorwireV1.PredictRequest) -> [UInt8] = options.http ? { $0.jsonUTF8() } : { $0.serializedBytes() }
         if let input = options.input {
             request.inputs = try TensorwireCommand.loadInputs(input, model: model, console: console)
-            return ([request.serializedBytes()], rows(of: request.inputs, model: model))
+            return ([encode(request)], rows(of: request.inputs, model: model))
         }
         var generator = SystemRandomNumberGenerator()
         var all: [[UInt8]] = []
@@ -155,13 +175,13 @@ enum BenchCommand {
                 }
                 return tensor
             }
-            all.append(request.serializedBytes())
+            all.append(encode(request))
         }
         return (all, rows(of: request.inputs, model: model))
     }
 
     static func run(_ parsed: ParsedArguments, _ context: TensorwireCommand.Context) throws(CLIError) -> Int32 {
-        let options = try options(parsed)
+        let options = try options(parsed, http: context.http)
         let probe = try context.connect()
         let model = try TensorwireCommand.call(context) { () throws(RPCError) in try probe.getModel(options.model) }
         probe.close()
@@ -169,7 +189,10 @@ enum BenchCommand {
         let (payloads, rows) = try requests(options, model: model, console: context.console)
         var connections: [ClientConnection] = []
         defer { for connection in connections { connection.close() } }
-        for _ in 0..<options.connections { connections.append(try context.openConnection()) }
+        // Over HTTP each worker thread opens its own connection.
+        if !options.http {
+            for _ in 0..<options.connections { connections.append(try context.openConnection()) }
+        }
         let run = BenchRun(options: options, context: context, connections: connections, payloads: payloads)
         var report = run.execute()
         if let first = report.abandonedAfterFirstSecond {
@@ -236,7 +259,7 @@ struct BenchReport {
         var lines: [String] = []
         let seconds = Double(elapsedNanos) / 1e9
         lines.append(
-            "bench \(options.model): \(mode(options)), \(options.stream ? "PredictStream" : "unary"), "
+            "bench \(options.model): \(mode(options)), \(options.http ? "HTTP/1.1 + JSON" : options.stream ? "PredictStream" : "unary"), "
                 + "\(connections) connection\(connections == 1 ? "" : "s"), \(Self.fixed(seconds, 2)) s measured")
         lines.append("requests    \(requests) (\(requests - errors) ok, \(errors) errors)")
         if !errorsByCode.isEmpty {
@@ -280,7 +303,7 @@ struct BenchReport {
         func ms(_ micros: UInt64) -> JSONValue { .number((Double(micros) / 1000 * 1000).rounded() / 1000) }
         return .object([
             ("model", .string(options.model)), ("mode", .string(mode(options))),
-            ("transport", .string(options.stream ? "stream" : "unary")), ("connections", .integer(Int64(options.connections))),
+            ("transport", .string(options.http ? "http" : options.stream ? "stream" : "unary")), ("connections", .integer(Int64(options.connections))),
             ("requests", .integer(Int64(clamping: requests))), ("errors", .integer(Int64(clamping: errors))),
             ("errors_by_code", .object(errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map {
                 ($0.key.name, .integer(Int64(clamping: $0.value)))
@@ -302,8 +325,9 @@ struct BenchReport {
 }
 
 /// One bench run: the shared counters every completion updates (under one lock), the request issuers, and the
-/// main thread's wait with the progress line. Completions run on the connections' loop threads; the open-loop
-/// sender runs on its own thread; the caller's thread waits and reports.
+/// main thread's wait with the progress line. Completions run on the connections' loop threads (over HTTP/1.1, on
+/// one thread per keep-alive connection); the open-loop sender runs on its own thread; the caller's thread waits
+/// and reports.
 final class BenchRun: Sendable {
     /// Shared state, guarded by `state`.
     struct State {
@@ -341,7 +365,10 @@ final class BenchRun: Sendable {
     }
 
     let options: BenchCommand.Options
+    /// The gRPC connections (none over HTTP, where each connection thread opens its own to host:port).
     let connections: [ClientConnection]
+    let host: String
+    let port: Int
     let payloads: [[UInt8]]
     let metadata: Metadata
     let timeout: Duration?
@@ -350,11 +377,15 @@ final class BenchRun: Sendable {
     let console: Console
     let state = Lock(State())
     let lanes = Lock<[StreamLane]>([])
+    /// HTTP open loop: the sender's arrivals, waiting for a free connection.
+    let arrivals = ArrivalQueue()
     let start: UInt64
 
     init(options: BenchCommand.Options, context: TensorwireCommand.Context, connections: [ClientConnection], payloads: [[UInt8]]) {
         self.options = options
         self.connections = connections
+        host = context.host
+        port = context.port
         self.payloads = payloads
         metadata = context.metadata
         timeout = context.timeout
@@ -426,6 +457,10 @@ final class BenchRun: Sendable {
     /// In a closed loop, `next` is true and each completion issues the following request.
     func issue(slot: Int, intended: UInt64, closedLoop: Bool) {
         guard let (measured, payload) = claim(at: intended) else { return }
+        if options.http {
+            arrivals.put(ArrivalQueue.Arrival(intended: intended, measured: measured, payload: payload))
+            return
+        }
         if options.stream {
             let laneList = lanes.withLock { $0 }
             let lane = laneList[slot % laneList.count]
@@ -446,6 +481,33 @@ final class BenchRun: Sendable {
                 // recurse without bound.
                 connection.loop.execute { [self] in issue(slot: slot, intended: ConsoleIO.nowNanos(), closedLoop: true) }
             }
+        }
+    }
+
+    /// HTTP mode: the thread of one keep-alive connection, one request in flight on it. In a closed loop it claims
+    /// the next request as soon as the last completes; in an open loop it takes the sender's arrivals in order.
+    func runHTTPConnection(closedLoop: Bool) {
+        let client = TensorwireRESTClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
+        defer { client.close() }
+        if closedLoop {
+            while true {
+                let intended = ConsoleIO.nowNanos()
+                guard let (measured, payload) = claim(at: intended) else { return }
+                post(payload, on: client, intended: intended, measured: measured)
+            }
+        }
+        while let arrival = arrivals.take() {
+            post(arrival.payload, on: client, intended: arrival.intended, measured: arrival.measured)
+        }
+    }
+
+    /// One `POST …:predict`; the batch facts come from the answer's tw-* headers (its JSON is not decoded).
+    func post(_ payload: [UInt8], on client: TensorwireRESTClient, intended: UInt64, measured: Bool) {
+        do {
+            let reply = try client.predict(jsonBody: payload, model: options.model)
+            complete(intended: intended, measured: measured, status: .ok, batch: TensorwireRESTClient.batchInfo(from: reply.headers))
+        } catch {
+            complete(intended: intended, measured: measured, status: Status(code: error.code, message: error.message), batch: nil)
         }
     }
 
@@ -513,11 +575,16 @@ final class BenchRun: Sendable {
         let closedLoop = options.rate == nil
         if options.stream { openLanes(closedLoop: closedLoop) }
         var sender: pthread_t?
-        if closedLoop {
+        var connectionThreads: [pthread_t] = []
+        if options.http {
+            for _ in 0..<options.connections {
+                guard let thread = startThread({ [self] in runHTTPConnection(closedLoop: closedLoop) }) else { break }
+                connectionThreads.append(thread)
+            }
+        } else if closedLoop {
             for slot in 0..<options.concurrency { issue(slot: slot, intended: ConsoleIO.nowNanos(), closedLoop: true) }
-        } else {
-            sender = startSender()
         }
+        if !closedLoop { sender = startThread { [self] in sendOpenLoop() } }
         let terminal = console.isTerminal
         var lastProgress = start
         var firstSecondJudged = false
@@ -548,6 +615,8 @@ final class BenchRun: Sendable {
             }
         }
         if let sender { pthread_join(sender, nil) }
+        arrivals.close()
+        for thread in connectionThreads { pthread_join(thread, nil) }
         if options.stream {
             for lane in lanes.withLock({ $0 }) {
                 // Requests given up on (--timeout) may never be answered: end such a stream instead of waiting.
@@ -575,15 +644,14 @@ final class BenchRun: Sendable {
         }
     }
 
-    /// The open-loop sender: a thread that sends each request at its intended time (constant or exponential gaps),
-    /// catching up at once when behind so the lag shows as latency.
-    func startSender() -> pthread_t? {
-        let box = Unmanaged.passRetained(SenderBox(run: self))
+    /// Runs `body` on a thread of its own (the open-loop sender, an HTTP connection). When no thread can be made, the
+    /// run stops.
+    func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
+        let box = Unmanaged.passRetained(ThreadBody(body))
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { raw in
             guard let raw else { return nil }
-            let box = Unmanaged<SenderBox>.fromOpaque(raw).takeRetainedValue()
-            box.run.sendOpenLoop()
+            Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().body()
             return nil
         }, box.toOpaque())
         guard result == 0 else {
@@ -594,6 +662,8 @@ final class BenchRun: Sendable {
         return thread
     }
 
+    /// The open-loop sender: sends each request at its intended time (constant or exponential gaps), catching up at
+    /// once when behind so the lag shows as latency.
     func sendOpenLoop() {
         guard let rate = options.rate else { return }
         var generator = SystemRandomNumberGenerator()
@@ -611,8 +681,54 @@ final class BenchRun: Sendable {
     }
 }
 
-/// Carries the run to the sender thread (pthread_create takes one pointer).
-final class SenderBox: Sendable {
-    let run: BenchRun
-    init(run: BenchRun) { self.run = run }
+/// Carries a thread's body to it (pthread_create takes one pointer).
+final class ThreadBody: Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+/// An HTTP open loop's requests, claimed by the sender at their intended times and waiting for one of the
+/// connection threads (each carries one request at a time), in order. Threads: any.
+final class ArrivalQueue: Sendable {
+    struct Arrival: Sendable {
+        var intended: UInt64
+        var measured: Bool
+        var payload: [UInt8]
+    }
+
+    struct State {
+        var items: [Arrival] = []
+        var head = 0
+    }
+
+    private let state = Lock(State())
+    /// One signal per arrival, and one for the close (each thread that sees it passes it on).
+    private let ready = DispatchSemaphore(value: 0)
+
+    func put(_ arrival: Arrival) {
+        state.withLock { $0.items.append(arrival) }
+        ready.signal()
+    }
+
+    /// The next arrival, waiting for one; nil once the queue is closed and empty.
+    func take() -> Arrival? {
+        ready.wait()
+        let next = state.withLock { state -> Arrival? in
+            guard state.head < state.items.count else { return nil }
+            let arrival = state.items[state.head]
+            state.head += 1
+            if state.head >= 4096 {
+                state.items.removeFirst(state.head)
+                state.head = 0
+            }
+            return arrival
+        }
+        if next == nil { ready.signal() }
+        return next
+    }
+
+    /// No more arrivals (the sender has ended): every waiting thread gets nil once the queue is empty.
+    func close() {
+        ready.signal()
+    }
 }

@@ -26,15 +26,18 @@ public enum TensorwireCommand {
 
     static let globalHelp = """
         Global options (before or after the subcommand):
-          --server HOST:PORT  the server, without a scheme (default localhost:50051, or $TENSORWIRE_SERVER)
+          --server ADDRESS    the server: HOST:PORT for gRPC, or http://HOST:PORT for HTTP/1.1 + JSON
+                              (default localhost:50051, or $TENSORWIRE_SERVER); https:// is not supported yet
+          --http              speak HTTP/1.1 + JSON (the server's REST API, docs/rest.md) instead of gRPC: list,
+                              info, health (the whole server only), predict and bench; stream is gRPC only
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
-          -H KEY:VALUE        metadata sent with every RPC (repeatable)
+          -H KEY:VALUE        metadata sent with every RPC (repeatable; HTTP header fields with --http)
           -h, --help          help for the command or subcommand
           --version           (first, before any command) the version and git commit
         """
 
     static let usage = """
-        usage: tensorwire [--server HOST:PORT] [--timeout D] [-H K:V]... COMMAND [ARGS]
+        usage: tensorwire [--server HOST:PORT | http://HOST:PORT] [--http] [--timeout D] [-H K:V]... COMMAND [ARGS]
 
         A client for a Tensorwire model server.
 
@@ -56,6 +59,8 @@ public enum TensorwireCommand {
     struct Context {
         var host: String
         var port: Int
+        /// HTTP/1.1 + JSON (--http, or an http:// address) instead of gRPC.
+        var http = false
         var timeout: Duration?
         var metadata: Metadata
         var console: Console
@@ -77,12 +82,31 @@ public enum TensorwireCommand {
                 Reachability.describe(unavailable: message, host: host, port: port) ?? "cannot connect to \(address) (\(message))")
         }
 
-        func connect() throws(CLIError) -> TensorwireClient {
+        /// A client of the protocol chosen (--http or not).
+        func connect() throws(CLIError) -> ServerCalls {
+            if http { return .http(try connectREST()) }
+            return .grpc(try connectGRPC())
+        }
+
+        func connectGRPC() throws(CLIError) -> TensorwireClient {
             try checkHost()
             do {
                 return try TensorwireClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
             } catch {
                 throw connectFailure(error)
+            }
+        }
+
+        /// A REST client (it connects on its first call).
+        func connectREST() throws(CLIError) -> TensorwireRESTClient {
+            try checkHost()
+            return TensorwireRESTClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
+        }
+
+        /// Refuses --http for a command that exists only over gRPC.
+        func requireGRPC(_ what: String) throws(CLIError) {
+            if http {
+                throw .usage("\(what) works over gRPC only; leave out --http (and use HOST:PORT, not http://HOST:PORT)")
             }
         }
 
@@ -167,13 +191,15 @@ public enum TensorwireCommand {
         -> Context
     {
         let address = parsed.value("--server") ?? environment["TENSORWIRE_SERVER"] ?? "localhost:50051"
-        let (host, port) = try ArgumentValues.server(address)
+        let (host, port, http) = try ArgumentValues.serverAddress(address)
         let timeout = try parsed.value("--timeout").map { text throws(CLIError) in
             try ArgumentValues.duration(text, option: "--timeout")
         }
         var metadata = Metadata()
         for header in parsed.values["--header"] ?? [] { try ArgumentValues.header(header, into: &metadata) }
-        return Context(host: host, port: port, timeout: timeout, metadata: metadata, console: console)
+        return Context(
+            host: host, port: port, http: http || parsed.flags.contains("--http"), timeout: timeout, metadata: metadata,
+            console: console)
     }
 
     /// The positional arguments of `command`, which takes `names` (the last `optional` of them may be left out).
@@ -364,12 +390,24 @@ public enum TensorwireCommand {
 
         gRPC health check (grpc.health.v1.Health/Check) of SERVICE ("" or absent: the whole server, or e.g.
         tensorwire.v1.Inference). Prints the serving status; exits 0 only when SERVING (7 otherwise, 5 for an
-        unknown service, 4 when unreachable), so it works as a readiness probe.
+        unknown service, 4 when unreachable), so it works as a readiness probe. With --http: GET /v2/health/ready
+        (200 SERVING, 503 NOT_SERVING), the whole server only (no SERVICE).
         """
 
     static func health(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
         let service = try positionals(parsed, "health", ["SERVICE"], optional: 1).first ?? ""
-        let client = try context.connect()
+        if context.http {
+            guard service.isEmpty else {
+                throw .usage("health SERVICE works over gRPC only; over HTTP, health checks the whole server (GET /v2/health/ready)")
+            }
+            let client = try context.connectREST()
+            defer { client.close() }
+            let ready = try call(context) { () throws(RPCError) in try client.ready() }
+            context.console.out(ready ? "SERVING" : "NOT_SERVING")
+            if !ready { throw .notServing("the server is NOT_SERVING") }
+            return 0
+        }
+        let client = try context.connectGRPC()
         defer { client.close() }
         let status = try call(context) { () throws(RPCError) in try client.health(service: service) }
         let name: String
@@ -502,9 +540,10 @@ public enum TensorwireCommand {
 
     static func stream(_ parsed: ParsedArguments, _ context: Context) throws(CLIError) -> Int32 {
         let name = try positionals(parsed, "stream", ["MODEL"])[0]
+        try context.requireGRPC("stream (one PredictStream)")
         let topK = try topK(parsed)
         let version = parsed.value("--version") ?? ""
-        let client = try context.connect()
+        let client = try context.connectGRPC()
         defer { client.close() }
         let model = try call(context) { () throws(RPCError) in try client.getModel(name) }
         try requireReady(model, version: version)

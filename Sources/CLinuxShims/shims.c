@@ -1,6 +1,7 @@
 // accept4 and pthread_setname_np are GNU extensions.
 #define _GNU_SOURCE
 #include "CLinuxShims.h"
+#include <arpa/inet.h>
 
 #include <netdb.h>
 #include <pthread.h>
@@ -100,6 +101,27 @@ int cls_local_port(int fd) {
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
     if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
+}
+
+int cls_peer_address(int fd, char *out, int size) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (size < 64) return -EINVAL;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
+    char host[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        if (!inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) return -errno;
+        snprintf(out, (size_t)size, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+        return 0;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) return -errno;
+        snprintf(out, (size_t)size, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+        return 0;
+    }
     return -EAFNOSUPPORT;
 }
 

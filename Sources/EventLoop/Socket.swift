@@ -36,6 +36,16 @@ public struct Socket: Sendable, Hashable {
     }
 
     /// The local port, e.g. of a socket bound to port 0.
+    /// The connected peer as `host:port` (`[v6]:port`), or nil when the socket has none (closed, not connected).
+    public func peerAddress() -> String? {
+        var buffer = [CChar](repeating: 0, count: 80)
+        let rc = buffer.withUnsafeMutableBufferPointer { cls_peer_address(fd, $0.baseAddress, Int32($0.count)) }
+        guard rc == 0 else { return nil }
+        return buffer.withUnsafeBufferPointer { pointer in
+            String(decoding: pointer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
     public func localPort() throws -> Int {
         let port = cls_local_port(fd)
         guard port >= 0 else { throw SystemError("getsockname", code: -port) }

@@ -1,11 +1,14 @@
 // Sources/HTTP1/ChunkedScanner.swift: our own strict pass over a chunked body, ahead of libhttp-parser.
 
+internal import HTTPTypes
+
 /// Checks a chunked body's framing (RFC 9112 §7.1) as it arrives and finds the byte where the body ends, so
 /// libhttp-parser is handed only framing we have already accepted, and never a byte of the next request. It keeps
 /// no bytes: data is skipped by count, extensions by syntax, trailer lines through `FieldSectionScanner`.
 ///
 /// Stricter than libhttp-parser 2.9, which ignores everything between a chunk size and its CR: a chunk size is 1 to
-/// 16 hex digits and fits an `Int`; whitespace after it must lead to a `;` extension; extensions hold no control
+/// 16 hex digits and fits an `Int`; a space after it (not a tab, which the library refuses) must lead to a `;`
+/// extension; extensions hold no control
 /// character but HTAB and total at most `maxHeadBytes` per body (§7.1.1 asks servers to bound them); chunk data is
 /// followed by exactly CRLF. The declared sizes are summed as each size line ends, so an oversized body is refused
 /// (413) before its data arrives. A plain value owned by its `HTTP1RequestParser`.
@@ -65,14 +68,14 @@ struct ChunkedScanner {
     private mutating func step(_ byte: UInt8) throws(HTTP1ParseError) -> Bool {
         switch state {
         case .sizeStart:
-            guard let value = Self.hexValue(byte) else {
+            guard let value = HexDigit.value(byte) else {
                 throw .badRequest("invalid chunk size: byte 0x\(ASCII.hex(byte)) where a hex digit was expected")
             }
             digits = 1
             size = UInt64(value)
             state = .size
         case .size:
-            if let value = Self.hexValue(byte) {
+            if let value = HexDigit.value(byte) {
                 digits += 1
                 guard digits <= Self.maxSizeDigits else {
                     throw .badRequest("chunk size longer than \(Self.maxSizeDigits) hex digits")
@@ -86,7 +89,9 @@ struct ChunkedScanner {
             } else if byte == UInt8(ascii: ";") {
                 try endOfSize()
                 state = .extensions
-            } else if ASCII.isWhitespace(byte) {
+            } else if byte == ASCII.space {
+                // RFC 9112 allows HTAB here too (BWS), but libhttp-parser 2.9 refuses it (fuzz finding
+                // http1-crash-8b822c02): only a space may follow the digits.
                 try endOfSize()
                 try countExtension()
                 state = .sizeWhitespace
@@ -152,7 +157,15 @@ struct ChunkedScanner {
                 guard trailers.fieldCount <= limits.maxHeaderCount else {
                     throw HTTP1ParseError(status: 431, reason: "more than \(limits.maxHeaderCount) trailer fields")
                 }
-            case .byte, .colon, .endOfField:
+            case .colon:
+                // RFC 9110 §6.5.1: fields that frame the message cannot be trailers. libhttp-parser would also
+                // act on them (a second Content-Length, a bad value, a Transfer-Encoding name) and fail.
+                if let framing = trailers.framingName {
+                    let name = framing == .contentLength ? "Content-Length" : "Transfer-Encoding"
+                    throw .badRequest(
+                        "\(name) in the trailer section: framing fields cannot be trailers (RFC 9110 §6.5.1)")
+                }
+            case .byte, .endOfField:
                 break
             case .endOfSection:
                 state = .done
@@ -182,12 +195,4 @@ struct ChunkedScanner {
         }
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }

@@ -33,10 +33,26 @@ struct FieldSectionScanner {
         case endCR
     }
 
+    /// A name that frames the message, told apart as it is read (for the trailer section, which keeps no bytes).
+    enum FramingName {
+        case contentLength
+        /// `Transfer-Encoding`, or a longer name that starts with it: libhttp-parser 2.9 marks the message as having
+        /// a Transfer-Encoding as soon as a name's first 17 bytes match (fuzz finding http1-crash-bd7f4811).
+        case transferEncoding
+    }
+
+    private static let contentLength = Array("content-length".utf8)
+    private static let transferEncoding = Array("transfer-encoding".utf8)
+
     let section: Section
     private var state = State.lineStart
     /// Field lines started so far.
     private(set) var fieldCount = 0
+    /// The current field's name, as far as it matters for framing; set at its colon.
+    private(set) var framingName: FramingName?
+    private var nameLength = 0
+    private var mayBeContentLength = false
+    private var mayBeTransferEncoding = false
 
     init(section: Section) {
         self.section = section
@@ -64,11 +80,25 @@ struct FieldSectionScanner {
             }
             state = .name
             fieldCount += 1
+            nameLength = 0
+            mayBeContentLength = true
+            mayBeTransferEncoding = true
+            matchName(byte)
             return .fieldStart
         case .name:
-            if ASCII.isTokenChar(byte) { return .byte }
+            if ASCII.isTokenChar(byte) {
+                matchName(byte)
+                return .byte
+            }
             if byte == ASCII.colon {
                 state = .value
+                if mayBeContentLength && nameLength == Self.contentLength.count {
+                    framingName = .contentLength
+                } else if mayBeTransferEncoding && nameLength >= Self.transferEncoding.count {
+                    framingName = .transferEncoding
+                } else {
+                    framingName = nil
+                }
                 return .colon
             }
             if ASCII.isWhitespace(byte) {
@@ -100,6 +130,18 @@ struct FieldSectionScanner {
             state = .lineStart
             return .endOfSection
         }
+    }
+
+    /// One more name byte against the two framing names (ASCII case ignored).
+    private mutating func matchName(_ byte: UInt8) {
+        let lower = ASCII.lowercased(byte)
+        if mayBeContentLength {
+            mayBeContentLength = nameLength < Self.contentLength.count && Self.contentLength[nameLength] == lower
+        }
+        if mayBeTransferEncoding && nameLength < Self.transferEncoding.count {
+            mayBeTransferEncoding = Self.transferEncoding[nameLength] == lower
+        }
+        nameLength += 1
     }
 
     static func bareLF(_ section: Section) -> HTTP1ParseError {

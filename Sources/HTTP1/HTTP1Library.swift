@@ -33,6 +33,16 @@ enum LibHTTPParser {
         return String(cString: text)
     }
 
+    /// Whether libhttp-parser's URL parser accepts `target` as a request target (not CONNECT's authority-form).
+    static func isValidTarget(_ target: ArraySlice<UInt8>) -> Bool {
+        var url = http_parser_url()
+        http_parser_url_init(&url)
+        return target.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, !raw.isEmpty else { return false }
+            return http_parser_parse_url(base.assumingMemoryBound(to: CChar.self), raw.count, 0, &url) == 0
+        }
+    }
+
     /// A libhttp-parser error, as the status and reason we answer with. Rare: the pre-scan refuses first whatever
     /// it knows the library would refuse.
     static func error(_ code: UInt32) -> HTTP1ParseError {
@@ -41,6 +51,6 @@ enum LibHTTPParser {
         let text = http_errno_description(errno).map { String(cString: $0) } ?? "unknown error"
         // The library's own header limit (80 KiB, HTTP_MAX_HEADER_SIZE); the pre-scan's is normally lower.
         let status = errno == HPE_HEADER_OVERFLOW ? 431 : 400
-        return HTTP1ParseError(status: status, reason: "libhttp-parser refused the request: \(name) (\(text))")
+        return HTTP1ParseError(status: status, reason: "\(HTTP1RequestParser.libraryRefusalPrefix): \(name) (\(text))")
     }
 }

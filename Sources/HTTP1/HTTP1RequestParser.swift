@@ -255,6 +255,9 @@ public final class HTTP1RequestParser {
     }
 
     package static let disagreementPrefix = "the pre-scan and libhttp-parser disagree"
+    /// How a refusal by libhttp-parser itself starts. The pre-scan is meant to refuse first whatever the library
+    /// would, so the fuzzer treats this as a finding too.
+    package static let libraryRefusalPrefix = "libhttp-parser refused the request"
 
     fileprivate static func from(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1RequestParser? {
         guard let data = parser?.pointee.data else { return nil }
@@ -269,9 +272,14 @@ public final class HTTP1RequestParser {
 // The whole head is handed to libhttp-parser in one call, so each field name arrives in one `on_header_field`
 // callback (the library splits a name only at the end of a buffer); each callback therefore starts a field.
 
+/// The bytes a data callback points at.
+private func received(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)
+}
+
 private func onURL(_ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
     guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    owner.url.append(contentsOf: UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length))
+    owner.url.append(contentsOf: received(at, length))
     return 0
 }
 
@@ -281,7 +289,7 @@ private func onHeaderField(
     guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
     // Trailer fields (after the head) were checked by the ChunkedScanner and are dropped.
     guard !owner.headersComplete else { return 0 }
-    owner.fieldNames.append(Array(UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)))
+    owner.fieldNames.append(Array(received(at, length)))
     owner.fieldValues.append([])
     return 0
 }
@@ -295,8 +303,7 @@ private func onHeaderValue(
         owner.callbackError = HTTP1RequestParser.disagreement("a header value without a name")
         return 1
     }
-    owner.fieldValues[owner.fieldValues.count - 1].append(
-        contentsOf: UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length))
+    owner.fieldValues[owner.fieldValues.count - 1].append(contentsOf: received(at, length))
     return 0
 }
 
@@ -308,9 +315,9 @@ private func onHeadersComplete(_ parser: UnsafeMutablePointer<http_parser>?) -> 
 
 private func onBody(_ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
     guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    guard let at, length > 0 else { return 0 }
+    guard at != nil, length > 0 else { return 0 }
     owner.bodyBytes += length
-    owner.events.append(.body(Array(UnsafeRawBufferPointer(start: at, count: length))))
+    owner.events.append(.body(Array(received(at, length))))
     return 0
 }
 

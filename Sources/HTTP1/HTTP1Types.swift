@@ -68,17 +68,32 @@ public struct HTTP1RequestHead: Sendable, Equatable {
 }
 
 /// What `HTTP1RequestParser.feed` hands out, in wire order: for each request a `head`, its body in zero or more
-/// pieces, then `end`; then the next pipelined request.
+/// pieces, then `end`; then the next pipelined request. A plain value; any thread.
 public enum HTTP1ParserEvent: Sendable, Equatable {
     case head(HTTP1RequestHead)
     /// Body bytes as they arrive (chunk framing removed); never empty.
     case body([UInt8])
     /// The request is complete (its last body byte, or its head when it has no body).
     case end
+
+    /// `events` with adjacent body pieces joined: how a body is cut into events depends on the reads, so tests and
+    /// the fuzzer compare outcomes in this form.
+    package static func joiningBodies(_ events: [HTTP1ParserEvent]) -> [HTTP1ParserEvent] {
+        var joined: [HTTP1ParserEvent] = []
+        for event in events {
+            if case .body(let more) = event, case .body(let earlier)? = joined.last {
+                joined[joined.count - 1] = .body(earlier + more)
+            } else {
+                joined.append(event)
+            }
+        }
+        return joined
+    }
 }
 
 /// Why a request was refused: the status to answer with (400, 413, 414, 431, 501 or 505) and a precise reason
 /// for the response body and the log. After it the connection answers once, with `Connection: close`, and closes.
+/// A plain value; any thread.
 public struct HTTP1ParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: Int
     public var reason: String

@@ -1,4 +1,5 @@
 internal import Foundation
+internal import JSONWire
 public import Logging
 
 // The model repository: DIR/<model>/<version>/model.onnx, with an optional DIR/<model>/config.json. Foundation is
@@ -56,8 +57,10 @@ public struct ModelConfig: Sendable, Equatable {
     public init(json bytes: [UInt8], file: String, defaults: ModelConfig = ModelConfig()) throws(ModelLoadError) {
         self = defaults
         func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: file, node: nil, op: nil, reason: reason) }
-        do throws(JSONSyntax.Error) {
-            try JSONSyntax.validate(bytes)
+        // Foundation on Linux accepts what JSON does not (trailing commas): the strict reader checks first, so a
+        // config only we would read is refused with the line and column of the problem.
+        do throws(JSONError) {
+            try JSONReader.validate(bytes)
         } catch {
             throw fail("not valid JSON: \(error)")
         }

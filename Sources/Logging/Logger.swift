@@ -1,4 +1,4 @@
-// Sources/Logging/Logger.swift: the server's log lines: one stream, one format, a seam for more formats.
+// Sources/Logging/Logger.swift: the server's log lines: levels, records, the text format, outputs, sinks, loggers.
 
 internal import Glibc
 internal import Locks
@@ -70,25 +70,31 @@ public struct WallTime: Sendable, Hashable {
 public struct LogRecord: Sendable, Hashable {
     public var time: WallTime
     public var level: LogLevel
-    /// The part of the server that speaks: `server`, `models`, `engine`, `transport`…
+    /// The part of the server that speaks: `server`, `models`, `engine`, `transport`, `access`…
     public var component: String
     public var message: String
+    /// Structured data beside the message, in order (empty for most lines).
+    public var fields: LogFields
 
-    public init(time: WallTime, level: LogLevel, component: String, message: String) {
+    public init(time: WallTime, level: LogLevel, component: String, message: String, fields: LogFields = LogFields()) {
         self.time = time
         self.level = level
         self.component = component
         self.message = message
+        self.fields = fields
     }
 }
 
-/// Turns a record into one line of text (no trailing newline). The observability issue adds JSON beside text.
+/// Turns a record into one line (no trailing newline): `TextLogFormat` for people, `JSONLogFormat` for log stores.
 public protocol LogFormat: Sendable {
     func format(_ record: LogRecord) -> String
 }
 
-/// `2026-12-06T21:19:04.123Z INFO  server: listening on 127.0.0.1:50051`: RFC 3339 UTC timestamp, level padded to
-/// five characters, component, message. Line breaks inside a message are escaped, so one event is one line.
+/// `2026-12-06T21:19:04.123Z INFO  server: listening on 127.0.0.1:50051 port=50051`: RFC 3339 UTC timestamp, level
+/// padded to five characters, component, message, then the fields as `key=value` (logfmt style). Line breaks inside
+/// a message are escaped, so one event is one line. A value is quoted when it is empty or holds a space, a control
+/// character, `"`, `=` or `\`; inside quotes `"` and `\` are escaped and control characters written as `\n`, `\t`,
+/// `\u{1b}`. A key's spaces, control characters, `=` and `"` become `_`.
 public struct TextLogFormat: LogFormat {
     public init() {}
 
@@ -98,7 +104,52 @@ public struct TextLogFormat: LogFormat {
         let message = record.message.contains(where: \.isNewline)
             ? record.message.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: "\\n")
             : record.message
-        return "\(record.time.rfc3339) \(padded) \(record.component): \(message)"
+        var line = "\(record.time.rfc3339) \(padded) \(record.component): \(message)"
+        for (index, field) in record.fields.enumerated() {
+            if index > 0 || !message.isEmpty { line.append(" ") }
+            Self.appendKey(field.key, to: &line)
+            line.append("=")
+            Self.appendValue(field.value, to: &line)
+        }
+        return line
+    }
+
+    /// A space, a control character, or a character that delimits a logfmt pair.
+    private static func breaksPair(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value <= 0x20 || scalar.value == 0x7F || scalar == "=" || scalar == "\""
+    }
+
+    private static func appendKey(_ key: String, to line: inout String) {
+        guard key.unicodeScalars.contains(where: breaksPair) else {
+            line.append(key)
+            return
+        }
+        line.unicodeScalars.append(contentsOf: key.unicodeScalars.lazy.map { breaksPair($0) ? "_" : $0 })
+    }
+
+    private static func appendValue(_ value: LogValue, to line: inout String) {
+        guard case .string(let text) = value else {
+            line.append(value.description)
+            return
+        }
+        guard text.isEmpty || text.unicodeScalars.contains(where: { breaksPair($0) || $0 == "\\" }) else {
+            line.append(text)
+            return
+        }
+        line.append("\"")
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": line.append("\\\"")
+            case "\\": line.append("\\\\")
+            case "\n": line.append("\\n")
+            case "\r": line.append("\\r")
+            case "\t": line.append("\\t")
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                line.append("\\u{\(String(scalar.value, radix: 16))}")
+            default: line.unicodeScalars.append(scalar)
+            }
+        }
+        line.append("\"")
     }
 }
 
@@ -157,9 +208,17 @@ public struct LogSink: Sendable {
     /// Writes nothing.
     public static let discarding = LogSink(output: DiscardingOutput(), minimumLevel: .error)
 
-    func emit(_ level: LogLevel, component: String, _ message: () -> String) {
-        guard level >= minimumLevel, !(output is DiscardingOutput) else { return }
-        output.write(line: format.format(LogRecord(time: clock(), level: level, component: component, message: message())))
+    /// Whether a line at `level` would be written: callers with costly fields can skip building them.
+    public func isEnabled(_ level: LogLevel) -> Bool { level >= minimumLevel && !(output is DiscardingOutput) }
+
+    func emit(_ level: LogLevel, component: String, _ message: () -> String, _ fields: () -> LogFields) {
+        guard isEnabled(level) else { return }
+        write(LogRecord(time: clock(), level: level, component: component, message: message(), fields: fields()))
+    }
+
+    /// Formats and writes `record` whatever `minimumLevel` says (the access log, which its own flag turns on).
+    func write(_ record: LogRecord) {
+        output.write(line: format.format(record))
     }
 }
 
@@ -189,13 +248,25 @@ public struct Logger: Sendable {
     /// The same sink under another component name.
     public func component(_ name: String) -> Logger { Logger(component: name, sink: sink) }
 
-    public func debug(_ message: @autoclosure () -> String) { sink.emit(.debug, component: component, message) }
-    public func info(_ message: @autoclosure () -> String) { sink.emit(.info, component: component, message) }
-    public func warning(_ message: @autoclosure () -> String) { sink.emit(.warning, component: component, message) }
-    public func error(_ message: @autoclosure () -> String) { sink.emit(.error, component: component, message) }
+    // Message and fields are autoclosures: below the sink's level neither is built.
+    public func debug(_ message: @autoclosure () -> String, fields: @autoclosure () -> LogFields = LogFields()) {
+        sink.emit(.debug, component: component, message, fields)
+    }
+
+    public func info(_ message: @autoclosure () -> String, fields: @autoclosure () -> LogFields = LogFields()) {
+        sink.emit(.info, component: component, message, fields)
+    }
+
+    public func warning(_ message: @autoclosure () -> String, fields: @autoclosure () -> LogFields = LogFields()) {
+        sink.emit(.warning, component: component, message, fields)
+    }
+
+    public func error(_ message: @autoclosure () -> String, fields: @autoclosure () -> LogFields = LogFields()) {
+        sink.emit(.error, component: component, message, fields)
+    }
 
     /// Writes at `level`.
-    public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
-        sink.emit(level, component: component, message)
+    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, fields: @autoclosure () -> LogFields = LogFields()) {
+        sink.emit(level, component: component, message, fields)
     }
 }

@@ -1,5 +1,7 @@
 // Sources/RPCCore/StatusMessage.swift: percent-encoding of `grpc-message` (W-45).
 
+internal import HTTPTypes
+
 /// The `grpc-message` codec (W-45, grpc `doc/PROTOCOL-HTTP2.md` "Status-Message"): bytes 0x20–0x7E other than `%`
 /// pass through, every other byte of the UTF-8 text becomes `%XX` with uppercase hex. Stateless.
 public enum StatusMessage {
@@ -76,7 +78,7 @@ public enum StatusMessage {
         while index < input.count {
             let byte = input[index]
             if byte == UInt8(ascii: "%"), index + 2 < input.count,
-                let high = hexValue(input[index + 1]), let low = hexValue(input[index + 2])
+                let high = HexDigit.value(input[index + 1]), let low = HexDigit.value(input[index + 2])
             {
                 output.append(high << 4 | low)
                 index += 3
@@ -92,12 +94,4 @@ public enum StatusMessage {
         byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%")
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        default: nil
-        }
-    }
 }

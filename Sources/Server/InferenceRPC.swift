@@ -76,8 +76,17 @@ public enum InferenceRPC {
         service.predict(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let response):
+                call.annotate {
+                    $0 = RequestAnnotations(
+                        api: "native", model: response.model, version: response.version, requestID: request.id,
+                        batch: response.batch)
+                }
                 call.respond(response.serializedBytes(), trailers: trailers(for: response.batch))
             case .failure(let error):
+                call.annotate {
+                    $0 = RequestAnnotations(
+                        api: "native", model: request.model, version: request.version, requestID: request.id, batch: nil)
+                }
                 call.finish(error: error)
             }
         }

@@ -96,8 +96,18 @@ public enum KServeRPC {
         service.infer(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let (response, batch)):
+                call.annotate {
+                    $0 = RequestAnnotations(
+                        api: "kserve", model: response.modelName, version: response.modelVersion, requestID: request.id,
+                        batch: batch)
+                }
                 call.respond(response.serializedBytes(), trailers: InferenceRPC.trailers(for: batch))
             case .failure(let error):
+                call.annotate {
+                    $0 = RequestAnnotations(
+                        api: "kserve", model: request.modelName, version: request.modelVersion, requestID: request.id,
+                        batch: nil)
+                }
                 call.finish(error: error)
             }
         }

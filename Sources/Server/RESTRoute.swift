@@ -1,5 +1,7 @@
 // Sources/Server/RESTRoute.swift: which REST endpoint a method and path name (pure).
 
+internal import HTTPTypes
+
 /// One REST endpoint with its path parameters: the KServe v2 / Open Inference Protocol HTTP routes (with the Triton
 /// extensions tritonclient.http and perf_analyzer use), the native `/v1` routes, and the operational ones.
 /// `version` is nil when the path names none (the model's policy picks). Names are percent-decoded.
@@ -120,7 +122,7 @@ public enum RESTRoute: Sendable, Equatable {
                 bytes.append(byte)
                 continue
             }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+            guard let high = iterator.next().flatMap(HexDigit.value), let low = iterator.next().flatMap(HexDigit.value) else {
                 return nil
             }
             bytes.append(high << 4 | low)
@@ -128,14 +130,6 @@ public enum RESTRoute: Sendable, Equatable {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 extension String {

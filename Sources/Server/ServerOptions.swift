@@ -34,6 +34,10 @@ public struct ServerOptions: Sendable, Equatable {
     public var strictReadiness = false
     /// `--log-level`: the lowest level written to standard error.
     public var logLevel = LogLevel.info
+    /// `--log-format`: `text` (default) or `json`, one object per line.
+    public var logFormat = LogFormatKind.text
+    /// `--access-log`: one line per finished request, component `access` (`AccessLog`).
+    public var accessLog = false
     // Transport resource limits (issue 25); the defaults are GRPCServer.Configuration's.
     /// `--max-connections`: open connections; one accepted beyond it is closed at once.
     public var maxConnections = 4096
@@ -79,6 +83,11 @@ public struct ServerOptions: Sendable, Equatable {
           --strict-readiness                 ready (health "", ServerReady) only when every model loaded; by
                                              default a failed model is reported per model and the rest serve
           --log-level LEVEL                  debug, info (default), warning or error; logs go to stderr
+          --log-format FORMAT                text (default) or json: one JSON object per line (ts, level,
+                                             component, msg, then the line's fields)
+          --access-log                       one line per request (component "access": peer, protocol, route,
+                                             model, version, status, durations, batch size, request and trace
+                                             ids), whatever --log-level says
           --http-port PORT                   also serve REST (HTTP/1.1 and h2c) on PORT; --port answers REST too
                                              (gRPC, KServe v2 HTTP/JSON and /v1 JSON share one port by default)
 
@@ -164,6 +173,13 @@ public struct ServerOptions: Sendable, Equatable {
             case "-h", "--help": return .help
             case "--version": return .version
             case "--strict-readiness": options.strictReadiness = true
+            case "--access-log": options.accessLog = true
+            case "--log-format":
+                let text = try value(flag)
+                guard let format = LogFormatKind(rawValue: text) else {
+                    throw UsageError(description: "--log-format: \"\(text)\" is not one of text, json")
+                }
+                options.logFormat = format
             case "--log-level":
                 let text = try value(flag)
                 guard let level = LogLevel(name: text) else {

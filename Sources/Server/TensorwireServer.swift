@@ -6,6 +6,7 @@ internal import RPCCore
 public import ServiceSupport
 internal import TensorwireProto
 public import Transport
+internal import Tracing
 
 /// The running server: the model catalog (models and their batchers), the router with every service, and the
 /// gRPC transport. Created and stopped by one thread (the executable's main thread or a test).
@@ -91,8 +92,13 @@ public final class TensorwireServer: Sendable {
         configuration.httpHeadTimeout = .milliseconds(Int64(options.httpHeadTimeoutSeconds * 1000))
         configuration.httpBodyIdleTimeout = .milliseconds(Int64(options.httpBodyTimeoutSeconds * 1000))
         configuration.clock = clock
+        let accessLog = AccessLog(sink: logSink, enabled: options.accessLog)
+        if accessLog.isEnabled {
+            configuration.onRequestEnd = { summary in accessLog.log(Self.accessRecord(summary)) }
+        }
+        let rest = RESTService(kserve: KServeService(catalog: catalog), health: health, clock: clock)
         do {
-            self.transport = try GRPCServer(router: router, configuration: configuration)
+            self.transport = try GRPCServer(router: router, httpHandler: rest.handler, configuration: configuration)
         } catch {
             catalog.shutdown(drain: false)
             throw error
@@ -100,6 +106,17 @@ public final class TensorwireServer: Sendable {
         self.catalog = catalog
         self.options = options
         self.health = health
+    }
+
+    /// One access-log line from a finished request's summary.
+    static func accessRecord(_ summary: RequestSummary) -> AccessLogRecord {
+        let notes = summary.annotations
+        return AccessLogRecord(
+            peer: summary.peer, wireProtocol: summary.wireProtocol == .grpc ? .grpc : .http, route: summary.route,
+            model: notes.model, version: notes.version, status: summary.statusName, httpStatus: summary.httpStatus,
+            durationMicroseconds: summary.durationMicroseconds, queueMicroseconds: notes.queueMicroseconds,
+            computeMicroseconds: notes.computeMicroseconds, batchSize: notes.batchSize, requestID: notes.requestID,
+            traceID: summary.traceID?.hex ?? "")
     }
 
     /// Sets the process-wide settings that cannot be per server: OpenBLAS's thread pool, to `--blas-threads` or

@@ -3,7 +3,7 @@ public import TensorwireProto
 
 /// The state behind `grpc.health.v1.Health` (health-reflection.md section 1), sans-I/O: it owns the serving status
 /// of each registered service name (`""` is the server as a whole) and the Watch subscriptions. Any thread: a
-/// `Mutex` guards the table.
+/// `Lock` guards the table.
 ///
 /// * `check` answers Check: an unregistered name is `UnknownService` (the handler ends the call with NOT_FOUND).
 /// * `watch` answers Watch: the current status at once (`SERVICE_UNKNOWN` for an unregistered name; the stream

@@ -25,7 +25,8 @@ extension TensorwireV1 {
         public static let uint64 = DataType(rawValue: 12)
         public static let float16 = DataType(rawValue: 13)
 
-        static let names = [
+        /// The values' names in the .proto file, indexed by number (proto3 JSON writes enums by name).
+        public static let names = [
             "DATA_TYPE_UNSPECIFIED", "DATA_TYPE_FLOAT32", "DATA_TYPE_FLOAT64", "DATA_TYPE_INT32", "DATA_TYPE_INT64",
             "DATA_TYPE_BOOL", "DATA_TYPE_STRING", "DATA_TYPE_UINT8", "DATA_TYPE_INT8", "DATA_TYPE_UINT16",
             "DATA_TYPE_INT16", "DATA_TYPE_UINT32", "DATA_TYPE_UINT64", "DATA_TYPE_FLOAT16",
@@ -47,6 +48,12 @@ extension TensorwireV1 {
         public static let ready = ModelState(rawValue: 2)
         public static let failed = ModelState(rawValue: 3)
         public static let unloaded = ModelState(rawValue: 4)
+
+        /// The values' names in the .proto file, indexed by number (proto3 JSON writes enums by name).
+        public static let names = [
+            "MODEL_STATE_UNSPECIFIED", "MODEL_STATE_LOADING", "MODEL_STATE_READY", "MODEL_STATE_FAILED",
+            "MODEL_STATE_UNLOADED",
+        ]
     }
 
     /// `tensorwire.v1.Tensor`: a dense row-major tensor; `rawData` (when non-empty) wins over the typed fields.

@@ -16,7 +16,10 @@ public enum ConnectionPreface {
         case http2
         /// An HTTP/1.x request line (`METHOD SP …`).
         case http1
-        /// Neither: the HTTP/2 session rejects it (GOAWAY, then close).
+        /// Past "PRI * HTTP/2.0\r\n": an HTTP/2 client whose preface is broken; the HTTP/2 session rejects it.
+        case malformedHTTP2
+        /// Neither: a server with a REST handler lets the HTTP/1.1 parser answer it (400, 501, 505 with a reason),
+        /// else the HTTP/2 session rejects it (GOAWAY, then close).
         case unknown
     }
 
@@ -30,7 +33,7 @@ public enum ConnectionPreface {
         if matched == http2.count { return .http2 }
         if matched == bytes.count { return .undecided }
         // Past "PRI * HTTP/2.0\r\n" it is an HTTP/2 client with a broken preface: the session rejects it.
-        if matched >= 16 { return .unknown }
+        if matched >= 16 { return .malformedHTTP2 }
         return requestLineStart(bytes)
     }
 

@@ -73,6 +73,10 @@ public final class GRPCServer: Sendable {
         public var httpBodyIdleTimeout: Duration = .seconds(30)
         /// HTTP/1.1 pipelining: requests of one connection in flight at once; reading pauses beyond.
         public var maxPipelinedRequests = 32
+        /// Called on the loop thread once per finished request (gRPC call or REST request) with what the transport
+        /// saw and what the handler annotated: the access log and request metrics hang here. nil (the default)
+        /// skips building summaries and makes `annotate` a no-op. Must be quick and must not block.
+        public var onRequestEnd: (@Sendable (RequestSummary) -> Void)?
         /// Where the transport logs (accept paused on EMFILE, the connection cap reached: once per episode).
         public var logger: Logger
         /// Drain a connection this long after it opened (L4 load balancing); nil disables it.

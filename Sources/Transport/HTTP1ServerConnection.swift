@@ -66,7 +66,11 @@ final class HTTP1ServerConnection: FlushableConnection {
 
     private var inFlight: Int { slots.count - slotsHead }
 
-    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) {
+    /// The client's address, from the connection that handed the socket over.
+    let peer: String
+
+    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket, peer: String) {
+        self.peer = peer
         self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.server = server
         self.boundContext = context
@@ -213,6 +217,7 @@ final class HTTP1ServerConnection: FlushableConnection {
         receiving = nil
         cancelRequestTimers()
         let response = transportErrorResponse(status: status, message: message)
+        server.configuration.onRequestEnd?(.refusedHTTP(peer: peer, route: "", httpStatus: status))
         slots.append(Slot(sequence: nextSequence, isHead: false, closeAfter: true, response: response))
         nextSequence += 1
         updateInterest()
@@ -231,12 +236,14 @@ final class HTTP1ServerConnection: FlushableConnection {
         nextSequence += 1
         let closeAfter = !head.keepAlive
         if closeAfter { noMoreRequests = true }
-        let responder = HTTPResponder(context: boundContext, connectionID: id, target: .http1(sequence: sequence))
-        slots.append(Slot(
-            sequence: sequence, isHead: head.method == "HEAD", closeAfter: closeAfter, responder: responder))
         let request = HTTPRequest(
             method: head.method, target: head.target, headers: head.headers, body: body,
-            version: head.versionMinor == 0 ? .http1_0 : .http1_1)
+            version: head.versionMinor == 0 ? .http1_0 : .http1_1, peer: peer)
+        let responder = HTTPResponder(
+            context: boundContext, connectionID: id, target: .http1(sequence: sequence), request: request,
+            report: server.configuration.onRequestEnd)
+        slots.append(Slot(
+            sequence: sequence, isHead: head.method == "HEAD", closeAfter: closeAfter, responder: responder))
         guard let handler = server.httpHandler else { return }
         handler.handle(request, responder)
     }

@@ -10,6 +10,8 @@ class HTTP2Connection: FlushableConnection {
     let context: LoopContext
     let socket: Socket
     let session: HTTP2Session
+    /// The peer's address, read once (`Socket.peerAddress`); "" when unknown.
+    let peer: String
 
     /// Bytes drained from the session but not yet taken by the socket (`output[outputOffset...]`).
     private var output: [UInt8] = []
@@ -42,6 +44,7 @@ class HTTP2Connection: FlushableConnection {
         self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.context = context
         self.socket = socket
+        self.peer = socket.peerAddress() ?? ""
         self.session = session
         self.connecting = connecting
         self.prefaceBytes = screensPreface ? [] : nil
@@ -134,7 +137,10 @@ class HTTP2Connection: FlushableConnection {
                             prefaceBytes = nil
                             if !adoptHTTP1(held) { answerHTTP1() }
                             return
-                        case .http2, .unknown:
+                        case .unknown where adoptHTTP1(held):
+                            prefaceBytes = nil
+                            return
+                        case .http2, .malformedHTTP2, .unknown:
                             prefaceBytes = nil
                             events = try session.receive(held)
                         }

@@ -2,7 +2,9 @@
 
 public import EventLoop
 public import HTTPTypes
+internal import Clocks
 internal import Locks
+public import Tracing
 
 /// The protocol that carried an `HTTPRequest`.
 public enum HTTPVersion: String, Sendable, Equatable {
@@ -23,8 +25,13 @@ public struct HTTPRequest: Sendable {
     public var headers: [HeaderField]
     public var body: [UInt8]
     public var version: HTTPVersion
+    /// The client's address (`host:port`), or "".
+    public var peer: String
 
-    public init(method: String, target: String, headers: [HeaderField], body: [UInt8], version: HTTPVersion) {
+    public init(
+        method: String, target: String, headers: [HeaderField], body: [UInt8], version: HTTPVersion, peer: String = ""
+    ) {
+        self.peer = peer
         self.method = method
         self.target = target
         self.headers = headers
@@ -101,20 +108,53 @@ public final class HTTPResponder: Sendable {
     let context: LoopBound<LoopContext>
     let connectionID: UInt64
     let target: Target
+    /// The server's span when the request carried a valid `traceparent`; it goes back in the answer's headers.
+    public let trace: TraceContext?
+    /// What the summary needs (nil `report`: the server collects none).
+    private let peer: String
+    private let route: String
+    private let started: MonotonicInstant?
+    private let report: (@Sendable (RequestSummary) -> Void)?
 
     private struct Shared {
         var responded = false
         var cancelled = false
         var cancelHandlers: [@Sendable () -> Void] = []
+        var annotations = RequestAnnotations()
     }
 
     private let shared = Lock(Shared())
 
-    init(context: LoopBound<LoopContext>, connectionID: UInt64, target: Target) {
+    init(
+        context: LoopBound<LoopContext>, connectionID: UInt64, target: Target, request: HTTPRequest,
+        report: (@Sendable (RequestSummary) -> Void)?
+    ) {
         self.loop = context.loop
         self.context = context
         self.connectionID = connectionID
         self.target = target
+        self.report = report
+        self.peer = request.peer
+        if let field = request.header(TraceContext.fieldName), let caller = TraceContext(traceparent: field) {
+            var generator = SystemRandomNumberGenerator()
+            trace = caller.childSpan(newSpanID: SpanID.random(using: &generator))
+        } else {
+            trace = nil
+        }
+        if report != nil {
+            route = request.method + " " + String(request.path.prefix(256))
+            started = context.loop.clock.now()
+        } else {
+            route = ""
+            started = nil
+        }
+    }
+
+    /// Adds what the handler knows (model, version, batch facts, the gRPC status name) to the request's summary.
+    /// Any thread; skipped when the server collects no summaries.
+    public func annotate(_ body: (inout RequestAnnotations) -> Void) {
+        guard report != nil else { return }
+        shared.withLock { body(&$0.annotations) }
     }
 
     /// Sends `response` (the first call only).
@@ -124,11 +164,25 @@ public final class HTTPResponder: Sendable {
             return !state.responded
         }
         guard first else { return }
+        var response = response
+        if let trace { response.headers.append(HeaderField(TraceContext.fieldName, trace.traceparent)) }
         if loop.inEventLoop {
             deliver(response)
         } else {
-            loop.execute { self.deliver(response) }
+            loop.execute { [response] in self.deliver(response) }
         }
+    }
+
+    /// Loop thread: the request's summary, once (from `deliver` or `markCancelled`).
+    private func summarize(httpStatus: Int) {
+        guard let report, let started else { return }
+        let annotations = shared.withLock { $0.annotations }
+        report(RequestSummary(
+            wireProtocol: .http, peer: peer, route: route,
+            statusName: annotations.statusName ?? HTTPStatusMapping.statusName(forHTTPStatus: httpStatus),
+            httpStatus: httpStatus,
+            durationMicroseconds: Int(clamping: loop.clock.now().nanoseconds(since: started) / 1000),
+            traceID: trace?.traceID, annotations: annotations))
     }
 
     /// True once the answer can no longer be delivered (the client went away, the server stopped).
@@ -147,6 +201,7 @@ public final class HTTPResponder: Sendable {
 
     /// Loop thread.
     private func deliver(_ response: HTTPResponse) {
+        summarize(httpStatus: response.status)
         switch target {
         case .http1(let sequence):
             context.value.http1Connections[connectionID]?.respond(sequence: sequence, response)
@@ -157,12 +212,14 @@ public final class HTTPResponder: Sendable {
 
     /// Loop thread: the client went away before the answer.
     func markCancelled() {
-        let handlers = shared.withLock { state -> [@Sendable () -> Void] in
-            guard !state.cancelled, !state.responded else { return [] }
+        let handlers = shared.withLock { state -> [@Sendable () -> Void]? in
+            guard !state.cancelled, !state.responded else { return nil }
             state.cancelled = true
             defer { state.cancelHandlers = [] }
             return state.cancelHandlers
         }
+        guard let handlers else { return }
+        summarize(httpStatus: 499)
         for handler in handlers { handler() }
     }
 }

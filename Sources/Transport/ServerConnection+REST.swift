@@ -110,6 +110,8 @@ extension ServerConnection {
 
     private func answerEarly(_ stream: RESTStream, _ response: HTTPResponse) {
         stream.answeredEarly = true
+        server.configuration.onRequestEnd?(.refusedHTTP(
+            peer: peer, route: stream.method + " " + String(stream.target.prefix(256)), httpStatus: response.status))
         releaseREST(stream)
         stream.body = []
         sendRESTResponse(streamID: stream.id, method: stream.method, response)
@@ -118,10 +120,13 @@ extension ServerConnection {
     private func dispatchREST(_ stream: RESTStream) {
         guard let handler = server.httpHandler else { return }
         let request = HTTPRequest(
-            method: stream.method, target: stream.target, headers: stream.headers, body: stream.body, version: .http2)
+            method: stream.method, target: stream.target, headers: stream.headers, body: stream.body, version: .http2,
+            peer: peer)
         releaseREST(stream)
         stream.body = []
-        let responder = HTTPResponder(context: boundContext, connectionID: id, target: .http2(streamID: stream.id))
+        let responder = HTTPResponder(
+            context: boundContext, connectionID: id, target: .http2(streamID: stream.id), request: request,
+            report: server.configuration.onRequestEnd)
         stream.responder = responder
         handler.handle(request, responder)
     }

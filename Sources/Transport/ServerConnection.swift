@@ -5,6 +5,7 @@ internal import GRPCCompression
 internal import HTTP2
 internal import RPCCore
 internal import HTTPTypes
+internal import Tracing
 
 /// One RPC on a server connection: its stream state machine, its `ServerCall`, the handler's observer and the
 /// deadline timer. Owned by its `ServerConnection`; loop thread only.
@@ -39,6 +40,10 @@ final class ServerStream {
     @exclusivity(unchecked) var inflationQueue: [ReceivedMessage] = []
     /// A message of this stream is being inflated on the inflation queue.
     @exclusivity(unchecked) var inflating = false
+    /// With `onRequestEnd`: when the request's headers arrived, its path, and whether its summary went out.
+    @exclusivity(unchecked) var started: MonotonicInstant?
+    @exclusivity(unchecked) var path = ""
+    @exclusivity(unchecked) var summarized = false
 
     var holdsInput: Bool { readPaused || inboxHead < inbox.count || inflating || !inflationQueue.isEmpty }
 
@@ -181,6 +186,7 @@ final class ServerConnection: HTTP2Connection {
                 }
                 releaseBufferedBytes(of: stream)
                 blocked.remove(id)
+                summarize(stream, statusName: "CANCELLED")
                 if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
                 switch stream.machine.receiveReset(errorCode: code) {
                 case .finished(let status): stream.call?.markCancelled(status)
@@ -208,6 +214,10 @@ final class ServerConnection: HTTP2Connection {
         let stream = ServerStream(id: id, machine: RPCStreamStateMachine(server: streamConfiguration))
         streams[id] = stream
         apply(management.streamOpened())
+        if server.configuration.onRequestEnd != nil {
+            stream.started = loop.clock.now()
+            stream.path = headers.first { $0.name == ":path" }?.value ?? ""
+        }
         let action: ServerHeadersAction<ServerMethodHandler>
         do {
             // In place: the machine is a large value; copying it out and back cost ~2K instructions per RPC.
@@ -225,9 +235,11 @@ final class ServerConnection: HTTP2Connection {
         case .accept(let head, let route, let requestComplete):
             let deadline = head.timeout.map { loop.clock.now() + $0.duration }
             let compression = responseCompression(for: head)
+            let trace = Self.serverSpan(head.metadata)
             let call = ServerCall(
                 descriptor: route.descriptor, head: consume head, deadline: deadline, context: boundContext,
-                connectionID: self.id, streamID: id, responseCompression: compression)
+                connectionID: self.id, streamID: id, responseCompression: compression, peer: peer, trace: trace,
+                collectsSummary: stream.started != nil)
             stream.call = call
             if let deadline {
                 stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
@@ -238,6 +250,27 @@ final class ServerConnection: HTTP2Connection {
             stream.observer = observer
             if requestComplete { observer.onEnd() }
         }
+    }
+
+    /// The server's span for a request whose metadata carries one valid `traceparent` (W3C Trace Context): the
+    /// caller's trace id and flags, a new span id of ours.
+    static func serverSpan(_ metadata: Metadata) -> TraceContext? {
+        let fields = metadata.strings(forKey: TraceContext.fieldName)
+        guard !fields.isEmpty, let caller = TraceContext(traceparentFields: fields) else { return nil }
+        var generator = SystemRandomNumberGenerator()
+        return caller.childSpan(newSpanID: SpanID.random(using: &generator))
+    }
+
+    /// Reports the stream's end to `onRequestEnd` once (our status, or how it ended without one).
+    func summarize(_ stream: ServerStream, statusName: String) {
+        guard let started = stream.started, !stream.summarized, let report = server.configuration.onRequestEnd else {
+            return
+        }
+        stream.summarized = true
+        report(RequestSummary(
+            wireProtocol: .grpc, peer: peer, route: stream.path, statusName: statusName, httpStatus: nil,
+            durationMicroseconds: Int(clamping: loop.clock.now().nanoseconds(since: started) / 1000),
+            traceID: stream.call?.trace?.traceID, annotations: stream.call?.annotations ?? RequestAnnotations()))
     }
 
     /// The stream `id` while it is open (for work that comes back to the loop later).
@@ -375,6 +408,7 @@ final class ServerConnection: HTTP2Connection {
 
     /// Our own bug (an invalid transition): reset the stream with INTERNAL_ERROR and cancel the handler.
     private func fail(_ stream: ServerStream, _ error: RPCError) {
+        summarize(stream, statusName: error.code.name)
         stream.resetLocally = true
         session.resetStream(streamID: stream.id, errorCode: .internalError)
         stream.call?.markCancelled(error.status)
@@ -382,6 +416,7 @@ final class ServerConnection: HTTP2Connection {
     }
 
     private func sendEnd(_ end: ResponseEnd, on stream: ServerStream) {
+        summarize(stream, statusName: end.status.code.name)
         do {
             if end.isTrailersOnly {
                 try session.sendTrailersOnly(streamID: stream.id, headers: end.fields)
@@ -421,6 +456,8 @@ final class ServerConnection: HTTP2Connection {
 
     func sendHeaders(streamID: Int32, metadata: Metadata) {
         guard let stream = streams[streamID], stream.machine.serverSide == .idle else { return }
+        var metadata = metadata
+        if let trace = stream.call?.trace { try? metadata.addString(trace.traceparent, forKey: TraceContext.fieldName) }
         let action: SendAction<[HeaderField]>
         do {
             action = try stream.machine.sendResponseHeaders(
@@ -488,6 +525,11 @@ final class ServerConnection: HTTP2Connection {
 
     func finish(streamID: Int32, status: Status, trailers: Metadata) {
         guard let stream = streams[streamID] else { return }
+        var trailers = trailers
+        // Trailers-Only: the response's only header block carries the server's span.
+        if stream.machine.serverSide == .idle, let trace = stream.call?.trace {
+            try? trailers.addString(trace.traceparent, forKey: TraceContext.fieldName)
+        }
         let action: SendAction<ResponseEnd>
         do {
             action = try stream.machine.sendStatus(status, trailers: trailers)
@@ -517,6 +559,7 @@ final class ServerConnection: HTTP2Connection {
         restStreams.removeAll()
         for rest in openREST.values { closeRESTStream(rest) }
         for stream in open.values {
+            summarize(stream, statusName: "UNAVAILABLE")
             releaseBufferedBytes(of: stream)
             if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
             if stream.machine.isFinished && stream.machine.termination == nil {
@@ -545,7 +588,8 @@ final class ServerConnection: HTTP2Connection {
         idleTimer = nil
         ageTimer = nil
         handshakeTimer = nil
-        HTTP1ServerConnection(server: server, context: boundContext, socket: socket).start(initialBytes: initialBytes)
+        HTTP1ServerConnection(server: server, context: boundContext, socket: socket, peer: peer)
+            .start(initialBytes: initialBytes)
         return true
     }
 

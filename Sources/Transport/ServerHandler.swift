@@ -4,6 +4,7 @@ public import GRPCCompression
 internal import Locks
 public import RPCCore
 internal import Synchronization
+public import Tracing
 
 /// What a handler does with the request stream; its closures run on the call's loop thread, in order, and must not
 /// block (hand work to another thread and answer through the `ServerCall`).
@@ -92,6 +93,13 @@ public final class ServerCall: Sendable {
     public let deadline: MonotonicInstant?
     /// The loop thread that owns this call's connection.
     public let loop: EventLoop
+    /// The client's address (`host:port`, `[v6]:port`), or "" when the socket had none.
+    public let peer: String
+    /// The server's span when the client sent a valid `traceparent`: the caller's trace id with a span id of ours.
+    /// It goes back to the client in the response headers (or trailers-only) and into the request's summary.
+    public let trace: TraceContext?
+    /// Whether the server collects request summaries (`onRequestEnd`); `annotate` does nothing when it does not.
+    public let collectsSummary: Bool
 
     let context: LoopBound<LoopContext>
     let connectionID: UInt64
@@ -103,6 +111,7 @@ public final class ServerCall: Sendable {
         var writable = true
         var writableHandlers: [@Sendable () -> Void] = []
         var withheldRequestBytes = 0
+        var annotations = RequestAnnotations()
     }
 
     private let shared = Lock(Shared())
@@ -117,8 +126,12 @@ public final class ServerCall: Sendable {
     init(
         descriptor: MethodDescriptor, head: RequestHead, deadline: MonotonicInstant?,
         context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32,
-        responseCompression: CompressionAlgorithm? = nil
+        responseCompression: CompressionAlgorithm? = nil, peer: String = "", trace: TraceContext? = nil,
+        collectsSummary: Bool = false
     ) {
+        self.peer = peer
+        self.trace = trace
+        self.collectsSummary = collectsSummary
         self.responseCompression = responseCompression
         self.descriptor = descriptor
         self.head = head
@@ -131,6 +144,16 @@ public final class ServerCall: Sendable {
 
     /// Custom request metadata.
     public var metadata: Metadata { head.metadata }
+
+    /// Adds what the handler knows (model, version, batch facts, request id) to the request's summary (the access
+    /// line, the metrics). Any thread; skipped when the server collects no summaries.
+    public func annotate(_ body: (inout RequestAnnotations) -> Void) {
+        guard collectsSummary else { return }
+        shared.withLock { body(&$0.annotations) }
+    }
+
+    /// Loop thread, at the end: the annotations so far.
+    var annotations: RequestAnnotations { shared.withLock { $0.annotations } }
 
     // MARK: Cancellation
 

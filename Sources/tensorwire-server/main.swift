@@ -10,8 +10,9 @@ internal import Glibc
 
 // The composition root: parse arguments, make the one log sink and the clock, set the process-wide settings
 // (OpenBLAS's thread pool), start the server, wait for SIGTERM/SIGINT, drain, exit 0. Every setting reaches the
-// modules from here (no module reads the environment). Every line goes to standard error through the sink; stdout
-// carries only --help and --version.
+// modules from here (no module reads the environment). Every line goes to standard error through the sink, in the
+// --log-format chosen (a command-line error, found before the format is known, is text); stdout carries only --help
+// and --version.
 let parsed: ServerOptions.Parsed
 do {
     parsed = try ServerOptions.parse(Array(CommandLine.arguments.dropFirst()))
@@ -30,7 +31,7 @@ case .version:
 case .run(let parsedOptions):
     options = parsedOptions
 }
-let sink = LogSink(minimumLevel: options.logLevel)
+let sink = LogSink(format: options.logFormat.format, minimumLevel: options.logLevel)
 let log = Logger(component: "server", sink: sink)
 log.info("\(BuildInfo.versionLine(program: "tensorwire-server")) starting")
 TensorwireServer.configureProcess(options: options)

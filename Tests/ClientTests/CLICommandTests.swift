@@ -201,11 +201,15 @@ struct CLICommandLiveTests {
 
     // MARK: 14. addresses
 
-    @Test func aURLIsRefusedWithTheAddressToUse() {
-        let result = Self.run(["--server", "http://localhost:50051", "list"], port: nil)
+    @Test func aURLOtherThanHTTPIsRefusedWithTheAddressToUse() {
+        let result = Self.run(["--server", "grpc://localhost:50051", "list"], port: nil)
         #expect(result.code == CLIError.ExitCode.usage)
-        #expect(result.err.first == "tensorwire: --server takes HOST:PORT without a scheme: use localhost:50051", "\(result.err)")
+        #expect(result.err.first == "tensorwire: --server takes HOST:PORT (gRPC) or http://HOST:PORT (HTTP/1.1), no other "
+            + "scheme: use localhost:50051", "\(result.err)")
         #expect(throws: CLIError.self) { try ArgumentValues.server("grpc://[::1]:7/") }
+        let tls = Self.run(["--server", "https://localhost:8443", "list"], port: nil)
+        #expect(tls.code == CLIError.ExitCode.usage)
+        #expect(tls.err.first == "tensorwire: --server: https:// is not supported yet (no TLS); use http://HOST:PORT or HOST:PORT")
     }
 
     @Test func anUnknownHostSaysItDoesNotResolveOnce() {

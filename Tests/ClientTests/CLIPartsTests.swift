@@ -1,6 +1,6 @@
 import RPCCore
 import Testing
-import TensorwireCLI
+@testable import TensorwireCLI
 import TensorwireProto
 
 /// The CLI's hand-written parts: JSON, .npy, the histogram, argument parsing, and JSON ↔ tensor conversion.
@@ -124,6 +124,48 @@ struct CLIPartsTests {
         var metadata = Metadata()
         try ArgumentValues.header("X-Key: v", into: &metadata)
         #expect(metadata.strings(forKey: "x-key") == ["v"])
+    }
+
+    @Test func serverAddressesSelectTheProtocol() throws {
+        #expect(try ArgumentValues.serverAddress("localhost:9") == ("127.0.0.1", 9, false))
+        #expect(try ArgumentValues.serverAddress("http://localhost:9") == ("127.0.0.1", 9, true))
+        #expect(try ArgumentValues.serverAddress("http://[::1]:8000/") == ("::1", 8000, true))
+        #expect(try ArgumentValues.serverAddress("HTTP://h:1") == ("h", 1, true))
+        for bad in ["https://h:1", "http://h", "http://[::1]", "http://h:1/v1/models", "http://u@h:1", "http://h:1?x",
+                    "http://h:0", "http://:1", "grpc://h:1", "http://h:x"] {
+            #expect(throws: CLIError.self, "\(bad)") { try ArgumentValues.serverAddress(bad) }
+        }
+        // --http is a global flag, before or after the command.
+        let (parsed, rest) = try OptionSpec.global.parse(["--http", "list"], stopAtPositional: true)
+        #expect(parsed.flags.contains("--http") && rest == ["list"])
+    }
+
+    static func benchOptions(_ arguments: [String], http: Bool) throws(CLIError) -> BenchCommand.Options {
+        let (parsed, _) = try OptionSpec.global.merging(BenchCommand.spec).parse(arguments)
+        return try BenchCommand.options(parsed, http: http)
+    }
+
+    @Test func benchOverHTTPTakesOneConnectionPerRequestInFlight() throws {
+        let closed = try Self.benchOptions(["digits", "-c", "8"], http: true)
+        #expect(closed.http && closed.concurrency == 8 && closed.connections == 8)
+        let open = try Self.benchOptions(["digits", "--rate", "100", "--connections", "3"], http: true)
+        #expect(open.rate == 100 && open.connections == 3)
+        #expect(try Self.benchOptions(["digits", "-c", "8", "--connections", "2"], http: false).connections == 2)
+        #expect {
+            try Self.benchOptions(["digits", "--stream"], http: true)
+        } throws: { error in
+            "\(error)" == "bench --stream works over gRPC only (PredictStream); leave out --http"
+        }
+        #expect(throws: CLIError.self) { try Self.benchOptions(["digits", "-c", "8", "--connections", "2"], http: true) }
+    }
+
+    @Test func grpcOnlyCommandsRefuseHTTP() {
+        let stream = CLICommandLiveTests.run(["--http", "stream", "digits"], port: nil)
+        #expect(stream.code == CLIError.ExitCode.usage)
+        #expect(stream.err.first?.hasPrefix("tensorwire: stream (one PredictStream) works over gRPC only") == true, "\(stream.err)")
+        let health = CLICommandLiveTests.run(["--server", "http://127.0.0.1:1", "health", "tensorwire.v1.Inference"], port: nil)
+        #expect(health.code == CLIError.ExitCode.usage)
+        #expect(health.err.first?.contains("health SERVICE works over gRPC only") == true, "\(health.err)")
     }
 
     @Test func exitCodesAreDistinct() {

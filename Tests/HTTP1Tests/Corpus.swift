@@ -89,19 +89,7 @@ struct Outcome {
     var maxBufferedHeadBytes = 0
 
     /// Events with adjacent body pieces merged, so outcomes of different chunkings compare equal.
-    var mergedEvents: [HTTP1ParserEvent] { Outcome.merge(events) }
-
-    static func merge(_ events: [HTTP1ParserEvent]) -> [HTTP1ParserEvent] {
-        var merged: [HTTP1ParserEvent] = []
-        for event in events {
-            if case .body(let more) = event, case .body(let earlier)? = merged.last {
-                merged[merged.count - 1] = .body(earlier + more)
-            } else {
-                merged.append(event)
-            }
-        }
-        return merged
-    }
+    var mergedEvents: [HTTP1ParserEvent] { HTTP1ParserEvent.joiningBodies(events) }
 }
 
 /// Feeds `bytes` in chunks of `chunkSize` (the whole at once when nil) and collects events until an error.

@@ -19,7 +19,7 @@ import Testing
             let parser = HTTP1RequestParser()
             var events = try parser.feed(Array(bytes[..<split]))
             events += try parser.feed(Array(bytes[split...]))
-            #expect(Outcome.merge(events) == whole.mergedEvents, "split at \(split)")
+            #expect(HTTP1ParserEvent.joiningBodies(events) == whole.mergedEvents, "split at \(split)")
             #expect(!parser.isMidRequest)
         }
     }
@@ -78,7 +78,7 @@ import Testing
         #expect(outcome.error?.reason.contains("a chunk of 6 bytes after 5") == true)
         // Refused at the CR ending the second size line, before its data.
         #expect(outcome.bytesFedAtError == request.count - "\nworld!\r\n".utf8.count)
-        #expect(Outcome.merge(outcome.events).dropFirst() == [.body(Array("hello".utf8))])
+        #expect(HTTP1ParserEvent.joiningBodies(outcome.events).dropFirst() == [.body(Array("hello".utf8))])
     }
 
     @Test func chunkedBodyAtExactlyTheLimitIsAccepted() {
@@ -121,7 +121,7 @@ import Testing
     @Test func completedRequestsBeforeBadBytesAreStillDelivered() throws {
         let parser = HTTP1RequestParser()
         let events = try parser.feed(Self.getRequest + Array("GET / HTTP/1.1\r\nHost : x\r\n".utf8))
-        #expect(Outcome.merge(events).last == .end)
+        #expect(HTTP1ParserEvent.joiningBodies(events).last == .end)
         let failure = try #require(parser.failure)
         #expect(failure.status == 400)
         #expect(throws: failure) { try parser.feed([]) }

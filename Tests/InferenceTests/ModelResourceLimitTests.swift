@@ -128,15 +128,14 @@ import Testing
         // The model at full size: the first fold alone is 16384² floats (1 GiB), over the 1 GiB default
         // beside the 128 KiB of initializers. Refused at that node, before the GiB is allocated.
         let full = Self.foldingBomb(side: 16384)
-        let started = ContinuousClock.now
+        // The refusal names the fold that would exceed the budget: the check runs before that fold's output is
+        // allocated (a timing bound would only restate it, and timed assertions are not tests).
         let error = try #require(loadError(full))
-        let elapsed = ContinuousClock.now - started
         #expect(error.node == "fold_add")
         #expect(error.op == "Add")
         #expect(error.reason.contains("constant folding of 's'"), "\(error.reason)")
         #expect(error.reason.contains("budget of 1073741824 bytes"))
         #expect(error.reason.contains("--max-model-bytes"))
-        #expect(elapsed < .seconds(5), "took \(elapsed)")
     }
 
     @Test func foldingBudgetIsCumulative() throws {

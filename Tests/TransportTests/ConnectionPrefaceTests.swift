@@ -20,7 +20,7 @@ import TestSupport
         #expect(ConnectionPreface.classify(Array("ABCDEFGHIJKLMNOPQ".utf8)) == .unknown)  // no method is that long
         #expect(ConnectionPreface.classify(Array("GET / HTTP/1.1\r\n".utf8)) == .http1)
         #expect(ConnectionPreface.classify(Array("PRI * HTTP/1.1\r\n".utf8)) == .http1)
-        #expect(ConnectionPreface.classify(Array("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n".utf8)) == .unknown)
+        #expect(ConnectionPreface.classify(Array("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n".utf8)) == .malformedHTTP2)
         #expect(ConnectionPreface.classify([0x16, 0x03, 0x01, 0x02]) == .unknown)  // a TLS ClientHello
         #expect(ConnectionPreface.classify(Array("get / HTTP/1.1".utf8)) == .unknown)
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tensorwire CLI and the Python example client against a live tensorwire-server: every subcommand, its output
-# and its exit code, an unknown model, a model that failed to load, bad addresses and an unreachable server. No
-# timing is asserted.
+# and its exit code, an unknown model, a model that failed to load, bad addresses and an unreachable server; the
+# same commands over HTTP/1.1 + JSON (--http), and bench over both protocols on digits (both throughputs printed).
+# No timing is asserted.
 #   CLI_BIN     the CLI (default .build/debug/tensorwire)
 #   SERVER_BIN  the server (default .build/debug/tensorwire-server, see lib.sh)
 source Tools/interop/lib.sh
@@ -54,8 +55,11 @@ run no-command 2
 run unknown-command 2 frobnicate
 run bad-option 2 list --nope
 run bad-server 2 --server "host:notaport" list
-run server-url 2 --server http://localhost:50051 list
-has server-url "without a scheme: use localhost:50051" err
+run server-url 2 --server grpc://localhost:50051 list
+has server-url "no other scheme: use localhost:50051" err
+run server-https 2 --server https://localhost:50051 list
+has server-https "https:// is not supported yet" err
+run server-url-path 2 --server http://localhost:50051/v1 list
 run server-unresolvable 4 --server nosuchhost.invalid:50051 list
 has server-unresolvable "^tensorwire: cannot resolve host nosuchhost.invalid" err
 run list-extra 2 list extra
@@ -179,6 +183,47 @@ run bench-unknown-model 5 bench no-such-model --requests 1
 run bench-all-fail 1 bench digits --input '[[1, 2, 3]]' --duration 60s --warmup 0
 has bench-all-fail "INVALID_ARGUMENT: .*requests of the first second failed" err
 
+# The same over HTTP/1.1 + JSON (the server's REST API on its gRPC port): an http:// address, or --http.
+HTTP_SERVER=http://$TENSORWIRE_SERVER
+run http-list 0 --server "$HTTP_SERVER" list
+cmp -s "$WORK/list.out" "$WORK/http-list.out" && echo "ok   http-list (as over gRPC)" || fail "http-list: output differs from gRPC"
+run http-info-json 0 --http info digits --json
+cmp -s "$WORK/info-json.out" "$WORK/http-info-json.out" && echo "ok   http-info-json (as over gRPC)" \
+    || fail "http-info-json: output differs from gRPC"
+run http-info-unknown 5 --http info no-such-model
+has http-info-unknown "NOT_FOUND" err
+run http-health 0 --server "$HTTP_SERVER" health
+has http-health "^SERVING$"
+run http-health-service 2 --http health tensorwire.v1.Inference
+run http-predict 0 --http predict digits --input "$ROW"
+"$PYTHON" - "$WORK" <<'PY' || fail "http-predict: outputs differ from gRPC's"
+import json, sys
+grpc, http = (json.load(open(f"{sys.argv[1]}/{name}.out")) for name in ("predict", "http-predict"))
+assert grpc["outputs"] == http["outputs"], (grpc, http)
+assert http["batch"]["batch_size"] >= 1
+PY
+run http-predict-unknown-model 5 --http predict no-such-model --input "$ROW"
+run http-predict-bad-shape 1 --http predict digits --input '[[1, 2, 3]]'
+has http-predict-bad-shape "INVALID_ARGUMENT" err
+run http-stream 2 --http stream digits
+run http-bench-stream 2 --http bench digits --stream --requests 1
+run http-bench-json 0 --http bench digits -c 2 --requests 200 --warmup 0 --json
+json http-bench-json 'd["transport"] == "http" and d["connections"] == 2 and d["requests"] == 200 and d["errors"] == 0 and sum(d["batch_sizes"].values()) == 200'
+run http-bench-rate 0 --http bench digits --rate 100 --connections 2 --requests 50 --warmup 0 --json
+json http-bench-rate 'd["requests"] == 50 and d["errors"] == 0'
+run http-bench-unknown-model 5 --http bench no-such-model --requests 1
+
+# bench on digits over both protocols, same load (4 in flight, 2 s): both throughputs, for the record only.
+run compare-grpc 0 bench digits -c 4 --duration 2s --warmup 500ms --json
+run compare-http 0 --http bench digits -c 4 --duration 2s --warmup 500ms --json
+"$PYTHON" - "$WORK" <<'PY' || fail "bench comparison: reports unreadable"
+import json, sys
+grpc, http = (json.load(open(f"{sys.argv[1]}/compare-{name}.out")) for name in ("grpc", "http"))
+for name, d in (("gRPC (unary, 1 HTTP/2 connection)", grpc), ("HTTP/1.1 + JSON (4 connections)", http)):
+    print(f"     bench digits -c 4: {name}: {d['throughput_rps']} req/s, p50 {d['latency_ms']['p50']} ms, p99 {d['latency_ms']['p99']} ms")
+print(f"     HTTP/gRPC throughput ratio: {http['throughput_rps'] / max(grpc['throughput_rps'], 1e-9):.2f}")
+PY
+
 # The Python example client (stubs generated at run time).
 rc=0
 "$PYTHON" Clients/python/tensorwire_client.py --server "$TENSORWIRE_SERVER" > "$WORK/python.out" 2>&1 || rc=$?
@@ -194,6 +239,9 @@ has unreachable-list "^tensorwire: nothing listens on 127.0.0.1:$DEAD_PORT \(con
 run unreachable-health 4 health
 run unreachable-predict 4 predict digits --input "$ROW"
 run unreachable-bench 4 bench digits --requests 5 --warmup 0
+run unreachable-http-list 4 --http list
+has unreachable-http-list "^tensorwire: nothing listens on 127.0.0.1:$DEAD_PORT \(connection refused\)$" err
+run unreachable-http-bench 4 --http bench digits --requests 5 --warmup 0
 
 # A model that failed to load: predict, stream and bench name its state and the server's reason (exit 7).
 mkdir -p "$WORK/repo/broken/1"

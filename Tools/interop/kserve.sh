@@ -48,35 +48,12 @@ start_server --models "$control" --model-control explicit --load-model preloaded
 stop_server || { echo "kserve: the model-control server did not drain cleanly"; status=1; }
 
 echo "== kserve: perf_analyzer (sync, --async, --streaming) against digits"
-# Tools/perf-analyzer sets the library path perf_analyzer needs (the README gives the same command).
-PERF_ANALYZER=Tools/perf-analyzer
 start_server
-log=$(mktemp)
 for mode in sync --async --streaming; do
     for concurrency in 1 4; do
-        flags=()
-        [ "$mode" != sync ] && flags+=("$mode")
-        # Count-based windows keep the run short on a loaded machine; a huge stability percentage accepts any
-        # three windows, since this checks that the protocol works, not the speed.
-        rc=0
-        timeout 120 "$PERF_ANALYZER" -i grpc -u "127.0.0.1:$SERVER_PORT" -m digits "${flags[@]}" \
-            --concurrency-range "$concurrency" --measurement-mode count_windows --measurement-request-count 100 \
-            --stability-percentage 1000 --max-trials 5 > "$log" 2>&1 || rc=$?
-        line=$(grep -E '^Concurrency: [0-9]+, throughput' "$log" | tail -1 || true)
-        # With `statistics` advertised, perf_analyzer prints a "Server:" block from ModelStatistics.
-        server=$(grep -E 'queue [0-9]+ usec \+ compute input [0-9]+ usec \+ compute infer [0-9]+ usec' "$log" | tail -1 | sed 's/^ *//' || true)
-        if [ "$rc" -eq 0 ] && [ -n "$line" ] && [ -n "$server" ]; then
-            echo "  ok   perf_analyzer $mode c=$concurrency: $line"
-            echo "       server side: $server"
-        else
-            echo "  FAIL perf_analyzer $mode c=$concurrency: rc=$rc"
-            [ -z "$server" ] && echo "       no server-side statistics (queue/compute) in perf_analyzer's output"
-            tail -20 "$log"
-            status=1
-        fi
+        perf_analyzer_check grpc digits "$mode" "$concurrency" || status=1
     done
 done
-rm -f "$log"
 stop_server || { echo "kserve: the perf_analyzer server did not drain cleanly"; status=1; }
 
 if [ "$status" -eq 0 ]; then echo "kserve: all checks passed"; else echo "kserve: FAILED"; fi

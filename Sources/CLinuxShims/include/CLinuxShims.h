@@ -65,6 +65,10 @@ static inline ssize_t cls_sendv(int fd, const struct iovec *iov, int iovcnt) {
 /// The local port of a bound socket, or -errno.
 int cls_local_port(int fd);
 
+/// The peer of a connected socket as text: "1.2.3.4:5678" or "[::1]:5678" into `out` (NUL-terminated, at most
+/// `size` bytes). Returns 0, or -errno.
+int cls_peer_address(int fd, char *out, int size);
+
 /// SO_ERROR of a socket (0 when a non-blocking connect succeeded), or -errno if getsockopt fails.
 int cls_socket_error(int fd);
 

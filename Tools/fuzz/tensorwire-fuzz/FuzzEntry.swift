@@ -4,13 +4,13 @@ import DecoderFuzzing
 import Glibc
 #endif
 
-/// The target a libFuzzer run drives: `TENSORWIRE_FUZZ_TARGET` (proto, onnx, config, http2; `Tools/fuzz/run TARGET`
-/// sets it), proto when unset. An unknown name stops the run before the first input.
+/// The target a libFuzzer run drives: `TENSORWIRE_FUZZ_TARGET` (proto, onnx, config, http2, http1, json;
+/// `Tools/fuzz/run TARGET` sets it), proto when unset. An unknown name stops the run before the first input.
 let selectedTarget: FuzzTarget = {
     guard let raw = getenv("TENSORWIRE_FUZZ_TARGET") else { return .proto }
     let name = String(cString: raw)
     guard let target = FuzzTarget(rawValue: name) else {
-        print("tensorwire-fuzz: unknown TENSORWIRE_FUZZ_TARGET '\(name)' (proto, onnx, config, http2)")
+        print("tensorwire-fuzz: unknown TENSORWIRE_FUZZ_TARGET '\(name)' (proto, onnx, config, http2, http1, json)")
         exit(2)
     }
     return target
@@ -25,9 +25,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 
 #if !FUZZING
 /// Without libFuzzer the same binary replays files: `tensorwire-fuzz --replay DIR_OR_FILE...` runs every file
-/// through every fuzz target (proto, onnx, config, http2), so a crash of any target replays wherever it is filed.
-/// A directory named `corpus` brings its sibling per-target corpora (`corpus-onnx`, `corpus-config`,
-/// `corpus-http2`, …) along, so the test command's `--replay Tools/fuzz/corpus Tools/fuzz/crashes` covers them all.
+/// through every fuzz target (proto, onnx, config, http2, http1, json), so a crash of any target replays wherever it is
+/// filed. A directory named `corpus` brings its sibling per-target corpora (`corpus-onnx`, `corpus-config`,
+/// `corpus-http2`, `corpus-http1`, …) along, so the test command's `--replay Tools/fuzz/corpus Tools/fuzz/crashes`
+/// covers them all.
 @main
 enum ReplayMain {
     static func main() {

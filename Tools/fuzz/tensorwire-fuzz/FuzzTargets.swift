@@ -2,6 +2,8 @@ import DecoderFuzzing
 import HTTP2
 import Inference
 internal import HTTPTypes
+internal import TensorwireJSON
+internal import TensorwireProto
 
 /// The decoders `tensorwire-fuzz` drives, one per libFuzzer campaign (`Tools/fuzz/run TARGET`). Each must return
 /// normally on any input: a thrown error is a rejection, a trap or a sanitizer report is a finding.
@@ -14,6 +16,10 @@ enum FuzzTarget: String, CaseIterable {
     case config
     /// HTTP/2 through nghttp2's callbacks: a server session fed client bytes, or a client session fed server bytes.
     case http2
+    /// HTTP/1.1 requests through our pre-scan and libhttp-parser, in random reads and whole (HTTP1Fuzzing).
+    case http1
+    /// The REST JSON bodies: KServe v2 inference requests (JSON and binary) and responses, proto3 JSON, repository.
+    case json
 
     /// Runs one input. Returns 1 when the decoder accepted it, else 0.
     func run(_ bytes: UnsafeRawBufferPointer) -> Int {
@@ -22,6 +28,8 @@ enum FuzzTarget: String, CaseIterable {
         case .onnx: ONNXFuzzing.load(bytes)
         case .config: ConfigFuzzing.parse(bytes)
         case .http2: HTTP2Fuzzing.run(bytes)
+        case .http1: HTTP1Fuzzing.run(bytes)
+        case .json: JSONFuzzing.run(bytes)
         }
     }
 }
@@ -136,5 +144,66 @@ enum HTTP2Fuzzing {
     static func drain(_ session: HTTP2Session, _ output: inout [UInt8]) {
         output.removeAll(keepingCapacity: true)
         _ = try? session.drainOutput(into: &output)
+    }
+}
+
+/// Input layout: byte 0 picks the decoder, the rest is the body. 0: a KServe v2 inference request, all JSON;
+/// 1: the same with a binary part, bytes 1-2 (little-endian) giving the JSON header's length; 2: a proto3 JSON
+/// PredictRequest; 3: a proto3 JSON ModelInfo; 4: the repository request bodies. A decoded inference request is
+/// echoed back as a response (its inputs as outputs, as JSON and as binary) and must encode without trapping; a
+/// decoded proto3 message must survive its own JSON.
+enum JSONFuzzing {
+    static func run(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let mode = bytes.first else { return 0 }
+        let body = [UInt8](bytes.dropFirst())
+        switch mode % 5 {
+        case 0, 1:
+            var jsonLength: Int?
+            var payload = body
+            if mode % 5 == 1 {
+                guard body.count >= 2 else { return 0 }
+                jsonLength = Int(body[0]) | Int(body[1]) << 8
+                payload = Array(body.dropFirst(2))
+            }
+            guard let request = try? KServeHTTP.decodeInferRequest(
+                body: payload, jsonLength: jsonLength, modelName: "m", modelVersion: "1")
+            else { return 0 }
+            precondition(request.rawInputContents.count == request.inputs.count, "an input without data")
+            var response = KServe.ModelInferResponse()
+            response.id = request.id
+            response.parameters = request.parameters
+            for input in request.inputs {
+                var output = KServe.ModelInferResponse.InferOutputTensor()
+                output.name = input.name
+                output.datatype = input.datatype
+                output.shape = input.shape
+                response.outputs.append(output)
+            }
+            response.rawOutputContents = request.rawInputContents
+            for binary in [false, true] {
+                if let body = try? KServeHTTP.encodeInferResponse(response, outputs: KServeOutputChoice(binaryByDefault: binary)),
+                   let length = body.jsonLength {
+                    precondition(length <= body.bytes.count, "a JSON header longer than its body")
+                }
+            }
+            return 1
+        case 2:
+            return roundTrip(TensorwireV1.PredictRequest.self, body)
+        case 3:
+            return roundTrip(TensorwireV1.ModelInfo.self, body)
+        default:
+            let index = try? KServeHTTP.decodeRepositoryIndexRequest(body: body)
+            let load = try? KServeHTTP.decodeRepositoryModelRequest(body: body, modelName: "m")
+            return index == nil && load == nil ? 0 : 1
+        }
+    }
+
+    /// Decodes `body`; an accepted message must read back from its own JSON and write the same JSON again.
+    static func roundTrip<M: ProtoJSONMessage>(_ type: M.Type, _ body: [UInt8]) -> Int {
+        guard let message = try? M(jsonUTF8: body) else { return 0 }
+        let json = message.jsonUTF8()
+        guard let again = try? M(jsonUTF8: json) else { preconditionFailure("our own JSON was refused") }
+        precondition(again.jsonUTF8() == json, "JSON changed on a second round trip")
+        return 1
     }
 }
