@@ -26,9 +26,9 @@ let package = Package(
         // libhttp-parser ships no pkg-config file; its module map links `http_parser` directly.
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
 
-        // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
-        .target(name: "CBuildInfo"),
-        .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // The version and the git commit the binary was built from (stamped by BuildInfoPlugin before every build).
+        .target(name: "BuildInfo", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Tools/build-info-plugin"),
         // The one lock (`Lock<State>`, a pthread mutex ThreadSanitizer can follow, with Mutex's API); no dependencies.
         .target(name: "Locks", swiftSettings: strict),
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
@@ -105,7 +105,8 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
-                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Locks",
+                "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
+                "Locks",
             ],
             swiftSettings: strict
         ),

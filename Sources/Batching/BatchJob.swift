@@ -134,8 +134,15 @@ public struct BatcherHooks: Sendable {
     /// Called on the instance thread just before each model run, outside the queue lock. A test may block in it to
     /// hold an instance busy (Triton's "hold until N" switch, made explicit).
     public var beforeCompute: (@Sendable (BatchTrace) -> Void)?
+    /// Called on the instance thread after each batch ran, before its requests are answered: the rows it held and
+    /// its compute time (the server's batch metrics).
+    public var afterBatch: (@Sendable (_ rows: Int, _ computeNanoseconds: UInt64) -> Void)?
 
-    public init(beforeCompute: (@Sendable (BatchTrace) -> Void)? = nil) {
+    public init(
+        beforeCompute: (@Sendable (BatchTrace) -> Void)? = nil,
+        afterBatch: (@Sendable (_ rows: Int, _ computeNanoseconds: UInt64) -> Void)? = nil
+    ) {
         self.beforeCompute = beforeCompute
+        self.afterBatch = afterBatch
     }
 }

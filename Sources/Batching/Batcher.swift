@@ -345,6 +345,7 @@ public final class Batcher: Sendable {
             rows: rows, requestsStarting: starting, pieces: pieces.count, queueNanoseconds: queueNanoseconds,
             inputNanoseconds: gathered.nanoseconds(since: start), inferNanoseconds: end.nanoseconds(since: gathered),
             outputNanoseconds: sliced.nanoseconds(since: end)))
+        hooks.afterBatch?(rows, end.nanoseconds(since: start))
         for (piece, outcome) in zip(pieces, outcomes) {
             let facts = BatchFacts(
                 batchSize: rows, requestCount: pieces.count,

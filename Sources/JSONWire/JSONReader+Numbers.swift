@@ -65,58 +65,79 @@ extension JSONReader {
     mutating func scanNumber() throws(JSONError) -> ScannedNumber {
         skipWhitespace()
         let start = index
+        let outcome = bytes.withUnsafeBufferPointer { Self.scanNumber(in: $0, at: start) }
+        switch outcome {
+        case .number(let number):
+            index = number.end
+            return number
+        case .unexpected(let at):
+            index = at
+            guard at < bytes.count else { throw error("unexpected end of input (expected a number)") }
+            throw unexpectedCharacter(bytes[at], expecting: "a number")
+        case .malformed(let reason):
+            throw error(reason, at: start)
+        }
+    }
+
+    /// What scanning a number found.
+    enum ScanOutcome {
+        case number(ScannedNumber)
+        /// No digit where one must start the number (at this offset, possibly the end).
+        case unexpected(at: Int)
+        /// A number that breaks the grammar, and how.
+        case malformed(String)
+    }
+
+    /// The scan itself, over the document's bytes (every index checked against `count` before it is read), so the
+    /// loop over digits runs without the array's per-access overhead.
+    static func scanNumber(in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> ScanOutcome {
         let count = bytes.count
-        var cursor = index
+        var cursor = start
         var negative = false
         if cursor < count, bytes[cursor] == UInt8(ascii: "-") {
             negative = true
             cursor += 1
         }
-        guard cursor < count, let first = Self.digit(bytes[cursor]) else {
-            if cursor < count { throw unexpectedCharacter(bytes[cursor], expecting: "a number") }
-            throw error("unexpected end of input (expected a number)")
-        }
-        var significand: UInt64 = 0
-        var digits = 0
+        guard cursor < count, let first = digit(bytes[cursor]) else { return .unexpected(at: cursor) }
+        var significand = first
+        var digits = first == 0 ? 0 : 1
         var exponent = 0
         var truncated = false
         cursor += 1
         if first == 0 {
-            if cursor < count, Self.digit(bytes[cursor]) != nil {
-                throw error("leading zeros are not allowed in a number", at: start)
-            }
+            if cursor < count, digit(bytes[cursor]) != nil { return .malformed("leading zeros are not allowed in a number") }
         } else {
-            significand = first
-            digits = 1
-            while cursor < count, let digit = Self.digit(bytes[cursor]) {
-                if digits < 19 {
-                    significand = significand * 10 + digit
-                    digits += 1
-                } else {
-                    truncated = truncated || digit != 0
-                    exponent += 1
-                }
+            // The first 19 significant digits go into the significand; later ones only scale it (or are lost).
+            while cursor < count, digits < 19, let next = digit(bytes[cursor]) {
+                significand = significand * 10 + next
+                digits += 1
                 cursor += 1
             }
+            let dropped = cursor
+            while cursor < count, let next = digit(bytes[cursor]) {
+                truncated = truncated || next != 0
+                cursor += 1
+            }
+            exponent = cursor - dropped
         }
         var isIntegerLiteral = true
         if cursor < count, bytes[cursor] == UInt8(ascii: ".") {
             isIntegerLiteral = false
             cursor += 1
             let fractionStart = cursor
-            while cursor < count, let digit = Self.digit(bytes[cursor]) {
-                if digits == 0, digit == 0 {
-                    exponent -= 1
-                } else if digits < 19 {
-                    significand = significand * 10 + digit
-                    digits += 1
-                    exponent -= 1
-                } else {
-                    truncated = truncated || digit != 0
-                }
+            // Each fraction digit taken into the significand moves the exponent down one; leading zeros (0.001)
+            // are taken too but do not count as significant digits.
+            while cursor < count, digits < 19, let next = digit(bytes[cursor]) {
+                significand = significand * 10 + next
+                digits += significand == 0 ? 0 : 1
                 cursor += 1
             }
-            guard cursor > fractionStart else { throw error("bad number (digits must follow '.')", at: start) }
+            exponent -= cursor - fractionStart
+            while cursor < count, let next = digit(bytes[cursor]) {
+                truncated = truncated || next != 0
+                cursor += 1
+            }
+            guard cursor > fractionStart else { return .malformed("bad number (digits must follow '.')") }
         }
         if cursor < count, bytes[cursor] == UInt8(ascii: "e") || bytes[cursor] == UInt8(ascii: "E") {
             isIntegerLiteral = false
@@ -128,18 +149,18 @@ extension JSONReader {
             }
             let exponentStart = cursor
             var value = 0
-            while cursor < count, let digit = Self.digit(bytes[cursor]) {
+            while cursor < count, let next = digit(bytes[cursor]) {
                 // Clamped: 10^±1000000 is far outside every type's range, and the clamp keeps the sum from overflowing.
-                if value < 1_000_000 { value = value * 10 + Int(digit) }
+                if value < 1_000_000 { value = value * 10 + Int(next) }
                 cursor += 1
             }
-            guard cursor > exponentStart else { throw error("bad number (exponent without digits)", at: start) }
+            guard cursor > exponentStart else { return .malformed("bad number (exponent without digits)") }
             exponent += exponentNegative ? -value : value
         }
-        index = cursor
-        return ScannedNumber(
-            start: start, end: cursor, negative: negative, significand: significand, exponent: exponent,
-            truncated: truncated, isIntegerLiteral: isIntegerLiteral)
+        return .number(
+            ScannedNumber(
+                start: start, end: cursor, negative: negative, significand: significand, exponent: exponent,
+                truncated: truncated, isIntegerLiteral: isIntegerLiteral))
     }
 
     /// The number's text for messages, shortened when long.
@@ -152,61 +173,94 @@ extension JSONReader {
 
     /// The double nearest to the number (infinite beyond the double range).
     func double(_ number: ScannedNumber) -> Double {
-        if number.significand == 0 { return number.negative ? -0.0 : 0.0 }
-        if !number.truncated, number.significand <= 1 << 53 {
-            // Clinger's fast path: an exact significand and an exact power of ten, so one correctly rounded
-            // operation gives the correctly rounded result.
-            let exponent = number.exponent
-            var magnitude: Double?
-            if exponent >= 0, exponent <= 22 {
-                magnitude = Double(number.significand) * exactDoublePowersOfTen[exponent]
-            } else if exponent < 0, exponent >= -22 {
-                magnitude = Double(number.significand) / exactDoublePowersOfTen[-exponent]
-            } else if exponent > 22, exponent <= 22 + 19 {
-                // 1.5e25 and the like: move the surplus power into the significand while it stays exact.
-                let (scaled, overflow) = number.significand.multipliedReportingOverflow(
-                    by: integerPowersOfTen[exponent - 22])
-                if !overflow, scaled <= 1 << 53 { magnitude = Double(scaled) * 1e22 }
-            }
-            if let magnitude { return number.negative ? -magnitude : magnitude }
-        }
-        // strtod through the standard library: correctly rounded for any length and exponent.
-        return Double(String(decoding: bytes[number.start..<number.end], as: UTF8.self)) ?? .nan
+        // strtod through the standard library when the fast path cannot decide: correctly rounded for any length
+        // and exponent.
+        Self.fastDouble(number) ?? Double(String(decoding: bytes[number.start..<number.end], as: UTF8.self)) ?? .nan
     }
 
     /// The float nearest to the number's exact decimal value (infinite beyond the float range), without rounding
     /// twice.
     func float(_ number: ScannedNumber) -> Float {
+        // strtof through the standard library when the fast path cannot decide: decimal straight to float.
+        Self.fastFloat(number) ?? Float(String(decoding: bytes[number.start..<number.end], as: UTF8.self)) ?? .nan
+    }
+
+    /// The double nearest to the number when Clinger's fast path applies (an exact significand times an exact power
+    /// of ten: one correctly rounded operation), else nil.
+    static func fastDouble(_ number: ScannedNumber) -> Double? {
         if number.significand == 0 { return number.negative ? -0.0 : 0.0 }
-        if !number.truncated {
-            let exponent = number.exponent
-            // Clinger's fast path in single precision: both operands exact, one rounding.
-            if number.significand <= 1 << 24, exponent >= -10, exponent <= 10 {
-                let magnitude = exponent >= 0
-                    ? Float(number.significand) * exactFloatPowersOfTen[exponent]
-                    : Float(number.significand) / exactFloatPowersOfTen[-exponent]
-                return number.negative ? -magnitude : magnitude
-            }
-            // Through the double fast path. Rounding the decimal v to the double d and then d to a float gives the
-            // float nearest v unless d is exactly a float rounding boundary (the midpoint of two adjacent floats):
-            // every such midpoint has at most 25 significant bits, so it is itself a double, and rounding is
-            // monotonic, so v and d lie on the same side of every midpoint other than d itself. Only d == midpoint
-            // is ambiguous (v may lie on either side), and that case takes the slow path below.
-            if number.significand <= 1 << 53, exponent >= -22, exponent <= 22 {
-                let wide = exponent >= 0
-                    ? Double(number.significand) * exactDoublePowersOfTen[exponent]
-                    : Double(number.significand) / exactDoublePowersOfTen[-exponent]
-                let narrow = Float(wide)
-                if narrow.isFinite {
-                    let other = Double(narrow) < wide ? narrow.nextUp : narrow.nextDown
-                    if Double(narrow) == wide || (Double(narrow) + Double(other)) * 0.5 != wide {
-                        return number.negative ? -narrow : narrow
-                    }
-                }
+        guard !number.truncated, number.significand <= 1 << 53 else { return nil }
+        let exponent = number.exponent
+        var magnitude: Double?
+        if exponent >= 0, exponent <= 22 {
+            magnitude = Double(number.significand) * exactDoublePowersOfTen[exponent]
+        } else if exponent < 0, exponent >= -22 {
+            magnitude = Double(number.significand) / exactDoublePowersOfTen[-exponent]
+        } else if exponent > 22, exponent <= 22 + 19 {
+            // 1.5e25 and the like: move the surplus power into the significand while it stays exact.
+            let (scaled, overflow) = number.significand.multipliedReportingOverflow(by: integerPowersOfTen[exponent - 22])
+            if !overflow, scaled <= 1 << 53 { magnitude = Double(scaled) * 1e22 }
+        }
+        guard let magnitude else { return nil }
+        return number.negative ? -magnitude : magnitude
+    }
+
+    /// The float nearest to the number's decimal value when a fast path can decide it, else nil.
+    static func fastFloat(_ number: ScannedNumber) -> Float? {
+        if number.significand == 0 { return number.negative ? -0.0 : 0.0 }
+        guard !number.truncated else { return nil }
+        let exponent = number.exponent
+        // Clinger's fast path in single precision: both operands exact, one rounding.
+        if number.significand <= 1 << 24, exponent >= -10, exponent <= 10 {
+            let magnitude = exponent >= 0
+                ? Float(number.significand) * exactFloatPowersOfTen[exponent]
+                : Float(number.significand) / exactFloatPowersOfTen[-exponent]
+            return number.negative ? -magnitude : magnitude
+        }
+        // Through the double fast path. Rounding the decimal v to the double d and then d to a float gives the float
+        // nearest v unless d is exactly a float rounding boundary (the midpoint of two adjacent floats): every such
+        // midpoint has at most 25 significant bits, so it is itself a double, and rounding is monotonic, so v and d
+        // lie on the same side of every midpoint other than d itself. Only d == midpoint is ambiguous (v may lie on
+        // either side): nil, and the caller asks strtof.
+        guard number.significand <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+        let wide = exponent >= 0
+            ? Double(number.significand) * exactDoublePowersOfTen[exponent]
+            : Double(number.significand) / exactDoublePowersOfTen[-exponent]
+        let narrow = Float(wide)
+        guard narrow.isFinite else { return nil }
+        let other = Double(narrow) < wide ? narrow.nextUp : narrow.nextDown
+        guard Double(narrow) == wide || (Double(narrow) + Double(other)) * 0.5 != wide else { return nil }
+        return number.negative ? -narrow : narrow
+    }
+
+    /// Reads a run of plain numbers separated by commas (`1.5, -2, 3e-4`), converting each with `convert` (nil:
+    /// not decidable fast) and appending it, all in one pass over the bytes; stops before anything else: a string,
+    /// a list, a number `convert` cannot decide or finds out of range, the closing bracket. Returns whether it read
+    /// at least one number; when it did, the reader is just after the last number read.
+    mutating func appendNumberRun<T>(into values: inout [T], _ convert: (ScannedNumber) -> T?) -> Bool {
+        let start = index
+        var stop = start
+        bytes.withUnsafeBufferPointer { buffer in
+            var cursor = start
+            while true {
+                guard case .number(let number) = Self.scanNumber(in: buffer, at: cursor), let value = convert(number)
+                else { return }
+                values.append(value)
+                stop = number.end
+                // Past the comma and whitespace to the next element, which must start a number for the run to go on.
+                cursor = number.end
+                while cursor < buffer.count, Self.isWhitespace(buffer[cursor]) { cursor += 1 }
+                guard cursor < buffer.count, buffer[cursor] == UInt8(ascii: ",") else { return }
+                cursor += 1
+                while cursor < buffer.count, Self.isWhitespace(buffer[cursor]) { cursor += 1 }
             }
         }
-        // strtof through the standard library: decimal straight to float, correctly rounded.
-        return Float(String(decoding: bytes[number.start..<number.end], as: UTF8.self)) ?? .nan
+        index = stop
+        return stop != start
+    }
+
+    static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
     /// The number as an exact integer: its sign and magnitude, or nil when it is not a whole number. `1e2`, `1.0`
@@ -394,7 +448,12 @@ extension JSONReader {
         into values: inout [Float], options: JSONNumberOptions = [], flattening: Bool = false
     ) throws(JSONError) {
         try readArrayLeaves(flattening: flattening) { reader throws(JSONError) in
-            values.append(try reader.readFloat(options: options))
+            // Runs of plain numbers in one tight loop; anything else (a string, a number for strtof, an error to
+            // report) one element at a time.
+            let fast = reader.appendNumberRun(into: &values) { number in
+                Self.fastFloat(number).flatMap { $0.isFinite ? $0 : nil }
+            }
+            if !fast { values.append(try reader.readFloat(options: options)) }
         }
     }
 
@@ -403,7 +462,10 @@ extension JSONReader {
         into values: inout [Double], options: JSONNumberOptions = [], flattening: Bool = false
     ) throws(JSONError) {
         try readArrayLeaves(flattening: flattening) { reader throws(JSONError) in
-            values.append(try reader.readDouble(options: options))
+            let fast = reader.appendNumberRun(into: &values) { number in
+                Self.fastDouble(number).flatMap { $0.isFinite ? $0 : nil }
+            }
+            if !fast { values.append(try reader.readDouble(options: options)) }
         }
     }
 

@@ -21,11 +21,6 @@ public struct JSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
-    /// Appends to an existing buffer (a response that continues after its JSON header, say).
-    public init(appendingTo bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-
     @inline(__always)
     private mutating func beginValue() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
@@ -109,25 +104,13 @@ public struct JSONWriter {
         DecimalFormatting.append(value, to: &bytes)
     }
 
-    /// Appends `json`, which must be one complete, valid JSON value, as the next value.
-    public mutating func rawValue(_ json: [UInt8]) {
-        beginValue()
-        bytes.append(contentsOf: json)
-    }
-
     private static let trueBytes: [UInt8] = Array("true".utf8)
     private static let falseBytes: [UInt8] = Array("false".utf8)
     private static let nullBytes: [UInt8] = Array("null".utf8)
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     private mutating func appendDecimal(_ value: UInt64) {
-        let start = bytes.count
-        var rest = value
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
-            rest /= 10
-        } while rest > 0
-        bytes[start...].reverse()
+        DecimalFormatting.appendDigits(value, to: &bytes)
     }
 
     private mutating func appendQuoted(_ string: String) {

@@ -63,7 +63,9 @@ public enum InferenceRPC {
         RequestDecoding.decode(TensorwireV1.PredictRequest.self, bytes) { decoded in
             switch decoded {
             case .success(let request): predict(service, call: call, request: request)
-            case .failure(let error): call.finish(error: error)
+            case .failure(let error):
+                service.catalog.metrics?.recordUnresolved(.grpcNative, code: error.code)
+                call.finish(error: error)
             }
         }
     }

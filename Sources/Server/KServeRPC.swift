@@ -83,7 +83,9 @@ public enum KServeRPC {
         RequestDecoding.decode(KServe.ModelInferRequest.self, bytes) { decoded in
             switch decoded {
             case .success(let request): modelInfer(service, call: call, request: request)
-            case .failure(let error): call.finish(error: error)
+            case .failure(let error):
+                service.catalog.metrics?.recordUnresolved(.grpcKServe, code: error.code)
+                call.finish(error: error)
             }
         }
     }

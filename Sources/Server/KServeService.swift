@@ -258,15 +258,17 @@ public struct KServeService: Sendable {
     public func infer(
         _ request: KServe.ModelInferRequest,
         deadline: MonotonicInstant?,
-        cancellation: CancellationToken,
+        cancellation: CancellationToken, origin: RequestOrigin = .grpcKServe,
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {
         let native: TensorwireV1.PredictRequest
         let received = catalog.clock.now()
         var resolved: Batcher?
+        var resolvedMetrics: VersionMetrics?
         do throws(RPCError) {
-            let (_, batcher) = try resolve(request.modelName, request.modelVersion)
+            let (version, batcher) = try resolve(request.modelName, request.modelVersion)
             resolved = batcher
+            resolvedMetrics = version.metrics
             try KServeTensors.checkParameters(request)
             var converted = TensorwireV1.PredictRequest()
             converted.model = request.modelName
@@ -280,11 +282,17 @@ public struct KServeService: Sendable {
         } catch {
             // A request refused here reached the version (when it resolved): count it as a failure.
             resolved?.statistics.recordRequest(succeeded: false, nanoseconds: catalog.clock.now().nanoseconds(since: received))
+            if let metrics = resolvedMetrics {
+                metrics.recordRefused(
+                    origin, code: error.code, seconds: Double(catalog.clock.now().nanoseconds(since: received)) / 1e9)
+            } else {
+                catalog.metrics?.recordUnresolved(origin, code: error.code)
+            }
             completion(.failure(error))
             return
         }
         let requested = native.outputs
-        predict.predict(native, deadline: deadline, cancellation: cancellation, received: received) { result in
+        predict.predict(native, deadline: deadline, cancellation: cancellation, received: received, origin: origin) { result in
             switch result {
             case .success(let response):
                 var answer = KServe.ModelInferResponse()

@@ -25,6 +25,8 @@ public final class ModelCatalog: Sendable {
         let batcher: Batcher?
         /// Why this version does not serve (a load failure, or a batcher that could not start).
         let failureReason: String?
+        /// Its metric children (nil without metrics).
+        var metrics: VersionMetrics? = nil
     }
 
     /// One model in the table. Immutable: a load or an unload installs a new one.
@@ -84,6 +86,8 @@ public final class ModelCatalog: Sendable {
     public let strictReadiness: Bool
     /// Where `load` reads models from.
     public let source: Source
+    /// The server's metrics (each version's children are made when it loads), or nil.
+    let metrics: ServerMetrics?
 
     /// Starts a batcher for every ready version of `repository`. A batcher that cannot start makes its version
     /// unavailable with the reason, as a model that failed to load does. `blasThreads` and `hooks` go to every
@@ -93,8 +97,9 @@ public final class ModelCatalog: Sendable {
     public init(
         repository: ModelRepository, clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil,
         hooks: BatcherHooks = BatcherHooks(), modelControl: ModelControlMode = .none, source: Source? = nil,
-        strictReadiness: Bool = false
+        strictReadiness: Bool = false, metrics: ServerMetrics? = nil
     ) {
+        self.metrics = metrics
         self.strictReadiness = strictReadiness
         self.clock = clock
         self.blasThreads = blasThreads
@@ -107,7 +112,7 @@ public final class ModelCatalog: Sendable {
         var models: [String: Entry] = [:]
         for (name, entries) in grouped {
             models[name] = Entry(
-                versions: Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks,
+                versions: Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks, metrics: metrics,
                                              logger: source.logger),
                 unloadedReason: nil)
         }
@@ -115,12 +120,22 @@ public final class ModelCatalog: Sendable {
     }
 
     static func startVersions(
-        _ entries: [ModelEntry], clock: any MonotonicClock, blasThreads: Int?, hooks: BatcherHooks, logger: Logger
+        _ entries: [ModelEntry], clock: any MonotonicClock, blasThreads: Int?, hooks: BatcherHooks,
+        metrics: ServerMetrics?, logger: Logger
     ) -> [Version] {
         entries.map { entry in
             var batcher: Batcher?
             var failure = entry.failureReason
+            let versionMetrics = metrics?.version(model: entry.name, version: entry.version)
             if let model = entry.model {
+                var hooks = hooks
+                if let versionMetrics {
+                    let outer = hooks.afterBatch
+                    hooks.afterBatch = { rows, nanoseconds in
+                        versionMetrics.recordBatch(rows: rows, computeNanoseconds: nanoseconds)
+                        outer?(rows, nanoseconds)
+                    }
+                }
                 do throws(BatchError) {
                     batcher = try Batcher(
                         model: model, version: entry.version, config: entry.config, clock: clock, blasThreads: blasThreads,
@@ -129,7 +144,9 @@ public final class ModelCatalog: Sendable {
                     failure = error.description
                 }
             }
-            return Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure)
+            var version = Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure)
+            version.metrics = versionMetrics
+            return version
         }.sorted { $0.number < $1.number }
     }
 
@@ -170,6 +187,46 @@ public final class ModelCatalog: Sendable {
     /// The names of the models in the table with no ready version (their load failed), sorted.
     public var failedModelNames: [String] {
         snapshot().filter { $0.value.isLoaded && !$0.value.versions.contains { $0.batcher != nil } }.keys.sorted()
+    }
+
+    /// Every model version and its state (READY, FAILED, UNLOADED) with its queue depth when it serves: the
+    /// metrics' scrape-time gauges.
+    func versionStates() -> [(model: String, version: String, state: String, queued: Int?)] {
+        var states: [(model: String, version: String, state: String, queued: Int?)] = []
+        for (name, entry) in snapshot().sorted(by: { $0.key < $1.key }) {
+            guard entry.isLoaded else {
+                states.append((name, "", "UNLOADED", nil))
+                continue
+            }
+            for version in entry.versions {
+                if let batcher = version.batcher {
+                    states.append((name, String(version.number), "READY", batcher.queuedRequests))
+                } else {
+                    states.append((name, String(version.number), "FAILED", nil))
+                }
+            }
+        }
+        return states
+    }
+
+    /// Every model version for the start-up log: its state (READY, or FAILED with the reason, or UNLOADED) and the
+    /// GEMM its dense layers run on.
+    func versionSummaries() -> [(model: String, version: String, state: String, gemm: String?)] {
+        var lines: [(model: String, version: String, state: String, gemm: String?)] = []
+        for (name, entry) in snapshot().sorted(by: { $0.key < $1.key }) {
+            guard entry.isLoaded else {
+                lines.append((name, "-", "UNLOADED (\(entry.unloadedReason ?? "unloaded"))", nil))
+                continue
+            }
+            for version in entry.versions {
+                if let batcher = version.batcher {
+                    lines.append((name, String(version.number), "READY", "\(batcher.model.gemm)"))
+                } else {
+                    lines.append((name, String(version.number), "FAILED (\(version.failureReason ?? "failed"))", nil))
+                }
+            }
+        }
+        return lines
     }
 
     /// The names of the models with at least one ready version, sorted.
@@ -286,7 +343,7 @@ public final class ModelCatalog: Sendable {
                 throw RPCError(code: .unavailable, message: "cannot load model '\(name)': the server is shutting down")
             }
             let entries = try readEntries(name)
-            let versions = Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks,
+            let versions = Self.startVersions(entries, clock: clock, blasThreads: blasThreads, hooks: hooks, metrics: metrics,
                                               logger: source.logger)
             let failures = versions.filter { $0.batcher == nil }
             if !failures.isEmpty && !keepFailures {
@@ -344,6 +401,7 @@ public final class ModelCatalog: Sendable {
             }
             notifyChange()
             for version in previous.versions { version.batcher?.shutdown(drain: true) }
+            metrics?.remove(model: name)
             source.logger.info("model \(name): unloaded")
         }
     }

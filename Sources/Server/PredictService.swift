@@ -20,7 +20,7 @@ public struct PredictService: Sendable {
         _ request: TensorwireV1.PredictRequest,
         deadline: MonotonicInstant?,
         cancellation: CancellationToken,
-        received: MonotonicInstant? = nil,
+        received: MonotonicInstant? = nil, origin: RequestOrigin = .grpcNative,
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
         let version: ModelCatalog.Version
@@ -28,16 +28,30 @@ public struct PredictService: Sendable {
         do throws(RPCError) {
             (version, batcher) = try catalog.resolve(model: request.model, version: request.version)
         } catch {
+            catalog.metrics?.recordUnresolved(origin, code: error.code)
             completion(.failure(error))
             return
         }
-        // Statistics: every request that reached a loaded version counts as a success or a failure.
+        // Statistics and metrics: every request that reached a loaded version counts as a success or a failure.
         let clock = catalog.clock
         let start = received ?? clock.now()
         let statistics = batcher.statistics
+        let metrics = version.metrics
+        metrics?.requestStarted()
         let completion: @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void = { result in
+            let nanoseconds = clock.now().nanoseconds(since: start)
             let succeeded = if case .success = result { true } else { false }
-            statistics.recordRequest(succeeded: succeeded, nanoseconds: clock.now().nanoseconds(since: start))
+            statistics.recordRequest(succeeded: succeeded, nanoseconds: nanoseconds)
+            if let metrics {
+                                switch result {
+                case .success(let response):
+                    metrics.recordRequest(
+                        origin, code: .ok, seconds: Double(nanoseconds) / 1e9,
+                        queueMicroseconds: response.batch.map { Int(clamping: $0.queueUs) })
+                case .failure(let error):
+                    metrics.recordRequest(origin, code: error.code, seconds: Double(nanoseconds) / 1e9, queueMicroseconds: nil)
+                }
+            }
             completion(result)
         }
         let inputs: [Tensor]

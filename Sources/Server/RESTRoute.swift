@@ -21,6 +21,8 @@ public enum RESTRoute: Sendable, Equatable {
     case predict(model: String, version: String?)
     case listModels
     case getModel(model: String)
+    /// `GET /metrics`: the Prometheus exposition.
+    case metrics
 
     /// Why a request names no route: 404 for an unknown path, 405 (with the methods it allows) for a known path
     /// asked with the wrong method, 400 for a path that does not decode.
@@ -60,6 +62,8 @@ public enum RESTRoute: Sendable, Equatable {
         let get = ["GET"]
         let post = ["POST"]
         switch s.first {
+        case "metrics" where s.count == 1:
+            return (.metrics, get)
         case "v2":
             return lookupV2(Array(s.dropFirst()), get: get, post: post)
         case "v1":

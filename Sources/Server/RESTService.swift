@@ -4,6 +4,7 @@ internal import Batching
 public import Clocks
 internal import Dispatch
 internal import HTTPTypes
+internal import Metrics
 public import RPCCore
 public import ServiceSupport
 internal import TensorwireJSON
@@ -19,11 +20,13 @@ public struct RESTService: Sendable {
     let predict: PredictService
     let health: HealthStatusBoard
     let clock: any MonotonicClock
+    let metrics: ServerMetrics?
 
     /// Bodies of at least this many bytes are decoded off the event loop (JSON parses at a few hundred MB/s).
     static let offLoopThreshold = 16 << 10
 
-    public init(kserve: KServeService, health: HealthStatusBoard, clock: any MonotonicClock) {
+    public init(kserve: KServeService, health: HealthStatusBoard, clock: any MonotonicClock, metrics: ServerMetrics? = nil) {
+        self.metrics = metrics
         self.kserve = kserve
         self.predict = kserve.predict
         self.health = health
@@ -46,6 +49,12 @@ public struct RESTService: Sendable {
             return
         }
         switch route {
+        case .metrics:
+            guard let metrics else {
+                responder.respond(Self.errorResponse(status: 404, message: "metrics are off"))
+                return
+            }
+            Self.scrape(metrics, accept: request.header("accept"), responder)
         case .serverLive:
             responder.respond(Self.json(200, Self.flag("live", true)))
         case .serverReady:
@@ -100,6 +109,28 @@ public struct RESTService: Sendable {
         }
     }
 
+    /// The exposition in the format the scraper asked for, rendered off the loop (a large registry takes a
+    /// millisecond or more).
+    static func scrape(_ metrics: ServerMetrics, accept: String?, _ responder: HTTPResponder) {
+        let format = ExpositionFormat.negotiate(accept: accept)
+        RequestDecoding.queue.async {
+            responder.respond(HTTPResponse(
+                status: 200, headers: [HeaderField("content-type", format.contentType)],
+                body: metrics.registry.exposition(format)))
+        }
+    }
+
+    /// The handler of `--metrics-port`: `GET /metrics` and nothing else.
+    public static func metricsOnly(_ metrics: ServerMetrics) -> HTTPRequestHandler {
+        HTTPRequestHandler { request, responder in
+            guard request.path == "/metrics", request.method == "GET" || request.method == "HEAD" else {
+                responder.respond(errorResponse(status: 404, message: "this port serves GET /metrics only"))
+                return
+            }
+            scrape(metrics, accept: request.header("accept"), responder)
+        }
+    }
+
     // MARK: Inference
 
     private func infer(model: String, version: String?, _ request: HTTPRequest, _ responder: HTTPResponder) {
@@ -122,12 +153,12 @@ public struct RESTService: Sendable {
                 decoded = try KServeHTTP.decodeInferRequest(
                     body: body, jsonLength: jsonLength, modelName: model, modelVersion: version ?? "")
             } catch {
-                responder.respond(Self.errorResponse(status: 400, message: error.message))
+                refuseUndecoded(responder, origin: .httpKServe, Self.errorResponse(status: 400, message: error.message))
                 return
             }
             let token = CancellationToken()
             responder.onCancel { token.cancel() }
-            kserve.infer(decoded, deadline: nil, cancellation: token) { result in
+            kserve.infer(decoded, deadline: nil, cancellation: token, origin: .httpKServe) { result in
                 switch result {
                 case .success(let (response, batch)):
                     responder.annotate {
@@ -170,7 +201,7 @@ public struct RESTService: Sendable {
             do {
                 decoded = try TensorwireV1.PredictRequest(jsonUTF8: body)
             } catch {
-                responder.respond(Self.errorResponse(status: 400, message: "the body is not a PredictRequest in JSON: \(error)"))
+                refuseUndecoded(responder, origin: .httpNative, Self.errorResponse(status: 400, message: "the body is not a PredictRequest in JSON: \(error)"))
                 return
             }
             // The URL names the model; the body may leave it out and must agree when it does not.
@@ -189,7 +220,7 @@ public struct RESTService: Sendable {
             let token = CancellationToken()
             responder.onCancel { token.cancel() }
             let requestID = decoded.id
-            predict.predict(decoded, deadline: nil, cancellation: token, received: received) { result in
+            predict.predict(decoded, deadline: nil, cancellation: token, received: received, origin: .httpNative) { result in
                 switch result {
                 case .success(let response):
                     responder.annotate {
@@ -267,6 +298,16 @@ public struct RESTService: Sendable {
 
     static func json(_ status: Int, _ body: [UInt8]) -> HTTPResponse {
         HTTPResponse(status: status, headers: [HeaderField("content-type", "application/json")], body: body)
+    }
+
+    /// Answers a body that does not decode (400, INVALID_ARGUMENT) and counts it for `origin` with no model.
+    func refuseUndecoded(_ responder: HTTPResponder, origin: RequestOrigin, _ response: HTTPResponse) {
+        kserve.catalog.metrics?.recordUnresolved(origin, code: .invalidArgument)
+        responder.annotate {
+            $0.api = origin.api
+            $0.statusName = Status.Code.invalidArgument.name
+        }
+        responder.respond(response)
     }
 
     /// Answers with `error` and records its gRPC status name for the request's summary.

@@ -58,12 +58,32 @@ public struct ServerOptions: Sendable, Equatable {
     /// `--http-port`: a second port for HTTP/1.1 and h2c REST (Triton-style separate ports); nil: only `--port`,
     /// which answers REST as well.
     public var httpPort: Int?
+    /// `--metrics-port`: a port that serves only `GET /metrics` (the server port serves it too); nil: none.
+    public var metricsPort: Int?
     /// `--http-head-timeout-seconds`: an HTTP/1.1 request head must complete this soon after its first byte.
     public var httpHeadTimeoutSeconds = 30.0
     /// `--http-body-timeout-seconds`: an HTTP/1.1 request body may stall this long between bytes.
     public var httpBodyTimeoutSeconds = 30.0
 
     public init() {}
+
+    /// The options in force, one line for the start-up log (defaults included, so the log says what runs).
+    public var effectiveSummary: String {
+        var parts = [
+            "host=\(host)", "port=\(port)", "loops=\(loops)", "max-receive-message-bytes=\(maxReceiveMessageBytes)",
+            "max-connections=\(maxConnections)", "idle-timeout-seconds=\(idleTimeoutSeconds)",
+            "handshake-timeout-seconds=\(handshakeTimeoutSeconds)", "http-head-timeout-seconds=\(httpHeadTimeoutSeconds)",
+            "http-body-timeout-seconds=\(httpBodyTimeoutSeconds)", "max-batch-size=\(modelDefaults.maxBatchSize)",
+            "max-queue-delay-us=\(modelDefaults.maxQueueDelayMicroseconds)", "max-queue-size=\(modelDefaults.maxQueueSize)",
+            "instances=\(modelDefaults.instances)", "gemm=\(gemm)", "model-control=\(modelControl)",
+            "strict-readiness=\(strictReadiness)", "log-level=\(logLevel)", "log-format=\(logFormat.rawValue)",
+            "access-log=\(accessLog)", "drain-seconds=\(drainSeconds)",
+        ]
+        if let httpPort { parts.append("http-port=\(httpPort)") }
+        if let metricsPort { parts.append("metrics-port=\(metricsPort)") }
+        if let blasThreads { parts.append("blas-threads=\(blasThreads)") }
+        return parts.joined(separator: " ")
+    }
 
     public static let usage = """
         usage: tensorwire-server [options]
@@ -90,6 +110,8 @@ public struct ServerOptions: Sendable, Equatable {
                                              ids), whatever --log-level says
           --http-port PORT                   also serve REST (HTTP/1.1 and h2c) on PORT; --port answers REST too
                                              (gRPC, KServe v2 HTTP/JSON and /v1 JSON share one port by default)
+          --metrics-port PORT                also serve GET /metrics (Prometheus) on PORT, and nothing else there;
+                                             --port serves /metrics too
 
         Connection limits:
           --max-connections N                open connections; one accepted beyond it is closed at once
@@ -194,6 +216,7 @@ public struct ServerOptions: Sendable, Equatable {
             case "--max-connections": options.maxConnections = try integer(flag, in: 1...1 << 24)
             case "--handshake-timeout-seconds": options.handshakeTimeoutSeconds = try seconds(flag)
             case "--http-port": options.httpPort = try integer(flag, in: 0...65535)
+            case "--metrics-port": options.metricsPort = try integer(flag, in: 0...65535)
             case "--http-head-timeout-seconds":
                 options.httpHeadTimeoutSeconds = try seconds(flag)
                 guard options.httpHeadTimeoutSeconds > 0, options.httpHeadTimeoutSeconds <= 60 else {

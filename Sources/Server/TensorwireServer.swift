@@ -13,6 +13,12 @@ internal import Tracing
 public final class TensorwireServer: Sendable {
     public let catalog: ModelCatalog
     public let transport: GRPCServer
+    /// The Prometheus metrics (`GET /metrics`).
+    public let metrics: ServerMetrics
+    /// `--metrics-port`'s listener (GET /metrics only), when asked for.
+    let metricsServer: GRPCServer?
+    /// The bound `--metrics-port`.
+    public var metricsPort: Int? { metricsServer?.port }
     /// Serving status per service; "" is the server as a whole.
     public let health: HealthStatusBoard
     public let options: ServerOptions
@@ -49,9 +55,10 @@ public final class TensorwireServer: Sendable {
         let source = ModelCatalog.Source(
             directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger,
             maxModelBytes: options.maxModelBytes, gemm: options.gemm)
+        let metrics = ServerMetrics()
         let catalog = ModelCatalog(
             repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
-            source: source, strictReadiness: options.strictReadiness)
+            source: source, strictReadiness: options.strictReadiness, metrics: metrics)
         do {
             try catalog.loadStartupModels(options.loadModels)
         } catch {
@@ -96,12 +103,37 @@ public final class TensorwireServer: Sendable {
         if accessLog.isEnabled {
             configuration.onRequestEnd = { summary in accessLog.log(Self.accessRecord(summary)) }
         }
-        let rest = RESTService(kserve: KServeService(catalog: catalog), health: health, clock: clock)
+        let rest = RESTService(kserve: KServeService(catalog: catalog), health: health, clock: clock, metrics: metrics)
+        let transport: GRPCServer
         do {
-            self.transport = try GRPCServer(router: router, httpHandler: rest.handler, configuration: configuration)
+            transport = try GRPCServer(router: router, httpHandler: rest.handler, configuration: configuration)
+            if let port = options.metricsPort {
+                var metricsConfiguration = GRPCServer.Configuration(host: options.host, port: port, loopCount: 1)
+                metricsConfiguration.maxReceiveMessageBytes = 64 << 10
+                metricsConfiguration.clock = clock
+                do {
+                    metricsServer = try GRPCServer(
+                        router: Router<ServerMethodHandler>(), httpHandler: RESTService.metricsOnly(metrics),
+                        configuration: metricsConfiguration)
+                } catch {
+                    transport.shutdown(drainSeconds: 0)
+                    throw error
+                }
+            } else {
+                metricsServer = nil
+            }
         } catch {
             catalog.shutdown(drain: false)
             throw error
+        }
+        self.transport = transport
+        self.metrics = metrics
+        metrics.registerCollectors(catalog: catalog) { [weak transport] in
+            guard let transport else { return nil }
+            let http1 = transport.http1Connections
+            return TransportCounts(
+                http2Connections: max(0, transport.activeConnections - http1), http1Connections: http1,
+                grpcCalls: transport.openCalls, restRequests: transport.openRESTRequests)
         }
         self.catalog = catalog
         self.options = options
@@ -142,7 +174,12 @@ public final class TensorwireServer: Sendable {
         let serving = ready.isEmpty ? "no model" : "models " + ready.joined(separator: ", ")
         var listening = "listening on \(options.host):\(port) (gRPC, REST: HTTP/1.1 and h2c)"
         if let httpPort { listening += " and \(options.host):\(httpPort) (REST)" }
+        if let metricsPort { listening += " and \(options.host):\(metricsPort) (metrics)" }
         lines.append((.info, "\(listening), serving \(serving) from \(source)"))
+        for (model, version, state, gemm) in catalog.versionSummaries() {
+            lines.append((.info, "model \(model) version \(version): \(state)" + (gemm.map { ", GEMM \($0)" } ?? "")))
+        }
+        lines.append((.info, "options: " + options.effectiveSummary))
         if !failed.isEmpty {
             let rule = options.strictReadiness
                 ? "the server is NOT ready (--strict-readiness)"
@@ -169,6 +206,7 @@ public final class TensorwireServer: Sendable {
         // Watchers learn NOT_SERVING before the connections get GOAWAY.
         health.shutdown()
         transport.shutdown(drainSeconds: drainSeconds ?? options.drainSeconds)
+        metricsServer?.shutdown(drainSeconds: 0)
         catalog.shutdown(drain: true)
     }
 }

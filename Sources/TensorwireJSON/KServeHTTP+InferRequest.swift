@@ -73,7 +73,8 @@ extension KServeHTTP {
                     throw KServeHTTPError(
                         "input '\(input.tensor.name)' has binary_data_size \(size) but only \(body.count - cursor) bytes "
                             + "of binary data are left"
-                            + (jsonLength == nil && size > 0 ? " (binary data needs an Inference-Header-Content-Length header)" : ""))
+                            + (jsonLength == nil && size > 0
+                                ? " (binary data needs an Inference-Header-Content-Length header)" : ""))
                 }
                 request.rawInputContents.append(Array(body[cursor..<(cursor + size)]))
                 cursor += size

@@ -109,7 +109,9 @@ private struct OutputTensor {
         var cursor = 0
         while cursor < data.count {
             guard data.count - cursor >= 4 else { throw KServeHTTPError("output '\(name)' has truncated BYTES data") }
-            let length = data.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: cursor, as: UInt32.self))) }
+            let length = data.withUnsafeBytes { raw in
+                Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: cursor, as: UInt32.self)))
+            }
             cursor += 4
             guard data.count - cursor >= length else { throw KServeHTTPError("output '\(name)' has truncated BYTES data") }
             elements.append(data[cursor..<(cursor + length)])

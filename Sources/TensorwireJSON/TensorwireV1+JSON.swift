@@ -186,9 +186,13 @@ extension TensorwireV1.PredictResponse: ProtoJSONMessage {
         case "id":
             try fields.read(4, name, &reader, in: message) { r throws(JSONError) in id = try r.readString() }
         case "batch":
-            try fields.read(5, name, &reader, in: message) { r throws(JSONError) in batch = try TensorwireV1.BatchInfo(jsonObjectFrom: &r) }
+            try fields.read(5, name, &reader, in: message) { r throws(JSONError) in
+                batch = try TensorwireV1.BatchInfo(jsonObjectFrom: &r)
+            }
         case "error":
-            try fields.read(6, name, &reader, in: message) { r throws(JSONError) in error = try TensorwireV1.PredictError(jsonObjectFrom: &r) }
+            try fields.read(6, name, &reader, in: message) { r throws(JSONError) in
+                error = try TensorwireV1.PredictError(jsonObjectFrom: &r)
+            }
         default:
             throw reader.unknownField(name, in: message)
         }
@@ -391,7 +395,9 @@ extension TensorwireV1.ModelInfo: ProtoJSONMessage {
                 try r.readProtoRepeated { r throws(JSONError) in outputs.append(try .init(jsonObjectFrom: &r)) }
             }
         case "batching":
-            try fields.read(7, name, &reader, in: message) { r throws(JSONError) in batching = try TensorwireV1.BatchingConfig(jsonObjectFrom: &r) }
+            try fields.read(7, name, &reader, in: message) { r throws(JSONError) in
+                batching = try TensorwireV1.BatchingConfig(jsonObjectFrom: &r)
+            }
         case "defaultVersion", "default_version":
             try fields.read(8, name, &reader, in: message) { r throws(JSONError) in defaultVersion = try r.readString() }
         case "platform":

@@ -18,8 +18,8 @@ public enum ConnectionPreface {
         case http1
         /// Past "PRI * HTTP/2.0\r\n": an HTTP/2 client whose preface is broken; the HTTP/2 session rejects it.
         case malformedHTTP2
-        /// Neither: a server with a REST handler lets the HTTP/1.1 parser answer it (400, 501, 505 with a reason),
-        /// else the HTTP/2 session rejects it (GOAWAY, then close).
+        /// Neither (garbage, a TLS hello, a lower-case method): the HTTP/2 session rejects it (GOAWAY, then close).
+        /// Not the HTTP/1.1 parser: it would wait for the rest of a line that may never come.
         case unknown
     }
 

@@ -218,6 +218,13 @@ public final class GRPCServer: Sendable {
     /// Live connections (for tests and logs).
     public var activeConnections: Int { shared.liveConnections.load(ordering: .relaxed) }
 
+    /// Of `activeConnections`, the HTTP/1.1 ones (the rest speak HTTP/2).
+    public var http1Connections: Int { shared.http1Connections.load(ordering: .relaxed) }
+    /// gRPC calls open now (every stream that is not REST, from its headers to its end).
+    public var openCalls: Int { shared.openCalls.load(ordering: .relaxed) }
+    /// REST requests handed to the handler and not yet answered (HTTP/1.1 and h2c).
+    public var openRESTRequests: Int { shared.openRESTRequests.load(ordering: .relaxed) }
+
     /// Bytes of incomplete request messages buffered across all connections now (`maxBufferedRequestBytes`).
     public var bufferedRequestBytes: Int { shared.bufferedRequestBytes.load(ordering: .relaxed) }
 
@@ -296,6 +303,10 @@ final class ServerShared: Sendable {
     let httpHandler: HTTPRequestHandler?
     let configuration: GRPCServer.Configuration
     let liveConnections = Atomic<Int>(0)
+    /// Of `liveConnections`, those speaking HTTP/1.1; gRPC calls and REST requests open now (metrics).
+    let http1Connections = Atomic<Int>(0)
+    let openCalls = Atomic<Int>(0)
+    let openRESTRequests = Atomic<Int>(0)
     let nextLoop = Atomic<Int>(0)
     let isDraining = Atomic<Bool>(false)
     /// Σ of every connection's buffered request bytes (`maxBufferedRequestBytes`).

@@ -92,6 +92,7 @@ final class HTTP1ServerConnection: FlushableConnection {
             return
         }
         context.http1Connections[id] = self
+        server.http1Connections.wrappingAdd(1, ordering: .relaxed)
         armIdleTimer()
         initialBytes.withUnsafeBytes { process($0) }
         afterInput()
@@ -241,7 +242,7 @@ final class HTTP1ServerConnection: FlushableConnection {
             version: head.versionMinor == 0 ? .http1_0 : .http1_1, peer: peer)
         let responder = HTTPResponder(
             context: boundContext, connectionID: id, target: .http1(sequence: sequence), request: request,
-            report: server.configuration.onRequestEnd)
+            report: server.configuration.onRequestEnd, counts: server)
         slots.append(Slot(
             sequence: sequence, isHead: head.method == "HEAD", closeAfter: closeAfter, responder: responder))
         guard let handler = server.httpHandler else { return }
@@ -390,6 +391,7 @@ final class HTTP1ServerConnection: FlushableConnection {
         loop.unregister(fd: socket.fd)
         socket.close()
         context.http1Connections.removeValue(forKey: id)
+        server.http1Connections.wrappingSubtract(1, ordering: .relaxed)
         cancelRequestTimers()
         if let idleTimer { loop.cancelTimer(idleTimer) }
         idleTimer = nil

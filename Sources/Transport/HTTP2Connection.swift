@@ -137,9 +137,6 @@ class HTTP2Connection: FlushableConnection {
                             prefaceBytes = nil
                             if !adoptHTTP1(held) { answerHTTP1() }
                             return
-                        case .unknown where adoptHTTP1(held):
-                            prefaceBytes = nil
-                            return
                         case .http2, .malformedHTTP2, .unknown:
                             prefaceBytes = nil
                             events = try session.receive(held)

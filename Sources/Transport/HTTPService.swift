@@ -4,6 +4,7 @@ public import EventLoop
 public import HTTPTypes
 internal import Clocks
 internal import Locks
+internal import Synchronization
 public import Tracing
 
 /// The protocol that carried an `HTTPRequest`.
@@ -115,6 +116,8 @@ public final class HTTPResponder: Sendable {
     private let route: String
     private let started: MonotonicInstant?
     private let report: (@Sendable (RequestSummary) -> Void)?
+    /// The server's count of unanswered REST requests: one up here, one down at the answer or the cancellation.
+    private let counts: ServerShared?
 
     private struct Shared {
         var responded = false
@@ -127,8 +130,10 @@ public final class HTTPResponder: Sendable {
 
     init(
         context: LoopBound<LoopContext>, connectionID: UInt64, target: Target, request: HTTPRequest,
-        report: (@Sendable (RequestSummary) -> Void)?
+        report: (@Sendable (RequestSummary) -> Void)?, counts: ServerShared? = nil
     ) {
+        self.counts = counts
+        counts?.openRESTRequests.wrappingAdd(1, ordering: .relaxed)
         self.loop = context.loop
         self.context = context
         self.connectionID = connectionID
@@ -201,6 +206,7 @@ public final class HTTPResponder: Sendable {
 
     /// Loop thread.
     private func deliver(_ response: HTTPResponse) {
+        counts?.openRESTRequests.wrappingSubtract(1, ordering: .relaxed)
         summarize(httpStatus: response.status)
         switch target {
         case .http1(let sequence):
@@ -219,6 +225,7 @@ public final class HTTPResponder: Sendable {
             return state.cancelHandlers
         }
         guard let handlers else { return }
+        counts?.openRESTRequests.wrappingSubtract(1, ordering: .relaxed)
         summarize(httpStatus: 499)
         for handler in handlers { handler() }
     }

@@ -3,6 +3,7 @@
 internal import EventLoop
 internal import HTTP2
 internal import HTTPTypes
+internal import RPCCore
 internal import Synchronization
 
 /// One REST request on an HTTP/2 stream: a stream whose `content-type` is not `application/grpc…`, on a server
@@ -31,13 +32,17 @@ final class RESTStream {
 }
 
 extension ServerConnection {
-    /// A request stream is REST when the server has a REST handler and its `content-type` is not gRPC's (absent
-    /// counts as not gRPC: `curl --http2-prior-knowledge` sends none on a GET).
+    /// A request stream is REST when the server has a REST handler, its `content-type` is not gRPC's (absent
+    /// counts as not gRPC: `curl --http2-prior-knowledge` sends none on a GET) and its path is not a gRPC method of
+    /// the router (a gRPC method with a wrong content-type still gets gRPC's 415, W-14).
     func isRESTRequest(_ headers: [HeaderField]) -> Bool {
         guard server.httpHandler != nil else { return false }
-        for field in headers where field.name == "content-type" {
-            return !field.value.hasPrefix("application/grpc")
+        var path = ""
+        for field in headers {
+            if field.name == ":path" { path = field.value }
+            if field.name == "content-type", field.value.hasPrefix("application/grpc") { return false }
         }
+        if case .success = server.router.lookup(path: path) { return false }
         return true
     }
 
@@ -126,7 +131,7 @@ extension ServerConnection {
         stream.body = []
         let responder = HTTPResponder(
             context: boundContext, connectionID: id, target: .http2(streamID: stream.id), request: request,
-            report: server.configuration.onRequestEnd)
+            report: server.configuration.onRequestEnd, counts: server)
         stream.responder = responder
         handler.handle(request, responder)
     }

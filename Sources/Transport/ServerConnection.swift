@@ -179,6 +179,7 @@ final class ServerConnection: HTTP2Connection {
                     continue
                 }
                 guard let stream = streams.removeValue(forKey: id) else { continue }
+                server.openCalls.wrappingSubtract(1, ordering: .relaxed)
                 // The client reset a request it had not finished sending, while we still owed the response: the
                 // rapid-reset pattern (a deadline's CANCEL comes after a finished request and is not counted).
                 if !stream.resetLocally, stream.machine.clientSide == .open, stream.machine.serverSide != .closed {
@@ -213,6 +214,7 @@ final class ServerConnection: HTTP2Connection {
     private func openStream(id: Int32, headers: [HeaderField], endStream: Bool) {
         let stream = ServerStream(id: id, machine: RPCStreamStateMachine(server: streamConfiguration))
         streams[id] = stream
+        server.openCalls.wrappingAdd(1, ordering: .relaxed)
         apply(management.streamOpened())
         if server.configuration.onRequestEnd != nil {
             stream.started = loop.clock.now()
@@ -555,6 +557,7 @@ final class ServerConnection: HTTP2Connection {
         let status = Status(code: .unavailable, message: "connection closed: \(reason)")
         let open = streams
         streams.removeAll()
+        server.openCalls.wrappingSubtract(open.count, ordering: .relaxed)
         let openREST = restStreams
         restStreams.removeAll()
         for rest in openREST.values { closeRESTStream(rest) }

@@ -26,6 +26,7 @@ import Testing
         ("GET", "/v1/models/digits", .getModel(model: "digits")),
         ("GET", "/v2/models/my%20model/ready", .modelReady(model: "my model", version: nil)),
         ("GET", "/v2/health/live/", .serverLive),
+        ("GET", "/metrics", .metrics),
     ] as [(String, String, RESTRoute)])
     func matches(_ method: String, _ path: String, _ route: RESTRoute) throws {
         #expect(try RESTRoute.match(method: method, path: path[...]) == route)

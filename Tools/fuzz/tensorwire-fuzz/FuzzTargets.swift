@@ -181,8 +181,8 @@ enum JSONFuzzing {
             }
             response.rawOutputContents = request.rawInputContents
             for binary in [false, true] {
-                if let body = try? KServeHTTP.encodeInferResponse(response, outputs: KServeOutputChoice(binaryByDefault: binary)),
-                   let length = body.jsonLength {
+                let choice = KServeOutputChoice(binaryByDefault: binary)
+                if let body = try? KServeHTTP.encodeInferResponse(response, outputs: choice), let length = body.jsonLength {
                     precondition(length <= body.bytes.count, "a JSON header longer than its body")
                 }
             }

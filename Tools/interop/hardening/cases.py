@@ -83,20 +83,20 @@ def case_bad_preface(ctx):
 
 
 def case_http11_request(ctx):
-    """HTTP/1.1 on the gRPC port: a readable HTTP/1.1 505 that says the port speaks gRPC over HTTP/2, no HTTP/2
-    bytes, then the connection closes."""
-    for request in (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    """HTTP/1.1 on the gRPC port reaches the REST side: a readable HTTP/1.1 answer (404 and a JSON error for these
+    paths, which name no REST route; h2c Upgrade is not offered), no HTTP/2 bytes; Connection: close is honoured."""
+    for request in (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                     b"POST /tensorwire.v1.Inference/Predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc\r\n"
-                    b"Content-Length: 5\r\n\r\n\x00\x00\x00\x00\x00",
-                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    b"Content-Length: 5\r\nConnection: close\r\n\r\n\x00\x00\x00\x00\x00",
+                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\n"
                     b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"):
         p = ctx.peer(preface=False)
         p.send_raw(request)
         reply = p.read_raw_until_closed()
         what = "HTTP/1.1 %r" % request[:20]
-        assert reply.startswith(b"HTTP/1.1 505 "), "%s: reply starts %r" % (what, reply[:40])
-        assert b"speaks gRPC over HTTP/2" in reply and b"Connection: close" in reply, "%s: reply %r" % (what, reply)
-    return "3 requests, each answered HTTP/1.1 505 and closed"
+        assert reply.startswith(b"HTTP/1.1 404 "), "%s: reply starts %r" % (what, reply[:40])
+        assert b'{"error":' in reply and b"connection: close" in reply.lower(), "%s: reply %r" % (what, reply)
+    return "3 requests, each answered HTTP/1.1 404 {\"error\"} and closed"
 
 
 def case_random_bytes(ctx):

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -295,8 +296,10 @@ def main():
     sent = 0
     for case in corpus:
         payload = case["request"].encode("latin-1")
-        if payload.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
-            continue  # the HTTP/2 preface: on this port it opens an HTTP/2 session, as it should
+        if not re.match(rb"[A-Z]{1,16} ", payload) or payload.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
+            # Only bytes that start like a request line reach the HTTP/1.1 parser on the shared port; the rest
+            # (garbage, a TLS hello, the HTTP/2 preface) belong to HTTP/2 there. Tests/HTTP1Tests replays them all.
+            continue
         sent += 1
         if case["status"] == 0:
             # An unfinished request is not an error: the server waits for the rest (the head/body timeouts end

@@ -7,7 +7,8 @@ internal import JSONWire
 // their shortest decimals, ~10 bytes each), JSONReader.readFloats (the tensor fast path), skipValue (syntax check
 // only) and JSONWriter.float, against Foundation's JSONSerialization and JSONDecoder on the same bytes in the same
 // run. Prints one tab-separated line per case: case, median MB/s of input (or output) JSON, median M values/s,
-// min and max MB/s, and the ratio to JSONSerialization. `--count N` and `--repeats N` resize the run.
+// min and max MB/s, and the ratio to JSONSerialization. `--count N` and `--repeats N` resize the run; `--only PREFIX`
+// runs the cases whose name starts with PREFIX (for callgrind: instructions per value).
 
 /// A fixed-seed xorshift64 generator, so every run times the same document.
 struct XorShift {
@@ -64,40 +65,45 @@ enum JSONBenchmark {
         }
 
         var rows: [(String, [Double])] = []
-        rows.append(("JSONReader.readFloats", try measure {
+        let only = arguments.firstIndex(of: "--only").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+        func add(_ name: String, _ body: () throws -> Int) rethrows {
+            guard only.map({ name.hasPrefix($0) }) ?? true else { return }
+            rows.append((name, try measure(body)))
+        }
+        try add("JSONReader.readFloats") {
             var reader = JSONReader(document)
             var floats: [Float] = []
             try reader.readFloats(into: &floats)
             try reader.finish()
             guard floats == values else { fatalError("readFloats did not read back the written values") }
             return floats.count
-        }))
-        rows.append(("JSONReader.readDoubles", try measure {
+        }
+        try add("JSONReader.readDoubles") {
             var reader = JSONReader(document)
             var doubles: [Double] = []
             try reader.readDoubles(into: &doubles)
             return doubles.count
-        }))
-        rows.append(("JSONReader.skipValue", try measure {
+        }
+        try add("JSONReader.skipValue") {
             var reader = JSONReader(document)
             try reader.skipValue()
             return reader.offset
-        }))
-        rows.append(("JSONWriter.float", measure {
+        }
+        add("JSONWriter.float") {
             var writer = JSONWriter(reservingCapacity: document.count)
             writer.beginArray()
             for value in values { writer.float(value) }
             writer.endArray()
             return writer.bytes.count
-        }))
+        }
         let data = Data(document)
-        rows.append(("Foundation.JSONSerialization", try measure {
+        try add("Foundation.JSONSerialization") {
             let array = try JSONSerialization.jsonObject(with: data) as? [Any]
             return array?.count ?? 0
-        }))
-        rows.append(("Foundation.JSONDecoder [Float]", try measure {
+        }
+        try add("Foundation.JSONDecoder [Float]") {
             try JSONDecoder().decode([Float].self, from: data).count
-        }))
+        }
 
         let baseline = rows.first { $0.0 == "Foundation.JSONSerialization" }.map { $0.1[$0.1.count / 2] } ?? 1
         print("# \(count) float32 values, \(document.count) bytes of JSON, median of \(repeats) runs")
@@ -105,7 +111,11 @@ enum JSONBenchmark {
         for (name, seconds) in rows {
             let median = seconds[seconds.count / 2]
             let rate = { (time: Double) in String(format: "%.1f", megabytes / time) }
-            print("\(name)\t\(rate(median))\t\(String(format: "%.1f", Double(count) / median / 1e6))\t\(rate(seconds.last ?? median))\t\(rate(seconds.first ?? median))\t\(String(format: "%.2f", baseline / median))")
+            let columns = [
+                name, rate(median), String(format: "%.1f", Double(count) / median / 1e6), rate(seconds.last ?? median),
+                rate(seconds.first ?? median), String(format: "%.2f", baseline / median),
+            ]
+            print(columns.joined(separator: "\t"))
         }
     }
 }
