@@ -1,9 +1,9 @@
 // Clients/TensorwireCLI/TensorwireCommand.swift: the tensorwire command line: global options and subcommands.
 internal import BuildInfo
 internal import Dispatch
+internal import Locks
 internal import ProtoWire
 internal import RPCCore
-internal import Synchronization
 internal import TensorwireClient
 internal import TensorwireProto
 internal import Transport
@@ -606,7 +606,7 @@ final class StreamOutput: Sendable {
     }
 
     let console: Console
-    let state = Mutex(State())
+    let state = Lock(State())
 
     init(console: Console) {
         self.console = console
