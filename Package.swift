@@ -26,18 +26,20 @@ let package = Package(
         // libhttp-parser ships no pkg-config file; its module map links `http_parser` directly.
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
 
-        // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
-        .target(name: "CBuildInfo"),
-        .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // The version and the git commit the binary was built from (stamped by BuildInfoPlugin before every build).
+        .target(name: "BuildInfo", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Tools/build-info-plugin"),
+        // The one lock (`Lock<State>`, a pthread mutex ThreadSanitizer can follow, with Mutex's API); no dependencies.
+        .target(name: "Locks", swiftSettings: strict),
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
-        // timestamps; no dependencies.
-        .target(name: "Clocks", swiftSettings: strict),
+        // timestamps; only Locks (ManualClock's observers).
+        .target(name: "Clocks", dependencies: ["Locks"], swiftSettings: strict),
         // Prometheus metrics: counters, gauges and histograms updated with atomics (no lock per update), scrape-time
         // collectors (the process's /proc figures among them), the text 0.0.4 and OpenMetrics expositions.
-        .target(name: "Metrics", dependencies: ["Clocks"], swiftSettings: strict),
+        .target(name: "Metrics", dependencies: ["Clocks", "Locks"], swiftSettings: strict),
         // Log lines: levels, records and fields, the text and JSON formats (JSON written by JSONWire's writer), the
         // access log, standard error.
-        .target(name: "Logging", dependencies: ["JSONWire"], swiftSettings: strict),
+        .target(name: "Logging", dependencies: ["JSONWire", "Locks"], swiftSettings: strict),
         // W3C Trace Context: the traceparent value, trace and span ids; pure, no dependencies (Transport, Server and
         // RPCCore-level code may all use it).
         .target(name: "Tracing", swiftSettings: strict),
@@ -52,7 +54,7 @@ let package = Package(
         // JSON bodies of the REST routes: proto3 JSON of tensorwire.v1, KServe v2 / Triton HTTP bodies; sans-I/O.
         .target(name: "TensorwireJSON", dependencies: ["JSONWire", "TensorwireProto", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
-        .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
+        .target(name: "ServiceSupport", dependencies: ["TensorwireProto", "Locks"], swiftSettings: strict),
         // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
         .target(name: "HTTPTypes", swiftSettings: strict),
         // gRPC semantics, sans-I/O.
@@ -66,12 +68,15 @@ let package = Package(
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
-        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks"], swiftSettings: strict),
+        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks", "Locks"], swiftSettings: strict),
         // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
         // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
             name: "Transport",
-            dependencies: ["EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing"],
+            dependencies: [
+                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing",
+                "Locks",
+            ],
             swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
@@ -93,9 +98,9 @@ let package = Package(
             swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
-        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
+        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks", "Locks"], swiftSettings: strict),
         // API keys and mTLS identities with scopes: the key file, the decision, the reloading watcher.
-        .target(name: "Auth", dependencies: ["JSONWire", "Logging"], swiftSettings: strict),
+        .target(name: "Auth", dependencies: ["JSONWire", "Logging", "Locks"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
         // lifecycle.
         .target(
@@ -103,7 +108,7 @@ let package = Package(
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
                 "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
-                "Auth",
+                "Locks", "Auth",
             ],
             swiftSettings: strict
         ),
@@ -119,6 +124,7 @@ let package = Package(
             name: "TensorwireClient",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
+                "Locks",
             ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
@@ -127,7 +133,7 @@ let package = Package(
             name: "TensorwireCLI",
             dependencies: [
                 "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
-                "BuildInfo", "Auth",
+                "BuildInfo", "Locks", "Auth",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -146,7 +152,7 @@ let package = Package(
         // Tools/interop/grpc-interop.sh runs it against grpcio, our client and grpcurl.
         .target(
             name: "InteropService",
-            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression"],
+            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression", "Locks"],
             path: "Tools/interop/server/InteropService",
             swiftSettings: strict
         ),
@@ -188,7 +194,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-grpc-load",
-            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto"],
+            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto", "Locks"],
             path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
@@ -200,13 +206,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-metrics-bench",
-            dependencies: ["Metrics"],
+            dependencies: ["Metrics", "Locks"],
             path: "Tools/bench/swift/tensorwire-metrics-bench",
             swiftSettings: strict
         ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Locks"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireProtoTests",
@@ -216,14 +223,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceSupportTests",
-            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire"],
+            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire", "Locks"],
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "Logging", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
-        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire"], swiftSettings: strict),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire", "Locks"], swiftSettings: strict),
         .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
@@ -238,6 +245,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport",
+                "Locks",
             ],
             swiftSettings: strict
         ),
@@ -245,21 +253,26 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
-                "TestSupport", "Auth", "ProtoWire",
+                "TestSupport", "Locks", "Auth", "ProtoWire",
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
+        ),
         .testTarget(
             name: "TransportTests",
             dependencies: [
                 "Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging", "Clocks", "TestSupport",
+                "Locks",
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
+        ),
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "ProtoWire", "Logging", "TestSupport"],

@@ -1,8 +1,8 @@
 // Clients/TensorwireClient/TensorwireRESTClient.swift: typed calls to the server's native REST API over HTTP/1.1.
 internal import HTTPTypes
 internal import JSONWire
+internal import Locks
 public import RPCCore
-internal import Synchronization
 public import TensorwireProto
 internal import TensorwireJSON
 
@@ -57,7 +57,7 @@ public final class TensorwireRESTClient: Sendable {
     public let defaultTimeout: Duration?
     /// Header fields sent with every call, before the call's own.
     public let defaultMetadata: Metadata
-    private let connection: Mutex<HTTP1ClientConnection>
+    private let connection: Lock<HTTP1ClientConnection>
 
     /// A client of host:port. No I/O: the first call connects (a failed connect fails that call with UNAVAILABLE).
     public init(
@@ -68,7 +68,7 @@ public final class TensorwireRESTClient: Sendable {
         self.port = port
         self.defaultTimeout = defaultTimeout
         self.defaultMetadata = defaultMetadata
-        connection = Mutex(HTTP1ClientConnection(host: host, port: port, limits: limits))
+        connection = Lock(HTTP1ClientConnection(host: host, port: port, limits: limits))
     }
 
     /// Closes the connection; a later call opens a new one.

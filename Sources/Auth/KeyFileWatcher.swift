@@ -3,7 +3,7 @@
 internal import Dispatch
 internal import Glibc
 public import Logging
-internal import Synchronization
+internal import Locks
 
 /// What identifies a version of the file on disk: a rename swaps the inode, an in-place rewrite moves the
 /// modification time (nanoseconds) or the size. A value.
@@ -38,7 +38,7 @@ public final class KeyFileWatcher: Sendable {
         /// Bumped by start and stop; a scheduled poll of an older generation does nothing.
         var generation = 0
     }
-    private let state: Mutex<State>
+    private let state: Lock<State>
 
     /// Reads `path` now; throws when it cannot be read or parsed (the server refuses to start).
     public init(path: String, publicActions: PublicActions, logger: Logger) throws(AuthKeyFileError) {
@@ -46,7 +46,7 @@ public final class KeyFileWatcher: Sendable {
         self.logger = logger
         let stamp = FileStamp.of(path)
         let entries = try Self.read(path)
-        state = Mutex(State(authorizer: Authorizer(entries: entries, publicActions: publicActions), stamp: stamp))
+        state = Lock(State(authorizer: Authorizer(entries: entries, publicActions: publicActions), stamp: stamp))
     }
 
     /// The authorizer in force.

@@ -1,4 +1,5 @@
 internal import Glibc
+internal import Locks
 internal import Synchronization
 
 /// SIGTERM/SIGINT handling for server executables, by the self-pipe trick: the process-wide handler only writes one
@@ -19,7 +20,7 @@ public enum TerminationSignals {
         }
     }
 
-    private static let installed = Mutex<Int32?>(nil)
+    private static let installed = Lock<Int32?>(nil)
 
     /// Creates the pipe and installs the handlers; returns the read end.
     private static func installOnce() -> Int32 {

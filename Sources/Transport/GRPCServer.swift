@@ -5,6 +5,7 @@ public import GRPCCompression
 public import HTTP2
 public import Logging
 public import RPCCore
+internal import Locks
 internal import Synchronization
 
 /// A gRPC server over HTTP/2: a listener, `loopCount` loop threads and the connections they own.
@@ -319,7 +320,7 @@ final class ServerShared: Sendable {
     let acceptPauses = Atomic<Int>(0)
     /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.
     let acceptPaused = Atomic<Bool>(false)
-    private let resumeAccepting = Mutex<(@Sendable () -> Void)?>(nil)
+    private let resumeAccepting = Lock<(@Sendable () -> Void)?>(nil)
     var logger: Logger { configuration.logger }
 
     init(router: Router<ServerMethodHandler>, httpHandler: HTTPRequestHandler?, configuration: GRPCServer.Configuration) {
