@@ -201,6 +201,15 @@ public final class TensorwireServer: Sendable {
             lines.append((.info, "model \(model) version \(version): \(state)" + (gemm.map { ", GEMM \($0)" } ?? "")))
         }
         lines.append((.info, "options: " + options.effectiveSummary))
+        if let authGate {
+            let open = ["health"] + (options.authPublic.reflection ? ["reflection"] : [])
+                + (options.authPublic.metrics ? ["metrics"] : [])
+            lines.append((.info, "access control: \(authGate.keys.authorizer.entries.count) key file entries from "
+                + "\(authGate.keys.path); open without a key: \(open.joined(separator: ", "))"))
+        } else if !ServerOptions.isLoopback(options.host) {
+            lines.append((.warning, "--insecure: \(options.host) is served with no access control; anyone who reaches "
+                + "the port can infer, load and unload models"))
+        }
         if !failed.isEmpty {
             let rule = options.strictReadiness
                 ? "the server is NOT ready (--strict-readiness)"

@@ -156,6 +156,8 @@ struct AuthLiveTests {
             defer { connection.close() }
             let response = try connection.send(HTTP1ClientRequest(method: "GET", target: "/metrics"), timeout: .seconds(10))
             #expect(response.status == 200)
+            let lines = server.startupSummary().map(\.text)
+            #expect(lines.contains { $0.hasPrefix("access control: 4 key file entries") && $0.hasSuffix("health, metrics") })
         }
     }
 
