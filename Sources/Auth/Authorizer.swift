@@ -124,10 +124,14 @@ public struct AuthCredential: Sendable {
     public init(authorization: String?, identity: String? = nil) {
         self.identity = identity
         guard let authorization else { return }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        if parts.count == 2, parts[0].lowercased() == "bearer" {
-            let token = parts[1].drop { $0 == " " }
-            bearer = token.isEmpty ? nil : String(token)
+        // Byte-wise: the scheme compared case-insensitively, then the token after any spaces (cheaper than a split
+        // and a lowercased copy on every request).
+        let bytes = authorization.utf8
+        let scheme = "bearer".utf8
+        if bytes.count > scheme.count, zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
+           bytes[bytes.index(bytes.startIndex, offsetBy: scheme.count)] == UInt8(ascii: " ") {
+            let token = bytes.dropFirst(scheme.count).drop { $0 == UInt8(ascii: " ") }
+            bearer = token.isEmpty ? nil : String(Substring(token))
         }
         malformed = bearer == nil
     }
