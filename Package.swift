@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libhttp-parser ships no pkg-config file; its module map links `http_parser` directly.
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
         // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
         .target(name: "CBuildInfo"),
@@ -65,13 +66,18 @@ let package = Package(
         .target(name: "HTTP1", dependencies: ["CHTTPParser", "HTTPTypes"], swiftSettings: strict),
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
+        // SHA-256, random bytes, constant-time comparison and the sans-I/O TLS server session (memory BIOs); the only
+        // importer of COpenSSL.
+        .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
         .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks"], swiftSettings: strict),
         // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
         // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
             name: "Transport",
-            dependencies: ["EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing"],
+            dependencies: [
+                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing", "Crypto",
+            ],
             swiftSettings: strict
         ),
         // GEMM micro-kernels over packed weights, compiled for AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, FMA).
@@ -101,6 +107,7 @@ let package = Package(
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
                 "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
+                "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -240,12 +247,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TransportTests",
             dependencies: [
                 "Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging", "Clocks", "TestSupport",
+                "Crypto",
             ],
             swiftSettings: strict
         ),
