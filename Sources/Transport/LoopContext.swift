@@ -23,16 +23,20 @@ final class LoopContext {
     let readBuffer: UnsafeMutableRawBufferPointer
 
     static let readBufferSize = 64 * 1024
+    /// TLS connections read ciphertext here before decrypting into `readBuffer` (`TLSChannel.read`).
+    let cipherBuffer: UnsafeMutableRawBufferPointer
 
     init(loop: EventLoop) {
         loop.preconditionInEventLoop()
         self.loop = loop
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
+        cipherBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         hook = loop.addBeforeSleepHook { [unowned self] in self.flushAll() }
     }
 
     deinit {
         readBuffer.deallocate()
+        cipherBuffer.deallocate()
     }
 
     /// Queues `connection` for the next before-sleep flush.
