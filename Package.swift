@@ -131,7 +131,7 @@ let package = Package(
             name: "TensorwireCLI",
             dependencies: [
                 "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
-                "BuildInfo",
+                "BuildInfo", "Crypto",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict

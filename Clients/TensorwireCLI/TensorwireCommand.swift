@@ -1,5 +1,6 @@
 // Clients/TensorwireCLI/TensorwireCommand.swift: the tensorwire command line: global options and subcommands.
 internal import BuildInfo
+internal import Crypto
 internal import Dispatch
 internal import ProtoWire
 internal import RPCCore
@@ -27,11 +28,15 @@ public enum TensorwireCommand {
     static let globalHelp = """
         Global options (before or after the subcommand):
           --server ADDRESS    the server: HOST:PORT for gRPC, or http://HOST:PORT for HTTP/1.1 + JSON
-                              (default localhost:50051, or $TENSORWIRE_SERVER); https:// is not supported yet
+                              (default localhost:50051, or $TENSORWIRE_SERVER); for TLS use HOST:PORT
+                              with --tls-ca (https:// REST is not supported yet)
           --http              speak HTTP/1.1 + JSON (the server's REST API, docs/rest.md) instead of gRPC: list,
                               info, health (the whole server only), predict and bench; stream is gRPC only
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
           -H KEY:VALUE        metadata sent with every RPC (repeatable; HTTP header fields with --http)
+          --tls-ca FILE       gRPC over TLS, verifying the server's certificate against FILE (PEM)
+          --tls-cert FILE --tls-key FILE
+                              with --tls-ca: present this client certificate and key (mutual TLS)
           -h, --help          help for the command or subcommand
           --version           (first, before any command) the version and git commit
         """
@@ -64,6 +69,15 @@ public enum TensorwireCommand {
         var timeout: Duration?
         var metadata: Metadata
         var console: Console
+        /// --tls-ca (and --tls-cert/--tls-key): gRPC over TLS; nil is plaintext.
+        var tls: TLSClientContext? = nil
+
+        /// The gRPC connection settings: TLS when asked for.
+        var connectionConfiguration: ClientConnection.Configuration {
+            var configuration = ClientConnection.Configuration()
+            configuration.tls = tls
+            return configuration
+        }
 
         var address: String { Reachability.address(host: host, port: port) }
 
@@ -91,7 +105,9 @@ public enum TensorwireCommand {
         func connectGRPC() throws(CLIError) -> TensorwireClient {
             try checkHost()
             do {
-                return try TensorwireClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
+                return try TensorwireClient(
+                    host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata,
+                    configuration: connectionConfiguration)
             } catch {
                 throw connectFailure(error)
             }
@@ -114,7 +130,7 @@ public enum TensorwireCommand {
         func openConnection() throws(CLIError) -> ClientConnection {
             try checkHost()
             do {
-                return try ClientConnection(host: host, port: port)
+                return try ClientConnection(host: host, port: port, configuration: connectionConfiguration)
             } catch {
                 throw connectFailure(error)
             }
@@ -197,9 +213,29 @@ public enum TensorwireCommand {
         }
         var metadata = Metadata()
         for header in parsed.values["--header"] ?? [] { try ArgumentValues.header(header, into: &metadata) }
-        return Context(
+        var context = Context(
             host: host, port: port, http: http || parsed.flags.contains("--http"), timeout: timeout, metadata: metadata,
             console: console)
+        context.tls = try tlsContext(parsed, http: context.http)
+        return context
+    }
+
+    /// The TLS client settings of --tls-ca, --tls-cert and --tls-key; nil without --tls-ca.
+    static func tlsContext(_ parsed: ParsedArguments, http: Bool) throws(CLIError) -> TLSClientContext? {
+        let ca = parsed.value("--tls-ca")
+        let certificate = parsed.value("--tls-cert")
+        let key = parsed.value("--tls-key")
+        guard let ca else {
+            if certificate != nil || key != nil { throw .usage("--tls-cert and --tls-key need --tls-ca (the server's CA)") }
+            return nil
+        }
+        if http { throw .usage("--tls-ca works over gRPC only for now; leave out --http") }
+        if (certificate == nil) != (key == nil) { throw .usage("--tls-cert and --tls-key go together: give both or neither") }
+        do {
+            return try TLSClientContext(caFile: ca, certificateFile: certificate, keyFile: key)
+        } catch {
+            throw .input("\(error)")
+        }
     }
 
     /// The positional arguments of `command`, which takes `names` (the last `optional` of them may be left out).
