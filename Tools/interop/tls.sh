@@ -5,7 +5,8 @@
 #  2. grpcio over ssl_channel_credentials; curl --cacert over HTTP/2 and HTTP/1.1; `openssl s_client -alpn h2` shows
 #     ALPN h2; `-tls1_1` is refused.
 #  3. Mutual TLS (--tls-client-ca): a good certificate passes, a missing and a wrong one are refused.
-#  4. Reload: new files and SIGHUP; a new connection sees the new certificate.
+#  4. Reload: new files and SIGHUP, then files replaced without a signal (the one-second watcher); a new connection
+#     sees the new certificate each time.
 #  5. Hostile bytes: plaintext HTTP, garbage before and inside the handshake, a handshake that stalls (closed by
 #     --handshake-timeout-seconds 1); the server still serves afterwards.
 # Run from the repository root after the debug build and `Tools/setup --python`. Never asserts timings.
@@ -107,6 +108,18 @@ for _ in $(seq 1 100); do
 done
 [ "$after" = "CN = reloaded" ] && ok "new connections see the new certificate ($before → $after)" \
     || fail "after SIGHUP the certificate is '$after' (was '$before')"
+"$PYTHON" Tools/interop/tls/check_tls.py --target "localhost:$SERVER_PORT" --ca "$pki/ca.pem" || status=1
+
+echo "== tls: reload when the files change (no signal)"
+cp "$pki/server.key" "$pki/live.key.new" && mv "$pki/live.key.new" "$pki/live.key"
+cp "$pki/server.pem" "$pki/live.pem.new" && mv "$pki/live.pem.new" "$pki/live.pem"
+for _ in $(seq 1 200); do
+    after=$(subject_seen)
+    [ "$after" = "CN = localhost" ] && break
+    sleep 0.05
+done
+[ "$after" = "CN = localhost" ] && ok "the watcher reloaded the replaced files (now $after)" \
+    || fail "after replacing the files the certificate is '$after'"
 "$PYTHON" Tools/interop/tls/check_tls.py --target "localhost:$SERVER_PORT" --ca "$pki/ca.pem" || status=1
 stop_server || { echo "tls: the server did not drain cleanly"; status=1; }
 
