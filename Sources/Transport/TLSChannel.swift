@@ -24,8 +24,16 @@ final class TLSChannel {
 
     var handshakeDone: Bool { session.handshakeDone }
     var applicationProtocol: TLSApplicationProtocol? { session.applicationProtocol }
-    /// The verified client certificate's identity (mutual TLS), e.g. "CN=etl-job; SAN=URI:spiffe://acme/etl".
-    var peerIdentity: String? { session.peerIdentity?.identity }
+    /// The verified client certificate's identity (mutual TLS), e.g. "CN=etl-job; SAN=URI:spiffe://acme/etl":
+    /// built once, on the first request after the handshake, not per call.
+    var peerIdentity: String? {
+        if let cachedIdentity { return cachedIdentity }
+        guard session.handshakeDone else { return nil }
+        let identity = session.peerIdentity?.identity
+        cachedIdentity = .some(identity)
+        return identity
+    }
+    private var cachedIdentity: String?? = nil
     /// Ciphertext waits for the socket.
     var hasPendingOutput: Bool { pendingOffset < pending.count }
     /// Plaintext (or ciphertext not yet decrypted) waits inside the session: epoll will not report it, so a reader
