@@ -123,6 +123,7 @@ let package = Package(
             name: "TensorwireClient",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
+                "Crypto",
             ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict

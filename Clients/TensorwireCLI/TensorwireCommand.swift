@@ -34,7 +34,7 @@ public enum TensorwireCommand {
                               info, health (the whole server only), predict and bench; stream is gRPC only
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
           -H KEY:VALUE        metadata sent with every RPC (repeatable; HTTP header fields with --http)
-          --tls-ca FILE       gRPC over TLS, verifying the server's certificate against FILE (PEM)
+          --tls-ca FILE       TLS (gRPC, or HTTPS with --http), verifying the server's certificate against FILE
           --tls-cert FILE --tls-key FILE
                               with --tls-ca: present this client certificate and key (mutual TLS)
           -h, --help          help for the command or subcommand
@@ -116,7 +116,8 @@ public enum TensorwireCommand {
         /// A REST client (it connects on its first call).
         func connectREST() throws(CLIError) -> TensorwireRESTClient {
             try checkHost()
-            return TensorwireRESTClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
+            return TensorwireRESTClient(
+                host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata, tls: tls)
         }
 
         /// Refuses --http for a command that exists only over gRPC.
@@ -229,10 +230,11 @@ public enum TensorwireCommand {
             if certificate != nil || key != nil { throw .usage("--tls-cert and --tls-key need --tls-ca (the server's CA)") }
             return nil
         }
-        if http { throw .usage("--tls-ca works over gRPC only for now; leave out --http") }
         if (certificate == nil) != (key == nil) { throw .usage("--tls-cert and --tls-key go together: give both or neither") }
         do {
-            return try TLSClientContext(caFile: ca, certificateFile: certificate, keyFile: key)
+            // ALPN: gRPC needs h2; the REST client speaks HTTP/1.1 only.
+            return try TLSClientContext(
+                caFile: ca, certificateFile: certificate, keyFile: key, alpn: http ? [.http1] : [.http2])
         } catch {
             throw .input("\(error)")
         }

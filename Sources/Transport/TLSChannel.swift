@@ -1,28 +1,29 @@
-internal import Crypto
-internal import EventLoop
+package import Crypto
+package import EventLoop
 
 /// A connection's socket seen through a TLS session: `read` returns plaintext and `write` takes plaintext, with the
 /// same `IOResult` contract as `Socket`, so `HTTP2Connection` and `HTTP1ServerConnection` run unchanged above it.
 /// A connection without TLS has no channel and calls its socket directly (no extra copy, one nil check per call).
 ///
 /// Ciphertext the socket did not take waits in `pending`; the owner keeps write interest while `hasPendingOutput`
-/// and calls `flushPending` when writable. Created and touched only on the connection's loop thread.
-final class TLSChannel {
-    let session: TLSServerSession
-    let socket: Socket
+/// and calls `flushPending` when writable. Created and touched only on the connection's loop thread (or, in the
+/// REST client's blocking connection, by the one thread that holds it).
+package final class TLSChannel {
+    package let session: TLSServerSession
+    package let socket: Socket
     /// Where ciphertext is read to (the loop's `cipherBuffer`, shared by its TLS connections: used only inside
     /// `read`).
     private let cipherBuffer: UnsafeMutableRawBufferPointer
     private var pending: [UInt8] = []
     private var pendingOffset = 0
 
-    init(session: TLSServerSession, socket: Socket, cipherBuffer: UnsafeMutableRawBufferPointer) {
+    package init(session: TLSServerSession, socket: Socket, cipherBuffer: UnsafeMutableRawBufferPointer) {
         self.session = session
         self.socket = socket
         self.cipherBuffer = cipherBuffer
     }
 
-    var handshakeDone: Bool { session.handshakeDone }
+    package var handshakeDone: Bool { session.handshakeDone }
     var applicationProtocol: TLSApplicationProtocol? { session.applicationProtocol }
     /// The verified client certificate's identity (mutual TLS), e.g. "CN=etl-job; SAN=URI:spiffe://acme/etl":
     /// built once, on the first request after the handshake, not per call.
@@ -35,15 +36,15 @@ final class TLSChannel {
     }
     private var cachedIdentity: String?? = nil
     /// Ciphertext waits for the socket.
-    var hasPendingOutput: Bool { pendingOffset < pending.count }
+    package var hasPendingOutput: Bool { pendingOffset < pending.count }
     /// Plaintext (or ciphertext not yet decrypted) waits inside the session: epoll will not report it, so a reader
     /// that stops before `read` says `wouldBlock` must come back on its own.
-    var hasBufferedInput: Bool { session.hasBufferedInput }
+    package var hasBufferedInput: Bool { session.hasBufferedInput }
 
     /// Fills `buffer` with plaintext, reading ciphertext from the socket as the session needs it and sending the
     /// handshake's replies. Returns `.transferred` with fewer bytes than asked only when the socket has no more for
     /// now; throws the session's `TLSError` (a failed handshake, a bad record) or the socket's error.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> IOResult {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> IOResult {
         var total = 0
         while total < buffer.count {
             let result: TLSReadResult
@@ -78,7 +79,7 @@ final class TLSChannel {
 
     /// Encrypts all of `bytes` and writes what the socket takes, keeping the rest in `pending`. While earlier
     /// ciphertext still waits, takes nothing (`.wouldBlock`): the owner keeps its plaintext and waits for writable.
-    func write(_ bytes: UnsafeRawBufferPointer) throws -> IOResult {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws -> IOResult {
         if hasPendingOutput, try !flushPending() { return .wouldBlock }
         try session.write(bytes)
         try sendSessionOutput()
@@ -87,7 +88,7 @@ final class TLSChannel {
 
     /// Writes waiting ciphertext; true when none is left.
     @discardableResult
-    func flushPending() throws -> Bool {
+    package func flushPending() throws -> Bool {
         while pendingOffset < pending.count {
             let result = try pending.withUnsafeBytes { raw in
                 try socket.write(UnsafeRawBufferPointer(rebasing: raw[pendingOffset...]))

@@ -25,6 +25,16 @@ struct CLITLSLiveTests {
             #expect(noCertificate.code == CLIError.ExitCode.unavailable, "\(noCertificate)")
             let plaintext = CLICommandLiveTests.run(["health"], port: server.port)
             #expect(plaintext.code == CLIError.ExitCode.unavailable, "\(plaintext)")
+            // REST over HTTPS (ALPN http/1.1) with the same client certificate.
+            let rest = CLICommandLiveTests.run(
+                ["--http", "health", "--tls-ca", certs.caCertificate, "--tls-cert", certs.clientCertificate,
+                 "--tls-key", certs.clientKey], port: server.port)
+            #expect(rest.code == 0, "\(rest)")
+            let restPredict = CLICommandLiveTests.run(
+                ["--http", "list", "--tls-ca", certs.caCertificate, "--tls-cert", certs.clientCertificate,
+                 "--tls-key", certs.clientKey], port: server.port)
+            #expect(restPredict.code == 0, "\(restPredict)")
+            #expect(restPredict.stdout.contains("digits"), "\(restPredict)")
         }
     }
 
