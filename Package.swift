@@ -27,18 +27,20 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
-        // The version and the git commit stamped at build time (Tools/stamp-build) for --version.
-        .target(name: "CBuildInfo"),
-        .target(name: "BuildInfo", dependencies: ["CBuildInfo"], swiftSettings: strict),
+        // The version and the git commit the binary was built from (stamped by BuildInfoPlugin before every build).
+        .target(name: "BuildInfo", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Tools/build-info-plugin"),
+        // The one lock (`Lock<State>`, a pthread mutex ThreadSanitizer can follow, with Mutex's API); no dependencies.
+        .target(name: "Locks", swiftSettings: strict),
         // The one monotonic instant type and its clocks (system, manual for tests), and the wall clock for reported
-        // timestamps; no dependencies.
-        .target(name: "Clocks", swiftSettings: strict),
+        // timestamps; only Locks (ManualClock's observers).
+        .target(name: "Clocks", dependencies: ["Locks"], swiftSettings: strict),
         // Prometheus metrics: counters, gauges and histograms updated with atomics (no lock per update), scrape-time
         // collectors (the process's /proc figures among them), the text 0.0.4 and OpenMetrics expositions.
-        .target(name: "Metrics", dependencies: ["Clocks"], swiftSettings: strict),
+        .target(name: "Metrics", dependencies: ["Clocks", "Locks"], swiftSettings: strict),
         // Log lines: levels, records and fields, the text and JSON formats (JSON written by JSONWire's writer), the
         // access log, standard error.
-        .target(name: "Logging", dependencies: ["JSONWire"], swiftSettings: strict),
+        .target(name: "Logging", dependencies: ["JSONWire", "Locks"], swiftSettings: strict),
         // W3C Trace Context: the traceparent value, trace and span ids; pure, no dependencies (Transport, Server and
         // RPCCore-level code may all use it).
         .target(name: "Tracing", swiftSettings: strict),
@@ -53,7 +55,7 @@ let package = Package(
         // JSON bodies of the REST routes: proto3 JSON of tensorwire.v1, KServe v2 / Triton HTTP bodies; sans-I/O.
         .target(name: "TensorwireJSON", dependencies: ["JSONWire", "TensorwireProto", "Base64Codec"], swiftSettings: strict),
         // Sans-I/O service logic shared by the Server's handlers: the health status board, the reflection responder.
-        .target(name: "ServiceSupport", dependencies: ["TensorwireProto"], swiftSettings: strict),
+        .target(name: "ServiceSupport", dependencies: ["TensorwireProto", "Locks"], swiftSettings: strict),
         // The types every HTTP layer shares: header fields, HTTP/2 error codes; no dependencies.
         .target(name: "HTTPTypes", swiftSettings: strict),
         // gRPC semantics, sans-I/O.
@@ -70,13 +72,14 @@ let package = Package(
         // importer of COpenSSL.
         .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
-        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks"], swiftSettings: strict),
+        .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks", "Locks"], swiftSettings: strict),
         // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
         // server's port: HTTP/1.1 connections and h2c REST streams.
         .target(
             name: "Transport",
             dependencies: [
-                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing", "Crypto",
+                "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -99,7 +102,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
-        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks"], swiftSettings: strict),
+        .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks", "Locks"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
         // lifecycle.
         .target(
@@ -107,7 +110,7 @@ let package = Package(
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
                 "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
-                "Crypto",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -123,7 +126,7 @@ let package = Package(
             name: "TensorwireClient",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
-                "Crypto",
+                "Locks", "Crypto",
             ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
@@ -132,7 +135,7 @@ let package = Package(
             name: "TensorwireCLI",
             dependencies: [
                 "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
-                "BuildInfo", "Crypto",
+                "BuildInfo", "Locks", "Crypto",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -151,7 +154,7 @@ let package = Package(
         // Tools/interop/grpc-interop.sh runs it against grpcio, our client and grpcurl.
         .target(
             name: "InteropService",
-            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression"],
+            dependencies: ["ProtoWire", "RPCCore", "Transport", "GRPCCompression", "Locks"],
             path: "Tools/interop/server/InteropService",
             swiftSettings: strict
         ),
@@ -193,19 +196,20 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-grpc-load",
-            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto"],
+            dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto", "Locks"],
             path: "Tools/bench/swift/tensorwire-grpc-load",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tensorwire-metrics-bench",
-            dependencies: ["Metrics"],
+            dependencies: ["Metrics", "Locks"],
             path: "Tools/bench/swift/tensorwire-metrics-bench",
             swiftSettings: strict
         ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Locks"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "TensorwireProtoTests",
@@ -215,13 +219,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceSupportTests",
-            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire"],
+            dependencies: ["ServiceSupport", "TensorwireProto", "ProtoWire", "Locks"],
             swiftSettings: strict
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
-        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire"], swiftSettings: strict),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire", "Locks"], swiftSettings: strict),
         .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONWireTests", dependencies: ["JSONWire"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
@@ -235,7 +239,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport", "Crypto",
+                "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -243,23 +248,27 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
-                "TestSupport",
+                "TestSupport", "Locks",
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
+        ),
         .testTarget(
             name: "TransportTests",
             dependencies: [
                 "Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging", "Clocks", "TestSupport",
-                "Crypto",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "BatchingTests", dependencies: ["Batching", "Inference", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
+        ),
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "ProtoWire", "Logging", "TestSupport"],

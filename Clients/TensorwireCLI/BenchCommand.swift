@@ -1,9 +1,9 @@
 // Clients/TensorwireCLI/BenchCommand.swift: `tensorwire bench`, a closed- and open-loop load generator.
 internal import Dispatch
 internal import EventLoop
+internal import Locks
 internal import ProtoWire
 internal import RPCCore
-internal import Synchronization
 internal import TensorwireClient
 internal import TensorwireJSON
 internal import TensorwireProto
@@ -356,11 +356,11 @@ final class BenchRun: Sendable {
     /// The in-flight requests of one PredictStream, in send order (responses come back in that order).
     final class StreamLane: Sendable {
         let stream: PredictStream
-        let pending: Mutex<[Pending]>
+        let pending: Lock<[Pending]>
 
         init(stream: PredictStream) {
             self.stream = stream
-            pending = Mutex([])
+            pending = Lock([])
         }
     }
 
@@ -375,8 +375,8 @@ final class BenchRun: Sendable {
     /// --timeout in nanoseconds: each stream request's deadline (unary calls carry it as grpc-timeout).
     let timeoutNanos: UInt64?
     let console: Console
-    let state = Mutex(State())
-    let lanes = Mutex<[StreamLane]>([])
+    let state = Lock(State())
+    let lanes = Lock<[StreamLane]>([])
     /// HTTP open loop: the sender's arrivals, waiting for a free connection.
     let arrivals = ArrivalQueue()
     let start: UInt64
@@ -516,7 +516,7 @@ final class BenchRun: Sendable {
         var list: [StreamLane] = []
         for (index, connection) in connections.enumerated() {
             let client = TensorwireClient(connection: connection, defaultTimeout: nil, defaultMetadata: metadata)
-            let laneBox = Mutex<StreamLane?>(nil)
+            let laneBox = Lock<StreamLane?>(nil)
             let stream = client.predictStream(
                 onResponse: { [self] response in
                     guard let lane = laneBox.withLock({ $0 }) else { return }
@@ -701,7 +701,7 @@ final class ArrivalQueue: Sendable {
         var head = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     /// One signal per arrival, and one for the close (each thread that sees it passes it on).
     private let ready = DispatchSemaphore(value: 0)
 

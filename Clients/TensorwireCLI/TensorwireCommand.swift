@@ -2,9 +2,9 @@
 internal import BuildInfo
 internal import Crypto
 internal import Dispatch
+internal import Locks
 internal import ProtoWire
 internal import RPCCore
-internal import Synchronization
 internal import TensorwireClient
 internal import TensorwireProto
 internal import Transport
@@ -644,7 +644,7 @@ final class StreamOutput: Sendable {
     }
 
     let console: Console
-    let state = Mutex(State())
+    let state = Lock(State())
 
     init(console: Console) {
         self.console = console

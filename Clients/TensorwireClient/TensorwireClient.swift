@@ -1,8 +1,8 @@
 // Clients/TensorwireClient/TensorwireClient.swift: typed calls to a Tensorwire server over the Transport client.
 internal import Dispatch
+internal import Locks
 public import ProtoWire
 public import RPCCore
-internal import Synchronization
 public import TensorwireProto
 public import Transport
 
@@ -258,9 +258,9 @@ public struct Reply<Message: Sendable>: Sendable {
 /// The client side of one open PredictStream: send requests, half-close, cancel, wait for the end.
 /// Threads: any; sends are handed to the connection's loop in the order they are made.
 public final class PredictStream: Sendable {
-    fileprivate let call = Mutex<ClientCall?>(nil)
-    fileprivate let finished = Mutex<Status?>(nil)
-    fileprivate let decodeFailure = Mutex<Status?>(nil)
+    fileprivate let call = Lock<ClientCall?>(nil)
+    fileprivate let finished = Lock<Status?>(nil)
+    fileprivate let decodeFailure = Lock<Status?>(nil)
     fileprivate let done = DispatchSemaphore(value: 0)
 
     fileprivate init() {}

@@ -2,8 +2,8 @@
 public import Crypto
 internal import HTTPTypes
 internal import JSONWire
+internal import Locks
 public import RPCCore
-internal import Synchronization
 public import TensorwireProto
 internal import TensorwireJSON
 
@@ -58,9 +58,10 @@ public final class TensorwireRESTClient: Sendable {
     public let defaultTimeout: Duration?
     /// Header fields sent with every call, before the call's own.
     public let defaultMetadata: Metadata
-    private let connection: Mutex<HTTP1ClientConnection>
+    private let connection: Lock<HTTP1ClientConnection>
 
-    /// A client of host:port (HTTPS with `tls`, whose ALPN should offer http/1.1). No I/O: the first call connects (a failed connect fails that call with UNAVAILABLE).
+    /// A client of host:port (HTTPS with `tls`, whose ALPN should offer http/1.1). No I/O: the first call connects
+    /// (a failed connect fails that call with UNAVAILABLE).
     public init(
         host: String, port: Int, defaultTimeout: Duration? = nil, defaultMetadata: Metadata = Metadata(),
         limits: HTTP1ResponseParser.Limits = HTTP1ResponseParser.Limits(), tls: TLSClientContext? = nil
@@ -69,7 +70,7 @@ public final class TensorwireRESTClient: Sendable {
         self.port = port
         self.defaultTimeout = defaultTimeout
         self.defaultMetadata = defaultMetadata
-        connection = Mutex(HTTP1ClientConnection(host: host, port: port, limits: limits, tls: tls))
+        connection = Lock(HTTP1ClientConnection(host: host, port: port, limits: limits, tls: tls))
     }
 
     /// Closes the connection; a later call opens a new one.

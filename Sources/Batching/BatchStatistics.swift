@@ -1,11 +1,12 @@
 internal import Clocks
+internal import Locks
 internal import Synchronization
 
 /// The counters behind KServe's `ModelStatistics` (Triton's names and meanings) for one model version, i.e. one
 /// `Batcher`: executions, inferences, per-request queue and compute durations, per-batch-size durations, and the
 /// request outcomes the server records.
 ///
-/// Threads: any. The batcher records once per batch under a `Mutex` (instance threads, outside the queue lock);
+/// Threads: any. The batcher records once per batch under a `Lock` (instance threads, outside the queue lock);
 /// the server records each request's outcome with `Atomic` adds (instance or loop threads); `snapshot` may be taken
 /// from any thread. A batch is recorded before any of its completions run, so a client that holds a response sees
 /// its request counted.
@@ -94,7 +95,7 @@ public final class BatchStatistics: Sendable {
         var bySize: [Int: BatchSize] = [:]
     }
 
-    private let batches = Mutex(BatchTotals())
+    private let batches = Lock(BatchTotals())
     private let successCount = Atomic<UInt64>(0)
     private let successNanoseconds = Atomic<UInt64>(0)
     private let failCount = Atomic<UInt64>(0)

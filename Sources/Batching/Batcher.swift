@@ -2,10 +2,11 @@ public import Clocks
 internal import Dispatch
 internal import Glibc
 public import Inference
+internal import Locks
 public import Logging
 internal import Synchronization
 
-/// The dynamic batcher of one model version: a queue guarded by a `Mutex` and `instances` worker threads (pthreads,
+/// The dynamic batcher of one model version: a queue guarded by a `Lock` and `instances` worker threads (pthreads,
 /// not Swift concurrency), each owning an `ExecutionContext` whose buffers grow on demand within its share of the
 /// model's memory budget (`Model.maxRows(instances:)` caps the batch size).
 ///
@@ -32,10 +33,10 @@ public final class Batcher: Sendable {
     private let logger: Logger
     private let clock: any MonotonicClock
     private let hooks: BatcherHooks
-    private let state: Mutex<QueueState>
+    private let state: Lock<QueueState>
     /// One wake-up per instance. A counting semaphore keeps a signal sent between the decision and the wait.
     private let wakeups: [DispatchSemaphore]
-    private let threads = Mutex<[pthread_t]>([])
+    private let threads = Lock<[pthread_t]>([])
     private let batchCounter = Atomic<Int>(0)
     private let rowCounter = Atomic<Int>(0)
     /// KServe ModelStatistics counters of this version: batches are recorded here, request outcomes by the server.
@@ -82,7 +83,7 @@ public final class Batcher: Sendable {
         self.clock = clock
         self.hooks = hooks
         self.logger = logger
-        self.state = Mutex(QueueState())
+        self.state = Lock(QueueState())
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
 
         self.gemmThreads = max(1, blasThreads ?? Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores))
@@ -547,7 +548,7 @@ private func concatenateRows(_ parts: [[Tensor]]) -> Result<[Tensor], BatchError
 }
 
 /// Collects the pieces of a request split across batches (possibly computed by several instances at once) and
-/// completes it once: with the reassembled rows, or with the first error. Any instance thread; a `Mutex` guards it.
+/// completes it once: with the reassembled rows, or with the first error. Any instance thread; a `Lock` guards it.
 private final class Reassembly: Sendable {
     private struct Parts {
         var pieces: [(offset: Int, outputs: [Tensor])] = []
@@ -558,7 +559,7 @@ private final class Reassembly: Sendable {
 
     let totalRows: Int
     let completion: @Sendable (Result<BatchOutput, BatchError>) -> Void
-    private let parts = Mutex(Parts())
+    private let parts = Lock(Parts())
 
     init(totalRows: Int, completion: @escaping @Sendable (Result<BatchOutput, BatchError>) -> Void) {
         self.totalRows = totalRows

@@ -1,15 +1,13 @@
 // Sources/BuildInfo/BuildInfo.swift: the version and commit `--version` prints.
 
-internal import CBuildInfo
-
-/// What this binary is: the release version (kept here) and the git commit it was built from (stamped at build time
-/// by Tools/stamp-build, which Tools/serve, Tools/test and the container build run before `swift build`).
+/// What this binary is: the release version (kept here) and the git commit it was built from (stamped before every
+/// build, a plain `swift build` included, by the BuildInfoPlugin build-tool plugin: Tools/build-info-plugin).
 public enum BuildInfo {
     /// The release version of the server, the CLI and the client library.
     public static let version = "0.4.0"
 
     /// The short commit hash, with `-dirty` when the tree had uncommitted changes; `unknown` when not stamped.
-    public static var commit: String { String(cString: tensorwire_build_commit()) }
+    public static var commit: String { buildCommit }
 
     /// `NAME VERSION (commit COMMIT)`, the `--version` line.
     public static func versionLine(program: String) -> String {

@@ -1,4 +1,5 @@
 internal import Glibc
+internal import Locks
 internal import Synchronization
 
 /// The source of `now` on the Predict path: the event loops' timers and the deadlines computed from
@@ -33,11 +34,11 @@ public struct SystemMonotonicClock: MonotonicClock {
 }
 
 /// A clock that moves only when told to: tests drive deadlines, batch delays and loop timers with it (as NIO's
-/// `EmbeddedEventLoop.advanceTime` does). The time is an `Atomic` and the observers sit behind a `Mutex`, so any
+/// `EmbeddedEventLoop.advanceTime` does). The time is an `Atomic` and the observers sit behind a `Lock`, so any
 /// thread may read or advance it; observers run on the advancing thread. `package`: a test hook, not API.
 package final class ManualClock: MonotonicClock {
     private let current: Atomic<UInt64>
-    private let observers = Mutex<[@Sendable () -> Void]>([])
+    private let observers = Lock<[@Sendable () -> Void]>([])
 
     package init(start: MonotonicInstant = MonotonicInstant(nanoseconds: 1_000_000_000)) {
         current = Atomic(start.nanoseconds)

@@ -1,6 +1,7 @@
 public import Clocks
 internal import CLinuxShims
 internal import Glibc
+internal import Locks
 internal import Synchronization
 
 /// One epoll loop thread, in the spirit of redis's `ae.c`: file descriptors with read/write interest, a timer heap,
@@ -24,12 +25,12 @@ public final class EventLoop: Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     /// Tasks from any thread. The eventfd is written when the queue goes from empty to non-empty.
-    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private let tasks = Lock<[@Sendable () -> Void]>([])
     /// `pthread_self()` of the loop thread; 0 until the thread runs.
     private let owner = Atomic<UInt>(0)
     private let stopRequested = Atomic<Bool>(false)
     /// The thread to join; taken by the first `shutdown()`.
-    private let thread = Mutex<pthread_t?>(nil)
+    private let thread = Lock<pthread_t?>(nil)
 
     /// Owned by the loop thread: only `loopState`, which preconditions `inEventLoop`, reads it (apart from `init`
     /// before the thread exists).

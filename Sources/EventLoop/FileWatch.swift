@@ -1,3 +1,4 @@
+internal import Locks
 internal import Dispatch
 internal import Glibc
 internal import Synchronization
@@ -42,14 +43,14 @@ public final class FileWatch: Sendable {
         let interval: DispatchTimeInterval
         let queue = DispatchQueue(label: "tw-file-watch")
         let stopped = Atomic<Bool>(false)
-        let last: Mutex<[FileFingerprint?]>
+        let last: Lock<[FileFingerprint?]>
         let onChange: @Sendable () -> Void
 
         init(paths: [String], interval: DispatchTimeInterval, onChange: @escaping @Sendable () -> Void) {
             self.paths = paths
             self.interval = interval
             self.onChange = onChange
-            self.last = Mutex(paths.map { FileFingerprint.of(path: $0) })
+            self.last = Lock(paths.map { FileFingerprint.of(path: $0) })
         }
 
         /// One check, then the next one `interval` later (until stopped).

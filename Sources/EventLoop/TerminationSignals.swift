@@ -1,5 +1,6 @@
 internal import Dispatch
 internal import Glibc
+internal import Locks
 internal import Synchronization
 
 /// SIGTERM/SIGINT handling for server executables, by the self-pipe trick: the process-wide handler only writes one
@@ -20,7 +21,7 @@ public enum TerminationSignals {
         }
     }
 
-    private static let installed = Mutex<Int32?>(nil)
+    private static let installed = Lock<Int32?>(nil)
 
     /// Creates the pipe and installs the handlers; returns the read end.
     private static func installOnce() -> Int32 {
@@ -37,8 +38,8 @@ public enum TerminationSignals {
 /// SIGHUP, the conventional "reload your files" signal, by the same self-pipe: the handler writes one byte; a
 /// dispatch thread reads it and calls the registered handlers. Any thread.
 public enum HangupSignal {
-    private static let handlers = Mutex<[@Sendable () -> Void]>([])
-    private static let installed = Mutex(false)
+    private static let handlers = Lock<[@Sendable () -> Void]>([])
+    private static let installed = Lock(false)
 
     /// Adds `handler`, called (off the signal context) on every SIGHUP from now on.
     public static func onHangup(_ handler: @escaping @Sendable () -> Void) {

@@ -1,7 +1,7 @@
 // Sources/Logging/Logger.swift: the server's log lines: levels, records, the text format, outputs, sinks, loggers.
 
 internal import Glibc
-internal import Synchronization
+internal import Locks
 
 /// How much a log line matters. Lines below a sink's `minimumLevel` are not formatted at all.
 public enum LogLevel: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
@@ -177,7 +177,7 @@ public struct StandardErrorOutput: LogOutput {
 
 /// Keeps lines in memory (tests, and start-up checks that read back what was logged).
 public final class MemoryLogOutput: LogOutput {
-    private let stored = Mutex<[String]>([])
+    private let stored = Lock<[String]>([])
 
     public init() {}
 

@@ -1,6 +1,6 @@
 // A family: one metric name, its help and label names, and one child per combination of label values.
 
-internal import Synchronization
+internal import Locks
 
 /// Counters sharing a name and label names (`tensorwire_requests_total{model,version,protocol,api,code}`).
 public typealias CounterFamily = MetricFamily<Counter>
@@ -66,7 +66,7 @@ public final class MetricFamily<Child: AnyObject & Sendable>: Sendable {
     public func removeAll() { table.removeAll() }
 }
 
-/// The children of one family under a `Mutex`, each with its label pairs already rendered for the exposition
+/// The children of one family under a `Lock`, each with its label pairs already rendered for the exposition
 /// (label values never change, so a scrape does not escape them again). Any thread.
 final class ChildTable: Sendable {
     struct Entry: Sendable {
@@ -77,7 +77,7 @@ final class ChildTable: Sendable {
     }
 
     let labelNames: [String]
-    private let entries = Mutex<[[String]: Entry]>([:])
+    private let entries = Lock<[[String]: Entry]>([:])
 
     init(labelNames: [String]) { self.labelNames = labelNames }
 

@@ -1,7 +1,7 @@
 // The registry: the families registered once at start-up, the collectors run at scrape time, and the exposition.
 
-internal import Synchronization
 internal import Clocks
+internal import Locks
 
 /// Every metric of a process, and the one place that renders them for a scrape. Any thread.
 ///
@@ -20,7 +20,7 @@ public final class MetricsRegistry: Sendable {
         var nextCollector = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     /// Seconds since the Unix epoch, for the OpenMetrics `_created` samples.
     private let wallSeconds: @Sendable () -> Double
 

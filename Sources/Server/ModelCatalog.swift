@@ -2,16 +2,16 @@ public import Batching
 public import Clocks
 internal import Foundation
 public import Inference
+internal import Locks
 public import Logging
 public import RPCCore
-internal import Synchronization
 internal import TensorwireProto
 
 /// The served models: every version the repository found, with one `Batcher` per ready version, and the facts
 /// ListModels, GetModel and the KServe RPCs report.
 ///
 /// The table changes at run time only through `load` and `unload` (explicit model control). It maps a model name to
-/// an immutable `Entry`; a load or an unload replaces the entry whole under a `Mutex`, and every lookup copies the
+/// an immutable `Entry`; a load or an unload replaces the entry whole under a `Lock`, and every lookup copies the
 /// entry out (one uncontended lock and a retain on the Predict path), so a request works on a consistent snapshot
 /// even while the model is replaced. Loads and unloads are serialised by a second lock held for their whole length;
 /// batchers are started and drained outside the table lock. Any thread may call anything here, except that `load`,
@@ -72,10 +72,10 @@ public final class ModelCatalog: Sendable {
         var closed = false
     }
 
-    private let table: Mutex<Table>
+    private let table: Lock<Table>
     /// Held for the whole of a load, an unload or the shutdown, so they never interleave.
-    private let controlLock = Mutex<Int>(0)
-    private let changeHandler = Mutex<(@Sendable () -> Void)?>(nil)
+    private let controlLock = Lock<Int>(0)
+    private let changeHandler = Lock<(@Sendable () -> Void)?>(nil)
     let clock: any MonotonicClock
     private let blasThreads: Int?
     private let hooks: BatcherHooks
@@ -116,7 +116,7 @@ public final class ModelCatalog: Sendable {
                                              logger: source.logger),
                 unloadedReason: nil)
         }
-        self.table = Mutex(Table(models: models))
+        self.table = Lock(Table(models: models))
     }
 
     static func startVersions(

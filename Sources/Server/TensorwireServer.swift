@@ -1,3 +1,4 @@
+internal import Locks
 internal import Batching
 public import Clocks
 public import Crypto
@@ -27,7 +28,7 @@ public final class TensorwireServer: Sendable {
     public let options: ServerOptions
     private let tlsLogger: Logger
     /// The certificate files' watcher (`watchTLSFiles`), stopped at shutdown.
-    private let tlsWatch = Mutex<FileWatch?>(nil)
+    private let tlsWatch = Lock<FileWatch?>(nil)
 
     /// The bound port.
     public var port: Int { transport.port }

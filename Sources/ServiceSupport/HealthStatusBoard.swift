@@ -1,9 +1,9 @@
-internal import Synchronization
+internal import Locks
 public import TensorwireProto
 
 /// The state behind `grpc.health.v1.Health` (health-reflection.md section 1), sans-I/O: it owns the serving status
 /// of each registered service name (`""` is the server as a whole) and the Watch subscriptions. Any thread: a
-/// `Mutex` guards the table.
+/// `Lock` guards the table.
 ///
 /// * `check` answers Check: an unregistered name is `UnknownService` (the handler ends the call with NOT_FOUND).
 /// * `watch` answers Watch: the current status at once (`SERVICE_UNKNOWN` for an unregistered name; the stream
@@ -50,14 +50,14 @@ public final class HealthStatusBoard: Sendable {
 
     typealias Delivery = (onChange: @Sendable (ServingStatus) -> Void, status: ServingStatus)
 
-    private let state: Mutex<State>
+    private let state: Lock<State>
     /// Held while callbacks run, so that two updates reach each watcher in the order they were made.
-    private let delivering = Mutex(())
+    private let delivering = Lock(())
 
     /// A board with `statuses` registered. By default only the server as a whole (`""`), NOT_SERVING until the
     /// server says it is ready.
     public init(_ statuses: [String: ServingStatus] = ["": .notServing]) {
-        state = Mutex(State(statuses: statuses))
+        state = Lock(State(statuses: statuses))
     }
 
     /// Check: the status of `service`, or `UnknownService` for an unregistered name.

@@ -4,6 +4,7 @@ public import EventLoop
 public import GRPCCompression
 internal import HTTP2
 public import RPCCore
+internal import Locks
 internal import Synchronization
 internal import HTTPTypes
 
@@ -192,7 +193,7 @@ public final class ClientConnection: Sendable {
         path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil,
         compression: CompressionAlgorithm? = nil, completion: @escaping @Sendable (UnaryResponse) -> Void
     ) {
-        let state = Mutex(UnaryResponse(status: .ok, message: nil, headers: Metadata(), trailers: Metadata()))
+        let state = Lock(UnaryResponse(status: .ok, message: nil, headers: Metadata(), trailers: Metadata()))
         let call = makeCall(
             path: path, kind: .unary, metadata: metadata, timeout: timeout, compression: compression,
             handlers: ClientCallHandlers(
@@ -217,7 +218,7 @@ public final class ClientConnection: Sendable {
         compression: CompressionAlgorithm? = nil
     ) -> UnaryResponse {
         precondition(!loop.inEventLoop, "the blocking unary call would deadlock its own loop")
-        let result = Mutex<UnaryResponse?>(nil)
+        let result = Lock<UnaryResponse?>(nil)
         let done = DispatchSemaphore(value: 0)
         unary(path: path, request: request, metadata: metadata, timeout: timeout, compression: compression) {
             response in

@@ -6,6 +6,7 @@ public import GRPCCompression
 public import HTTP2
 public import Logging
 public import RPCCore
+internal import Locks
 internal import Synchronization
 
 /// A gRPC server over HTTP/2: a listener, `loopCount` loop threads and the connections they own.
@@ -339,17 +340,17 @@ final class ServerShared: Sendable {
     let acceptPauses = Atomic<Int>(0)
     let tlsHandshakeFailures = Atomic<Int>(0)
     /// `Configuration.tls`, replaced on certificate reload; read once per accepted connection.
-    let tlsContext: Mutex<TLSServerContext?>
+    let tlsContext: Lock<TLSServerContext?>
     /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.
     let acceptPaused = Atomic<Bool>(false)
-    private let resumeAccepting = Mutex<(@Sendable () -> Void)?>(nil)
+    private let resumeAccepting = Lock<(@Sendable () -> Void)?>(nil)
     var logger: Logger { configuration.logger }
 
     init(router: Router<ServerMethodHandler>, httpHandler: HTTPRequestHandler?, configuration: GRPCServer.Configuration) {
         self.router = router
         self.httpHandler = httpHandler
         self.configuration = configuration
-        self.tlsContext = Mutex(configuration.tls)
+        self.tlsContext = Lock(configuration.tls)
     }
 
     func connectionClosed() {

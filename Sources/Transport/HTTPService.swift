@@ -3,6 +3,7 @@
 public import EventLoop
 public import HTTPTypes
 internal import Clocks
+internal import Locks
 internal import Synchronization
 public import Tracing
 
@@ -129,7 +130,7 @@ public final class HTTPResponder: Sendable {
         var annotations = RequestAnnotations()
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = Lock(Shared())
 
     init(
         context: LoopBound<LoopContext>, connectionID: UInt64, target: Target, request: HTTPRequest,

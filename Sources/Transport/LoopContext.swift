@@ -2,6 +2,7 @@ internal import Dispatch
 internal import Glibc
 internal import EventLoop
 internal import HTTP2
+internal import Locks
 internal import Synchronization
 internal import HTTPTypes
 
@@ -111,7 +112,7 @@ let nextConnectionID = Atomic<UInt64>(1)
 /// the caller's own loop (then it runs inline).
 func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) -> T {
     if loop.inEventLoop { return body() }
-    let result = Mutex<T?>(nil)
+    let result = Lock<T?>(nil)
     let done = DispatchSemaphore(value: 0)
     loop.execute {
         let value = body()

@@ -1,6 +1,7 @@
 public import Clocks
 public import EventLoop
 public import GRPCCompression
+internal import Locks
 public import RPCCore
 internal import Synchronization
 public import Tracing
@@ -116,7 +117,7 @@ public final class ServerCall: Sendable {
         var annotations = RequestAnnotations()
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = Lock(Shared())
 
     /// The encoding of this call's response messages: the server's `responseCompression` when the client lists it
     /// in `grpc-accept-encoding` (W-18), else nil (identity). It is declared in the response headers; each message

@@ -1,6 +1,7 @@
 import Batching
 import Dispatch
 import Inference
+import Locks
 import Synchronization
 import Testing
 import TestSupport
@@ -8,7 +9,7 @@ import Clocks
 
 /// Collects completions, keyed by a test-chosen id; any thread may deliver.
 final class Completions: Sendable {
-    private let results = Mutex<[Int: Result<BatchOutput, BatchError>]>([:])
+    private let results = Lock<[Int: Result<BatchOutput, BatchError>]>([:])
     private let arrived = DispatchSemaphore(value: 0)
 
     func handler(_ id: Int) -> @Sendable (Result<BatchOutput, BatchError>) -> Void {
@@ -37,7 +38,7 @@ final class ComputeGate: Sendable {
     private let entered = DispatchSemaphore(value: 0)
     private let release = DispatchSemaphore(value: 0)
     private let holding = Atomic<Bool>(true)
-    private let traces = Mutex<[BatchTrace]>([])
+    private let traces = Lock<[BatchTrace]>([])
 
     var hooks: BatcherHooks {
         BatcherHooks { trace in

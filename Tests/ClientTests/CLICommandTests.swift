@@ -1,8 +1,8 @@
 import Foundation
+import Locks
 import Logging
 import RPCCore
 import Server
-import Synchronization
 import TensorwireClient
 import TensorwireProto
 import Testing
@@ -25,12 +25,12 @@ struct CLICommandLiveTests {
 
     /// A console that keeps what is written and feeds `input` as standard input.
     final class Capture: Sendable {
-        let out = Mutex<[String]>([])
-        let err = Mutex<[String]>([])
-        let input: Mutex<[String]>
+        let out = Lock<[String]>([])
+        let err = Lock<[String]>([])
+        let input: Lock<[String]>
 
         init(input: [String]) {
-            self.input = Mutex(input)
+            self.input = Lock(input)
         }
 
         var console: Console {

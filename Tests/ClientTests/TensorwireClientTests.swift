@@ -2,7 +2,7 @@ import Dispatch
 import Logging
 import RPCCore
 import Server
-import Synchronization
+import Locks
 import TensorwireClient
 import TensorwireProto
 import Testing
@@ -98,7 +98,7 @@ struct TensorwireClientLiveTests {
     @Test func callbackPredictDeliversTrailers() throws {
         try Self.withServer { _, client in
             let done = DispatchSemaphore(value: 0)
-            let result = Mutex<Result<Reply<TensorwireV1.PredictResponse>, RPCError>?>(nil)
+            let result = Lock<Result<Reply<TensorwireV1.PredictResponse>, RPCError>?>(nil)
             client.predict(Self.digits(id: "cb")) { reply in
                 result.withLock { $0 = reply }
                 done.signal()
@@ -127,7 +127,7 @@ struct TensorwireClientLiveTests {
 
     @Test func predictStreamAnswersInOrderAndGoesOnAfterABadRequest() throws {
         try Self.withServer { _, client in
-            let responses = Mutex<[TensorwireV1.PredictResponse]>([])
+            let responses = Lock<[TensorwireV1.PredictResponse]>([])
             let stream = client.predictStream(onResponse: { response in responses.withLock { $0.append(response) } })
             for index in 0..<50 {
                 var request = Self.digits(id: "s\(index)", seed: index)

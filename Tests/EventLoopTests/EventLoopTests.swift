@@ -1,6 +1,7 @@
 import Clocks
 import EventLoop
 import Glibc
+import Locks
 import Synchronization
 import Testing
 import TestSupport
@@ -34,7 +35,7 @@ private final class ReleaseProbe: Sendable {
         let loop = try EventLoop()
         defer { loop.shutdown() }
         #expect(!loop.inEventLoop)
-        let seen = Mutex<[Int]>([])
+        let seen = Lock<[Int]>([])
         for i in 0..<100 { loop.execute { seen.withLock { $0.append(i) } } }
         let onLoopThread = await onLoop(loop) { done in done(loop.inEventLoop) }
         #expect(onLoopThread)

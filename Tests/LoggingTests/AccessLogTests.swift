@@ -2,7 +2,7 @@
 // access log that is off does no work.
 
 import Logging
-import Synchronization
+import Locks
 import Testing
 
 @Suite struct AccessLogTests {
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func anAccessLogThatIsOffBuildsNothing() {
-        let built = Mutex(0)
+        let built = Lock(0)
         func makeRecord() -> AccessLogRecord {
             built.withLock { $0 += 1 }
             return Self.grpcRecord

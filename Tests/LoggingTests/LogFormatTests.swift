@@ -3,7 +3,7 @@
 
 import JSONWire
 import Logging
-import Synchronization
+import Locks
 import Testing
 
 /// 2026-12-06T21:19:04.123Z, the fixed time of every test line.
@@ -180,7 +180,7 @@ func record(_ message: String, level: LogLevel = .info, component: String = "ser
     }
 
     @Test func belowTheLevelNeitherMessageNorFieldsAreBuilt() {
-        let built = Mutex(0)
+        let built = Lock(0)
         func message() -> String {
             built.withLock { $0 += 1 }
             return "m"

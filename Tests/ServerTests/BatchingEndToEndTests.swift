@@ -6,7 +6,7 @@ import HTTP2
 import Inference
 import ProtoWire
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 import TensorwireProto
 import Transport
@@ -79,7 +79,7 @@ struct BatchingEndToEndLiveTests {
         let clients = try (0..<8).map { _ in try ClientConnection(host: "127.0.0.1", port: server.port) }
         defer { for client in clients { client.close() } }
         let requests = (0..<400).map { Digits.request(id: "l\($0)", rows: 1 + $0 % 4, seed: UInt64(1000 + $0)) }
-        let responses = Mutex<[Int: TensorwireV1.PredictResponse]>([:])
+        let responses = Lock<[Int: TensorwireV1.PredictResponse]>([:])
         DispatchQueue.concurrentPerform(iterations: 32) { caller in
             for index in stride(from: caller, to: requests.count, by: 32) {
                 let answer = clients[caller % 8].unary(path: Digits.predict, request: requests[index].serializedBytes(),
@@ -185,7 +185,7 @@ struct BatchingEndToEndLiveTests {
     @Test func predictStreamStopsReadingAtTheInFlightLimitInsteadOfRefusing() throws {
         // A small stream window, so the paused stream also stops the client (the transport test checks the window).
         try HookedServer.with(configure: { $0.http2.initialWindowSize = 65_535 }) { server in
-            let received = Mutex<[TensorwireV1.PredictResponse]>([])
+            let received = Lock<[TensorwireV1.PredictResponse]>([])
             let finished = Promise<Status>()
             let call = server.client.makeCall(
                 path: Digits.stream, kind: .bidirectionalStreaming,

@@ -4,7 +4,7 @@ import Dispatch
 import Inference
 import ProtoWire
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 import TensorwireProto
 
@@ -88,7 +88,7 @@ struct BatchingPropertyLiveTests {
         let catalog = ModelCatalog(repository: ModelRepository.builtin(config: config), clock: clock)
         defer { catalog.shutdown(drain: false) }
         let service = PredictService(catalog: catalog)
-        let completions = Mutex<[Int: [Result<TensorwireV1.PredictResponse, RPCError>]]>([:])
+        let completions = Lock<[Int: [Result<TensorwireV1.PredictResponse, RPCError>]]>([:])
         let threads = 6
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for index in stride(from: thread, to: cases.count, by: threads) {

@@ -2,6 +2,7 @@ import Batching
 import Clocks
 import Dispatch
 import Inference
+import Locks
 import ProtoWire
 import RPCCore
 import Synchronization
@@ -17,7 +18,7 @@ final class ComputeGate: Sendable {
     private let isOpen = Atomic<Bool>(false)
     private let semaphore = DispatchSemaphore(value: 0)
     /// Every batch that reached the hook, in order.
-    let traces = Mutex<[BatchTrace]>([])
+    let traces = Lock<[BatchTrace]>([])
 
     var hooks: BatcherHooks {
         BatcherHooks(beforeCompute: { trace in

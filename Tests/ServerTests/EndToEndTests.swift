@@ -2,7 +2,7 @@ import Logging
 import Dispatch
 import ProtoWire
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 import TensorwireProto
 import Transport
@@ -81,8 +81,8 @@ struct EndToEndLiveTests {
 
     @Test func predictStreamAnswersInRequestOrderAndSurvivesABadMessage() throws {
         try Self.withServer { _, client in
-            let received = Mutex<[TensorwireV1.PredictResponse]>([])
-            let finished = Mutex<Status?>(nil)
+            let received = Lock<[TensorwireV1.PredictResponse]>([])
+            let finished = Lock<Status?>(nil)
             let done = DispatchSemaphore(value: 0)
             let call = client.makeCall(
                 path: "/tensorwire.v1.Inference/PredictStream", kind: .bidirectionalStreaming,

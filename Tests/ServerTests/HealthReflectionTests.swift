@@ -3,7 +3,7 @@ import Dispatch
 import ProtoWire
 import RPCCore
 import ServiceSupport
-import Synchronization
+import Locks
 import Testing
 import TensorwireProto
 import Transport
@@ -282,7 +282,7 @@ final class StreamRecorder: Sendable {
         var status: Status?
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     /// Signalled after every event.
     private let event = DispatchSemaphore(value: 0)
 

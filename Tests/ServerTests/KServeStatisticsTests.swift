@@ -4,6 +4,7 @@ import Foundation
 import Inference
 import ProtoWire
 import RPCCore
+import Locks
 import Synchronization
 import Testing
 import TensorwireProto

@@ -3,7 +3,7 @@ import Dispatch
 import ProtoWire
 import RPCCore
 import ServiceSupport
-import Synchronization
+import Locks
 import Testing
 import TensorwireProto
 import Transport
@@ -200,8 +200,8 @@ struct KServeLiveTests {
     static func stream(
         _ client: ClientConnection, _ requests: [[UInt8]], metadata: Metadata = Metadata()
     ) throws -> ([KServe.ModelStreamInferResponse], Status?) {
-        let received = Mutex<[KServe.ModelStreamInferResponse]>([])
-        let finished = Mutex<Status?>(nil)
+        let received = Lock<[KServe.ModelStreamInferResponse]>([])
+        let finished = Lock<Status?>(nil)
         let done = DispatchSemaphore(value: 0)
         let call = client.makeCall(
             path: prefix + "ModelStreamInfer", kind: .bidirectionalStreaming, metadata: metadata,

@@ -6,6 +6,7 @@ import Inference
 import ProtoWire
 import RPCCore
 import ServiceSupport
+import Locks
 import Synchronization
 import Testing
 import TensorwireProto
@@ -205,9 +206,9 @@ struct ModelControlLiveTests {
         }
         try catalog.load(model: "alpha")
         let service = KServeService(catalog: catalog)
-        let results = Mutex<[String: Result<KServe.ModelInferResponse, RPCError>]>([:])
+        let results = Lock<[String: Result<KServe.ModelInferResponse, RPCError>]>([:])
         // What finished, in order: the requests' completions and the unload.
-        let finished = Mutex<[String]>([])
+        let finished = Lock<[String]>([])
         let done = DispatchSemaphore(value: 0)
         func submit(_ id: String) {
             var request = KServeLiveTests.digitsRequest(id: id)
@@ -273,7 +274,7 @@ struct ModelControlLiveTests {
         try catalog.load(model: "alpha")
         let service = KServeService(catalog: catalog)
         let failures = Atomic<Int>(0)
-        let finished = Mutex<[String]>([])
+        let finished = Lock<[String]>([])
         let done = DispatchSemaphore(value: 0)
         for id in 0..<3 {
             var request = KServeLiveTests.digitsRequest(id: "\(id)")

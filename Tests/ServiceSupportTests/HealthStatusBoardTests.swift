@@ -1,11 +1,11 @@
+import Locks
 import ServiceSupport
-import Synchronization
 import TensorwireProto
 import Testing
 
 /// Collects the statuses one watcher is sent.
 final class Received: Sendable {
-    let statuses = Mutex<[HealthStatusBoard.ServingStatus]>([])
+    let statuses = Lock<[HealthStatusBoard.ServingStatus]>([])
     var all: [HealthStatusBoard.ServingStatus] { statuses.withLock { $0 } }
     @Sendable func append(_ status: HealthStatusBoard.ServingStatus) { statuses.withLock { $0.append(status) } }
 }
@@ -87,7 +87,7 @@ struct HealthStatusBoardTests {
     @Test func aWatcherMayCancelItselfFromItsCallback() {
         let board = HealthStatusBoard(["": .serving])
         let received = Received()
-        let token = Mutex<HealthStatusBoard.WatchToken?>(nil)
+        let token = Lock<HealthStatusBoard.WatchToken?>(nil)
         let cancelling: @Sendable (HealthStatusBoard.ServingStatus) -> Void = { status in
             received.append(status)
             if status == .notServing, let mine = token.withLock({ $0 }) { board.cancel(mine) }

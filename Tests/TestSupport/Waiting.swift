@@ -3,12 +3,12 @@
 // decides the outcome.
 
 internal import Dispatch
-internal import Synchronization
+internal import Locks
 
 /// A one-shot value filled in by another thread (a completion, a handler reaching a step). The first `fulfill`
 /// wins; `wait` blocks on a semaphore until it arrives. Any thread.
 package final class Promise<Value: Sendable>: Sendable {
-    private let value = Mutex<Value?>(nil)
+    private let value = Lock<Value?>(nil)
     private let semaphore = DispatchSemaphore(value: 0)
 
     package init() {}

@@ -1,13 +1,13 @@
 import GRPCCompression
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 @testable import Transport
 import TestSupport
 
 /// What a compression-aware echo handler saw: each request message and whether it arrived compressed.
 private final class RequestLog: Sendable {
-    let entries = Mutex<[(bytes: [UInt8], compressed: Bool)]>([])
+    let entries = Lock<[(bytes: [UInt8], compressed: Bool)]>([])
 
     func record(_ call: ServerCall, _ bytes: [UInt8]) {
         entries.withLock { $0.append((bytes, call.requestMessageWasCompressed)) }
@@ -36,7 +36,7 @@ private func compressionRouter(_ log: RequestLog) -> Router<ServerMethodHandler>
     router.register(
         Echo.update,
         handler: .bidirectionalStreaming { call in
-            let count = Mutex(0)
+            let count = Lock(0)
             return RequestObserver(
                 onMessage: { message in
                     log.record(call, message)
@@ -56,7 +56,7 @@ private let payload: [UInt8] = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 
 
 /// Records messages together with their compressed flags.
 private final class FlagRecorder: Sendable {
-    let flags = Mutex<[Bool]>([])
+    let flags = Lock<[Bool]>([])
     let recorder = CallRecorder()
 
     var handlers: ClientCallHandlers {

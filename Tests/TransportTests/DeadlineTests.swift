@@ -12,7 +12,7 @@ import EventLoop
 import Glibc
 import HTTP2
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 import Transport
 import HTTPTypes
@@ -131,8 +131,8 @@ import TestSupport
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
         let total = 600  // under nghttp2's stream-reset burst (1000): every timed-out call is a client RST_STREAM
-        let codes = Mutex<[Status.Code: Int]>([:])
-        let other = Mutex<[String]>([])
+        let codes = Lock<[Status.Code: Int]>([:])
+        let other = Lock<[String]>([])
         let done = Promise<Bool>()
         let inFlight = DispatchSemaphore(value: 16)
         for _ in 0..<total {

@@ -3,8 +3,8 @@
 import Dispatch
 import Glibc
 import HTTPTypes
+import Locks
 import RPCCore
-import Synchronization
 import TestSupport
 import Testing
 import Transport
@@ -13,7 +13,7 @@ import Transport
 /// pipelined pair is answered out of order by the handler and the transport must restore the order.
 final class EchoHTTPHandler: Sendable {
     let laterArrived = DispatchSemaphore(value: 0)
-    let requests = Mutex<[String]>([])
+    let requests = Lock<[String]>([])
 
     var handler: HTTPRequestHandler {
         HTTPRequestHandler { request, responder in

@@ -1,7 +1,7 @@
 import Dispatch
 import HTTP2
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 import Transport
 import TestSupport
@@ -14,7 +14,7 @@ struct ReadPausingLiveTests {
 
     @Test func pausedStreamStopsTheClientAtTheWindowAndResumesInOrder() throws {
         let window = 65_535
-        let received = Mutex<[[UInt8]]>([])
+        let received = Lock<[[UInt8]]>([])
         let serverCall = Promise<ServerCall>()
         var router = Echo.router()
         router.register(

@@ -7,7 +7,7 @@ import Glibc
 import HTTP2
 import HTTPTypes
 import RPCCore
-import Synchronization
+import Locks
 import Testing
 import Transport
 import TestSupport
@@ -54,8 +54,8 @@ func makeServer(
 
 /// Collects a streaming call's events.
 final class CallRecorder: Sendable {
-    let headers = Mutex<Metadata?>(nil)
-    let messages = Mutex<[[UInt8]]>([])
+    let headers = Lock<Metadata?>(nil)
+    let messages = Lock<[[UInt8]]>([])
     let finished = Promise<(Status, Metadata)>()
 
     var handlers: ClientCallHandlers {

@@ -8,6 +8,7 @@ import Glibc
 import HTTP2
 import Logging
 import RPCCore
+import Locks
 import Synchronization
 import Testing
 @testable import Transport
@@ -119,7 +120,7 @@ private let frameSlack = 16_384 + 5
         #expect(client.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30)).message == [1])
 
         let silent = 5
-        let outcomes = Mutex<[Bool]>([])
+        let outcomes = Lock<[Bool]>([])
         DispatchQueue.concurrentPerform(iterations: silent) { index in
             // One sends half of the preface: still not a handshake.
             let start = index == 0 ? Array(ConnectionPreface.http2.prefix(10)) : []
@@ -270,7 +271,7 @@ private let frameSlack = 16_384 + 5
     /// queue no more than the connection bound plus one message per stream (plus what the client's 64 KiB window
     /// let out).
     @Test func queuedResponseBytesAreBoundedPerConnection() throws {
-        let sent = Mutex<[Int]>([])
+        let sent = Lock<[Int]>([])
         let stopped = Atomic<Int>(0)
         var router = Echo.router()
         router.register(

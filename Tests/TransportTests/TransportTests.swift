@@ -2,6 +2,7 @@ import Clocks
 import Dispatch
 import EventLoop
 import RPCCore
+import Locks
 import Synchronization
 import Testing
 import Transport
@@ -54,9 +55,9 @@ struct ServerAndClientLiveTests {
         defer { server.shutdown(drainSeconds: 1) }
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
-        let received = Mutex<[[UInt8]]>([])
+        let received = Lock<[[UInt8]]>([])
         let finished = Promise<Status>()
-        let callBox = Mutex<ClientCall?>(nil)
+        let callBox = Lock<ClientCall?>(nil)
         let call = client.makeCall(
             path: Echo.update.path, kind: .bidirectionalStreaming,
             handlers: ClientCallHandlers(
@@ -202,7 +203,7 @@ struct ServerAndClientLiveTests {
         defer { server.shutdown(drainSeconds: 1) }
         let clients = try (0..<4).map { _ in try ClientConnection(host: "127.0.0.1", port: server.port) }
         defer { for client in clients { client.close() } }
-        let results = Mutex<[Int: UnaryResponse]>([:])
+        let results = Lock<[Int: UnaryResponse]>([:])
         let total = 240
         let done = Promise<Bool>()
         for i in 0..<total {

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes mlp-large for the batching benchmark with numpy alone (the `onnx` package is not pinned).
+"""Writes the benchmarks' MLPs as ONNX with numpy alone (the `onnx` package is not pinned).
 
-  batching_models.py --mlp-large DIR/mlp-large/1/model.onnx
+  batching_models.py [--mlp-large DIR/mlp-large/1/model.onnx] [--mlp-small DIR/mlp_small/1/model.onnx]
 
 mlp-large is 1024→4096→4096→1024 with relu, the same graph and weights as Tools/bench/engine_onnxruntime.py's
 --write-mlp-large (numpy default_rng(1024), PyTorch-style Gemm with transB=1), so the engine benchmark and this one
-measure the same model. The protobuf is encoded by hand: a ModelProto needs only varints and length-delimited
-fields, and the weights go into raw_data.
+measure the same model. mlp-small is 64→128→64→10 with relu (default_rng(64)), the REST benchmark's model
+(Tools/bench/rest). Both take `input` [N, in] and answer `output` [N, out]. The protobuf is encoded by hand: a
+ModelProto needs only varints and length-delimited fields, and the weights go into raw_data.
 """
 import argparse
 import os
@@ -66,23 +67,25 @@ def value_info(name, dims):
     return field_bytes(1, name) + field_bytes(2, field_bytes(1, tensor_type))
 
 
-def mlp_large():
-    rng = np.random.default_rng(1024)
-    sizes = [1024, 4096, 4096, 1024]
+def mlp(name, sizes, seed):
+    """A relu MLP over `sizes` with PyTorch's default uniform initialisation drawn from default_rng(seed)."""
+    rng = np.random.default_rng(seed)
     nodes, inits = [], []
     x = "input"
+    last = len(sizes) - 2
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         bound = 1 / np.sqrt(a)
         inits.append(tensor(f"fc{i}.weight", rng.uniform(-bound, bound, (b, a)).astype(np.float32)))
         inits.append(tensor(f"fc{i}.bias", rng.uniform(-bound, bound, (b,)).astype(np.float32)))
-        y = f"h{i}" if i < 2 else "output"
+        y = f"h{i}" if i < last else "output"
         nodes.append(node("Gemm", [x, f"fc{i}.weight", f"fc{i}.bias"], [y], f"fc{i}", [("transB", 1)]))
-        if i < 2:
+        if i < last:
             nodes.append(node("Relu", [y], [f"r{i}"], f"relu{i}"))
             x = f"r{i}"
-    graph = b"".join(field_bytes(1, n) for n in nodes) + field_bytes(2, "mlp_large")
+    graph = b"".join(field_bytes(1, n) for n in nodes) + field_bytes(2, name)
     graph += b"".join(field_bytes(5, t) for t in inits)
-    graph += field_bytes(11, value_info("input", ["N", 1024])) + field_bytes(12, value_info("output", ["N", 1024]))
+    graph += field_bytes(11, value_info("input", ["N", sizes[0]]))
+    graph += field_bytes(12, value_info("output", ["N", sizes[-1]]))
     model = field_varint(1, 8)                                      # ir_version
     model += field_bytes(2, "pytorch")                              # producer_name
     model += field_bytes(7, graph)                                  # graph
@@ -90,13 +93,24 @@ def mlp_large():
     return model
 
 
+MODELS = {
+    "mlp_large": lambda: mlp("mlp_large", [1024, 4096, 4096, 1024], 1024),
+    "mlp_small": lambda: mlp("mlp_small", [64, 128, 64, 10], 64),
+}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mlp-large", required=True)
+    parser.add_argument("--mlp-large")
+    parser.add_argument("--mlp-small")
     args = parser.parse_args()
-    os.makedirs(os.path.dirname(os.path.abspath(args.mlp_large)), exist_ok=True)
-    with open(args.mlp_large, "wb") as f:
-        f.write(mlp_large())
+    if not (args.mlp_large or args.mlp_small):
+        parser.error("name at least one of --mlp-large, --mlp-small")
+    for key, path in (("mlp_large", args.mlp_large), ("mlp_small", args.mlp_small)):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(MODELS[key]())
 
 
 if __name__ == "__main__":

@@ -573,6 +573,135 @@ class Report:
         self.md.append(self.noise_note("kserve"))
 
 
+    # -- rest --
+    def rest(self):
+        if not self.begin("rest", "REST: HTTP/1.1 KServe v2 under perf_analyzer and h2load (`Tools/bench/rest`)",
+                          []):
+            return
+        infer = read_csv(self.dir, "rest_infer.csv") or []
+        health = read_csv(self.dir, "rest_health.csv") or []
+        tensors = read_csv(self.dir, "rest_tensors.csv") or []
+        if not (infer or health or tensors):
+            self.md.append("section skipped: the benchmark ran but wrote no rest_*.csv; its output follows.\n")
+            self.md.append("```\n%s\n```\n" % log_excerpt(self.dir, "rest"))
+            return
+        pinned = next((r["pinned"] for r in infer + health + tensors if r.get("pinned")), "no")
+        self.md.append("Every round runs Tensorwire and its reference back to back, the order flipping each round; "
+                       "ratios are per round, median [min–max]. %s CPU columns: the share of one core used by the "
+                       "load generator (user+system over its wall time) and by the server's process tree over the "
+                       "same time; a client near 100%% is the limit of that figure.\n" % (
+                           "Servers on CPU 0, load generators on CPU 1 (taskset)." if pinned != "no" else
+                           "Not pinned: the scheduler places servers and load generators on the 2 cores."))
+
+        def pct(values):
+            value = med(values)
+            return "–" if value is None else fmt(value) + "%"
+
+        def by_round(rows, key, field):
+            out = {}
+            for r in rows:
+                if num(r.get(field)) is not None:
+                    out.setdefault(r["round"], {})[r[key]] = num(r[field])
+            return out
+
+        def ratios(rounds, top, bottom):
+            return [v[top] / v[bottom] for v in rounds.values() if v.get(top) and v.get(bottom)]
+
+        def limits(rows, key, names):
+            """A sentence naming the figures whose side used 80% of its core or more (the figure's limit)."""
+            found = []
+            for name in names:
+                mine = [r for r in rows if r[key] == name]
+                for side, column in (("the load generator", "client_cpu_pct"), ("the server", "server_cpu_pct")):
+                    share = med([num(r.get(column)) for r in mine])
+                    if share is not None and share >= 80:
+                        found.append("%s: %s used %.0f%% of a core" % (name, side, share))
+            return ("Near a limit (≥ 80%% of a core): %s.\n" % "; ".join(found)) if found else ""
+
+        if infer:
+            out = []
+            for server in ("tensorwire", "pytriton"):
+                rows = [r for r in infer if r["server"] == server and num(r.get("infer_per_s")) is not None]
+                out.append([server, spread([num(r["infer_per_s"]) for r in rows]),
+                            fmt(med([num(r["p50_us"]) for r in rows])), fmt(med([num(r["p99_us"]) for r in rows])),
+                            fmt(med([num(r["server_mean_batch"]) for r in rows])),
+                            pct([num(r["client_cpu_pct"]) for r in rows]),
+                            pct([num(r["server_cpu_pct"]) for r in rows]),
+                            fmt(med([num(r["server_cpu_us_per_req"]) for r in rows]))])
+            vs = ratios(by_round(infer, "server", "infer_per_s"), "tensorwire", "pytriton")
+            cpu_vs = ratios(by_round(infer, "server", "server_cpu_us_per_req"), "pytriton", "tensorwire")
+            c = next((r["concurrency"] for r in infer if r.get("concurrency")), "16")
+            self.md.append("**perf_analyzer -i http, mlp_small (64→128→64→10), concurrency %s**: Tensorwire against "
+                           "PyTriton 0.7.0 (Triton 2.51 HTTP, dynamic batching, max_batch_size 64, onnxruntime in its "
+                           "infer_func) started in the same run. Latency in µs.\n" % c)
+            self.md.append(table(["server", "infer/s", "p50 µs", "p99 µs", "mean batch", "client CPU",
+                                  "server CPU", "server CPU µs/inference"], out) + "\n")
+            self.md.append(limits(infer, "server", ("tensorwire", "pytriton")))
+            errors = [r["error"] for r in infer if r.get("error")]
+            if errors:
+                self.md.append("PyTriton gave no figures: %s\n" % errors[0])
+            self.md.append("Tensorwire / PyTriton infer/s: %s (target, issue 17: ≥ 10×). Server CPU per inference, "
+                           "PyTriton / Tensorwire: %s.\n" % (ratio_text(vs), ratio_text(cpu_vs)))
+            if vs:
+                self.headlines.append("REST: mlp_small c=%s over HTTP %s infer/s, %.1f× PyTriton" % (
+                    c, fmt(med([num(r["infer_per_s"]) for r in infer if r["server"] == "tensorwire"])), med(vs)))
+
+        if health:
+            out, cats, series = [], [], {"tensorwire": [], "nginx": []}
+            for pipeline in dict.fromkeys(r["pipeline"] for r in health):
+                rows = [r for r in health if r["pipeline"] == pipeline]
+                cells = []
+                for server in ("tensorwire", "nginx"):
+                    mine = [r for r in rows if r["server"] == server]
+                    rps = [num(r["req_per_s"]) for r in mine]
+                    cells += [spread(rps), fmt(med([num(r["bytes_per_response"]) for r in mine])),
+                              pct([num(r["client_cpu_pct"]) for r in mine]),
+                              pct([num(r["server_cpu_pct"]) for r in mine]),
+                              fmt(med([num(r["server_cpu_us_per_req"]) for r in mine]))]
+                    series[server].append((med(rps), min(rps), max(rps)) if rps else None)
+                vs = ratios(by_round(rows, "server", "req_per_s"), "tensorwire", "nginx")
+                cpu_vs = ratios(by_round(rows, "server", "server_cpu_us_per_req"), "tensorwire", "nginx")
+                out.append(["-m %s" % pipeline] + cells + [ratio_text(vs), ratio_text(cpu_vs)])
+                cats.append("-m %s" % pipeline)
+                self.headlines.append("REST: GET /v2/health/ready over HTTP/1.1 -m %s, %s req/s, %.2f× nginx" % (
+                    pipeline, fmt(med([num(r["req_per_s"]) for r in rows if r["server"] == "tensorwire"])),
+                    med(vs) or 0))
+            self.md.append("**h2load --h1 `GET /v2/health/ready`**, -n %s -c 16 -t 1: Tensorwire on its default "
+                           "single loop against nginx (one worker, access log off, open_file_cache) serving a static "
+                           "file with the same body (%s bytes). B/answer: bytes received per response, head "
+                           "included; µs/req: the server's CPU time per request (its CPU share ÷ req/s).\n" % (
+                               health[0]["requests"], health[0]["body_bytes"]))
+            self.md.append(table(["pipeline", "tensorwire req/s", "B/answer", "h2load CPU", "server CPU", "µs/req",
+                                  "nginx req/s", "B/answer", "h2load CPU", "server CPU", "µs/req", "tw / nginx req/s",
+                                  "tw / nginx CPU per request"], out) + "\n")
+            self.md.append(limits(health, "server", ("tensorwire", "nginx")))
+            self.md.append("Target (issue 17): ≥ 0.8× nginx.\n")
+            self.svg("rest-health.svg", svgplot.bar_chart("GET /v2/health/ready over HTTP/1.1 (h2load --h1)", cats,
+                                                          "requests/s", list(series.items())), "REST health req/s")
+        if tensors:
+            out = []
+            rounds = by_round(tensors, "mode", "infer_per_s")
+            for mode in dict.fromkeys(r["mode"] for r in tensors):
+                rows = [r for r in tensors if r["mode"] == mode and num(r.get("infer_per_s")) is not None]
+                out.append([mode, spread([num(r["infer_per_s"]) for r in rows]),
+                            fmt(med([num(r["p50_us"]) for r in rows])), fmt(med([num(r["p99_us"]) for r in rows])),
+                            fmt(med([num(r["client_send_us"]) for r in rows])),
+                            fmt(med([num(r["client_recv_us"]) for r in rows])),
+                            pct([num(r["client_cpu_pct"]) for r in rows]),
+                            pct([num(r["server_cpu_pct"]) for r in rows]),
+                            fmt(med([num(r["server_cpu_us_per_req"]) for r in rows])),
+                            ratio_text(ratios(rounds, mode, "http-binary"))])
+            self.md.append("**Tensor encodings on mlp-large (1024→4096→4096→1024)**, perf_analyzer at concurrency "
+                           "%s: HTTP with Triton's binary tensor extension, HTTP with JSON tensors both ways, gRPC. "
+                           "Client send/recv: perf_analyzer's own time encoding and decoding, µs per request.\n"
+                           % tensors[0]["concurrency"])
+            self.md.append(table(["encoding", "infer/s", "p50 µs", "p99 µs", "client send µs", "client recv µs",
+                                  "client CPU", "server CPU", "server CPU µs/inference", "infer/s vs http-binary"],
+                                 out) + "\n")
+            self.md.append(limits(tensors, "mode", list(dict.fromkeys(r["mode"] for r in tensors))))
+        self.md.append(self.noise_note("rest"))
+
+
 def write(directory, quick, seconds, build_seconds, revision):
     report = Report(directory)
     body_start = len(report.md)
@@ -582,6 +711,7 @@ def write(directory, quick, seconds, build_seconds, revision):
     report.batching()
     report.batch_sizes()
     report.kserve()
+    report.rest()
     body = report.md[body_start:]
 
     name = os.path.basename(os.path.normpath(directory))

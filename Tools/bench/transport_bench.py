@@ -109,14 +109,7 @@ def h2load(url, body_path, headers, clients, streams, seconds, workdir):
         argv += ["-H", header]
     argv.append(url)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
-    finished = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
-    requests = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
-                         r"(\d+) errored", out)
-    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
-    if not finished or not requests or not codes:
-        raise SystemExit("h2load output not understood:\n" + out)
-    if int(requests.group(4)) or int(requests.group(5)) or int(codes.group(3)) or int(codes.group(4)):
-        raise SystemExit("h2load saw failures:\n" + out)
+    rate, _ = h2load_figures(out)
     durations = []
     with open(log_path) as f:
         for line in f:
@@ -128,7 +121,20 @@ def h2load(url, body_path, headers, clients, streams, seconds, workdir):
         raise SystemExit("h2load logged no requests:\n" + out)
     p50 = durations[len(durations) // 2] / 1000.0
     p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] / 1000.0
-    return float(finished.group(1)), p50, p99
+    return rate, p50, p99
+
+
+def h2load_figures(out):
+    """(req/s, succeeded requests) from h2load's summary; exits when a request failed or an answer was not 2xx/3xx."""
+    finished = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+    requests = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                         r"(\d+) errored", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not finished or not requests or not codes:
+        raise SystemExit("h2load output not understood:\n" + out)
+    if int(requests.group(4)) or int(requests.group(5)) or int(codes.group(3)) or int(codes.group(4)):
+        raise SystemExit("h2load saw failures:\n" + out)
+    return float(finished.group(1)), int(requests.group(3))
 
 
 def main():

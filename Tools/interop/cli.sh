@@ -255,8 +255,9 @@ has failed-predict "^tensorwire: model 'broken' is FAILED: " err
 run failed-bench 7 bench broken --requests 1 --warmup 0
 stop_server || fail "server (failed model) did not drain cleanly"
 
-# bench --stream honours --timeout per request: a 300 ms batching delay answers every request late.
-start_server --max-queue-delay-us 300000
+# bench --stream honours --timeout per request: a 2 s batching delay answers every request late. (With 300 ms a
+# loaded machine, whose 50 ms timeouts fired every ~100 ms, let the fourth request into the batch in time.)
+start_server --max-queue-delay-us 2000000
 export TENSORWIRE_SERVER=127.0.0.1:$SERVER_PORT
 rc=0
 "$CLI_BIN" bench digits --stream -c 1 --requests 4 --warmup 0 --timeout 50ms --json > "$WORK/bench-stream-timeout.out" \

@@ -12,6 +12,7 @@
 
 import Dispatch
 import Glibc
+import Locks
 import ProtoWire
 import RPCCore
 import Synchronization
@@ -74,7 +75,7 @@ struct GRPCLoad {
             var errors = 0
         }
 
-        let state = Mutex(State())
+        let state = Lock(State())
         let stopping = Atomic<Bool>(false)
         let outstanding = Atomic<Int>(0)
 
@@ -95,8 +96,8 @@ struct GRPCLoad {
 
     /// One PredictStream's send times (responses come back in request order) and its call.
     final class StreamState: Sendable {
-        let sent = Mutex<[ContinuousClock.Instant]>([])
-        let handle = Mutex<ClientCall?>(nil)
+        let sent = Lock<[ContinuousClock.Instant]>([])
+        let handle = Lock<ClientCall?>(nil)
         let inFlight: Atomic<Int>
 
         init(callers: Int) { inFlight = Atomic(callers) }

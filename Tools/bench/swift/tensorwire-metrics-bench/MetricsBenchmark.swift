@@ -2,20 +2,21 @@
 //
 // Times Counter.increment, Histogram.observe and Gauge.add (the compare-and-exchange loop that also keeps a
 // histogram's sum) on one thread and on two threads (the same child, the contended case; and a child each, the
-// usual one: different models or codes), beside what a lock per update would cost: a Synchronization.Mutex around
-// a plain integer, in the same run. Also the label lookup (`family.labels(…)`, which the hot path should not pay per
+// usual one: different models or codes), beside what a lock per update would cost: the project's lock (Locks.Lock)
+// around a plain integer, in the same run. Also the label lookup (`family.labels(…)`, which the hot path should not pay per
 // request) and one scrape of a registry the size of a busy server's.
 //
 // Time is each thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so that on a shared machine the time other processes
 // hold the core is not counted; a cache line moving between cores, or a thread spinning on a lock, still is. The
 // wall-clock figure (barrier release to the last thread's end) is printed beside it. Prints one tab-separated line
 // per case: median, min and max CPU ns per update per thread over the repeats, the median wall ns, and the CPU
-// median's ratio to the mutex in the same setting. `--iterations N` (updates per thread per repeat) and
+// median's ratio to the lock in the same setting. `--iterations N` (updates per thread per repeat) and
 // `--repeats N` resize the run.
 // Run it with `swift run -c release tensorwire-metrics-bench`.
 
 internal import Dispatch
 internal import Glibc
+internal import Locks
 internal import Metrics
 internal import Synchronization
 
@@ -34,7 +35,7 @@ final class StartLine: Sendable {
 
 /// The reference: an integer behind a lock, as a metrics library without atomics would keep a counter.
 final class LockedCount: Sendable {
-    let count = Mutex<UInt64>(0)
+    let count = Lock<UInt64>(0)
 }
 
 /// One case's figures: ns per update per thread.
@@ -73,7 +74,7 @@ enum MetricsBenchmark {
             var wall: [Double] = []
             for _ in 0..<repeats {
                 let start = StartLine(threads: threads)
-                let spans = Mutex<[(began: UInt64, ended: UInt64, cpu: UInt64)]>([])
+                let spans = Lock<[(began: UInt64, ended: UInt64, cpu: UInt64)]>([])
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
                     start.arriveAndWait()
                     let began = DispatchTime.now().uptimeNanoseconds
@@ -118,9 +119,9 @@ enum MetricsBenchmark {
             let threads = setting == "1 thread" ? 1 : 2
             let shared = setting.hasSuffix("same child")
             let child: @Sendable (Int) -> Int = { shared ? 0 : $0 }
-            rows.append(("Mutex<UInt64> += 1 (a lock per update)", setting, measure(threads: threads) { thread in
-                let mutex = child(thread)
-                for _ in 0..<iterations { locked[mutex].count.withLock { $0 &+= 1 } }
+            rows.append(("Lock<UInt64> += 1 (a lock per update)", setting, measure(threads: threads) { thread in
+                let lock = child(thread)
+                for _ in 0..<iterations { locked[lock].count.withLock { $0 &+= 1 } }
             }))
             rows.append(("Counter.increment", setting, measure(threads: threads) { thread in
                 let counter = counters[child(thread)]
@@ -163,10 +164,10 @@ enum MetricsBenchmark {
         scrapeMicroseconds.sort()
 
         print("# \(iterations) updates per thread, \(repeats) repeats; thread CPU ns per update per thread")
-        print("case\tsetting\tcpu_ns_median\tcpu_ns_min\tcpu_ns_max\twall_ns_median\tratio_to_mutex")
+        print("case\tsetting\tcpu_ns_median\tcpu_ns_min\tcpu_ns_max\twall_ns_median\tratio_to_lock")
         for row in rows {
-            let mutex = rows.first { $0.setting == row.setting && $0.name.hasPrefix("Mutex") }
-            let ratio = mutex.map { fixed(row.figures.median / $0.figures.median) } ?? "-"
+            let lock = rows.first { $0.setting == row.setting && $0.name.hasPrefix("Lock<") }
+            let ratio = lock.map { fixed(row.figures.median / $0.figures.median) } ?? "-"
             let figures = row.figures
             print(
                 "\(row.name)\t\(row.setting)\t\(fixed(figures.median))\t\(fixed(figures.min))\t\(fixed(figures.max))"

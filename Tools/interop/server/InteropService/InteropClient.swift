@@ -1,8 +1,8 @@
 internal import Dispatch
 internal import GRPCCompression
+internal import Locks
 internal import ProtoWire
 internal import RPCCore
-internal import Synchronization
 public import Transport
 
 /// A failed interop assertion: which case, and what differed.
@@ -374,9 +374,9 @@ struct StartedCall: Sendable {
 
 /// Records a call's callbacks (they run on the connection's loop thread). Any thread.
 final class CallRecording: Sendable {
-    let result = Mutex(CallResult())
+    let result = Lock(CallResult())
     let done = DispatchSemaphore(value: 0)
-    private let nextFlag = Mutex(false)
+    private let nextFlag = Lock(false)
     private let messageArrived = DispatchSemaphore(value: 0)
 
     var handlers: ClientCallHandlers {

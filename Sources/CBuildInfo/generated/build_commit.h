@@ -1,0 +1,1 @@
+#define TENSORWIRE_GIT_COMMIT "4e59bcf244a8"
