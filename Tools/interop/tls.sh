@@ -2,7 +2,7 @@
 # TLS with real peers (issue 19, point 1), against tensorwire-server with --tls-cert/--tls-key:
 #  1. A throwaway CA, a server certificate for localhost/127.0.0.1 and client certificates (one from another CA),
 #     made here with the openssl CLI.
-#  2. grpcio over ssl_channel_credentials; curl --cacert over HTTP/2 and HTTP/1.1; `openssl s_client -alpn h2` shows
+#  2. grpcio over ssl_channel_credentials; grpcurl -cacert (reflection, health); curl --cacert over HTTP/2 and HTTP/1.1; `openssl s_client -alpn h2` shows
 #     ALPN h2; `-tls1_1` is refused.
 #  3. Mutual TLS (--tls-client-ca): a good certificate passes, a missing and a wrong one are refused.
 #  4. Reload: new files and SIGHUP, then files replaced without a signal (the one-second watcher); a new connection
@@ -54,6 +54,12 @@ for version in --http2 --http1.1; do
         fail "curl $version over TLS: $(cat "$pki/curl.out")"
     fi
 done
+if "$VENV_BIN/grpcurl" -cacert "$pki/ca.pem" -d '{}' "localhost:$SERVER_PORT" grpc.health.v1.Health/Check 2>&1 \
+    | grep -q SERVING; then
+    ok "grpcurl -cacert: health Check SERVING (reflection over TLS)"
+else
+    fail "grpcurl -cacert health Check"
+fi
 alpn=$(openssl s_client -connect "127.0.0.1:$SERVER_PORT" -alpn h2 -CAfile "$pki/ca.pem" </dev/null 2>/dev/null \
     | grep -m1 'ALPN protocol' || true)
 [ "$alpn" = "ALPN protocol: h2" ] && ok "openssl s_client -alpn h2: $alpn" || fail "s_client ALPN: '$alpn'"
