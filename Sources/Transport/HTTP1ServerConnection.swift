@@ -99,6 +99,8 @@ final class HTTP1ServerConnection: FlushableConnection {
         armIdleTimer()
         initialBytes.withUnsafeBytes { process($0) }
         afterInput()
+        // Over TLS the HTTP/2 side may have left decrypted bytes in the session when it handed the socket over.
+        scheduleBufferedRead()
     }
 
     // MARK: Input

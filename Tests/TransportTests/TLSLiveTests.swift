@@ -124,6 +124,25 @@ private let closeRequest = Array("GET /who HTTP/1.1\r\nHost: localhost\r\nConnec
         #expect(String(decoding: exchange.reply, as: UTF8.self).hasSuffix("identity=-"))
     }
 
+    @Test func manyPipelinedRequestsInOneTLSWriteAreAllAnswered() throws {
+        // About 100 KB of requests: more than one 64 KiB read, more than the 32 requests in flight allowed, so the
+        // hand-over to HTTP/1.1 and the pipelining pause both leave decrypted bytes waiting inside the session.
+        let (server, certs) = try makeTLSServer()
+        defer { server.shutdown(drainSeconds: 0) }
+        let pad = String(repeating: "p", count: 600)
+        var requests: [UInt8] = []
+        for index in 0..<150 {
+            let close = index == 149 ? "Connection: close\r\n" : ""
+            requests += Array("GET /who/\(index) HTTP/1.1\r\nHost: localhost\r\nX-Pad: \(pad)\r\n\(close)\r\n".utf8)
+        }
+        let exchange = try tlsExchange(
+            port: server.port, client: try TLSClientContext(caFile: certs.caCertificate, alpn: []), request: requests,
+            seconds: 30)
+        let text = String(decoding: exchange.reply, as: UTF8.self)
+        #expect(text.components(separatedBy: "HTTP/1.1 200").count - 1 == 150)
+        #expect(text.hasSuffix("GET /who/149 HTTP/1.1 identity=-"))
+    }
+
     @Test func mutualTLSPassesTheClientIdentityToTheHandler() throws {
         let (server, certs) = try makeTLSServer(clientAuth: .required)
         defer { server.shutdown(drainSeconds: 0) }
