@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libhttp-parser ships no pkg-config file; its module map links `http_parser` directly.
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
         // The version and the git commit the binary was built from (stamped by BuildInfoPlugin before every build).
         .target(name: "BuildInfo", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
@@ -67,6 +68,9 @@ let package = Package(
         .target(name: "HTTP1", dependencies: ["CHTTPParser", "HTTPTypes"], swiftSettings: strict),
         // epoll, eventfd, timerfd and socket helpers that Glibc does not expose; imported only by EventLoop.
         .target(name: "CLinuxShims"),
+        // SHA-256, random bytes, constant-time comparison and the sans-I/O TLS server session (memory BIOs); the only
+        // importer of COpenSSL.
+        .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // Epoll loop threads, timers, cross-thread execute, non-blocking sockets.
         .target(name: "EventLoop", dependencies: ["CLinuxShims", "Clocks", "Locks"], swiftSettings: strict),
         // gRPC over HTTP/2 connections (server and client; write coalescing, backpressure, GOAWAY) and REST on the
@@ -75,7 +79,7 @@ let package = Package(
             name: "Transport",
             dependencies: [
                 "EventLoop", "Clocks", "HTTP1", "HTTP2", "HTTPTypes", "RPCCore", "GRPCCompression", "Logging", "Tracing",
-                "Locks",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -100,7 +104,7 @@ let package = Package(
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks", "Locks"], swiftSettings: strict),
         // API keys and mTLS identities with scopes: the key file, the decision, the reloading watcher.
-        .target(name: "Auth", dependencies: ["JSONWire", "Logging", "Locks"], swiftSettings: strict),
+        .target(name: "Auth", dependencies: ["JSONWire", "Logging", "Locks", "Crypto"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
         // lifecycle.
         .target(
@@ -108,7 +112,7 @@ let package = Package(
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "ServiceSupport", "RPCCore", "HTTPTypes",
                 "EventLoop", "Transport", "Inference", "Batching", "Logging", "Clocks", "Tracing", "Metrics", "BuildInfo",
-                "Locks", "Auth",
+                "Locks", "Crypto", "Auth",
             ],
             swiftSettings: strict
         ),
@@ -124,7 +128,7 @@ let package = Package(
             name: "TensorwireClient",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
-                "Locks",
+                "Locks", "Crypto",
             ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
@@ -133,7 +137,7 @@ let package = Package(
             name: "TensorwireCLI",
             dependencies: [
                 "TensorwireClient", "TensorwireProto", "TensorwireJSON", "RPCCore", "ProtoWire", "Transport", "EventLoop",
-                "BuildInfo", "Locks", "Auth",
+                "BuildInfo", "Locks", "Crypto", "Auth",
             ],
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
@@ -228,7 +232,7 @@ let package = Package(
         ),
         .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "HTTPTypes", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "Logging", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "Crypto", "Logging", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "Base64CodecTests", dependencies: ["Base64Codec"], swiftSettings: strict),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSONWire", "Locks"], swiftSettings: strict),
         .testTarget(name: "TracingTests", dependencies: ["Tracing", "TestSupport"], swiftSettings: strict),
@@ -245,7 +249,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport",
-                "Locks",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -258,6 +262,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2", "HTTPTypes"], swiftSettings: strict),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "HTTPTypes"], swiftSettings: strict),
         .testTarget(
             name: "EventLoopTests", dependencies: ["EventLoop", "Clocks", "TestSupport", "Locks"], swiftSettings: strict
@@ -266,7 +271,7 @@ let package = Package(
             name: "TransportTests",
             dependencies: [
                 "Transport", "RPCCore", "EventLoop", "GRPCCompression", "HTTP2", "HTTPTypes", "Logging", "Clocks", "TestSupport",
-                "Locks",
+                "Locks", "Crypto",
             ],
             swiftSettings: strict
         ),

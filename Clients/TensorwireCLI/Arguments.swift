@@ -26,7 +26,7 @@ public struct OptionSpec: Sendable {
 
     /// The global options every subcommand accepts.
     public static let global = OptionSpec(
-        values: ["--server", "--timeout", "--header", "--api-key"], flags: ["--help", "--http"],
+        values: ["--server", "--timeout", "--header", "--tls-ca", "--tls-cert", "--tls-key", "--api-key"], flags: ["--help", "--http"],
         aliases: ["-H": "--header", "-h": "--help"])
 
     public func merging(_ other: OptionSpec) -> OptionSpec {
@@ -126,7 +126,7 @@ public enum ArgumentValues {
         let name = text[..<scheme.lowerBound].lowercased()
         var rest = text[scheme.upperBound...]
         if name == "https" {
-            throw .usage("--server: https:// is not supported yet (no TLS); use http://HOST:PORT or HOST:PORT")
+            throw .usage("--server: https:// is not supported yet; for gRPC over TLS give HOST:PORT and --tls-ca FILE")
         }
         guard name == "http" else {
             let authority = rest.prefix { $0 != "/" }

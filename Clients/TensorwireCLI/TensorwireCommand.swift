@@ -1,6 +1,7 @@
 // Clients/TensorwireCLI/TensorwireCommand.swift: the tensorwire command line: global options and subcommands.
 internal import Auth
 internal import BuildInfo
+internal import Crypto
 internal import Dispatch
 internal import Locks
 internal import ProtoWire
@@ -28,11 +29,15 @@ public enum TensorwireCommand {
     static let globalHelp = """
         Global options (before or after the subcommand):
           --server ADDRESS    the server: HOST:PORT for gRPC, or http://HOST:PORT for HTTP/1.1 + JSON
-                              (default localhost:50051, or $TENSORWIRE_SERVER); https:// is not supported yet
+                              (default localhost:50051, or $TENSORWIRE_SERVER); for TLS use HOST:PORT
+                              with --tls-ca (https:// REST is not supported yet)
           --http              speak HTTP/1.1 + JSON (the server's REST API, docs/rest.md) instead of gRPC: list,
                               info, health (the whole server only), predict and bench; stream is gRPC only
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
           -H KEY:VALUE        metadata sent with every RPC (repeatable; HTTP header fields with --http)
+          --tls-ca FILE       TLS (gRPC, or HTTPS with --http), verifying the server's certificate against FILE
+          --tls-cert FILE --tls-key FILE
+                              with --tls-ca: present this client certificate and key (mutual TLS)
           --api-key KEY       send "authorization: Bearer KEY" with every call, gRPC or HTTP (default
                               $TENSORWIRE_API_KEY; prefer the variable: a flag shows in the process list)
           -h, --help          help for the command or subcommand
@@ -68,6 +73,15 @@ public enum TensorwireCommand {
         var timeout: Duration?
         var metadata: Metadata
         var console: Console
+        /// --tls-ca (and --tls-cert/--tls-key): gRPC over TLS; nil is plaintext.
+        var tls: TLSClientContext? = nil
+
+        /// The gRPC connection settings: TLS when asked for.
+        var connectionConfiguration: ClientConnection.Configuration {
+            var configuration = ClientConnection.Configuration()
+            configuration.tls = tls
+            return configuration
+        }
 
         var address: String { Reachability.address(host: host, port: port) }
 
@@ -95,7 +109,9 @@ public enum TensorwireCommand {
         func connectGRPC() throws(CLIError) -> TensorwireClient {
             try checkHost()
             do {
-                return try TensorwireClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
+                return try TensorwireClient(
+                    host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata,
+                    configuration: connectionConfiguration)
             } catch {
                 throw connectFailure(error)
             }
@@ -104,7 +120,8 @@ public enum TensorwireCommand {
         /// A REST client (it connects on its first call).
         func connectREST() throws(CLIError) -> TensorwireRESTClient {
             try checkHost()
-            return TensorwireRESTClient(host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata)
+            return TensorwireRESTClient(
+                host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata, tls: tls)
         }
 
         /// Refuses --http for a command that exists only over gRPC.
@@ -118,7 +135,7 @@ public enum TensorwireCommand {
         func openConnection() throws(CLIError) -> ClientConnection {
             try checkHost()
             do {
-                return try ClientConnection(host: host, port: port)
+                return try ClientConnection(host: host, port: port, configuration: connectionConfiguration)
             } catch {
                 throw connectFailure(error)
             }
@@ -213,9 +230,30 @@ public enum TensorwireCommand {
                 throw .usage("--api-key: the key is not a valid header value")
             }
         }
-        return Context(
+        var context = Context(
             host: host, port: port, http: http || parsed.flags.contains("--http"), timeout: timeout, metadata: metadata,
             console: console)
+        context.tls = try tlsContext(parsed, http: context.http)
+        return context
+    }
+
+    /// The TLS client settings of --tls-ca, --tls-cert and --tls-key; nil without --tls-ca.
+    static func tlsContext(_ parsed: ParsedArguments, http: Bool) throws(CLIError) -> TLSClientContext? {
+        let ca = parsed.value("--tls-ca")
+        let certificate = parsed.value("--tls-cert")
+        let key = parsed.value("--tls-key")
+        guard let ca else {
+            if certificate != nil || key != nil { throw .usage("--tls-cert and --tls-key need --tls-ca (the server's CA)") }
+            return nil
+        }
+        if (certificate == nil) != (key == nil) { throw .usage("--tls-cert and --tls-key go together: give both or neither") }
+        do {
+            // ALPN: gRPC needs h2; the REST client speaks HTTP/1.1 only.
+            return try TLSClientContext(
+                caFile: ca, certificateFile: certificate, keyFile: key, alpn: http ? [.http1] : [.http2])
+        } catch {
+            throw .input("\(error)")
+        }
     }
 
     /// The positional arguments of `command`, which takes `names` (the last `optional` of them may be left out).

@@ -1,7 +1,9 @@
 // Clients/TensorwireClient/HTTP1ClientConnection.swift: one blocking keep-alive HTTP/1.1 connection.
+public import Crypto
 internal import EventLoop
 public import HTTPTypes
 public import RPCCore
+internal import Transport
 
 #if canImport(Glibc)
 internal import Glibc
@@ -72,17 +74,29 @@ public final class HTTP1ClientConnection {
     /// Responses already read on the open socket (0: a fresh connection, so a close is not a stale keep-alive).
     private var responsesOnSocket = 0
     private var readBuffer = [UInt8](repeating: 0, count: 64 << 10)
+    /// HTTPS: the settings, and the open socket's TLS layer (nil while closed, and always without TLS).
+    public let tls: TLSClientContext?
+    private var channel: TLSChannel?
+    /// Ciphertext read buffer of the TLS layer (allocated with the connection when TLS is on).
+    private let cipherBuffer: UnsafeMutableRawBufferPointer?
 
-    /// No I/O: the first `send` connects.
-    public init(host: String, port: Int, limits: HTTP1ResponseParser.Limits = HTTP1ResponseParser.Limits()) {
+    /// No I/O: the first `send` connects. With `tls`, every connection is HTTPS (the server's certificate must
+    /// cover `host`; ALPN offers http/1.1).
+    public init(
+        host: String, port: Int, limits: HTTP1ResponseParser.Limits = HTTP1ResponseParser.Limits(),
+        tls: TLSClientContext? = nil
+    ) {
         self.host = host
         self.port = port
         self.limits = limits
+        self.tls = tls
+        cipherBuffer = tls == nil ? nil : .allocate(byteCount: 64 << 10, alignment: 16)
         parser = HTTP1ResponseParser(limits: limits)
     }
 
     deinit {
         socket?.close()
+        cipherBuffer?.deallocate()
     }
 
     /// `host:port` as the `Host` field and messages write it (brackets around an IPv6 literal).
@@ -95,6 +109,7 @@ public final class HTTP1ClientConnection {
     public func close() {
         socket?.close()
         socket = nil
+        channel = nil
         parser = HTTP1ResponseParser(limits: limits)
         responsesOnSocket = 0
     }
@@ -147,13 +162,20 @@ public final class HTTP1ClientConnection {
                 if !response.keepAlive || parser.hasPartialResponse { close() }
                 return .response(response)
             }
-            guard try wait(socket, for: Int16(POLLIN), deadline: deadline) else {
-                close()
-                throw RPCError(code: .deadlineExceeded, message: "deadline exceeded (no answer from \(authority) in time)")
+            try flushTLS(socket, deadline: deadline)
+            // Plaintext already decrypted inside the TLS session is not on the socket: read it without waiting.
+            if channel?.hasBufferedInput != true {
+                guard try wait(socket, for: Int16(POLLIN), deadline: deadline) else {
+                    close()
+                    throw RPCError(code: .deadlineExceeded, message: "deadline exceeded (no answer from \(authority) in time)")
+                }
             }
             let result: IOResult
             do {
-                result = try readBuffer.withUnsafeMutableBytes { buffer in try socket.read(into: buffer) }
+                let channel = self.channel
+                result = try readBuffer.withUnsafeMutableBytes { buffer in
+                    try channel?.read(into: buffer) ?? socket.read(into: buffer)
+                }
             } catch {
                 close()
                 let failure = RPCError(code: .unavailable, message: "connection closed: \(error)")
@@ -214,6 +236,16 @@ public final class HTTP1ClientConnection {
                 throw RPCError(code: .unavailable, message: "cannot connect to \(host):\(port): \(error)")
             }
         }
+        if let tls, let cipherBuffer {
+            do {
+                let session = try tls.makeSession(serverName: host)
+                try session.start()
+                channel = TLSChannel(session: session, socket: connected, cipherBuffer: cipherBuffer)
+            } catch {
+                connected.close()
+                throw RPCError(code: .unavailable, message: "cannot start TLS to \(host):\(port): \(error)")
+            }
+        }
         socket = connected
         parser = HTTP1ResponseParser(limits: limits)
         responsesOnSocket = 0
@@ -225,8 +257,10 @@ public final class HTTP1ClientConnection {
         while offset < bytes.count {
             let result: IOResult
             do {
+                let channel = self.channel
                 result = try bytes.withUnsafeBytes { buffer in
-                    try socket.write(UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+                    let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
+                    return try channel?.write(rest) ?? socket.write(rest)
                 }
             } catch {
                 close()
@@ -240,6 +274,25 @@ public final class HTTP1ClientConnection {
                     close()
                     throw RPCError(code: .deadlineExceeded, message: "deadline exceeded (sending to \(authority))")
                 }
+            }
+        }
+    }
+
+    /// TLS: writes the ciphertext the socket has not taken yet (handshake messages, the end of a request).
+    private func flushTLS(_ socket: Socket, deadline: UInt64?) throws(RPCError) {
+        guard let channel else { return }
+        while true {
+            let done: Bool
+            do {
+                done = try channel.flushPending()
+            } catch {
+                close()
+                throw RPCError(code: .unavailable, message: "connection closed: \(error)")
+            }
+            if done { return }
+            guard try wait(socket, for: Int16(POLLOUT), deadline: deadline) else {
+                close()
+                throw RPCError(code: .deadlineExceeded, message: "deadline exceeded (sending to \(authority))")
             }
         }
     }

@@ -1,4 +1,5 @@
 // Clients/TensorwireClient/TensorwireRESTClient.swift: typed calls to the server's native REST API over HTTP/1.1.
+public import Crypto
 internal import HTTPTypes
 internal import JSONWire
 internal import Locks
@@ -59,16 +60,17 @@ public final class TensorwireRESTClient: Sendable {
     public let defaultMetadata: Metadata
     private let connection: Lock<HTTP1ClientConnection>
 
-    /// A client of host:port. No I/O: the first call connects (a failed connect fails that call with UNAVAILABLE).
+    /// A client of host:port (HTTPS with `tls`, whose ALPN should offer http/1.1). No I/O: the first call connects
+    /// (a failed connect fails that call with UNAVAILABLE).
     public init(
         host: String, port: Int, defaultTimeout: Duration? = nil, defaultMetadata: Metadata = Metadata(),
-        limits: HTTP1ResponseParser.Limits = HTTP1ResponseParser.Limits()
+        limits: HTTP1ResponseParser.Limits = HTTP1ResponseParser.Limits(), tls: TLSClientContext? = nil
     ) {
         self.host = host
         self.port = port
         self.defaultTimeout = defaultTimeout
         self.defaultMetadata = defaultMetadata
-        connection = Lock(HTTP1ClientConnection(host: host, port: port, limits: limits))
+        connection = Lock(HTTP1ClientConnection(host: host, port: port, limits: limits, tls: tls))
     }
 
     /// Closes the connection; a later call opens a new one.

@@ -1,5 +1,6 @@
 // Sources/Auth/AuthKeyFile.swift: the --auth-keys file, parsed strictly (pure: bytes in, entries out).
 
+internal import Crypto
 internal import JSONWire
 
 /// Why a key file was refused: the file, the entry (`keys[2] (etl-job)`, or "" for the document) and the reason.

@@ -1,5 +1,6 @@
 // Sources/Auth/Authorizer.swift: who may do what (pure): scopes, globs, credentials, the decision.
 
+internal import Crypto
 public import Logging
 
 /// A model-name pattern: `*` matches any run of characters (the empty one too), `?` exactly one; everything else

@@ -1,3 +1,4 @@
+internal import Dispatch
 internal import Glibc
 internal import Locks
 internal import Synchronization
@@ -26,27 +27,69 @@ public enum TerminationSignals {
     private static func installOnce() -> Int32 {
         installed.withLock { readEnd in
             if let readEnd { return readEnd }
-            var fds: [Int32] = [-1, -1]
-            guard pipe(&fds) == 0 else { preconditionFailure("pipe() failed: errno \(errno)") }
-            terminationPipeWriteEnd.store(fds[1], ordering: .releasing)
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = terminationSignalHandler
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = SA_RESTART
-            for signalNumber in [SIGTERM, SIGINT] { _ = sigaction(signalNumber, &action, nil) }
-            readEnd = fds[0]
-            return fds[0]
+            let fd = installSignalPipe(for: [SIGTERM, SIGINT]) { terminationPipeWriteEnd.store($0, ordering: .releasing) }
+            guard let fd else { preconditionFailure("pipe() failed: errno \(errno)") }
+            readEnd = fd
+            return fd
         }
     }
 }
 
-/// The write end of the self-pipe, read by the signal handler (a lock-free atomic load is async-signal-safe).
+/// SIGHUP, the conventional "reload your files" signal, by the same self-pipe: the handler writes one byte; a
+/// dispatch thread reads it and calls the registered handlers. Any thread.
+public enum HangupSignal {
+    private static let handlers = Lock<[@Sendable () -> Void]>([])
+    private static let installed = Lock(false)
+
+    /// Adds `handler`, called (off the signal context) on every SIGHUP from now on.
+    public static func onHangup(_ handler: @escaping @Sendable () -> Void) {
+        handlers.withLock { $0.append(handler) }
+        installed.withLock { done in
+            guard !done, let readEnd = installSignalPipe(for: [SIGHUP], publish: {
+                hangupPipeWriteEnd.store($0, ordering: .releasing)
+            }) else { return }
+            done = true
+            // One thread of the pool blocks on the pipe for the process's life: signals are rare, a thread is cheap.
+            DispatchQueue(label: "tw-sighup").async {
+                var byte: UInt8 = 0
+                while true {
+                    let n = read(readEnd, &byte, 1)
+                    if n == 1 {
+                        for handler in HangupSignal.handlers.withLock({ $0 }) { handler() }
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        return
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Creates a pipe, hands its write end to `publish` (before any signal can arrive) and routes `signals` to the one
+/// handler, which writes a byte to it; returns the read end, or nil when pipe() fails.
+private func installSignalPipe(for signals: [Int32], publish: (Int32) -> Void) -> Int32? {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return nil }
+    publish(fds[1])
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = selfPipeSignalHandler
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = SA_RESTART
+    for signalNumber in signals { _ = sigaction(signalNumber, &action, nil) }
+    return fds[0]
+}
+
+/// The write ends of the self-pipes, read by the signal handler (a lock-free atomic load is async-signal-safe).
 private let terminationPipeWriteEnd = Atomic<Int32>(-1)
+private let hangupPipeWriteEnd = Atomic<Int32>(-1)
 
 /// The C signal handler: a file-scope function, so it carries no actor isolation (docs/DESIGN.md, "C callbacks and
 /// Swift 6").
-private func terminationSignalHandler(_ signalNumber: Int32) {
-    let fd = terminationPipeWriteEnd.load(ordering: .acquiring)
+private func selfPipeSignalHandler(_ signalNumber: Int32) {
+    let fd = signalNumber == SIGHUP
+        ? hangupPipeWriteEnd.load(ordering: .acquiring) : terminationPipeWriteEnd.load(ordering: .acquiring)
     guard fd >= 0 else { return }
     var byte: UInt8 = 1
     _ = write(fd, &byte, 1)

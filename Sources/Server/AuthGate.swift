@@ -9,7 +9,7 @@ public import Transport
 
 /// The server's authorization check (issue 19): wraps every router handler but gRPC health, and answers REST
 /// requests before `RESTService` dispatches them. Credentials are read from `authorization` (gRPC metadata or HTTP
-/// header); the decision is `Auth.Authorizer`'s, against the key set `KeyFileWatcher` keeps current. A call is
+/// header) and the verified client certificate's identity under mutual TLS (`peerIdentity`); the decision is `Auth.Authorizer`'s, against the key set `KeyFileWatcher` keeps current. A call is
 /// authenticated when it starts; methods that name a model are authorized per request message, after peeking the
 /// model name out of the protobuf bytes (no full decode), so a refusal precedes decoding, batching and model
 /// control. Refusals are counted in `requests_total` with their code and no model. A value; any thread.
@@ -73,7 +73,8 @@ public struct AuthGate: Sendable {
         return ServerMethodHandler { call in
             let authorizer = keys.authorizer
             if case .fixed(let action) = rule, authorizer.isPublic(action) { return inner.begin(call) }
-            let credential = AuthCredential(authorization: call.metadata.strings(forKey: "authorization").first)
+            let credential = AuthCredential(
+                authorization: call.metadata.strings(forKey: "authorization").first, identity: call.peerIdentity)
             let entry: AuthEntry
             switch authorizer.authenticate(credential: credential, now: wallClock()) {
             case .success(let found): entry = found
@@ -173,11 +174,12 @@ public struct AuthGate: Sendable {
     /// The 401 or 403 answer to `request` on `route`, or nil when it may go on.
     func refusal(_ route: RESTRoute, _ request: HTTPRequest) -> HTTPResponse? {
         refusal(action: Self.action(for: route), authorization: request.header("authorization"),
-                origin: Self.restOrigin(route))
+                identity: request.peerIdentity, origin: Self.restOrigin(route))
     }
 
-    func refusal(action: AuthAction, authorization: String?, origin: RequestOrigin) -> HTTPResponse? {
-        let decision = keys.check(credential: AuthCredential(authorization: authorization), action: action, now: wallClock())
+    func refusal(action: AuthAction, authorization: String?, identity: String?, origin: RequestOrigin) -> HTTPResponse? {
+        let credential = AuthCredential(authorization: authorization, identity: identity)
+        let decision = keys.check(credential: credential, action: action, now: wallClock())
         if case .allowed = decision { return nil }
         let error = Self.error(for: decision)
         metrics?.recordUnresolved(origin, code: error.code)

@@ -1,4 +1,5 @@
 public import Auth
+public import Crypto
 public import Inference
 public import Logging
 
@@ -65,6 +66,13 @@ public struct ServerOptions: Sendable, Equatable {
     public var httpHeadTimeoutSeconds = 30.0
     /// `--http-body-timeout-seconds`: an HTTP/1.1 request body may stall this long between bytes.
     public var httpBodyTimeoutSeconds = 30.0
+    /// `--tls-cert FILE --tls-key FILE`: serve TLS on every listener with this PEM chain and key; nil: plaintext.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    /// `--tls-client-ca FILE`: verify client certificates against this CA (mutual TLS).
+    public var tlsClientCAFile: String?
+    /// `--tls-client-auth required|optional`: with a client CA, whether a client without a certificate connects.
+    public var tlsClientAuth = TLSClientAuth.required
 
     /// `--auth-keys FILE`: the API keys and identities with their scopes (docs/security.md); nil: no key checks.
     public var authKeysPath: String?
@@ -82,9 +90,12 @@ public struct ServerOptions: Sendable, Equatable {
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
-    /// Why these options must not start: a non-loopback `--host` with no credential check and no `--insecure`.
+    /// Why these options must not start: a non-loopback `--host` with no credential check (neither `--auth-keys` nor
+    /// required client certificates) and no `--insecure`. `--tls-client-auth optional` alone lets clients without a
+    /// certificate in, so it does not count.
     public var insecureBindRefusal: String? {
-        guard !Self.isLoopback(host), authKeysPath == nil, !insecure else { return nil }
+        let mutualTLS = tlsClientCAFile != nil && tlsClientAuth == .required
+        guard !Self.isLoopback(host), authKeysPath == nil, !mutualTLS, !insecure else { return nil }
         return "refusing to listen on \(host) with no access control: anyone who reaches the port could infer, load "
             + "and unload models. Give --auth-keys FILE (API keys), or --tls-client-ca FILE (client certificates), or, "
             + "on a trusted network only, --insecure"
@@ -105,6 +116,10 @@ public struct ServerOptions: Sendable, Equatable {
         if let httpPort { parts.append("http-port=\(httpPort)") }
         if let metricsPort { parts.append("metrics-port=\(metricsPort)") }
         if let blasThreads { parts.append("blas-threads=\(blasThreads)") }
+        if let tlsCertificateFile, let tlsKeyFile {
+            parts.append("tls-cert=\(tlsCertificateFile) tls-key=\(tlsKeyFile)")
+            if let tlsClientCAFile { parts.append("tls-client-ca=\(tlsClientCAFile) tls-client-auth=\(tlsClientAuth.rawValue)") }
+        }
         if let authKeysPath {
             var open = ["health"]
             if authPublic.reflection { open.append("reflection") }
@@ -143,12 +158,21 @@ public struct ServerOptions: Sendable, Equatable {
           --metrics-port PORT                also serve GET /metrics (Prometheus) on PORT, and nothing else there;
                                              --port serves /metrics too
 
+        TLS (docs/tls.md):
+          --tls-cert FILE --tls-key FILE     serve TLS 1.2/1.3 on every listener (ALPN h2, http/1.1) with this
+                                             PEM certificate chain and key; reloaded on SIGHUP and when the
+                                             files change (new connections get the new pair)
+          --tls-client-ca FILE               mutual TLS: verify client certificates against this CA
+          --tls-client-auth MODE             required (default): no certificate, no connection; optional:
+                                             clients without one connect too
+
         Access control (docs/security.md):
           --auth-keys FILE                   API keys with scopes (JSON; re-read within 5 s of a change); every
                                              call then needs "authorization: Bearer <key>"
           --auth-public LIST                 what needs no key: health (always), reflection, metrics
                                              (default health)
-          --insecure                         allow a --host other than loopback without --auth-keys
+          --insecure                         allow a --host other than loopback without --auth-keys or
+                                             --tls-client-ca
 
         Connection limits:
           --max-connections N                open connections; one accepted beyond it is closed at once
@@ -311,6 +335,15 @@ public struct ServerOptions: Sendable, Equatable {
                     throw UsageError(description: "--preferred-batch-sizes: \"\(text)\" is not a comma-separated list of sizes ≥ 1")
                 }
                 options.modelDefaults.preferredBatchSizes = Array(Set(sizes)).sorted()
+            case "--tls-cert": options.tlsCertificateFile = try value(flag)
+            case "--tls-key": options.tlsKeyFile = try value(flag)
+            case "--tls-client-ca": options.tlsClientCAFile = try value(flag)
+            case "--tls-client-auth":
+                let text = try value(flag)
+                guard let mode = TLSClientAuth(rawValue: text) else {
+                    throw UsageError(description: "--tls-client-auth: \"\(text)\" is not required or optional")
+                }
+                options.tlsClientAuth = mode
             case "--drain-seconds":
                 let text = try value(flag)
                 guard let seconds = Double(text), seconds >= 0, seconds <= 3600 else {
@@ -324,6 +357,12 @@ public struct ServerOptions: Sendable, Equatable {
         }
         if let largest = options.modelDefaults.preferredBatchSizes.last, largest > options.modelDefaults.maxBatchSize {
             throw UsageError(description: "--preferred-batch-sizes: \(largest) exceeds the max batch size \(options.modelDefaults.maxBatchSize) (see --max-batch-size)")
+        }
+        if (options.tlsCertificateFile == nil) != (options.tlsKeyFile == nil) {
+            throw UsageError(description: "--tls-cert and --tls-key go together: give both or neither")
+        }
+        if options.tlsClientCAFile != nil, options.tlsCertificateFile == nil {
+            throw UsageError(description: "--tls-client-ca needs --tls-cert and --tls-key (mutual TLS runs over TLS)")
         }
         if !options.loadModels.isEmpty, options.modelControl != .explicit {
             throw UsageError(description: "--load-model needs --model-control explicit (in mode none every model is loaded)")

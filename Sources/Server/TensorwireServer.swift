@@ -1,6 +1,9 @@
 internal import Auth
+internal import Locks
 internal import Batching
 public import Clocks
+public import Crypto
+internal import EventLoop
 internal import Inference
 public import Logging
 internal import RPCCore
@@ -8,6 +11,7 @@ public import ServiceSupport
 internal import TensorwireProto
 public import Transport
 internal import Tracing
+internal import Synchronization
 
 /// The running server: the model catalog (models and their batchers), the router with every service, and the
 /// gRPC transport. Created and stopped by one thread (the executable's main thread or a test).
@@ -31,8 +35,14 @@ public final class TensorwireServer: Sendable {
         public let description: String
     }
 
+    private let tlsLogger: Logger
+    /// The certificate files' watcher (`watchTLSFiles`), stopped at shutdown.
+    private let tlsWatch = Lock<FileWatch?>(nil)
+
     /// The bound port.
     public var port: Int { transport.port }
+    /// The TLS context new connections get (`--tls-cert`, replaced by `reloadTLS`); nil for plaintext.
+    public var tlsContext: TLSServerContext? { transport.tlsContext }
     /// The bound `--http-port`, when one was asked for.
     public var httpPort: Int? { transport.httpPort }
 
@@ -56,6 +66,9 @@ public final class TensorwireServer: Sendable {
             authGate = nil
         }
         let modelsLogger = Logger(component: "models", sink: logSink)
+        // Before any model loads: a bad certificate path should fail at once, naming the file.
+        let tls = try Self.makeTLSContext(options: options)
+        tlsLogger = Logger(component: "tls", sink: logSink)
         if options.gemm == .packed && !GEMMBackend.available.contains(.packed) {
             Logger(component: "engine", sink: logSink).warning(
                 "--gemm packed: this CPU has no AVX-512 (F, CD, BW, DQ, VL) and FMA; the models use OpenBLAS")
@@ -116,6 +129,7 @@ public final class TensorwireServer: Sendable {
         configuration.httpHeadTimeout = .milliseconds(Int64(options.httpHeadTimeoutSeconds * 1000))
         configuration.httpBodyIdleTimeout = .milliseconds(Int64(options.httpBodyTimeoutSeconds * 1000))
         configuration.clock = clock
+        configuration.tls = tls
         let accessLog = AccessLog(sink: logSink, enabled: options.accessLog)
         if accessLog.isEnabled {
             configuration.onRequestEnd = { summary in accessLog.log(Self.accessRecord(summary)) }
@@ -130,6 +144,7 @@ public final class TensorwireServer: Sendable {
                 var metricsConfiguration = GRPCServer.Configuration(host: options.host, port: port, loopCount: 1)
                 metricsConfiguration.maxReceiveMessageBytes = 64 << 10
                 metricsConfiguration.clock = clock
+                metricsConfiguration.tls = tls
                 do {
                     metricsServer = try GRPCServer(
                         router: Router<ServerMethodHandler>(), httpHandler: RESTService.metricsOnly(metrics, authGate: authGate),
@@ -180,6 +195,43 @@ public final class TensorwireServer: Sendable {
             ?? Batcher.defaultBLASThreads(instances: options.modelDefaults.instances, cores: Batcher.onlineCores)
     }
 
+    /// The TLS context the options ask for (nil: plaintext); throws a `TLSError` naming the file that failed.
+    static func makeTLSContext(options: ServerOptions) throws -> TLSServerContext? {
+        guard let certificate = options.tlsCertificateFile, let key = options.tlsKeyFile else { return nil }
+        return try TLSServerContext(
+            certificateFile: certificate, keyFile: key, clientCAFile: options.tlsClientCAFile,
+            clientAuth: options.tlsClientAuth)
+    }
+
+    /// Re-reads the certificate, key and client CA files; on success connections accepted from now on use them (open
+    /// ones keep theirs), on failure the old ones stay and the reason is logged. Returns whether it reloaded. Any
+    /// thread; a plaintext server does nothing.
+    @discardableResult
+    public func reloadTLS() -> Bool {
+        guard transport.tlsContext != nil else { return false }
+        do {
+            guard let context = try Self.makeTLSContext(options: options) else { return false }
+            transport.replaceTLSContext(context)
+            metricsServer?.replaceTLSContext(context)
+            tlsLogger.info("reloaded the TLS certificate and key; new connections use them")
+            return true
+        } catch {
+            tlsLogger.error("TLS reload failed, still serving the previous certificate: \(error)")
+            return false
+        }
+    }
+
+    /// Reloads TLS on SIGHUP and when the certificate, key or client CA file changes (checked every second).
+    /// Called once by the executable; a plaintext server does nothing.
+    public func watchTLSFiles() {
+        guard transport.tlsContext != nil, let certificate = options.tlsCertificateFile, let key = options.tlsKeyFile
+        else { return }
+        HangupSignal.onHangup { [weak self] in self?.reloadTLS() }
+        let paths = [certificate, key] + (options.tlsClientCAFile.map { [$0] } ?? [])
+        let watch = FileWatch(paths: paths) { [weak self] in self?.reloadTLS() }
+        tlsWatch.withLock { $0 = watch }
+    }
+
     /// A limit in seconds as a duration; 0 (or less) turns it off.
     static func duration(seconds: Double) -> Duration? {
         seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil
@@ -193,7 +245,9 @@ public final class TensorwireServer: Sendable {
         let failed = catalog.failedModelNames
         let source = options.modelsDirectory.map { "repository \($0)" } ?? "the built-in model"
         let serving = ready.isEmpty ? "no model" : "models " + ready.joined(separator: ", ")
-        var listening = "listening on \(options.host):\(port) (gRPC, REST: HTTP/1.1 and h2c)"
+        var listening = transport.tlsContext == nil
+            ? "listening on \(options.host):\(port) (gRPC, REST: HTTP/1.1 and h2c)"
+            : "listening on \(options.host):\(port) (TLS: gRPC, REST over HTTP/1.1 and h2)"
         if let httpPort { listening += " and \(options.host):\(httpPort) (REST)" }
         if let metricsPort { listening += " and \(options.host):\(metricsPort) (metrics)" }
         lines.append((.info, "\(listening), serving \(serving) from \(source)"))
@@ -236,6 +290,10 @@ public final class TensorwireServer: Sendable {
         // Watchers learn NOT_SERVING before the connections get GOAWAY.
         health.shutdown()
         authGate?.keys.stop()
+        tlsWatch.withLock { watch in
+            watch?.stop()
+            watch = nil
+        }
         transport.shutdown(drainSeconds: drainSeconds ?? options.drainSeconds)
         metricsServer?.shutdown(drainSeconds: 0)
         catalog.shutdown(drain: true)

@@ -1,4 +1,5 @@
 internal import Dispatch
+public import Crypto
 public import EventLoop
 public import GRPCCompression
 internal import HTTP2
@@ -91,6 +92,10 @@ public final class ClientConnection: Sendable {
         /// `:authority`; defaults to host:port.
         public var authority: String?
         public var userAgent: String
+        /// TLS to the server (its CA, an optional client certificate for mutual TLS, ALPN `h2`); nil: plaintext
+        /// (h2c). The server's certificate must cover `tlsServerName`, or the host passed to `init` when that is nil.
+        public var tls: TLSClientContext?
+        public var tlsServerName: String?
 
         public init(
             maxReceiveMessageBytes: Int = MessageDeframer.defaultMaxMessageBytes, authority: String? = nil,
@@ -124,9 +129,22 @@ public final class ClientConnection: Sendable {
         let result: Result<UInt64, RPCError> = onLoop(loop) {
             do {
                 let (socket, inProgress) = try Socket.connect(host: host, port: port)
+                let channel: TLSChannel?
+                do {
+                    channel = try configuration.tls.map { tls in
+                        let session = try tls.makeSession(serverName: configuration.tlsServerName ?? host)
+                        // The ClientHello waits in the session; the first flush sends it with nghttp2's preface held
+                        // behind it until the handshake is done.
+                        try session.start()
+                        return TLSChannel(session: session, socket: socket, cipherBuffer: context.value.cipherBuffer)
+                    }
+                } catch {
+                    socket.close()
+                    throw error
+                }
                 let core = try ClientCore(
                     context: context.value, socket: socket, connecting: inProgress, authority: authority,
-                    configuration: configuration)
+                    configuration: configuration, tls: channel)
                 do {
                     try core.start()
                 } catch {
@@ -304,11 +322,12 @@ final class ClientCore: HTTP2Connection {
 
     init(
         context: LoopContext, socket: Socket, connecting: Bool, authority: String,
-        configuration: ClientConnection.Configuration
+        configuration: ClientConnection.Configuration, tls: TLSChannel? = nil
     ) throws {
         self.authority = authority
         self.configuration = configuration
-        super.init(context: context, socket: socket, session: try HTTP2Session(role: .client), connecting: connecting)
+        super.init(
+            context: context, socket: socket, session: try HTTP2Session(role: .client), connecting: connecting, tls: tls)
     }
 
     func startCall(callID: UInt64, kind: RPCKind, head: RequestHead, timeout: Duration?, handlers: ClientCallHandlers) {

@@ -1,4 +1,5 @@
 public import Clocks
+public import Crypto
 internal import Glibc
 internal import EventLoop
 public import GRPCCompression
@@ -88,6 +89,11 @@ public final class GRPCServer: Sendable {
         /// costs CPU on every response. Compressed requests (gzip, deflate) are accepted either way, and a handler
         /// can send single messages uncompressed with `ServerCall.send(_:compressed: false)`.
         public var responseCompression: CompressionAlgorithm?
+        /// TLS on every listener: each accepted connection runs a `TLSServerSession` from this context before
+        /// anything else (ALPN `h2` → HTTP/2, `http/1.1` → HTTP/1.1, none → the first bytes decide). The TLS handshake
+        /// counts against `handshakeTimeout`. nil serves plaintext. `GRPCServer.replaceTLSContext` swaps it for new
+        /// connections (certificate reload).
+        public var tls: TLSServerContext?
         /// The clock of the loops' timers and of every call's deadline (`ServerCall.deadline`, from `grpc-timeout`):
         /// the system's monotonic clock, or a `ManualClock` in tests. The composition root passes the one clock the
         /// batchers use too, so a deadline reaches the batch queue unconverted.
@@ -237,6 +243,20 @@ public final class GRPCServer: Sendable {
 
     /// Connections closed because they sent no preface and SETTINGS within `handshakeTimeout`, since start.
     public var handshakeTimeouts: Int { shared.handshakeTimeouts.load(ordering: .relaxed) }
+    /// Connections closed because their TLS handshake failed (not TLS, a refused client certificate, a bad record).
+    public var tlsHandshakeFailures: Int { shared.tlsHandshakeFailures.load(ordering: .relaxed) }
+
+    /// The TLS context new connections use (`Configuration.tls` until replaced); nil for plaintext.
+    public var tlsContext: TLSServerContext? { shared.tlsContext.withLock { $0 } }
+
+    /// Certificate reload: connections accepted from now on use `context`; open ones keep the one they began with.
+    /// Ignored on a plaintext server (TLS cannot be switched on after start). Any thread.
+    public func replaceTLSContext(_ context: TLSServerContext) {
+        shared.tlsContext.withLock { current in
+            if current != nil { current = context }
+        }
+    }
+
     /// Compressed request messages inflated off the event loop (`ServerConnection.offLoopInflateThreshold`).
     public var offLoopInflations: Int { shared.offLoopInflations.load(ordering: .relaxed) }
     /// Connections ended with GOAWAY ENHANCE_YOUR_CALM for resetting too many unfinished requests.
@@ -318,6 +338,9 @@ final class ServerShared: Sendable {
     let offLoopInflations = Atomic<Int>(0)
     let bufferBudgetRefusals = Atomic<Int>(0)
     let acceptPauses = Atomic<Int>(0)
+    let tlsHandshakeFailures = Atomic<Int>(0)
+    /// `Configuration.tls`, replaced on certificate reload; read once per accepted connection.
+    let tlsContext: Lock<TLSServerContext?>
     /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.
     let acceptPaused = Atomic<Bool>(false)
     private let resumeAccepting = Lock<(@Sendable () -> Void)?>(nil)
@@ -327,6 +350,7 @@ final class ServerShared: Sendable {
         self.router = router
         self.httpHandler = httpHandler
         self.configuration = configuration
+        self.tlsContext = Lock(configuration.tls)
     }
 
     func connectionClosed() {
@@ -410,7 +434,11 @@ final class Acceptor {
                 return
             }
             do {
-                let connection = try ServerConnection(server: shared, context: context, socket: socket)
+                let tls = try shared.tlsContext.withLock { $0 }.map { tlsContext in
+                    TLSChannel(
+                        session: try tlsContext.makeSession(), socket: socket, cipherBuffer: context.value.cipherBuffer)
+                }
+                let connection = try ServerConnection(server: shared, context: context, socket: socket, tls: tls)
                 try connection.start()
             } catch {
                 socket.close()

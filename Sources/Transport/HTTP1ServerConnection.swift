@@ -25,6 +25,8 @@ final class HTTP1ServerConnection: FlushableConnection {
     let server: ServerShared
     let boundContext: LoopBound<LoopContext>
     let socket: Socket
+    /// The TLS layer over `socket`, handed over with it; nil for plaintext.
+    let tls: TLSChannel?
     var loop: EventLoop { boundContext.loop }
     private var context: LoopContext { boundContext.value }
 
@@ -69,8 +71,9 @@ final class HTTP1ServerConnection: FlushableConnection {
     /// The client's address, from the connection that handed the socket over.
     let peer: String
 
-    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket, peer: String) {
+    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket, peer: String, tls: TLSChannel? = nil) {
         self.peer = peer
+        self.tls = tls
         self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.server = server
         self.boundContext = context
@@ -96,6 +99,8 @@ final class HTTP1ServerConnection: FlushableConnection {
         armIdleTimer()
         initialBytes.withUnsafeBytes { process($0) }
         afterInput()
+        // Over TLS the HTTP/2 side may have left decrypted bytes in the session when it handed the socket over.
+        scheduleBufferedRead()
     }
 
     // MARK: Input
@@ -120,7 +125,8 @@ final class HTTP1ServerConnection: FlushableConnection {
             }
             let result: IOResult
             do {
-                result = try socket.read(into: buffer)
+                result = try tls?.read(into: buffer) ?? socket.read(into: buffer)
+                if tls?.hasPendingOutput == true { updateInterest() }
             } catch {
                 close(reason: "\(error)")
                 return
@@ -137,6 +143,16 @@ final class HTTP1ServerConnection: FlushableConnection {
                 afterInput()
                 if n < buffer.count { return }
             }
+        }
+        scheduleBufferedRead()
+    }
+
+    /// Plaintext left inside the TLS session is invisible to epoll: come back for it once reading is allowed.
+    private func scheduleBufferedRead() {
+        guard let tls, tls.hasBufferedInput, !isClosed, interest.contains(.read) else { return }
+        _ = loop.scheduleTimer(after: .zero) { [weak self] in
+            guard let self, !self.isClosed else { return }
+            self.readAvailable(hangup: false)
         }
     }
 
@@ -239,7 +255,7 @@ final class HTTP1ServerConnection: FlushableConnection {
         if closeAfter { noMoreRequests = true }
         let request = HTTPRequest(
             method: head.method, target: head.target, headers: head.headers, body: body,
-            version: head.versionMinor == 0 ? .http1_0 : .http1_1, peer: peer)
+            version: head.versionMinor == 0 ? .http1_0 : .http1_1, peer: peer, peerIdentity: tls?.peerIdentity)
         let responder = HTTPResponder(
             context: boundContext, connectionID: id, target: .http1(sequence: sequence), request: request,
             report: server.configuration.onRequestEnd, counts: server)
@@ -304,7 +320,7 @@ final class HTTP1ServerConnection: FlushableConnection {
     }
 
     private func closeIfDone() {
-        guard !isClosed, noMoreRequests, outputOffset >= output.count else { return }
+        guard !isClosed, noMoreRequests, outputOffset >= output.count, tls?.hasPendingOutput != true else { return }
         // Answers still owed (a request in the batcher) keep the connection; the last one closes it.
         if slotsHead < slots.count { return }
         close(reason: "HTTP/1.1 connection done")
@@ -316,7 +332,8 @@ final class HTTP1ServerConnection: FlushableConnection {
             let result: IOResult
             do {
                 result = try output.withUnsafeBytes { raw in
-                    try socket.write(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[outputOffset...])
+                    return try tls?.write(bytes) ?? socket.write(bytes)
                 }
             } catch {
                 close(reason: "\(error)")
@@ -332,6 +349,14 @@ final class HTTP1ServerConnection: FlushableConnection {
         }
         output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
         outputOffset = 0
+        if let tls, tls.hasPendingOutput {
+            do {
+                try tls.flushPending()
+            } catch {
+                close(reason: "\(error)")
+                return
+            }
+        }
         updateInterest()
     }
 
@@ -346,15 +371,17 @@ final class HTTP1ServerConnection: FlushableConnection {
         {
             wanted.insert(.read)
         }
-        if outputOffset < output.count { wanted.insert(.write) }
+        if outputOffset < output.count || tls?.hasPendingOutput == true { wanted.insert(.write) }
         if peerHalfClosed { wanted.insert(.ignoringHalfClose) }
         guard wanted != interest else { return }
+        let resumesReading = wanted.contains(.read) && !interest.contains(.read)
         interest = wanted
         do {
             try loop.setInterest(fd: socket.fd, wanted)
         } catch {
             close(reason: "\(error)")
         }
+        if resumesReading { scheduleBufferedRead() }
     }
 
     // MARK: Idle and shutdown

@@ -1,5 +1,6 @@
 internal import EventLoop
 internal import Synchronization
+internal import Crypto
 internal import HTTP2
 
 /// One TCP connection carrying an HTTP/2 session: it owns the socket, the session and the pending output buffer,
@@ -10,6 +11,9 @@ class HTTP2Connection: FlushableConnection {
     let context: LoopContext
     let socket: Socket
     let session: HTTP2Session
+    /// The TLS layer between the socket and the session (`GRPCServer.Configuration.tls`); nil for plaintext, whose
+    /// path calls the socket directly.
+    let tls: TLSChannel?
     /// The peer's address, read once (`Socket.peerAddress`); "" when unknown.
     let peer: String
 
@@ -39,8 +43,9 @@ class HTTP2Connection: FlushableConnection {
     /// `screensPreface` (server role): hold all output until the client's first bytes show it speaks HTTP/2.
     init(
         context: LoopContext, socket: Socket, session: HTTP2Session, connecting: Bool = false,
-        screensPreface: Bool = false
+        screensPreface: Bool = false, tls: TLSChannel? = nil
     ) {
+        self.tls = tls
         self.id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.context = context
         self.socket = socket
@@ -74,6 +79,10 @@ class HTTP2Connection: FlushableConnection {
     /// Server role: an HTTP/1.x client's first bytes; a subclass that serves HTTP/1.1 takes the socket over
     /// (`detachSocket`) and returns true. False (the default) answers 505 and closes.
     func adoptHTTP1(_ initialBytes: [UInt8]) -> Bool { false }
+
+    /// The TLS handshake failed (a client that does not speak TLS, a refused client certificate, a bad record);
+    /// the connection closes right after.
+    func tlsHandshakeFailed(_ error: any Error) {}
 
     /// Gives the socket up without closing it: unregistered, out of the loop's table, this object closed. The
     /// caller owns the socket from here on (and the connection's place in the server's count).
@@ -109,8 +118,14 @@ class HTTP2Connection: FlushableConnection {
             guard !isClosed else { return }
             let result: IOResult
             do {
-                result = try socket.read(into: buffer)
+                if let tls {
+                    result = try tls.read(into: buffer)
+                    if tls.hasPendingOutput { setWriteInterest(true) }
+                } else {
+                    result = try socket.read(into: buffer)
+                }
             } catch {
+                if let tls, !tls.handshakeDone { tlsHandshakeFailed(error) }
                 close(reason: "\(error)")
                 return
             }
@@ -128,7 +143,15 @@ class HTTP2Connection: FlushableConnection {
                 do {
                     if var held = prefaceBytes {
                         held.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                        switch ConnectionPreface.classify(held) {
+                        // ALPN decided already: h2 goes to nghttp2 (which checks the preface itself), http/1.1 to
+                        // the HTTP/1.1 connection; without ALPN the first bytes decide, as in plaintext.
+                        let decision: ConnectionPreface.Verdict
+                        switch tls?.applicationProtocol {
+                        case .http2?: decision = .http2
+                        case .http1?: decision = .http1
+                        case nil: decision = ConnectionPreface.classify(held)
+                        }
+                        switch decision {
                         case .undecided:
                             prefaceBytes = held
                             if n < buffer.count { return }
@@ -154,6 +177,10 @@ class HTTP2Connection: FlushableConnection {
                 markDirty()
                 if n < buffer.count { return }
             }
+        }
+        // The read budget ran out with plaintext still inside the TLS session, where epoll cannot see it.
+        if let tls, tls.hasBufferedInput {
+            _ = loop.scheduleTimer(after: .zero) { [weak self] in self?.readAvailable() }
         }
     }
 
@@ -195,7 +222,7 @@ class HTTP2Connection: FlushableConnection {
         }
         guard !isClosed else { return }
         didFlush()
-        if !session.isActive || (closeWhenFlushed && outputOffset >= output.count) {
+        if !session.isActive || (closeWhenFlushed && outputOffset >= output.count && tls?.hasPendingOutput != true) {
             close(reason: closeWhenFlushed ? "closed after the final flush" : "the HTTP/2 session ended")
         }
     }
@@ -208,7 +235,8 @@ class HTTP2Connection: FlushableConnection {
             let result: IOResult
             do {
                 result = try output.withUnsafeBytes { raw in
-                    try socket.write(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[outputOffset...])
+                    return try tls?.write(bytes) ?? socket.write(bytes)
                 }
             } catch {
                 close(reason: "\(error)")
@@ -218,6 +246,20 @@ class HTTP2Connection: FlushableConnection {
             case .transferred(let n):
                 outputOffset += n
             case .wouldBlock, .endOfFile:
+                setWriteInterest(true)
+                return false
+            }
+        }
+        if let tls, tls.hasPendingOutput {
+            // All plaintext is encrypted; the ciphertext the socket did not take goes out when it is writable.
+            let flushed: Bool
+            do {
+                flushed = try tls.flushPending()
+            } catch {
+                close(reason: "\(error)")
+                return false
+            }
+            if !flushed {
                 setWriteInterest(true)
                 return false
             }

@@ -28,11 +28,15 @@ public struct HTTPRequest: Sendable {
     public var version: HTTPVersion
     /// The client's address (`host:port`), or "".
     public var peer: String
+    /// The verified client certificate's identity under mutual TLS (as `ServerCall.peerIdentity`); nil otherwise.
+    public var peerIdentity: String?
 
     public init(
-        method: String, target: String, headers: [HeaderField], body: [UInt8], version: HTTPVersion, peer: String = ""
+        method: String, target: String, headers: [HeaderField], body: [UInt8], version: HTTPVersion, peer: String = "",
+        peerIdentity: String? = nil
     ) {
         self.peer = peer
+        self.peerIdentity = peerIdentity
         self.method = method
         self.target = target
         self.headers = headers

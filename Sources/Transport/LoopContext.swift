@@ -24,6 +24,15 @@ final class LoopContext {
     let readBuffer: UnsafeMutableRawBufferPointer
 
     static let readBufferSize = 64 * 1024
+    /// TLS connections read ciphertext here before decrypting into `readBuffer` (`TLSChannel.read`); allocated by
+    /// the first TLS connection, so a plaintext loop does not carry it.
+    var cipherBuffer: UnsafeMutableRawBufferPointer {
+        if let cipherStorage { return cipherStorage }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferSize, alignment: 16)
+        cipherStorage = buffer
+        return buffer
+    }
+    private var cipherStorage: UnsafeMutableRawBufferPointer?
 
     init(loop: EventLoop) {
         loop.preconditionInEventLoop()
@@ -34,6 +43,7 @@ final class LoopContext {
 
     deinit {
         readBuffer.deallocate()
+        cipherStorage?.deallocate()
     }
 
     /// Queues `connection` for the next before-sleep flush.

@@ -126,7 +126,7 @@ extension ServerConnection {
         guard let handler = server.httpHandler else { return }
         let request = HTTPRequest(
             method: stream.method, target: stream.target, headers: stream.headers, body: stream.body, version: .http2,
-            peer: peer)
+            peer: peer, peerIdentity: tls?.peerIdentity)
         releaseREST(stream)
         stream.body = []
         let responder = HTTPResponder(

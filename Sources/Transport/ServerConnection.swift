@@ -5,6 +5,7 @@ internal import GRPCCompression
 internal import HTTP2
 internal import RPCCore
 internal import HTTPTypes
+internal import Logging
 internal import Tracing
 
 /// One RPC on a server connection: its stream state machine, its `ServerCall`, the handler's observer and the
@@ -96,7 +97,7 @@ final class ServerConnection: HTTP2Connection {
         didSet { if closeWhenFlushed { management.closeScheduled() } }
     }
 
-    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket) throws {
+    init(server: ServerShared, context: LoopBound<LoopContext>, socket: Socket, tls: TLSChannel? = nil) throws {
         self.server = server
         self.boundContext = context
         let configuration = server.configuration
@@ -112,7 +113,7 @@ final class ServerConnection: HTTP2Connection {
             maxReceiveMessageBytes: server.configuration.maxReceiveMessageBytes,
             supportedEncodings: CompressionAlgorithm.advertised.map(\.name))
         let session = try HTTP2Session(role: .server, configuration: server.configuration.http2)
-        super.init(context: context.value, socket: socket, session: session, screensPreface: true)
+        super.init(context: context.value, socket: socket, session: session, screensPreface: true, tls: tls)
     }
 
     override func start() throws {
@@ -241,7 +242,7 @@ final class ServerConnection: HTTP2Connection {
             let call = ServerCall(
                 descriptor: route.descriptor, head: consume head, deadline: deadline, context: boundContext,
                 connectionID: self.id, streamID: id, responseCompression: compression, peer: peer, trace: trace,
-                collectsSummary: stream.started != nil)
+                collectsSummary: stream.started != nil, peerIdentity: tls?.peerIdentity)
             stream.call = call
             if let deadline {
                 stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
@@ -581,6 +582,13 @@ final class ServerConnection: HTTP2Connection {
         server.connectionClosed()
     }
 
+    /// Counted (`GRPCServer.tlsHandshakeFailures`) and logged at debug: scanners and misconfigured clients are
+    /// routine on a public port, not warnings.
+    override func tlsHandshakeFailed(_ error: any Error) {
+        server.tlsHandshakeFailures.wrappingAdd(1, ordering: .relaxed)
+        server.logger.debug("TLS handshake failed", fields: ["peer": .string(peer), "error": .string("\(error)")])
+    }
+
     /// An HTTP/1.x client on a server with a REST handler: an `HTTP1ServerConnection` takes the socket and its
     /// place in the connection count; this connection's timers go.
     override func adoptHTTP1(_ initialBytes: [UInt8]) -> Bool {
@@ -591,7 +599,7 @@ final class ServerConnection: HTTP2Connection {
         idleTimer = nil
         ageTimer = nil
         handshakeTimer = nil
-        HTTP1ServerConnection(server: server, context: boundContext, socket: socket, peer: peer)
+        HTTP1ServerConnection(server: server, context: boundContext, socket: socket, peer: peer, tls: tls)
             .start(initialBytes: initialBytes)
         return true
     }

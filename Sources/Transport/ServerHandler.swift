@@ -99,6 +99,9 @@ public final class ServerCall: Sendable {
     public let loop: EventLoop
     /// The client's address (`host:port`, `[v6]:port`), or "" when the socket had none.
     public let peer: String
+    /// The verified client certificate's identity under mutual TLS (`TLSPeerIdentity.identity`: the subject in RFC
+    /// 2253 form, then "; SAN=" and the alternative names); nil without TLS or without a client certificate.
+    public let peerIdentity: String?
     /// The server's span when the client sent a valid `traceparent`: the caller's trace id with a span id of ours.
     /// It goes back to the client in the response headers (or trailers-only) and into the request's summary.
     public let trace: TraceContext?
@@ -131,9 +134,10 @@ public final class ServerCall: Sendable {
         descriptor: MethodDescriptor, head: RequestHead, deadline: MonotonicInstant?,
         context: LoopBound<LoopContext>, connectionID: UInt64, streamID: Int32,
         responseCompression: CompressionAlgorithm? = nil, peer: String = "", trace: TraceContext? = nil,
-        collectsSummary: Bool = false
+        collectsSummary: Bool = false, peerIdentity: String? = nil
     ) {
         self.peer = peer
+        self.peerIdentity = peerIdentity
         self.trace = trace
         self.collectsSummary = collectsSummary
         self.responseCompression = responseCompression

@@ -43,6 +43,7 @@ do {
     exit(1)
 }
 for line in server.startupSummary() { log.log(line.level, line.text) }
+server.watchTLSFiles()
 TerminationSignals.wait()
 log.info("draining (up to \(options.drainSeconds)s)")
 server.shutdown()

@@ -1,4 +1,5 @@
 @testable internal import Auth
+internal import Crypto
 internal import Glibc
 internal import Logging
 internal import Testing
@@ -8,7 +9,8 @@ private func hex(_ bytes: [UInt8]) -> String { AuthKeyFile.hex(bytes) }
 private func digestHex(_ key: String) -> String { hex(Crypto.sha256(Array(key.utf8))) }
 private let now2026 = WallTime(seconds: AuthKeyFile.parseDate("2026-12-07T00:00:00Z") ?? 0, nanoseconds: 0)
 
-@Suite struct SHA256StandInTests {
+/// The digests keys are matched by: Crypto's SHA-256 against the FIPS 180-4 examples, as Auth relies on them.
+@Suite struct KeyDigestTests {
     // FIPS 180-4 examples (NIST CSRC "SHA256.pdf") and the empty string.
     @Test func knownVectors() {
         #expect(hex(Crypto.sha256([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")

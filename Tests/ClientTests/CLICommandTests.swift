@@ -209,7 +209,7 @@ struct CLICommandLiveTests {
         #expect(throws: CLIError.self) { try ArgumentValues.server("grpc://[::1]:7/") }
         let tls = Self.run(["--server", "https://localhost:8443", "list"], port: nil)
         #expect(tls.code == CLIError.ExitCode.usage)
-        #expect(tls.err.first == "tensorwire: --server: https:// is not supported yet (no TLS); use http://HOST:PORT or HOST:PORT")
+        #expect(tls.err.first == "tensorwire: --server: https:// is not supported yet; for gRPC over TLS give HOST:PORT and --tls-ca FILE")
     }
 
     @Test func anUnknownHostSaysItDoesNotResolveOnce() {
