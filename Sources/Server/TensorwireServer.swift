@@ -260,7 +260,7 @@ public final class TensorwireServer: Sendable {
                 + (options.authPublic.metrics ? ["metrics"] : [])
             lines.append((.info, "access control: \(authGate.keys.authorizer.entries.count) key file entries from "
                 + "\(authGate.keys.path); open without a key: \(open.joined(separator: ", "))"))
-        } else if !ServerOptions.isLoopback(options.host) {
+        } else if !ServerOptions.isLoopback(options.host), options.tlsClientCAFile == nil || options.tlsClientAuth == .optional {
             lines.append((.warning, "--insecure: \(options.host) is served with no access control; anyone who reaches "
                 + "the port can infer, load and unload models"))
         }
