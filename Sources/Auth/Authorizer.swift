@@ -281,8 +281,21 @@ public struct Authorizer: Sendable {
             return found
         }
         if let identity = credential.identity {
-            return entries.first { $0.subject == .identity(identity) }
+            let names = Self.identityNames(identity)
+            return entries.first { entry in
+                if case .identity(let name) = entry.subject { names.contains(name) } else { false }
+            }
         }
         return nil
+    }
+
+    /// The names an entry's `identity` may use for a certificate: the whole identity string the TLS layer reports
+    /// (`O=Acme,CN=etl-job; SAN=URI:spiffe://acme/etl-job,DNS:etl.acme.internal`, docs/tls.md), its subject alone
+    /// (`O=Acme,CN=etl-job`), or any one subject alternative name (`URI:spiffe://acme/etl-job`).
+    static func identityNames(_ identity: String) -> [String] {
+        let parts = identity.split(separator: "; SAN=", maxSplits: 1, omittingEmptySubsequences: false)
+        var names = [identity, String(parts[0])]
+        if parts.count == 2 { names += parts[1].split(separator: ",").map(String.init) }
+        return names
     }
 }

@@ -143,6 +143,22 @@ extension String {
         #expect(check(nil, .infer(model: "digits"), identity: "CN=other") == .unauthenticated("no entry for the identity CN=other"))
     }
 
+    @Test func identitiesMatchWholeSubjectOrOneSAN() {
+        let tls = Authorizer(entries: [
+            AuthEntry(subject: .identity("URI:spiffe://acme/etl-job"), scopes: [.read(ModelGlob("*"))]),
+            AuthEntry(subject: .identity("O=Acme,CN=ops"), scopes: [.admin]),
+        ])
+        func check(_ identity: String, _ action: AuthAction) -> AuthDecision {
+            tls.check(credential: AuthCredential(identity: identity), action: action, now: now2026)
+        }
+        #expect(check("O=Acme,CN=etl-job; SAN=URI:spiffe://acme/etl-job,DNS:etl.acme", .read(model: "m"))
+            == .allowed("URI:spiffe://acme/etl-job"))
+        #expect(check("O=Acme,CN=ops", .admin) == .allowed("O=Acme,CN=ops"))
+        #expect(check("O=Acme,CN=ops; SAN=DNS:ops.acme", .admin) == .allowed("O=Acme,CN=ops"))
+        #expect(check("O=Acme,CN=other; SAN=URI:spiffe://acme/etl-job-2", .admin)
+            == .unauthenticated("no entry for the identity O=Acme,CN=other; SAN=URI:spiffe://acme/etl-job-2"))
+    }
+
     @Test func expiryIsAgainstThePassedClock() {
         let expires = AuthKeyFile.parseDate("2027-06-30T00:00:00Z") ?? 0
         let before = authorizer.check(credential: AuthCredential(bearer: "k-etl"), action: .read(model: "x"),

@@ -242,3 +242,26 @@ extension AuthLiveTests {
         }
     }
 }
+
+/// Mutual TLS identities with scopes: a verified client certificate stands for a key.
+@Suite(.serialized, .tags(.live))
+struct AuthTLSLiveTests {
+    @Test func aCertificateIdentityGetsItsScopes() throws {
+        let certs = try TestCertificates.make()
+        defer { certs.remove() }
+        let path = certs.directory + "/keys.json"
+        try Data(#"{"keys": [{"identity": "URI:spiffe://tests/etl-job", "scopes": ["read:*"]}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        try CLICommandLiveTests.withServer([
+            "--tls-cert", certs.serverCertificate, "--tls-key", certs.serverKey, "--tls-client-ca", certs.caCertificate,
+            "--tls-client-auth", "optional", "--auth-keys", path,
+        ]) { server in
+            let withCertificate = CLICommandLiveTests.run(
+                ["list", "--tls-ca", certs.caCertificate, "--tls-cert", certs.clientCertificate, "--tls-key", certs.clientKey],
+                port: server.port)
+            #expect(withCertificate.code == 0)
+            let without = CLICommandLiveTests.run(["list", "--tls-ca", certs.caCertificate], port: server.port)
+            #expect(without.code == 1 && without.stderr.contains("UNAUTHENTICATED"))
+        }
+    }
+}
