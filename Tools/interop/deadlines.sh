@@ -12,8 +12,17 @@ for timeout in 1 3; do
 done
 for mode in "" --stream; do
     out=$(mktemp)
+    err=$(mktemp)
     status=0
-    "$CLI_BIN" --server "127.0.0.1:$SERVER_PORT" --timeout 1ms bench digits -d 2s -c 4 $mode --json > "$out" || status=$?
+    "$CLI_BIN" --server "127.0.0.1:$SERVER_PORT" --timeout 1ms bench digits -d 2s -c 4 $mode --json > "$out" 2> "$err" \
+        || status=$?
+    # On a loaded machine every request of the first second may miss 1 ms: bench then stops with that first error
+    # (exit 6, DEADLINE_EXCEEDED on stderr, no report), which is as valid an outcome as a mix of OK and deadlines.
+    if [ "$status" = 6 ] && grep -q "DEADLINE_EXCEEDED" "$err" && ! grep -q "INTERNAL" "$err"; then
+        echo "deadline-race: tensorwire bench $mode --timeout 1ms: every first-second request missed 1 ms (exit 6)"
+        continue
+    fi
+    cat "$err" >&2
     # Exit 0 (all OK) or 8 (some requests failed); the failures may only be DEADLINE_EXCEEDED.
     "$PYTHON" - "$out" "$status" "bench $mode" <<'PY'
 import json, sys
