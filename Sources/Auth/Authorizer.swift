@@ -8,10 +8,14 @@ public import Logging
 public struct ModelGlob: Sendable, Hashable, CustomStringConvertible {
     public let pattern: String
     private let characters: [Character]
+    /// The pattern's bytes when it is ASCII: then an ASCII name is matched byte by byte (the same answer as by
+    /// characters, without building a `[Character]` per check); nil otherwise.
+    private let asciiBytes: [UInt8]?
 
     public init(_ pattern: String) {
         self.pattern = pattern
         self.characters = Array(pattern)
+        self.asciiBytes = pattern.utf8.allSatisfy { $0 < 0x80 } ? Array(pattern.utf8) : nil
     }
 
     public var description: String { pattern }
@@ -21,16 +25,30 @@ public struct ModelGlob: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `name` matches. Iterative with one backtrack point (the last `*`), so O(pattern × name) at worst.
     public func matches(_ name: String) -> Bool {
-        let text = Array(name)
+        if matchesEverything { return true }
+        if let asciiBytes, let answer = name.utf8.withContiguousStorageIfAvailable({ text in
+            text.allSatisfy { $0 < 0x80 }
+                ? Self.matches(asciiBytes, text, star: UInt8(ascii: "*"), any: UInt8(ascii: "?")) : nil
+        }), let answer {
+            return answer
+        }
+        return Self.matches(characters, Array(name), star: "*", any: "?")
+    }
+
+    /// The matcher over characters or, for ASCII, bytes; `text` is indexed from 0 (an array or a buffer).
+    private static func matches<Text: RandomAccessCollection>(
+        _ pattern: [Text.Element], _ text: Text, star wildcard: Text.Element, any: Text.Element
+    ) -> Bool where Text.Element: Equatable, Text.Index == Int {
+        guard text.startIndex == 0 else { return matches(pattern, Array(text), star: wildcard, any: any) }
         var p = 0
         var t = 0
         var star: Int?
         var resume = 0
         while t < text.count {
-            if p < characters.count, characters[p] == "?" || (characters[p] != "*" && characters[p] == text[t]) {
+            if p < pattern.count, pattern[p] == any || (pattern[p] != wildcard && pattern[p] == text[t]) {
                 p += 1
                 t += 1
-            } else if p < characters.count, characters[p] == "*" {
+            } else if p < pattern.count, pattern[p] == wildcard {
                 star = p
                 resume = t
                 p += 1
@@ -42,8 +60,8 @@ public struct ModelGlob: Sendable, Hashable, CustomStringConvertible {
                 return false
             }
         }
-        while p < characters.count, characters[p] == "*" { p += 1 }
-        return p == characters.count
+        while p < pattern.count, pattern[p] == wildcard { p += 1 }
+        return p == pattern.count
     }
 }
 
@@ -212,16 +230,40 @@ public struct PublicActions: Sendable, Equatable {
 }
 
 /// The decision procedure over a set of entries: authentication (which entry, if any, the credential names, and
-/// whether it has expired), then authorization (whether one of its scopes grants the action). Keys are compared by
-/// the SHA-256 of the presented token against every entry's digest in constant time, with no early exit, so neither
-/// the time nor the answer reveals how much of a key matched. A value; any thread.
+/// whether it has expired), then authorization (whether one of its scopes grants the action). A presented token is
+/// hashed (SHA-256) and its digest looked up by its first 8 bytes among the entries' digests; each candidate is then
+/// compared in full in constant time. The lookup's time can depend only on the digest of what the caller sent, and
+/// steering a digest toward a stored one needs a SHA-256 preimage, so neither the time nor the answer reveals how
+/// much of a key matched (docs/security.md). A value; any thread.
 public struct Authorizer: Sendable {
-    public var entries: [AuthEntry]
+    public var entries: [AuthEntry] {
+        didSet { keyIndex = Self.index(entries) }
+    }
     public var publicActions: PublicActions
+    /// Indices into `entries` of the keys whose digest starts with these 8 bytes (a few at most: collisions of the
+    /// prefix are rare, and duplicate keys are allowed).
+    private var keyIndex: [UInt64: [Int]]
 
     public init(entries: [AuthEntry], publicActions: PublicActions = PublicActions()) {
         self.entries = entries
         self.publicActions = publicActions
+        self.keyIndex = Self.index(entries)
+    }
+
+    private static func index(_ entries: [AuthEntry]) -> [UInt64: [Int]] {
+        var index: [UInt64: [Int]] = [:]
+        for (position, entry) in entries.enumerated() {
+            if case .key(_, let digest) = entry.subject { index[prefix(digest), default: []].append(position) }
+        }
+        return index
+    }
+
+    /// The first 8 bytes of a digest as a number (0 for a digest shorter than that, which no stored key has).
+    private static func prefix(_ digest: [UInt8]) -> UInt64 {
+        guard digest.count >= 8 else { return 0 }
+        var value: UInt64 = 0
+        for byte in digest[0..<8] { value = value << 8 | UInt64(byte) }
+        return value
     }
 
     /// Decides whether `credential` may do `action` at wall-clock time `now`.
@@ -255,6 +297,11 @@ public struct Authorizer: Sendable {
             }
             return .failure(Refusal(decision: .unauthenticated(reason)))
         }
+        return unexpired(entry, now: now)
+    }
+
+    /// `entry` when it has not expired at `now`; the refusal naming its expiry otherwise.
+    func unexpired(_ entry: AuthEntry, now: WallTime) -> Result<AuthEntry, Refusal> {
         if let expires = entry.expires, now.seconds >= expires {
             let when = WallTime(seconds: expires, nanoseconds: 0).rfc3339
             return .failure(Refusal(decision: .unauthenticated("the key \(entry.name) expired at \(when)")))
@@ -271,11 +318,14 @@ public struct Authorizer: Sendable {
     /// The entry the credential names: a bearer token first, then the certificate identity.
     func find(_ credential: AuthCredential) -> AuthEntry? {
         if let bearer = credential.bearer {
-            let digest = Crypto.sha256(Array(bearer.utf8))
+            var token = bearer
+            let digest = token.withUTF8 { Crypto.sha256(UnsafeRawBufferPointer($0)) }
             var found: AuthEntry?
-            for entry in entries {
-                if case .key(_, let expected) = entry.subject, Crypto.constantTimeEquals(digest, expected), found == nil {
-                    found = entry
+            for position in keyIndex[Self.prefix(digest)] ?? [] {
+                if case .key(_, let expected) = entries[position].subject, Crypto.constantTimeEquals(digest, expected),
+                   found == nil
+                {
+                    found = entries[position]
                 }
             }
             return found

@@ -1,5 +1,6 @@
 // Sources/Auth/KeyFileWatcher.swift: the live key set, re-read when the --auth-keys file changes.
 
+internal import Crypto
 internal import Dispatch
 internal import Glibc
 public import Logging
@@ -34,6 +35,9 @@ public final class KeyFileWatcher: Sendable {
     private let logger: Logger
     private struct State {
         var authorizer: Authorizer
+        /// Tokens that recently named an entry (see `authenticate`), cleared when the keys change.
+        var recent: [(token: [UInt8], entry: AuthEntry)] = []
+        var nextRecent = 0
         var stamp: FileStamp?
         /// Bumped by start and stop; a scheduled poll of an older generation does nothing.
         var generation = 0
@@ -52,9 +56,54 @@ public final class KeyFileWatcher: Sendable {
     /// The authorizer in force.
     public var authorizer: Authorizer { state.withLock { $0.authorizer } }
 
+    /// How many recently accepted tokens `authenticate` remembers.
+    static let recentCapacity = 8
+
+    /// Authenticates with the authorizer in force, which it also returns (for the scope check that follows).
+    /// A client sends the same key on every request, so the last few tokens that named an entry are remembered:
+    /// a presented token is compared with every remembered one in constant time (`CRYPTO_memcmp`, no early exit;
+    /// only a length differs at once), and a match skips hashing and the digest lookup; expiry is still checked.
+    /// The memory holds plaintext tokens callers already sent (at most `recentCapacity`), and is emptied when the
+    /// key file reloads. Unknown tokens are never remembered.
+    public func authenticate(
+        _ credential: AuthCredential, now: WallTime
+    ) -> (authorizer: Authorizer, result: Result<AuthEntry, Authorizer.Refusal>) {
+        guard let bearer = credential.bearer else {
+            let authorizer = self.authorizer
+            return (authorizer, authorizer.authenticate(credential: credential, now: now))
+        }
+        let token = Array(bearer.utf8)
+        let (authorizer, remembered) = state.withLock { state -> (Authorizer, AuthEntry?) in
+            var found: AuthEntry?
+            for recent in state.recent where Crypto.constantTimeEquals(recent.token, token) && found == nil {
+                found = recent.entry
+            }
+            return (state.authorizer, found)
+        }
+        if let remembered { return (authorizer, authorizer.unexpired(remembered, now: now)) }
+        let result = authorizer.authenticate(credential: credential, now: now)
+        guard case .success(let entry) = result else { return (authorizer, result) }
+        state.withLock { state in
+            // Only while the keys that accepted it are still in force.
+            guard state.authorizer.entries == authorizer.entries else { return }
+            if state.recent.count < Self.recentCapacity {
+                state.recent.append((token, entry))
+            } else {
+                state.recent[state.nextRecent] = (token, entry)
+                state.nextRecent = (state.nextRecent + 1) % Self.recentCapacity
+            }
+        }
+        return (authorizer, result)
+    }
+
     /// Decides with the authorizer in force.
     public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
-        authorizer.check(credential: credential, action: action, now: now)
+        let authorizer = self.authorizer
+        if authorizer.isPublic(action) { return .allowed("") }
+        switch authenticate(credential, now: now).result {
+        case .success(let entry): return authorizer.authorize(entry, action)
+        case .failure(let refusal): return refusal.decision
+        }
     }
 
     /// Re-reads the file if it changed since the last read. Returns true when new keys took effect.
@@ -67,6 +116,8 @@ public final class KeyFileWatcher: Sendable {
             // A reader that caught a rewrite half-way fails to parse; the writer's last write moves the stamp again.
             state.withLock {
                 $0.authorizer.entries = entries
+                $0.recent.removeAll()
+                $0.nextRecent = 0
                 $0.stamp = stamp
             }
             logger.info("reloaded the key file", fields: ["file": .string(path), "entries": .int(entries.count)])

@@ -16,11 +16,13 @@ public enum Crypto {
         let zero: [UInt8] = [0]
         let hashed = zero.withUnsafeBufferPointer { fallback in
             digest.withUnsafeMutableBufferPointer { out in
-                let base = input.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback.baseAddress
-                return SHA256(base, input.count, out.baseAddress) != nil
+                let base: UnsafeRawPointer? = input.baseAddress ?? UnsafeRawPointer(fallback.baseAddress)
+                // EVP_Digest with the algorithm fetched once: the one-shot SHA256() looks the algorithm up in the
+                // provider store on every call, which cost more than the hashing for an API key (microseconds).
+                return EVP_Digest(base, input.count, out.baseAddress, nil, FetchedDigest.sha256.algorithm, nil) == 1
             }
         }
-        precondition(hashed, "SHA256 cannot fail with a valid output buffer")
+        precondition(hashed, "SHA-256 cannot fail with a valid output buffer and the default provider's algorithm")
         return digest
     }
 
@@ -42,5 +44,19 @@ public enum Crypto {
         return a.withUnsafeBytes { x in
             b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
         }
+    }
+}
+
+/// An algorithm fetched once from OpenSSL's default provider. Fetched algorithm objects are immutable and OpenSSL
+/// documents them as shareable between threads once fetched (openssl-threads(7)); this one is created by Swift's
+/// thread-safe lazy initialisation of `sha256` and only read afterwards, from any thread, so the unchecked
+/// Sendable states what OpenSSL guarantees.
+private final class FetchedDigest: @unchecked Sendable {
+    static let sha256 = FetchedDigest(name: "SHA256")
+    let algorithm: OpaquePointer?
+
+    private init(name: String) {
+        algorithm = EVP_MD_fetch(nil, name, nil)
+        precondition(algorithm != nil, "OpenSSL's default provider has no \(name)")
     }
 }

@@ -71,12 +71,16 @@ public struct AuthGate: Sendable {
         if case .open = rule { return inner }
         let origin = Self.origin(for: descriptor)
         return ServerMethodHandler { call in
-            let authorizer = keys.authorizer
-            if case .fixed(let action) = rule, authorizer.isPublic(action) { return inner.begin(call) }
-            let credential = AuthCredential(
-                authorization: call.metadata.strings(forKey: "authorization").first, identity: call.peerIdentity)
+            if case .fixed(let action) = rule, keys.authorizer.isPublic(action) { return inner.begin(call) }
+            let authorization: String? = if case .string(let text) = call.metadata.first(forKey: "authorization") {
+                text
+            } else {
+                nil
+            }
+            let credential = AuthCredential(authorization: authorization, identity: call.peerIdentity)
             let entry: AuthEntry
-            switch authorizer.authenticate(credential: credential, now: wallClock()) {
+            let (authorizer, authenticated) = keys.authenticate(credential, now: wallClock())
+            switch authenticated {
             case .success(let found): entry = found
             case .failure(let refusal): return refuse(call, refusal.decision, origin)
             }

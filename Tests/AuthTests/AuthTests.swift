@@ -36,6 +36,9 @@ private let now2026 = WallTime(seconds: AuthKeyFile.parseDate("2026-12-07T00:00:
         ("*", "", true), ("*", "anything", true), ("digit?", "digits", true), ("digit?", "digit", false),
         ("a*b*c", "aXXbYYc", true), ("a*b*c", "aXXbYY", false), ("*-prod", "fraud-prod", true), ("exact", "exact", true),
         ("exact", "exactly", false), ("**", "x", true), ("?*", "", false),
+        // Non-ASCII on either side takes the character path: `?` is one character, not one byte.
+        ("caf?", "café", true), ("m?dele", "mødele", true), ("modèle-*", "modèle-1", true), ("modèle-?", "modele-1", false),
+        ("caf??", "café", false),
     ])
     func matches(pattern: String, name: String, expected: Bool) {
         #expect(ModelGlob(pattern).matches(name) == expected)
@@ -255,6 +258,30 @@ extension String {
         #expect(warning.contains(path))
         #expect(!output.lines.joined().contains("key-c") && !output.lines.joined().contains(digestHex("key-c")))
         #expect(!watcher.poll())
+        unlink(path)
+        rmdir(directory)
+    }
+
+    @Test func rememberedTokensStillExpireAndOutnumberTheMemory() throws {
+        let path = directory + "/keys.json"
+        let expires = "2027-01-01T00:00:00Z"
+        let names = (0..<(KeyFileWatcher.recentCapacity + 3)).map { "key-\($0)" }
+        writeFile(path, "{\"keys\": [" + names.map {
+            "{\"id\": \"\($0)\", \"sha256\": \"\(digestHex($0))\", \"scopes\": [\"admin\"], \"expires\": \"\(expires)\"}"
+        }.joined(separator: ",") + "]}")
+        let watcher = try KeyFileWatcher(path: path, publicActions: PublicActions(), logger: Logger(
+            component: "auth", sink: .discarding))
+        // More distinct keys than the memory holds, twice round: each is accepted from the memory or by its digest.
+        for _ in 0..<2 { for name in names { #expect(allows(watcher, name)) } }
+        #expect(!allows(watcher, "key-unknown"))
+        // A remembered key past its expiry is refused like any other.
+        let later = WallTime(seconds: (AuthKeyFile.parseDate(expires) ?? 0) + 1, nanoseconds: 0)
+        let decision = watcher.check(credential: AuthCredential(bearer: names[names.count - 1]), action: .admin, now: later)
+        guard case .unauthenticated(let reason) = decision else {
+            Issue.record("an expired remembered key gave \(decision)")
+            return
+        }
+        #expect(reason.contains("expired"))
         unlink(path)
         rmdir(directory)
     }

@@ -702,6 +702,50 @@ class Report:
         self.md.append(self.noise_note("rest"))
 
 
+    # -- security --
+    def security(self):
+        if not self.begin("security", "Security: TLS, API keys and handshakes (`Tools/bench/security`)",
+                          ["security.csv"]):
+            return
+        rows = read_csv(self.dir, "security.csv") or []
+        self.md.append("h2load -c 16 -m 16 -t 1 on unary digits Predict (one fixed 64-float request, checked with "
+                       "grpcio first since h2load counts a gRPC error as a success) and `openssl s_time -new` (one "
+                       "client, full TLS 1.3 handshakes in sequence); each configuration and its reference back to "
+                       "back in every round, the order flipping each round. Server on CPU 0, load generators on "
+                       "CPU 1. Client/server CPU: share of one core over the run.\n")
+        out = []
+        for part, config in dict.fromkeys((r["part"], r["config"]) for r in rows):
+            mine = [r for r in rows if r["part"] == part and r["config"] == config]
+            out.append([part, config, spread([num(r["rate"]) for r in mine]),
+                        fmt(med([num(r["client_cpu_pct"]) for r in mine])) + "%",
+                        fmt(med([num(r["server_cpu_pct"]) for r in mine])) + "%"])
+        self.md.append(table(["part", "configuration", "rate/s", "client CPU", "server CPU"], out) + "\n")
+
+        def ratio(part, top, bottom):
+            values = []
+            for round_ in dict.fromkeys(r["round"] for r in rows):
+                a = [num(r["rate"]) for r in rows if r["part"] == part and r["config"] == top and r["round"] == round_]
+                b = [num(r["rate"]) for r in rows if r["part"] == part and r["config"] == bottom
+                     and r["round"] == round_]
+                if a and b and a[0] and b[0]:
+                    values.append(a[0] / b[0])
+            return values
+
+        lines = []
+        for part, top, bottom, what, target in (("tls", "tls", "plaintext", "TLS / plaintext unary rate", "≥ 0.7×"),
+                                                ("auth", "--auth-keys", "no keys", "--auth-keys / none unary rate",
+                                                 "≥ 0.97× (cost ≤ 3%)"),
+                                                ("handshake", "tensorwire", "nghttpd",
+                                                 "TLS handshakes/s, Tensorwire / nghttpd", "none")):
+            values = ratio(part, top, bottom)
+            if values:
+                lines.append("%s: %.2f× [%.2f–%.2f] (target: %s)" % (what, med(values), min(values), max(values),
+                                                                    target))
+                self.headlines.append("Security: %s %.2f×" % (what, med(values)))
+        self.md.append("\n".join("- " + line for line in lines) + "\n")
+        self.md.append(self.noise_note("security"))
+
+
 def write(directory, quick, seconds, build_seconds, revision):
     report = Report(directory)
     body_start = len(report.md)
@@ -712,6 +756,7 @@ def write(directory, quick, seconds, build_seconds, revision):
     report.batch_sizes()
     report.kserve()
     report.rest()
+    report.security()
     body = report.md[body_start:]
 
     name = os.path.basename(os.path.normpath(directory))

@@ -7,8 +7,11 @@
 #  3. Mutual TLS (--tls-client-ca): a good certificate passes, a missing and a wrong one are refused.
 #  4. Reload: new files and SIGHUP, then files replaced without a signal (the one-second watcher); a new connection
 #     sees the new certificate each time.
-#  5. Hostile bytes: plaintext HTTP, garbage before and inside the handshake, a handshake that stalls (closed by
-#     --handshake-timeout-seconds 1); the server still serves afterwards.
+#  5. Hostile bytes: plaintext HTTP, garbage before and inside the handshake, handshakes that stall (closed by
+#     --handshake-timeout-seconds 1), clients stalled mid-record after the handshake; the server serves meanwhile.
+#  6. API keys over TLS: tritonclient gRPC (ssl=True) and HTTP (ssl=True) with and without a key; then the key
+#     file (in place, by rename, malformed) and the certificate pair (SIGHUP, file change) reloaded under four
+#     grpcio callers: 0 failed calls (Tools/interop/tls/reload_under_load.py).
 # Run from the repository root after the debug build and `Tools/setup --python`. Never asserts timings.
 source "$(dirname "$0")/lib.sh"
 
@@ -72,7 +75,8 @@ else
 fi
 
 echo "== tls: hostile bytes, then the server still serves"
-"$PYTHON" - "$SERVER_PORT" <<'PY' && ok "plaintext, garbage before and inside the handshake, a stalled handshake: all closed" || status=1
+"$PYTHON" - "$SERVER_PORT" "$pki/ca.pem" <<'PY' && ok "plaintext, garbage before and inside the handshake, stalled handshakes and records" \
+    || status=1
 import os, socket, sys, time
 port = int(sys.argv[1])
 def closed_after(payload, wait=5.0):
@@ -92,11 +96,33 @@ cases = {
     "garbage before the handshake": os.urandom(512),
     "a TLS record header, then garbage": b"\x16\x03\x01\x02\x00" + os.urandom(512),
     "a stalled handshake (half a record header)": b"\x16\x03",
+    "a ClientHello record cut short (512 bytes announced, 100 sent)": b"\x16\x03\x01\x02\x00" + os.urandom(100),
 }
 ok = True
 for name, payload in cases.items():
     if not closed_after(payload):
         print("  FAIL %s: still open" % name); ok = False
+# Clients that finish the handshake and then stall inside a record (a header announcing 4 KiB, 20 bytes sent),
+# held open while another client is served.
+import ssl
+import grpc
+context = ssl.create_default_context(cafile=sys.argv[2])
+context.set_alpn_protocols(["h2"])
+stalled = []
+for _ in range(4):
+    tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    os.write(tls.fileno(), b"\x17\x03\x03\x10\x00" + os.urandom(20))
+    stalled.append(tls)
+with open(sys.argv[2], "rb") as f:
+    credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+with grpc.secure_channel("localhost:%d" % port, credentials) as channel:
+    reply = channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=10)
+if reply == b"\x08\x01":
+    print("  ok   4 clients stalled mid-record after the handshake; another is served meanwhile")
+else:
+    print("  FAIL health Check beside the stalled clients: %r" % reply); ok = False
+for tls in stalled:
+    tls.close()
 sys.exit(0 if ok else 1)
 PY
 "$PYTHON" Tools/interop/tls/check_tls.py --target "localhost:$SERVER_PORT" --ca "$pki/ca.pem" || status=1
@@ -128,6 +154,22 @@ done
     || fail "after replacing the files the certificate is '$after'"
 "$PYTHON" Tools/interop/tls/check_tls.py --target "localhost:$SERVER_PORT" --ca "$pki/ca.pem" || status=1
 stop_server || { echo "tls: the server did not drain cleanly"; status=1; }
+
+echo "== tls: API keys over TLS (tritonclient), then key file and certificate reload under load"
+steady=twk_steady_$RANDOM$RANDOM$RANDOM; added=twk_added_$RANDOM$RANDOM; retired=twk_retired_$RANDOM$RANDOM
+"$PYTHON" - "$pki/keys.json" "$steady" "$retired" <<'PY'
+import hashlib, json, sys
+keys = [{"id": name, "sha256": hashlib.sha256(key.encode()).hexdigest(), "scopes": ["infer:digits", "read:digits"]}
+        for name, key in (("steady", sys.argv[2]), ("retired", sys.argv[3]))]
+open(sys.argv[1], "w").write(json.dumps({"keys": keys}) + "\n")
+PY
+start_server --tls-cert "$pki/live.pem" --tls-key "$pki/live.key" --auth-keys "$pki/keys.json"
+"$PYTHON" Tools/interop/tls/check_tritonclient_tls.py --port "$SERVER_PORT" --ca "$pki/ca.pem" --key "$steady" \
+    || status=1
+"$PYTHON" Tools/interop/tls/reload_under_load.py --port "$SERVER_PORT" --pid "$SERVER_PID" --ca "$pki/ca.pem" \
+    --live "$pki/live" --pki "$pki" --keys "$pki/keys.json" --log "$SERVER_LOG" \
+    --steady "$steady" --added "$added" --retired "$retired" || status=1
+stop_server || { echo "tls: the keyed server did not drain cleanly"; status=1; }
 
 echo "== tls: mutual TLS (--tls-client-ca, required)"
 start_server --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" --tls-client-ca "$pki/ca.pem"
