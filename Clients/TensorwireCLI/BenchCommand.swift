@@ -45,9 +45,13 @@ enum BenchCommand {
                                the K keep-alive connections that carry the arrivals (one request on each at a time)
           -i, --input X        send this input (as predict's --input) instead of random inputs
           --rows B             rows per random request (default 1; not with --input, which has its own rows)
-          --json               print the report as one JSON object (requests, errors, errors_by_code,
-                               throughput_rps, rows_per_request, throughput_rows_per_s,
+          --json               print the report as one JSON object (requests, errors, errors_by_code, retries,
+                               transparent_retries, connects, attempts_by_server, throughput_rps,
+                               rows_per_request, throughput_rows_per_s,
                                latency_ms {p50, p90, p99, p999, max, mean}, batch_sizes, ...)
+        Over gRPC, failed requests are retried as the global retry flags say (--max-attempts, --wait-for-ready, ...),
+        several --server addresses share the load round robin, and the report counts the retries (warm-up
+        included), the connections opened and the attempts per server (docs/client.md).
         With --http (or an http:// server), requests are POST /v1/models/MODEL:predict with JSON bodies over
         HTTP/1.1 keep-alive connections, one request in flight on each (HTTP/1.1 without pipelining): -c N opens N
         connections; --rate R sends on --connections K; batch facts come from the tw-* response headers; --stream is

@@ -57,7 +57,8 @@ public enum TensorwireCommand {
         """
 
     static let usage = """
-        usage: tensorwire [--server HOST:PORT | http://HOST:PORT] [--http] [--timeout D] [-H K:V]... COMMAND [ARGS]
+        usage: tensorwire [--server HOST:PORT[,HOST:PORT]... | dns:///NAME:PORT | http://HOST:PORT] [--http]
+                          [--timeout D] [-H K:V]... [retry options] COMMAND [ARGS]
 
         A client for a Tensorwire model server.
 

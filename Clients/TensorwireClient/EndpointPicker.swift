@@ -1,8 +1,8 @@
 // Clients/TensorwireClient/EndpointPicker.swift: round-robin over server addresses with reconnect backoff (sans-I/O).
 public import Clocks
 
-/// gRPC's connection backoff (`doc/connection-backoff.md`): after the n-th failed connect in a row, the next try
-/// waits min(initial × multiplier^(n−1), maximum), spread by ±jitter. A plain value.
+/// gRPC's connection backoff (its "Connection Backoff Protocol", docs/client.md): after the n-th failed connect in
+/// a row, the next try waits min(initial × multiplier^(n−1), maximum), spread by ±jitter. A plain value.
 public struct ReconnectBackoff: Sendable, Equatable {
     public var initial: Duration
     public var multiplier: Double
