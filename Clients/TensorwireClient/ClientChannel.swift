@@ -4,6 +4,7 @@ internal import Dispatch
 public import EventLoop
 internal import Locks
 public import RPCCore
+internal import Synchronization
 public import Transport
 
 #if canImport(Glibc)
@@ -108,6 +109,9 @@ public final class ClientChannel: Sendable {
     private let ownsLoop: Bool
     private let core: LoopBound<ChannelCore>
     private let latest: Lock<ClientConnection?>
+    /// The counts, written on the loop, read from any thread.
+    private let counts: Lock<Statistics>
+    private let closed = Atomic<Bool>(false)
 
     /// Starts connecting to every address (non-blocking: calls made meanwhile wait for their connection). Throws
     /// for an empty list, a failed loop, or when no address is usable at all (for one address: an unusable one).
@@ -128,9 +132,15 @@ public final class ClientChannel: Sendable {
         self.ownsLoop = ownsLoop
         let latest = Lock<ClientConnection?>(nil)
         self.latest = latest
+        var initial = Statistics()
+        initial.attemptsByAddress = Array(repeating: 0, count: addresses.count)
+        let counts = Lock(initial)
+        self.counts = counts
         let core = onLoop(eventLoop) {
-            LoopBound(ChannelCore(loop: eventLoop, addresses: addresses, configuration: configuration, latest: latest),
-                      loop: eventLoop)
+            LoopBound(
+                ChannelCore(
+                    loop: eventLoop, addresses: addresses, configuration: configuration, latest: latest, counts: counts),
+                loop: eventLoop)
         }
         self.core = core
         let failure: Status? = onLoop(eventLoop) { core.value.connectAll(core) }
@@ -151,6 +161,10 @@ public final class ClientChannel: Sendable {
         path: String, request: [UInt8], metadata: Metadata = Metadata(), timeout: Duration? = nil,
         idempotent: Bool = true, completion: @escaping @Sendable (UnaryResponse) -> Void
     ) {
+        guard !closed.load(ordering: .acquiring) else {
+            completion(ChannelCore.failed(ChannelCore.closedStatus))
+            return
+        }
         let core = self.core
         let start: @Sendable () -> Void = {
             core.value.start(
@@ -185,15 +199,15 @@ public final class ClientChannel: Sendable {
         handlers: ClientCallHandlers
     ) -> ClientCall? {
         let core = self.core
-        let picked: Result<ClientConnection, RPCError> = onLoop(loop) { core.value.connectionForCall(core) }
+        let picked: Result<ClientConnection, RPCError> = closed.load(ordering: .acquiring)
+            ? .failure(RPCError(status: ChannelCore.closedStatus))
+            : onLoop(loop) { core.value.connectionForCall(core) }
         switch picked {
         case .success(let connection):
             return connection.makeCall(path: path, kind: kind, metadata: metadata, timeout: timeout, handlers: handlers)
         case .failure(let error):
-            loop.execute {
-                handlers.onUnprocessed(.notSent)
-                handlers.onFinish(Status(code: error.code, message: error.message), Metadata())
-            }
+            handlers.onUnprocessed(.notSent)
+            handlers.onFinish(Status(code: error.code, message: error.message), Metadata())
             return nil
         }
     }
@@ -203,20 +217,15 @@ public final class ClientChannel: Sendable {
     public var currentConnection: ClientConnection? { latest.withLock { $0 } }
 
     /// The counts so far.
-    public var statistics: Statistics {
-        let core = self.core
-        return onLoop(loop) { core.value.statistics }
-    }
+    public var statistics: Statistics { counts.withLock { $0 } }
 
-    /// Closes every connection (running calls end with UNAVAILABLE, waiting ones too) and stops the loop if the
-    /// channel made it. Idempotent; not on the loop's own thread when the loop is owned.
+    /// Closes every connection (running calls end with UNAVAILABLE, waiting ones too, later ones at once) and stops
+    /// the loop if the channel made it. Idempotent. On the loop's own thread (in a callback) the connections close
+    /// on the loop's next task, not under the callback, and an owned loop is left running.
     public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let core = self.core
-        if loop.inEventLoop {
-            core.value.close()
-        } else {
-            loop.execute { core.value.close() }
-        }
+        loop.execute { core.value.close() }
         if ownsLoop, !loop.inEventLoop { loop.shutdown() }
     }
 }
@@ -246,6 +255,7 @@ final class ChannelCore {
     let addresses: [ServerAddress]
     let configuration: ClientChannel.Configuration
     let latest: Lock<ClientConnection?>
+    let counts: Lock<ClientChannel.Statistics>
     var picker: EndpointPicker
     var connections: [ClientConnection?]
     /// Why each address last failed, for a call that fails while every address backs off.
@@ -256,18 +266,22 @@ final class ChannelCore {
     var calls: [UInt64: PendingCall] = [:]
     var nextCallID: UInt64 = 0
     var random = SystemRandomNumberGenerator()
-    var statistics = ClientChannel.Statistics()
     var closed = false
 
-    init(loop: EventLoop, addresses: [ServerAddress], configuration: ClientChannel.Configuration, latest: Lock<ClientConnection?>) {
+    static let closedStatus = Status(code: .unavailable, message: "the client was closed")
+
+    init(
+        loop: EventLoop, addresses: [ServerAddress], configuration: ClientChannel.Configuration,
+        latest: Lock<ClientConnection?>, counts: Lock<ClientChannel.Statistics>
+    ) {
         self.loop = loop
         self.addresses = addresses
         self.configuration = configuration
         self.latest = latest
+        self.counts = counts
         picker = EndpointPicker(count: addresses.count, backoff: configuration.reconnectBackoff)
         connections = Array(repeating: nil, count: addresses.count)
         lastFailure = Array(repeating: nil, count: addresses.count)
-        statistics.attemptsByAddress = Array(repeating: 0, count: addresses.count)
     }
 
     /// Opens a connection to every address (the picker's first round); the failure when none could be opened.
@@ -294,14 +308,14 @@ final class ChannelCore {
             deadline: deadline)
         nextCallID &+= 1
         calls[nextCallID] = PendingCall(path: path, request: request, metadata: metadata, retry: retry, completion: completion)
-        statistics.calls &+= 1
+        counts.withLock { $0.calls &+= 1 }
         attempt(bound, nextCallID)
     }
 
     private func attempt(_ bound: LoopBound<ChannelCore>, _ id: UInt64) {
         guard let call = calls[id] else { return }
         guard !closed else {
-            finish(id, Self.failed(Status(code: .unavailable, message: "the client was closed")))
+            finish(id, Self.failed(Self.closedStatus))
             return
         }
         let now = loop.clock.now()
@@ -331,7 +345,7 @@ final class ChannelCore {
     ) {
         let key = ObjectIdentifier(connection)
         live[key]?.inFlight += 1
-        statistics.attemptsByAddress[index] &+= 1
+        counts.withLock { $0.attemptsByAddress[index] &+= 1 }
         let timeout = call.retry.deadline.map { $0 - now }
         connection.unary(path: call.path, request: call.request, metadata: call.metadata, timeout: timeout) { response in
             // On the loop thread: ClientConnection's callbacks run there.
@@ -350,8 +364,10 @@ final class ChannelCore {
         let failure = AttemptFailure(code: response.status.code, unprocessed: response.unprocessed)
         switch call.retry.next(after: failure, now: now, random: &random) {
         case .retry(let delay, let transparent):
-            statistics.retries &+= 1
-            if transparent { statistics.transparentRetries &+= 1 }
+            counts.withLock { counts in
+                counts.retries &+= 1
+                if transparent { counts.transparentRetries &+= 1 }
+            }
             call.last = response
             calls[id] = call
             schedule(bound, id, at: now + delay)
@@ -392,10 +408,10 @@ final class ChannelCore {
     // MARK: Streams
 
     func connectionForCall(_ bound: LoopBound<ChannelCore>) -> Result<ClientConnection, RPCError> {
-        guard !closed else { return .failure(RPCError(code: .unavailable, message: "the client was closed")) }
+        guard !closed else { return .failure(RPCError(status: Self.closedStatus)) }
         switch route(now: loop.clock.now()) {
         case .send(let index, _, let connection):
-            statistics.attemptsByAddress[index] &+= 1
+            counts.withLock { $0.attemptsByAddress[index] &+= 1 }
             return .success(connection)
         case .wait:
             return .failure(RPCError(status: noServerStatus()))
@@ -431,7 +447,8 @@ final class ChannelCore {
                 return .wait(until: until)
             }
         }
-        return .wait(until: now)
+        // Not reached: every turn above returns or moves the picker on (to idle, to a backoff, or past a connect).
+        return .wait(until: now + configuration.reconnectBackoff.initial)
     }
 
     /// Opens a connection to address `index` for the picker's `generation`, replacing the old one; nil (and the
@@ -450,7 +467,7 @@ final class ChannelCore {
         if let old = connections[index] { retire(old) }
         connections[index] = connection
         live[ObjectIdentifier(connection)] = (connection, 0, true)
-        statistics.connects &+= 1
+        counts.withLock { $0.connects &+= 1 }
         latest.withLock { $0 = connection }
         return connection
     }
@@ -505,7 +522,7 @@ final class ChannelCore {
         closed = true
         // Calls between attempts end now; calls in flight end as their connections close below.
         for (id, call) in calls where call.timer != nil {
-            finish(id, Self.failed(Status(code: .unavailable, message: "the client was closed")))
+            finish(id, Self.failed(Self.closedStatus))
         }
         let all = live.values.map(\.connection)
         live.removeAll()
