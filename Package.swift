@@ -128,7 +128,7 @@ let package = Package(
             name: "TensorwireClient",
             dependencies: [
                 "ProtoWire", "TensorwireProto", "TensorwireJSON", "JSONWire", "RPCCore", "HTTPTypes", "Transport", "EventLoop",
-                "Locks", "Crypto",
+                "Locks", "Crypto", "Clocks",
             ],
             path: "Clients/TensorwireClient",
             swiftSettings: strict
@@ -257,7 +257,7 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
-                "TestSupport", "Locks", "Auth", "ProtoWire",
+                "TestSupport", "Locks", "Auth", "ProtoWire", "Clocks", "EventLoop",
             ],
             swiftSettings: strict
         ),

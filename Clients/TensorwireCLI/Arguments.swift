@@ -26,7 +26,11 @@ public struct OptionSpec: Sendable {
 
     /// The global options every subcommand accepts.
     public static let global = OptionSpec(
-        values: ["--server", "--timeout", "--header", "--tls-ca", "--tls-cert", "--tls-key", "--api-key"], flags: ["--help", "--http"],
+        values: [
+            "--server", "--timeout", "--header", "--tls-ca", "--tls-cert", "--tls-key", "--api-key", "--max-attempts",
+            "--initial-backoff", "--max-backoff", "--backoff-multiplier", "--retry-codes",
+        ],
+        flags: ["--help", "--http", "--wait-for-ready", "--non-idempotent"],
         aliases: ["-H": "--header", "-h": "--help"])
 
     public func merging(_ other: OptionSpec) -> OptionSpec {
@@ -145,8 +149,8 @@ public enum ArgumentValues {
     }
 
     /// `host:port`, `[v6]:port` or a bare host (port 50051), without a scheme (a URL is refused with the address to
-    /// use instead).
-    public static func server(_ text: String) throws(CLIError) -> (host: String, port: Int) {
+    /// use instead). `localhost` becomes 127.0.0.1 unless `mapLocalhost` is false.
+    public static func server(_ text: String, mapLocalhost: Bool = true) throws(CLIError) -> (host: String, port: Int) {
         if text.contains("://") {
             let address = try serverAddress(text)
             let plain = Reachability.address(host: address.host, port: address.port)
@@ -172,8 +176,44 @@ public enum ArgumentValues {
             port = value
         }
         guard !host.isEmpty, (1...65535).contains(port) else { throw .usage("--server: bad address '\(text)'") }
-        if host == "localhost" { host = "127.0.0.1" }
+        if mapLocalhost, host == "localhost" { host = "127.0.0.1" }
         return (host, port)
+    }
+
+    /// The `--server` values as one list: each value may hold several addresses separated by commas.
+    public static func serverList(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",").map { String($0.trimmingSpaces) } }.filter { !$0.isEmpty }
+    }
+
+    /// The host and port of gRPC's DNS target `dns:///HOST:PORT` (every A/AAAA record of HOST is a server), or nil
+    /// for any other text. An authority (`dns://8.8.8.8/…`) is refused: the system resolver is used.
+    public static func dnsTarget(_ text: String) throws(CLIError) -> (host: String, port: Int)? {
+        guard text.lowercased().hasPrefix("dns:") else { return nil }
+        let rest = text.dropFirst(4)
+        guard rest.hasPrefix("///") else {
+            throw .usage("--server \(text): write dns:///HOST:PORT (the system resolver; no DNS server in the address)")
+        }
+        let target = String(rest.dropFirst(3))
+        guard !target.isEmpty, !target.contains("/") else { throw .usage("--server \(text): expected dns:///HOST:PORT") }
+        return try server(target, mapLocalhost: false)
+    }
+
+    /// A set of status codes: names as gRPC writes them (`UNAVAILABLE`, `resource_exhausted`) or numbers, separated
+    /// by commas; `none` is the empty set.
+    public static func statusCodes(_ text: String, option: String) throws(CLIError) -> Set<Status.Code> {
+        if text.lowercased() == "none" { return [] }
+        var codes: Set<Status.Code> = []
+        for item in text.split(separator: ",") {
+            let word = item.trimmingSpaces.uppercased()
+            if let number = Int(word), let code = Status.Code(rawValue: number) {
+                codes.insert(code)
+            } else if let code = Status.Code.allCases.first(where: { $0.name == word }) {
+                codes.insert(code)
+            } else {
+                throw .usage("\(option): '\(item)' is not a gRPC status code (like UNAVAILABLE or 14)")
+            }
+        }
+        return codes
     }
 
     /// `key:value` metadata (`-H`); the key is lower-cased, spaces after the colon are dropped.
@@ -192,5 +232,15 @@ public enum ArgumentValues {
         } catch {
             throw .usage("-H \(text): \(error)")
         }
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces.
+    var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " { text = text.dropFirst() }
+        while text.last == " " { text = text.dropLast() }
+        return text
     }
 }

@@ -45,9 +45,13 @@ enum BenchCommand {
                                the K keep-alive connections that carry the arrivals (one request on each at a time)
           -i, --input X        send this input (as predict's --input) instead of random inputs
           --rows B             rows per random request (default 1; not with --input, which has its own rows)
-          --json               print the report as one JSON object (requests, errors, errors_by_code,
-                               throughput_rps, rows_per_request, throughput_rows_per_s,
+          --json               print the report as one JSON object (requests, errors, errors_by_code, retries,
+                               transparent_retries, connects, attempts_by_server, throughput_rps,
+                               rows_per_request, throughput_rows_per_s,
                                latency_ms {p50, p90, p99, p999, max, mean}, batch_sizes, ...)
+        Over gRPC, failed requests are retried as the global retry flags say (--max-attempts, --wait-for-ready, ...),
+        several --server addresses share the load round robin, and the report counts the retries (warm-up
+        included), the connections opened and the attempts per server (docs/client.md).
         With --http (or an http:// server), requests are POST /v1/models/MODEL:predict with JSON bodies over
         HTTP/1.1 keep-alive connections, one request in flight on each (HTTP/1.1 without pipelining): -c N opens N
         connections; --rate R sends on --connections K; batch facts come from the tw-* response headers; --stream is
@@ -187,14 +191,15 @@ enum BenchCommand {
         probe.close()
         try TensorwireCommand.requireReady(model, version: nil)
         let (payloads, rows) = try requests(options, model: model, console: context.console)
-        var connections: [ClientConnection] = []
-        defer { for connection in connections { connection.close() } }
+        var channels: [ClientChannel] = []
+        defer { for channel in channels { channel.close() } }
         // Over HTTP each worker thread opens its own connection.
         if !options.http {
-            for _ in 0..<options.connections { connections.append(try context.openConnection()) }
+            for _ in 0..<options.connections { channels.append(try context.openChannel()) }
         }
-        let run = BenchRun(options: options, context: context, connections: connections, payloads: payloads)
+        let run = BenchRun(options: options, context: context, channels: channels, payloads: payloads)
         var report = run.execute()
+        report.addChannelStatistics(channels.map(\.statistics), addresses: context.gRPCAddresses)
         if let first = report.abandonedAfterFirstSecond {
             throw context.failure(RPCError(
                 code: first.code,
@@ -225,6 +230,12 @@ struct BenchReport {
     var elapsedNanos: UInt64 = 0
     /// Rows per request (the batch dimension of the inputs sent).
     var rowsPerRequest = 1
+    /// The channels' retries (transparent ones included; warm-up included), connections opened, and attempts per
+    /// server (gRPC only).
+    var retries: UInt64 = 0
+    var transparentRetries: UInt64 = 0
+    var connects: UInt64 = 0
+    var attemptsByServer: [(server: String, attempts: UInt64)] = []
     /// Set when every request that completed in the run's first second failed: the first of those errors; the run
     /// stopped there.
     var abandonedAfterFirstSecond: Status?
@@ -234,6 +245,21 @@ struct BenchReport {
     var rowThroughput: Double { throughput * Double(rowsPerRequest) }
 
     static func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
+
+    /// Adds up the channels' counts.
+    mutating func addChannelStatistics(_ all: [ClientChannel.Statistics], addresses: [ServerAddress]) {
+        guard !all.isEmpty else { return }
+        var perServer = Array(repeating: UInt64(0), count: addresses.count)
+        for statistics in all {
+            retries &+= statistics.retries
+            transparentRetries &+= statistics.transparentRetries
+            connects &+= statistics.connects
+            for (index, attempts) in statistics.attemptsByAddress.enumerated() where index < perServer.count {
+                perServer[index] &+= attempts
+            }
+        }
+        attemptsByServer = zip(addresses, perServer).map { ($0.description, $1) }
+    }
 
     static func fixed(_ value: Double, _ digits: Int) -> String {
         guard value.isFinite else { return "-" }
@@ -262,6 +288,14 @@ struct BenchReport {
             "bench \(options.model): \(mode(options)), \(options.http ? "HTTP/1.1 + JSON" : options.stream ? "PredictStream" : "unary"), "
                 + "\(connections) connection\(connections == 1 ? "" : "s"), \(Self.fixed(seconds, 2)) s measured")
         lines.append("requests    \(requests) (\(requests - errors) ok, \(errors) errors)")
+        if !options.http {
+            lines.append(
+                "retries     \(retries) (\(transparentRetries) of requests the server never saw), \(connects) connection"
+                    + (connects == 1 ? "" : "s") + " opened")
+            if attemptsByServer.count > 1 {
+                lines.append("servers     " + attemptsByServer.map { "\($0.server) \($0.attempts)" }.joined(separator: "  "))
+            }
+        }
         if !errorsByCode.isEmpty {
             for (code, count) in errorsByCode.sorted(by: { $0.value > $1.value }) {
                 lines.append("  \(code.name) \(count): \(firstErrors[code] ?? "")")
@@ -308,6 +342,10 @@ struct BenchReport {
             ("errors_by_code", .object(errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map {
                 ($0.key.name, .integer(Int64(clamping: $0.value)))
             })),
+            ("retries", .integer(Int64(clamping: retries))),
+            ("transparent_retries", .integer(Int64(clamping: transparentRetries))),
+            ("connects", .integer(Int64(clamping: connects))),
+            ("attempts_by_server", .object(attemptsByServer.map { ($0.server, .integer(Int64(clamping: $0.attempts))) })),
             ("duration_s", .number((Double(elapsedNanos) / 1e6).rounded() / 1000)),
             ("throughput_rps", .number((throughput * 10).rounded() / 10)),
             ("rows_per_request", .integer(Int64(rowsPerRequest))),
@@ -365,8 +403,11 @@ final class BenchRun: Sendable {
     }
 
     let options: BenchCommand.Options
-    /// The gRPC connections (none over HTTP, where each connection thread opens its own to host:port).
-    let connections: [ClientConnection]
+    /// The gRPC channels, each with a connection to every server (none over HTTP, where each connection thread
+    /// opens its own to host:port).
+    let channels: [ClientChannel]
+    /// Predict may be retried after it reached the model (not with --non-idempotent).
+    let idempotent: Bool
     let host: String
     let port: Int
     let payloads: [[UInt8]]
@@ -381,9 +422,10 @@ final class BenchRun: Sendable {
     let arrivals = ArrivalQueue()
     let start: UInt64
 
-    init(options: BenchCommand.Options, context: TensorwireCommand.Context, connections: [ClientConnection], payloads: [[UInt8]]) {
+    init(options: BenchCommand.Options, context: TensorwireCommand.Context, channels: [ClientChannel], payloads: [[UInt8]]) {
         self.options = options
-        self.connections = connections
+        self.channels = channels
+        idempotent = context.predictIsIdempotent
         host = context.host
         port = context.port
         self.payloads = payloads
@@ -470,16 +512,18 @@ final class BenchRun: Sendable {
             }
             return
         }
-        let connection = connections[slot % connections.count]
-        connection.unary(path: TensorwireClient.Paths.predict, request: payload, metadata: metadata, timeout: timeout) {
-            [self] response in
+        let channel = channels[slot % channels.count]
+        channel.unary(
+            path: TensorwireClient.Paths.predict, request: payload, metadata: metadata, timeout: timeout,
+            idempotent: idempotent
+        ) { [self] response in
             var batch: TensorwireV1.BatchInfo?
             if let bytes = response.message { batch = (try? TensorwireV1.PredictResponse(serializedBytes: bytes))?.batch }
             complete(intended: intended, measured: measured, status: response.status, batch: batch)
             if closedLoop {
                 // Through the loop's queue, not inline: a connection that fails every call at once would otherwise
                 // recurse without bound.
-                connection.loop.execute { [self] in issue(slot: slot, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+                channel.loop.execute { [self] in issue(slot: slot, intended: ConsoleIO.nowNanos(), closedLoop: true) }
             }
         }
     }
@@ -514,10 +558,10 @@ final class BenchRun: Sendable {
     /// Opens one PredictStream per connection (stream mode).
     func openLanes(closedLoop: Bool) {
         var list: [StreamLane] = []
-        for (index, connection) in connections.enumerated() {
-            let client = TensorwireClient(connection: connection, defaultTimeout: nil, defaultMetadata: metadata)
+        for (index, channel) in channels.enumerated() {
             let laneBox = Lock<StreamLane?>(nil)
-            let stream = client.predictStream(
+            let stream = PredictStream.open(
+                on: channel, metadata: metadata,
                 onResponse: { [self] response in
                     guard let lane = laneBox.withLock({ $0 }) else { return }
                     let entry = lane.pending.withLock { $0.isEmpty ? nil : $0.removeFirst() }
@@ -526,7 +570,7 @@ final class BenchRun: Sendable {
                     if let timeoutNanos, ConsoleIO.nowNanos() &- entry.sent >= timeoutNanos { status = streamDeadlineStatus }
                     complete(intended: entry.intended, measured: entry.measured, status: status, batch: status.isOK ? response.batch : nil)
                     if closedLoop {
-                        connection.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+                        channel.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
                     }
                 },
                 onFinish: { [self] status in
@@ -563,8 +607,8 @@ final class BenchRun: Sendable {
             for entry in expired {
                 complete(intended: entry.intended, measured: entry.measured, status: streamDeadlineStatus, batch: nil)
                 if closedLoop {
-                    let connection = connections[index % connections.count]
-                    connection.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
+                    let channel = channels[index % channels.count]
+                    channel.loop.execute { [self] in issue(slot: index, intended: ConsoleIO.nowNanos(), closedLoop: true) }
                 }
             }
         }

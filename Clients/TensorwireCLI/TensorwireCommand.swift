@@ -30,7 +30,9 @@ public enum TensorwireCommand {
         Global options (before or after the subcommand):
           --server ADDRESS    the server: HOST:PORT for gRPC, or http://HOST:PORT for HTTP/1.1 + JSON
                               (default localhost:50051, or $TENSORWIRE_SERVER); for TLS use HOST:PORT
-                              with --tls-ca (https:// REST is not supported yet)
+                              with --tls-ca (https:// REST is not supported yet). gRPC: repeat it or give a
+                              comma list (A:1,B:2), or dns:///NAME:PORT (every A/AAAA record), to spread calls
+                              round robin over several servers (docs/client.md)
           --http              speak HTTP/1.1 + JSON (the server's REST API, docs/rest.md) instead of gRPC: list,
                               info, health (the whole server only), predict and bench; stream is gRPC only
           --timeout DURATION  deadline of each RPC (10s, 500ms, 2m; default none; bench: per request)
@@ -40,12 +42,23 @@ public enum TensorwireCommand {
                               with --tls-ca: present this client certificate and key (mutual TLS)
           --api-key KEY       send "authorization: Bearer KEY" with every call, gRPC or HTTP (default
                               $TENSORWIRE_API_KEY; prefer the variable: a flag shows in the process list)
+          --max-attempts N    attempts per call, the first included (default 5; 1: no retries); a call that
+                              failed UNAVAILABLE (or --retry-codes) is retried with exponential backoff and
+                              jitter within --timeout, as gRPC's retry policy does (docs/client.md)
+          --initial-backoff D --max-backoff D --backoff-multiplier X
+                              the retries' delay ceiling: D, growing X times per retry up to the maximum
+                              (default 100ms, 1s, 2); each delay is random below it
+          --retry-codes CODES the status codes retried (default UNAVAILABLE; names or numbers, comma-separated)
+          --non-idempotent    retry a Predict only when it provably never reached the server (by default
+                              inference is idempotent, so one that may have reached the model is retried too)
+          --wait-for-ready    while no server can be reached, wait for one (until --timeout) instead of failing
           -h, --help          help for the command or subcommand
           --version           (first, before any command) the version and git commit
         """
 
     static let usage = """
-        usage: tensorwire [--server HOST:PORT | http://HOST:PORT] [--http] [--timeout D] [-H K:V]... COMMAND [ARGS]
+        usage: tensorwire [--server HOST:PORT[,HOST:PORT]... | dns:///NAME:PORT | http://HOST:PORT] [--http]
+                          [--timeout D] [-H K:V]... [retry options] COMMAND [ARGS]
 
         A client for a Tensorwire model server.
 
@@ -66,8 +79,15 @@ public enum TensorwireCommand {
 
     /// The global settings every subcommand uses.
     struct Context {
+        /// The first server (messages, HTTP/1.1).
         var host: String
         var port: Int
+        /// Every gRPC server calls are spread over (just host:port unless several were given).
+        var addresses: [ServerAddress] = []
+        /// The retry policy, reconnect backoff and wait-for-ready (the connection settings are added when used).
+        var channel = ClientChannel.Configuration()
+        /// --non-idempotent clears it.
+        var predictIsIdempotent = true
         /// HTTP/1.1 + JSON (--http, or an http:// address) instead of gRPC.
         var http = false
         var timeout: Duration?
@@ -76,22 +96,40 @@ public enum TensorwireCommand {
         /// --tls-ca (and --tls-cert/--tls-key): gRPC over TLS; nil is plaintext.
         var tls: TLSClientContext? = nil
 
-        /// The gRPC connection settings: TLS when asked for.
+        /// The gRPC connection settings: TLS when asked for (with the name given for addresses resolved from it).
         var connectionConfiguration: ClientConnection.Configuration {
             var configuration = ClientConnection.Configuration()
             configuration.tls = tls
+            if let tlsName {
+                configuration.tlsServerName = tlsName
+                configuration.authority = Reachability.address(host: tlsName, port: port)
+            }
+            return configuration
+        }
+
+        /// The name behind addresses resolved from `dns:///NAME:PORT`: the TLS server name and `:authority`.
+        var tlsName: String? = nil
+
+        /// The channel settings with the connection settings.
+        var channelConfiguration: ClientChannel.Configuration {
+            var configuration = channel
+            configuration.connection = connectionConfiguration
             return configuration
         }
 
         var address: String { Reachability.address(host: host, port: port) }
 
-        /// Fails with a plain reason when the host does not resolve (the transport would only say "Cannot assign
+        /// Fails with a plain reason when a host does not resolve (the transport would only say "Cannot assign
         /// requested address").
         func checkHost() throws(CLIError) {
-            if let reason = Reachability.resolveFailure(host: host) {
-                throw .unreachable(Reachability.unresolvable(host: host, reason: reason))
+            for host in Set(gRPCAddresses.map(\.host)) {
+                if let reason = Reachability.resolveFailure(host: host) {
+                    throw .unreachable(Reachability.unresolvable(host: host, reason: reason))
+                }
             }
         }
+
+        var gRPCAddresses: [ServerAddress] { addresses.isEmpty ? [ServerAddress(host: host, port: port)] : addresses }
 
         /// The error for a connection that could not be opened.
         func connectFailure(_ error: any Error) -> CLIError {
@@ -110,8 +148,8 @@ public enum TensorwireCommand {
             try checkHost()
             do {
                 return try TensorwireClient(
-                    host: host, port: port, defaultTimeout: timeout, defaultMetadata: metadata,
-                    configuration: connectionConfiguration)
+                    addresses: gRPCAddresses, defaultTimeout: timeout, defaultMetadata: metadata,
+                    channel: channelConfiguration, predictIsIdempotent: predictIsIdempotent)
             } catch {
                 throw connectFailure(error)
             }
@@ -131,11 +169,11 @@ public enum TensorwireCommand {
             }
         }
 
-        /// A bare connection (bench spreads its load over several).
-        func openConnection() throws(CLIError) -> ClientConnection {
+        /// A channel of its own (bench spreads its load over several): a connection to every server, with its loop.
+        func openChannel() throws(CLIError) -> ClientChannel {
             try checkHost()
             do {
-                return try ClientConnection(host: host, port: port, configuration: connectionConfiguration)
+                return try ClientChannel(addresses: gRPCAddresses, configuration: channelConfiguration)
             } catch {
                 throw connectFailure(error)
             }
@@ -143,8 +181,13 @@ public enum TensorwireCommand {
 
         /// An RPC failure as the CLI reports it: a connection failure in plain words, anything else as the status.
         func failure(_ error: RPCError) -> CLIError {
-            if error.code == .unavailable, let text = Reachability.describe(unavailable: error.message, host: host, port: port) {
-                return .unreachable(text)
+            if error.code == .unavailable {
+                if gRPCAddresses.count > 1, !http, error.message.hasPrefix("no server reachable") {
+                    return .unreachable(error.message)
+                }
+                if let text = Reachability.describe(unavailable: error.message, host: host, port: port) {
+                    return .unreachable(text)
+                }
             }
             return .rpc(error)
         }
@@ -213,8 +256,30 @@ public enum TensorwireCommand {
     static func makeContext(_ parsed: ParsedArguments, environment: [String: String], console: Console) throws(CLIError)
         -> Context
     {
-        let address = parsed.value("--server") ?? environment["TENSORWIRE_SERVER"] ?? "localhost:50051"
-        let (host, port, http) = try ArgumentValues.serverAddress(address)
+        let given = ArgumentValues.serverList(parsed.values["--server"] ?? [environment["TENSORWIRE_SERVER"] ?? "localhost:50051"])
+        guard let firstGiven = given.first else { throw .usage("--server: no address given") }
+        var addresses: [ServerAddress] = []
+        var tlsName: String?
+        var http = false
+        for text in given {
+            if let target = try ArgumentValues.dnsTarget(text) {
+                do {
+                    addresses += try ServerAddress.resolveAll(host: target.host, port: target.port)
+                } catch {
+                    throw .unreachable(error.message)
+                }
+                tlsName = target.host
+                continue
+            }
+            let address = try ArgumentValues.serverAddress(text)
+            http = http || address.http
+            addresses.append(ServerAddress(host: address.host, port: address.port))
+        }
+        guard let first = addresses.first else { throw .usage("--server \(firstGiven): no address") }
+        let (host, port) = (first.host, first.port)
+        if addresses.count > 1, http || parsed.flags.contains("--http") {
+            throw .usage("several servers work over gRPC only (HTTP/1.1 talks to one server); give one http:// address")
+        }
         let timeout = try parsed.value("--timeout").map { text throws(CLIError) in
             try ArgumentValues.duration(text, option: "--timeout")
         }
@@ -233,8 +298,37 @@ public enum TensorwireCommand {
         var context = Context(
             host: host, port: port, http: http || parsed.flags.contains("--http"), timeout: timeout, metadata: metadata,
             console: console)
+        context.addresses = addresses
+        context.tlsName = tlsName
+        context.channel = try channelSettings(parsed)
+        context.predictIsIdempotent = !parsed.flags.contains("--non-idempotent")
         context.tls = try tlsContext(parsed, http: context.http)
         return context
+    }
+
+    /// The retry policy and wait-for-ready of --max-attempts, --initial-backoff, --max-backoff,
+    /// --backoff-multiplier, --retry-codes and --wait-for-ready (gRPC's defaults otherwise, docs/client.md).
+    static func channelSettings(_ parsed: ParsedArguments) throws(CLIError) -> ClientChannel.Configuration {
+        var policy = RetryPolicy()
+        if let text = parsed.value("--max-attempts") {
+            policy.maxAttempts = try ArgumentValues.positiveInt(text, option: "--max-attempts")
+        }
+        if let text = parsed.value("--initial-backoff") {
+            policy.initialBackoff = try ArgumentValues.duration(text, option: "--initial-backoff")
+        }
+        if let text = parsed.value("--max-backoff") {
+            policy.maxBackoff = try ArgumentValues.duration(text, option: "--max-backoff")
+        }
+        if let text = parsed.value("--backoff-multiplier") {
+            policy.backoffMultiplier = try ArgumentValues.positiveDouble(text, option: "--backoff-multiplier")
+            guard policy.backoffMultiplier >= 1 else { throw .usage("--backoff-multiplier: must be at least 1") }
+        }
+        if let text = parsed.value("--retry-codes") {
+            policy.retryableStatusCodes = try ArgumentValues.statusCodes(text, option: "--retry-codes")
+        }
+        var configuration = ClientChannel.Configuration(retryPolicy: policy)
+        configuration.waitForReady = parsed.flags.contains("--wait-for-ready")
+        return configuration
     }
 
     /// The TLS client settings of --tls-ca, --tls-cert and --tls-key; nil without --tls-ca.

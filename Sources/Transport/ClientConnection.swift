@@ -18,17 +18,69 @@ public struct ClientCallHandlers: Sendable {
     public var onCompressedFlag: @Sendable (Bool) -> Void
     /// The final status and trailing metadata (also for local failures: deadline, cancel, connection loss).
     public var onFinish: @Sendable (Status, Metadata) -> Void
+    /// Runs just before `onFinish` (whose status is then UNAVAILABLE) when the request is known not to have reached
+    /// the server's application, so it is safe to send again whatever the method does (`UnprocessedReason`).
+    public var onUnprocessed: @Sendable (UnprocessedReason) -> Void
 
     public init(
         onHeaders: @escaping @Sendable (Metadata) -> Void = { _ in },
         onMessage: @escaping @Sendable ([UInt8]) -> Void = { _ in },
         onFinish: @escaping @Sendable (Status, Metadata) -> Void,
-        onCompressedFlag: @escaping @Sendable (Bool) -> Void = { _ in }
+        onCompressedFlag: @escaping @Sendable (Bool) -> Void = { _ in },
+        onUnprocessed: @escaping @Sendable (UnprocessedReason) -> Void = { _ in }
     ) {
         self.onHeaders = onHeaders
         self.onMessage = onMessage
         self.onFinish = onFinish
         self.onCompressedFlag = onCompressedFlag
+        self.onUnprocessed = onUnprocessed
+    }
+}
+
+/// Why a failed call's request is known not to have been processed by the server (gRPC's "transparent retry" cases,
+/// A6): a client may send it again even when the method is not idempotent.
+public enum UnprocessedReason: Sendable, Hashable {
+    /// It never left the client: the connection was not up (connect failed, or it had already closed) or had
+    /// received GOAWAY before the call started.
+    case notSent
+    /// The server refused the stream before its application saw it: RST_STREAM(REFUSED_STREAM), or a GOAWAY whose
+    /// last-stream-id is below the call's stream (RFC 9113 §6.8, §8.7).
+    case refused
+}
+
+/// Where a client connection stands, readable from any thread without a hop to its loop
+/// (`ClientConnection.phase`); a balancer reads it to choose a connection and to tell a failed connect from a
+/// connection that served and then ended.
+public enum ClientConnectionPhase: UInt8, Sendable {
+    /// TCP (and TLS) connecting, or connected and waiting for the server's SETTINGS: calls queue.
+    case connecting
+    /// The server's SETTINGS arrived: the connection works.
+    case ready
+    /// The server sent GOAWAY: calls in flight may finish, new calls are refused here.
+    case goingAway
+    /// Closed (by `close()`, the server, or an error).
+    case closed
+}
+
+/// The phase of one connection, shared by the `ClientConnection` (any thread reads) and its `ClientCore` (the loop
+/// thread writes). Atomics only.
+final class ConnectionPhaseBox: Sendable {
+    private let raw = Atomic<UInt8>(ClientConnectionPhase.connecting.rawValue)
+    private let reachedReady = Atomic<Bool>(false)
+
+    var phase: ClientConnectionPhase { ClientConnectionPhase(rawValue: raw.load(ordering: .acquiring)) ?? .closed }
+    var wasReady: Bool { reachedReady.load(ordering: .acquiring) }
+
+    /// Moves forward only (connecting → ready → goingAway → closed).
+    func advance(to phase: ClientConnectionPhase) {
+        if phase == .ready { reachedReady.store(true, ordering: .releasing) }
+        var current = raw.load(ordering: .acquiring)
+        while current < phase.rawValue {
+            let (exchanged, original) = raw.compareExchange(
+                expected: current, desired: phase.rawValue, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = original
+        }
     }
 }
 
@@ -39,6 +91,19 @@ public struct UnaryResponse: Sendable {
     public var message: [UInt8]?
     public var headers: Metadata
     public var trailers: Metadata
+    /// Set when the call failed before the server's application saw the request (safe to send again).
+    public var unprocessed: UnprocessedReason? = nil
+
+    public init(
+        status: Status, message: [UInt8]? = nil, headers: Metadata = Metadata(), trailers: Metadata = Metadata(),
+        unprocessed: UnprocessedReason? = nil
+    ) {
+        self.status = status
+        self.message = message
+        self.headers = headers
+        self.trailers = trailers
+        self.unprocessed = unprocessed
+    }
 }
 
 /// The client's handle on one call: send request messages, half-close, cancel. It holds ids only.
@@ -114,6 +179,13 @@ public final class ClientConnection: Sendable {
     private let connectionID: UInt64
     private let nextCallID = Atomic<UInt64>(1)
     private let closed = Atomic<Bool>(false)
+    private let phaseBox = ConnectionPhaseBox()
+
+    /// Where the connection stands (connecting, ready, going away, closed); an atomic read, no hop to the loop.
+    public var phase: ClientConnectionPhase { closed.load(ordering: .acquiring) ? .closed : phaseBox.phase }
+    /// True once the server's SETTINGS arrived on this connection (it stays true after the connection ends): a
+    /// connection that never got there failed to connect.
+    public var wasReady: Bool { phaseBox.wasReady }
 
     /// Starts connecting to host:port (non-blocking: calls made before the connection is up wait for it; a failed
     /// connect finishes them with UNAVAILABLE). Throws only for an unusable address or a failed loop.
@@ -126,6 +198,7 @@ public final class ClientConnection: Sendable {
         let context = LoopContext.make(on: loop)
         self.context = context
         let authority = configuration.authority ?? "\(host):\(port)"
+        let phaseBox = self.phaseBox
         let result: Result<UInt64, RPCError> = onLoop(loop) {
             do {
                 let (socket, inProgress) = try Socket.connect(host: host, port: port)
@@ -144,7 +217,7 @@ public final class ClientConnection: Sendable {
                 }
                 let core = try ClientCore(
                     context: context.value, socket: socket, connecting: inProgress, authority: authority,
-                    configuration: configuration, tls: channel)
+                    configuration: configuration, tls: channel, phase: phaseBox)
                 do {
                     try core.start()
                 } catch {
@@ -182,7 +255,10 @@ public final class ClientConnection: Sendable {
         let head = RequestHead(
             path: path, authority: nil, metadata: metadata, timeout: timeout.map { GRPCTimeout($0) },
             encoding: compression?.name, userAgent: configuration.userAgent)
-        perform(orElse: { handlers.onFinish(Status(code: .unavailable, message: "connection closed"), Metadata()) }) {
+        perform(orElse: {
+            handlers.onUnprocessed(.notSent)
+            handlers.onFinish(Status(code: .unavailable, message: "connection closed"), Metadata())
+        }) {
             $0.startCall(callID: callID, kind: kind, head: head, timeout: timeout, handlers: handlers)
         }
         return call
@@ -207,7 +283,8 @@ public final class ClientConnection: Sendable {
                         return response
                     }
                     completion(response)
-                }))
+                },
+                onUnprocessed: { reason in state.withLock { $0.unprocessed = reason } }))
         call.send(request)
         call.closeSend()
     }
@@ -260,6 +337,7 @@ public final class ClientConnection: Sendable {
     /// it. Idempotent; not on the loop's own thread when the loop is owned.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        phaseBox.advance(to: .closed)
         let context = self.context
         let id = connectionID
         let closeOnLoop: @Sendable () -> Void = {
@@ -303,6 +381,8 @@ final class ClientStream {
     var deadlineTimer: TimerID?
     /// The response messages' `grpc-encoding`, from the response headers.
     var responseEncoding: CompressionAlgorithm?
+    /// Response headers arrived: the server's application has the call (a later reset is not a refusal).
+    var answered = false
 
     init(callID: UInt64, machine: RPCStreamStateMachine, handlers: ClientCallHandlers) {
         self.callID = callID
@@ -319,13 +399,19 @@ final class ClientCore: HTTP2Connection {
     private var byStream: [Int32: UInt64] = [:]
     private var goneAway = false
     var hasReceivedGoAway: Bool { goneAway }
+    private let phase: ConnectionPhaseBox
+    /// The TCP connect completed at some point (calls that end before it never left the client).
+    private var connected: Bool
 
     init(
         context: LoopContext, socket: Socket, connecting: Bool, authority: String,
-        configuration: ClientConnection.Configuration, tls: TLSChannel? = nil
+        configuration: ClientConnection.Configuration, tls: TLSChannel? = nil,
+        phase: ConnectionPhaseBox = ConnectionPhaseBox()
     ) throws {
         self.authority = authority
         self.configuration = configuration
+        self.phase = phase
+        connected = !connecting
         super.init(
             context: context, socket: socket, session: try HTTP2Session(role: .client), connecting: connecting, tls: tls)
     }
@@ -342,6 +428,7 @@ final class ClientCore: HTTP2Connection {
                     supportedEncodings: CompressionAlgorithm.advertised.map(\.name))),
             handlers: handlers)
         guard !goneAway, !isClosed else {
+            handlers.onUnprocessed(.notSent)
             handlers.onFinish(Status(code: .unavailable, message: "the server is going away"), Metadata())
             return
         }
@@ -395,8 +482,12 @@ final class ClientCore: HTTP2Connection {
         end(stream, status, Metadata(), reset: reset ?? .cancel)
     }
 
-    /// Ends a call once: removes it, resets the stream if asked, and reports the status.
-    private func end(_ stream: ClientStream, _ status: Status, _ trailers: Metadata, reset: HTTP2ErrorCode?) {
+    /// Ends a call once: removes it, resets the stream if asked, and reports the status (and, first, that the
+    /// request was not processed, when `unprocessed` says so).
+    private func end(
+        _ stream: ClientStream, _ status: Status, _ trailers: Metadata, reset: HTTP2ErrorCode?,
+        unprocessed: UnprocessedReason? = nil
+    ) {
         guard calls.removeValue(forKey: stream.callID) != nil else { return }
         byStream.removeValue(forKey: stream.streamID)
         if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
@@ -404,6 +495,7 @@ final class ClientCore: HTTP2Connection {
             session.resetStream(streamID: stream.streamID, errorCode: reset)
             markDirty()
         }
+        if let unprocessed { stream.handlers.onUnprocessed(unprocessed) }
         stream.handlers.onFinish(status, trailers)
     }
 
@@ -436,14 +528,20 @@ final class ClientCore: HTTP2Connection {
                 apply(action, to: stream)
             case .streamClosed(let id, let code):
                 guard let callID = byStream[id], let stream = calls[callID] else { continue }
+                // REFUSED_STREAM before any answer: the server did no processing (RFC 9113 §8.7); nghttp2 also closes
+                // our streams above a GOAWAY's last-stream-id with it.
+                let refused = code == .refusedStream && !stream.answered
                 switch stream.machine.receiveReset(errorCode: code) {
-                case .finished(let status): end(stream, status, Metadata(), reset: nil)
+                case .finished(let status): end(stream, status, Metadata(), reset: nil, unprocessed: refused ? .refused : nil)
                 case .none:
                     end(stream, Status(code: .internal, message: "stream closed without a status"), Metadata(), reset: nil)
                 }
             case .goAway:
                 goneAway = true
-            case .ping, .settings:
+                phase.advance(to: .goingAway)
+            case .settings(let ack, _):
+                if !ack { phase.advance(to: .ready) }
+            case .ping:
                 break
             }
         }
@@ -452,6 +550,7 @@ final class ClientCore: HTTP2Connection {
     private func apply(_ action: ClientReceiveAction, to stream: ClientStream) {
         switch action {
         case .receivedHeaders(let head):
+            stream.answered = true
             stream.responseEncoding = head.encoding.flatMap(CompressionAlgorithm.init(encoding:))
             stream.handlers.onHeaders(head.metadata)
         case .receivedMessages(let messages):
@@ -493,10 +592,18 @@ final class ClientCore: HTTP2Connection {
         }
     }
 
+    override func didConnect() {
+        connected = true
+    }
+
     override func didClose(reason: String) {
+        phase.advance(to: .closed)
         let open = calls.values.sorted { $0.callID < $1.callID }
+        // Before the TCP connect completed nothing was sent.
+        let unprocessed: UnprocessedReason? = connected ? nil : .notSent
         for stream in open {
-            end(stream, Status(code: .unavailable, message: "connection closed: \(reason)"), Metadata(), reset: nil)
+            end(stream, Status(code: .unavailable, message: "connection closed: \(reason)"), Metadata(), reset: nil,
+                unprocessed: unprocessed)
         }
     }
 }

@@ -73,6 +73,8 @@ class HTTP2Connection: FlushableConnection {
     func didFlush() {}
     /// The connection is gone; fail or cancel whatever still runs on it.
     func didClose(reason: String) {}
+    /// A non-blocking connect (client) completed.
+    func didConnect() {}
 
     func markDirty() { context.markDirty(self) }
 
@@ -105,6 +107,7 @@ class HTTP2Connection: FlushableConnection {
                 return
             }
             connecting = false
+            didConnect()
         }
         // The socket took the rest of the output: drain more from the session at the next flush.
         if events.contains(.writable), writePending() { markDirty() }

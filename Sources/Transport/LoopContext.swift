@@ -1,6 +1,6 @@
 internal import Dispatch
 internal import Glibc
-internal import EventLoop
+package import EventLoop
 internal import HTTP2
 internal import Locks
 internal import Synchronization
@@ -110,7 +110,7 @@ let nextConnectionID = Atomic<UInt64>(1)
 
 /// Runs `body` on `loop`'s thread and waits for its result. Must not be called on that loop's thread unless it is
 /// the caller's own loop (then it runs inline).
-func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) -> T {
+package func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) -> T {
     if loop.inEventLoop { return body() }
     let result = Lock<T?>(nil)
     let done = DispatchSemaphore(value: 0)

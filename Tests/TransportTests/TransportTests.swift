@@ -246,11 +246,16 @@ struct ServerAndClientLiveTests {
         #expect(other.unary(path: Echo.unary.path, request: [4], timeout: .seconds(30)).message == [4])
     }
 
-    @Test func gracefulShutdownLetsInFlightCallFinish() throws {
+    /// A server whose Echo.unary handler holds each call (the first one is handed to the promise).
+    static func holdingServer() throws -> (GRPCServer, Promise<ServerCall>) {
         let held = Promise<ServerCall>()
         var router = Router<ServerMethodHandler>()
         router.register(Echo.unary, handler: .unary { call, _ in held.fulfill(call) })
-        let server = try makeServer(router)
+        return (try makeServer(router), held)
+    }
+
+    @Test func gracefulShutdownLetsInFlightCallFinish() throws {
+        let (server, held) = try Self.holdingServer()
         let client = try ClientConnection(host: "127.0.0.1", port: server.port)
         defer { client.close() }
         let response = Promise<UnaryResponse>()
@@ -263,20 +268,53 @@ struct ServerAndClientLiveTests {
         }
         // The drain has begun (the client has the GOAWAY) while the call is still unanswered; it answers now.
         #expect(waitUntil { client.hasReceivedGoAway })
+        #expect(client.phase == .goingAway)
         #expect(response.current == nil)
         #expect(stopped.current == nil)
+        // A call started after the GOAWAY never leaves the client: UNAVAILABLE, marked safe to send elsewhere.
+        let late = client.unary(path: Echo.unary.path, request: [8], timeout: .seconds(30))
+        #expect(late.status.code == .unavailable)
+        #expect(late.unprocessed == .notSent)
         call.respond([42])
         let result = try #require(response.wait())
         #expect(result.status == .ok)
         #expect(result.message == [42])
+        #expect(result.unprocessed == nil)
         #expect(stopped.wait() == true)
         #expect(waitUntil { client.isClosed })
+        #expect(client.phase == .closed && client.wasReady)
         #expect(throws: (any Error).self) {
             let late = try ClientConnection(host: "127.0.0.1", port: server.port)
             defer { late.close() }
             let status = late.unary(path: Echo.unary.path, request: [1], timeout: .seconds(10)).status
             if status.code != .ok { throw RPCError(status: status) }
         }
+    }
+
+    @Test func callsTheServerNeverSawAreMarkedUnprocessed() throws {
+        // Nothing listens: the connect never completes, so nothing was sent.
+        let gone = try makeServer(Router<ServerMethodHandler>())
+        let port = gone.port
+        gone.shutdown(drainSeconds: 0)
+        let refused = try ClientConnection(host: "127.0.0.1", port: port)
+        defer { refused.close() }
+        let unsent = refused.unary(path: Echo.unary.path, request: [1], timeout: .seconds(30))
+        #expect(unsent.status.code == .unavailable)
+        #expect(unsent.unprocessed == .notSent)
+        #expect(refused.phase == .closed)
+        #expect(!refused.wasReady)
+
+        // A call cut off by a closing connection after it was sent may have run: no mark.
+        let (other, arrived) = try Self.holdingServer()
+        defer { other.shutdown(drainSeconds: 0) }
+        let cut = try ClientConnection(host: "127.0.0.1", port: other.port)
+        let pending = Promise<UnaryResponse>()
+        cut.unary(path: Echo.unary.path, request: [9], timeout: .seconds(30)) { pending.fulfill($0) }
+        _ = try #require(arrived.wait())
+        cut.close()
+        let closed = try #require(pending.wait())
+        #expect(closed.status.code == .unavailable)
+        #expect(closed.unprocessed == nil)
     }
 
     @Test func oversizedRequestIsResourceExhausted() throws {
