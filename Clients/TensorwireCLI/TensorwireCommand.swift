@@ -57,6 +57,8 @@ public enum TensorwireCommand {
           stream MODEL           JSON lines in, JSON lines out over one PredictStream
           bench MODEL            load generator: latency percentiles, throughput, server batching
           keys new NAME          a fresh API key and the line to add to the server's --auth-keys file
+          seal MODEL             encrypt a model file for --model-keys (seal --new-key FILE: a new key)
+          unseal SEALED          decrypt a sealed model file (for its owner)
 
         Run 'tensorwire COMMAND --help' for a command's options.
 
@@ -186,6 +188,8 @@ public enum TensorwireCommand {
         case "stream": (spec, help) = (streamSpec, streamHelp)
         case "bench": (spec, help) = (BenchCommand.spec, BenchCommand.help)
         case "keys": (spec, help) = (OptionSpec(values: ["--scope", "--expires"]), keysHelp)
+        case "seal": (spec, help) = (SealCommand.sealSpec, SealCommand.sealHelp)
+        case "unseal": (spec, help) = (SealCommand.unsealSpec, SealCommand.unsealHelp)
         case "help":
             console.out(usage)
             return 0
@@ -199,6 +203,8 @@ public enum TensorwireCommand {
             return 0
         }
         if command == "keys" { return try keys(parsed, console) }
+        if command == "seal" { return try SealCommand.seal(parsed, console) }
+        if command == "unseal" { return try SealCommand.unseal(parsed, console) }
         let context = try makeContext(parsed, environment: environment, console: console)
         switch command {
         case "list": return try list(parsed, context)
