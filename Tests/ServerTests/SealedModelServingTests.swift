@@ -85,13 +85,7 @@ struct SealedModelServingLiveTests {
     }
 
     static func withServer(_ arguments: [String], _ body: (TensorwireServer, ClientConnection) throws -> Void) throws {
-        var options = try ModelKeysOptionsTests.options(arguments)
-        options.port = 0
-        let server = try TensorwireServer(options: options, logSink: .discarding)
-        defer { server.shutdown(drainSeconds: 1) }
-        let client = try ClientConnection(host: "127.0.0.1", port: server.port)
-        defer { client.close() }
-        try body(server, client)
+        try ModelControlLiveTests.withServer(arguments, body)
     }
 
     static func predictStatus(_ client: ClientConnection, _ model: String) -> Status {
