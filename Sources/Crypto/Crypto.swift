@@ -57,11 +57,14 @@ public enum Crypto {
     /// True when `a` and `b` are equal, in time that depends only on their lengths (`CRYPTO_memcmp`), for secrets
     /// such as API-key digests. Different lengths are unequal at once (the length is not the secret).
     public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { x in b.withUnsafeBytes { y in constantTimeEquals(x, y) } }
+    }
+
+    /// `constantTimeEquals` over raw buffers, so that secrets need not be copied into arrays to be compared.
+    static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
-        guard !a.isEmpty else { return true }
-        return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
-        }
+        guard a.count > 0 else { return true }
+        return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0
     }
 }
 

@@ -54,7 +54,7 @@ public struct ModelKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
     public var customMirror: Mirror { Mirror(self, children: ["id": idHex]) }
 
     public static func == (a: ModelKey, b: ModelKey) -> Bool {
-        a.storage.withBytes { x in b.storage.withBytes { y in Crypto.constantTimeEquals(Array(x), Array(y)) } }
+        a.storage.withBytes { x in b.storage.withBytes { y in Crypto.constantTimeEquals(x, y) } }
     }
 
     /// Runs `body` with the secret bytes (for the cipher, and for writing a key file).

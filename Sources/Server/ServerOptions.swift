@@ -12,6 +12,17 @@ public enum ModelControlMode: String, Sendable, Equatable, CaseIterable {
     case explicit
 }
 
+/// Text that must not be printed (keys from the environment): `description` and reflection say "<redacted>".
+public struct SecretText: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public let value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}
+
 /// The `tensorwire-server` command line, parsed by hand. A value; `parse` never exits or prints.
 public struct ServerOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -87,8 +98,8 @@ public struct ServerOptions: Sendable, Equatable {
     /// `--model-keys-env VAR`: the name of an environment variable holding keys as hex; nil: none.
     public var modelKeysEnvironmentVariable: String?
     /// The value of `modelKeysEnvironmentVariable`, read by the composition root (no module reads the environment);
-    /// nil when the variable is not set. Never logged.
-    public var modelKeysEnvironmentValue: String?
+    /// nil when the variable is not set. Its description is redacted, so printing the options shows no key.
+    public var modelKeysEnvironmentValue: SecretText?
 
     /// Whether any model keys are configured: the process then holds secrets and marks itself non-dumpable.
     public var hasModelKeys: Bool { modelKeysPath != nil || modelKeysEnvironmentVariable != nil }

@@ -215,7 +215,7 @@ public final class TensorwireServer: Sendable {
             guard let value = options.modelKeysEnvironmentValue else {
                 throw ModelKeyError(path: source, "the environment variable is not set")
             }
-            ring = try ring.merging(ModelKeyRing.parse(hexKeys: value, source: source))
+            ring = try ring.merging(ModelKeyRing.parse(hexKeys: value.value, source: source))
         }
         return ring
     }

@@ -45,7 +45,7 @@ if options.hasModelKeys {
     }
     log.info("model keys configured: the process is non-dumpable (PR_GET_DUMPABLE=\(cls_dumpable()))")
     if let name = options.modelKeysEnvironmentVariable {
-        options.modelKeysEnvironmentValue = getenv(name).map { String(cString: $0) }
+        options.modelKeysEnvironmentValue = getenv(name).map { SecretText(String(cString: $0)) }
     }
 }
 let server: TensorwireServer

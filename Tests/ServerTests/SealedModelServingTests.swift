@@ -23,9 +23,10 @@ import TestSupport
         #expect(options.modelKeysPath == "/etc/tw/keys")
         #expect(options.modelKeysEnvironmentVariable == "TW_MODEL_KEYS")
         #expect(options.hasModelKeys)
-        options.modelKeysEnvironmentValue = String(repeating: "ab", count: 32)
+        options.modelKeysEnvironmentValue = SecretText(String(repeating: "ab", count: 32))
         #expect(options.effectiveSummary.contains("model-keys=/etc/tw/keys model-keys-env=TW_MODEL_KEYS"))
         #expect(!options.effectiveSummary.contains("abab"))
+        #expect(!String(describing: options).contains("abab") && !String(reflecting: options).contains("abab"))
         #expect(!(try Self.options([])).hasModelKeys)
         #expect(throws: ServerOptions.UsageError.self) { try ServerOptions.parse(["--model-keys-env", ""]) }
         #expect(ServerOptions.usage.contains("--model-keys PATH"))
@@ -38,11 +39,11 @@ import TestSupport
             try TensorwireServer.modelKeys(options: options)
         } throws: { "\($0)" == "--model-keys-env TW_KEYS: the environment variable is not set" }
         let secret = String(repeating: "c3", count: 31)
-        options.modelKeysEnvironmentValue = secret
+        options.modelKeysEnvironmentValue = SecretText(secret)
         #expect {
             try TensorwireServer.modelKeys(options: options)
         } throws: { "\($0)".contains("--model-keys-env TW_KEYS: key 1 is not 64 hex digits") && !"\($0)".contains(secret) }
-        options.modelKeysEnvironmentValue = String(repeating: "c3", count: 32)
+        options.modelKeysEnvironmentValue = SecretText(String(repeating: "c3", count: 32))
         #expect(try TensorwireServer.modelKeys(options: options).keys.count == 1)
         options.modelKeysPath = "/nonexistent/tw-keys"
         #expect {
