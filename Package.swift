@@ -259,7 +259,7 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
-                "TestSupport", "Locks", "Auth", "ProtoWire",
+                "TestSupport", "Locks", "Auth", "ProtoWire", "Crypto",
             ],
             swiftSettings: strict
         ),
