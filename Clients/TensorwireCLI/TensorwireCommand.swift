@@ -427,6 +427,8 @@ public enum TensorwireCommand {
         members.append(("versions", .array(model.versions.map { version in
             var fields: [(String, JSONValue)] = [("version", .string(version.version)), ("state", .string(stateName(version.state)))]
             if !version.error.isEmpty { fields.append(("error", .string(version.error))) }
+            if version.sealed { fields.append(("sealed", .bool(true))) }
+            if !version.sha256.isEmpty { fields.append(("sha256", .string(version.sha256))) }
             return .object(fields)
         })))
         members.append(("inputs", .array(model.inputs.map(specJSON))))
@@ -470,7 +472,9 @@ public enum TensorwireCommand {
         if !model.description.isEmpty { lines.append("about     \(model.description)") }
         lines.append("versions  " + model.versions.map { v in
             "\(v.version)\(v.version == model.defaultVersion ? " (default)" : "") \(stateName(v.state))"
+                + (v.sealed ? " sealed" : "")
         }.joined(separator: ", "))
+        for v in model.versions where !v.sha256.isEmpty { lines.append("sha256    \(v.version): \(v.sha256)") }
         for spec in model.inputs { lines.append("input     \(specText(spec))") }
         for spec in model.outputs { lines.append("output    \(specText(spec))") }
         if let b = model.batching {

@@ -114,6 +114,9 @@ final class KeyStorage: @unchecked Sendable {
 /// rotate: add the new key, re-seal the models, remove the old key. Immutable; any thread.
 public struct ModelKeyRing: Sendable, CustomStringConvertible {
     public let keys: [ModelKey]
+    /// Key files `load` read that group or others may read too (mode & 0o077), for a warning: a key file should be
+    /// its owner's alone (0600 or 0400, as `tensorwire seal --new-key` writes it).
+    public private(set) var exposedFiles: [String] = []
 
     /// No keys: every sealed model fails with "no key with id …".
     public static let empty = ModelKeyRing(uniqueKeys: [])
@@ -140,7 +143,9 @@ public struct ModelKeyRing: Sendable, CustomStringConvertible {
 
     /// This ring and `other` together.
     public func merging(_ other: ModelKeyRing) throws(ModelKeyError) -> ModelKeyRing {
-        try ModelKeyRing(keys: keys + other.keys)
+        var merged = try ModelKeyRing(keys: keys + other.keys)
+        merged.exposedFiles = exposedFiles + other.exposedFiles
+        return merged
     }
 
     /// Reads `path`: one key file (exactly 32 raw bytes), or a folder whose every visible regular file is one (names
@@ -148,7 +153,11 @@ public struct ModelKeyRing: Sendable, CustomStringConvertible {
     public static func load(path: String) throws(ModelKeyError) -> ModelKeyRing {
         var status = stat()
         guard stat(path, &status) == 0 else { throw ModelKeyError(path: path, "cannot read: \(errnoText())") }
-        guard status.st_mode & S_IFMT == S_IFDIR else { return try ModelKeyRing(keys: [readKeyFile(path)]) }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            var ring = try ModelKeyRing(keys: [readKeyFile(path)])
+            if status.st_mode & 0o077 != 0 { ring.exposedFiles = [path] }
+            return ring
+        }
         guard let directory = opendir(path) else { throw ModelKeyError(path: path, "cannot list the folder: \(errnoText())") }
         var names: [String] = []
         while let entry = readdir(directory) {
@@ -159,14 +168,18 @@ public struct ModelKeyRing: Sendable, CustomStringConvertible {
         }
         closedir(directory)
         var keys: [ModelKey] = []
+        var exposed: [String] = []
         for name in names.sorted() {
             let file = path.hasSuffix("/") ? path + name : path + "/" + name
             var fileStatus = stat()
             guard stat(file, &fileStatus) == 0, fileStatus.st_mode & S_IFMT == S_IFREG else { continue }
             keys.append(try readKeyFile(file))
+            if fileStatus.st_mode & 0o077 != 0 { exposed.append(file) }
         }
         guard !keys.isEmpty else { throw ModelKeyError(path: path, "the folder holds no key files") }
-        return try ModelKeyRing(keys: keys)
+        var ring = try ModelKeyRing(keys: keys)
+        ring.exposedFiles = exposed
+        return ring
     }
 
     /// Keys given as text (the value of `--model-keys-env`'s variable): 64 hex digits each, separated by commas or

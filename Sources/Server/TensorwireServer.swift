@@ -77,6 +77,9 @@ public final class TensorwireServer: Sendable {
         if !modelKeys.keys.isEmpty {
             modelsLogger.info("model keys: \(modelKeys.keys.count) key(s), ids \(modelKeys.idsHex.joined(separator: ", "))")
         }
+        for file in modelKeys.exposedFiles {
+            modelsLogger.warning("\(file): the key file is readable by its group or others; chmod 600 it")
+        }
         let repository: ModelRepository
         if options.modelControl == .explicit {
             // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).

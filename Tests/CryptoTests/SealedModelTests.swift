@@ -243,6 +243,11 @@ internal import Testing
         #expect(throws: ModelKeyError.self) { try first.write(toNewFile: folder.appendingPathComponent("a.key").path) }
         #expect(try ModelKeyRing.load(path: folder.appendingPathComponent("a.key").path).keys == [first])
         #expect(try ModelKeyRing.load(path: folder.path).keys == [first, second])
+        #expect(try ModelKeyRing.load(path: folder.path).exposedFiles.isEmpty)
+        let shared = folder.appendingPathComponent("b.key").path
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: shared)
+        #expect(try ModelKeyRing.load(path: folder.path).exposedFiles == [shared])
+        #expect(try ModelKeyRing.load(path: shared).exposedFiles == [shared])
         #expect(FileManager.default.createFile(atPath: folder.appendingPathComponent("c.key").path, contents: Data(repeating: 1, count: 33)))
         #expect {
             try ModelKeyRing.load(path: folder.path)

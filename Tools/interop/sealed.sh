@@ -20,6 +20,7 @@ WORK=$(mktemp -d)
 chmod 755 "$WORK"
 trap 'cleanup_servers; rm -rf "$WORK"' EXIT
 command -v strace >/dev/null || { echo "sealed.sh: strace is missing (Tools/setup installs it)" >&2; exit 2; }
+strace -qq -o /dev/null true || { echo "sealed.sh: strace cannot trace here (ptrace not permitted?)" >&2; exit 2; }
 
 failures=0
 fail() { echo "  FAIL $*" >&2; failures=$((failures + 1)); }
@@ -95,6 +96,9 @@ for m in "${models[@]}"; do specs+=("$m=$(sha256sum "$FIXTURES/$m.onnx" | cut -d
 "$PYTHON" "$CHECK" getmodel "$sealed_port" "${specs[@]}" "pydigits=$digest" | tail -3 || fail "GetModel sealed/sha256"
 "$PYTHON" "$CHECK" failed "$sealed_port" "nokey=no key with id $other_id" "tampered=authentication failed at chunk 3" \
     "badpin=but config.json pins $(printf '0%.0s' $(seq 64))" || fail "failed models"
+"$CLI_BIN" --server "127.0.0.1:$sealed_port" info pydigits > "$WORK/info.txt"
+grep -q '^versions  1 (default) READY sealed$' "$WORK/info.txt" && grep -q "^sha256    1: $digest\$" "$WORK/info.txt" \
+    && ok "tensorwire info: READY sealed, sha256" || { fail "tensorwire info"; cat "$WORK/info.txt" >&2; }
 grep -q "model pydigits version 1: READY (sealed sha256=$digest" "$WORK/sealed.log" \
     && ok "start-up log: READY (sealed sha256=…)" || fail "no sealed READY line"
 for key in "$WORK"/keys/*.key "$WORK/other/c.key"; do
