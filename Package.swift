@@ -96,9 +96,11 @@ let package = Package(
                 .unsafeFlags(["-O"], .when(configuration: .debug)),
             ]
         ),
-        // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models.
+        // Tensors, GEMM on OpenBLAS (the only importer of COpenBLAS) and on the packed kernels, ONNX models; the
+        // repository opens sealed models and checks pinned digests with Crypto.
         .target(
-            name: "Inference", dependencies: ["ProtoWire", "JSONWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging"],
+            name: "Inference",
+            dependencies: ["ProtoWire", "JSONWire", "Base64Codec", "COpenBLAS", "AVX512Kernels", "Logging", "Crypto"],
             swiftSettings: strict
         ),
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
@@ -118,7 +120,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-server",
-            dependencies: ["Server", "EventLoop", "Clocks", "Logging", "BuildInfo"],
+            dependencies: ["Server", "EventLoop", "Clocks", "Logging", "BuildInfo", "CLinuxShims"],
             swiftSettings: strict
         ),
 
@@ -257,7 +259,7 @@ let package = Package(
             name: "ClientTests",
             dependencies: [
                 "TensorwireClient", "TensorwireCLI", "Server", "TensorwireProto", "RPCCore", "HTTPTypes", "Transport", "Logging",
-                "TestSupport", "Locks", "Auth", "ProtoWire", "Clocks", "EventLoop",
+                "TestSupport", "Locks", "Auth", "ProtoWire", "Clocks", "EventLoop", "Crypto",
             ],
             swiftSettings: strict
         ),
@@ -280,7 +282,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InferenceTests",
-            dependencies: ["Inference", "ProtoWire", "Logging", "TestSupport"],
+            dependencies: ["Inference", "ProtoWire", "Logging", "Crypto", "TestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

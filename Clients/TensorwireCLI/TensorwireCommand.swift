@@ -70,6 +70,8 @@ public enum TensorwireCommand {
           stream MODEL           JSON lines in, JSON lines out over one PredictStream
           bench MODEL            load generator: latency percentiles, throughput, server batching
           keys new NAME          a fresh API key and the line to add to the server's --auth-keys file
+          seal MODEL             encrypt a model file for --model-keys (seal --new-key FILE: a new key)
+          unseal SEALED          decrypt a sealed model file (for its owner)
 
         Run 'tensorwire COMMAND --help' for a command's options.
 
@@ -229,6 +231,8 @@ public enum TensorwireCommand {
         case "stream": (spec, help) = (streamSpec, streamHelp)
         case "bench": (spec, help) = (BenchCommand.spec, BenchCommand.help)
         case "keys": (spec, help) = (OptionSpec(values: ["--scope", "--expires"]), keysHelp)
+        case "seal": (spec, help) = (SealCommand.sealSpec, SealCommand.sealHelp)
+        case "unseal": (spec, help) = (SealCommand.unsealSpec, SealCommand.unsealHelp)
         case "help":
             console.out(usage)
             return 0
@@ -242,6 +246,8 @@ public enum TensorwireCommand {
             return 0
         }
         if command == "keys" { return try keys(parsed, console) }
+        if command == "seal" { return try SealCommand.seal(parsed, console) }
+        if command == "unseal" { return try SealCommand.unseal(parsed, console) }
         let context = try makeContext(parsed, environment: environment, console: console)
         switch command {
         case "list": return try list(parsed, context)
@@ -515,6 +521,8 @@ public enum TensorwireCommand {
         members.append(("versions", .array(model.versions.map { version in
             var fields: [(String, JSONValue)] = [("version", .string(version.version)), ("state", .string(stateName(version.state)))]
             if !version.error.isEmpty { fields.append(("error", .string(version.error))) }
+            if version.sealed { fields.append(("sealed", .bool(true))) }
+            if !version.sha256.isEmpty { fields.append(("sha256", .string(version.sha256))) }
             return .object(fields)
         })))
         members.append(("inputs", .array(model.inputs.map(specJSON))))
@@ -558,7 +566,9 @@ public enum TensorwireCommand {
         if !model.description.isEmpty { lines.append("about     \(model.description)") }
         lines.append("versions  " + model.versions.map { v in
             "\(v.version)\(v.version == model.defaultVersion ? " (default)" : "") \(stateName(v.state))"
+                + (v.sealed ? " sealed" : "")
         }.joined(separator: ", "))
+        for v in model.versions where !v.sha256.isEmpty { lines.append("sha256    \(v.version): \(v.sha256)") }
         for spec in model.inputs { lines.append("input     \(specText(spec))") }
         for spec in model.outputs { lines.append("output    \(specText(spec))") }
         if let b = model.batching {

@@ -26,6 +26,26 @@ public enum Crypto {
         return digest
     }
 
+    /// Overwrites `buffer` with zeros in a way the compiler cannot drop as a dead store (`OPENSSL_cleanse`): for
+    /// plaintext and keys that must not outlive their use.
+    public static func cleanse(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        OPENSSL_cleanse(base, buffer.count)
+    }
+
+    /// Zeroes the storage `bytes` holds now. The array must be uniquely referenced (a shared one would be copied
+    /// first and only the copy zeroed): returns false, zeroing nothing of the original, when it was not.
+    @discardableResult
+    public static func cleanse(_ bytes: inout [UInt8]) -> Bool {
+        let before = bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        return bytes.withUnsafeMutableBytes { buffer in
+            // withUnsafeMutableBytes copies a shared buffer first; the address tells whether it did.
+            guard UInt(bitPattern: buffer.baseAddress) == before else { return false }
+            cleanse(buffer)
+            return true
+        }
+    }
+
     /// `count` bytes from OpenSSL's CSPRNG (`RAND_bytes`). It fails only when the generator cannot be seeded, which
     /// leaves nothing safe to do: the process stops rather than hand out predictable keys.
     public static func randomBytes(count: Int) -> [UInt8] {
@@ -39,11 +59,81 @@ public enum Crypto {
     /// True when `a` and `b` are equal, in time that depends only on their lengths (`CRYPTO_memcmp`), for secrets
     /// such as API-key digests. Different lengths are unequal at once (the length is not the secret).
     public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { x in b.withUnsafeBytes { y in constantTimeEquals(x, y) } }
+    }
+
+    /// `constantTimeEquals` over raw buffers, so that secrets need not be copied into arrays to be compared.
+    static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
-        guard !a.isEmpty else { return true }
-        return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
+        guard a.count > 0 else { return true }
+        return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0
+    }
+}
+
+/// SHA-256 over bytes that arrive in pieces (EVP_DigestUpdate), for a digest computed while a file streams in.
+/// One owner at a time; not `Sendable`.
+public final class SHA256Hasher {
+    private let context: OpaquePointer?
+
+    public init() {
+        let context = EVP_MD_CTX_new()
+        // Both fail only when memory runs out, as SHA256 above would.
+        precondition(context != nil && EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
+        self.context = context
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// Adds the bytes at `input`.
+    public func update(_ input: UnsafeRawBufferPointer) {
+        guard let context, let base = input.baseAddress, input.count > 0 else { return }
+        let rc = EVP_DigestUpdate(context, base, input.count)
+        precondition(rc == 1, "EVP_DigestUpdate cannot fail on a SHA-256 context")
+    }
+
+    /// The digest of everything added (32 bytes). Call once.
+    public func finish() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let rc = digest.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        precondition(rc == 1 && length == 32, "EVP_DigestFinal_ex failed: out of memory at start-up")
+        return digest
+    }
+}
+
+extension Crypto {
+    /// `bytes` as lower-case hexadecimal.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
         }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The bytes of a hexadecimal string (either case), or nil when it is not an even number of hex digits.
+    public static func bytes(hex text: some StringProtocol) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
     }
 }
 

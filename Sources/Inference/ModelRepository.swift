@@ -1,9 +1,11 @@
+public import Crypto
 internal import Foundation
 internal import JSONWire
 public import Logging
 
-// The model repository: DIR/<model>/<version>/model.onnx, with an optional DIR/<model>/config.json. Foundation is
-// used here for directory listing, file reads and JSON only; the math never touches it.
+// The model repository: DIR/<model>/<version>/model.onnx (or model.onnx.sealed, docs/sealed-models.md), with an
+// optional DIR/<model>/config.json. Foundation is used here for directory listing, file reads and JSON only; the
+// math never touches it.
 
 /// Which versions of a model are served (Triton's version_policy).
 public enum VersionPolicy: Sendable, Equatable {
@@ -30,6 +32,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// Instance threads, each with its own execution context.
     public var instances: Int = 1
     public var versionPolicy: VersionPolicy = .latest(count: 1)
+    /// `sha256`: the SHA-256 (64 lower-case hex digits) every version's plaintext model must have; nil: any.
+    public var sha256: String?
 
     public init() {}
 
@@ -47,7 +51,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// The keys config.json may hold.
     public static let keys = [
         "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us",
-        "instances", "version_policy",
+        "instances", "version_policy", "sha256",
     ]
 
     /// Parses config.json over `defaults` (the server's flags): a key the file sets wins, every other knob keeps its
@@ -119,6 +123,12 @@ public struct ModelConfig: Sendable, Equatable {
         if let value = dictionary["version_policy"] {
             versionPolicy = try Self.versionPolicy(value, fail: fail)
         }
+        if let value = dictionary["sha256"] {
+            guard let text = value as? String, text.utf8.count == 64, Crypto.bytes(hex: text) != nil else {
+                throw fail("'sha256' must be the model file's SHA-256 as 64 hex digits (sha256sum model.onnx)")
+            }
+            sha256 = text.lowercased()
+        }
     }
 
     /// Accepts "latest", "all", {"latest": {"num_versions": n}}, {"latest": n}, {"all": {}},
@@ -182,6 +192,10 @@ public struct ModelEntry: Sendable {
     public let version: Int
     public let config: ModelConfig
     public let state: State
+    /// Whether the version was read from `model.onnx.sealed`.
+    public internal(set) var sealed = false
+    /// The SHA-256 of the plaintext model file (64 hex digits); "" when it was not read.
+    public internal(set) var sha256 = ""
 
     public var model: Model? {
         if case .ready(let model) = state { return model }
@@ -223,18 +237,20 @@ public struct ModelRepository: Sendable {
         } catch {
             state = .failed(reason: error.description)
         }
-        return ModelRepository(directory: "builtin",
-                               entries: [ModelEntry(name: "digits", version: 1, config: config, state: state)])
+        return ModelRepository(directory: "builtin", entries: [
+            ModelEntry(name: "digits", version: 1, config: config, state: state,
+                       sha256: Crypto.hex(Crypto.sha256(BuiltinModels.digitsONNX)))
+        ])
     }
 
     /// Loads `DIR/<model>/<version>/model.onnx` for every model directory, each with its config.json over
     /// `defaults`. Throws when `directory` cannot be listed or is one model's folder rather than a repository;
     /// per-model failures become failed entries and log lines, and files beside the model folders are reported.
     /// `maxModelBytes` is every model's memory budget (`--max-model-bytes`, default `Model.defaultMaxModelBytes`);
-    /// `gemm` the GEMM every model compiles for (`--gemm`).
+    /// `gemm` the GEMM every model compiles for (`--gemm`); `keys` open sealed models (`--model-keys`).
     public static func load(
         directory: String, defaults: ModelConfig = ModelConfig(), logger: Logger = .standardError(component: "models"),
-        maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred
+        maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred, keys: ModelKeyRing = .empty
     ) throws(ModelLoadError) -> ModelRepository {
         let root = URL(fileURLWithPath: directory)
         let names = try listRepository(directory)
@@ -252,7 +268,7 @@ public struct ModelRepository: Sendable {
             }
             modelFolders += 1
             entries += loadModel(named: name, directory: directory, defaults: defaults, logger: logger,
-                                 maxModelBytes: maxModelBytes, gemm: gemm)
+                                 maxModelBytes: maxModelBytes, gemm: gemm, keys: keys)
         }
         if modelFolders == 0 {
             logger.warning("the model repository \(directory) holds no model folders: nothing to serve "
@@ -283,10 +299,11 @@ public struct ModelRepository: Sendable {
     static func modelFolderHint(_ directory: String, contents: [String]) -> String? {
         let root = URL(fileURLWithPath: directory)
         let versionFolder = contents.first { name in
-            Int(name) != nil && FileManager.default.fileExists(atPath: root.appendingPathComponent("\(name)/model.onnx").path)
+            Int(name) != nil && presentModelFile(in: root.appendingPathComponent(name).path) != nil
         }
-        let found = versionFolder.map { "\($0)/model.onnx" }
-            ?? (contents.contains("model.onnx") ? "model.onnx" : contents.contains("config.json") ? "config.json" : nil)
+        let loose = contents.first { $0 == modelFileName || $0 == sealedModelFileName }
+        let found = versionFolder.map { "\($0)/\(presentModelFile(in: root.appendingPathComponent($0).path) ?? modelFileName)" }
+            ?? loose ?? (contents.contains("config.json") ? "config.json" : nil)
         guard let found else { return nil }
         let standardized = root.standardizedFileURL
         let name = standardized.lastPathComponent
@@ -322,14 +339,18 @@ public struct ModelRepository: Sendable {
                         advice.append("version folders are numbered from 1 (rename \(name)/ to 1/)")
                     } else if let onnx = inside.first(where: { $0.lowercased().hasSuffix(".onnx") }) {
                         advice.append("rename \(name)/\(onnx) to \(name)/model.onnx")
+                    } else if let sealed = inside.first(where: { $0.lowercased().hasSuffix(".sealed") }) {
+                        advice.append("rename \(name)/\(sealed) to \(name)/model.onnx.sealed")
                     } else {
-                        advice.append("\(name)/ has no model.onnx")
+                        advice.append("\(name)/ has no model.onnx or model.onnx.sealed")
                     }
                 } else if inside.contains("model.onnx") {
                     advice.append("version folders are whole numbers: rename \(name)/ to 1/")
                 }
             } else if lower.hasSuffix(".onnx") {
                 advice.append("move \(name) to \(modelDirectory)/1/model.onnx")
+            } else if lower.hasSuffix(".onnx.sealed") {
+                advice.append("move \(name) to \(modelDirectory)/1/model.onnx.sealed")
             } else if lower.hasSuffix(".pkl") || lower.hasSuffix(".pickle") || lower.hasSuffix(".joblib") {
                 advice.append("Tensorwire serves ONNX, not pickles: convert \(name) with skl2onnx (scikit-learn) or "
                     + "onnxmltools (XGBoost, LightGBM) and save it as 1/model.onnx")
@@ -347,11 +368,14 @@ public struct ModelRepository: Sendable {
     /// policy selects, each ready or failed with the reason (a failure of the whole model is version 0). `load` runs
     /// this for every model directory; explicit model control runs it for one. `maxModelBytes` is the model's memory
     /// budget (`--max-model-bytes`): a model whose constants and one batch row of buffers per instance do not fit
-    /// is a failed entry naming the budget. `gemm`: the GEMM the versions compile for (`--gemm`).
+    /// is a failed entry naming the budget. `gemm`: the GEMM the versions compile for (`--gemm`). `keys`: the keys
+    /// that open `model.onnx.sealed` files (`--model-keys`); a sealed version whose key is missing, or whose file
+    /// does not authenticate, is a failed entry naming the cause, and so is a version whose plaintext does not have
+    /// the SHA-256 config.json pins.
     public static func loadModel(
         named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
         logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes,
-        gemm: GEMMBackend = .preferred
+        gemm: GEMMBackend = .preferred, keys: ModelKeyRing = .empty
     ) -> [ModelEntry] {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
@@ -383,7 +407,7 @@ public struct ModelRepository: Sendable {
         }
         let available = contents.compactMap { entry -> Int? in
             guard let version = Int(entry), version >= 1,
-                  manager.fileExists(atPath: modelDirectory.appendingPathComponent("\(entry)/model.onnx").path)
+                  presentModelFile(in: modelDirectory.appendingPathComponent(entry).path) != nil
             else { return nil }
             return version
         }.sorted()
@@ -394,23 +418,39 @@ public struct ModelRepository: Sendable {
         case .specific(let versions): selected = versions
         }
         if selected.isEmpty {
-            failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx ("
+            failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx or <version>/model.onnx.sealed ("
                 + missingVersionAdvice(modelDirectory: modelDirectory.path, contents: contents) + ")")
             return entries
         }
         for version in selected {
-            let path = modelDirectory.appendingPathComponent("\(version)/model.onnx").path
+            let versionDirectory = modelDirectory.appendingPathComponent("\(version)").path
             guard available.contains(version) else {
-                failed(version, config, "\(path) does not exist (version_policy names version \(version))")
+                failed(version, config, "\(versionDirectory)/\(modelFileName) does not exist (version_policy names version "
+                    + "\(version))")
                 continue
             }
-            do {
-                let model = try Model(contentsOf: path, name: name, gemm: gemm, maxModelBytes: maxModelBytes)
-                try checkInstancesFit(model, config: config, file: path)
-                logger.info("model \(name) version \(version): READY (\(model.signature.inputs.count) input(s), "
-                    + "\(model.signature.outputs.count) output(s), \(model.stepCount) steps, GEMM \(model.gemm))")
+            do throws(ModelLoadError) {
+                var file = try ModelFile.read(versionDirectory: versionDirectory, keys: keys, maxModelBytes: maxModelBytes)
+                defer {
+                    // The plaintext of a sealed model lives only as long as its compilation (docs/sealed-models.md).
+                    if file.sealed, !Crypto.cleanse(&file.bytes) {
+                        logger.warning("model \(name) version \(version): the decrypted model buffer was shared and could "
+                            + "not be zeroed")
+                    }
+                }
+                if let pinned = config.sha256, pinned != file.sha256 {
+                    throw ModelLoadError(file: file.path, node: nil, op: nil,
+                                         reason: "the model's SHA-256 is \(file.sha256), but config.json pins \(pinned)")
+                }
+                let model = try Model(onnxBytes: file.bytes, name: name, source: file.path, gemm: gemm,
+                                      maxModelBytes: maxModelBytes)
+                try checkInstancesFit(model, config: config, file: file.path)
+                logger.info("model \(name) version \(version): READY (\(file.sealed ? "sealed " : "")sha256=\(file.sha256), "
+                    + "\(model.signature.inputs.count) input(s), \(model.signature.outputs.count) output(s), "
+                    + "\(model.stepCount) steps, GEMM \(model.gemm))")
                 if let hint = model.fixedBatchHint { logger.warning("model \(name) version \(version): \(hint)") }
-                entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model)))
+                entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model),
+                                          sealed: file.sealed, sha256: file.sha256))
             } catch {
                 failed(version, config, error.description)
             }
@@ -435,6 +475,70 @@ public struct ModelRepository: Sendable {
         var flag: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
     }
+
+    /// A version folder's plain model file.
+    public static let modelFileName = "model.onnx"
+    /// A version folder's sealed model file (docs/sealed-models.md).
+    public static let sealedModelFileName = "model.onnx.sealed"
+
+    /// The model file a version folder holds (`model.onnx` or `model.onnx.sealed`; the plain one when both are
+    /// there, so that the version is found and its load names the conflict), or nil.
+    static func presentModelFile(in versionDirectory: String) -> String? {
+        [modelFileName, sealedModelFileName].first {
+            FileManager.default.fileExists(atPath: versionDirectory + "/" + $0)
+        }
+    }
+}
+
+/// One version's model file read into memory, plain or sealed, with what the repository reports about it.
+struct ModelFile {
+    /// The plaintext ONNX bytes; zeroed by the loader once the model compiled when `sealed`.
+    var bytes: [UInt8]
+    /// The file read, for messages.
+    let path: String
+    let sealed: Bool
+    /// SHA-256 of `bytes`, 64 hex digits.
+    let sha256: String
+
+    /// Reads `model.onnx` or opens `model.onnx.sealed` with `keys` (never both: a folder holding both is an error,
+    /// since a plaintext copy beside a sealed model defeats sealing, and which one serves would be a guess). A file
+    /// over `maxModelBytes` is refused before it is read.
+    static func read(versionDirectory: String, keys: ModelKeyRing, maxModelBytes: Int) throws(ModelLoadError) -> ModelFile {
+        let plainPath = versionDirectory + "/" + ModelRepository.modelFileName
+        let sealedPath = versionDirectory + "/" + ModelRepository.sealedModelFileName
+        let manager = FileManager.default
+        if manager.fileExists(atPath: sealedPath) {
+            guard !manager.fileExists(atPath: plainPath) else {
+                throw ModelLoadError(file: versionDirectory, node: nil, op: nil,
+                                     reason: "holds both \(ModelRepository.modelFileName) and "
+                                        + "\(ModelRepository.sealedModelFileName); keep one (a plaintext copy beside a sealed "
+                                        + "model defeats the sealing)")
+            }
+            do throws(SealedModelError) {
+                let unsealed = try SealedModelFile.unseal(path: sealedPath, keys: keys, maxPlaintextBytes: maxModelBytes)
+                return ModelFile(bytes: unsealed.plaintext, path: sealedPath, sealed: true,
+                                 sha256: Crypto.hex(unsealed.sha256))
+            } catch {
+                throw ModelLoadError(file: sealedPath, node: nil, op: nil, reason: error.description)
+            }
+        }
+        let bytes = try readPlain(path: plainPath, maxModelBytes: maxModelBytes)
+        return ModelFile(bytes: bytes, path: plainPath, sealed: false, sha256: Crypto.hex(Crypto.sha256(bytes)))
+    }
+
+    /// The bytes of a plain `.onnx` file no larger than `maxModelBytes`.
+    static func readPlain(path: String, maxModelBytes: Int) throws(ModelLoadError) -> [UInt8] {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+           size.int64Value > Int64(maxModelBytes) {
+            throw ModelLoadError(file: path, node: nil, op: nil,
+                                 reason: "the file is \(size.int64Value) bytes, over the model memory budget of "
+                                    + "\(maxModelBytes) bytes (--max-model-bytes)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelLoadError(file: path, node: nil, op: nil, reason: "the file cannot be read")
+        }
+        return [UInt8](data)
+    }
 }
 
 extension Model {
@@ -445,15 +549,7 @@ extension Model {
         contentsOf path: String, name: String, gemm: GEMMBackend = .preferred,
         maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
-           size.int64Value > Int64(maxModelBytes) {
-            throw ModelLoadError(file: path, node: nil, op: nil,
-                                 reason: "the file is \(size.int64Value) bytes, over the model memory budget of "
-                                    + "\(maxModelBytes) bytes (--max-model-bytes)")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelLoadError(file: path, node: nil, op: nil, reason: "the file cannot be read")
-        }
-        try self.init(onnxBytes: [UInt8](data), name: name, source: path, gemm: gemm, maxModelBytes: maxModelBytes)
+        let bytes = try ModelFile.readPlain(path: path, maxModelBytes: maxModelBytes)
+        try self.init(onnxBytes: bytes, name: name, source: path, gemm: gemm, maxModelBytes: maxModelBytes)
     }
 }

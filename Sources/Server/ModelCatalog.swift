@@ -1,5 +1,6 @@
 public import Batching
 public import Clocks
+public import Crypto
 internal import Foundation
 public import Inference
 internal import Locks
@@ -53,16 +54,20 @@ public final class ModelCatalog: Sendable {
         public var maxModelBytes: Int
         /// The GEMM models compile for (`--gemm`; default the best this CPU runs).
         public var gemm: GEMMBackend
+        /// The keys that open sealed models (`--model-keys`, `--model-keys-env`).
+        public var modelKeys: ModelKeyRing
 
         public init(
             directory: String?, defaults: ModelConfig = ModelConfig(), logger: Logger = .discarding,
-            maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred
+            maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred,
+            modelKeys: ModelKeyRing = .empty
         ) {
             self.directory = directory
             self.defaults = defaults
             self.logger = logger
             self.maxModelBytes = maxModelBytes
             self.gemm = gemm
+            self.modelKeys = modelKeys
         }
     }
 
@@ -212,6 +217,11 @@ public final class ModelCatalog: Sendable {
     /// Every model version for the start-up log: its state (READY, or FAILED with the reason, or UNLOADED) and the
     /// GEMM its dense layers run on.
     func versionSummaries() -> [(model: String, version: String, state: String, gemm: String?)] {
+        // READY lines carry the file's digest, and say when it was sealed.
+        func ready(_ version: Version) -> String {
+            version.entry.sha256.isEmpty
+                ? "READY" : "READY (\(version.entry.sealed ? "sealed " : "")sha256=\(version.entry.sha256))"
+        }
         var lines: [(model: String, version: String, state: String, gemm: String?)] = []
         for (name, entry) in snapshot().sorted(by: { $0.key < $1.key }) {
             guard entry.isLoaded else {
@@ -220,7 +230,7 @@ public final class ModelCatalog: Sendable {
             }
             for version in entry.versions {
                 if let batcher = version.batcher {
-                    lines.append((name, String(version.number), "READY", "\(batcher.model.gemm)"))
+                    lines.append((name, String(version.number), ready(version), "\(batcher.model.gemm)"))
                 } else {
                     lines.append((name, String(version.number), "FAILED (\(version.failureReason ?? "failed"))", nil))
                 }
@@ -286,6 +296,10 @@ public final class ModelCatalog: Sendable {
             state.version = String(version.number)
             state.state = version.batcher != nil ? .ready : .failed
             state.error = version.batcher == nil ? (version.failureReason ?? "") : ""
+            if version.batcher != nil {
+                state.sealed = version.entry.sealed
+                state.sha256 = version.entry.sha256
+            }
             return state
         }
         if let main = entry.defaultVersion {
@@ -431,7 +445,7 @@ public final class ModelCatalog: Sendable {
         }
         return ModelRepository.loadModel(
             named: name, directory: directory, defaults: source.defaults, logger: source.logger,
-            maxModelBytes: source.maxModelBytes, gemm: source.gemm)
+            maxModelBytes: source.maxModelBytes, gemm: source.gemm, keys: source.modelKeys)
     }
 
     static func isDirectory(_ path: String) -> Bool {

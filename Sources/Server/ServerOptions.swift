@@ -12,6 +12,17 @@ public enum ModelControlMode: String, Sendable, Equatable, CaseIterable {
     case explicit
 }
 
+/// Text that must not be printed (keys from the environment): `description` and reflection say "<redacted>".
+public struct SecretText: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public let value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}
+
 /// The `tensorwire-server` command line, parsed by hand. A value; `parse` never exits or prints.
 public struct ServerOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
@@ -81,6 +92,18 @@ public struct ServerOptions: Sendable, Equatable {
     /// `--insecure`: allow a non-loopback `--host` without `--auth-keys` (a trusted network).
     public var insecure = false
 
+    /// `--model-keys PATH`: a key file (32 raw bytes) or a folder of them, which open `model.onnx.sealed` files
+    /// (docs/sealed-models.md); nil: none.
+    public var modelKeysPath: String?
+    /// `--model-keys-env VAR`: the name of an environment variable holding keys as hex; nil: none.
+    public var modelKeysEnvironmentVariable: String?
+    /// The value of `modelKeysEnvironmentVariable`, read by the composition root (no module reads the environment);
+    /// nil when the variable is not set. Its description is redacted, so printing the options shows no key.
+    public var modelKeysEnvironmentValue: SecretText?
+
+    /// Whether any model keys are configured: the process then holds secrets and marks itself non-dumpable.
+    public var hasModelKeys: Bool { modelKeysPath != nil || modelKeysEnvironmentVariable != nil }
+
     public init() {}
 
     /// Whether `host` is a loopback name or address: `localhost`, 127.0.0.0/8, `::1`.
@@ -127,6 +150,8 @@ public struct ServerOptions: Sendable, Equatable {
             parts.append("auth-keys=\(authKeysPath) auth-public=\(open.joined(separator: ","))")
         }
         if insecure { parts.append("insecure=true") }
+        if let modelKeysPath { parts.append("model-keys=\(modelKeysPath)") }
+        if let modelKeysEnvironmentVariable { parts.append("model-keys-env=\(modelKeysEnvironmentVariable)") }
         return parts.joined(separator: " ")
     }
 
@@ -173,6 +198,13 @@ public struct ServerOptions: Sendable, Equatable {
                                              (default health)
           --insecure                         allow a --host other than loopback without --auth-keys or
                                              --tls-client-ca
+
+        Sealed models (docs/sealed-models.md):
+          --model-keys PATH                  a key file (32 raw bytes, from tensorwire seal --new-key) or a folder
+                                             of key files, to open DIR/<model>/<version>/model.onnx.sealed; the
+                                             process is then marked non-dumpable
+          --model-keys-env VAR               keys from the environment variable VAR: 64 hex digits each,
+                                             separated by commas or spaces (with --model-keys: both sets)
 
         Connection limits:
           --max-connections N                open connections; one accepted beyond it is closed at once
@@ -272,6 +304,13 @@ public struct ServerOptions: Sendable, Equatable {
             case "--host": options.host = try value(flag)
             case "--auth-keys": options.authKeysPath = try value(flag)
             case "--insecure": options.insecure = true
+            case "--model-keys": options.modelKeysPath = try value(flag)
+            case "--model-keys-env":
+                let name = try value(flag)
+                guard !name.isEmpty, !name.contains("=") else {
+                    throw UsageError(description: "--model-keys-env needs the name of an environment variable")
+                }
+                options.modelKeysEnvironmentVariable = name
             case "--auth-public":
                 let text = try value(flag)
                 guard let open = PublicActions(parsing: text) else {

@@ -73,19 +73,26 @@ public final class TensorwireServer: Sendable {
             Logger(component: "engine", sink: logSink).warning(
                 "--gemm packed: this CPU has no AVX-512 (F, CD, BW, DQ, VL) and FMA; the models use OpenBLAS")
         }
+        let modelKeys = try Self.modelKeys(options: options)
+        if !modelKeys.keys.isEmpty {
+            modelsLogger.info("model keys: \(modelKeys.keys.count) key(s), ids \(modelKeys.idsHex.joined(separator: ", "))")
+        }
+        for file in modelKeys.exposedFiles {
+            modelsLogger.warning("\(file): the key file is readable by its group or others; chmod 600 it")
+        }
         let repository: ModelRepository
         if options.modelControl == .explicit {
             // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).
             repository = ModelRepository(directory: options.modelsDirectory ?? "builtin", entries: [])
         } else if let directory = options.modelsDirectory {
             repository = try ModelRepository.load(directory: directory, defaults: options.modelDefaults, logger: modelsLogger,
-                                                  maxModelBytes: options.maxModelBytes, gemm: options.gemm)
+                                                  maxModelBytes: options.maxModelBytes, gemm: options.gemm, keys: modelKeys)
         } else {
             repository = ModelRepository.builtin(config: options.modelDefaults, gemm: options.gemm)
         }
         let source = ModelCatalog.Source(
             directory: options.modelsDirectory, defaults: options.modelDefaults, logger: modelsLogger,
-            maxModelBytes: options.maxModelBytes, gemm: options.gemm)
+            maxModelBytes: options.maxModelBytes, gemm: options.gemm, modelKeys: modelKeys)
         let catalog = ModelCatalog(
             repository: repository, clock: clock, blasThreads: options.blasThreads, modelControl: options.modelControl,
             source: source, strictReadiness: options.strictReadiness, metrics: metrics)
@@ -193,6 +200,27 @@ public final class TensorwireServer: Sendable {
     public static func configureProcess(options: ServerOptions) {
         BLAS.threadCount = options.blasThreads
             ?? Batcher.defaultBLASThreads(instances: options.modelDefaults.instances, cores: Batcher.onlineCores)
+    }
+
+    /// The keys of `--model-keys` and `--model-keys-env` together; throws a `ModelKeyError` naming the file or the
+    /// variable (never a key byte).
+    static func modelKeys(options: ServerOptions) throws -> ModelKeyRing {
+        var ring = ModelKeyRing.empty
+        if let path = options.modelKeysPath {
+            do throws(ModelKeyError) {
+                ring = try ModelKeyRing.load(path: path)
+            } catch {
+                throw ModelKeyError(path: "--model-keys \(error.path ?? path)", error.reason)
+            }
+        }
+        if let name = options.modelKeysEnvironmentVariable {
+            let source = "--model-keys-env \(name)"
+            guard let value = options.modelKeysEnvironmentValue else {
+                throw ModelKeyError(path: source, "the environment variable is not set")
+            }
+            ring = try ring.merging(ModelKeyRing.parse(hexKeys: value.value, source: source))
+        }
+        return ring
     }
 
     /// The TLS context the options ask for (nil: plaintext); throws a `TLSError` naming the file that failed.

@@ -313,6 +313,10 @@ extension TensorwireV1.ModelVersion: ProtoJSONMessage {
             }
         case "error":
             try fields.read(3, name, &reader, in: message) { r throws(JSONError) in error = try r.readString() }
+        case "sealed":
+            try fields.read(4, name, &reader, in: message) { r throws(JSONError) in sealed = try r.readBool() }
+        case "sha256":
+            try fields.read(5, name, &reader, in: message) { r throws(JSONError) in sha256 = try r.readString() }
         default:
             throw reader.unknownField(name, in: message)
         }
@@ -322,6 +326,11 @@ extension TensorwireV1.ModelVersion: ProtoJSONMessage {
         writer.protoString("version", version)
         writer.protoEnum("state", state.rawValue, ModelState.names)
         writer.protoString("error", error)
+        if sealed {
+            writer.key("sealed")
+            writer.bool(true)
+        }
+        writer.protoString("sha256", sha256)
     }
 }
 

@@ -333,6 +333,10 @@ extension TensorwireV1 {
         public var version = ""
         public var state = ModelState.unspecified
         public var error = ""
+        /// Loaded from `model.onnx.sealed`.
+        public var sealed = false
+        /// SHA-256 of the plaintext model file, hex; "" when not loaded.
+        public var sha256 = ""
 
         public init() {}
 
@@ -341,6 +345,8 @@ extension TensorwireV1 {
             case 1: version = try reader.readString()
             case 2: state = ModelState(rawValue: try reader.readEnum())
             case 3: error = try reader.readString()
+            case 4: sealed = try reader.readBool()
+            case 5: sha256 = try reader.readString()
             default: try reader.skipField()
             }
         }
@@ -350,6 +356,8 @@ extension TensorwireV1 {
             visitor.visitString(version, field: 1)
             visitor.visitEnum(state.rawValue, field: 2)
             visitor.visitString(error, field: 3)
+            visitor.visitBool(sealed, field: 4)
+            visitor.visitString(sha256, field: 5)
         }
     }
 

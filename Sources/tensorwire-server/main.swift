@@ -1,5 +1,6 @@
 internal import Clocks
 internal import BuildInfo
+internal import CLinuxShims
 internal import EventLoop
 internal import Logging
 internal import Server
@@ -20,7 +21,7 @@ do {
     Logger.standardError(component: "server").error("\(error)\n\(ServerOptions.usage)")
     exit(2)
 }
-let options: ServerOptions
+var options: ServerOptions
 switch parsed {
 case .help:
     print(ServerOptions.usage)
@@ -35,6 +36,18 @@ let sink = LogSink(format: options.logFormat.format, minimumLevel: options.logLe
 let log = Logger(component: "server", sink: sink)
 log.info("\(BuildInfo.versionLine(program: "tensorwire-server")) starting")
 TensorwireServer.configureProcess(options: options)
+if options.hasModelKeys {
+    // Model keys, and the plaintext of sealed models while they compile, are secrets in this process's memory: no
+    // core dumps, no ptrace and no /proc/PID/mem or environ for same-user processes (docs/sealed-models.md).
+    guard cls_set_non_dumpable() == 0, cls_dumpable() == 0 else {
+        log.error("cannot start: prctl(PR_SET_DUMPABLE, 0) failed, and model keys must not be dumpable")
+        exit(1)
+    }
+    log.info("model keys configured: the process is non-dumpable (PR_GET_DUMPABLE=\(cls_dumpable()))")
+    if let name = options.modelKeysEnvironmentVariable {
+        options.modelKeysEnvironmentValue = getenv(name).map { SecretText(String(cString: $0)) }
+    }
+}
 let server: TensorwireServer
 do {
     server = try TensorwireServer(options: options, clock: SystemMonotonicClock(), logSink: sink)

@@ -135,6 +135,8 @@ struct GoldenFixtureTests {
             version.version = try string(entry["version"])
             version.state = TensorwireV1.ModelState(rawValue: try int32(entry["state"]))
             version.error = try string(entry["error"])
+            version.sealed = try #require(entry["sealed"] as? Bool)
+            version.sha256 = try string(entry["sha256"])
             return version
         }
         info.state = TensorwireV1.ModelState(rawValue: try int32(fields["state"]))

@@ -1,8 +1,9 @@
 #ifndef CLINUXSHIMS_H
 #define CLINUXSHIMS_H
 
-// Linux APIs that Swift's Glibc module does not expose (epoll, eventfd, timerfd, TCP options), plus
-// small wrappers for macros and for `struct epoll_event`, which is packed on x86_64. Imported only by EventLoop.
+// Linux APIs that Swift's Glibc module does not expose (epoll, eventfd, timerfd, TCP options, prctl), plus
+// small wrappers for macros and for `struct epoll_event`, which is packed on x86_64. Imported by EventLoop, and by
+// tensorwire-server's main for the process-wide prctl.
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -60,6 +62,16 @@ static inline ssize_t cls_sendv(int fd, const struct iovec *iov, int iovcnt) {
     msg.msg_iov = (struct iovec *)iov;
     msg.msg_iovlen = (size_t)iovcnt;
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+/// prctl(PR_SET_DUMPABLE, 0): no core dumps, no ptrace attach and no /proc/PID/ reads (mem, environ, maps...) by
+/// same-user processes without CAP_SYS_PTRACE. prctl is variadic, which Swift cannot call. Returns 0 or -errno.
+static inline int cls_set_non_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : -errno; }
+
+/// prctl(PR_GET_DUMPABLE): 0 when the process is non-dumpable, 1 or 2 otherwise, -errno on failure.
+static inline int cls_dumpable(void) {
+    int value = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    return value < 0 ? -errno : value;
 }
 
 /// The local port of a bound socket, or -errno.
