@@ -57,6 +57,7 @@ public enum TensorwireCommand {
           stream MODEL           JSON lines in, JSON lines out over one PredictStream
           bench MODEL            load generator: latency percentiles, throughput, server batching
           keys new NAME          a fresh API key and the line to add to the server's --auth-keys file
+          models reload [MODEL]  model control: rescan (poll mode) or reload; models load|unload MODEL
 
         Run 'tensorwire COMMAND --help' for a command's options.
 
@@ -186,6 +187,7 @@ public enum TensorwireCommand {
         case "stream": (spec, help) = (streamSpec, streamHelp)
         case "bench": (spec, help) = (BenchCommand.spec, BenchCommand.help)
         case "keys": (spec, help) = (OptionSpec(values: ["--scope", "--expires"]), keysHelp)
+        case "models": (spec, help) = (ModelsCommand.spec, ModelsCommand.help)
         case "help":
             console.out(usage)
             return 0
@@ -206,6 +208,7 @@ public enum TensorwireCommand {
         case "health": return try health(parsed, context)
         case "predict": return try predict(parsed, context)
         case "stream": return try stream(parsed, context)
+        case "models": return try ModelsCommand.run(parsed, context)
         default: return try BenchCommand.run(parsed, context)
         }
     }

@@ -30,6 +30,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// Instance threads, each with its own execution context.
     public var instances: Int = 1
     public var versionPolicy: VersionPolicy = .latest(count: 1)
+    /// `warmup`: the batch sizes a new version runs once on zeros before it serves; nil: every size the batcher
+    /// may form (`Batcher.defaultWarmUpBatchSizes`); empty: no warm-up.
+    public var warmupBatchSizes: [Int]? = nil
 
     public init() {}
 
@@ -47,8 +50,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// The keys config.json may hold.
     public static let keys = [
         "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us",
-        "instances", "version_policy",
+        "instances", "version_policy", "warmup",
     ]
+    /// The most entries `warmup` may list.
+    public static let warmupSizesLimit = 256
 
     /// Parses config.json over `defaults` (the server's flags): a key the file sets wins, every other knob keeps its
     /// default, except that default preferred batch sizes above the file's `max_batch_size` are dropped. Unknown
@@ -118,6 +123,16 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if let value = dictionary["version_policy"] {
             versionPolicy = try Self.versionPolicy(value, fail: fail)
+        }
+        if let value = dictionary["warmup"] {
+            guard let list = value as? [Any], list.count <= Self.warmupSizesLimit,
+                  let sizes = Optional(list.compactMap { isJSONBool($0) ? nil : ($0 as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }),
+                  sizes.count == list.count, sizes.allSatisfy({ $0 >= 1 && $0 <= maxBatchSize })
+            else {
+                throw fail("'warmup' must be a list of at most \(Self.warmupSizesLimit) batch sizes in 1...\(maxBatchSize) "
+                    + "(max_batch_size)")
+            }
+            warmupBatchSizes = Array(Set(sizes)).sorted()
         }
     }
 
@@ -191,6 +206,12 @@ public struct ModelEntry: Sendable {
     public var failureReason: String? {
         if case .failed(let reason) = state { return reason }
         return nil
+    }
+    public init(name: String, version: Int, config: ModelConfig, state: State) {
+        self.name = name
+        self.version = version
+        self.config = config
+        self.state = state
     }
 }
 
@@ -347,11 +368,12 @@ public struct ModelRepository: Sendable {
     /// policy selects, each ready or failed with the reason (a failure of the whole model is version 0). `load` runs
     /// this for every model directory; explicit model control runs it for one. `maxModelBytes` is the model's memory
     /// budget (`--max-model-bytes`): a model whose constants and one batch row of buffers per instance do not fit
-    /// is a failed entry naming the budget. `gemm`: the GEMM the versions compile for (`--gemm`).
+    /// is a failed entry naming the budget. `gemm`: the GEMM the versions compile for (`--gemm`). `onlyVersions`:
+    /// load just these of the selected versions (nil: all).
     public static func loadModel(
         named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
         logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes,
-        gemm: GEMMBackend = .preferred
+        gemm: GEMMBackend = .preferred, onlyVersions: Set<Int>? = nil
     ) -> [ModelEntry] {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
@@ -398,7 +420,8 @@ public struct ModelRepository: Sendable {
                 + missingVersionAdvice(modelDirectory: modelDirectory.path, contents: contents) + ")")
             return entries
         }
-        for version in selected {
+        // `onlyVersions` (a repository poll): the selected versions whose files changed; the others keep serving.
+        for version in selected where onlyVersions?.contains(version) ?? true {
             let path = modelDirectory.appendingPathComponent("\(version)/model.onnx").path
             guard available.contains(version) else {
                 failed(version, config, "\(path) does not exist (version_policy names version \(version))")
