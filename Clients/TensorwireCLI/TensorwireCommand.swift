@@ -72,6 +72,7 @@ public enum TensorwireCommand {
           keys new NAME          a fresh API key and the line to add to the server's --auth-keys file
           seal MODEL             encrypt a model file for --model-keys (seal --new-key FILE: a new key)
           unseal SEALED          decrypt a sealed model file (for its owner)
+          models reload [MODEL]  model control: rescan (poll mode) or reload; models load|unload MODEL
 
         Run 'tensorwire COMMAND --help' for a command's options.
 
@@ -233,6 +234,7 @@ public enum TensorwireCommand {
         case "keys": (spec, help) = (OptionSpec(values: ["--scope", "--expires"]), keysHelp)
         case "seal": (spec, help) = (SealCommand.sealSpec, SealCommand.sealHelp)
         case "unseal": (spec, help) = (SealCommand.unsealSpec, SealCommand.unsealHelp)
+        case "models": (spec, help) = (ModelsCommand.spec, ModelsCommand.help)
         case "help":
             console.out(usage)
             return 0
@@ -255,6 +257,7 @@ public enum TensorwireCommand {
         case "health": return try health(parsed, context)
         case "predict": return try predict(parsed, context)
         case "stream": return try stream(parsed, context)
+        case "models": return try ModelsCommand.run(parsed, context)
         default: return try BenchCommand.run(parsed, context)
         }
     }

@@ -41,6 +41,10 @@ public final class Batcher: Sendable {
     private let rowCounter = Atomic<Int>(0)
     /// KServe ModelStatistics counters of this version: batches are recorded here, request outcomes by the server.
     public let statistics = BatchStatistics()
+    /// The batch sizes each instance runs once on zeros before it takes requests (`waitUntilWarm`).
+    public let warmUpBatchSizes: [Int]
+    /// Each instance's warm-up outcome, reported once it ran (Batcher+WarmUp.swift).
+    let warmUp: WarmUpLatch
 
     /// Creates the batcher and starts its instance threads.
     ///
@@ -53,7 +57,7 @@ public final class Batcher: Sendable {
     public init(
         model: Model, version: Int = 1, config: ModelConfig = ModelConfig(),
         clock: any MonotonicClock = SystemMonotonicClock(), blasThreads: Int? = nil, hooks: BatcherHooks = BatcherHooks(),
-        logger: Logger = .discarding
+        logger: Logger = .discarding, warmUpBatchSizes: [Int] = []
     ) throws(BatchError) {
         let signature = model.signature
         let rowwise = !signature.inputs.isEmpty
@@ -85,6 +89,9 @@ public final class Batcher: Sendable {
         self.logger = logger
         self.state = Lock(QueueState())
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
+        let largest = self.policy.maxBatchSize
+        self.warmUpBatchSizes = rowwise ? warmUpBatchSizes.filter { $0 >= 1 && $0 <= largest } : []
+        self.warmUp = WarmUpLatch(instances: max(1, config.instances))
 
         self.gemmThreads = max(1, blasThreads ?? Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores))
         // A virtual clock that jumps wakes the sleeping instances, so they decide again at the new time.
@@ -221,6 +228,7 @@ public final class Batcher: Sendable {
     fileprivate func runWorker(index: Int) {
         let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances, gemmThreads: gemmThreads)
         var gather = GatherBuffers(inputCount: model.signature.inputs.count)
+        warmUp.report(instance: index, failure: runWarmUp(context: context))
         let policy = self.policy
         while true {
             let now = clock.now()

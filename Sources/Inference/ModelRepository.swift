@@ -34,6 +34,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var versionPolicy: VersionPolicy = .latest(count: 1)
     /// `sha256`: the SHA-256 (64 lower-case hex digits) every version's plaintext model must have; nil: any.
     public var sha256: String?
+    /// `warmup`: the batch sizes a new version runs once on zeros before it serves; nil: every size the batcher
+    /// may form (`Batcher.defaultWarmUpBatchSizes`); empty: no warm-up.
+    public var warmupBatchSizes: [Int]? = nil
 
     public init() {}
 
@@ -51,8 +54,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// The keys config.json may hold.
     public static let keys = [
         "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us",
-        "instances", "version_policy", "sha256",
+        "instances", "version_policy", "sha256", "warmup",
     ]
+    /// The most entries `warmup` may list.
+    public static let warmupSizesLimit = 256
 
     /// Parses config.json over `defaults` (the server's flags): a key the file sets wins, every other knob keeps its
     /// default, except that default preferred batch sizes above the file's `max_batch_size` are dropped. Unknown
@@ -128,6 +133,16 @@ public struct ModelConfig: Sendable, Equatable {
                 throw fail("'sha256' must be the model file's SHA-256 as 64 hex digits (sha256sum model.onnx)")
             }
             sha256 = text.lowercased()
+        }
+        if let value = dictionary["warmup"] {
+            guard let list = value as? [Any], list.count <= Self.warmupSizesLimit,
+                  let sizes = Optional(list.compactMap { isJSONBool($0) ? nil : ($0 as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }),
+                  sizes.count == list.count, sizes.allSatisfy({ $0 >= 1 && $0 <= maxBatchSize })
+            else {
+                throw fail("'warmup' must be a list of at most \(Self.warmupSizesLimit) batch sizes in 1...\(maxBatchSize) "
+                    + "(max_batch_size)")
+            }
+            warmupBatchSizes = Array(Set(sizes)).sorted()
         }
     }
 
@@ -205,6 +220,16 @@ public struct ModelEntry: Sendable {
     public var failureReason: String? {
         if case .failed(let reason) = state { return reason }
         return nil
+    }
+    public init(
+        name: String, version: Int, config: ModelConfig, state: State, sealed: Bool = false, sha256: String = ""
+    ) {
+        self.name = name
+        self.version = version
+        self.config = config
+        self.state = state
+        self.sealed = sealed
+        self.sha256 = sha256
     }
 }
 
@@ -371,11 +396,11 @@ public struct ModelRepository: Sendable {
     /// is a failed entry naming the budget. `gemm`: the GEMM the versions compile for (`--gemm`). `keys`: the keys
     /// that open `model.onnx.sealed` files (`--model-keys`); a sealed version whose key is missing, or whose file
     /// does not authenticate, is a failed entry naming the cause, and so is a version whose plaintext does not have
-    /// the SHA-256 config.json pins.
+    /// the SHA-256 config.json pins. `onlyVersions`: load just these of the selected versions (nil: all).
     public static func loadModel(
         named name: String, directory: String, defaults: ModelConfig = ModelConfig(),
         logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes,
-        gemm: GEMMBackend = .preferred, keys: ModelKeyRing = .empty
+        gemm: GEMMBackend = .preferred, keys: ModelKeyRing = .empty, onlyVersions: Set<Int>? = nil
     ) -> [ModelEntry] {
         let manager = FileManager.default
         let root = URL(fileURLWithPath: directory)
@@ -422,7 +447,8 @@ public struct ModelRepository: Sendable {
                 + missingVersionAdvice(modelDirectory: modelDirectory.path, contents: contents) + ")")
             return entries
         }
-        for version in selected {
+        // `onlyVersions` (a repository poll): the selected versions whose files changed; the others keep serving.
+        for version in selected where onlyVersions?.contains(version) ?? true {
             let versionDirectory = modelDirectory.appendingPathComponent("\(version)").path
             guard available.contains(version) else {
                 failed(version, config, "\(versionDirectory)/\(modelFileName) does not exist (version_policy names version "

@@ -156,7 +156,7 @@ public struct KServeService: Sendable {
                 if request.ready && !ready { continue }
                 response.models.append(.init(
                     name: name, version: String(version.number), state: ready ? "READY" : "UNAVAILABLE",
-                    reason: ready ? "" : (version.failureReason ?? "not loaded")))
+                    reason: version.reportedError ?? ""))
             }
         }
         return response
@@ -166,6 +166,14 @@ public struct KServeService: Sendable {
     /// model control. Refused with UNAVAILABLE, as Triton does outside its explicit mode.
     public func modelControlRefusal(_ request: KServe.RepositoryModelRequest, load: Bool) -> RPCError? {
         guard catalog.modelControl != .explicit else { return nil }
+        if catalog.modelControl == .poll {
+            // Poll mode: a load rescans the model now; the repository decides what is loaded, so no unload.
+            guard !load else { return nil }
+            return RPCError(
+                code: .unavailable,
+                message: "explicit model unload of '\(request.modelName)' is not allowed in poll mode: remove its folder "
+                    + "from the repository (it unloads at the next poll), or start with --model-control explicit")
+        }
         return RPCError(
             code: .unavailable,
             message: "explicit model \(load ? "load" : "unload") of '\(request.modelName)' is not allowed: start "
@@ -181,6 +189,10 @@ public struct KServeService: Sendable {
             throw RPCError(
                 code: .invalidArgument,
                 message: "load parameter '\(parameter.key)' is not supported: tensorwire loads models from the repository directory as they are")
+        }
+        if catalog.modelControl == .poll, let rescan = catalog.rescanModel {
+            if let error = rescan(request.modelName) { throw error }
+            return
         }
         try catalog.load(model: request.modelName)
     }

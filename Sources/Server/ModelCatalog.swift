@@ -28,6 +28,12 @@ public final class ModelCatalog: Sendable {
         let failureReason: String?
         /// Its metric children (nil without metrics).
         var metrics: VersionMetrics? = nil
+        /// Set on a serving version whose changed files failed to load or warm (a repository poll): why, while this
+        /// one keeps serving.
+        var reloadFailure: String? = nil
+
+        /// What GetModel, RepositoryIndex and the log report as its error: the load failure, or the failed reload.
+        var reportedError: String? { batcher == nil ? (failureReason ?? "not loaded") : reloadFailure }
     }
 
     /// One model in the table. Immutable: a load or an unload installs a new one.
@@ -71,19 +77,31 @@ public final class ModelCatalog: Sendable {
         }
     }
 
-    private struct Table {
+    struct Table {
         var models: [String: Entry] = [:]
         /// Set by `shutdown`: no more loads.
         var closed = false
+        /// Set by `beginDraining`: the server is about to stop, so it is not ready.
+        var draining = false
     }
 
-    private let table: Lock<Table>
-    /// Held for the whole of a load, an unload or the shutdown, so they never interleave.
-    private let controlLock = Lock<Int>(0)
+    let table: Lock<Table>
+    /// Held for the whole of a load, an unload, a refresh or the shutdown, so they never interleave.
+    let controlLock = Lock<Int>(0)
     private let changeHandler = Lock<(@Sendable () -> Void)?>(nil)
+    /// Poll mode: how RepositoryModelLoad rescans one model (the server's `RepositoryPoller`); nil otherwise.
+    private let rescanHandler = Lock<(@Sendable (String) -> RPCError?)?>(nil)
+
+    /// Poll mode: installs how RepositoryModelLoad rescans one model.
+    func setRescanHandler(_ handler: @escaping @Sendable (String) -> RPCError?) {
+        rescanHandler.withLock { $0 = handler }
+    }
+
+    /// The rescan of `setRescanHandler`, if any.
+    var rescanModel: (@Sendable (String) -> RPCError?)? { rescanHandler.withLock { $0 } }
     let clock: any MonotonicClock
-    private let blasThreads: Int?
-    private let hooks: BatcherHooks
+    let blasThreads: Int?
+    let hooks: BatcherHooks
     /// Whether RepositoryModelLoad / RepositoryModelUnload are served.
     public let modelControl: ModelControlMode
     /// `--strict-readiness`: the server is ready only when every loaded model has a ready version (a model that
@@ -141,14 +159,25 @@ public final class ModelCatalog: Sendable {
                         outer?(rows, nanoseconds)
                     }
                 }
+                let sizes = entry.config.warmupBatchSizes ?? Batcher.defaultWarmUpBatchSizes(
+                    maxBatchSize: entry.config.maxBatchSize, preferred: entry.config.preferredBatchSizes)
                 do throws(BatchError) {
-                    batcher = try Batcher(
+                    let started = try Batcher(
                         model: model, version: entry.version, config: entry.config, clock: clock, blasThreads: blasThreads,
-                        hooks: hooks, logger: logger)
+                        hooks: hooks, logger: logger, warmUpBatchSizes: sizes)
+                    // Served only once warm: every instance ran each warm-up size (ModelCatalog+Refresh.swift).
+                    if let warmUpFailure = started.waitUntilWarm() {
+                        started.shutdown(drain: false)
+                        failure = "\(model.source): \(warmUpFailure)"
+                        logger.error("model \(entry.name) version \(entry.version): FAILED: \(failure ?? "")")
+                    } else {
+                        batcher = started
+                    }
                 } catch {
                     failure = error.description
                 }
             }
+            metrics?.recordLoad(model: entry.name, version: entry.version, succeeded: batcher != nil)
             var version = Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure)
             version.metrics = versionMetrics
             return version
@@ -186,7 +215,16 @@ public final class ModelCatalog: Sendable {
     /// loads are done: a model that failed to load is reported by ModelReady, GetModel and the log while the others
     /// serve, so one bad model does not keep a pod out of its Service. With `strictReadiness`, `allModelsReady`.
     public var isReady: Bool {
-        strictReadiness ? allModelsReady : !table.withLock { $0.closed }
+        let (closed, draining) = table.withLock { ($0.closed, $0.draining) }
+        guard !closed, !draining else { return false }
+        return strictReadiness ? allModelsReady : true
+    }
+
+    /// The server is stopping: readiness turns false (load balancers move traffic away) while requests are still
+    /// served, before the transport stops accepting. Any thread.
+    public func beginDraining() {
+        table.withLock { $0.draining = true }
+        notifyChange()
     }
 
     /// The names of the models in the table with no ready version (their load failed), sorted.
@@ -295,7 +333,7 @@ public final class ModelCatalog: Sendable {
             var state = TensorwireV1.ModelVersion()
             state.version = String(version.number)
             state.state = version.batcher != nil ? .ready : .failed
-            state.error = version.batcher == nil ? (version.failureReason ?? "") : ""
+            state.error = version.reportedError ?? ""
             if version.batcher != nil {
                 state.sealed = version.entry.sealed
                 state.sha256 = version.entry.sha256
@@ -305,7 +343,7 @@ public final class ModelCatalog: Sendable {
         if let main = entry.defaultVersion {
             info.defaultVersion = String(main.number)
             info.state = main.batcher != nil ? .ready : .failed
-            info.error = main.batcher == nil ? (main.failureReason ?? "") : ""
+            info.error = main.reportedError ?? ""
             if let model = main.entry.model {
                 info.inputs = model.signature.inputs.map { Self.spec($0, isInput: true) }
                 info.outputs = model.signature.outputs.map { Self.spec($0, isInput: false) }
@@ -420,7 +458,7 @@ public final class ModelCatalog: Sendable {
         }
     }
 
-    private func notifyChange() {
+    func notifyChange() {
         changeHandler.withLock { $0 }?()
     }
 

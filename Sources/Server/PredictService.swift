@@ -23,6 +23,20 @@ public struct PredictService: Sendable {
         received: MonotonicInstant? = nil, origin: RequestOrigin = .grpcNative,
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
+        predict(request, deadline: deadline, cancellation: cancellation, received: received, origin: origin,
+                resubmits: Self.maxResubmits, completion: completion)
+    }
+
+    /// How many times a request that resolved a version whose batcher was stopping (a swap won the race between
+    /// its lookup and its submit) is resolved again: once is enough for one swap; a few cover swaps in a row.
+    static let maxResubmits = 3
+
+    private func predict(
+        _ request: TensorwireV1.PredictRequest, deadline: MonotonicInstant?, cancellation: CancellationToken,
+        received: MonotonicInstant?, origin: RequestOrigin, resubmits: Int,
+        completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
+    ) {
+        let answer = completion
         let version: ModelCatalog.Version
         let batcher: Batcher
         do throws(RPCError) {
@@ -92,6 +106,16 @@ public struct PredictService: Sendable {
         do {
             try batcher.submit(job)
         } catch {
+            // A swap replaced the version between the lookup and the submit: its batcher no longer accepts, and a
+            // new one serves. Run the request there (it was never queued, so nothing ran twice).
+            if case .shuttingDown = error, resubmits > 0,
+               let (_, replacement) = try? catalog.resolve(model: request.model, version: request.version),
+               replacement !== batcher {
+                metrics?.requestResubmitted()
+                predict(request, deadline: deadline, cancellation: cancellation, received: start, origin: origin,
+                        resubmits: resubmits - 1, completion: answer)
+                return
+            }
             completion(.failure(Self.rpcError(error)))
         }
     }

@@ -41,6 +41,8 @@ public final class ServerMetrics: Sendable {
     let computeDuration: HistogramFamily
     let batchSize: HistogramFamily
     let inflight: Gauge
+    /// Model version loads by result (`ok`, `failed`: the file, compile or warm-up failed).
+    let loads: CounterFamily
     /// Requests that named no loaded model (or failed before one was resolved): `model=""`, `version=""`.
     let unresolved: OutcomeChildren
 
@@ -76,6 +78,11 @@ public final class ServerMetrics: Sendable {
             buckets: Self.batchBuckets)
         inflight = registry.gauge(
             "tensorwire_inflight_requests", help: "Inference requests between their arrival and their answer.").labels()
+        loads = registry.counter(
+            "tensorwire_model_loads_total",
+            help: "Model version loads (start-up, model control, repository polls) by result: ok, or failed to read, "
+                + "compile or warm up.",
+            labelNames: ["model", "version", "result"])
         unresolved = OutcomeChildren(requests: requests, durations: requestDuration, model: "", version: "")
         let version = BuildInfo.version
         let commit = BuildInfo.commit
@@ -90,6 +97,16 @@ public final class ServerMetrics: Sendable {
     /// The children of one loaded model version, created at load time.
     func version(model: String, version: Int) -> VersionMetrics {
         VersionMetrics(metrics: self, model: model, version: String(version))
+    }
+
+    /// One load of a model version (version 0: the model as a whole, e.g. its config.json) and how it ended.
+    func recordLoad(model: String, version: Int, succeeded: Bool) {
+        loads.labels([model, String(version), succeeded ? "ok" : "failed"]).increment()
+    }
+
+    /// Forgets the series of one version that stopped serving (a newer one replaced it).
+    func remove(model: String, version: Int) {
+        _ = registry.removeChildren(matching: ["model": model, "version": String(version)])
     }
 
     /// Forgets an unloaded model's series.
@@ -212,6 +229,9 @@ final class VersionMetrics: Sendable {
 
     /// A request reached this version (the in-flight gauge; `recordRequest` ends it).
     func requestStarted() { inflight.increment() }
+
+    /// A started request that goes to another version instead (a swap raced it): not counted here.
+    func requestResubmitted() { inflight.decrement() }
 
     /// One answered request: its outcome, its time, and its queue time when it reached a batch.
     func recordRequest(_ origin: RequestOrigin, code: Status.Code, seconds: Double, queueMicroseconds: Int?) {

@@ -10,6 +10,10 @@ public enum ModelControlMode: String, Sendable, Equatable, CaseIterable {
     /// No model is loaded at start-up except those named by `--load-model`; RepositoryModelLoad loads (or reloads)
     /// a model from the repository and RepositoryModelUnload unloads it.
     case explicit
+    /// Every model of the repository loads at start-up, and the repository is scanned every
+    /// `--repository-poll-secs`: new and changed versions load, warm and swap in without a failed request, removed
+    /// model folders unload. RepositoryModelLoad rescans one model now; RepositoryModelUnload is refused.
+    case poll
 }
 
 /// Text that must not be printed (keys from the environment): `description` and reflection say "<redacted>".
@@ -32,6 +36,9 @@ public struct ServerOptions: Sendable, Equatable {
     public var loops = 1
     public var maxReceiveMessageBytes = 64 << 20
     public var drainSeconds = 10.0
+    /// `--drain-delay-seconds`: on SIGTERM, how long the server reports not ready while it still accepts and serves,
+    /// before it stops accepting (so load balancers move traffic first); default 0.
+    public var drainDelaySeconds = 0.0
     /// The batching knobs of every model whose config.json does not set them, and of the built-in model.
     public var modelDefaults = ModelConfig()
     /// Threads per GEMM call (packed kernels and OpenBLAS); nil: cores / instances, so threads × instances ≤ cores.
@@ -40,6 +47,8 @@ public struct ServerOptions: Sendable, Equatable {
     public var gemm = GEMMBackend.preferred
     /// `--model-control`: `none` (default) or `explicit`.
     public var modelControl = ModelControlMode.none
+    /// `--repository-poll-secs`: the poll interval of `--model-control poll` (default 15, as Triton's).
+    public var repositoryPollSeconds = 15.0
     /// `--load-model NAME` (repeatable; `*` loads every repository model): the models loaded at start-up in explicit
     /// mode.
     public var loadModels: [String] = []
@@ -134,8 +143,9 @@ public struct ServerOptions: Sendable, Equatable {
             "max-queue-delay-us=\(modelDefaults.maxQueueDelayMicroseconds)", "max-queue-size=\(modelDefaults.maxQueueSize)",
             "instances=\(modelDefaults.instances)", "gemm=\(gemm)", "model-control=\(modelControl)",
             "strict-readiness=\(strictReadiness)", "log-level=\(logLevel)", "log-format=\(logFormat.rawValue)",
-            "access-log=\(accessLog)", "drain-seconds=\(drainSeconds)",
+            "access-log=\(accessLog)", "drain-seconds=\(drainSeconds)", "drain-delay-seconds=\(drainDelaySeconds)",
         ]
+        if modelControl == .poll { parts.append("repository-poll-secs=\(repositoryPollSeconds)") }
         if let httpPort { parts.append("http-port=\(httpPort)") }
         if let metricsPort { parts.append("metrics-port=\(metricsPort)") }
         if let blasThreads { parts.append("blas-threads=\(blasThreads)") }
@@ -165,9 +175,14 @@ public struct ServerOptions: Sendable, Equatable {
           --loops N                          event-loop threads (default 1)
           --max-receive-message-bytes N      largest request message accepted (default 67108864)
           --drain-seconds S                  grace period for in-flight calls on SIGTERM/SIGINT (default 10)
+          --drain-delay-seconds S            on SIGTERM, report not ready for S seconds while still serving,
+                                             then stop accepting and drain (default 0)
           --model-control MODE               none (default): serve the models found at start-up;
                                              explicit: load and unload with RepositoryModelLoad/Unload, and
-                                             start with no model loaded except those of --load-model
+                                             start with no model loaded except those of --load-model;
+                                             poll: rescan --models every --repository-poll-secs and load new
+                                             or changed versions without downtime (SIGHUP rescans in every mode)
+          --repository-poll-secs S           poll interval of --model-control poll (default 15)
           --load-model NAME                  with --model-control explicit: load NAME at start-up (repeatable;
                                              "*" loads every model of the repository)
           --strict-readiness                 ready (health "", ServerReady) only when every model loaded; by
@@ -256,6 +271,7 @@ public struct ServerOptions: Sendable, Equatable {
     public static func parse(_ arguments: [String]) throws(UsageError) -> Parsed {
         var options = ServerOptions()
         var index = 0
+        var pollIntervalGiven = false
         func value(_ flag: String) throws(UsageError) -> String {
             index += 1
             guard index < arguments.count else { throw UsageError(description: "\(flag) needs a value") }
@@ -359,9 +375,15 @@ public struct ServerOptions: Sendable, Equatable {
             case "--model-control":
                 let text = try value(flag)
                 guard let mode = ModelControlMode(rawValue: text) else {
-                    throw UsageError(description: "--model-control: \"\(text)\" is not one of none, explicit")
+                    throw UsageError(description: "--model-control: \"\(text)\" is not one of none, explicit, poll")
                 }
                 options.modelControl = mode
+            case "--repository-poll-secs":
+                options.repositoryPollSeconds = try seconds(flag)
+                guard options.repositoryPollSeconds >= 0.05 else {
+                    throw UsageError(description: "--repository-poll-secs must be at least 0.05")
+                }
+                pollIntervalGiven = true
             case "--load-model":
                 let name = try value(flag)
                 guard !name.isEmpty else { throw UsageError(description: "--load-model needs a model name") }
@@ -383,6 +405,11 @@ public struct ServerOptions: Sendable, Equatable {
                     throw UsageError(description: "--tls-client-auth: \"\(text)\" is not required or optional")
                 }
                 options.tlsClientAuth = mode
+            case "--drain-delay-seconds":
+                options.drainDelaySeconds = try seconds(flag)
+                guard options.drainDelaySeconds <= 3600 else {
+                    throw UsageError(description: "--drain-delay-seconds must be at most 3600")
+                }
             case "--drain-seconds":
                 let text = try value(flag)
                 guard let seconds = Double(text), seconds >= 0, seconds <= 3600 else {
@@ -402,6 +429,12 @@ public struct ServerOptions: Sendable, Equatable {
         }
         if options.tlsClientCAFile != nil, options.tlsCertificateFile == nil {
             throw UsageError(description: "--tls-client-ca needs --tls-cert and --tls-key (mutual TLS runs over TLS)")
+        }
+        if pollIntervalGiven, options.modelControl != .poll {
+            throw UsageError(description: "--repository-poll-secs needs --model-control poll")
+        }
+        if options.modelControl == .poll, options.modelsDirectory == nil {
+            throw UsageError(description: "--model-control poll needs --models DIR (the repository to poll)")
         }
         if !options.loadModels.isEmpty, options.modelControl != .explicit {
             throw UsageError(description: "--load-model needs --model-control explicit (in mode none every model is loaded)")

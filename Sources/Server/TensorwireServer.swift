@@ -12,6 +12,7 @@ internal import TensorwireProto
 public import Transport
 internal import Tracing
 internal import Synchronization
+internal import Glibc
 
 /// The running server: the model catalog (models and their batchers), the router with every service, and the
 /// gRPC transport. Created and stopped by one thread (the executable's main thread or a test).
@@ -36,6 +37,8 @@ public final class TensorwireServer: Sendable {
     }
 
     private let tlsLogger: Logger
+    /// Scans the repository (`--models`): every `--repository-poll-secs` in poll mode, on SIGHUP in every mode.
+    let poller: RepositoryPoller?
     /// The certificate files' watcher (`watchTLSFiles`), stopped at shutdown.
     private let tlsWatch = Lock<FileWatch?>(nil)
 
@@ -80,6 +83,11 @@ public final class TensorwireServer: Sendable {
         for file in modelKeys.exposedFiles {
             modelsLogger.warning("\(file): the key file is readable by its group or others; chmod 600 it")
         }
+        // The repository as it is before the start-up load reads it: what the first poll compares against.
+        let scanner = options.modelsDirectory.map { directory in
+            RepositoryScanner(directory: directory, files: LocalRepositoryFileSystem(maxFileBytes: options.maxModelBytes))
+        }
+        let seed = scanner?.scan()
         let repository: ModelRepository
         if options.modelControl == .explicit {
             // Explicit model control: nothing is loaded but the --load-model names (see loadStartupModels).
@@ -101,6 +109,11 @@ public final class TensorwireServer: Sendable {
         } catch {
             catalog.shutdown(drain: false)
             throw error
+        }
+        let poller = scanner.map { scanner in
+            RepositoryPoller(
+                scanner: scanner, catalog: catalog, scope: options.modelControl == .explicit ? .loadedModels : .repository,
+                logger: modelsLogger, seed: seed)
         }
         var router = Router<ServerMethodHandler>()
         InferenceRPC.register(PredictService(catalog: catalog), on: &router)
@@ -180,7 +193,25 @@ public final class TensorwireServer: Sendable {
         self.options = options
         self.health = health
         self.authGate = authGate
+        self.poller = poller
         authGate?.keys.start()
+        if options.modelControl == .poll, let poller {
+            catalog.setRescanHandler { name in
+                do throws(RPCError) {
+                    try poller.rescan(model: name)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            poller.startPolling(every: .milliseconds(Int64(options.repositoryPollSeconds * 1000)))
+        }
+    }
+
+    /// SIGHUP: rescans the repository in the background (every model in mode none and poll; the loaded ones in
+    /// explicit mode): changed versions load, warm and swap in. Nothing without `--models`. Any thread.
+    public func rescanRepository() {
+        poller?.rescanInBackground()
     }
 
     /// One access-log line from a finished request's summary.
@@ -313,10 +344,28 @@ public final class TensorwireServer: Sendable {
         return String(describing: error)
     }
 
-    /// Graceful stop: GOAWAY, in-flight calls finish within `drainSeconds`, then the batchers stop.
+    /// The first step of the stop: health "" NOT_SERVING (Watch streams told and ended), KServe ServerReady and
+    /// `/v2/health/ready` not ready, repository polls stopped, while every listener still accepts and serves.
+    /// Idempotent; any thread.
+    public func reportNotReady() {
+        // The board first: its shutdown ends Watch streams with NOT_SERVING; the catalog's change would only set it.
+        health.shutdown()
+        catalog.beginDraining()
+        poller?.stop()
+    }
+
+    /// Graceful stop: not ready at once (health NOT_SERVING, ServerReady false) while still serving for
+    /// `--drain-delay-seconds`, then GOAWAY; in-flight calls finish within `drainSeconds`, then the batchers stop.
     public func shutdown(drainSeconds: Double? = nil) {
         // Watchers learn NOT_SERVING before the connections get GOAWAY.
-        health.shutdown()
+        reportNotReady()
+        if options.drainDelaySeconds > 0 {
+            // Still accepting and serving, while load balancers see "not ready" and move traffic away.
+            let whole = options.drainDelaySeconds.rounded(.down)
+            var delay = timespec(tv_sec: Int(whole), tv_nsec: Int((options.drainDelaySeconds - whole) * 1e9))
+            var remaining = timespec()
+            while nanosleep(&delay, &remaining) != 0 && errno == EINTR { delay = remaining }
+        }
         authGate?.keys.stop()
         tlsWatch.withLock { watch in
             watch?.stop()

@@ -56,8 +56,9 @@ internal import Clocks
 ///   processed, goes out on that PING's ACK (a round trip later: any stream the client opened before it saw the
 ///   notice has arrived) or after `finalGoAwayDelay`, whichever comes first. Streams then have the grace period to
 ///   finish; the connection closes once the final GOAWAY has gone and no stream remains (`eventsHandled`, checked
-///   after each batch of frames) or when the grace period ends, whichever comes first. Asking again to drain does
-///   nothing: the first grace period stands.
+///   after each batch of frames) or when the grace period ends, whichever comes first. A grace period that ends
+///   before the final GOAWAY went out sends it and closes only once it is written, so a connection never closes
+///   without the final GOAWAY. Asking again to drain does nothing: the first grace period stands.
 /// - **Closing** (`closeScheduled`, `connectionClosed`): the connection may decide by itself to close after the
 ///   flush (a protocol error nghttp2 answered with GOAWAY, an HTTP/1.1 request); it says so, so that no second
 ///   GOAWAY is queued. Once closed, every event is a no-op: timers that were already due, late ACKs.
@@ -283,8 +284,15 @@ struct ConnectionManagementStateMachine {
     /// The shutdown notice or its PING could not be queued: the final GOAWAY at once.
     mutating func shutdownNoticeFailed() -> Action { sendFinalGoAway() }
 
+    /// The grace period is over. A connection whose final GOAWAY has not gone out yet (a grace shorter than the
+    /// final GOAWAY's delay, `--drain-seconds` below 1) sends it now and closes once it is written, so the client
+    /// learns which streams were processed; otherwise it closes at once.
     mutating func graceTimerFired() -> Action {
-        isClosed ? .none : .close(.drainGraceOver)
+        guard !isClosed else { return .none }
+        guard isDraining, !finalGoAwaySent else { return .close(.drainGraceOver) }
+        drain = .finalGoAwaySent(noticeSent: true)
+        closing = true
+        return .sendFinalGoAway(thenCloseWhenFlushed: true)
     }
 
     private mutating func sendFinalGoAway() -> Action {

@@ -243,6 +243,9 @@ public final class GRPCServer: Sendable {
 
     /// Connections closed because they sent no preface and SETTINGS within `handshakeTimeout`, since start.
     public var handshakeTimeouts: Int { shared.handshakeTimeouts.load(ordering: .relaxed) }
+    /// Connections told to drain by `shutdown` (HTTP/2: the shutdown notice queued; HTTP/1.1: reading stopped, or
+    /// finishing the request whose body was arriving), since start.
+    public var drainNotices: Int { shared.drainNotices.load(ordering: .relaxed) }
     /// Connections closed because their TLS handshake failed (not TLS, a refused client certificate, a bad record).
     public var tlsHandshakeFailures: Int { shared.tlsHandshakeFailures.load(ordering: .relaxed) }
 
@@ -339,6 +342,7 @@ final class ServerShared: Sendable {
     let bufferBudgetRefusals = Atomic<Int>(0)
     let acceptPauses = Atomic<Int>(0)
     let tlsHandshakeFailures = Atomic<Int>(0)
+    let drainNotices = Atomic<Int>(0)
     /// `Configuration.tls`, replaced on certificate reload; read once per accepted connection.
     let tlsContext: Lock<TLSServerContext?>
     /// The acceptor stopped watching the listener (EMFILE…): a closing connection frees a descriptor, so resume.

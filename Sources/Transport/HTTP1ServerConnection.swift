@@ -57,6 +57,9 @@ final class HTTP1ServerConnection: FlushableConnection {
     /// No further request is read: a `Connection: close` request, a parse error, the peer's end of input, a timeout
     /// or the server's shutdown. The connection closes once the owed answers are written.
     private var noMoreRequests = false
+    /// The server began draining while a request's body was arriving: that request is read to its end and
+    /// answered (with `Connection: close`), and nothing after it is read.
+    private var finishingLastRequest = false
     /// The peer half-closed (EPOLLRDHUP): it is no longer reported (`ignoringHalfClose`).
     private var peerHalfClosed = false
 
@@ -192,6 +195,11 @@ final class HTTP1ServerConnection: FlushableConnection {
                 receiving = nil
                 if let bodyTimer { loop.cancelTimer(bodyTimer) }
                 bodyTimer = nil
+                if finishingLastRequest {
+                    finishingLastRequest = false
+                    noMoreRequests = true
+                    cancelRequestTimers()
+                }
                 dispatch(request.head, request.body)
             }
         }
@@ -401,9 +409,15 @@ final class HTTP1ServerConnection: FlushableConnection {
         }
     }
 
-    /// Graceful shutdown: no new request is read; the owed answers go out, then the connection closes.
+    /// Graceful shutdown: no new request is read; a request whose head has arrived is read to its end; the owed
+    /// answers go out (the last with `Connection: close`), then the connection closes.
     func beginDrain() {
-        guard !noMoreRequests else { return }
+        guard !noMoreRequests, !finishingLastRequest else { return }
+        server.drainNotices.wrappingAdd(1, ordering: .relaxed)
+        if receiving != nil {
+            finishingLastRequest = true
+            return
+        }
         noMoreRequests = true
         receiving = nil
         cancelRequestTimers()

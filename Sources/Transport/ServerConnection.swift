@@ -608,6 +608,7 @@ final class ServerConnection: HTTP2Connection {
 
     /// Graceful shutdown (W-60), from the server's shutdown: see `ConnectionManagementStateMachine`.
     func beginDrain(grace: Duration) {
+        if !management.isDraining { server.drainNotices.wrappingAdd(1, ordering: .relaxed) }
         apply(management.drainRequested(grace: grace))
     }
 

@@ -57,7 +57,23 @@ do {
 }
 for line in server.startupSummary() { log.log(line.level, line.text) }
 server.watchTLSFiles()
+// SIGHUP rescans the repository in every mode (and reloads TLS above, when serving TLS).
+HangupSignal.onHangup { server.rescanRepository() }
+// systemd Type=notify: READY=1 now that the listeners accept and the start-up models are warm; STOPPING=1 on
+// SIGTERM; WATCHDOG=1 every WATCHDOG_USEC/2. The environment is read here, the one place that may.
+var environment: [String: String] = [:]
+for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+    if let value = getenv(key) { environment[key] = String(cString: value) }
+}
+let notifier = ServiceNotifySettings(environment: environment, pid: getpid()).flatMap { ServiceNotifier(settings: $0) }
+if environment["NOTIFY_SOCKET"] != nil, notifier == nil {
+    log.warning("NOTIFY_SOCKET=\(environment["NOTIFY_SOCKET"] ?? "") is not a unix socket path or @name; not notifying")
+}
+notifier?.startWatchdog()
+notifier?.ready(status: "serving \(server.catalog.readyModelNames.count) model(s) on port \(server.port)")
 TerminationSignals.wait()
+notifier?.stopping(status: "draining (up to \(options.drainSeconds)s)")
 log.info("draining (up to \(options.drainSeconds)s)")
 server.shutdown()
+notifier?.close()
 log.info("stopped")

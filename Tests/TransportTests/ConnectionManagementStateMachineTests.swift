@@ -137,9 +137,10 @@ private func notice(grace: Duration) -> Action {
             [notice(grace: .seconds(30))], [notice(grace: .seconds(5))],
             [.sendFinalGoAway(thenCloseWhenFlushed: false)], [graceOver], [],
         ],
+        // The grace period ending before the final GOAWAY went out sends it, then closes once it is written.
         .draining: [
             [], [], [], [.sendFinalGoAway(thenCloseWhenFlushed: false)], [], [], [armIdle], [calmResets], [], [], [],
-            [.sendFinalGoAway(thenCloseWhenFlushed: false)], [graceOver], [],
+            [.sendFinalGoAway(thenCloseWhenFlushed: false)], [.sendFinalGoAway(thenCloseWhenFlushed: true)], [],
         ],
         .finalGoAwaySent: [
             [], [], [], [], [], [], [armIdle], [calmResets], [], [], [], [], [graceOver], [],
@@ -385,5 +386,88 @@ private func notice(grace: Duration) -> Action {
         machine.connectionClosed()
         #expect(machine.handshakeTimerFired() == .none)
         #expect(machine.handshakeCompleted() == .none)
+    }
+}
+
+/// The SIGTERM drain as a timeline on a virtual clock: a `ManualClock` moves, and the timers the machine asked for
+/// fire in time order, as `ServerConnection`'s loop would fire them (issue 21).
+@Suite struct ConnectionDrainTimelineTests {
+    /// The machine plus the timers it armed (what fires, and when), driven by a manual clock.
+    fileprivate struct Harness {
+        enum Timer: Hashable { case finalGoAway, grace }
+        var machine = Machine(configuration: policy)
+        let clock = ManualClock(start: t0)
+        var timers: [(due: MonotonicInstant, timer: Timer)] = []
+        /// Every action with the virtual time it happened at, in seconds since t0.
+        var log: [(seconds: Double, action: Action)] = []
+
+        mutating func record(_ action: Action) {
+            guard action != .none else { return }
+            log.append((Double(clock.now().nanoseconds(since: t0)) / 1e9, action))
+            if case .sendShutdownNoticeAndPing(let finalAfter, let closeAfter) = action {
+                timers.append((clock.now() + finalAfter, .finalGoAway))
+                timers.append((clock.now() + closeAfter, .grace))
+            }
+        }
+
+        /// Moves the clock to `seconds`, firing the timers due on the way in order.
+        mutating func advance(to seconds: Double) {
+            let target = at(seconds)
+            while let next = timers.enumerated().filter({ $0.element.due <= target }).min(by: { $0.element.due < $1.element.due }) {
+                timers.remove(at: next.offset)
+                clock.advance(by: .nanoseconds(Int64(next.element.due.nanoseconds(since: clock.now()))))
+                record(next.element.timer == .finalGoAway ? machine.finalGoAwayTimerFired() : machine.graceTimerFired())
+            }
+            clock.advance(by: .nanoseconds(Int64(target.nanoseconds(since: clock.now()))))
+        }
+    }
+
+    private func busy(streams: Int) -> Harness {
+        var harness = Harness()
+        _ = harness.machine.connectionStarted()
+        _ = harness.machine.handshakeCompleted()
+        for _ in 0..<streams { _ = harness.machine.streamOpened() }
+        return harness
+    }
+
+    @Test func theAckSendsTheFinalGoAwayAndTheLastStreamClosesAfterTheFlush() {
+        var harness = busy(streams: 2)
+        harness.record(harness.machine.drainRequested(grace: .seconds(10)))
+        harness.advance(to: 0.002)
+        harness.record(harness.machine.pingAckReceived(opaque: Machine.drainPing))
+        harness.advance(to: 0.5)
+        harness.record(harness.machine.streamClosed(remaining: 1))
+        harness.record(harness.machine.eventsHandled())
+        harness.advance(to: 0.8)
+        _ = harness.machine.streamClosed(remaining: 0)
+        harness.record(harness.machine.eventsHandled())
+        // Closed once flushed: the delay's and the grace period's timers find nothing left to do.
+        harness.machine.connectionClosed()
+        harness.advance(to: 20)
+        #expect(harness.log.map(\.seconds) == [0, 0.002, 0.8])
+        #expect(harness.log.map(\.action) == [
+            notice(grace: .seconds(10)), .sendFinalGoAway(thenCloseWhenFlushed: false), .closeWhenFlushed,
+        ])
+    }
+
+    @Test func withoutAnAckTheDelaySendsTheFinalGoAwayAndTheGraceClosesWhatIsLeft() {
+        var harness = busy(streams: 1)
+        harness.record(harness.machine.drainRequested(grace: .seconds(10)))
+        harness.advance(to: 12)
+        #expect(harness.log.map(\.seconds) == [0, 1, 10])
+        #expect(harness.log.map(\.action) == [
+            notice(grace: .seconds(10)), .sendFinalGoAway(thenCloseWhenFlushed: false), .close(.drainGraceOver),
+        ])
+    }
+
+    @Test func aGraceShorterThanTheDelaySendsTheFinalGoAwayBeforeClosing() {
+        var harness = busy(streams: 1)
+        harness.record(harness.machine.drainRequested(grace: .milliseconds(300)))
+        harness.advance(to: 5)
+        #expect(harness.log.map(\.seconds) == [0, 0.3])
+        #expect(harness.log.map(\.action) == [
+            notice(grace: .milliseconds(300)), .sendFinalGoAway(thenCloseWhenFlushed: true),
+        ])
+        #expect(harness.machine.closing && harness.machine.finalGoAwaySent)
     }
 }

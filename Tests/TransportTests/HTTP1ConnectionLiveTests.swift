@@ -191,3 +191,47 @@ func parseResponses(_ bytes: [UInt8]) -> [(status: Int, headers: [String: String
         #expect(parseResponses(reply).first?.body == "GET /p HTTP/1.1 ")
     }
 }
+
+/// Draining an HTTP/1.1 connection (issue 21): a request whose head arrived before the drain is read to its end and
+/// answered, with `Connection: close`, and the connection then closes.
+@Suite(.tags(.live)) struct HTTP1DrainLiveTests {
+    @Test func aRequestWhoseBodyIsArrivingWhenTheDrainBeginsIsFinishedAndAnsweredWithConnectionClose() throws {
+        let echo = EchoHTTPHandler()
+        var configuration = GRPCServer.Configuration(host: "127.0.0.1", port: 0)
+        configuration.maxReceiveMessageBytes = 1 << 16
+        let server = try GRPCServer(router: Echo.router(), httpHandler: echo.handler, configuration: configuration)
+        let fd = try connectLoopback(port: server.port)
+        defer { close(fd) }
+        func sendText(_ text: String) {
+            _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        /// Reads until `done(reply)` or the peer closes; false on close.
+        func read(until done: ([UInt8]) -> Bool) -> Bool {
+            let giveUp = ContinuousClock.now + .seconds(20)
+            while !done(reply), ContinuousClock.now < giveUp {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return false }
+                reply += buffer[0..<n]
+            }
+            return done(reply)
+        }
+        // The 100 Continue says the server has read the head.
+        sendText("POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\nhello")
+        #expect(read { String(decoding: $0, as: UTF8.self).contains("100 Continue") })
+        let stopped = Promise<Bool>()
+        DispatchQueue.global().async {
+            server.shutdown(drainSeconds: 10)
+            stopped.fulfill(true)
+        }
+        #expect(waitUntil { server.drainNotices == 1 })
+        sendText("12345")
+        _ = read { _ in false }
+        let answers = parseResponses(reply).filter { $0.status != 100 }
+        #expect(answers.map(\.status) == [200])
+        #expect(answers.first?.body == "POST /x HTTP/1.1 hello12345")
+        #expect(answers.first?.headers["connection"] == "close")
+        #expect(stopped.wait() == true)
+    }
+}
