@@ -17,12 +17,7 @@ Prints `ok:` lines with the figures; exits non-zero on the first failed check. T
 this script on free loopback ports (never a system service).
 """
 import argparse
-import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +29,8 @@ import requests
 import tritonclient.grpc as triton_grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+from balancers import BalancerError, HAProxy, Nginx, Replica, wait_for
+
 TOLERANCE = 1e-5
 INPUTS = 24          # distinct requests, 1 to 3 rows each
 DRAIN_SECONDS = 5
@@ -52,212 +48,23 @@ def ok(message):
     print("  ok: " + message, flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, what, seconds=20.0):
-    """Re-checks condition until it is true; the limit only turns a hang into a failure."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    fail("timed out waiting for " + what)
-
-
 # ------------------------------------------------------------------------------------------------ replicas --
 
-class Replica:
-    """One tensorwire-server process; its port stays the same across restarts."""
-
-    def __init__(self, binary, workdir, index, extra_args=()):
-        self.binary, self.index, self.extra_args = binary, index, list(extra_args)
-        self.log_path = os.path.join(workdir, "replica%d.log" % index)
-        self.port, self.process = 0, None
-
-    def start(self):
-        log = open(self.log_path, "a")
-        offset = log.tell()
-        argv = [self.binary, "--port", str(self.port), "--drain-seconds", str(DRAIN_SECONDS)] + self.extra_args
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        pattern = re.compile(r"listening on [\d.]+:(\d+)")
-
-        def listening():
-            if self.process.poll() is not None:
-                fail("replica %d exited during start-up:\n%s" % (self.index, open(self.log_path).read()[offset:]))
-            with open(self.log_path) as f:
-                f.seek(offset)
-                match = pattern.search(f.read())
-            if match:
-                self.port = int(match.group(1))
-            return bool(match)
-        wait_for(listening, "replica %d to listen" % self.index)
-        wait_for(self.ready, "replica %d to be ready" % self.index)
-
-    def ready(self):
-        try:
-            with grpc.insecure_channel("127.0.0.1:%d" % self.port) as channel:
-                from grpc_health.v1 import health_pb2, health_pb2_grpc
-                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-                return answer.status == health_pb2.HealthCheckResponse.SERVING
-        except grpc.RpcError:
-            return False
-
-    def terminate(self):
-        """SIGTERM, then the exit status (the drain ends with 0)."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=DRAIN_SECONDS + 15)
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def calls_served(self):
-        """Successful digits inferences since this process started (KServe ModelStatistics: requests, not rows)."""
-        client = triton_grpc.InferenceServerClient("127.0.0.1:%d" % self.port)
-        stats = client.get_inference_statistics("digits", as_json=True)
-        return sum(int(m["inference_stats"]["success"].get("count", 0)) for m in stats.get("model_stats", []))
+def calls_served(replica):
+    """Successful digits inferences since the replica's process started (KServe ModelStatistics: calls, not rows)."""
+    client = triton_grpc.InferenceServerClient("127.0.0.1:%d" % replica.port)
+    stats = client.get_inference_statistics("digits", as_json=True)
+    return sum(int(m["inference_stats"]["success"].get("count", 0)) for m in stats.get("model_stats", []))
 
 
-def wait_in_rotation(balancer, replicas, load):
+def wait_in_rotation(balancer, replicas):
     """Under load, until the balancer sends calls to every replica again: each one's served count grows. This is
     the balancer's own view (nginx shows none other: a replica it marked failed gets calls after fail_timeout)."""
     balancer.wait_replicas_up(replicas)
     for replica in replicas:
-        before = replica.calls_served()
-        wait_for(lambda: replica.calls_served() > before, "%s to send calls to replica %d again"
+        before = calls_served(replica)
+        wait_for(lambda: calls_served(replica) > before, "%s to send calls to replica %d again"
                  % (balancer.name, replica.index + 1))
-
-
-# ----------------------------------------------------------------------------------------------- balancers --
-
-def render(template_path, out_path, replicas, grpc_port, http_port, extra_global=""):
-    """The deploy/ file with each group of `# replica` lines replaced by one line per replica (same options, the
-    replica's loopback address, and for HAProxy its own server name) and each `# listen` line bound to a loopback
-    port (the first to grpc_port, the second to http_port)."""
-    out, listens = [], iter([grpc_port, http_port])
-    in_group = False
-    with open(template_path) as f:
-        lines = f.read().splitlines()
-    for line in lines:
-        if line.rstrip().endswith("# replica"):
-            if not in_group:
-                for replica in replicas:
-                    rendered = re.sub(r"\b[\d.]+:\d+\b", "127.0.0.1:%d" % replica.port, line, count=1)
-                    rendered = re.sub(r"\bserver r\d+\b", "server r%d" % (replica.index + 1), rendered)
-                    out.append(rendered)
-            in_group = True
-            continue
-        in_group = False
-        if line.rstrip().endswith("# listen"):
-            port = next(listens)
-            line = re.sub(r"(listen|bind) :?\d+", r"\1 127.0.0.1:%d" % port, line)
-        out.append(line)
-        if extra_global and line.strip() == "global":
-            out.append(extra_global)
-    with open(out_path, "w") as f:
-        f.write("\n".join(out) + "\n")
-
-
-class Nginx:
-    name = "nginx"
-
-    def __init__(self, workdir, replicas):
-        self.dir = os.path.join(workdir, "nginx")
-        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
-        self.grpc_port, self.http_port = free_port(), free_port()
-        render(os.path.join(ROOT, "deploy", "nginx", "tensorwire.conf"), os.path.join(self.dir, "tensorwire.conf"),
-               replicas, self.grpc_port, self.http_port)
-        # The main configuration a distribution's nginx.conf would be: here, only paths under this run's folder.
-        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write("""worker_processes 1;
-daemon off;
-pid %(d)s/nginx.pid;
-error_log %(d)s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %(d)s/tmp;
-    proxy_temp_path %(d)s/tmp;
-    fastcgi_temp_path %(d)s/tmp;
-    uwsgi_temp_path %(d)s/tmp;
-    scgi_temp_path %(d)s/tmp;
-    include %(d)s/tensorwire.conf;
-}
-""" % {"d": self.dir})
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        check = subprocess.run([binary, "-t", "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf"),
-                                "-e", os.path.join(self.dir, "error.log")], capture_output=True, text=True)
-        if check.returncode != 0:
-            fail("nginx -t refused the rendered deploy/nginx/tensorwire.conf:\n" + check.stderr)
-        self.process = subprocess.Popen([binary, "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf"),
-                                         "-e", os.path.join(self.dir, "error.log")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def wait_replicas_up(self, replicas):
-        """nginx has no view of its peers' state; a replica back from a failure gets calls after fail_timeout."""
-
-    def stop(self):
-        self.process.send_signal(signal.SIGQUIT)   # nginx's graceful stop
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-class HAProxy:
-    name = "haproxy"
-
-    def __init__(self, workdir, replicas):
-        self.dir = os.path.join(workdir, "haproxy")
-        os.makedirs(self.dir, exist_ok=True)
-        self.grpc_port, self.http_port = free_port(), free_port()
-        self.socket = os.path.join(self.dir, "admin.sock")
-        config = os.path.join(self.dir, "tensorwire.cfg")
-        # The runtime API socket is the test's addition: it reads which replicas HAProxy's checks see as UP.
-        render(os.path.join(ROOT, "deploy", "haproxy", "tensorwire.cfg"), config, replicas, self.grpc_port,
-               self.http_port, extra_global="    stats socket %s level admin" % self.socket)
-        check = subprocess.run(["haproxy", "-c", "-f", config], capture_output=True, text=True)
-        if check.returncode != 0:
-            fail("haproxy -c refused the rendered deploy/haproxy/tensorwire.cfg:\n" + check.stdout + check.stderr)
-        self.log = open(os.path.join(self.dir, "haproxy.log"), "w")
-        self.process = subprocess.Popen(["haproxy", "-db", "-f", config], stdout=self.log, stderr=subprocess.STDOUT)
-
-    def server_states(self):
-        """{server name: operational state} from `show servers state` (2 is running)."""
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.settimeout(2)
-                s.connect(self.socket)
-                s.sendall(b"show servers state tensorwire\n")
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        except OSError:
-            return {}
-        states = {}
-        for line in data.decode().splitlines():
-            fields = line.split()
-            if len(fields) > 5 and fields[1] == "tensorwire":
-                states[fields[3]] = int(fields[5])
-        return states
-
-    def wait_replicas_up(self, replicas):
-        names = ["r%d" % (r.index + 1) for r in replicas]
-        wait_for(lambda: all(self.server_states().get(n) == 2 for n in names), "HAProxy's checks to see every replica UP")
-
-    def stop(self):
-        self.process.send_signal(signal.SIGUSR1)   # HAProxy's soft stop
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 # ------------------------------------------------------------------------------------------------- calls --
@@ -365,7 +172,7 @@ class Load:
 # --------------------------------------------------------------------------------------------------- checks --
 
 def check_equal(balancer, replicas, inputs, expected):
-    before = [r.calls_served() for r in replicas]
+    before = [calls_served(r) for r in replicas]
     address = "127.0.0.1:%d" % balancer.grpc_port
     for round_ in range(3):
         for k, x in enumerate(inputs):
@@ -374,7 +181,7 @@ def check_equal(balancer, replicas, inputs, expected):
     for k, x in enumerate(inputs[:6]):
         if not same(rest_infer(balancer.http_port, x), expected[k]):
             fail("%s: the REST answer %d through the balancer differs from the replica's" % (balancer.name, k))
-    served = [r.calls_served() - b for r, b in zip(replicas, before)]
+    served = [calls_served(r) - b for r, b in zip(replicas, before)]
     if min(served) == 0:
         fail("%s: not every replica served calls (calls per replica: %s)" % (balancer.name, served))
     ok("%s: %d tritonclient gRPC and 6 REST answers through the balancer equal replica 1's own; calls per "
@@ -421,11 +228,11 @@ def check_rolling(balancer, replicas, inputs, expected, callers):
     started = time.monotonic()
     codes = []
     with Load("127.0.0.1:%d" % balancer.grpc_port, callers, inputs, expected) as load:
-        wait_in_rotation(balancer, replicas, load)
+        wait_in_rotation(balancer, replicas)
         for replica in replicas:
-            codes.append(replica.terminate())
+            codes.append(replica.terminate(DRAIN_SECONDS + 15))
             replica.start()
-            wait_in_rotation(balancer, [replica], load)
+            wait_in_rotation(balancer, [replica])
     records, failed = load.summary()
     if load.wrong:
         fail("%s: %d answers under load differed from the expected ones" % (balancer.name, len(load.wrong)))
@@ -453,7 +260,8 @@ def main():
     checks = args.checks.split(",")
 
     workdir = WORKDIR
-    replicas = [Replica(args.server, workdir, i, args.replica_args.split()) for i in range(3)]
+    replica_args = ["--drain-seconds", str(DRAIN_SECONDS)] + args.replica_args.split()
+    replicas = [Replica(args.server, workdir, i, replica_args) for i in range(3)]
     balancer = None
     try:
         for replica in replicas:
@@ -467,7 +275,6 @@ def main():
         ok("3 replicas on ports %s answer the %d inputs alike" % ([r.port for r in replicas], len(inputs)))
         for name in args.balancers.split(","):
             balancer = {"nginx": Nginx, "haproxy": HAProxy}[name](workdir, replicas)
-            wait_for(lambda: _connects(balancer.grpc_port), "%s to listen" % name)
             balancer.wait_replicas_up(replicas)
             if "equal" in checks:
                 check_equal(balancer, replicas, inputs, expected)
@@ -477,21 +284,14 @@ def main():
                 check_rolling(balancer, replicas, inputs, expected, args.callers)
             balancer.stop()
             balancer = None
+    except BalancerError as error:
+        fail(str(error))
     finally:
         if balancer is not None:
             balancer.stop()
         for replica in replicas:
-            if replica.process and replica.process.poll() is None:
-                replica.kill()
+            replica.kill()
     shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":
