@@ -6,7 +6,7 @@
 # touched). Per balancer: tritonclient answers through it equal a replica's own; kill -9 of one replica under load
 # fails at most 2 x callers calls and the rest flow again within 1 s; a rolling restart (SIGTERM, exit 0, restart,
 # ready, one replica at a time) under grpcio callers with default settings fails 0 calls. Every answer under load is
-# checked (Tools/interop/balancers/balancers_check.py). About 40 s on 2 cores.
+# checked (Tools/interop/balancers/balancers_check.py). 16 to 35 s on 2 shared cores (13 s of CPU).
 # Run from the repository root after the debug build and `Tools/setup --python` (which installs nginx and haproxy).
 source "$(dirname "$0")/lib.sh"
 
