@@ -746,6 +746,37 @@ class Report:
         self.md.append(self.noise_note("security"))
 
 
+    # -- scaleout --
+    def scaleout(self):
+        if not self.begin("scaleout", "Scale-out: replicas behind nginx and HAProxy (`Tools/bench/scaleout`)",
+                          ["scaleout.csv"]):
+            return
+        rows = read_csv(self.dir, "scaleout.csv") or []
+        self.md.append("h2load -c 8 -m 8 -t 1 on unary digits Predict through nginx and HAProxy (run from the "
+                       "`deploy/` files) in front of N release replicas, against one replica without a balancer, "
+                       "the order reversed every round; nothing pinned. CPU: share of one core over the window; "
+                       "cores busy is their sum, so a figure near the machine's core count means the cores are the "
+                       "bound (docs/deploying.md).\n")
+        out, largest, direct = [], {}, med([num(r["rate"]) for r in rows if r["config"] == "direct"])
+        for config, count in dict.fromkeys((r["config"], r["replicas"]) for r in rows):
+            mine = [r for r in rows if r["config"] == config and r["replicas"] == count]
+            rate = med([num(r["rate"]) for r in mine])
+            cpu = [med([num(r[k]) for r in mine]) for k in ("client_cpu_pct", "balancer_cpu_pct", "replicas_cpu_pct")]
+            per_call = [med([num(r[k]) / 100.0 / num(r["rate"]) * 1e6 for r in mine if num(r["rate"])])
+                        for k in ("balancer_cpu_pct", "replicas_cpu_pct")]
+            out.append([config, count, spread([num(r["rate"]) for r in mine]),
+                        "%.2f×" % (rate / direct) if direct else "-"] + [fmt(c) + "%" for c in cpu]
+                       + ["%.2f" % (sum(cpu) / 100.0)] + ["%.1f" % v for v in per_call])
+            if config != "direct" and direct:
+                largest[config] = (count, rate / direct)
+        for config, (count, ratio) in largest.items():
+            self.headlines.append("Scale-out: %s in front of %s replicas %.2f× one replica alone" % (config, count, ratio))
+        self.md.append(table(["config", "replicas", "rate/s", "/ direct", "client CPU", "balancer CPU",
+                              "replicas CPU", "cores busy", "balancer µs CPU/call", "replicas µs CPU/call"], out)
+                       + "\n")
+        self.md.append(self.noise_note("scaleout"))
+
+
 def write(directory, quick, seconds, build_seconds, revision):
     report = Report(directory)
     body_start = len(report.md)
@@ -757,6 +788,7 @@ def write(directory, quick, seconds, build_seconds, revision):
     report.kserve()
     report.rest()
     report.security()
+    report.scaleout()
     body = report.md[body_start:]
 
     name = os.path.basename(os.path.normpath(directory))
