@@ -103,6 +103,12 @@ public struct Socket: Sendable, Hashable {
     public func close() {
         _ = Glibc.close(fd)
     }
+
+    /// Ends the sending direction (a FIN after the queued bytes); reading goes on. Errors are ignored: the socket
+    /// is being closed anyway.
+    public func shutdownWrite() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
 }
 
 /// A listening TCP socket (non-blocking, SO_REUSEADDR).

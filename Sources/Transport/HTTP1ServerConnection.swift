@@ -109,6 +109,10 @@ final class HTTP1ServerConnection: FlushableConnection {
     // MARK: Input
 
     private func handleIO(_ events: IOEvents) {
+        if lingering {
+            discardUntilPeerCloses()
+            return
+        }
         if events.contains(.writable) { writePending() }
         guard !isClosed else { return }
         if events.contains(.readable) || events.contains(.error) || (events.contains(.hangup) && !peerHalfClosed) {
@@ -331,7 +335,51 @@ final class HTTP1ServerConnection: FlushableConnection {
         guard !isClosed, noMoreRequests, outputOffset >= output.count, tls?.hasPendingOutput != true else { return }
         // Answers still owed (a request in the batcher) keep the connection; the last one closes it.
         if slotsHead < slots.count { return }
-        close(reason: "HTTP/1.1 connection done")
+        lingerThenClose(reason: "HTTP/1.1 connection done")
+    }
+
+    /// Everything owed is written and our side sent FIN: what the peer still sends (pipelined requests after a
+    /// `Connection: close`) is read and dropped until its FIN or `HTTP2Connection.lingerTimeout`. Closing with
+    /// unread input would make the kernel send a reset, and a client that gets it before reading our last answer
+    /// loses that answer (the same end as an HTTP/2 connection's, `HTTP2Connection.lingerThenClose`).
+    private var lingering = false
+
+    private func lingerThenClose(reason: String) {
+        guard !isClosed, !lingering else { return }
+        lingering = true
+        socket.shutdownWrite()
+        do {
+            try loop.setInterest(fd: socket.fd, .read)
+            interest = .read
+        } catch {
+            close(reason: reason)
+            return
+        }
+        _ = loop.scheduleTimer(after: HTTP2Connection.lingerTimeout) { [weak self] in
+            self?.close(reason: reason + " (the peer did not close within the linger time)")
+        }
+        discardUntilPeerCloses()
+    }
+
+    private func discardUntilPeerCloses() {
+        let buffer = context.readBuffer
+        for _ in 0..<16 {
+            guard !isClosed else { return }
+            let result: IOResult
+            do {
+                result = try tls?.read(into: buffer) ?? socket.read(into: buffer)
+            } catch {
+                close(reason: "HTTP/1.1 connection done")
+                return
+            }
+            switch result {
+            case .wouldBlock: return
+            case .endOfFile:
+                close(reason: "HTTP/1.1 connection done")
+                return
+            case .transferred: continue
+            }
+        }
     }
 
     private func writePending() {
@@ -371,7 +419,7 @@ final class HTTP1ServerConnection: FlushableConnection {
     /// Read while requests are accepted, fewer than `maxPipelinedRequests` are in flight and the reader keeps up;
     /// write interest while output waits.
     private func updateInterest() {
-        guard !isClosed else { return }
+        guard !isClosed, !lingering else { return }
         var wanted: IOInterest = []
         let configuration = server.configuration
         if !noMoreRequests && inFlight < configuration.maxPipelinedRequests

@@ -28,6 +28,11 @@ class HTTP2Connection: FlushableConnection {
     private(set) var isClosed = false
     /// Close once the output has been written (after a fatal error or a final GOAWAY).
     var closeWhenFlushed = false
+    /// The last bytes are out and our side sent FIN (`lingerThenClose`): what the peer still sends is read and
+    /// dropped until its FIN or `lingerTimeout`, then the socket closes.
+    private var lingering = false
+    /// How long a finished connection waits for the peer's FIN before it closes anyway.
+    static let lingerTimeout: Duration = .seconds(2)
     /// Server role: the first bytes the client sent, held until `ConnectionPreface` has classified them. Nothing
     /// goes out meanwhile (our SETTINGS waits too, so an HTTP/1.1 client reads no HTTP/2 bytes; W-02 still holds:
     /// SETTINGS is our first frame). Nil once decided, and always in the client role.
@@ -136,9 +141,9 @@ class HTTP2Connection: FlushableConnection {
             case .wouldBlock:
                 return
             case .endOfFile:
-                close(reason: "the peer closed the connection")
+                close(reason: lingering ? lingerReason : "the peer closed the connection")
                 return
-            case .transferred(let n) where closeWhenFlushed:
+            case .transferred(let n) where closeWhenFlushed || lingering:
                 // Closing: discard what the peer still sends (level-triggered epoll would otherwise spin on it).
                 if n < buffer.count { return }
             case .transferred(let n):
@@ -199,7 +204,7 @@ class HTTP2Connection: FlushableConnection {
 
     /// Called by the loop's before-sleep hook: drain the session, write as much as the socket takes.
     func flush() {
-        guard !isClosed, !connecting, prefaceBytes == nil else { return }
+        guard !isClosed, !connecting, prefaceBytes == nil, !lingering else { return }
         if answeredHTTP1 {
             if writePending() { close(reason: "answered an HTTP/1.1 request on the gRPC port") }
             return
@@ -226,8 +231,30 @@ class HTTP2Connection: FlushableConnection {
         guard !isClosed else { return }
         didFlush()
         if !session.isActive || (closeWhenFlushed && outputOffset >= output.count && tls?.hasPendingOutput != true) {
-            close(reason: closeWhenFlushed ? "closed after the final flush" : "the HTTP/2 session ended")
+            lingerThenClose(reason: closeWhenFlushed ? "closed after the final flush" : "the HTTP/2 session ended")
         }
+    }
+
+    private var lingerReason = ""
+
+    /// A clean end (final GOAWAY written, or the session over): send FIN, then read and drop until the peer's FIN
+    /// or `lingerTimeout`. Closing at once with unread bytes from the peer (a request it sent as the GOAWAY crossed,
+    /// a WINDOW_UPDATE, a PING) makes the kernel answer with a reset, and a peer that gets the reset before it read
+    /// our last frames loses them: a proxy then cuts responses the server had completed (docs/operations.md).
+    private func lingerThenClose(reason: String) {
+        guard !isClosed, !lingering else { return }
+        if outputOffset < output.count || tls?.hasPendingOutput == true {
+            close(reason: reason)  // not everything went out: nothing left to protect
+            return
+        }
+        lingering = true
+        lingerReason = reason
+        setWriteInterest(false)
+        socket.shutdownWrite()
+        _ = loop.scheduleTimer(after: Self.lingerTimeout) { [weak self] in
+            self?.close(reason: reason + " (the peer did not close within the linger time)")
+        }
+        readAvailable()
     }
 
     /// Writes `output[outputOffset...]`; returns true when all of it went out.
