@@ -1,0 +1,151 @@
+"""What one unary request costs a server, in measures that do not move with the machine's load (issue 26): the
+instructions it executes per request (valgrind's callgrind, counted over a fixed number of h2load requests after a
+warm-up) and the system calls it makes per request (strace -c over the same kind of run), for Tensorwire's servers
+and nghttpd answering the same POST. Optionally a sampled call-graph profile (perf record -g, cpu-clock: the
+development VM has no hardware counters) for `perf report`.
+
+  unary_cost.py --bin DIR [--targets echo,interop,digits,nghttpd] [--requests N] [--measure ir,syscalls,perf]
+                [--out DIR]
+
+targets: echo     tensorwire-echo-server, an empty gRPC message echoed
+         interop  tensorwire-interop-server, grpc.testing.TestService/EmptyCall
+         digits   tensorwire-server, digits Predict (transport_bench.predict_body)
+         nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
+Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests. Reported, never asserted."""
+
+import argparse
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from transport_bench import (GRPC_HEADERS, PREDICT, free_port, grpc_frame, h2load_figures,  # noqa: E402
+                             predict_body, stop, wait_listening, write)
+
+ECHO = "/tensorwire.bench.Echo/Echo"
+EMPTY_CALL = "/grpc.testing.TestService/EmptyCall"
+
+
+def target_argv(args, name, port, workdir):
+    """(argv, path, body file, headers) for a target listening on `port`."""
+    empty = os.path.join(workdir, "empty.bin")
+    if name == "echo":
+        return [os.path.join(args.bin, "tensorwire-echo-server"), "--port", str(port)], ECHO, empty, GRPC_HEADERS
+    if name == "interop":
+        return ([os.path.join(args.bin, "tensorwire-interop-server"), "--port", str(port)], EMPTY_CALL, empty,
+                GRPC_HEADERS)
+    if name == "digits":
+        return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], PREDICT,
+                os.path.join(workdir, "predict.bin"), GRPC_HEADERS)
+    return ["nghttpd", "--no-tls", "-d", workdir, str(port)], "/empty.bin", empty, []
+
+
+def wait_listening_slowly(port):
+    """Under valgrind a server takes several seconds to start."""
+    for _ in range(12):
+        try:
+            return wait_listening(port)
+        except SystemExit:
+            continue
+    raise SystemExit("nothing listens on port %d under valgrind" % port)
+
+
+def load(port, path, body, headers, requests):
+    argv = ["h2load", "-t", "1", "-c", "16", "-m", "16", "-n", str(requests), "-d", body]
+    for header in headers:
+        argv += ["-H", header]
+    out = subprocess.run(argv + ["http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True,
+                         timeout=600).stdout
+    return h2load_figures(out)[1]
+
+
+def measure(args, name, kind, workdir):
+    port = free_port()
+    argv, path, body, headers = target_argv(args, name, port, workdir)
+    out_file = os.path.join(workdir, "%s-%s.out" % (name, kind))
+    if kind == "ir":
+        if argv[0] != "nghttpd":
+            # valgrind gives up on the DWARF of Swift's release builds ("possibly corrupted debuginfo"): run a copy
+            # without it (the symbol table stays, so callgrind_annotate still names functions).
+            copy = os.path.join(workdir, os.path.basename(argv[0]))
+            subprocess.run(["objcopy", "--strip-debug", argv[0], copy], check=True)
+            argv[0] = copy
+        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_file] + argv
+    env = None
+    if kind == "ir" and name == "digits":
+        # valgrind has no AVX-512: the engine runs OpenBLAS on its Haswell (AVX2) kernels under it, so the compute
+        # part of this figure is not the production one (the serving part is).
+        argv += ["--gemm", "blas"]
+        env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_listening(port) if kind != "ir" else wait_listening_slowly(port)
+        time.sleep(1 if kind == "ir" else 0.2)
+        load(port, path, body, headers, 2000 if kind != "ir" else 500)
+        if kind == "ir":
+            subprocess.run(["callgrind_control", "-z", str(server.pid)], capture_output=True, check=True)
+            done = load(port, path, body, headers, args.requests)
+            subprocess.run(["callgrind_control", "-d", str(server.pid)], capture_output=True, check=True)
+            dumps = [f for f in glob.glob(out_file + ".*") if not f.endswith(".%d" % server.pid)]
+            total = 0
+            for dump in dumps:
+                with open(dump) as f:
+                    text = f.read()
+                match = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+                total += int(match.group(1)) if match else 0
+            return "%s: %.0f instructions per request (callgrind, %d requests, all threads)" % (
+                name, total / done, done)
+        if kind == "syscalls":
+            trace = subprocess.Popen(["strace", "-c", "-f", "-p", str(server.pid), "-o", out_file],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+            done = load(port, path, body, headers, args.requests)
+            trace.send_signal(signal.SIGINT)
+            trace.wait(timeout=30)
+            lines = []
+            with open(out_file) as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+                        calls = int(fields[3])
+                        lines.append((calls, fields[-1]))
+            lines.sort(reverse=True)
+            total = sum(c for c, _ in lines)
+            detail = ", ".join("%s %.3f" % (n, c / done) for c, n in lines if c / done >= 0.001)
+            return "%s: %.3f syscalls per request (%s; strace -c -f, %d requests)" % (name, total / done, detail,
+                                                                                       done)
+        data = os.path.join(args.out, "perf-%s.data" % name)
+        record = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-g", "-p", str(server.pid), "-o", data],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        done = load(port, path, body, headers, args.requests)
+        record.send_signal(signal.SIGINT)
+        record.wait(timeout=60)
+        return "%s: perf profile of %d requests in %s (perf report -i %s --no-children)" % (name, done, data, data)
+    finally:
+        stop(server)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True, help="the release binaries (tensorwire-echo-server, ...)")
+    parser.add_argument("--targets", default="echo,interop,digits,nghttpd")
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--measure", default="ir,syscalls")
+    parser.add_argument("--out", default=".")
+    args = parser.parse_args()
+    workdir = tempfile.mkdtemp(prefix="tw-unary-cost-")
+    write(workdir, "empty.bin", grpc_frame(b""))
+    write(workdir, "predict.bin", grpc_frame(predict_body()))
+    for kind in args.measure.split(","):
+        for name in args.targets.split(","):
+            print(measure(args, name, kind, workdir), flush=True)
+
+
+if __name__ == "__main__":
+    main()
