@@ -52,6 +52,7 @@ public enum InferenceRPC {
     static func trailers(for batch: TensorwireV1.BatchInfo?) -> Metadata {
         var metadata = Metadata()
         if let batch {
+            metadata.reserveCapacity(3)
             try? metadata.addString(String(batch.batchSize), forKey: "tw-batch-size")
             try? metadata.addString(String(batch.queueUs), forKey: "tw-queue-us")
             try? metadata.addString(String(batch.computeUs), forKey: "tw-compute-us")
