@@ -38,7 +38,6 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from batching_models import field_bytes as field, field_varint, varint  # noqa: E402  (protobuf wire helpers)
 
 ECHO_PATH = "/tensorwire.bench.Echo/Echo"
 PREDICT = "/tensorwire.v1.Inference/Predict"
@@ -76,7 +75,15 @@ asyncio.run(main())
 
 # ------------------------------------------------------------------------------------- request bodies --
 
+def wire():
+    """batching_models' protobuf wire helpers (field_bytes, field_varint, varint), imported when first needed:
+    that module imports numpy, which report.py (importing this one) need not have."""
+    import batching_models
+    return batching_models.field_bytes, batching_models.field_varint, batching_models.varint
+
+
 def packed(number, values):
+    field, _, varint = wire()
     return field(number, b"".join(varint(v) for v in values))
 
 
@@ -86,6 +93,7 @@ def grpc_frame(message):
 
 def predict_body():
     """PredictRequest{model: "digits", inputs: [Tensor{name: "X", dtype: FLOAT32 (1), shape: [1, 64], raw_data}]}."""
+    field, field_varint, _ = wire()
     tensor = field(1, b"X") + field_varint(2, 1) + packed(3, [1, 64]) + field(10, struct.pack("<64f", *DIGIT))
     return field(1, b"digits") + field(3, tensor)
 
@@ -93,6 +101,7 @@ def predict_body():
 def model_infer_body():
     """ModelInferRequest{model_name: "digits", inputs: [{name: "X", datatype: "FP32", shape: [1, 64]}],
     raw_input_contents: [64 little-endian floats]}."""
+    field, _, _ = wire()
     tensor = field(1, b"X") + field(2, b"FP32") + packed(3, [1, 64])
     return field(1, b"digits") + field(5, tensor) + field(7, struct.pack("<64f", *DIGIT))
 
