@@ -143,14 +143,18 @@ public struct AuthCredential: Sendable {
     public init(authorization: String?, identity: String? = nil) {
         self.identity = identity
         guard let authorization else { return }
-        // Byte-wise: the scheme compared case-insensitively, then the token after any spaces (cheaper than a split
-        // and a lowercased copy on every request).
-        let bytes = authorization.utf8
-        let scheme = "bearer".utf8
-        if bytes.count > scheme.count, zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
-           bytes[bytes.index(bytes.startIndex, offsetBy: scheme.count)] == UInt8(ascii: " ") {
-            let token = bytes.dropFirst(scheme.count).drop { $0 == UInt8(ascii: " ") }
-            bearer = token.isEmpty ? nil : String(Substring(token))
+        // Byte-wise over the contiguous UTF-8: the scheme compared case-insensitively, then the token after any
+        // spaces (no split, no lowercased copy, no iterator per byte: this runs on every request).
+        var value = authorization
+        bearer = value.withUTF8 { bytes -> String? in
+            let scheme: StaticString = "bearer"
+            let length = scheme.utf8CodeUnitCount
+            guard bytes.count > length, bytes[length] == UInt8(ascii: " ") else { return nil }
+            for index in 0..<length where bytes[index] | 0x20 != scheme.utf8Start[index] { return nil }
+            var start = length
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
+            guard start < bytes.count else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self)
         }
         malformed = bearer == nil
     }

@@ -72,13 +72,16 @@ public final class KeyFileWatcher: Sendable {
             let authorizer = self.authorizer
             return (authorizer, authorizer.authenticate(credential: credential, now: now))
         }
-        let token = Array(bearer.utf8)
-        let (authorizer, remembered) = state.withLock { state -> (Authorizer, AuthEntry?) in
-            var found: AuthEntry?
-            for recent in state.recent where Crypto.constantTimeEquals(recent.token, token) && found == nil {
-                found = recent.entry
+        var presented = bearer
+        let (authorizer, remembered) = presented.withUTF8 { token in
+            state.withLock { state -> (Authorizer, AuthEntry?) in
+                var found: AuthEntry?
+                for recent in state.recent {
+                    let equal = recent.token.withUnsafeBytes { Crypto.constantTimeEquals($0, UnsafeRawBufferPointer(token)) }
+                    if equal && found == nil { found = recent.entry }
+                }
+                return (state.authorizer, found)
             }
-            return (state.authorizer, found)
         }
         if let remembered { return (authorizer, authorizer.unexpired(remembered, now: now)) }
         let result = authorizer.authenticate(credential: credential, now: now)
@@ -86,6 +89,7 @@ public final class KeyFileWatcher: Sendable {
         state.withLock { state in
             // Only while the keys that accepted it are still in force.
             guard state.authorizer.entries == authorizer.entries else { return }
+            let token = Array(bearer.utf8)
             if state.recent.count < Self.recentCapacity {
                 state.recent.append((token, entry))
             } else {

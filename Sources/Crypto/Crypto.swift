@@ -63,7 +63,7 @@ public enum Crypto {
     }
 
     /// `constantTimeEquals` over raw buffers, so that secrets need not be copied into arrays to be compared.
-    static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    public static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         guard a.count > 0 else { return true }
         return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0

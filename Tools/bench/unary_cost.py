@@ -10,6 +10,7 @@ development VM has no hardware counters) for `perf report`.
 targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          interop  tensorwire-interop-server, grpc.testing.TestService/EmptyCall
          digits   tensorwire-server, digits Predict (transport_bench.predict_body)
+         digits-auth  the same with --auth-keys (4 keys) and the caller's `authorization: Bearer` key
          nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
 Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests. Reported, never asserted."""
 
@@ -42,6 +43,19 @@ def target_argv(args, name, port, workdir):
     if name == "digits":
         return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], PREDICT,
                 os.path.join(workdir, "predict.bin"), GRPC_HEADERS)
+    if name == "digits-auth":
+        # As digits, with --auth-keys (4 keys, the caller's scoped infer:digit*) and the caller's bearer key: the
+        # difference is what access control costs a request (issue 19).
+        import hashlib
+        key = "twk_cost_" + "5" * 40
+        keys = os.path.join(workdir, "keys.json")
+        with open(keys, "w") as f:
+            f.write('{"keys": [%s]}' % ", ".join(
+                '{"id": "k%d", "sha256": "%s", "scopes": ["%s"]}' % (
+                    i, hashlib.sha256((key if i == 3 else "other-%d" % i).encode()).hexdigest(),
+                    "infer:digit*" if i == 3 else "read:*") for i in range(4)))
+        return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port), "--auth-keys", keys], PREDICT,
+                os.path.join(workdir, "predict.bin"), GRPC_HEADERS + ["authorization: Bearer " + key])
     return ["nghttpd", "--no-tls", "-d", workdir, str(port)], "/empty.bin", empty, []
 
 
@@ -77,7 +91,7 @@ def measure(args, name, kind, workdir):
             argv[0] = copy
         argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_file] + argv
     env = None
-    if kind == "ir" and name == "digits":
+    if kind == "ir" and name.startswith("digits"):
         # valgrind has no AVX-512: the engine runs OpenBLAS on its Haswell (AVX2) kernels under it, so the compute
         # part of this figure is not the production one (the serving part is).
         argv += ["--gemm", "blas"]
