@@ -146,13 +146,27 @@ class AsyncClient:
                     answered = pending.popleft()
                     state.progress()
                     yield check_stream_response(response, answered)
-            except grpc.aio.AioRpcError as error:
-                delay = state.next_delay(error.code())
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
+                if isinstance(error, grpc.aio.AioRpcError):
+                    code, details = _stream_code(error), error.details()
+                else:  # a write after the call ended ("RPC already finished"): the call's status says why
+                    code, details = await call.code(), await call.details()
+                delay = state.next_delay(code)
                 if delay is None:
-                    raise error_from_rpc(error, attempts=state.attempts) from None
+                    raise error_from_code(code, details or "", attempts=state.attempts) from None
                 await asyncio.sleep(delay)
             finally:
                 call.cancel()
+
+
+def _stream_code(error: grpc.aio.AioRpcError) -> grpc.StatusCode:
+    """The status of a failed stream. grpc.aio reports a write on a connection that broke as INTERNAL "Internal
+    error from Core" (debug string `Failed "execute_batch": (SendMessageOperation,)`) in place of the transport's
+    UNAVAILABLE (grpc/grpc#36066; the sync API reports UNAVAILABLE): read it as UNAVAILABLE, so the retry policy
+    decides as it does for the blocking client."""
+    if error.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (error.debug_error_string() or ""):
+        return grpc.StatusCode.UNAVAILABLE
+    return error.code()
 
 
 async def _aiter(items: Union[Iterable[Inputs], AsyncIterable[Inputs]]) -> AsyncIterator[Inputs]:
