@@ -33,7 +33,8 @@ def test_health_list_and_get_model(server):
         assert [m.name for m in client.list_models()] == ["digits"]
         info = client.get_model("digits")
         assert info.state == tensorwire.pb.MODEL_STATE_READY
-        assert [(i.name, list(i.shape), i.dtype) for i in info.inputs] == [("X", [-1, 64], tensorwire.pb.DATA_TYPE_FLOAT32)]
+        assert [(i.name, list(i.shape), i.dtype) for i in info.inputs] == [
+            ("X", [-1, 64], tensorwire.pb.DATA_TYPE_FLOAT32)]
         assert [o.name for o in info.outputs] == ["label", "probabilities"]
 
 

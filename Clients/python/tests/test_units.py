@@ -26,7 +26,8 @@ def test_raw_data_round_trip_every_dtype(data_type):
 
 
 def test_raw_output_is_a_read_only_view():
-    message = pb.Tensor(name="y", dtype=pb.DATA_TYPE_FLOAT32, shape=[2, 2], raw_data=np.arange(4, dtype="<f4").tobytes())
+    message = pb.Tensor(name="y", dtype=pb.DATA_TYPE_FLOAT32, shape=[2, 2],
+                        raw_data=np.arange(4, dtype="<f4").tobytes())
     array = from_tensor(message)
     assert not array.flags.writeable and array.base is not None
 

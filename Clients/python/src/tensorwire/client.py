@@ -213,7 +213,8 @@ class Client:
         response = self._unary("predict", request, self._core.call_timeout(timeout), may_reach_model=True)
         return outputs_to_numpy(response)
 
-    def predict_response(self, request: pb.PredictRequest, *, timeout: Optional[float] = _DEFAULT) -> pb.PredictResponse:
+    def predict_response(self, request: pb.PredictRequest, *,
+                         timeout: Optional[float] = _DEFAULT) -> pb.PredictResponse:
         """Sends a prepared PredictRequest and returns the whole PredictResponse (batch facts included)."""
         return self._unary("predict", request, self._core.call_timeout(timeout), may_reach_model=True)
 
@@ -323,7 +324,8 @@ class _Methods:
         self.list_models = channel.unary_unary(_SERVICE + "ListModels",
                                                request_serializer=pb.ListModelsRequest.SerializeToString,
                                                response_deserializer=pb.ListModelsResponse.FromString)
-        self.get_model = channel.unary_unary(_SERVICE + "GetModel", request_serializer=pb.GetModelRequest.SerializeToString,
+        self.get_model = channel.unary_unary(_SERVICE + "GetModel",
+                                             request_serializer=pb.GetModelRequest.SerializeToString,
                                              response_deserializer=pb.ModelInfo.FromString)
         self.health = channel.unary_unary(_health.CHECK, request_serializer=_health.serialize,
                                           response_deserializer=_health.deserialize)

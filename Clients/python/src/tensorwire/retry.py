@@ -32,7 +32,8 @@ class RetryPolicy:
     initial_backoff: float = 0.1
     max_backoff: float = 5.0
     backoff_multiplier: float = 2.0
-    retryable_codes: FrozenSet[grpc.StatusCode] = field(default_factory=lambda: frozenset({grpc.StatusCode.UNAVAILABLE}))
+    retryable_codes: FrozenSet[grpc.StatusCode] = field(
+        default_factory=lambda: frozenset({grpc.StatusCode.UNAVAILABLE}))
     idempotent: bool = True
 
     def __post_init__(self) -> None:

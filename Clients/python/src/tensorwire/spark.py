@@ -134,8 +134,10 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
     clash = [c for c in names.values() if c in columns]
     if clash:
         raise ValueError(f"output columns {clash} already exist in the DataFrame; rename them with output_cols")
-    plan_outputs = tuple(_Output(name, names[name], _SPARK_NUMPY.get(specs[name].dtype, numpy_dtype(specs[name].dtype)).str,
-                                 all(d == 1 for d in specs[name].shape[1:])) for name in wanted)
+    plan_outputs = tuple(
+        _Output(name, names[name], _SPARK_NUMPY.get(specs[name].dtype, numpy_dtype(specs[name].dtype)).str,
+                all(d == 1 for d in specs[name].shape[1:]))
+        for name in wanted)
 
     out_fields = [f for f in df.schema.fields]
     out_fields += [StructField(o.column, _spark_type(specs[o.name], o.scalar), True) for o in plan_outputs]

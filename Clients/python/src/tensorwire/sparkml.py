@@ -4,7 +4,7 @@ onnxmltools' `convert_sparkml` does the conversion; this module supplies what it
 writes the file where a model repository wants it. Two layouts:
 
 - `assembler="client"` (the default): a leading `VectorAssembler` stage is left out of the ONNX graph and the model
-  takes one [N, k] FLOAT32 input named `features`; `tensorwire.spark.predict(df, input_cols=assembler_columns)`
+  takes one [N, k] FLOAT32 input (named as the assembler's output column); `tensorwire.spark.predict(df, input_cols=assembler_columns)`
   stacks the same columns in the same order on the client. One tensor per request instead of k, and no Concat.
 - `assembler="model"`: the whole pipeline is converted; the model has one [N, 1] input per assembled column (named
   as the column) and the graph concatenates them; `input_cols` then feeds each input from its column.
@@ -52,18 +52,22 @@ def export(pipeline_model: Any, *, spark: Any = None, name: str = "model", assem
         raise ValueError("assembler is 'client' or 'model'")
     spark = spark or SparkSession.getActiveSession()
     stages = list(pipeline_model.stages) if isinstance(pipeline_model, PipelineModel) else [pipeline_model]
+    # convert_sparkml matches each initial type to the stage input column of the same name.
     if stages and isinstance(stages[0], VectorAssembler):
         columns = list(stages[0].getInputCols())
         if assembler == "client":
+            vector = stages[0].getOutputCol()
             stages = stages[1:]
-            initial_types = [("features", FloatTensorType([None, len(columns)]))]
+            initial_types = [(vector, FloatTensorType([None, len(columns)]))]
         else:
             initial_types = [(column, FloatTensorType([None, 1])) for column in columns]
     else:
         if num_features is None:
             raise ValueError("the pipeline does not start with a VectorAssembler: give num_features")
-        columns = ["features"]
-        initial_types = [("features", FloatTensorType([None, num_features]))]
+        first = stages[0]
+        vector = first.getFeaturesCol() if hasattr(first, "getFeaturesCol") else first.getInputCol()
+        columns = [vector]
+        initial_types = [(vector, FloatTensorType([None, num_features]))]
     model = PipelineModel(stages=stages) if len(stages) != 1 else stages[0]
     onnx_model = convert_sparkml(model, name, initial_types, spark_session=spark, target_opset=target_opset)
     if not any(opset.domain in ("", "ai.onnx") for opset in onnx_model.opset_import):

@@ -90,8 +90,9 @@ def from_tensor(tensor: pb.Tensor) -> np.ndarray:
         return np.array(getattr(tensor, field), dtype=_FIELD_DTYPE[field]).reshape(shape)
     field = _TYPED_FIELD.get(tensor.dtype)
     if field is None:
-        raise ValueError(f"output {tensor.name!r}: DataType {tensor.dtype} carries no typed field and raw_data is empty")
-    return np.array(getattr(tensor, field), dtype=_FIELD_DTYPE[field]).astype(DTYPES[tensor.dtype], copy=False).reshape(shape)
+        raise ValueError(f"output {tensor.name!r}: DataType {tensor.dtype} has no typed field and raw_data is empty")
+    values = np.array(getattr(tensor, field), dtype=_FIELD_DTYPE[field])
+    return values.astype(DTYPES[tensor.dtype], copy=False).reshape(shape)
 
 
 def outputs_to_numpy(response: pb.PredictResponse) -> Dict[str, np.ndarray]:
