@@ -14,7 +14,7 @@ def test_spark_pipeline_example(spark, workdir, capsys):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     out = os.path.join(workdir, "example")
-    assert example.main(["--rows", "20000", "--workdir", out, "--server-bin", SERVER_BIN], spark=spark) == 0
+    assert example.main(["--rows", "5000", "--workdir", out, "--server-bin", SERVER_BIN], spark=spark) == 0
     printed = capsys.readouterr().out
     assert "same class as Spark's transform: 1.0000" in printed, printed
     assert os.path.isdir(os.path.join(out, "scored.parquet"))

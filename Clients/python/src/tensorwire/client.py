@@ -16,7 +16,7 @@ import numpy as np
 
 from . import health as _health
 from .errors import TensorwireError, error_from_code, error_from_rpc, status_code_from_number
-from .retry import RetryPolicy, RetryState
+from .retry import NO_RETRY, RetryPolicy, RetryState
 from .tensors import inputs_to_tensors, outputs_to_numpy
 from .v1 import inference_pb2 as pb
 
@@ -105,7 +105,7 @@ class _ClientCore:
         channel_options.extend(options)
         self.options = channel_options
         self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_attempts=1)
+        self.retry = retry or NO_RETRY
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
 
@@ -156,6 +156,7 @@ class Client:
 
     `tls`: None (plaintext), True (system roots), a CA file path, or a `TLS`. `api_key`: sent as
     `authorization: Bearer <key>` on every call. `timeout`: default seconds for unary calls (None: no deadline).
+    `retry`: a `RetryPolicy` (None or `NO_RETRY`: one try).
     `metadata`: extra (key, value) pairs for every call. `options`: extra grpcio channel options.
     """
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .client import TLS, Client, _tls_settings
-from .retry import RetryPolicy
+from .retry import NO_RETRY, RetryPolicy
 from .tensors import numpy_dtype
 from .v1 import inference_pb2 as pb
 
@@ -73,7 +73,7 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
             vector_col: Optional[str] = None, output_cols: Union[None, Sequence[str], Mapping[str, str]] = None,
             outputs: Optional[Sequence[str]] = None, version: str = "", chunk_rows: int = DEFAULT_CHUNK_ROWS,
             max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, tls: Union[None, bool, str, TLS] = None,
-            api_key: Optional[str] = None, retry: Optional[RetryPolicy] = None,
+            api_key: Optional[str] = None, retry: Optional[RetryPolicy] = RetryPolicy(),
             timeout: Optional[float] = None) -> Any:
     """Scores every row of `df` with `model` on Tensorwire and returns `df`'s columns plus one column per output.
 
@@ -102,7 +102,7 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
         raise ValueError("chunk_rows and max_in_flight must be at least 1")
     targets = (server,) if isinstance(server, str) else tuple(server)
     tls_settings = _shippable(_tls_settings(tls))
-    retry = retry or RetryPolicy()
+    retry = retry or NO_RETRY
     with Client(list(targets), tls=tls_settings, api_key=api_key, retry=retry) as client:
         info = client.get_model(model)
 
@@ -208,7 +208,8 @@ def _input_tensors(plan: ScoringPlan, batch: Any) -> Dict[str, np.ndarray]:
 
 def _with_outputs(plan: ScoringPlan, batch: Any, answers: List[Dict[str, np.ndarray]], keep: Sequence[str]) -> Any:
     import pandas as pd
-    result = batch[list(keep)]
+    # Selecting columns copies them: skip it unless a hidden input column has to go.
+    result = batch if list(batch.columns) == list(keep) else batch[list(keep)]
     if plan.udt_columns:
         result = result.copy()
         for name, udt in plan.udt_columns:
