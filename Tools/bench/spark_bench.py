@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Spark batch scoring (issue 24, Performance): rows/s of one digits-sized MLP (64 -> 64 sigmoid -> 10 softmax,
-Spark ML's MultilayerPerceptronClassifier) over the same Parquet data from Spark local[2], three ways:
+Spark ML's MultilayerPerceptronClassifier) over the same Parquet data from Spark local[2]:
 
-  tensorwire   tensorwire.spark.predict: mapInPandas streaming 256-row chunks to a release tensorwire-server
-  onnxruntime  a mapInPandas UDF running the same ONNX file in-process with onnxruntime (one session per worker)
-  sparkml      Spark ML's own PipelineModel.transform (VectorAssembler + the MLP)
+  tensorwire         tensorwire.spark.predict (mapInPandas) streaming 256-row chunks over PredictStream to a release
+                     tensorwire-server
+  onnxruntime        the issue's reference: a mapInPandas UDF running the same ONNX file with onnxruntime in-process
+                     (one session per partition, one thread each: local[2] runs two side by side)
+  sparkml            Spark ML's own PipelineModel.transform (VectorAssembler + the MLP)
+  tensorwire-1024    the same with 1024-row chunks (a quarter of the messages)
+  tensorwire-udf     tensorwire.spark.predict(method="udf"), to compare with
+  onnxruntime-udf    onnxruntime in an iterator pandas UDF
 
-Each run scores every row and writes the input's columns plus the prediction and probability columns to Spark's
+The two UDF mechanisms differ in what crosses to Python: mapInPandas ships every column there and back; the iterator
+pandas UDF ships only the input columns and brings back only the outputs. Each run scores every row and writes the
+input's columns plus the prediction and probability columns to Spark's
 `noop` sink (the whole plan runs; nothing is stored). Methods alternate within each round, so load drift hits all
 three alike. CPU seconds are counted per process tree from /proc: the client (this driver, Spark's JVM and its
 Python workers) and the server. Figures only; nothing is asserted.
@@ -118,32 +125,57 @@ def main() -> int:
         server, address = start_server(args.server_bin, repository, os.path.join(work, "server.log"))
         onnx_path = exported.path
 
-        def tensorwire_run():
-            return tensorwire.spark.predict(table, model="digits_mlp", server=address, input_cols=FEATURES,
-                                            chunk_rows=args.chunk_rows)
+        def tensorwire_run(method, chunk_rows):
+            return lambda: tensorwire.spark.predict(table, model="digits_mlp", server=address, input_cols=FEATURES,
+                                                    chunk_rows=chunk_rows, method=method)
 
-        def onnxruntime_run():
+        def onnxruntime_batches(batches):
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1  # local[2] runs two of these side by side
+            session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+            for batch in batches:
+                prediction, probability = session.run(None, {"features": batch[FEATURES].to_numpy(np.float32)})
+                yield batch, prediction.reshape(-1), list(probability)
+
+        def onnxruntime_map_in_pandas():
+            import pandas as pd
             from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
             schema = StructType(table.schema.fields + [StructField("prediction", LongType()),
                                                        StructField("probability", ArrayType(FloatType(), False))])
 
             def score(batches):
-                import onnxruntime as ort
-                import pandas as pd
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = 1  # local[2] runs two of these side by side
-                session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
-                for batch in batches:
-                    prediction, probability = session.run(None, {"features": batch[FEATURES].to_numpy(np.float32)})
+                for batch, prediction, probability in onnxruntime_batches(batches):
                     yield pd.concat([batch.reset_index(drop=True), pd.DataFrame({
-                        "prediction": prediction.reshape(-1), "probability": list(probability)})], axis=1)
+                        "prediction": prediction, "probability": probability})], axis=1)
 
             return table.mapInPandas(score, schema)
+
+        def onnxruntime_udf():
+            from typing import Iterator, Tuple
+
+            import pandas as pd
+            from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
+            schema = StructType([StructField("prediction", LongType()),
+                                 StructField("probability", ArrayType(FloatType(), False))])
+
+            def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:
+                frames = (pd.DataFrame(dict(zip(FEATURES, series))) for series in batches)
+                for _, prediction, probability in onnxruntime_batches(frames):
+                    yield pd.DataFrame({"prediction": prediction, "probability": probability})
+
+            score.__annotations__ = {"batches": Iterator[Tuple[pd.Series, ...]], "return": Iterator[pd.DataFrame]}
+            udf = F.pandas_udf(score, returnType=schema).asNondeterministic()
+            scored = table.withColumn("out", udf(*[F.col(c) for c in FEATURES]))
+            return scored.select(*table.columns, "out.prediction", "out.probability")
 
         def sparkml_run():
             return model.transform(table).drop("features")
 
-        methods = {"tensorwire": tensorwire_run, "onnxruntime": onnxruntime_run, "sparkml": sparkml_run}
+        methods = {"tensorwire": tensorwire_run("mapInPandas", args.chunk_rows),
+                   "onnxruntime": onnxruntime_map_in_pandas, "sparkml": sparkml_run,
+                   "tensorwire-1024": tensorwire_run("mapInPandas", 1024),
+                   "tensorwire-udf": tensorwire_run("udf", args.chunk_rows), "onnxruntime-udf": onnxruntime_udf}
         # One untimed pass each: JIT, Python workers and the connection warm up.
         for build in methods.values():
             build().limit(5000).write.format("noop").mode("overwrite").save()
@@ -164,7 +196,7 @@ def main() -> int:
                        "rows_per_s": round(args.rows / seconds), "client_cpu_s": round(client_cpu, 2),
                        "server_cpu_s": round(server_cpu, 2), "load1": os.getloadavg()[0]}
                 rows_out.append(row)
-                print(f"round {round_number} {name:12s} {seconds:7.2f} s  {row['rows_per_s']:>9,} rows/s  "
+                print(f"round {round_number} {name:22s} {seconds:7.2f} s  {row['rows_per_s']:>9,} rows/s  "
                       f"client CPU {client_cpu:6.1f} s  server CPU {server_cpu:5.1f} s  load {row['load1']:.1f}",
                       flush=True)
 
@@ -177,6 +209,10 @@ def main() -> int:
               f"Spark ML transform {median('sparkml', 'rows_per_s'):,}")
         print(f"ratios: tensorwire / onnxruntime UDF {tw / median('onnxruntime', 'rows_per_s'):.2f}x, "
               f"tensorwire / Spark ML transform {tw / median('sparkml', 'rows_per_s'):.2f}x")
+        udf_like = median("tensorwire-udf", "rows_per_s") / median("onnxruntime-udf", "rows_per_s")
+        wide = median("tensorwire-1024", "rows_per_s") / median("onnxruntime", "rows_per_s")
+        print(f"tensorwire with 1024-row chunks / onnxruntime UDF {wide:.2f}x; both in an iterator pandas UDF "
+              f"{udf_like:.2f}x")
         if args.csv_dir:
             with open(os.path.join(args.csv_dir, "spark.csv"), "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(rows_out[0]))

@@ -1,5 +1,6 @@
 """tensorwire.spark.predict on Spark local[2] against a live server: 200k rows equal onnxruntime in order, a
-dropped connection mid-partition, several servers, vector columns, renamed outputs, argument errors."""
+dropped connection mid-partition, several servers, vector columns, renamed outputs, argument errors; both methods
+(the iterator pandas UDF, the default, and mapInPandas) where they differ."""
 from __future__ import annotations
 
 import numpy as np
@@ -53,12 +54,13 @@ def test_200k_rows_equal_onnxruntime_in_order(spark, server, ort):
     assert_scored(scored.select("id", "label", "probabilities").toPandas(), ort, rows)
 
 
-def test_a_dropped_connection_mid_partition_is_retried(spark, server, ort):
+@pytest.mark.parametrize("method", ["udf", "mapInPandas"])
+def test_a_dropped_connection_mid_partition_is_retried(spark, server, ort, method):
     rows = 20_000
     proxy = DroppingProxy(server.port, drop_after=400_000)  # about 6 chunks of 256 rows into a partition
     try:
         scored = tensorwire.spark.predict(frame(spark, rows, 2), model="digits", server=proxy.address,
-                                          input_cols=FEATURES, chunk_rows=256, max_in_flight=4)
+                                          input_cols=FEATURES, chunk_rows=256, max_in_flight=4, method=method)
         result = scored.select("id", "label", "probabilities").toPandas()
         assert proxy.dropped == 1
     finally:
@@ -74,14 +76,15 @@ def test_several_servers_one_of_them_down(spark, server, ort):
     assert_scored(scored.select("id", "label", "probabilities").toPandas(), ort, rows)
 
 
-def test_vector_column_kept_and_outputs_renamed(spark, server, ort):
+@pytest.mark.parametrize("method", ["udf", "mapInPandas"])
+def test_vector_column_kept_and_outputs_renamed(spark, server, ort, method):
     from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.linalg import DenseVector
     rows = 1_000
     assembled = VectorAssembler(inputCols=FEATURES, outputCol="features").transform(frame(spark, rows, 2))
     assembled = assembled.select("id", "features")
     scored = tensorwire.spark.predict(assembled, model="digits", server=server.address, vector_col="features",
-                                      output_cols={"label": "digit"}, chunk_rows=64)
+                                      output_cols={"label": "digit"}, chunk_rows=64, method=method)
     assert scored.columns == ["id", "features", "digit", "probabilities"]
     result = scored.toPandas()
     assert isinstance(result["features"][0], DenseVector)  # the vector column passes through as a vector

@@ -1,6 +1,7 @@
 """Batch scoring of Spark DataFrames through Tensorwire: `tensorwire.spark.predict(df, model=..., server=...)`.
 
-Built on `DataFrame.mapInPandas`: each partition opens one PredictStream (to one of the servers, chosen
+Runs in `DataFrame.mapInPandas` (or, with method="udf", in an iterator pandas UDF), called once per partition
+with the partition's Arrow batches: each partition opens one PredictStream (to one of the servers, chosen
 round-robin by partition), cuts its Arrow batches into chunks of `chunk_rows` rows, keeps at most `max_in_flight`
 chunks unanswered, and appends the outputs to each batch in order. The server's batcher merges the chunks of every
 partition of every executor into full batches. A stream that fails with UNAVAILABLE (a dropped connection, a
@@ -74,7 +75,7 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
             outputs: Optional[Sequence[str]] = None, version: str = "", chunk_rows: int = DEFAULT_CHUNK_ROWS,
             max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, tls: Union[None, bool, str, TLS] = None,
             api_key: Optional[str] = None, retry: Optional[RetryPolicy] = RetryPolicy(),
-            timeout: Optional[float] = None) -> Any:
+            timeout: Optional[float] = None, method: str = "mapInPandas") -> Any:
     """Scores every row of `df` with `model` on Tensorwire and returns `df`'s columns plus one column per output.
 
     Inputs, one of:
@@ -90,6 +91,11 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
     `chunk_rows` rows per request (default 256); `max_in_flight` requests unanswered per partition (default 4).
     `tls`, `api_key`, `retry`, `timeout` (per partition's stream, seconds) are as for `tensorwire.Client`. The
     model's signature is read once on the driver with GetModel.
+
+    `method`: "mapInPandas" (default) runs each partition's stream in `DataFrame.mapInPandas`, which ships every
+    column to Python and back; "udf" runs it in an iterator pandas UDF, so only the input columns go to Python and
+    only the outputs come back (pass-through columns, vectors included, stay in the JVM, which holds the rows to
+    zip them with the answers). Both keep one stream per partition.
     """
     from pyspark.ml.functions import vector_to_array
     from pyspark.ml.linalg import VectorUDT
@@ -98,6 +104,8 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
 
     if (input_cols is None) == (vector_col is None):
         raise ValueError("give exactly one of input_cols=[...] and vector_col=...")
+    if method not in ("udf", "mapInPandas"):
+        raise ValueError("method is 'udf' or 'mapInPandas'")
     if chunk_rows < 1 or max_in_flight < 1:
         raise ValueError("chunk_rows and max_in_flight must be at least 1")
     targets = (server,) if isinstance(server, str) else tuple(server)
@@ -108,6 +116,7 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
 
     columns = {f.name: f.dataType for f in df.schema.fields}
     prepared = df
+    sources: List[Tuple[str, Any]] = []  # (name in the pandas batch, the column expression) of every input
     if vector_col is not None:
         if vector_col not in columns:
             raise ValueError(f"vector_col {vector_col!r} is not a column of the DataFrame")
@@ -118,12 +127,16 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
             source = _hidden_name(columns, "features")
             element = "float32" if spec.dtype == pb.DATA_TYPE_FLOAT32 else "float64"
             prepared = prepared.withColumn(source, vector_to_array(F.col(vector_col), element))
+            sources.append((source, vector_to_array(F.col(vector_col), element)))
         elif not isinstance(columns[vector_col], ArrayType):
             raise ValueError(f"vector_col {vector_col!r} is {columns[vector_col].simpleString()}, not a vector "
                              "or an array column")
+        else:
+            sources.append((source, F.col(vector_col)))
         plan_inputs: List[_Input] = [_Input(spec.name, (source,), numpy_dtype(spec.dtype).str, False, True, ())]
     else:
         plan_inputs = _inputs_from_columns(info, model, list(input_cols or ()), columns)
+        sources = [(c, F.col(c)) for spec in plan_inputs for c in spec.columns]
 
     wanted = list(outputs) if outputs else [o.name for o in info.outputs]
     specs = {o.name: o for o in info.outputs}
@@ -139,21 +152,49 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
                 all(d == 1 for d in specs[name].shape[1:]))
         for name in wanted)
 
-    out_fields = [f for f in df.schema.fields]
-    out_fields += [StructField(o.column, _spark_type(specs[o.name], o.scalar), True) for o in plan_outputs]
+    output_fields = [StructField(o.column, _spark_type(specs[o.name], o.scalar), True) for o in plan_outputs]
     udts = tuple((f.name, f.dataType) for f in df.schema.fields if isinstance(f.dataType, UserDefinedType))
     plan = ScoringPlan(model=model, version=version, targets=targets, tls=tls_settings, api_key=api_key, retry=retry,
                        timeout=timeout, chunk_rows=chunk_rows, max_in_flight=max_in_flight,
-                       inputs=tuple(plan_inputs), outputs=plan_outputs, udt_columns=udts)
+                       inputs=tuple(plan_inputs), outputs=plan_outputs,
+                       udt_columns=udts if method == "mapInPandas" else ())
+    if method == "udf":
+        return _predict_with_udf(df, plan, sources, StructType(output_fields))
     keep = [f.name for f in df.schema.fields]
 
     def score(batches: Iterator[Any]) -> Iterator[Any]:
-        from pyspark import TaskContext
-        context = TaskContext.get()
-        partition = context.partitionId() if context is not None else 0
-        yield from score_partition(plan, batches, partition, keep)
+        yield from score_partition(plan, batches, _partition(), keep)
 
-    return prepared.mapInPandas(score, StructType(out_fields))
+    return prepared.mapInPandas(score, StructType(list(df.schema.fields) + output_fields))
+
+
+def _partition() -> int:
+    from pyspark import TaskContext
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else 0
+
+
+def _predict_with_udf(df: Any, plan: ScoringPlan, sources: List[Tuple[str, Any]], outputs: Any) -> Any:
+    """The "udf" method: an iterator pandas UDF (called once per partition with its Arrow batches) receives the
+    input columns and returns the outputs as one struct column, which is then spread into columns. It is marked
+    nondeterministic so that Spark evaluates it once, not once per extracted field."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    names = [name for name, _ in sources]
+
+    def score(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:
+        frames = (pd.DataFrame(dict(zip(names, (item,) if isinstance(item, pd.Series) else item)))
+                  for item in batches)
+        yield from score_partition(plan, frames, _partition(), [])
+
+    # Spark picks the UDF's kind from its type hints, evaluated ones (this module's annotations are strings).
+    score.__annotations__ = {"batches": Iterator[Tuple[pd.Series, ...]], "return": Iterator[pd.DataFrame]}
+    udf = F.pandas_udf(score, returnType=outputs).asNondeterministic()  # type: ignore[call-overload]
+    struct = _hidden_name({f.name: None for f in df.schema.fields}, "outputs")
+    scored = df.withColumn(struct, udf(*[column for _, column in sources]))
+    return scored.select(*[F.col(f"`{f.name}`") for f in df.schema.fields],
+                         *[F.col(struct)[field.name].alias(field.name) for field in outputs.fields])
 
 
 def score_partition(plan: ScoringPlan, batches: Iterator[Any], partition: int, keep: Sequence[str]) -> Iterator[Any]:
