@@ -57,8 +57,8 @@ def start_server(*args: str, log_dir: str) -> Server:
     """Starts tensorwire-server on an ephemeral port with `args`; returns once it says where it listens."""
     if not os.access(SERVER_BIN, os.X_OK):
         pytest.skip(f"no server binary at {SERVER_BIN} (swift build, or set TENSORWIRE_SERVER_BIN)")
-    log_path = tempfile.mktemp(prefix="server-", suffix=".log", dir=log_dir)
-    log = open(log_path, "wb")
+    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", dir=log_dir, delete=False)
+    log_path = log.name
     process = subprocess.Popen([SERVER_BIN, "--port", "0", *args], stdout=log, stderr=subprocess.STDOUT)
     log.close()
     for _ in range(600):  # up to 60 s: a loaded 2-core machine can be slow to start a debug build
