@@ -113,10 +113,12 @@ public enum InferenceRPC {
             return .message(response.serializedBytes())
         }
 
-        // One decoded request: to the batcher, unless the stream already holds too many.
-        let submit: @Sendable (TensorwireV1.PredictRequest, Int) -> Void = { request, sequence in
+        // One decoded request: to the batcher, unless the stream held too many when it arrived (`admitted`, read on
+        // the loop: a large request decodes, and so gets here, on the decoding queue, where the responder's
+        // loop-confined state must not be read).
+        let submit: @Sendable (TensorwireV1.PredictRequest, Int, Bool) -> Void = { request, sequence, admitted in
             // Reading pauses at the limit, so this is only a last resort for messages already buffered.
-            guard responder.inFlight <= maxInFlightPerStream else {
+            guard admitted else {
                 let limit = RPCError(code: .resourceExhausted,
                                      message: "more than \(maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
                 responder.complete(sequence, errorResponse(request, limit))
@@ -134,10 +136,11 @@ public enum InferenceRPC {
             onMessage: { bytes in
                 guard !responder.isFinished else { return }
                 let sequence = responder.begin()
+                let admitted = responder.inFlight <= maxInFlightPerStream
                 // Large messages decode off the loop; the sequence number keeps the responses in request order.
                 RequestDecoding.decode(TensorwireV1.PredictRequest.self, bytes, otherwise: .invalidArgument) { decoded in
                     switch decoded {
-                    case .success(let request): submit(request, sequence)
+                    case .success(let request): submit(request, sequence, admitted)
                     case .failure(let error): responder.complete(sequence, errorResponse(nil, error))
                     }
                 }

@@ -136,10 +136,11 @@ public enum KServeRPC {
             return .message(response.serializedBytes())
         }
 
-        // One decoded request: to the batcher, unless the stream already holds too many.
-        let submit: @Sendable (KServe.ModelInferRequest, Int) -> Void = { request, sequence in
+        // One decoded request: to the batcher, unless the stream held too many when it arrived (`admitted`, read on
+        // the loop, as in InferenceRPC.predictStream: a large request gets here on the decoding queue).
+        let submit: @Sendable (KServe.ModelInferRequest, Int, Bool) -> Void = { request, sequence, admitted in
             // Reading pauses at the limit, so this is only a last resort for messages already buffered.
-            guard responder.inFlight <= InferenceRPC.maxInFlightPerStream else {
+            guard admitted else {
                 let limit = RPCError(
                     code: .resourceExhausted,
                     message: "more than \(InferenceRPC.maxInFlightPerStream) requests in flight on this stream; wait for responses before sending more")
@@ -169,10 +170,11 @@ public enum KServeRPC {
             onMessage: { bytes in
                 guard !responder.isFinished else { return }
                 let sequence = responder.begin()
+                let admitted = responder.inFlight <= InferenceRPC.maxInFlightPerStream
                 // Large messages decode off the loop; the sequence number keeps the responses in request order.
                 RequestDecoding.decode(KServe.ModelInferRequest.self, bytes, otherwise: .invalidArgument) { decoded in
                     switch decoded {
-                    case .success(let request): submit(request, sequence)
+                    case .success(let request): submit(request, sequence, admitted)
                     case .failure(let error): responder.complete(sequence, failure("", error))
                     }
                 }

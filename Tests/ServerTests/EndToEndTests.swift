@@ -79,37 +79,57 @@ struct EndToEndLiveTests {
         }
     }
 
+    /// Sends `requests` over one PredictStream, half-closes, and returns the responses and the final status.
+    static func predictStream(_ client: ClientConnection, _ requests: [TensorwireV1.PredictRequest])
+        -> (responses: [TensorwireV1.PredictResponse], status: Status?)
+    {
+        let received = Lock<[TensorwireV1.PredictResponse]>([])
+        let finished = Lock<Status?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let call = client.makeCall(
+            path: "/tensorwire.v1.Inference/PredictStream", kind: .bidirectionalStreaming,
+            handlers: ClientCallHandlers(
+                onMessage: { bytes in
+                    if let response = try? TensorwireV1.PredictResponse(serializedBytes: bytes) {
+                        received.withLock { $0.append(response) }
+                    }
+                },
+                onFinish: { status, _ in
+                    finished.withLock { $0 = status }
+                    done.signal()
+                }))
+        for request in requests { call.send(request.serializedBytes()) }
+        call.closeSend()
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        return (received.withLock { $0 }, finished.withLock { $0 })
+    }
+
     @Test func predictStreamAnswersInRequestOrderAndSurvivesABadMessage() throws {
         try Self.withServer { _, client in
-            let received = Lock<[TensorwireV1.PredictResponse]>([])
-            let finished = Lock<Status?>(nil)
-            let done = DispatchSemaphore(value: 0)
-            let call = client.makeCall(
-                path: "/tensorwire.v1.Inference/PredictStream", kind: .bidirectionalStreaming,
-                handlers: ClientCallHandlers(
-                    onMessage: { bytes in
-                        if let response = try? TensorwireV1.PredictResponse(serializedBytes: bytes) {
-                            received.withLock { $0.append(response) }
-                        }
-                    },
-                    onFinish: { status, _ in
-                        finished.withLock { $0 = status }
-                        done.signal()
-                    }))
-            var expectedIDs: [String] = []
-            for index in 0..<200 {
+            let requests = (0..<200).map { index in
                 var request = Self.digitsRequest(id: "s\(index)", rows: 1 + index % 3, seed: index)
                 if index == 50 { request.inputs[0].shape = [1, 3] }
-                call.send(request.serializedBytes())
-                expectedIDs.append(request.id)
+                return request
             }
-            call.closeSend()
-            #expect(done.wait(timeout: .now() + 60) == .success)
-            #expect(finished.withLock { $0 }?.isOK == true)
-            let responses = received.withLock { $0 }
-            #expect(responses.map(\.id) == expectedIDs)
+            let (responses, status) = Self.predictStream(client, requests)
+            #expect(status?.isOK == true)
+            #expect(responses.map(\.id) == requests.map(\.id))
             #expect(responses[50].error?.code == Int32(Status.Code.invalidArgument.rawValue))
             #expect(responses.enumerated().allSatisfy { $0.offset == 50 || ($0.element.error == nil && $0.element.outputs.count == 2) })
+        }
+    }
+
+    /// Requests at or above RequestDecoding.offLoopThreshold decode on the decoding queue; the stream's in-flight
+    /// check must not read the responder's loop-confined state from there (it trapped, killing the server, when a
+    /// Spark partition streamed 256-row chunks of 64 floats).
+    @Test func predictStreamOfRequestsDecodedOffTheLoop() throws {
+        try Self.withServer { _, client in
+            let requests = (0..<40).map { Self.digitsRequest(id: "big\($0)", rows: 300, seed: $0) }
+            #expect(requests.allSatisfy { $0.serializedBytes().count >= RequestDecoding.offLoopThreshold })
+            let (responses, status) = Self.predictStream(client, requests)
+            #expect(status?.isOK == true)
+            #expect(responses.map(\.id) == requests.map(\.id))
+            #expect(responses.allSatisfy { $0.error == nil && $0.outputs.first { $0.name == "label" }?.int64Data.count == 300 })
         }
     }
 }

@@ -805,6 +805,43 @@ class Report:
                               "replicas CPU", "cores busy", "balancer µs CPU/call", "replicas µs CPU/call"], out)
                        + "\n")
         self.md.append(self.noise_note("scaleout"))
+    # -- spark --
+    def spark(self):
+        if not self.begin("spark", "Spark batch scoring: 1M rows x 64 features from local[2] (`Tools/bench/spark`)",
+                          ["spark.csv"]):
+            return
+        rows = read_csv(self.dir, "spark.csv")
+        self.md.append("One digits-sized MLP (Spark ML's MultilayerPerceptronClassifier, 64 -> 64 -> 10) scored over "
+                       "the same Parquet data, the methods alternating in each round: `tensorwire.spark.predict` "
+                       "(mapInPandas; 256-row chunks over PredictStream to a release server), "
+                       "the issue's reference, an onnxruntime `mapInPandas` UDF on the exported file, Spark ML's "
+                       "own `transform`, Tensorwire with 1024-row chunks, and both in an iterator pandas UDF "
+                       "(`method=\"udf\"`). Client CPU is the driver, the JVM and its Python "
+                       "workers; server CPU the tensorwire-server process.\n")
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        out = []
+        for m in methods:
+            mine = [r for r in rows if r["method"] == m]
+            out.append([m, spread([num(r["rows_per_s"]) for r in mine]), spread([num(r["seconds"]) for r in mine], 2),
+                        spread([num(r["client_cpu_s"]) for r in mine], 1),
+                        spread([num(r["server_cpu_s"]) for r in mine], 1)])
+        self.md.append(table(["method", "rows/s", "seconds", "client CPU s", "server CPU s"], out) + "\n")
+        by_round = {}
+        for r in rows:
+            by_round.setdefault(r["round"], {})[r["method"]] = num(r["rows_per_s"])
+        vs_ort = [v["tensorwire"] / v["onnxruntime"] for v in by_round.values() if v.get("onnxruntime")]
+        vs_ml = [v["tensorwire"] / v["sparkml"] for v in by_round.values() if v.get("sparkml")]
+        wide = [v["tensorwire-1024"] / v["onnxruntime"] for v in by_round.values()
+                if v.get("onnxruntime") and v.get("tensorwire-1024")]
+        like_udf = [v["tensorwire-udf"] / v["onnxruntime-udf"] for v in by_round.values()
+                    if v.get("onnxruntime-udf") and v.get("tensorwire-udf")]
+        self.md.append("Tensorwire / onnxruntime mapInPandas UDF: %s (target >= 1.0x); Tensorwire / Spark ML "
+                       "transform: %s (target > 1x). With 1024-row chunks / onnxruntime: %s; both in an iterator "
+                       "pandas UDF: %s.\n" % (ratio_text(vs_ort), ratio_text(vs_ml), ratio_text(wide),
+                                              ratio_text(like_udf)))
+        self.headlines.append("Spark local[2], 1M rows x 64: Tensorwire %s the onnxruntime UDF, %s Spark ML's "
+                              "transform" % (ratio_text(vs_ort), ratio_text(vs_ml)))
+        self.md.append(self.noise_note("spark"))
 
 
 def write(directory, quick, seconds, build_seconds, revision):
@@ -819,6 +856,7 @@ def write(directory, quick, seconds, build_seconds, revision):
     report.rest()
     report.security()
     report.scaleout()
+    report.spark()
     body = report.md[body_start:]
 
     name = os.path.basename(os.path.normpath(directory))

@@ -224,9 +224,10 @@ for name, d in (("gRPC (unary, 1 HTTP/2 connection)", grpc), ("HTTP/1.1 + JSON (
 print(f"     HTTP/gRPC throughput ratio: {http['throughput_rps'] / max(grpc['throughput_rps'], 1e-9):.2f}")
 PY
 
-# The Python example client (stubs generated at run time).
+# The Python package's example client (the package from the source tree).
 rc=0
-"$PYTHON" Clients/python/tensorwire_client.py --server "$TENSORWIRE_SERVER" > "$WORK/python.out" 2>&1 || rc=$?
+PYTHONPATH=Clients/python/src "$PYTHON" Clients/python/examples/client_tour.py --server "$TENSORWIRE_SERVER" \
+    > "$WORK/python.out" 2>&1 || rc=$?
 [ "$rc" = 0 ] && echo "ok   python example client" || { fail "python client: exit $rc"; sed 's/^/    /' "$WORK/python.out" >&2; }
 has python "stream: 32 responses, in order: True"
 

@@ -1,0 +1,116 @@
+"""tensorwire.spark.predict on Spark local[2] against a live server: 200k rows equal onnxruntime in order, a
+dropped connection mid-partition, several servers, vector columns, renamed outputs, argument errors; both methods
+(the iterator pandas UDF, the default, and mapInPandas) where they differ."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorwire
+import tensorwire.spark
+from conftest import DIGITS_ONNX, free_port, onnxruntime_session
+from proxy import DroppingProxy
+
+FEATURES = [f"f{j}" for j in range(64)]
+
+
+def features_of(ids: np.ndarray) -> np.ndarray:
+    """The pixels the DataFrame below computes for each id, in numpy (0..16 like the digits data)."""
+    j = np.arange(64)
+    return ((ids[:, None] * (j + 3) + j * 7) % 17).astype(np.float32)
+
+
+def frame(spark, rows: int, partitions: int):
+    from pyspark.sql import functions as F
+    ids = spark.range(0, rows, numPartitions=partitions)
+    return ids.select("id", *[((F.col("id") * (j + 3) + j * 7) % 17).cast("float").alias(f"f{j}") for j in range(64)])
+
+
+@pytest.fixture(scope="module")
+def ort():
+    return onnxruntime_session(DIGITS_ONNX)
+
+
+def assert_scored(result, ort, rows: int, label="label", probabilities="probabilities"):
+    """`result` (a pandas frame of id + outputs) holds every id once, in order, with onnxruntime's answers."""
+    ids = result["id"].to_numpy()
+    np.testing.assert_array_equal(ids, np.arange(rows))
+    want_label, want_probabilities = ort.run(None, {"X": features_of(ids)})
+    got = np.stack(result[probabilities].to_numpy())
+    np.testing.assert_allclose(got, want_probabilities, rtol=1e-5, atol=1e-6)
+    # A label may differ only where two classes tie to float32 precision.
+    top2 = np.sort(want_probabilities, axis=1)[:, -2:]
+    decided = (top2[:, 1] - top2[:, 0]) > 1e-5
+    np.testing.assert_array_equal(result[label].to_numpy()[decided], want_label[decided])
+
+
+def test_200k_rows_equal_onnxruntime_in_order(spark, server, ort):
+    rows = 200_000
+    scored = tensorwire.spark.predict(frame(spark, rows, 4), model="digits", server=server.address,
+                                      input_cols=FEATURES)
+    assert scored.columns == ["id"] + FEATURES + ["label", "probabilities"]
+    assert scored.schema["probabilities"].dataType.simpleString() == "array<float>"
+    assert scored.schema["label"].dataType.simpleString() == "bigint"
+    assert_scored(scored.select("id", "label", "probabilities").toPandas(), ort, rows)
+
+
+@pytest.mark.parametrize("method", ["udf", "mapInPandas"])
+def test_a_dropped_connection_mid_partition_is_retried(spark, server, ort, method):
+    rows = 20_000
+    proxy = DroppingProxy(server.port, drop_after=400_000)  # about 6 chunks of 256 rows into a partition
+    try:
+        scored = tensorwire.spark.predict(frame(spark, rows, 2), model="digits", server=proxy.address,
+                                          input_cols=FEATURES, chunk_rows=256, max_in_flight=4, method=method)
+        result = scored.select("id", "label", "probabilities").toPandas()
+        assert proxy.dropped == 1
+    finally:
+        proxy.close()
+    assert_scored(result, ort, rows)
+
+
+def test_several_servers_one_of_them_down(spark, server, ort):
+    rows = 3_000
+    dead = f"127.0.0.1:{free_port()}"
+    scored = tensorwire.spark.predict(frame(spark, rows, 3), model="digits", server=[server.address, dead],
+                                      input_cols=FEATURES, chunk_rows=100)
+    assert_scored(scored.select("id", "label", "probabilities").toPandas(), ort, rows)
+
+
+@pytest.mark.parametrize("method", ["udf", "mapInPandas"])
+def test_vector_column_kept_and_outputs_renamed(spark, server, ort, method):
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.linalg import DenseVector
+    rows = 1_000
+    assembled = VectorAssembler(inputCols=FEATURES, outputCol="features").transform(frame(spark, rows, 2))
+    assembled = assembled.select("id", "features")
+    scored = tensorwire.spark.predict(assembled, model="digits", server=server.address, vector_col="features",
+                                      output_cols={"label": "digit"}, chunk_rows=64, method=method)
+    assert scored.columns == ["id", "features", "digit", "probabilities"]
+    result = scored.toPandas()
+    assert isinstance(result["features"][0], DenseVector)  # the vector column passes through as a vector
+    np.testing.assert_array_equal(np.stack([v.toArray() for v in result["features"]]),
+                                  features_of(np.arange(rows)))
+    assert_scored(result, ort, rows, label="digit")
+
+
+def test_empty_partitions_and_a_chunk_larger_than_the_data(spark, server, ort):
+    rows = 10
+    scored = tensorwire.spark.predict(frame(spark, rows, 6).repartition(8).sortWithinPartitions("id"),
+                                      model="digits", server=server.address, input_cols=FEATURES, chunk_rows=1000,
+                                      outputs=["probabilities"])
+    result = scored.select("id", "probabilities").toPandas().sort_values("id").reset_index(drop=True)
+    want = ort.run(None, {"X": features_of(np.arange(rows))})[1]
+    np.testing.assert_allclose(np.stack(result["probabilities"].to_numpy()), want, rtol=1e-5, atol=1e-6)
+
+
+def test_argument_errors(spark, server):
+    df = frame(spark, 10, 1)
+    with pytest.raises(ValueError, match="exactly one"):
+        tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES, vector_col="f0")
+    with pytest.raises(ValueError, match="already exist"):
+        tensorwire.spark.predict(df.withColumnRenamed("id", "label"), model="digits", server=server.address,
+                                 input_cols=FEATURES)
+    with pytest.raises(ValueError, match="no output"):
+        tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES, outputs=["nope"])
+    with pytest.raises(tensorwire.NotFoundError):
+        tensorwire.spark.predict(df, model="nope", server=server.address, input_cols=FEATURES)
