@@ -11,7 +11,8 @@ let supportedOperators: [String] = [
 ]
 
 let supportedMLOperators: [String] = [
-    "ArrayFeatureExtractor", "LinearClassifier", "LinearRegressor", "Normalizer", "Scaler",
+    "ArrayFeatureExtractor", "LinearClassifier", "LinearRegressor", "Normalizer", "Scaler", "TreeEnsembleClassifier",
+    "TreeEnsembleRegressor", "ZipMap",
 ]
 
 /// The largest element count of one value (per batch row for batched values); keeps every size a BLAS `Int32`.
@@ -125,15 +126,17 @@ struct GraphCompiler {
         if graph.nodes.isEmpty, graph.inputs.isEmpty, graph.outputs.isEmpty, graph.initializers.isEmpty {
             throw error("the file holds no ONNX graph (no nodes, inputs or outputs): not an ONNX model")
         }
-        guard let opsetVersion = model.opsetImports.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" })?
-            .version
-        else {
+        // A graph of ai.onnx.ml operators alone (onnxmltools' XGBoost export) may import no default-domain opset;
+        // a default-domain node in such a graph is refused when it is lowered.
+        if let opsetVersion = model.opsetImports.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" })?
+            .version {
+            guard (7...23).contains(opsetVersion) else {
+                throw error("default-domain opset \(opsetVersion) is not supported (supported: 7 to 23)")
+            }
+            opset = opsetVersion
+        } else if graph.nodes.contains(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) {
             throw error("the model imports no default-domain opset")
         }
-        guard (7...23).contains(opsetVersion) else {
-            throw error("default-domain opset \(opsetVersion) is not supported (supported: 7 to 23)")
-        }
-        opset = opsetVersion
         if graph.sparseInitializerCount > 0 { throw error("sparse initializers are not supported") }
 
         // Initializers first: in IR < 4 they are also listed as graph inputs.

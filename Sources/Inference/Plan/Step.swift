@@ -65,6 +65,8 @@ enum Step: Sendable {
     /// ArrayFeatureExtractor: out[..., j] = data[..., indices[j]] along the last axis.
     case gatherLast(data: ValueID, dataDims: [Int], indices: ValueID, indexDims: [Int], output: ValueID,
                     outDims: [Int], elementSize: Int)
+    /// A tree ensemble over input [rows × features]: scores [rows × outputs] and, for a classifier, labels [rows].
+    case treeEnsemble(input: ValueID, scores: ValueID, labels: ValueID?, rowDims: [Int], forest: TreeForest)
 
     /// The values this step reads.
     var inputs: [ValueID] {
@@ -82,6 +84,7 @@ enum Step: Sendable {
         case .classifierHead(let scores, _, _, _, _, _, _, _, _, _): return [scores]
         case .normalizer(let input, _, _, _): return [input]
         case .gatherLast(let data, _, let indices, _, _, _, _): return [data, indices]
+        case .treeEnsemble(let input, _, _, _, _): return [input]
         }
     }
 
@@ -100,6 +103,7 @@ enum Step: Sendable {
         case .classifierHead(_, let labelsOut, let scoresOut, _, _, _, _, _, _, _): return [labelsOut, scoresOut]
         case .normalizer(_, let output, _, _): return [output]
         case .gatherLast(_, _, _, _, let output, _, _): return [output]
+        case .treeEnsemble(_, let scores, let labels, _, _): return labels.map { [$0, scores] } ?? [scores]
         }
     }
 }
@@ -263,6 +267,10 @@ extension Step {
                 // onnxruntime leaves a row unchanged when its norm is zero.
                 for j in 0..<columns { y[base + j] = norm == 0 ? x[base + j] : x[base + j] / norm }
             }
+
+        case .treeEnsemble(let input, let scores, let labels, let rowDims, let forest):
+            forest.run(x: floats(input), rows: Dims.count(rowDims, batch: batch), scores: floats(scores),
+                       labels: labels.map { ints($0) }, threads: threads)
 
         case .gatherLast(let data, let dataDims, let indices, let indexDims, let output, let outDims,
                          let elementSize):
