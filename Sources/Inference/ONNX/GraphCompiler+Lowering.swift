@@ -231,18 +231,24 @@ extension GraphCompiler {
         case "BatchNormalization": try lowerBatchNormalization(node)
         case "Transpose": try lowerTranspose(node)
         case "ArgMax": try lowerArgMax(node)
-        case "ZipMap":
-            throw zipMapFailure()
+        case "Concat": try lowerConcat(node)
+        case "Gather": try lowerGather(node)
+        case "Slice": try lowerSlice(node)
+        case "Split": try lowerSplit(node)
+        case "Expand": try lowerExpand(node)
+        case "ReduceMean": try lowerReduce(node, .mean)
+        case "ReduceSum": try lowerReduce(node, .sum)
+        case "ReduceMax": try lowerReduce(node, .max)
+        case "LayerNormalization": try lowerLayerNormalization(node)
+        case "Gelu": try lowerUnary(node, .gelu(tanh: stringAttribute(node, "approximate", default: "none") == "tanh"))
+        case "Min": try lowerVariadic(node, .min)
+        case "Max": try lowerVariadic(node, .max)
+        case "ConstantOfShape": try lowerConstantOfShape(node)
         default:
             throw CompileFailure("operator '\(node.opType)' is not supported; supported operators: "
                 + supportedOperators.joined(separator: ", ") + "; ai.onnx.ml: "
-                + supportedMLOperators.joined(separator: ", "))
+                + supportedMLOperators.joined(separator: ", ") + " (docs/operators.md)")
         }
-    }
-
-    func zipMapFailure() -> CompileFailure {
-        CompileFailure("ZipMap outputs a sequence of maps, which Tensorwire does not serve; export the "
-            + "scikit-learn model with skl2onnx options {'zipmap': False} (or id(model): {'zipmap': False})")
     }
 
     // MARK: GEMM

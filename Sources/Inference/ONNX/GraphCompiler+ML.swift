@@ -11,10 +11,12 @@ extension GraphCompiler {
         case "TreeEnsembleClassifier": try lowerTreeEnsemble(node, classifier: true)
         case "TreeEnsembleRegressor": try lowerTreeEnsemble(node, classifier: false)
         case "ZipMap": try lowerZipMap(node)
+        case "Binarizer": try lowerUnary(node, .binarize(threshold: floatAttribute(node, "threshold", default: 0)))
+        case "Imputer": try lowerImputer(node)
         default:
             throw CompileFailure("operator 'ai.onnx.ml.\(node.opType)' is not supported; supported ai.onnx.ml "
                 + "operators: " + supportedMLOperators.joined(separator: ", ") + "; default domain: "
-                + supportedOperators.joined(separator: ", "))
+                + supportedOperators.joined(separator: ", ") + " (docs/operators.md)")
         }
     }
 

@@ -404,11 +404,39 @@ extension GraphCompiler {
             let independent = (0..<outputs).allSatisfy { always[$0] || !ever[$0] }
             scored = independent ? always : nil
         }
-        let uniformComparison: TreeForest.Comparison? = tally.count <= 1 ? leafComparison : nil
+        // Unbalanced forests (LightGBM's leaf-wise trees: deepest leaf ~13 levels, typical leaf ~8) walk from a
+        // queue; balanced ones in lock step for their full depth.
+        var depthSum = 0.0, typicalSum = 0.0
+        for root in sourceRoots {
+            depthSum += Double(depth[root])
+            var leafDepths = 0, leafCount = 0
+            var level: [Int] = [root]
+            var distance = 0
+            var seen = Set<Int>()
+            while !level.isEmpty {
+                var nextLevel: [Int] = []
+                for current in level where seen.insert(current).inserted {
+                    if modes[current] == .leaf {
+                        leafDepths += distance
+                        leafCount += 1
+                    } else {
+                        nextLevel.append(yes[current])
+                        nextLevel.append(no[current])
+                    }
+                }
+                level = nextLevel
+                distance += 1
+            }
+            typicalSum += Double(leafDepths) / Double(Swift.max(leafCount, 1))
+        }
+        let queued = onePerTree && depthSum > 1.3 * typicalSum
+        // The uniform LEQ/LT walks read a NaN sent to `yes` as −∞, right for finite thresholds only.
+        let finite = nodes.allSatisfy { $0.feature & TreeForest.nanYesBit == 0 || $0.threshold.isFinite }
+        let uniformComparison: TreeForest.Comparison? = tally.count <= 1 && finite ? leafComparison : nil
         return TreeForest(nodes: nodes, roots: roots, depths: depths, leaves: leaves, features: features,
                           outputs: outputs, aggregate: aggregate, transform: transform, base: base, head: head,
                           scored: scored, uniform: uniformComparison,
-                          anyNaNYes: nodes.contains { $0.feature & TreeForest.nanYesBit != 0 })
+                          anyNaNYes: nodes.contains { $0.feature & TreeForest.nanYesBit != 0 }, queued: queued)
     }
 
     /// The float threshold that decides a float input exactly as the double one would: x ≤ t becomes

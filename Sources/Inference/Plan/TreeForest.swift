@@ -64,10 +64,14 @@ final class TreeForest: Sendable {
     let anyNaNYes: Bool
     /// Per output: whether every row gets a score for it (nil: it depends on the row, tracked per row).
     let scored: [Bool]?
+    /// The trees are unbalanced (a tree's deepest leaf far below its typical one) and carry one weight per leaf:
+    /// lanes take (row, tree) walks from a queue and stop at their leaf, instead of walking every tree's full depth.
+    let queued: Bool
 
     init(nodes: [Node], roots: [Int32], depths: [Int32], leaves: Leaves, features: Int, outputs: Int,
          aggregate: Aggregate, transform: Transform, base: [Float], head: Head, scored: [Bool]?,
-         uniform: Comparison?, anyNaNYes: Bool) {
+         uniform: Comparison?, anyNaNYes: Bool, queued: Bool) {
+        self.queued = queued
         self.nodes = nodes
         self.roots = roots
         self.depths = depths
@@ -171,8 +175,8 @@ final class TreeForest: Sendable {
         case (.lessOrEqual?, true): walkAll(NaNYes<LessOrEqualTest>.self, x: x, rows: rows, acc: acc, hit: hit)
         case (.less?, false): walkAll(LessTest.self, x: x, rows: rows, acc: acc, hit: hit)
         case (.less?, true): walkAll(NaNYes<LessTest>.self, x: x, rows: rows, acc: acc, hit: hit)
-        case (.equal?, _): walkAll(NaNYes<EqualTest>.self, x: x, rows: rows, acc: acc, hit: hit)
-        case (nil, _): walkAll(AnyTest.self, x: x, rows: rows, acc: acc, hit: hit)
+        case (.equal?, false): walkAll(EqualTest.self, x: x, rows: rows, acc: acc, hit: hit)
+        case (.equal?, true), (nil, _): walkAll(AnyTest.self, x: x, rows: rows, acc: acc, hit: hit)
         }
     }
 
@@ -182,6 +186,10 @@ final class TreeForest: Sendable {
     @inline(__always)
     private func walkAll<Test: BranchTest>(_ test: Test.Type, x: UnsafePointer<Float>, rows: Int,
                                            acc: UnsafeMutablePointer<Float>, hit: UnsafeMutablePointer<Bool>) {
+        if queued, case .onePerTree(let outputOfTree) = leaves {
+            walkQueued(test, x: x, rows: rows, outputOfTree: outputOfTree, acc: acc, hit: hit)
+            return
+        }
         let group = Swift.max(1, Self.lanes / rows)
         let treeCount = roots.count
         let stride = features
@@ -224,6 +232,73 @@ final class TreeForest: Sendable {
                                     }
                                 }
                                 tree += trees
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unbalanced trees with one weight per leaf: `lanes` walks in flight, each taking the next (tree, row) from a
+    /// queue when it reaches its leaf, so no walk runs past its own leaf. The leaves' weights are kept per (row,
+    /// tree) and added in tree order afterwards, the order the lock-step walk adds them in.
+    @inline(__always)
+    private func walkQueued<Test: BranchTest>(_ test: Test.Type, x: UnsafePointer<Float>, rows: Int,
+                                              outputOfTree: [Int32], acc: UnsafeMutablePointer<Float>,
+                                              hit: UnsafeMutablePointer<Bool>) {
+        let treeCount = roots.count
+        let jobs = rows * treeCount
+        let stride = features
+        nodes.withUnsafeBufferPointer { nodeBuffer in
+            roots.withUnsafeBufferPointer { rootBuffer in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(jobs, 1)) { leafBuffer in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: Self.lanes) { laneBuffer in
+                        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.lanes) { jobBuffer in
+                            guard let nodes = nodeBuffer.baseAddress, let roots = rootBuffer.baseAddress,
+                                  let weights = leafBuffer.baseAddress, let index = laneBuffer.baseAddress,
+                                  let job = jobBuffer.baseAddress
+                            else { return }
+                            let base = job + Self.lanes
+                            // Job j walks tree j / rows for row j % rows: neighbouring lanes share a tree.
+                            var next = 0
+                            let laneCount = Swift.min(Self.lanes, jobs)
+                            for lane in 0..<laneCount {
+                                job[lane] = next
+                                index[lane] = roots[next / rows]
+                                base[lane] = (next % rows) * stride
+                                next += 1
+                            }
+                            var active = laneCount
+                            while active > 0 {
+                                for lane in 0..<laneCount where job[lane] >= 0 {
+                                    let current = index[lane]
+                                    let node = nodes[Int(current)]
+                                    if node.yes == current {
+                                        // A leaf: keep its weight, take the next walk.
+                                        let done = job[lane]
+                                        weights[(done % rows) * treeCount + done / rows] = node.threshold
+                                        if next < jobs {
+                                            job[lane] = next
+                                            index[lane] = roots[next / rows]
+                                            base[lane] = (next % rows) * stride
+                                            next += 1
+                                        } else {
+                                            job[lane] = -1
+                                            active -= 1
+                                        }
+                                        continue
+                                    }
+                                    let value = x[base[lane] + Int(node.feature & Self.featureMask)]
+                                    index[lane] = Test.goesYes(value, node) ? node.yes : node.no
+                                }
+                            }
+                            for row in 0..<rows {
+                                let leafWeights = weights + row * treeCount
+                                for tree in 0..<treeCount {
+                                    combine(Int(outputOfTree[tree]), leafWeights[tree], acc: acc + row * outputs,
+                                            hit: hit + row * outputs)
+                                }
                             }
                         }
                     }
@@ -408,10 +483,13 @@ enum EqualTest: BranchTest {
     @inline(__always) static func goesYes(_ value: Float, _ node: TreeForest.Node) -> Bool { value == node.threshold }
 }
 
-/// A comparison, or NaN where the node sends NaN to `yes`.
+/// LEQ or LT where some nodes send NaN to `yes`: such a node sees NaN as −∞, which LEQ and LT send to `yes` (the
+/// compiler keeps this path for finite thresholds only). Written as selects, not `||`, so that the walk stays free
+/// of data-dependent branches.
 enum NaNYes<Base: BranchTest>: BranchTest {
     @inline(__always) static func goesYes(_ value: Float, _ node: TreeForest.Node) -> Bool {
-        Base.goesYes(value, node) || (node.feature & TreeForest.nanYesBit != 0 && value.isNaN)
+        let substitute: Float = node.feature & TreeForest.nanYesBit != 0 ? -.infinity : .nan
+        return Base.goesYes(value.isNaN ? substitute : value, node)
     }
 }
 

@@ -5,7 +5,9 @@ labels exactly (int64, or strings as BYTES). A ZipMap output is compared as [N, 
 Prints one line per model and exits non-zero if any differs.
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -36,10 +38,29 @@ def compare(name, actual, expected):
     return None
 
 
+def check_cli(cli, url, folder, name):
+    """`tensorwire predict NAME --input JSON` (every input by name) against onnxruntime: the CLI's multi-input path."""
+    model = onnx.load(os.path.join(folder, "1", "model.onnx"))
+    inputs = dict(np.load(os.path.join(folder, "inputs.npz")))
+    expected = reference(model, inputs)
+    text = json.dumps({key: value.tolist() for key, value in inputs.items()})
+    run = subprocess.run([cli, "--server", url, "predict", name, "--input", text], capture_output=True, text=True)
+    if run.returncode != 0:
+        return [f"tensorwire predict exited {run.returncode}: {run.stderr.strip()[:300]}"]
+    outputs = json.loads(run.stdout)["outputs"]
+    problems = []
+    for key, value in expected.items():
+        got = np.array(outputs[key], dtype=value.dtype if value.dtype.kind in "iu" else None)
+        problems.append(compare(key, got.astype(np.float32) if value.dtype.kind == "f" else got, value))
+    return [p for p in problems if p]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--repository", required=True)
+    parser.add_argument("--cli", help="the tensorwire CLI, to run --cli-model models through it as well")
+    parser.add_argument("--cli-model", action="append", default=[])
     args = parser.parse_args()
     client = grpcclient.InferenceServerClient(args.url)
     failures = 0
@@ -50,7 +71,7 @@ def main():
         expected = reference(model, inputs)
         requests = []
         for key, value in inputs.items():
-            tensor = grpcclient.InferInput(key, list(value.shape), "FP32")
+            tensor = grpcclient.InferInput(key, list(value.shape), "INT64" if value.dtype == np.int64 else "FP32")
             tensor.set_data_from_numpy(value)
             requests.append(tensor)
         outputs = [grpcclient.InferRequestedOutput(key) for key in expected]
@@ -64,7 +85,13 @@ def main():
         rows = next(iter(inputs.values())).shape[0]
         status = "FAIL" if problems else "ok  "
         print(f"  {status} {name}: {rows} rows, outputs {', '.join(expected)}" + "".join(f"\n       {p}" for p in problems))
-    print(f"{len(os.listdir(args.repository)) - failures} passed, {failures} failed")
+    for name in args.cli_model:
+        problems = check_cli(args.cli, args.url, os.path.join(args.repository, name), name)
+        failures += bool(problems)
+        status = "FAIL" if problems else "ok  "
+        print(f"  {status} tensorwire predict {name}" + "".join(f"\n       {p}" for p in problems))
+    total = len(os.listdir(args.repository)) + len(args.cli_model)
+    print(f"{total - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
 

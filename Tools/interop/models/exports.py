@@ -5,8 +5,8 @@ int64 and string labels).
 
 Each case is a model plus input batches: random rows, rows that sit exactly on thresholds, and NaN for missing
 values. `write_repository(DIR)` lays them out as a Tensorwire model repository with DIR/<name>/inputs.npz beside each
-model; `write_fixtures(DIR)` writes the small hand-made ones as committed test fixtures (ONNX + onnxruntime's outputs
-as JSON, the format of Tests/InferenceTests/Fixtures).
+model; `--fixtures DIR` writes the small hand-made ones as committed test fixtures (ONNX + onnxruntime's outputs as
+JSON, the format of Tests/InferenceTests/Fixtures) into DIR/trees and DIR/ops.
 """
 import json
 import os
@@ -130,6 +130,91 @@ def handmade_cases():
         cases[f"hand_mode_{mode.lower()}"] = handmade_ensemble(400 + MODES.index(mode), False, modes=[mode],
                                                                missing=0.5, trees=4)
     cases["hand_deep"] = handmade_ensemble(500, False, trees=3, depth=12, features=9)
+    return cases
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=20, ml=False):
+    graph = helper.make_graph(nodes, "ops", inputs, outputs, list(initializers))
+    imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(ML, 3)] if ml else [])
+    model = helper.make_model(graph, opset_imports=imports, producer_name="tensorwire-interop")
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+def dense_cases():
+    """The dense building blocks: an embedding + concat + layer-norm network with two inputs, slicing, splitting,
+    expanding, reductions, Min/Max, ConstantOfShape, and the ai.onnx.ml Imputer and Binarizer."""
+    from onnx import numpy_helper
+    rng = np.random.default_rng(23)
+    f32 = TensorProto.FLOAT
+
+    def init(name, array):
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    def info(name, dtype, dims):
+        return helper.make_tensor_value_info(name, dtype, dims)
+
+    cases = {}
+    # Two inputs: dense features and categorical ids through an embedding table, as torch.cat of both.
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["emb"]),
+        helper.make_node("Reshape", ["emb", "flat"], ["emb_flat"]),
+        helper.make_node("Concat", ["dense", "emb_flat"], ["joined"], axis=1),
+        helper.make_node("MatMul", ["joined", "w"], ["h"]),
+        helper.make_node("Add", ["h", "b"], ["hb"]),
+        helper.make_node("LayerNormalization", ["hb", "gamma", "beta"], ["ln"], axis=-1, epsilon=1e-5),
+        helper.make_node("Gelu", ["ln"], ["y"]),
+        helper.make_node("Gelu", ["hb"], ["y_tanh"], approximate="tanh"),
+        helper.make_node("ReduceMean", ["y", "axis1"], ["mean"], keepdims=1),
+        helper.make_node("ReduceSum", ["emb", "axis1"], ["emb_sum"], keepdims=0),
+        helper.make_node("ReduceMax", ["joined", "axis1"], ["peak"], keepdims=0),
+    ]
+    inits = [init("table", rng.normal(size=(10, 4)).astype(np.float32)), init("flat", np.array([0, 8])),
+             init("w", rng.normal(size=(11, 5)).astype(np.float32)), init("b", rng.normal(size=5).astype(np.float32)),
+             init("gamma", rng.normal(size=5).astype(np.float32)), init("beta", rng.normal(size=5).astype(np.float32)),
+             init("axis1", np.array([1]))]
+    model = _model(nodes, [info("dense", f32, [None, 3]), info("ids", TensorProto.INT64, [None, 2])],
+                   [info("y", f32, [None, 5]), info("y_tanh", f32, [None, 5]), info("mean", f32, [None, 1]),
+                    info("emb_sum", f32, [None, 4]), info("peak", f32, [None])], inits)
+    cases["ops_embedding_concat_layernorm"] = (model, {
+        "dense": rng.normal(size=(9, 3)).astype(np.float32), "ids": rng.integers(-10, 10, size=(9, 2))})
+
+    nodes = [
+        helper.make_node("Slice", ["x", "s1", "e1", "a1", "st2"], ["every_other"]),
+        helper.make_node("Slice", ["x", "sm1", "big_neg", "a1", "stm1"], ["reversed"]),
+        helper.make_node("Split", ["x", "sizes"], ["left", "right"], axis=1),
+        helper.make_node("Slice", ["x", "zero", "one", "a1"], ["first"]),
+        helper.make_node("Expand", ["first", "wide"], ["expanded"]),
+        helper.make_node("Min", ["left", "every_other"], ["low"]),
+        helper.make_node("Slice", ["reversed", "zero", "four", "a1"], ["reversed_head"]),
+        helper.make_node("Max", ["right", "c4", "reversed_head"], ["high"]),
+        helper.make_node("ConstantOfShape", ["shape13"], ["twos"], value=helper.make_tensor("v", f32, [1], [2.0])),
+        helper.make_node("Add", ["expanded", "twos"], ["shifted"]),
+    ]
+    inits = [init("s1", np.array([1])), init("e1", np.array([5])), init("a1", np.array([1])), init("st2", np.array([2])),
+             init("sm1", np.array([-1])), init("big_neg", np.array([-100])), init("stm1", np.array([-1])),
+             init("sizes", np.array([2, 4])), init("zero", np.array([0])), init("one", np.array([1])),
+             init("four", np.array([4])), init("wide", np.array([1, 3])), init("shape13", np.array([1, 3])),
+             init("c4", rng.normal(size=4).astype(np.float32))]
+    model = _model(nodes, [info("x", f32, [None, 6])],
+                   [info(n, f32, [None, d]) for n, d in [("every_other", 2), ("reversed", 6), ("left", 2),
+                                                         ("right", 4), ("low", 2), ("high", 4), ("shifted", 3)]],
+                   inits)
+    cases["ops_slice_split_expand_minmax"] = (model, {"x": rng.normal(size=(7, 6)).astype(np.float32)})
+
+    nodes = [
+        helper.make_node("Imputer", ["x"], ["filled"], domain=ML, imputed_value_floats=[0.5, -1.0, 2.0, 0.0],
+                         replaced_value_float=float("nan")),
+        helper.make_node("Binarizer", ["filled"], ["bits"], domain=ML, threshold=0.25),
+        helper.make_node("Imputer", ["x"], ["zeros_filled"], domain=ML, imputed_value_floats=[9.0],
+                         replaced_value_float=0.0),
+    ]
+    x = rng.choice(np.array([0.0, 0.25, 1.5, -2.0, np.nan], dtype=np.float32), size=(8, 4))
+    model = _model(nodes, [info("x", f32, [None, 4])],
+                   [info("filled", f32, [None, 4]), info("bits", f32, [None, 4]), info("zeros_filled", f32, [None, 4])],
+                   opset=17, ml=True)
+    cases["ops_imputer_binarizer"] = (model, {"x": x})
     return cases
 
 
@@ -294,8 +379,10 @@ def write_fixtures(directory, cases):
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--fixtures":
-        write_fixtures(sys.argv[2], handmade_cases())
+        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases())):
+            os.makedirs(os.path.join(sys.argv[2], folder), exist_ok=True)
+            write_fixtures(os.path.join(sys.argv[2], folder), cases)
     elif len(sys.argv) == 3 and sys.argv[1] == "--repository":
-        write_repository(sys.argv[2], {**handmade_cases(), **real_cases()})
+        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **real_cases()})
     else:
         sys.exit("usage: exports.py --fixtures DIR | --repository DIR")
