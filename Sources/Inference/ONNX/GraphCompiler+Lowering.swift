@@ -244,6 +244,11 @@ extension GraphCompiler {
         case "Min": try lowerVariadic(node, .min)
         case "Max": try lowerVariadic(node, .max)
         case "ConstantOfShape": try lowerConstantOfShape(node)
+        case "Equal": try lowerComparison(node, .equal)
+        case "Greater": try lowerComparison(node, .greater)
+        case "Less": try lowerComparison(node, .less)
+        case "Where": try lowerWhere(node)
+        case "Shape": try lowerShape(node)
         default:
             throw CompileFailure("operator '\(node.opType)' is not supported; supported operators: "
                 + supportedOperators.joined(separator: ", ") + "; ai.onnx.ml: "
@@ -543,8 +548,12 @@ extension GraphCompiler {
         switch to32 {
         case ONNXTensor.ElementType.float: to = .float32
         case ONNXTensor.ElementType.int64: to = .int64
+        case ONNXTensor.ElementType.bool:
+            try lowerCastToBool(node)
+            return
         case let code:
-            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, int64)")
+            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, int64, "
+                + "bool)")
         }
         guard from != .string else { throw CompileFailure("casting strings is not supported") }
         if from == to {

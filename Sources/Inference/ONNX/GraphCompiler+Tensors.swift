@@ -276,4 +276,71 @@ extension GraphCompiler {
         try emit(.imputer(input: source, output: output, dims: dims,
                           replaced: floatAttribute(node, "replaced_value_float", default: .nan), values: imputed))
     }
+
+    /// Equal, Greater, Less: 1 or 0 as int64 (the engine's bool), numpy broadcasting.
+    mutating func lowerComparison(_ node: ONNXNode, _ function: BinaryFunction) throws {
+        let a = try input(node, 0), b = try input(node, 1)
+        guard values[a].dataType == values[b].dataType, values[a].dataType != .string else {
+            throw CompileFailure("operands are \(values[a].dataType) and \(values[b].dataType)")
+        }
+        try emitComparison(node, function, a, b)
+    }
+
+    /// a (function) b into the node's int64 output: a float comparison runs in float, then becomes int64.
+    private mutating func emitComparison(_ node: ONNXNode, _ function: BinaryFunction, _ a: ValueID, _ b: ValueID) throws {
+        let dims = try Self.broadcast(values[a].dims, values[b].dims)
+        let output = try newValue(node, 0, .int64, dims)
+        if values[a].dataType == .int64 {
+            try emit(.binary(function, a: a, aDims: values[a].dims, b: b, bDims: values[b].dims, output: output,
+                             outDims: dims, elementType: .int64))
+            return
+        }
+        let flags = define(CompiledValue(name: "", dataType: .float32, dims: dims))
+        try emit(.binary(function, a: a, aDims: values[a].dims, b: b, bDims: values[b].dims, output: flags,
+                         outDims: dims, elementType: .float32))
+        try emit(.cast(input: flags, output: output, dims: dims, from: .float32, to: .int64))
+    }
+
+    /// Cast to bool: x ≠ 0 as int64 0/1.
+    mutating func lowerCastToBool(_ node: ONNXNode) throws {
+        let source = try input(node, 0)
+        let zero: ValueID
+        switch values[source].dataType {
+        case .float32: zero = try newConstant(floats: [0], dims: [])
+        case .int64: zero = define(CompiledValue(name: "", dataType: .int64, dims: [], constant: ConstantBuffer(int64s: [0])))
+        case .string: throw CompileFailure("casting strings is not supported")
+        }
+        try emitComparison(node, .notEqual, source, zero)
+    }
+
+    mutating func lowerWhere(_ node: ONNXNode) throws {
+        let condition = try input(node, 0), x = try input(node, 1), y = try input(node, 2)
+        guard values[condition].dataType == .int64 else { throw CompileFailure("the condition must be bool") }
+        guard values[x].dataType == values[y].dataType, values[x].dataType != .string else {
+            throw CompileFailure("x and y are \(values[x].dataType) and \(values[y].dataType)")
+        }
+        let dims = try Self.broadcast(try Self.broadcast(values[condition].dims, values[x].dims), values[y].dims)
+        let output = try newValue(node, 0, values[x].dataType, dims)
+        try emit(.select(condition: condition, conditionDims: values[condition].dims, x: x, xDims: values[x].dims,
+                         y: y, yDims: values[y].dims, output: output, outDims: dims,
+                         elementSize: values[x].dataType.bufferElementSize))
+    }
+
+    /// Shape is a constant when the dimensions it reports are fixed; the batch size is known only at run time.
+    mutating func lowerShape(_ node: ONNXNode) throws {
+        let dims = values[try input(node, 0)].dims
+        let rank = Int64(dims.count)
+        func clamp(_ value: Int64) -> Int {
+            Int(Swift.min(Swift.max(value < 0 ? value + rank : value, 0), rank))
+        }
+        let start = clamp(intAttribute(node, "start", default: 0))
+        let end = clamp(intAttribute(node, "end", default: rank))
+        let selected = start < end ? Array(dims[start..<end]) : []
+        guard selected.allSatisfy({ $0 >= 0 }) else {
+            throw CompileFailure("Shape of the batch axis is known only at run time (its consumers need constant "
+                + "shapes); export with the batch dimension as -1 in Reshape instead")
+        }
+        define(CompiledValue(name: try outputName(node, 0), dataType: .int64, dims: [selected.count],
+                             constant: ConstantBuffer(int64s: selected.map { Int64($0) })))
+    }
 }

@@ -8,7 +8,8 @@ let supportedOperators: [String] = [
     "LogSoftmax", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Clip", "Cast", "Constant",
     "BatchNormalization", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Elu", "Selu", "Softplus",
     "HardSigmoid", "Transpose", "ArgMax", "Concat", "Gather", "Slice", "Split", "Expand", "ReduceMean", "ReduceSum",
-    "ReduceMax", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape",
+    "ReduceMax", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape", "Equal", "Greater", "Less", "Where",
+    "Shape",
 ]
 
 let supportedMLOperators: [String] = [

@@ -35,6 +35,8 @@ enum UnaryFunction: Sendable, Equatable {
 
 enum BinaryFunction: Sendable, Equatable {
     case add, sub, mul, div, pow, min, max
+    /// Comparisons give 1 or 0 in the operands' type (bool tensors are int64 0/1 in the engine).
+    case equal, notEqual, greater, less
 }
 
 enum Kernels {
@@ -198,6 +200,10 @@ enum Kernels {
         case .pow: return powf(a, b)
         case .min: return a.isNaN || b.isNaN ? .nan : Swift.min(a, b)
         case .max: return a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
+        case .equal: return a == b ? 1 : 0
+        case .notEqual: return a != b ? 1 : 0
+        case .greater: return a > b ? 1 : 0
+        case .less: return a < b ? 1 : 0
         }
     }
 
@@ -215,6 +221,10 @@ enum Kernels {
             return result
         case .min: return Swift.min(a, b)
         case .max: return Swift.max(a, b)
+        case .equal: return a == b ? 1 : 0
+        case .notEqual: return a != b ? 1 : 0
+        case .greater: return a > b ? 1 : 0
+        case .less: return a < b ? 1 : 0
         }
     }
 

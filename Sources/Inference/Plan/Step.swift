@@ -80,6 +80,9 @@ enum Step: Sendable {
                    bias: ValueID?, biasCount: Int, epsilon: Float)
     /// Imputer: elements equal to `replaced` (or NaN when it is NaN) become values[column] (or values[0]).
     case imputer(input: ValueID, output: ValueID, dims: [Int], replaced: Float, values: [Float])
+    /// Where: out = condition ≠ 0 ? x : y, the three broadcast to `outDims`.
+    case select(condition: ValueID, conditionDims: [Int], x: ValueID, xDims: [Int], y: ValueID, yDims: [Int],
+                output: ValueID, outDims: [Int], elementSize: Int)
     /// A tree ensemble over input [rows × features]: scores [rows × outputs] and, for a classifier, labels [rows].
     case treeEnsemble(input: ValueID, scores: ValueID, labels: ValueID?, rowDims: [Int], forest: TreeForest)
 
@@ -101,6 +104,7 @@ enum Step: Sendable {
         case .gatherLast(let data, _, let indices, _, _, _, _): return [data, indices]
         case .treeEnsemble(let input, _, _, _, _): return [input]
         case .concat(let inputs, _, _, _, _): return inputs
+        case .select(let condition, _, let x, _, let y, _, _, _, _): return [condition, x, y]
         case .strided(let input, _, _, _, _, _, _): return [input]
         case .gather(let data, _, let indices, _, _, _, _): return [data, indices]
         case .reduce(_, let input, _, _, _, _): return [input]
@@ -126,6 +130,7 @@ enum Step: Sendable {
         case .gatherLast(_, _, _, _, let output, _, _): return [output]
         case .treeEnsemble(_, let scores, let labels, _, _): return labels.map { [$0, scores] } ?? [scores]
         case .concat(_, _, let output, _, _): return [output]
+        case .select(_, _, _, _, _, _, let output, _, _): return [output]
         case .strided(_, _, let output, _, _, _, _): return [output]
         case .gather(_, _, _, _, let output, _, _): return [output]
         case .reduce(_, _, let output, _, _, _): return [output]
@@ -293,6 +298,31 @@ extension Step {
                 }
                 // onnxruntime leaves a row unchanged when its norm is zero.
                 for j in 0..<columns { y[base + j] = norm == 0 ? x[base + j] : x[base + j] / norm }
+            }
+
+        case .select(let condition, let conditionDims, let x, let xDims, let y, let yDims, let output, let outDims,
+                     let elementSize):
+            let dims = Dims.concrete(outDims, batch: batch)
+            let strides = [conditionDims, xDims, yDims].map {
+                Self.broadcastStrides(Dims.concrete($0, batch: batch), to: dims)
+            }
+            let total = dims.reduce(1, *)
+            let flag = ints(condition)
+            var index = [Int](repeating: 0, count: dims.count)
+            var offsets = [0, 0, 0]
+            for position in 0..<total {
+                let source = flag[offsets[0]] != 0 ? pointers[x] + offsets[1] * elementSize
+                    : pointers[y] + offsets[2] * elementSize
+                (pointers[output] + position * elementSize).copyMemory(from: source, byteCount: elementSize)
+                var axis = dims.count - 1
+                while axis >= 0 {
+                    index[axis] += 1
+                    for k in 0..<3 { offsets[k] += strides[k][axis] }
+                    if index[axis] < dims[axis] { break }
+                    for k in 0..<3 { offsets[k] -= strides[k][axis] * dims[axis] }
+                    index[axis] = 0
+                    axis -= 1
+                }
             }
 
         case .concat(let inputs, let inputDims, let output, let axis, let elementSize):

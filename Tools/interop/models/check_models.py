@@ -23,7 +23,7 @@ def compare(name, actual, expected):
         got = [v.decode() if isinstance(v, bytes) else str(v) for v in actual.reshape(-1)]
         want = [str(v) for v in expected.reshape(-1)]
         return None if got == want else f"{name}: labels differ: {got[:6]} vs {want[:6]}"
-    if expected.dtype.kind in "iu":
+    if expected.dtype.kind in "iub":  # bool outputs come back as INT64 0/1
         ok = actual.shape == expected.shape and np.array_equal(actual.astype(np.int64), expected.astype(np.int64))
         return None if ok else f"{name}: labels differ: {actual.reshape(-1)[:8]} vs {expected.reshape(-1)[:8]}"
     if actual.shape != expected.shape:

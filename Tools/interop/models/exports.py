@@ -215,6 +215,29 @@ def dense_cases():
                    [info("filled", f32, [None, 4]), info("bits", f32, [None, 4]), info("zeros_filled", f32, [None, 4])],
                    opset=17, ml=True)
     cases["ops_imputer_binarizer"] = (model, {"x": x})
+
+    # Comparisons and Where (bool tensors come back as int64 0/1), Cast to bool, and Shape of the fixed axes
+    # feeding a Reshape, as torch exports of x.view(-1, *x.shape[1:]) write it.
+    nodes = [
+        helper.make_node("Greater", ["x", "c"], ["above"]),
+        helper.make_node("Less", ["x", "zero_f"], ["negative"]),
+        helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT64),
+        helper.make_node("Equal", ["xi", "one_i"], ["is_one"]),
+        helper.make_node("Cast", ["xi"], ["nonzero"], to=TensorProto.BOOL),
+        helper.make_node("Where", ["above", "x", "c"], ["clipped"]),
+        helper.make_node("Where", ["nonzero", "c", "x"], ["swapped"]),
+        helper.make_node("Shape", ["x"], ["tail"], start=1),
+        helper.make_node("Concat", ["minus_one", "tail"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["reshaped"]),
+    ]
+    inits = [init("c", rng.normal(size=4).astype(np.float32)), init("zero_f", np.array(0.0, dtype=np.float32)),
+             init("one_i", np.array(1)), init("minus_one", np.array([-1]))]
+    x = rng.choice(np.array([-1.5, -1.0, 0.0, 0.4, 1.0, 1.7], dtype=np.float32), size=(6, 4))
+    model = _model(nodes, [info("x", f32, [None, 4])],
+                   [info("above", TensorProto.BOOL, [None, 4]), info("negative", TensorProto.BOOL, [None, 4]),
+                    info("is_one", TensorProto.BOOL, [None, 4]), info("clipped", f32, [None, 4]),
+                    info("swapped", f32, [None, 4]), info("reshaped", f32, [None, 4])], inits, opset=17)
+    cases["ops_compare_where_shape"] = (model, {"x": x})
     return cases
 
 
@@ -359,7 +382,7 @@ def tensor_json(name, array):
     array = np.asarray(array)
     if array.dtype.kind in "OUS":
         dtype, data = "string", [str(v) for v in array.reshape(-1)]
-    elif array.dtype.kind in "iu":
+    elif array.dtype.kind in "iub":  # bool tensors are int64 0/1 in Tensorwire
         dtype, data = "int64", [int(v) for v in array.reshape(-1)]
     else:
         dtype, data = "float32", [None if np.isnan(v) else float(v) for v in array.reshape(-1).astype(np.float32)]
