@@ -13,6 +13,7 @@ extension GraphCompiler {
         case "ZipMap": try lowerZipMap(node)
         case "Binarizer": try lowerUnary(node, .binarize(threshold: floatAttribute(node, "threshold", default: 0)))
         case "Imputer": try lowerImputer(node)
+        case "OneHotEncoder": try lowerOneHotEncoder(node)
         default:
             throw CompileFailure("operator 'ai.onnx.ml.\(node.opType)' is not supported; supported ai.onnx.ml "
                 + "operators: " + supportedMLOperators.joined(separator: ", ") + "; default domain: "

@@ -343,4 +343,21 @@ extension GraphCompiler {
         define(CompiledValue(name: try outputName(node, 0), dataType: .int64, dims: [selected.count],
                              constant: ConstantBuffer(int64s: selected.map { Int64($0) })))
     }
+
+    mutating func lowerOneHotEncoder(_ node: ONNXNode) throws {
+        let source = try input(node, 0)
+        let dims = values[source].dims
+        guard node.attribute("cats_strings")?.strings.isEmpty ?? true else {
+            throw CompileFailure("string categories (cats_strings) are not supported: string inputs are not")
+        }
+        let categories = node.attribute("cats_int64s")?.ints ?? []
+        guard !categories.isEmpty else { throw CompileFailure("cats_int64s is empty") }
+        var index: [Int64: Int] = [:]
+        for (position, category) in categories.enumerated() where index[category] == nil { index[category] = position }
+        guard values[source].dataType != .string else { throw CompileFailure("string inputs are not supported") }
+        let output = try newValue(node, 0, .float32, dims + [categories.count])
+        try emit(.oneHotEncode(input: source, dims: dims, output: output, categories: index,
+                               classes: categories.count, zeros: intAttribute(node, "zeros", default: 1) != 0,
+                               fromFloat: values[source].dataType == .float32))
+    }
 }

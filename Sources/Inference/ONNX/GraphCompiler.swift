@@ -13,7 +13,7 @@ let supportedOperators: [String] = [
 ]
 
 let supportedMLOperators: [String] = [
-    "ArrayFeatureExtractor", "Binarizer", "Imputer", "LinearClassifier", "LinearRegressor", "Normalizer", "Scaler",
+    "ArrayFeatureExtractor", "Binarizer", "Imputer", "LinearClassifier", "LinearRegressor", "Normalizer", "OneHotEncoder", "Scaler",
     "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap",
 ]
 

@@ -83,6 +83,10 @@ enum Step: Sendable {
     /// Where: out = condition ≠ 0 ? x : y, the three broadcast to `outDims`.
     case select(condition: ValueID, conditionDims: [Int], x: ValueID, xDims: [Int], y: ValueID, yDims: [Int],
                 output: ValueID, outDims: [Int], elementSize: Int)
+    /// ai.onnx.ml OneHotEncoder: each element's category (int64, or a float read as int64) becomes a row of
+    /// `classes` floats, 1 at its index in the category list; an unknown one gives zeros when `zeros`, else fails.
+    case oneHotEncode(input: ValueID, dims: [Int], output: ValueID, categories: [Int64: Int], classes: Int,
+                      zeros: Bool, fromFloat: Bool)
     /// A tree ensemble over input [rows × features]: scores [rows × outputs] and, for a classifier, labels [rows].
     case treeEnsemble(input: ValueID, scores: ValueID, labels: ValueID?, rowDims: [Int], forest: TreeForest)
 
@@ -104,6 +108,7 @@ enum Step: Sendable {
         case .gatherLast(let data, _, let indices, _, _, _, _): return [data, indices]
         case .treeEnsemble(let input, _, _, _, _): return [input]
         case .concat(let inputs, _, _, _, _): return inputs
+        case .oneHotEncode(let input, _, _, _, _, _, _): return [input]
         case .select(let condition, _, let x, _, let y, _, _, _, _): return [condition, x, y]
         case .strided(let input, _, _, _, _, _, _): return [input]
         case .gather(let data, _, let indices, _, _, _, _): return [data, indices]
@@ -130,6 +135,7 @@ enum Step: Sendable {
         case .gatherLast(_, _, _, _, let output, _, _): return [output]
         case .treeEnsemble(_, let scores, let labels, _, _): return labels.map { [$0, scores] } ?? [scores]
         case .concat(_, _, let output, _, _): return [output]
+        case .oneHotEncode(_, _, let output, _, _, _, _): return [output]
         case .select(_, _, _, _, _, _, let output, _, _): return [output]
         case .strided(_, _, let output, _, _, _, _): return [output]
         case .gather(_, _, _, _, let output, _, _): return [output]
@@ -322,6 +328,19 @@ extension Step {
                     for k in 0..<3 { offsets[k] -= strides[k][axis] * dims[axis] }
                     index[axis] = 0
                     axis -= 1
+                }
+            }
+
+        case .oneHotEncode(let input, let dims, let output, let categories, let classes, let zeros, let fromFloat):
+            let count = Dims.count(dims, batch: batch)
+            let y = floats(output)
+            y.initialize(repeating: 0, count: count * classes)
+            for i in 0..<count {
+                let value = fromFloat ? Kernels.saturatingInt64(floats(input)[i]) : ints(input)[i]
+                if let index = categories[value] {
+                    y[i * classes + index] = 1
+                } else if !zeros {
+                    throw StepFailure(reason: "OneHotEncoder: category \(value) is not one of the model's categories")
                 }
             }
 

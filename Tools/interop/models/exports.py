@@ -328,6 +328,28 @@ def real_cases(quick=False):
     add("skl_hist_gradient_boosting_regressor_nan", HistGradientBoostingRegressor(max_iter=20, random_state=0),
         xrn, yrn, nan=True)
 
+    # A ColumnTransformer pipeline with five named inputs: StandardScaler on three float columns, OneHotEncoder on
+    # two int64 category columns (an unknown category in the probes gives zeros), then a random forest.
+    import pandas
+    from skl2onnx.common.data_types import FloatTensorType as SkFloat, Int64TensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    numbers = rng.normal(size=(300, 3)).astype(np.float32)
+    categories = rng.integers(0, 4, size=(300, 2)).astype(np.int64)
+    frame = pandas.DataFrame({"a": numbers[:, 0], "b": numbers[:, 1], "c": numbers[:, 2], "k1": categories[:, 0],
+                              "k2": categories[:, 1]})
+    target = (numbers[:, 0] + categories[:, 0] > 1.5).astype(int) + (categories[:, 1] == 2)
+    pipeline = Pipeline([
+        ("columns", ColumnTransformer([("num", StandardScaler(), ["a", "b", "c"]),
+                                       ("cat", OneHotEncoder(handle_unknown="ignore"), ["k1", "k2"])])),
+        ("forest", RandomForestClassifier(n_estimators=10, max_depth=5, random_state=0))]).fit(frame, target)
+    model = to_onnx(pipeline, initial_types=[(n, SkFloat([None, 1])) for n in "abc"]
+                    + [(n, Int64TensorType([None, 1])) for n in ("k1", "k2")], target_opset={"": 17, ML: 3})
+    probes = {n: rng.normal(size=(40, 1)).astype(np.float32) for n in "abc"}
+    probes.update({n: rng.integers(0, 5, size=(40, 1)).astype(np.int64) for n in ("k1", "k2")})
+    cases["skl_column_transformer_onehot_scaler_forest"] = (model, probes)
+
     import lightgbm
     import onnxmltools
     import xgboost
