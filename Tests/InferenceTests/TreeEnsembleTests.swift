@@ -108,6 +108,7 @@ import Testing
         var targetIDs: [Int64] = [0, 0]
         var weights: [Float] = [10, 20]
         var aggregate = "SUM"
+        var targets: Int64 = 1
         var opsets = [ONNXOperatorSetID(domain: "", version: 17), ONNXOperatorSetID(domain: "ai.onnx.ml", version: 3)]
 
         var model: ONNXModel {
@@ -118,7 +119,7 @@ import Testing
                     strings("nodes_modes", modes), floats("nodes_values", values),
                     ints("nodes_truenodeids", trueIDs), ints("nodes_falsenodeids", falseIDs),
                     ints("target_treeids", targetNodes.map { _ in 0 }), ints("target_nodeids", targetNodes),
-                    ints("target_ids", targetIDs), floats("target_weights", weights), ModelBuilder.intAttribute("n_targets", 1),
+                    ints("target_ids", targetIDs), floats("target_weights", weights), ModelBuilder.intAttribute("n_targets", targets),
                     attribute("aggregate_function", ONNXAttribute.Kind.string) { $0.s = Array(aggregate.utf8) },
                 ])
             var model = ModelBuilder.model(
@@ -159,6 +160,8 @@ import Testing
         ("duplicate", "defined twice"),
         ("aggregate", "aggregate_function MEDIAN"),
         ("missing weight node", "names node 9 of tree 0, which does not exist"),
+        // One integer asks for 2^26 outputs: refused by the memory budget before anything is sized by it.
+        ("huge n_targets", "the scores of 67108864 outputs needs"),
     ])
     func testMalformedEnsemblesAreLoadErrors(_ fault: String, _ reason: String) throws {
         var r = Regressor()
@@ -174,6 +177,7 @@ import Testing
         case "two roots": r.trueIDs = [2, 0, 0]
         case "duplicate": r.nodeIDs = [0, 1, 1]
         case "aggregate": r.aggregate = "MEDIAN"
+        case "huge n_targets": r.targets = 1 << 26
         default: r.targetNodes = [1, 9]
         }
         let error = try #require(loadError(r), "\(fault) loaded")

@@ -72,6 +72,9 @@ extension GraphCompiler {
             aggregate = try choice(node, "aggregate_function", default: "SUM",
                                    [("SUM", .sum), ("AVERAGE", .average), ("MIN", .min), ("MAX", .max)])
         }
+        // Per output, every run holds a score and a flag for each of the 16 lanes (and the compiler a few flags):
+        // charged before anything is sized by `outputs`, which a file states in one integer.
+        try charge(outputs, elementSize: TreeForest.lanes * 6 + 8, for: "the scores of \(outputs) outputs")
         if let bad = leaf.outputIDs.first(where: { $0 < 0 || $0 >= Int64(outputs) }) {
             throw CompileFailure("\(prefix)_ids holds \(bad), outside 0..<\(outputs)")
         }
@@ -182,7 +185,7 @@ extension GraphCompiler {
     }
 
     // swiftlint:disable:next function_body_length cyclomatic_complexity
-    private func buildForest(
+    private mutating func buildForest(
         _ tree: TreeAttributes, leaf: LeafAttributes, features: Int, outputs: Int, aggregate: TreeForest.Aggregate,
         transform: TreeForest.Transform, base: [Float], head: TreeForest.Head
     ) throws -> TreeForest {
@@ -391,16 +394,19 @@ extension GraphCompiler {
             // An output is scored for every row when some tree has it on every leaf, for none when no leaf has it.
             var always = [Bool](repeating: false, count: outputs)
             var ever = [Bool](repeating: false, count: outputs)
-            var everywhereInTree = [[Bool]](repeating: [Bool](repeating: true, count: outputs),
-                                            count: sourceRoots.count)
+            var leavesOfTree = [Int](repeating: 0, count: sourceRoots.count)
+            var leavesWith = [[Int32: Int]](repeating: [:], count: sourceRoots.count)
             for (position, source) in order.enumerated() where modes[source] == .leaf {
-                var present = [Bool](repeating: false, count: outputs)
-                for entry in entriesOf[source] { present[Int(entry.output)] = true }
-                for j in 0..<outputs {
-                    if present[j] { ever[j] = true } else { everywhereInTree[treeOfNew[position]][j] = false }
+                let t = treeOfNew[position]
+                leavesOfTree[t] += 1
+                for output in Set(entriesOf[source].map(\.output)) {
+                    ever[Int(output)] = true
+                    leavesWith[t][output, default: 0] += 1
                 }
             }
-            for row in everywhereInTree { for j in 0..<outputs where row[j] { always[j] = true } }
+            for (t, counts) in leavesWith.enumerated() {
+                for (output, count) in counts where count == leavesOfTree[t] { always[Int(output)] = true }
+            }
             let independent = (0..<outputs).allSatisfy { always[$0] || !ever[$0] }
             scored = independent ? always : nil
         }
@@ -430,6 +436,8 @@ extension GraphCompiler {
             typicalSum += Double(leafDepths) / Double(Swift.max(leafCount, 1))
         }
         let queued = onePerTree && depthSum > 1.3 * typicalSum
+        // The queued walk keeps one weight per (row, tree) of a 16-row block.
+        if queued { try charge(sourceRoots.count, elementSize: TreeForest.lanes * 4, for: "the queued walk's leaves") }
         // The uniform LEQ/LT walks read a NaN sent to `yes` as −∞, right for finite thresholds only.
         let finite = nodes.allSatisfy { $0.feature & TreeForest.nanYesBit == 0 || $0.threshold.isFinite }
         let uniformComparison: TreeForest.Comparison? = tally.count <= 1 && finite ? leafComparison : nil
