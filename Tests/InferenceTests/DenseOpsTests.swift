@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import ProtoWire
 import Testing
 
 /// The dense building blocks against onnxruntime on committed fixtures (Fixtures/ops, from
@@ -44,6 +45,29 @@ import Testing
             #expect(throws: InferenceError.invalidData("Gather index \(bad) is outside -10..<10")) {
                 try context.run([dense, Tensor(shape: [1, 2], int64s: [1, bad])])
             }
+        }
+    }
+
+    /// Hostile constants in Slice and Split are load errors or clamped, never an arithmetic trap.
+    @Test func testExtremeSliceStepsAndSplitSizes() throws {
+        func model(_ node: ONNXNode, _ initializers: [ONNXTensor], outputs: [String]) -> ONNXModel {
+            ModelBuilder.model(
+                nodes: [node], inputs: [ModelBuilder.valueInfo("x", [ModelBuilder.batch, ONNXDimension(value: 6)])],
+                outputs: outputs.map { ModelBuilder.valueInfo($0, [ModelBuilder.batch]) }, initializers: initializers)
+        }
+        for step in [Int64.max, Int64.min] {
+            let slice = model(ModelBuilder.node("Slice", ["x", "s", "e", "a", "st"], ["y"]), [
+                ModelBuilder.int64Tensor("s", [1], [step > 0 ? 0 : -1]), ModelBuilder.int64Tensor("e", [1], [step > 0 ? Int64.max : Int64.min]),
+                ModelBuilder.int64Tensor("a", [1], [1]), ModelBuilder.int64Tensor("st", [1], [step]),
+            ], outputs: ["y"])
+            let loaded = try Model(onnxBytes: slice.serializedBytes(), name: "s", source: "s.onnx")
+            let y = try loaded.makeContext().run([Tensor(shape: [1, 6], floats: [1, 2, 3, 4, 5, 6])])
+            #expect(y[0].floats == [step > 0 ? 1 : 6])
+        }
+        let split = model(ModelBuilder.node("Split", ["x", "sizes"], ["a", "b"], attributes: [ModelBuilder.intAttribute("axis", 1)]),
+                          [ModelBuilder.int64Tensor("sizes", [2], [Int64.max, 7])], outputs: ["a", "b"])
+        #expect(throws: ModelLoadError.self) {
+            _ = try Model(onnxBytes: split.serializedBytes(), name: "p", source: "p.onnx")
         }
     }
 }

@@ -102,11 +102,13 @@ extension GraphCompiler {
             }
             let start = step > 0 ? clamp(starts[k], low: 0, high: size) : clamp(starts[k], low: -1, high: size - 1)
             let end = step > 0 ? clamp(ends[k], low: 0, high: size) : clamp(ends[k], low: -1, high: size - 1)
-            let count = step > 0 ? (end - start + step - 1) / step : (start - end - step - 1) / -step
+            // A step past the axis takes one element: bounding it keeps the arithmetic below from overflowing.
+            let stride = step > 0 ? Swift.min(step, size + 1) : Swift.max(step, -(size + 1))
+            let count = stride > 0 ? (end - start + stride - 1) / stride : (start - end - stride - 1) / -stride
             guard count > 0 else { throw CompileFailure("the slice of axis \(axis) is empty") }
             outDims[axis] = Int(count)
             startOf[axis] = Int(start)
-            stepOf[axis] = Int(step)
+            stepOf[axis] = Int(stride)
         }
         try emitStrided(node, 0, source: source, inputDims: dims, outDims: outDims, starts: startOf, steps: stepOf)
     }
@@ -127,7 +129,7 @@ extension GraphCompiler {
             let chunk = (Int64(dims[axis]) + parts - 1) / parts
             sizes = (0..<parts).map { Swift.max(0, Swift.min(chunk, Int64(dims[axis]) - $0 * chunk)) }
         }
-        guard sizes.count == node.outputs.count, sizes.allSatisfy({ $0 > 0 }),
+        guard sizes.count == node.outputs.count, sizes.allSatisfy({ $0 > 0 && $0 <= Int64(dims[axis]) }),
               sizes.reduce(0, +) == Int64(dims[axis])
         else { throw CompileFailure("split sizes \(sizes) do not divide axis \(axis) of \(Shape(dims))") }
         var start = 0
