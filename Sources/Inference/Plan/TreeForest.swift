@@ -100,9 +100,11 @@ final class TreeForest: Sendable {
     }
 
     /// Rows below which one thread does the whole batch (a fork and join costs more than it saves).
-    static let rowsPerThread = 256
+    static let rowsPerThread = 32
     /// Traversals walked in lock step: enough independent loads in flight to hide the cache's latency.
     static let lanes = 16
+    /// Walks in flight in the queued walk, whose lanes never wait for each other.
+    static let queueLanes = 32
 
     /// Evaluates `rows` rows of `x` ([rows × features]) into `scores` ([rows × scoreColumns]) and, for a
     /// classifier, `labels` ([rows]).
@@ -253,16 +255,16 @@ final class TreeForest: Sendable {
         nodes.withUnsafeBufferPointer { nodeBuffer in
             roots.withUnsafeBufferPointer { rootBuffer in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(jobs, 1)) { leafBuffer in
-                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: Self.lanes) { laneBuffer in
-                        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.lanes) { jobBuffer in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: Self.queueLanes) { laneBuffer in
+                        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.queueLanes) { jobBuffer in
                             guard let nodes = nodeBuffer.baseAddress, let roots = rootBuffer.baseAddress,
                                   let weights = leafBuffer.baseAddress, let index = laneBuffer.baseAddress,
                                   let job = jobBuffer.baseAddress
                             else { return }
-                            let base = job + Self.lanes
+                            let base = job + Self.queueLanes
                             // Job j walks tree j / rows for row j % rows: neighbouring lanes share a tree.
                             var next = 0
-                            let laneCount = Swift.min(Self.lanes, jobs)
+                            let laneCount = Swift.min(Self.queueLanes, jobs)
                             for lane in 0..<laneCount {
                                 job[lane] = next
                                 index[lane] = roots[next / rows]
