@@ -13,18 +13,6 @@ import Testing
         }
     }
 
-    @Test func testZipMapErrorSaysToExportWithoutZipMap() throws {
-        let bytes = try Fixtures.bytes("sklearn_zipmap.onnx")
-        do {
-            _ = try Model(onnxBytes: bytes, name: "z", source: "zip/1/model.onnx")
-            Issue.record("ZipMap model loaded")
-        } catch {
-            #expect(error.file == "zip/1/model.onnx")
-            #expect(error.op == "ZipMap")
-            #expect(error.reason.contains("zipmap': False"))
-        }
-    }
-
     @Test func testUnsupportedOperatorNamesNodeOperatorAndSupportedList() {
         var model = ModelBuilder.gemm(k: 2, n: 2, weights: [1, 0, 0, 1], bias: [0, 0], activation: "Relu")
         model.graph.nodes[1].opType = "Mish"

@@ -61,6 +61,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--variants", type=int, default=1,
+                        help="distinct input batches run in turn, so that branch predictors cannot learn one batch")
     args = parser.parse_args()
     if args.write_mlp_large:
         write_mlp_large(args.write_mlp_large)
@@ -75,11 +77,18 @@ def main():
     rng = np.random.default_rng(12345)
     for batch in [int(b) for b in args.batches.split(",")]:
         shape = [batch if not isinstance(d, int) or d <= 0 else d for d in inp.shape]
-        x = rng.uniform(-1, 1, shape).astype(np.float32)
-        if args.name == "digits":
-            x = (x + 1) * 8
-        feeds = {inp.name: x}
-        samples = measure(lambda: session.run(None, feeds), args.repeats, args.seconds)
+        feeds = []
+        for _ in range(max(1, args.variants)):
+            x = rng.uniform(-1, 1, shape).astype(np.float32)
+            if args.name == "digits":
+                x = (x + 1) * 8
+            feeds.append({inp.name: x})
+        turn = [0]
+
+        def run():
+            turn[0] += 1
+            session.run(None, feeds[turn[0] % len(feeds)])
+        samples = measure(run, args.repeats, args.seconds)
         median = samples[len(samples) // 2]
         print(f"onnxruntime\t{args.name}\t{batch}\t{batch / (median * 1e-6):.2f}\t{median:.2f}\t{samples[0]:.2f}\t"
               f"{samples[-1]:.2f}")

@@ -231,18 +231,29 @@ extension GraphCompiler {
         case "BatchNormalization": try lowerBatchNormalization(node)
         case "Transpose": try lowerTranspose(node)
         case "ArgMax": try lowerArgMax(node)
-        case "ZipMap":
-            throw zipMapFailure()
+        case "Concat": try lowerConcat(node)
+        case "Gather": try lowerGather(node)
+        case "Slice": try lowerSlice(node)
+        case "Split": try lowerSplit(node)
+        case "Expand": try lowerExpand(node)
+        case "ReduceMean": try lowerReduce(node, .mean)
+        case "ReduceSum": try lowerReduce(node, .sum)
+        case "ReduceMax": try lowerReduce(node, .max)
+        case "LayerNormalization": try lowerLayerNormalization(node)
+        case "Gelu": try lowerUnary(node, .gelu(tanh: stringAttribute(node, "approximate", default: "none") == "tanh"))
+        case "Min": try lowerVariadic(node, .min)
+        case "Max": try lowerVariadic(node, .max)
+        case "ConstantOfShape": try lowerConstantOfShape(node)
+        case "Equal": try lowerComparison(node, .equal)
+        case "Greater": try lowerComparison(node, .greater)
+        case "Less": try lowerComparison(node, .less)
+        case "Where": try lowerWhere(node)
+        case "Shape": try lowerShape(node)
         default:
             throw CompileFailure("operator '\(node.opType)' is not supported; supported operators: "
                 + supportedOperators.joined(separator: ", ") + "; ai.onnx.ml: "
-                + supportedMLOperators.joined(separator: ", "))
+                + supportedMLOperators.joined(separator: ", ") + " (docs/operators.md)")
         }
-    }
-
-    func zipMapFailure() -> CompileFailure {
-        CompileFailure("ZipMap outputs a sequence of maps, which Tensorwire does not serve; export the "
-            + "scikit-learn model with skl2onnx options {'zipmap': False} (or id(model): {'zipmap': False})")
     }
 
     // MARK: GEMM
@@ -537,8 +548,12 @@ extension GraphCompiler {
         switch to32 {
         case ONNXTensor.ElementType.float: to = .float32
         case ONNXTensor.ElementType.int64: to = .int64
+        case ONNXTensor.ElementType.bool:
+            try lowerCastToBool(node)
+            return
         case let code:
-            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, int64)")
+            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, int64, "
+                + "bool)")
         }
         guard from != .string else { throw CompileFailure("casting strings is not supported") }
         if from == to {

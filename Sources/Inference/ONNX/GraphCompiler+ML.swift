@@ -8,11 +8,16 @@ extension GraphCompiler {
         case "Normalizer": try lowerNormalizer(node)
         case "Scaler": try lowerScaler(node)
         case "ArrayFeatureExtractor": try lowerArrayFeatureExtractor(node)
-        case "ZipMap": throw zipMapFailure()
+        case "TreeEnsembleClassifier": try lowerTreeEnsemble(node, classifier: true)
+        case "TreeEnsembleRegressor": try lowerTreeEnsemble(node, classifier: false)
+        case "ZipMap": try lowerZipMap(node)
+        case "Binarizer": try lowerUnary(node, .binarize(threshold: floatAttribute(node, "threshold", default: 0)))
+        case "Imputer": try lowerImputer(node)
+        case "OneHotEncoder": try lowerOneHotEncoder(node)
         default:
             throw CompileFailure("operator 'ai.onnx.ml.\(node.opType)' is not supported; supported ai.onnx.ml "
                 + "operators: " + supportedMLOperators.joined(separator: ", ") + "; default domain: "
-                + supportedOperators.joined(separator: ", "))
+                + supportedOperators.joined(separator: ", ") + " (docs/operators.md)")
         }
     }
 
@@ -191,5 +196,20 @@ extension GraphCompiler {
         let output = try newValue(node, 0, values[data].dataType, outDims, strings: values[data].strings)
         try emit(.gatherLast(data: data, dataDims: dataDims, indices: indices, indexDims: indexDims, output: output,
                          outDims: outDims, elementSize: values[data].dataType.bufferElementSize))
+    }
+
+    /// ZipMap turns [N, classes] probabilities into a sequence of {label: probability} maps. Tensorwire serves
+    /// the probabilities themselves under the ZipMap's output name: FP32 [N, classes], columns in class order
+    /// (the order of `classlabels_*`, which is the classifier's).
+    mutating func lowerZipMap(_ node: ONNXNode) throws {
+        let source = try input(node, 0)
+        try requireFloat(source)
+        let dims = values[source].dims
+        let labels = (node.attribute("classlabels_int64s")?.ints.count ?? 0)
+            + (node.attribute("classlabels_strings")?.strings.count ?? 0)
+        guard dims.count == 2, dims[1] == labels else {
+            throw CompileFailure("input of shape \(Shape(dims)) does not have one column per class label (\(labels))")
+        }
+        try alias(source, as: node, dims: dims)
     }
 }

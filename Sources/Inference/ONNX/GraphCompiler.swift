@@ -7,12 +7,38 @@ let supportedOperators: [String] = [
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Clip", "Cast", "Constant",
     "BatchNormalization", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Elu", "Selu", "Softplus",
-    "HardSigmoid", "Transpose", "ArgMax",
+    "HardSigmoid", "Transpose", "ArgMax", "Concat", "Gather", "Slice", "Split", "Expand", "ReduceMean", "ReduceSum",
+    "ReduceMax", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape", "Equal", "Greater", "Less", "Where",
+    "Shape",
 ]
 
 let supportedMLOperators: [String] = [
-    "ArrayFeatureExtractor", "LinearClassifier", "LinearRegressor", "Normalizer", "Scaler",
+    "ArrayFeatureExtractor", "Binarizer", "Imputer", "LinearClassifier", "LinearRegressor", "Normalizer", "OneHotEncoder", "Scaler",
+    "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap",
 ]
+
+/// The operators the engine compiles, by domain, for documentation: docs/operators.md is this list, rendered by
+/// `markdown()` and checked by InferenceTests' OperatorListTests.
+public enum SupportedOperators {
+    /// Default-domain (ai.onnx) operators, sorted.
+    public static var defaultDomain: [String] { supportedOperators.sorted() }
+    /// ai.onnx.ml operators, sorted.
+    public static var ml: [String] { supportedMLOperators.sorted() }
+
+    /// The operator list as docs/operators.md holds it.
+    public static func markdown() -> String {
+        var text = "# Operators\n\n"
+        text += "Generated from `SupportedOperators` (Sources/Inference/ONNX/GraphCompiler.swift); "
+        text += "`OperatorListTests` fails when this file differs. What each one supports is in "
+        text += "[engine.md](engine.md). A model with any other operator is a load error naming the file, the node, "
+        text += "the operator and these lists.\n\n"
+        text += "## Default domain (ai.onnx), opsets 7 to 23\n\n"
+        text += defaultDomain.map { "- \($0)\n" }.joined()
+        text += "\n## ai.onnx.ml\n\n"
+        text += ml.map { "- \($0)\n" }.joined()
+        return text
+    }
+}
 
 /// The largest element count of one value (per batch row for batched values); keeps every size a BLAS `Int32`.
 let maxElementsPerValue = 1 << 28
@@ -125,15 +151,17 @@ struct GraphCompiler {
         if graph.nodes.isEmpty, graph.inputs.isEmpty, graph.outputs.isEmpty, graph.initializers.isEmpty {
             throw error("the file holds no ONNX graph (no nodes, inputs or outputs): not an ONNX model")
         }
-        guard let opsetVersion = model.opsetImports.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" })?
-            .version
-        else {
+        // A graph of ai.onnx.ml operators alone (onnxmltools' XGBoost export) may import no default-domain opset;
+        // a default-domain node in such a graph is refused when it is lowered.
+        if let opsetVersion = model.opsetImports.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" })?
+            .version {
+            guard (7...23).contains(opsetVersion) else {
+                throw error("default-domain opset \(opsetVersion) is not supported (supported: 7 to 23)")
+            }
+            opset = opsetVersion
+        } else if graph.nodes.contains(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) {
             throw error("the model imports no default-domain opset")
         }
-        guard (7...23).contains(opsetVersion) else {
-            throw error("default-domain opset \(opsetVersion) is not supported (supported: 7 to 23)")
-        }
-        opset = opsetVersion
         if graph.sparseInitializerCount > 0 { throw error("sparse initializers are not supported") }
 
         // Initializers first: in IR < 4 they are also listed as graph inputs.

@@ -27,10 +27,16 @@ enum UnaryFunction: Sendable, Equatable {
     case selu(alpha: Float, gamma: Float)
     case softplus
     case hardSigmoid(alpha: Float, beta: Float)
+    /// x·Φ(x), exactly (erf) or with the tanh approximation.
+    case gelu(tanh: Bool)
+    /// ai.onnx.ml Binarizer: 1 where x > threshold, else 0.
+    case binarize(threshold: Float)
 }
 
 enum BinaryFunction: Sendable, Equatable {
-    case add, sub, mul, div, pow
+    case add, sub, mul, div, pow, min, max
+    /// Comparisons give 1 or 0 in the operands' type (bool tensors are int64 0/1 in the engine).
+    case equal, notEqual, greater, less
 }
 
 enum Kernels {
@@ -169,6 +175,18 @@ enum Kernels {
             }
         case .hardSigmoid(let alpha, let beta):
             for i in 0..<count { y[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
+        case .gelu(let tanh):
+            if tanh {
+                let c: Float = (2 / Float.pi).squareRoot()
+                for i in 0..<count {
+                    let v = x[i]
+                    y[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v)))
+                }
+            } else {
+                for i in 0..<count { y[i] = 0.5 * x[i] * (1 + erff(x[i] / Float(2).squareRoot())) }
+            }
+        case .binarize(let threshold):
+            for i in 0..<count { y[i] = x[i] > threshold ? 1 : 0 }
         }
     }
 
@@ -180,6 +198,12 @@ enum Kernels {
         case .mul: return a * b
         case .div: return a / b
         case .pow: return powf(a, b)
+        case .min: return a.isNaN || b.isNaN ? .nan : Swift.min(a, b)
+        case .max: return a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
+        case .equal: return a == b ? 1 : 0
+        case .notEqual: return a != b ? 1 : 0
+        case .greater: return a > b ? 1 : 0
+        case .less: return a < b ? 1 : 0
         }
     }
 
@@ -195,6 +219,12 @@ enum Kernels {
             var count = b
             while count > 0 { result = result &* a; count -= 1 }
             return result
+        case .min: return Swift.min(a, b)
+        case .max: return Swift.max(a, b)
+        case .equal: return a == b ? 1 : 0
+        case .notEqual: return a != b ? 1 : 0
+        case .greater: return a > b ? 1 : 0
+        case .less: return a < b ? 1 : 0
         }
     }
 
@@ -376,31 +406,9 @@ enum Kernels {
     static func transpose(
         _ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, dims: [Int], permutation: [Int], elementSize: Int
     ) {
-        let rank = dims.count
-        let total = dims.reduce(1, *)
-        guard total > 0 else { return }
-        var inputStrides = [Int](repeating: 1, count: rank)
-        if rank > 1 {
-            for axis in stride(from: rank - 2, through: 0, by: -1) {
-                inputStrides[axis] = inputStrides[axis + 1] * dims[axis + 1]
-            }
-        }
-        let outDims = permutation.map { dims[$0] }
-        let strides = permutation.map { inputStrides[$0] }
-        var index = [Int](repeating: 0, count: rank)
-        var offset = 0
-        for out in 0..<total {
-            (y + out * elementSize).copyMemory(from: x + offset * elementSize, byteCount: elementSize)
-            var axis = rank - 1
-            while axis >= 0 {
-                index[axis] += 1
-                offset += strides[axis]
-                if index[axis] < outDims[axis] { break }
-                offset -= strides[axis] * outDims[axis]
-                index[axis] = 0
-                axis -= 1
-            }
-        }
+        let inputStrides = strides(dims)
+        stridedCopy(x, y, outDims: permutation.map { dims[$0] }, strides: permutation.map { inputStrides[$0] },
+                    offset: 0, elementSize: elementSize)
     }
 
     /// Float → int64 the way a C cast does for in-range values; NaN becomes 0 and out-of-range values saturate

@@ -65,6 +65,30 @@ enum Step: Sendable {
     /// ArrayFeatureExtractor: out[..., j] = data[..., indices[j]] along the last axis.
     case gatherLast(data: ValueID, dataDims: [Int], indices: ValueID, indexDims: [Int], output: ValueID,
                     outDims: [Int], elementSize: Int)
+    /// Concatenation along `axis` (inputs of equal rank, equal dims but on `axis`).
+    case concat(inputs: [ValueID], inputDims: [[Int]], output: ValueID, axis: Int, elementSize: Int)
+    /// out[i] = in[Σ (starts[k] + iₖ·steps[k])·strideₖ]: Slice, Split and Expand (step 0 repeats).
+    case strided(input: ValueID, inputDims: [Int], output: ValueID, outDims: [Int], starts: [Int], steps: [Int],
+                 elementSize: Int)
+    /// Gather along `axis`; indices are checked against the axis at run time.
+    case gather(data: ValueID, dataDims: [Int], indices: ValueID, indexDims: [Int], output: ValueID, axis: Int,
+                elementSize: Int)
+    /// A reduction over the contiguous axes first..<last.
+    case reduce(ReduceFunction, input: ValueID, output: ValueID, dims: [Int], first: Int, last: Int)
+    /// LayerNormalization over the axes from `axis` on.
+    case layerNorm(input: ValueID, output: ValueID, dims: [Int], axis: Int, scale: ValueID?, scaleCount: Int,
+                   bias: ValueID?, biasCount: Int, epsilon: Float)
+    /// Imputer: elements equal to `replaced` (or NaN when it is NaN) become values[column] (or values[0]).
+    case imputer(input: ValueID, output: ValueID, dims: [Int], replaced: Float, values: [Float])
+    /// Where: out = condition ≠ 0 ? x : y, the three broadcast to `outDims`.
+    case select(condition: ValueID, conditionDims: [Int], x: ValueID, xDims: [Int], y: ValueID, yDims: [Int],
+                output: ValueID, outDims: [Int], elementSize: Int)
+    /// ai.onnx.ml OneHotEncoder: each element's category (int64, or a float read as int64) becomes a row of
+    /// `classes` floats, 1 at its index in the category list; an unknown one gives zeros when `zeros`, else fails.
+    case oneHotEncode(input: ValueID, dims: [Int], output: ValueID, categories: [Int64: Int], classes: Int,
+                      zeros: Bool, fromFloat: Bool)
+    /// A tree ensemble over input [rows × features]: scores [rows × outputs] and, for a classifier, labels [rows].
+    case treeEnsemble(input: ValueID, scores: ValueID, labels: ValueID?, rowDims: [Int], forest: TreeForest)
 
     /// The values this step reads.
     var inputs: [ValueID] {
@@ -82,6 +106,15 @@ enum Step: Sendable {
         case .classifierHead(let scores, _, _, _, _, _, _, _, _, _): return [scores]
         case .normalizer(let input, _, _, _): return [input]
         case .gatherLast(let data, _, let indices, _, _, _, _): return [data, indices]
+        case .treeEnsemble(let input, _, _, _, _): return [input]
+        case .concat(let inputs, _, _, _, _): return inputs
+        case .oneHotEncode(let input, _, _, _, _, _, _): return [input]
+        case .select(let condition, _, let x, _, let y, _, _, _, _): return [condition, x, y]
+        case .strided(let input, _, _, _, _, _, _): return [input]
+        case .gather(let data, _, let indices, _, _, _, _): return [data, indices]
+        case .reduce(_, let input, _, _, _, _): return [input]
+        case .layerNorm(let input, _, _, _, let scale, _, let bias, _, _): return [input] + [scale, bias].compactMap { $0 }
+        case .imputer(let input, _, _, _, _): return [input]
         }
     }
 
@@ -100,6 +133,15 @@ enum Step: Sendable {
         case .classifierHead(_, let labelsOut, let scoresOut, _, _, _, _, _, _, _): return [labelsOut, scoresOut]
         case .normalizer(_, let output, _, _): return [output]
         case .gatherLast(_, _, _, _, let output, _, _): return [output]
+        case .treeEnsemble(_, let scores, let labels, _, _): return labels.map { [$0, scores] } ?? [scores]
+        case .concat(_, _, let output, _, _): return [output]
+        case .oneHotEncode(_, _, let output, _, _, _, _): return [output]
+        case .select(_, _, _, _, _, _, let output, _, _): return [output]
+        case .strided(_, _, let output, _, _, _, _): return [output]
+        case .gather(_, _, _, _, let output, _, _): return [output]
+        case .reduce(_, _, let output, _, _, _): return [output]
+        case .layerNorm(_, let output, _, _, _, _, _, _, _): return [output]
+        case .imputer(_, let output, _, _, _): return [output]
         }
     }
 }
@@ -263,6 +305,111 @@ extension Step {
                 // onnxruntime leaves a row unchanged when its norm is zero.
                 for j in 0..<columns { y[base + j] = norm == 0 ? x[base + j] : x[base + j] / norm }
             }
+
+        case .select(let condition, let conditionDims, let x, let xDims, let y, let yDims, let output, let outDims,
+                     let elementSize):
+            let dims = Dims.concrete(outDims, batch: batch)
+            let strides = [conditionDims, xDims, yDims].map {
+                Self.broadcastStrides(Dims.concrete($0, batch: batch), to: dims)
+            }
+            let total = dims.reduce(1, *)
+            let flag = ints(condition)
+            var index = [Int](repeating: 0, count: dims.count)
+            var offsets = [0, 0, 0]
+            for position in 0..<total {
+                let source = flag[offsets[0]] != 0 ? pointers[x] + offsets[1] * elementSize
+                    : pointers[y] + offsets[2] * elementSize
+                (pointers[output] + position * elementSize).copyMemory(from: source, byteCount: elementSize)
+                var axis = dims.count - 1
+                while axis >= 0 {
+                    index[axis] += 1
+                    for k in 0..<3 { offsets[k] += strides[k][axis] }
+                    if index[axis] < dims[axis] { break }
+                    for k in 0..<3 { offsets[k] -= strides[k][axis] * dims[axis] }
+                    index[axis] = 0
+                    axis -= 1
+                }
+            }
+
+        case .oneHotEncode(let input, let dims, let output, let categories, let classes, let zeros, let fromFloat):
+            let count = Dims.count(dims, batch: batch)
+            let y = floats(output)
+            y.initialize(repeating: 0, count: count * classes)
+            for i in 0..<count {
+                let value = fromFloat ? Kernels.saturatingInt64(floats(input)[i]) : ints(input)[i]
+                if let index = categories[value] {
+                    y[i * classes + index] = 1
+                } else if !zeros {
+                    throw StepFailure(reason: "OneHotEncoder: category \(value) is not one of the model's categories")
+                }
+            }
+
+        case .concat(let inputs, let inputDims, let output, let axis, let elementSize):
+            let shapes = inputDims.map { Dims.concrete($0, batch: batch) }
+            let outer = shapes.first.map { $0[..<axis].reduce(1, *) } ?? 0
+            let chunks = shapes.map { $0[axis...].reduce(1, *) * elementSize }
+            var target = pointers[output]
+            for o in 0..<outer {
+                for (input, chunk) in zip(inputs, chunks) {
+                    target.copyMemory(from: pointers[input] + o * chunk, byteCount: chunk)
+                    target += chunk
+                }
+            }
+
+        case .strided(let input, let inputDims, let output, let outDims, let starts, let steps, let elementSize):
+            let inputStrides = Kernels.strides(Dims.concrete(inputDims, batch: batch))
+            var offset = 0
+            for (start, stride) in zip(starts, inputStrides) { offset += start * stride }
+            Kernels.stridedCopy(pointers[input], pointers[output], outDims: Dims.concrete(outDims, batch: batch),
+                                strides: zip(inputStrides, steps).map { $0 * $1 }, offset: offset,
+                                elementSize: elementSize)
+
+        case .gather(let data, let dataDims, let indices, let indexDims, let output, let axis, let elementSize):
+            let shape = Dims.concrete(dataDims, batch: batch)
+            let outer = shape[..<axis].reduce(1, *), length = shape[axis]
+            let chunk = shape[(axis + 1)...].reduce(1, *) * elementSize
+            let count = Dims.count(indexDims, batch: batch)
+            let index = ints(indices)
+            for j in 0..<count where index[j] < -Int64(length) || index[j] >= Int64(length) {
+                throw StepFailure(reason: "Gather index \(index[j]) is outside -\(length)..<\(length)")
+            }
+            let source = pointers[data]
+            var target = pointers[output]
+            for o in 0..<outer {
+                for j in 0..<count {
+                    let row = index[j] < 0 ? Int(index[j]) + length : Int(index[j])
+                    target.copyMemory(from: source + (o * length + row) * chunk, byteCount: chunk)
+                    target += chunk
+                }
+            }
+
+        case .reduce(let function, let input, let output, let dims, let first, let last):
+            let shape = Dims.concrete(dims, batch: batch)
+            Kernels.reduce(function, floats(input), floats(output), outer: shape[..<first].reduce(1, *),
+                           length: shape[first..<last].reduce(1, *), inner: shape[last...].reduce(1, *))
+
+        case .layerNorm(let input, let output, let dims, let axis, let scale, let scaleCount, let bias, let biasCount,
+                        let epsilon):
+            let shape = Dims.concrete(dims, batch: batch)
+            let size = shape[axis...].reduce(1, *)
+            Kernels.layerNorm(floats(input), floats(output), rows: size == 0 ? 0 : shape.reduce(1, *) / size,
+                              size: size, epsilon: epsilon, scale: scale.map { UnsafePointer(floats($0)) },
+                              bias: bias.map { UnsafePointer(floats($0)) }, scaleCount: scaleCount,
+                              biasCount: biasCount)
+
+        case .imputer(let input, let output, let dims, let replaced, let values):
+            let shape = Dims.concrete(dims, batch: batch)
+            let columns = Swift.max(shape.last ?? 1, 1)
+            let x = floats(input), y = floats(output)
+            for i in 0..<shape.reduce(1, *) {
+                let v = x[i]
+                let missing = replaced.isNaN ? v.isNaN : v == replaced
+                y[i] = missing ? values[values.count == 1 ? 0 : i % columns] : v
+            }
+
+        case .treeEnsemble(let input, let scores, let labels, let rowDims, let forest):
+            forest.run(x: floats(input), rows: Dims.count(rowDims, batch: batch), scores: floats(scores),
+                       labels: labels.map { ints($0) }, threads: threads)
 
         case .gatherLast(let data, let dataDims, let indices, let indexDims, let output, let outDims,
                          let elementSize):

@@ -3,7 +3,7 @@
 // kernels ("gemm@packed") over the same layer shapes (the GEMM bounds). Prints TSV for Tools/bench/engine, which sets these figures beside onnxruntime's.
 //
 //   tensorwire-engine-bench --model PATH --name NAME [--batches 1,8,32,128] [--threads 2]
-//                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2] [--iterations N]
+//                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2] [--iterations N] [--variants K]
 //
 // Each (case, batch) is timed `repeats` times; a repeat runs enough iterations to last seconds/repeats, or exactly
 // `--iterations` (for instruction counts under callgrind, where timing is meaningless). Output rows: kind, name,
@@ -23,6 +23,8 @@ struct EngineBenchmark {
         var repeats = 7
         var seconds = 2.0
         var iterations: Int?
+        /// Distinct input batches run in turn, so that branch predictors cannot learn one batch (tree models).
+        var variants = 1
     }
 
     static func parse() -> Options {
@@ -39,6 +41,7 @@ struct EngineBenchmark {
             case "--repeats": options.repeats = max(1, Int(arguments.next() ?? "") ?? options.repeats)
             case "--seconds": options.seconds = Double(arguments.next() ?? "") ?? options.seconds
             case "--iterations": options.iterations = Int(arguments.next() ?? "").map { max(1, $0) }
+            case "--variants": options.variants = max(1, Int(arguments.next() ?? "") ?? 1)
             default:
                 print("unknown argument \(argument)")
                 exitWith(2)
@@ -133,13 +136,16 @@ struct EngineBenchmark {
                 let count = dims.reduce(1, *)
                 // Digits pixels are 0–16; other models get [-1, 1].
                 let scale: Float = options.name == "digits" ? 8 : 1
-                let values = (0..<count).map { _ in (random() + (scale > 1 ? 1 : 0)) * scale }
-                let tensor = Tensor(shape: Shape(dims), floats: values)
+                let tensors = (0..<options.variants).map { _ in
+                    Tensor(shape: Shape(dims), floats: (0..<count).map { _ in (random() + (scale > 1 ? 1 : 0)) * scale })
+                }
                 let context = model.makeContext(maxBatchSize: batch, gemmThreads: options.threads)
+                var turn = 0
                 let samples = try measure(
                     repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
                 ) {
-                    _ = try context.run([tensor])
+                    turn += 1
+                    _ = try context.run([tensors[turn % tensors.count]])
                 }
                 report(kind, options.name, batch, samples)
             }

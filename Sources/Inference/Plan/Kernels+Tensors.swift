@@ -1,0 +1,107 @@
+internal import Glibc
+
+// Kernels of the tensor-manipulation steps (Concat, Slice/Split/Expand, Gather, reductions, LayerNormalization,
+// Imputer): concrete sizes in, no allocation beyond an odometer of one index per axis.
+
+/// How a reduction combines the elements of its axes.
+enum ReduceFunction: Sendable, Equatable {
+    case sum, mean, max
+}
+
+extension Kernels {
+    /// Row-major element strides of concrete `dims`.
+    static func strides(_ dims: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: dims.count)
+        var running = 1
+        for axis in stride(from: dims.count - 1, through: 0, by: -1) {
+            strides[axis] = running
+            running *= dims[axis]
+        }
+        return strides
+    }
+
+    /// y[i₀, …] = x[offset + Σ iₖ·strides[k]] for every index of `outDims` (element strides; 0 repeats an element).
+    static func stridedCopy(
+        _ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, outDims: [Int], strides: [Int], offset: Int,
+        elementSize: Int
+    ) {
+        let rank = outDims.count
+        let total = outDims.reduce(1, *)
+        guard total > 0 else { return }
+        guard rank > 0 else {
+            y.copyMemory(from: x + offset * elementSize, byteCount: elementSize)
+            return
+        }
+        let inner = outDims[rank - 1]
+        let innerStride = strides[rank - 1]
+        var index = [Int](repeating: 0, count: rank)
+        var source = offset
+        var written = 0
+        while written < total {
+            if innerStride == 1 {
+                (y + written * elementSize).copyMemory(from: x + source * elementSize, byteCount: inner * elementSize)
+            } else {
+                for j in 0..<inner {
+                    (y + (written + j) * elementSize)
+                        .copyMemory(from: x + (source + j * innerStride) * elementSize, byteCount: elementSize)
+                }
+            }
+            written += inner
+            var axis = rank - 2
+            while axis >= 0 {
+                index[axis] += 1
+                source += strides[axis]
+                if index[axis] < outDims[axis] { break }
+                source -= strides[axis] * outDims[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+            if axis < 0 { break }
+        }
+    }
+
+    /// Reduces `length` elements spaced `inner` apart for every (outer, inner) position.
+    static func reduce(
+        _ function: ReduceFunction, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int,
+        length: Int, inner: Int
+    ) {
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = x + o * length * inner + i
+                var accumulator: Float = function == .max ? -.infinity : 0
+                for j in 0..<length {
+                    let v = base[j * inner]
+                    accumulator = function == .max ? (v > accumulator || v.isNaN ? v : accumulator) : accumulator + v
+                }
+                y[o * inner + i] = function == .mean ? accumulator / Float(Swift.max(length, 1)) : accumulator
+            }
+        }
+    }
+
+    /// LayerNormalization over the last `size` elements of each row: (x − mean) / √(var + ε) · scale + bias.
+    static func layerNorm(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, size: Int, epsilon: Float,
+        scale: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, scaleCount: Int, biasCount: Int
+    ) {
+        guard size > 0 else { return }
+        for row in 0..<rows {
+            let source = x + row * size, target = y + row * size
+            var mean: Float = 0
+            for j in 0..<size { mean += source[j] }
+            mean /= Float(size)
+            var variance: Float = 0
+            for j in 0..<size {
+                let d = source[j] - mean
+                variance += d * d
+            }
+            variance /= Float(size)
+            let inverse = 1 / (variance + epsilon).squareRoot()
+            for j in 0..<size {
+                var value = (source[j] - mean) * inverse
+                if let scale { value *= scale[scaleCount == 1 ? 0 : j] }
+                if let bias { value += bias[biasCount == 1 ? 0 : j] }
+                target[j] = value
+            }
+        }
+    }
+}
