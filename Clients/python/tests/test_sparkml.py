@@ -27,7 +27,8 @@ COLUMNS = ["a", "b", "c", "d"]
 MODELS = ["logreg", "linreg", "mlp", "dtree", "rf", "gbt"]
 # Every model in the client layout; the whole-pipeline layout once (its Concat is the same for every model).
 CASES = [(model, "client") for model in MODELS] + [("mlp", "model")]
-LOADS_TODAY = {("logreg", "client"), ("linreg", "client"), ("mlp", "client")}
+# Every case loads since the engine has tree ensembles and Concat (issue 23): a load failure fails the test.
+LOADS_TODAY = set(CASES)
 
 
 def estimator(name: str):
