@@ -77,6 +77,9 @@ for _ in $(seq 1 600); do
     kill -0 "$tracer" 2>/dev/null || break
     sleep 0.05
 done
+# strace detaches when it is killed and leaves its tracee running: the server itself is stopped too.
+traced=$(pgrep -P "$tracer" | head -1 || true)
+[ -n "$traced" ] && SERVER_PIDS+=("$traced")
 sealed_port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/sealed.log" | head -1)
 [ -n "$sealed_port" ] || { cat "$WORK/sealed.log" >&2; echo "sealed server did not start" >&2; exit 1; }
 writes=$(grep -E 'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|^[0-9]+ +(creat|rename|link|symlink|unlink|mkdir|truncate|ftruncate)' \

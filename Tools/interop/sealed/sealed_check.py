@@ -14,13 +14,14 @@ import json
 import os
 import re
 import sys
-import tempfile
 
 import grpc
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "Clients", "python"))
-import tensorwire_client  # noqa: E402  (the example client's stub generator and tensor helpers)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "Clients", "python", "src"))
+# The Python package's committed stubs and tensor helpers (Clients/python), from the source tree.
+from tensorwire import tensors  # noqa: E402
+from tensorwire.v1 import inference_pb2, inference_pb2_grpc  # noqa: E402
 
 
 def seal_from_doc(doc, model, key_file, out, chunk):
@@ -60,7 +61,7 @@ def compare(pb, grpc_pb, plain, sealed, fixtures, names):
             problems = []
             if list(got.outputs) != list(want.outputs):
                 problems.append("outputs differ from the plain model's")
-            outputs = {t.name: tensorwire_client.tensor_to_numpy(pb, t) for t in got.outputs}
+            outputs = {t.name: tensors.from_tensor(t) for t in got.outputs}
             for expected in record["outputs"]:
                 actual = outputs.get(expected["name"])
                 if actual is None:
@@ -86,23 +87,22 @@ def main(argv):
     command = argv[1]
     if command == "seal-from-doc":
         return seal_from_doc(*argv[2:7])
-    with tempfile.TemporaryDirectory() as out_dir:
-        pb, grpc_pb = tensorwire_client.generate_stubs(out_dir)
-        if command == "compare":
-            return compare(pb, grpc_pb, argv[2], argv[3], argv[4], argv[5:])
-        failures = 0
-        for item in argv[3:]:
-            name, _, want = item.partition("=")
-            info = get_model(pb, grpc_pb, argv[2], name)
-            if command == "getmodel":
-                ok = info.versions and all(v.sealed and v.sha256 == want for v in info.versions)
-                detail = [(v.version, v.sealed, v.sha256) for v in info.versions]
-            else:
-                ok = info.state == pb.MODEL_STATE_FAILED and want in info.versions[0].error
-                detail = info.versions[0].error if info.versions else info.error
-            print(("  ok   " if ok else "  FAIL ") + f"GetModel {name}: {detail}")
-            failures += not ok
-        return 1 if failures else 0
+    pb, grpc_pb = inference_pb2, inference_pb2_grpc
+    if command == "compare":
+        return compare(pb, grpc_pb, argv[2], argv[3], argv[4], argv[5:])
+    failures = 0
+    for item in argv[3:]:
+        name, _, want = item.partition("=")
+        info = get_model(pb, grpc_pb, argv[2], name)
+        if command == "getmodel":
+            ok = info.versions and all(v.sealed and v.sha256 == want for v in info.versions)
+            detail = [(v.version, v.sealed, v.sha256) for v in info.versions]
+        else:
+            ok = info.state == pb.MODEL_STATE_FAILED and want in info.versions[0].error
+            detail = info.versions[0].error if info.versions else info.error
+        print(("  ok   " if ok else "  FAIL ") + f"GetModel {name}: {detail}")
+        failures += not ok
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
