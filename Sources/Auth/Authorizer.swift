@@ -274,7 +274,7 @@ public struct Authorizer: Sendable {
     public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
         if publicActions.contains(action) { return .allowed("") }
         switch authenticate(credential: credential, now: now) {
-        case .success(let entry): return authorize(entry, action)
+        case .success(let entry): return Self.authorize(entry, action)
         case .failure(let refusal): return refusal.decision
         }
     }
@@ -301,11 +301,11 @@ public struct Authorizer: Sendable {
             }
             return .failure(Refusal(decision: .unauthenticated(reason)))
         }
-        return unexpired(entry, now: now)
+        return Self.unexpired(entry, now: now)
     }
 
     /// `entry` when it has not expired at `now`; the refusal naming its expiry otherwise.
-    func unexpired(_ entry: AuthEntry, now: WallTime) -> Result<AuthEntry, Refusal> {
+    static func unexpired(_ entry: AuthEntry, now: WallTime) -> Result<AuthEntry, Refusal> {
         if let expires = entry.expires, now.seconds >= expires {
             let when = WallTime(seconds: expires, nanoseconds: 0).rfc3339
             return .failure(Refusal(decision: .unauthenticated("the key \(entry.name) expired at \(when)")))
@@ -313,8 +313,8 @@ public struct Authorizer: Sendable {
         return .success(entry)
     }
 
-    /// The second half of `check`: whether one of `entry`'s scopes grants `action`.
-    public func authorize(_ entry: AuthEntry, _ action: AuthAction) -> AuthDecision {
+    /// The second half of `check`: whether one of `entry`'s scopes grants `action` (the entry alone decides).
+    public static func authorize(_ entry: AuthEntry, _ action: AuthAction) -> AuthDecision {
         for scope in entry.scopes where action.isGranted(by: scope) { return .allowed(entry.name) }
         return .permissionDenied(action.scopeNeeded)
     }

@@ -35,8 +35,8 @@ public final class KeyFileWatcher: Sendable {
     private let logger: Logger
     private struct State {
         var authorizer: Authorizer
-        /// Tokens that recently named an entry (see `authenticate`), cleared when the keys change.
-        var recent: [(token: [UInt8], entry: AuthEntry)] = []
+        /// `authorization` values that recently named an entry (see `authenticate`), cleared when the keys change.
+        var recent: [(value: [UInt8], entry: AuthEntry)] = []
         var nextRecent = 0
         var stamp: FileStamp?
         /// Bumped by start and stop; a scheduled poll of an older generation does nothing.
@@ -56,58 +56,80 @@ public final class KeyFileWatcher: Sendable {
     /// The authorizer in force.
     public var authorizer: Authorizer { state.withLock { $0.authorizer } }
 
-    /// How many recently accepted tokens `authenticate` remembers.
+    /// Whether `action` needs no credential, by the authorizer in force.
+    public func isPublic(_ action: AuthAction) -> Bool { state.withLock { $0.authorizer.isPublic(action) } }
+
+    /// How many recently accepted `authorization` values `authenticate` remembers.
     static let recentCapacity = 8
 
-    /// Authenticates with the authorizer in force, which it also returns (for the scope check that follows).
-    /// A client sends the same key on every request, so the last few tokens that named an entry are remembered:
-    /// a presented token is compared with every remembered one in constant time (`CRYPTO_memcmp`, no early exit;
-    /// only a length differs at once), and a match skips hashing and the digest lookup; expiry is still checked.
-    /// The memory holds plaintext tokens callers already sent (at most `recentCapacity`), and is emptied when the
-    /// key file reloads. Unknown tokens are never remembered.
+    /// The unexpired entry that a request's `authorization` value (`Bearer <key>`) or, without one, its verified
+    /// certificate identity names, by the authorizer in force. A client sends the same value on every request, so
+    /// the last few values that named an entry are remembered: a presented value is compared with every remembered
+    /// one in constant time (no early exit; only a length differs at once), and a match skips parsing, hashing and
+    /// the digest lookup; expiry is still checked. The memory holds values callers already sent (at most
+    /// `recentCapacity`), and is emptied when the key file reloads. Unknown keys are never remembered.
     public func authenticate(
-        _ credential: AuthCredential, now: WallTime
-    ) -> (authorizer: Authorizer, result: Result<AuthEntry, Authorizer.Refusal>) {
-        guard let bearer = credential.bearer else {
-            let authorizer = self.authorizer
-            return (authorizer, authorizer.authenticate(credential: credential, now: now))
+        authorization: String?, identity: String?, now: WallTime
+    ) -> Result<AuthEntry, Authorizer.Refusal> {
+        guard var presented = authorization else {
+            return authorizer.authenticate(credential: AuthCredential(authorization: nil, identity: identity), now: now)
         }
-        var presented = bearer
-        let (authorizer, remembered) = presented.withUTF8 { token in
-            state.withLock { state -> (Authorizer, AuthEntry?) in
+        // The authorizer is copied only when the value has to be looked up.
+        let lookup = presented.withUTF8 { value in
+            state.withLock { state -> RecentLookup in
                 var found: AuthEntry?
                 for recent in state.recent {
-                    let equal = recent.token.withUnsafeBytes { Crypto.constantTimeEquals($0, UnsafeRawBufferPointer(token)) }
+                    let equal = recent.value.withUnsafeBytes {
+                        Crypto.constantTimeEquals($0, UnsafeRawBufferPointer(value))
+                    }
                     if equal && found == nil { found = recent.entry }
                 }
-                return (state.authorizer, found)
+                if let found { return .remembered(found) }
+                return .unknown(state.authorizer)
             }
         }
-        if let remembered { return (authorizer, authorizer.unexpired(remembered, now: now)) }
+        let authorizer: Authorizer
+        switch lookup {
+        case .remembered(let entry): return Authorizer.unexpired(entry, now: now)
+        case .unknown(let current): authorizer = current
+        }
+        let credential = AuthCredential(authorization: presented, identity: identity)
         let result = authorizer.authenticate(credential: credential, now: now)
-        guard case .success(let entry) = result else { return (authorizer, result) }
+        guard credential.bearer != nil, case .success(let entry) = result else { return result }
         state.withLock { state in
             // Only while the keys that accepted it are still in force.
             guard state.authorizer.entries == authorizer.entries else { return }
-            let token = Array(bearer.utf8)
+            let value = Array(presented.utf8)
             if state.recent.count < Self.recentCapacity {
-                state.recent.append((token, entry))
+                state.recent.append((value, entry))
             } else {
-                state.recent[state.nextRecent] = (token, entry)
+                state.recent[state.nextRecent] = (value, entry)
                 state.nextRecent = (state.nextRecent + 1) % Self.recentCapacity
             }
         }
-        return (authorizer, result)
+        return result
     }
 
-    /// Decides with the authorizer in force.
-    public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
-        let authorizer = self.authorizer
-        if authorizer.isPublic(action) { return .allowed("") }
-        switch authenticate(credential, now: now).result {
-        case .success(let entry): return authorizer.authorize(entry, action)
+    /// Decides whether a request with this `authorization` value and certificate identity may do `action`, with
+    /// the authorizer in force.
+    public func check(authorization: String?, identity: String?, action: AuthAction, now: WallTime) -> AuthDecision {
+        if isPublic(action) { return .allowed("") }
+        switch authenticate(authorization: authorization, identity: identity, now: now) {
+        case .success(let entry): return Authorizer.authorize(entry, action)
         case .failure(let refusal): return refusal.decision
         }
+    }
+
+    /// `check` for a credential already parsed (a bearer token is presented as `Bearer <token>`).
+    public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
+        guard let bearer = credential.bearer else { return authorizer.check(credential: credential, action: action, now: now) }
+        return check(authorization: "Bearer " + bearer, identity: credential.identity, action: action, now: now)
+    }
+
+    /// What the memory of recent values answered: a remembered entry, or the authorizer to look the value up with.
+    private enum RecentLookup {
+        case remembered(AuthEntry)
+        case unknown(Authorizer)
     }
 
     /// Re-reads the file if it changed since the last read. Returns true when new keys took effect.

@@ -61,6 +61,7 @@ public final class HTTP2Session {
     @exclusivity(unchecked) private var headerBlockStreamID: Int32 = 0
     @exclusivity(unchecked) private var headerBlock: [HeaderField] = []
     @exclusivity(unchecked) private var headerBlockBytes = 0
+    @exclusivity(unchecked) private var repeatedValues = RepeatedHeaderValues()
     /// Σ of every stream's `outbound.count` (`queuedOutboundBytes`).
     @exclusivity(unchecked) private var totalQueuedOutbound = 0
 
@@ -399,7 +400,7 @@ public final class HTTP2Session {
             headerBlock.removeAll()
             return Self.temporalCallbackFailure
         }
-        headerBlock.append(HeaderField(HeaderStrings.name(name), HeaderStrings.value(value)))
+        headerBlock.append(HeaderField(HeaderStrings.name(name), repeatedValues.value(value)))
         return 0
     }
 

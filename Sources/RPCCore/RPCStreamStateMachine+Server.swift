@@ -93,6 +93,7 @@ extension RPCStreamStateMachine {
         var encoding: String?
         var acceptEncoding: String?
         var userAgent: String?
+        var authorization: String?
         // Dispatched on the name's UTF-8 length first (O(1) for native strings): a `switch` over the ten names made
         // every field pay up to ten failed string compares, each a runtime call (~1K instructions per RPC).
         for field in fields {
@@ -118,7 +119,12 @@ extension RPCStreamStateMachine {
                 } else if name == "grpc-timeout" {
                     timeoutValue = field.value
                 }
-            case 13: if name == "grpc-encoding" { encoding = field.value }
+            case 13:
+                if name == "grpc-encoding" {
+                    encoding = field.value
+                } else if name == "authorization" {
+                    authorization = field.value
+                }
             case 20: if name == "grpc-accept-encoding" { acceptEncoding = field.value }
             default: break
             }
@@ -157,7 +163,7 @@ extension RPCStreamStateMachine {
         }
         let metadata: Metadata
         do throws(MetadataError) {
-            metadata = try Metadata(headerFields: fields)
+            metadata = try Metadata(headerFields: fields, credentialsApart: true)
         } catch {
             return .reject(
                 rejectRequest(
@@ -201,7 +207,8 @@ extension RPCStreamStateMachine {
             timeout: timeout,
             encoding: requestEncoding,
             acceptedEncodings: acceptEncoding.map(Self.commaSeparated) ?? [],
-            userAgent: userAgent
+            userAgent: userAgent,
+            authorization: authorization
         )
         peerAcceptedEncodings = head.acceptedEncodings
         return .accept(head, requestComplete: endStream)

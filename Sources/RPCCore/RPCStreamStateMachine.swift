@@ -310,6 +310,9 @@ public struct RequestHead: Sendable, Hashable {
     public var acceptedEncodings: [String]
     /// `user-agent`; informational (W-22).
     public var userAgent: String?
+    /// `authorization`: a credential, kept out of `metadata` so that a handler that logs or forwards metadata never
+    /// carries a key (the server's access check reads it here).
+    public var authorization: String?
 
     public init(
         path: String,
@@ -320,7 +323,8 @@ public struct RequestHead: Sendable, Hashable {
         timeout: GRPCTimeout? = nil,
         encoding: String? = nil,
         acceptedEncodings: [String] = [],
-        userAgent: String? = nil
+        userAgent: String? = nil,
+        authorization: String? = nil
     ) {
         self.path = path
         self.authority = authority
@@ -331,6 +335,7 @@ public struct RequestHead: Sendable, Hashable {
         self.encoding = encoding
         self.acceptedEncodings = acceptedEncodings
         self.userAgent = userAgent
+        self.authorization = authorization
     }
 }
 

@@ -71,16 +71,9 @@ public struct AuthGate: Sendable {
         if case .open = rule { return inner }
         let origin = Self.origin(for: descriptor)
         return ServerMethodHandler { call in
-            if case .fixed(let action) = rule, keys.authorizer.isPublic(action) { return inner.begin(call) }
-            let authorization: String? = if case .string(let text) = call.metadata.first(forKey: "authorization") {
-                text
-            } else {
-                nil
-            }
-            let credential = AuthCredential(authorization: authorization, identity: call.peerIdentity)
+            if case .fixed(let action) = rule, keys.isPublic(action) { return inner.begin(call) }
             let entry: AuthEntry
-            let (authorizer, authenticated) = keys.authenticate(credential, now: wallClock())
-            switch authenticated {
+            switch keys.authenticate(authorization: call.authorization, identity: call.peerIdentity, now: wallClock()) {
             case .success(let found): entry = found
             case .failure(let refusal): return refuse(call, refusal.decision, origin)
             }
@@ -88,37 +81,67 @@ public struct AuthGate: Sendable {
             case .open:
                 return inner.begin(call)
             case .fixed(let action):
-                let decision = authorizer.authorize(entry, action)
+                let decision = Authorizer.authorize(entry, action)
                 guard case .allowed = decision else { return refuse(call, decision, origin) }
                 return inner.begin(call)
             case .infer(let field), .read(let field, _):
-                let observer = inner.begin(call)
-                let ended = EndedFlag()
-                return RequestObserver(
-                    onMessage: { bytes in
-                        guard !ended.value else { return }
-                        let model = Self.peekString(field: field, in: bytes)
-                        let action: AuthAction = switch rule {
-                        case .read(_, true) where model.isEmpty: .read(model: nil)
-                        case .read: .read(model: model)
-                        default: .infer(model: model)
-                        }
-                        let decision = authorizer.authorize(entry, action)
-                        guard case .allowed = decision else {
-                            // The call ends here; later messages of a stream are not handed on.
-                            ended.value = true
-                            _ = refuse(call, decision, origin)
-                            return
-                        }
-                        observer.onMessage(bytes)
-                    },
-                    onEnd: { if !ended.value { observer.onEnd() } })
+                // One object per call; each closure captures only it, so no closure context is allocated.
+                let gated = GatedCall(gate: self, call: call, inner: inner.begin(call), entry: entry, rule: rule,
+                                      field: field, origin: origin)
+                return RequestObserver(onMessage: { [gated] bytes in gated.message(bytes) },
+                                       onEnd: { [gated] in gated.end() })
             }
         }
     }
 
+    /// A model-scoped call after authentication: each request message is authorized for the model it names
+    /// before the handler sees it. Touched only on the call's loop thread (the observer's closures).
+    private final class GatedCall {
+        let gate: AuthGate
+        let call: ServerCall
+        let inner: RequestObserver
+        let entry: AuthEntry
+        let rule: MethodRule
+        let field: Int
+        let origin: RequestOrigin
+        /// The gate ended the call; later messages of a stream are not handed on.
+        var ended = false
+
+        init(gate: AuthGate, call: ServerCall, inner: RequestObserver, entry: AuthEntry, rule: MethodRule, field: Int,
+             origin: RequestOrigin) {
+            self.gate = gate
+            self.call = call
+            self.inner = inner
+            self.entry = entry
+            self.rule = rule
+            self.field = field
+            self.origin = origin
+        }
+
+        func message(_ bytes: [UInt8]) {
+            guard !ended else { return }
+            let model = AuthGate.peekString(field: field, in: bytes)
+            let action: AuthAction = switch rule {
+            case .read(_, true) where model.isEmpty: .read(model: nil)
+            case .read: .read(model: model)
+            default: .infer(model: model)
+            }
+            let decision = Authorizer.authorize(entry, action)
+            guard case .allowed = decision else {
+                ended = true
+                _ = gate.refuse(call, decision, origin)
+                return
+            }
+            inner.onMessage(bytes)
+        }
+
+        func end() {
+            if !ended { inner.onEnd() }
+        }
+    }
+
     /// Ends the call with the refusal's status and counts it.
-    private func refuse(_ call: ServerCall, _ decision: AuthDecision, _ origin: RequestOrigin) -> RequestObserver {
+    fileprivate func refuse(_ call: ServerCall, _ decision: AuthDecision, _ origin: RequestOrigin) -> RequestObserver {
         let error = Self.error(for: decision)
         metrics?.recordUnresolved(origin, code: error.code)
         call.annotate {
@@ -182,8 +205,7 @@ public struct AuthGate: Sendable {
     }
 
     func refusal(action: AuthAction, authorization: String?, identity: String?, origin: RequestOrigin) -> HTTPResponse? {
-        let credential = AuthCredential(authorization: authorization, identity: identity)
-        let decision = keys.check(credential: credential, action: action, now: wallClock())
+        let decision = keys.check(authorization: authorization, identity: identity, action: action, now: wallClock())
         if case .allowed = decision { return nil }
         let error = Self.error(for: decision)
         metrics?.recordUnresolved(origin, code: error.code)
@@ -204,9 +226,4 @@ public struct AuthGate: Sendable {
         default: .httpKServe
         }
     }
-}
-
-/// Whether the gate ended a streaming call; touched only on the call's loop thread (the observer's closures).
-private final class EndedFlag {
-    var value = false
 }

@@ -153,6 +153,9 @@ public final class ServerCall: Sendable {
     /// Custom request metadata.
     public var metadata: Metadata { head.metadata }
 
+    /// The request's `authorization` header (not part of `metadata`).
+    public var authorization: String? { head.authorization }
+
     /// Adds what the handler knows (model, version, batch facts, request id) to the request's summary (the access
     /// line, the metrics). Any thread; skipped when the server collects no summaries.
     public func annotate(_ body: (inout RequestAnnotations) -> Void) {

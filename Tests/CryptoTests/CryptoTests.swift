@@ -27,5 +27,15 @@ internal import Testing
         #expect(Crypto.constantTimeEquals([1, 2, 3], [1, 2, 3]))
         #expect(!Crypto.constantTimeEquals([1, 2, 3], [1, 2, 4]))
         #expect(!Crypto.constantTimeEquals([1, 2, 3], [1, 2]))
+        // Eight bytes at a time, then the tail: a difference in any byte of any length is found.
+        for length in [1, 7, 8, 9, 16, 17, 56] {
+            let base = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(Crypto.constantTimeEquals(base, base))
+            for position in 0..<length {
+                var changed = base
+                changed[position] ^= 0x80
+                #expect(!Crypto.constantTimeEquals(base, changed), "length \(length), byte \(position)")
+            }
+        }
     }
 }

@@ -37,6 +37,30 @@ import HTTPTypes
         #expect(pair.client.openStreamCount == 0)
     }
 
+    @Test func repeatedLongHeaderValuesArriveIntactOnEveryRequest() throws {
+        // The session keeps the last few longer values it received (RepeatedHeaderValues): a value sent again must
+        // come out equal, and one of the same length that differs in any byte must not be mistaken for it.
+        let pair = try InMemoryPair()
+        let key = "Bearer twk_" + String(repeating: "a", count: 40)
+        var sent: [String] = [key, key]
+        for position in [7, 30, key.utf8.count - 1] {
+            var bytes = Array(key.utf8)
+            bytes[position] = UInt8(ascii: "b")
+            sent += [String(decoding: bytes, as: UTF8.self), key]
+        }
+        sent += (0..<6).map { "x-value-number-\($0)-" + String(repeating: "z", count: 20) } + [key, "short", key]
+        for value in sent {
+            let id = try pair.client.sendRequest(headers: grpcRequest(extra: [HeaderField("authorization", value)]))
+            try pair.client.finish(streamID: id)
+            try pair.pump()
+            let received = pair.takeServerEvents().compactMap { event -> String? in
+                guard case .headers(id, let headers, .request, _) = event else { return nil }
+                return headers.first { $0.name == "authorization" }?.value
+            }
+            #expect(received == [value])
+        }
+    }
+
     @Test func trailersOnlyResponseIsOneHeadersFrameWithEndStream() throws {
         let pair = try InMemoryPair()
         let id = try pair.client.sendRequest(headers: grpcRequest(path: "/no.Such/Method"), endStream: true)

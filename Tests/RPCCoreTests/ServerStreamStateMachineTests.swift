@@ -29,6 +29,28 @@ import HTTPTypes
         #expect(machine.kind == .bidirectionalStreaming)
     }
 
+    @Test func authorizationIsCarriedApartFromTheMetadata() throws {
+        let (_, action) = try RPCStreamStateMachine.server(extra: [
+            HeaderField("authorization", "Bearer k-1"), HeaderField("x-custom", "v"),
+        ])
+        guard case .accept(let head, _, _) = action else {
+            Issue.record("\(action)")
+            return
+        }
+        #expect(head.authorization == "Bearer k-1")
+        // A handler that logs or forwards its metadata never carries the credential.
+        #expect(head.metadata.map(\.key) == ["x-custom"])
+        // Without one, nothing is made up; a client's metadata may still carry it (Metadata keeps it by default).
+        let (_, bare) = try RPCStreamStateMachine.server(extra: [])
+        guard case .accept(let plain, _, _) = bare else {
+            Issue.record("\(bare)")
+            return
+        }
+        #expect(plain.authorization == nil)
+        let parsed = try Metadata(headerFields: [HeaderField("authorization", "Bearer k-1")])
+        #expect(parsed.map(\.key) == ["authorization"])
+    }
+
     @Test func hostStandsInForMissingAuthority() throws {
         var machine = RPCStreamStateMachine(server: Fixtures.configuration)
         let fields = Fixtures.requestHeaders().filter { $0.name != ":authority" } + [HeaderField("host", "h:1")]

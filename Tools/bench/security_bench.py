@@ -13,7 +13,7 @@ grpcio call that must return OK with the probabilities. The server runs on CPU 0
 (taskset) unless --no-pin; each row records the client's and the server's CPU as a share of one core, and a client at or near
 100% is the limit of that figure. Figures are reported, never asserted.
 
-usage: security_bench.py --server PATH [--rounds N] [--seconds S] [--no-pin]"""
+usage: security_bench.py --server PATH [--rounds N] [--seconds S] [--no-pin] [--parts tls,auth,handshake]"""
 
 import argparse
 import csv
@@ -191,7 +191,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=1 if os.environ.get("BENCH_QUICK") else 3)
     parser.add_argument("--seconds", type=float, default=2.0 if os.environ.get("BENCH_QUICK") else 4.0)
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--parts", default="tls,auth,handshake", help="any of tls,auth,handshake")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     pin = not args.no_pin and os.cpu_count() and os.cpu_count() >= 2
     args.server_prefix = ["taskset", "-c", "0"] if pin else []
     args.client_prefix = ["taskset", "-c", "1"] if pin else []
@@ -213,6 +215,7 @@ def main():
         ("auth", "no keys", [], "http", [], {}),
         ("auth", "--auth-keys", ["--auth-keys", keys], "http", ["authorization: Bearer " + KEY], {"key": KEY}),
     ]
+    configs = [c for c in configs if c[0] in parts]
     rows = []
     for round_index in range(args.rounds):
         order = configs if round_index % 2 == 0 else [c for pair in zip(configs[1::2], configs[0::2]) for c in pair]
@@ -225,7 +228,8 @@ def main():
             finally:
                 stop(process)
             rows.append(dict(part=part, config=name, round=round_index + 1, **figures))
-        for name in (["tensorwire", "nghttpd"] if round_index % 2 == 0 else ["nghttpd", "tensorwire"]):
+        for name in ([] if "handshake" not in parts else
+                     ["tensorwire", "nghttpd"] if round_index % 2 == 0 else ["nghttpd", "tensorwire"]):
             process, port = (start_tensorwire(args, workdir, tls_flags) if name == "tensorwire"
                              else start_nghttpd(args, workdir))
             try:
@@ -252,20 +256,21 @@ def main():
             row["server_cpu_us_per_req"], "%.0f" % row["server_instructions_per_req"]
             if row["server_instructions_per_req"] != "" else "-"))
 
-    def ratio(part, numerator, denominator, key="rate"):
+    def ratio(part, numerator, denominator, key="rate", digits=2):
         values = []
         for r in range(1, args.rounds + 1):
             top = [x[key] for x in rows if x["part"] == part and x["config"] == numerator and x["round"] == r]
             bottom = [x[key] for x in rows if x["part"] == part and x["config"] == denominator and x["round"] == r]
             if top and bottom and top[0] != "" and bottom[0]:
                 values.append(top[0] / bottom[0])
-        return "%.2fx [%.2f-%.2f]" % (statistics.median(values), min(values), max(values)) if values else "-"
+        return "%.*fx [%.*f-%.*f]" % (digits, statistics.median(values), digits, min(values), digits,
+                                      max(values)) if values else "-"
 
     print("TLS / plaintext unary rate:       %s (target >= 0.7x)" % ratio("tls", "tls", "plaintext"))
-    print("--auth-keys / no keys unary rate: %s (target >= 0.97x)" % ratio("auth", "--auth-keys", "no keys"))
+    print("--auth-keys / no keys unary rate: %s (target >= 0.97x)" % ratio("auth", "--auth-keys", "no keys", digits=3))
     print("--auth-keys / no keys server instructions per request: %s; server CPU per request: %s" % (
-        ratio("auth", "--auth-keys", "no keys", "server_instructions_per_req"),
-        ratio("auth", "--auth-keys", "no keys", "server_cpu_us_per_req")))
+        ratio("auth", "--auth-keys", "no keys", "server_instructions_per_req", 3),
+        ratio("auth", "--auth-keys", "no keys", "server_cpu_us_per_req", 3)))
     print("handshakes/s tensorwire / nghttpd: %s" % ratio("handshake", "tensorwire", "nghttpd"))
 
 
