@@ -132,6 +132,28 @@ struct FieldSectionScanner {
         }
     }
 
+    /// The end of the run of bytes from `start` (before `end`) that `step` would each answer with `.byte` and no
+    /// change of state: value bytes (HTAB, SP, VCHAR, obs-text) inside a value, or token bytes inside a name once
+    /// neither framing name can still match (`nameLength` counts them). `start` when there is none (in any other
+    /// state every byte goes through `step`).
+    mutating func plainRun(_ input: UnsafeRawBufferPointer, from start: Int, upTo end: Int) -> Int {
+        var index = start
+        switch state {
+        case .value:
+            while index < end {
+                let byte = input[index]
+                guard byte == ASCII.tab || (byte >= 0x20 && byte != 0x7F) else { break }
+                index += 1
+            }
+        case .name where !mayBeContentLength && !mayBeTransferEncoding:
+            while index < end, ASCII.isTokenChar(input[index]) { index += 1 }
+            nameLength += index - start
+        default:
+            break
+        }
+        return index
+    }
+
     /// One more name byte against the two framing names (ASCII case ignored).
     private mutating func matchName(_ byte: UInt8) {
         let lower = ASCII.lowercased(byte)

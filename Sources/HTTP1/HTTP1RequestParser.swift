@@ -42,11 +42,14 @@ public final class HTTP1RequestParser {
     /// True while inside `http_parser_execute`; guards against re-entry.
     private var insideLibrary = false
 
-    // What the callbacks collect during one message (`startMessage` resets it).
+    // What the callbacks collect during one message (`parseHead` resets it). The head is handed to libhttp-parser
+    // from the pre-scan's buffer, so its spans are kept as positions in that buffer (no copy per field).
     fileprivate var events: [HTTP1ParserEvent] = []
-    fileprivate var url: [UInt8] = []
-    fileprivate var fieldNames: [[UInt8]] = []
-    fileprivate var fieldValues: [[UInt8]] = []
+    /// The head buffer while libhttp-parser reads it; nil otherwise (a span callback then is a disagreement).
+    fileprivate var headBuffer: UnsafeRawBufferPointer?
+    fileprivate var url: Range<Int>?
+    fileprivate var fieldNames: [Range<Int>] = []
+    fileprivate var fieldValues: [Range<Int>] = []
     fileprivate var headersComplete = false
     fileprivate var messageComplete = false
     fileprivate var bodyBytes = 0
@@ -150,15 +153,17 @@ public final class HTTP1RequestParser {
     /// the head goes out.
     private func parseHead() throws(HTTP1ParseError) {
         http_parser_init(parser, HTTP_REQUEST)
-        url = []
-        fieldNames = []
-        fieldValues = []
+        url = nil
+        fieldNames.removeAll(keepingCapacity: true)
+        fieldValues.removeAll(keepingCapacity: true)
         headersComplete = false
         messageComplete = false
         bodyBytes = 0
         let head = scanner.bytes
         let result: Result<Void, HTTP1ParseError> = head.withUnsafeBytes { raw in
-            Result { () throws(HTTP1ParseError) in try execute(raw) }
+            headBuffer = raw
+            defer { headBuffer = nil }
+            return Result { () throws(HTTP1ParseError) in try execute(raw) }
         }
         try result.get()
         guard headersComplete else { throw Self.disagreement("libhttp-parser did not finish the head") }
@@ -221,7 +226,8 @@ public final class HTTP1RequestParser {
             throw Self.disagreement("version")
         }
         guard method.utf8.elementsEqual(head[..<scanner.methodEnd]) else { throw Self.disagreement("method") }
-        guard url.elementsEqual(head[scanner.targetRange]) else { throw Self.disagreement("request target") }
+        // Both read the same buffer, so agreeing on a span means agreeing on its position, not only its bytes.
+        guard url == scanner.targetRange else { throw Self.disagreement("request target") }
         guard fieldNames.count == scanner.fields.count, fieldValues.count == fieldNames.count else {
             throw Self.disagreement("\(fieldNames.count) header fields, not \(scanner.fields.count)")
         }
@@ -229,12 +235,13 @@ public final class HTTP1RequestParser {
         headers.reserveCapacity(fieldNames.count)
         for (index, field) in scanner.fields.enumerated() {
             // libhttp-parser drops the whitespace before a value but keeps the whitespace after it.
-            let value = ASCII.trimmed(fieldValues[index][...])
-            guard fieldNames[index].elementsEqual(head[field.name]), value.elementsEqual(head[field.value]) else {
+            let trimmed = ASCII.trimmed(head[fieldValues[index]])
+            // An empty value has no position to agree on (the library may report none at all).
+            let sameValue = trimmed.isEmpty ? field.value.isEmpty : trimmed.startIndex..<trimmed.endIndex == field.value
+            guard fieldNames[index] == field.name, sameValue else {
                 throw Self.disagreement("header field \(index + 1)")
             }
-            headers.append(
-                HeaderField(String(decoding: fieldNames[index], as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            headers.append(HeaderField(Self.string(head[field.name]), Self.string(head[field.value])))
         }
         let flags = parser.pointee.flags
         let chunked = flags & F_CHUNKED.rawValue != 0
@@ -243,9 +250,14 @@ public final class HTTP1RequestParser {
         guard chunked == facts.isChunked else { throw Self.disagreement("chunked") }
         guard contentLength == facts.contentLength else { throw Self.disagreement("Content-Length") }
         return HTTP1RequestHead(
-            method: method, target: String(decoding: url, as: UTF8.self), versionMinor: facts.versionMinor,
+            method: method, target: Self.string(head[scanner.targetRange]), versionMinor: facts.versionMinor,
             headers: headers, keepAlive: facts.keepAlive, expectsContinue: facts.expectsContinue,
             contentLength: contentLength, isChunked: chunked)
+    }
+
+    /// The text of head bytes (UTF-8, invalid sequences repaired), decoded from the contiguous slice at once.
+    private static func string(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
     }
 
     /// A request the two parsers read differently. Both accepted it byte by byte, so this means a gap in the
@@ -277,9 +289,28 @@ private func received(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBu
     UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)
 }
 
+/// Where a span a callback reports lies in the head buffer; nil when there is no head buffer or the span is not in
+/// it (the callback then stops the library with a disagreement).
+private func headSpan(_ owner: HTTP1RequestParser, _ at: UnsafePointer<CChar>?, _ length: Int) -> Range<Int>? {
+    guard let buffer = owner.headBuffer, let base = buffer.baseAddress, let at, length >= 0 else { return nil }
+    let start = UnsafeRawPointer(at) - base
+    guard start >= 0, start <= buffer.count, length <= buffer.count - start else { return nil }
+    return start..<start + length
+}
+
+/// `span` joined to `previous` (a span the library split at a buffer end must continue where it stopped).
+private func extend(_ previous: Range<Int>?, _ span: Range<Int>) -> Range<Int>? {
+    guard let previous else { return span }
+    return previous.upperBound == span.lowerBound ? previous.lowerBound..<span.upperBound : nil
+}
+
 private func onURL(_ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
     guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    owner.url.append(contentsOf: received(at, length))
+    guard let span = headSpan(owner, at, length), let url = extend(owner.url, span) else {
+        owner.callbackError = HTTP1RequestParser.disagreement("the request target is not one span of the head")
+        return 1
+    }
+    owner.url = url
     return 0
 }
 
@@ -289,8 +320,12 @@ private func onHeaderField(
     guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
     // Trailer fields (after the head) were checked by the ChunkedScanner and are dropped.
     guard !owner.headersComplete else { return 0 }
-    owner.fieldNames.append(Array(received(at, length)))
-    owner.fieldValues.append([])
+    guard let span = headSpan(owner, at, length) else {
+        owner.callbackError = HTTP1RequestParser.disagreement("a header name outside the head")
+        return 1
+    }
+    owner.fieldNames.append(span)
+    owner.fieldValues.append(span.upperBound..<span.upperBound)
     return 0
 }
 
@@ -299,11 +334,20 @@ private func onHeaderValue(
 ) -> Int32 {
     guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
     guard !owner.headersComplete else { return 0 }
-    guard !owner.fieldValues.isEmpty else {
+    guard let last = owner.fieldValues.indices.last else {
         owner.callbackError = HTTP1RequestParser.disagreement("a header value without a name")
         return 1
     }
-    owner.fieldValues[owner.fieldValues.count - 1].append(contentsOf: received(at, length))
+    // The value's first span replaces the empty placeholder after its name; a later one must continue it.
+    let current = owner.fieldValues[last]
+    guard let span = headSpan(owner, at, length),
+        let value = current.isEmpty && current.lowerBound == owner.fieldNames[last].upperBound
+            ? span : extend(current, span)
+    else {
+        owner.callbackError = HTTP1RequestParser.disagreement("a header value that is not one span of the head")
+        return 1
+    }
+    owner.fieldValues[last] = value
     return 0
 }
 

@@ -85,6 +85,13 @@ public struct HTTP1ResponseHead: Sendable, Equatable {
     }
 
     private static func appendSafe(_ bytes: String.UTF8View, to buffer: inout [UInt8]) {
+        // Copied at once when no byte needs replacing (the usual case; byte by byte cost ~25 instructions a byte).
+        let copied = bytes.withContiguousStorageIfAvailable { text -> Bool in
+            guard !text.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 }) else { return false }
+            buffer.append(contentsOf: text)
+            return true
+        } ?? false
+        guard !copied else { return }
         for byte in bytes {
             buffer.append(byte == ASCII.cr || byte == ASCII.lf || byte == 0 ? ASCII.space : byte)
         }

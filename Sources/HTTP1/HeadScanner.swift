@@ -60,8 +60,21 @@ struct HeadScanner {
     /// Scans `input` from `start` until the head ends; returns the index just after its last byte, or nil when
     /// every byte was taken and the head is not complete yet.
     mutating func consume(_ input: UnsafeRawBufferPointer, from start: Int) throws(HTTP1ParseError) -> Int? {
+        if bytes.isEmpty { bytes.reserveCapacity(min(limits.maxHeadBytes, 1024)) }
         var index = start
         while index < input.count {
+            if state == .fields {
+                // A run of bytes the field scanner would pass one by one without a state change (inside a value,
+                // or a name whose framing match is settled) is checked and copied at once; the byte that ends the
+                // run, and any byte past the head limit, still goes through `step`.
+                let budget = limits.maxHeadBytes - receivedBytes
+                let run = fieldSection.plainRun(input, from: index, upTo: min(input.count, index + max(budget, 0)))
+                if run > index {
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<run]))
+                    index = run
+                    if index >= input.count { break }
+                }
+            }
             let byte = input[index]
             index += 1
             if try step(byte) { return index }

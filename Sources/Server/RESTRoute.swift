@@ -34,11 +34,12 @@ public enum RESTRoute: Sendable, Equatable {
 
     /// The route for `method` and `path` (the target without its query).
     public static func match(method: String, path: Substring) throws(Miss) -> RESTRoute {
-        let raw = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        // Split on the UTF-8 bytes: splitting the Substring compared Characters (~15K instructions a request).
+        let raw = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         var segments: [String] = []
         segments.reserveCapacity(raw.count)
         for piece in raw {
-            guard let decoded = percentDecoded(piece) else {
+            guard let decoded = percentDecoded(Substring(piece)) else {
                 throw Miss(status: 400, message: "the path \(String(path).prefix(200)) is not valid percent-encoding",
                            allowed: [])
             }

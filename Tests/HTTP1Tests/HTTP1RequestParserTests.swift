@@ -24,6 +24,34 @@ import Testing
         }
     }
 
+    @Test func fieldValuesKeepTheirBytesAtEverySplit() throws {
+        // The head's fields are taken by position from the pre-scan's buffer, and long runs of name and value
+        // bytes are scanned at once: empty values, whitespace around values, obs-text, a long name and a long
+        // value must come out the same however the head arrives.
+        let long = String(repeating: "v", count: 300)
+        let head = "POST /v2/models/m%20x/infer?q=1 HTTP/1.1\r\nHost: x:1\r\nX-Empty:\r\nX-Spaces:   \r\n"
+            + "X-Padded: \t a b \t\r\nX-Obs: caf\u{e9}\r\nX-" + String(repeating: "n", count: 40) + ": " + long
+            + "\r\nContent-Length: 2\r\n\r\nok"
+        let bytes = Array(head.utf8)
+        let expected: [HeaderField] = [
+            HeaderField("Host", "x:1"), HeaderField("X-Empty", ""), HeaderField("X-Spaces", ""),
+            HeaderField("X-Padded", "a b"), HeaderField("X-Obs", "caf\u{e9}"),
+            HeaderField("X-" + String(repeating: "n", count: 40), long), HeaderField("Content-Length", "2"),
+        ]
+        for split in [1, 20, 45, 60, 90, 200, bytes.count - 3, bytes.count - 1] {
+            let parser = HTTP1RequestParser()
+            var events = try parser.feed(Array(bytes[..<split]))
+            events += try parser.feed(Array(bytes[split...]))
+            guard case .head(let request)? = events.first else {
+                Issue.record("split at \(split): \(events)")
+                continue
+            }
+            #expect(request.target == "/v2/models/m%20x/infer?q=1")
+            #expect(request.headers == expected, "split at \(split)")
+            #expect(HTTP1ParserEvent.joiningBodies(Array(events.dropFirst())) == [.body(Array("ok".utf8)), .end])
+        }
+    }
+
     @Test func eventsComeOutInWireOrder() throws {
         let events = try HTTP1RequestParser().feed(Self.getRequest + Self.postRequest)
         guard events.count == 5, case .head(let first) = events[0], case .head(let second) = events[2] else {
