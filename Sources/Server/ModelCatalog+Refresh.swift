@@ -1,7 +1,6 @@
 // Sources/Server/ModelCatalog+Refresh.swift: live model updates, as a repository poll or SIGHUP finds them.
 
 internal import Batching
-internal import Foundation
 internal import Inference
 internal import Locks
 internal import Logging
@@ -48,10 +47,8 @@ extension ModelCatalog {
             let configPath = directory + "/" + name + "/" + RepositoryScanner.configFileName
             if content.config != nil {
                 do throws(ModelLoadError) {
-                    guard let data = FileManager.default.contents(atPath: configPath) else {
-                        throw ModelLoadError(file: configPath, node: nil, op: nil, reason: "cannot be read")
-                    }
-                    config = try ModelConfig(json: [UInt8](data), file: configPath, defaults: source.defaults)
+                    config = try ModelConfig(json: ModelConfig.readFile(configPath), file: configPath,
+                                             defaults: source.defaults)
                 } catch {
                     let reason = error.description
                     logger.error("model \(name): FAILED to reload, still serving "

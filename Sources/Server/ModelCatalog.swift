@@ -1,7 +1,6 @@
 public import Batching
 public import Clocks
 public import Crypto
-internal import Foundation
 public import Inference
 internal import Locks
 public import Logging
@@ -376,7 +375,7 @@ public final class ModelCatalog: Sendable {
     /// directory cannot be listed.
     public func repositoryModelNames() -> [String] {
         guard let directory = source.directory else { return ["digits"] }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let names = RepositoryFiles.contents(ofDirectory: directory) ?? []
         return names.filter { !$0.hasPrefix(".") && Self.isDirectory(directory + "/" + $0) }.sorted()
     }
 
@@ -486,10 +485,7 @@ public final class ModelCatalog: Sendable {
             maxModelBytes: source.maxModelBytes, gemm: source.gemm, keys: source.modelKeys)
     }
 
-    static func isDirectory(_ path: String) -> Bool {
-        var flag: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
-    }
+    static func isDirectory(_ path: String) -> Bool { RepositoryFiles.isDirectory(path) }
 
     /// Stops every batcher: queued work is finished (`drain`) or failed, and the instance threads are joined.
     /// Waits for a load or unload in progress; later loads are refused.

@@ -3,8 +3,8 @@
 // tests give it a fake one.
 
 internal import Crypto
-internal import Foundation
 internal import Glibc
+internal import Inference
 internal import Locks
 
 /// One file as one scan saw it: its `stat` identity and its content digest. Two observations are equal only when the
@@ -170,9 +170,8 @@ final class LocalRepositoryFileSystem: RepositoryFileSystem {
     }
 
     func list(_ path: String) -> [String]? {
-        var flag: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &flag), flag.boolValue else { return nil }
-        return try? FileManager.default.contentsOfDirectory(atPath: path)
+        guard RepositoryFiles.isDirectory(path) else { return nil }
+        return RepositoryFiles.contents(ofDirectory: path)
     }
 
     func observe(_ path: String) -> FileObservation? {
@@ -188,11 +187,32 @@ final class LocalRepositoryFileSystem: RepositoryFileSystem {
         if let known = digests.withLock({ $0[path] }), known.sameIdentity(as: observation) {
             return known
         }
-        if observation.size <= Int64(maxFileBytes), let data = FileManager.default.contents(atPath: path) {
-            observation.digest = data.withUnsafeBytes { Crypto.sha256($0) }
+        if observation.size <= Int64(maxFileBytes), let digest = Self.streamedDigest(path) {
+            observation.digest = digest
         }
         digests.withLock { $0[path] = observation }
         return observation
+    }
+}
+
+extension LocalRepositoryFileSystem {
+    /// SHA-256 of the file at `path`, read in 1 MiB pieces (a model file is never held whole for its digest); nil
+    /// when it cannot be read.
+    static func streamedDigest(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let hasher = SHA256Hasher()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if got == 0 { return hasher.finish() }
+            chunk.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+        }
     }
 }
 

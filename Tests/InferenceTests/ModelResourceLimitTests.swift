@@ -18,6 +18,28 @@ import Testing
         }
     }
 
+    @Test func configFileOverItsLimitIsRefusedBeforeItIsRead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tw-config-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let small = directory + "/config.json", large = directory + "/large.json"
+        try Data("{\"max_batch_size\": 8}".utf8).write(to: URL(fileURLWithPath: small))
+        try Data(repeating: 0x20, count: ModelConfig.maxFileBytes + 1).write(to: URL(fileURLWithPath: large))
+        #expect(try ModelConfig.readFile(small) == Array("{\"max_batch_size\": 8}".utf8))
+        #expect(throws: ModelLoadError.self) { try ModelConfig.readFile(large) }
+        do {
+            _ = try ModelConfig.readFile(large)
+        } catch {
+            #expect(error.file == large && error.reason.contains("over the 1 MiB"))
+        }
+        do {
+            _ = try ModelConfig.readFile(directory + "/missing.json")
+            Issue.record("a missing config.json was read")
+        } catch {
+            #expect(error.reason == "cannot be read")
+        }
+    }
+
     /// x[N, width] → Relu → y: the issue's 200-byte model at width 2^28.
     static func wideRelu(width: Int64) -> ONNXModel {
         ModelBuilder.model(
