@@ -62,6 +62,11 @@ enum KServeTensors {
         return names
     }
 
+    /// Whether an input of `type` accepts `datatype`: `acceptedNames(for:)` holds its name (BF16 only for FP32).
+    static func accepts(_ datatype: Datatype, for type: DataType) -> Bool {
+        datatype.name == "BF16" ? type == .float32 : TensorConversion.accepts(datatype.wire, for: type)
+    }
+
     static func invalid(_ message: String) -> RPCError {
         RPCError(code: .invalidArgument, message: message)
     }
@@ -101,7 +106,7 @@ enum KServeTensors {
                 throw invalid("input '\(input.name)' for model '\(model)': unknown datatype '\(input.datatype)' (datatypes: \(names))")
             }
             let spec = signature.first { $0.name == input.name } ?? (signature.count == 1 && input.name.isEmpty ? signature.first : nil)
-            if let spec, !acceptedNames(for: spec.dataType).contains(type.name) {
+            if let spec, !accepts(type, for: spec.dataType) {
                 let accepted = acceptedNames(for: spec.dataType)
                 throw invalid(
                     "input '\(input.name)' for model '\(model)': datatype \(type.name) is not accepted; "
@@ -306,7 +311,11 @@ enum KServeTensors {
             bytes = encodeBytesElements(tensor.stringData)
         default:
             output.datatype = "FP32"
+            #if _endian(little)
+            bytes = tensor.floatData.withUnsafeBytes { Array($0) }  // already the wire's byte order: one copy
+            #else
             bytes = littleEndianBytes(tensor.floatData.map(\.bitPattern))
+            #endif
         }
         return (output, bytes)
     }

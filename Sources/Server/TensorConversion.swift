@@ -21,6 +21,26 @@ enum TensorConversion {
         }
     }
 
+    /// Whether `acceptedWireTypes(for: type)` holds `wire`, without building the list (checked on every request).
+    static func accepts(_ wire: WireType, for type: DataType) -> Bool {
+        // Exhaustive over the engine's types, so a new one must be added here as in `acceptedWireTypes`
+        // (TensorConversionTests compares the two for every pair).
+        switch type {
+        case .float32:
+            switch wire {
+            case .float32, .float64, .int32, .int64, .int8, .int16, .uint8, .uint16, .uint32, .uint64, .float16: true
+            default: false
+            }
+        case .int64:
+            switch wire {
+            case .int64, .int32, .int8, .int16, .uint8, .uint16, .uint32, .uint64: true
+            default: false
+            }
+        case .string:
+            wire == .string
+        }
+    }
+
     static func wireType(of type: DataType) -> WireType {
         switch type {
         case .float32: return .float32
@@ -102,7 +122,7 @@ enum TensorConversion {
             throw invalid("input \"\(name)\": shape \(shape) has too many elements")
         }
         let wireType = try resolvedType(tensor, name: name)
-        guard acceptedWireTypes(for: spec.dataType).contains(wireType) else {
+        guard accepts(wireType, for: spec.dataType) else {
             let accepted = acceptedWireTypes(for: spec.dataType).map(\.description).joined(separator: ", ")
             throw invalid("input \"\(name)\": dtype \(wireType) is not accepted; the model takes \(accepted)")
         }

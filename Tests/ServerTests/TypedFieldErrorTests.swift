@@ -107,3 +107,20 @@ struct TypedFieldErrorLiveTests {
                 "\(empty)")
     }
 }
+
+/// The per-request acceptance checks give the same answers as the lists GetModel and the error messages show.
+@Suite struct AcceptedTypesTests {
+    @Test func acceptanceMatchesTheListedTypes() {
+        for type in [DataType.float32, .int64, .string] {
+            for raw: Int32 in 0...20 {
+                let wire = TensorwireV1.DataType(rawValue: raw)
+                #expect(TensorConversion.accepts(wire, for: type)
+                            == TensorConversion.acceptedWireTypes(for: type).contains(wire), "\(type) \(wire)")
+            }
+            for datatype in KServeTensors.datatypes {
+                #expect(KServeTensors.accepts(datatype, for: type)
+                            == KServeTensors.acceptedNames(for: type).contains(datatype.name), "\(type) \(datatype.name)")
+            }
+        }
+    }
+}

@@ -11,6 +11,7 @@ targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          interop  tensorwire-interop-server, grpc.testing.TestService/EmptyCall
          digits   tensorwire-server, digits Predict (transport_bench.predict_body)
          digits-auth  the same with --auth-keys (4 keys) and the caller's `authorization: Bearer` key
+         digits-kserve  tensorwire-server, KServe ModelInfer with the same 64 floats (transport_bench.model_infer_body)
          nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
 Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests. Reported, never asserted."""
 
@@ -25,8 +26,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from transport_bench import (GRPC_HEADERS, PREDICT, free_port, grpc_frame, h2load_figures,  # noqa: E402
-                             predict_body, stop, wait_listening, write)
+from transport_bench import (GRPC_HEADERS, MODEL_INFER, PREDICT, free_port, grpc_frame, h2load_figures,  # noqa: E402
+                             model_infer_body, predict_body, stop, wait_listening, write)
 
 ECHO = "/tensorwire.bench.Echo/Echo"
 EMPTY_CALL = "/grpc.testing.TestService/EmptyCall"
@@ -43,6 +44,9 @@ def target_argv(args, name, port, workdir):
     if name == "digits":
         return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], PREDICT,
                 os.path.join(workdir, "predict.bin"), GRPC_HEADERS)
+    if name == "digits-kserve":
+        return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], MODEL_INFER,
+                os.path.join(workdir, "infer.bin"), GRPC_HEADERS)
     if name == "digits-auth":
         # As digits, with --auth-keys (4 keys, the caller's scoped infer:digit*) and the caller's bearer key: the
         # difference is what access control costs a request (issue 19).
@@ -156,6 +160,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="tw-unary-cost-")
     write(workdir, "empty.bin", grpc_frame(b""))
     write(workdir, "predict.bin", grpc_frame(predict_body()))
+    write(workdir, "infer.bin", grpc_frame(model_infer_body()))
     for kind in args.measure.split(","):
         for name in args.targets.split(","):
             print(measure(args, name, kind, workdir), flush=True)
