@@ -280,6 +280,8 @@ public final class ExecutionContext {
             switch inputs[0].storage {
             case .float32(let values):
                 outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
+            case .float64(let values):
+                outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
             case .int64(let values):
                 outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
             case .string:
@@ -292,10 +294,12 @@ public final class ExecutionContext {
             switch tensor.storage {
             case .float32(let values):
                 values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
+            case .float64(let values):
+                values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
             case .int64(let values):
                 values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
             case .string:
-                break // Rejected above: plans take float32 and int64 inputs only.
+                break // Rejected above: plans take float32, float64 and int64 inputs only.
             }
         }
         try execute(rows: rows)
@@ -370,6 +374,9 @@ public final class ExecutionContext {
         case .float32:
             let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Float.self), count: count))
             return Tensor(shape: Shape(dims), floats: values)
+        case .float64:
+            let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Double.self), count: count))
+            return Tensor(shape: Shape(dims), doubles: values)
         case .int64:
             let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Int64.self), count: count))
             return Tensor(shape: Shape(dims), int64s: values)

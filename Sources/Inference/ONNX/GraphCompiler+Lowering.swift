@@ -42,14 +42,16 @@ extension GraphCompiler {
     }
 
     func constantFloats(_ id: ValueID, what: String) throws -> [Float] {
+        try constantElements(id, as: Float.self, what: what)
+    }
+
+    /// A numeric constant's elements converted to `T` (float32 or float64).
+    func constantElements<T: PlanFloat>(_ id: ValueID, as type: T.Type, what: String) throws -> [T] {
         guard let buffer = values[id].constant else {
             throw CompileFailure("\(what) '\(values[id].name)' must be a constant (an initializer)")
         }
-        switch buffer.dataType {
-        case .float32: return buffer.floats
-        case .int64: return buffer.int64s.map { Float($0) }
-        case .string: throw CompileFailure("\(what) '\(values[id].name)' must be numeric")
-        }
+        guard buffer.dataType != .string else { throw CompileFailure("\(what) '\(values[id].name)' must be numeric") }
+        return buffer.elements(as: T.self)
     }
 
     func constantInts(_ id: ValueID, what: String) throws -> [Int64] {
@@ -80,6 +82,15 @@ extension GraphCompiler {
         }
     }
 
+    /// The value's type when it is float32 or float64 (operators that compute in either precision).
+    func requireReal(_ id: ValueID) throws -> DataType {
+        let dataType = values[id].dataType
+        guard dataType == .float32 || dataType == .float64 else {
+            throw CompileFailure("'\(values[id].name)' is \(dataType); this operator takes float32 or double")
+        }
+        return dataType
+    }
+
     /// Defines a new computed value named by the node's output `index`.
     mutating func newValue(_ node: ONNXNode, _ index: Int, _ dataType: DataType, _ dims: [Int],
                            strings: [String] = []) throws -> ValueID {
@@ -93,8 +104,14 @@ extension GraphCompiler {
 
     /// A fresh unnamed constant, charged against the budget.
     mutating func newConstant(floats: [Float], dims: [Int]) throws(CompileFailure) -> ValueID {
-        try charge(floats.count, elementSize: MemoryLayout<Float>.stride, for: "a constant of shape \(Shape(dims))")
-        return define(CompiledValue(name: "", dataType: .float32, dims: dims, constant: ConstantBuffer(floats: floats)))
+        try newConstant(floats, dims: dims)
+    }
+
+    /// A fresh unnamed float32 or float64 constant, charged against the budget.
+    mutating func newConstant<T: PlanFloat>(_ elements: [T], dims: [Int]) throws(CompileFailure) -> ValueID {
+        try charge(elements.count, elementSize: MemoryLayout<T>.stride, for: "a constant of shape \(Shape(dims))")
+        return define(CompiledValue(name: "", dataType: T.dataType, dims: dims,
+                                    constant: ConstantBuffer(elements: elements)))
     }
 
     /// Makes `output` share `input`'s storage (reshape-like operators); constants stay constant.
@@ -239,6 +256,7 @@ extension GraphCompiler {
         case "ReduceMean": try lowerReduce(node, .mean)
         case "ReduceSum": try lowerReduce(node, .sum)
         case "ReduceMax": try lowerReduce(node, .max)
+        case "ReduceSumSquare": try lowerReduce(node, .sumSquare)
         case "LayerNormalization": try lowerLayerNormalization(node)
         case "Gelu": try lowerUnary(node, .gelu(tanh: stringAttribute(node, "approximate", default: "none") == "tanh"))
         case "Min": try lowerVariadic(node, .min)
@@ -262,19 +280,37 @@ extension GraphCompiler {
     mutating func emitDense(input source: ValueID, weights: [Float], k: Int, n: Int, bias: [Float]?,
                             node: ONNXNode, outputIndex: Int = 0, outputDims: [Int]) throws -> ValueID {
         try requireFloat(source)
-        let weightID = try newConstant(floats: weights, dims: [k, n])
-        let biasID = try bias.map { (values) throws(CompileFailure) in try newConstant(floats: values, dims: [n]) }
-        let output = try newValue(node, outputIndex, .float32, outputDims)
+        return try emitDense(input: source, weights: weights, k: k, n: n, bias: bias, node: node,
+                             outputIndex: outputIndex, outputDims: outputDims, as: Float.self)
+    }
+
+    /// The same in `T`, the input's type: float32 (the packed or OpenBLAS single-precision GEMM) or float64
+    /// (`cblas_dgemm`).
+    mutating func emitDense<T: PlanFloat>(input source: ValueID, weights: [T], k: Int, n: Int, bias: [T]?,
+                                          node: ONNXNode, outputIndex: Int = 0, outputDims: [Int],
+                                          as type: T.Type) throws -> ValueID {
+        let weightID = try newConstant(weights, dims: [k, n])
+        let biasID = try bias.map { (values) throws(CompileFailure) in try newConstant(values, dims: [n]) }
+        let output = try newValue(node, outputIndex, T.dataType, outputDims)
         try emit(.dense(input: source, weights: weightID, bias: biasID, output: output, inputDims: values[source].dims,
-                    k: k, n: n, activation: .none))
+                    k: k, n: n, activation: .none, elementType: T.dataType))
         return output
     }
 
     mutating func lowerGemm(_ node: ONNXNode) throws {
+        if try requireReal(try input(node, 0)) == .float64 {
+            try lowerGemm(node, as: Double.self)
+        } else {
+            try lowerGemm(node, as: Float.self)
+        }
+    }
+
+    /// Gemm in the input's precision; the float attributes alpha and beta are widened for float64.
+    mutating func lowerGemm<T: PlanFloat>(_ node: ONNXNode, as type: T.Type) throws {
         var a = try input(node, 0)
         let bID = try input(node, 1)
-        let alpha = floatAttribute(node, "alpha", default: 1)
-        let beta = floatAttribute(node, "beta", default: 1)
+        let alpha = T(floatAttribute(node, "alpha", default: 1))
+        let beta = T(floatAttribute(node, "beta", default: 1))
         let transA = intAttribute(node, "transA", default: 0) != 0
         let transB = intAttribute(node, "transB", default: 0) != 0
         guard values[a].dims.count == 2 else {
@@ -285,19 +321,20 @@ extension GraphCompiler {
                 throw CompileFailure("transA=1 on a computed input is not supported (the batch would move)")
             }
             let dims = values[a].dims
-            let out = define(CompiledValue(name: "", dataType: .float32, dims: [dims[1], dims[0]]))
-            try emit(.transpose(input: a, output: out, dims: dims, permutation: [1, 0], elementSize: 4))
+            let out = define(CompiledValue(name: "", dataType: T.dataType, dims: [dims[1], dims[0]]))
+            try emit(.transpose(input: a, output: out, dims: dims, permutation: [1, 0],
+                                elementSize: T.dataType.bufferElementSize))
             a = out
         }
         let bDims = values[bID].dims
         guard bDims.count == 2 else { throw CompileFailure("input B has shape \(Shape(bDims)); Gemm takes a matrix") }
-        let b = try constantFloats(bID, what: "input B")
+        let b = try constantElements(bID, as: T.self, what: "input B")
         let k = transB ? bDims[1] : bDims[0]
         let n = transB ? bDims[0] : bDims[1]
         guard values[a].dims[1] == k else {
             throw CompileFailure("A has \(values[a].dims[1]) columns but B has \(k) rows")
         }
-        var weights = [Float](repeating: 0, count: k * n)
+        var weights = [T](repeating: 0, count: k * n)
         for row in 0..<k {
             for column in 0..<n {
                 weights[row * n + column] = alpha * (transB ? b[column * k + row] : b[row * n + column])
@@ -305,34 +342,39 @@ extension GraphCompiler {
         }
         let outputDims = [values[a].dims[0], n]
         guard let cID = try optionalInput(node, 2), beta != 0 else {
-            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: nil, node: node, outputDims: outputDims)
+            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: nil, node: node, outputDims: outputDims,
+                              as: T.self)
             return
         }
         let cDims = values[cID].dims
-        if let c = values[cID].constant.map({ _ in try? constantFloats(cID, what: "input C") }) ?? nil,
+        if let c = values[cID].constant.map({ _ in try? constantElements(cID, as: T.self, what: "input C") }) ?? nil,
            c.count == n || c.count == 1, cDims.dropLast().allSatisfy({ $0 == 1 }) {
-            let bias = c.count == n ? c.map { $0 * beta } : [Float](repeating: c[0] * beta, count: n)
-            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: bias, node: node, outputDims: outputDims)
+            let bias = c.count == n ? c.map { $0 * beta } : [T](repeating: c[0] * beta, count: n)
+            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: bias, node: node, outputDims: outputDims,
+                              as: T.self)
             return
         }
+        guard values[cID].dataType == T.dataType else {
+            throw CompileFailure("C is \(values[cID].dataType) but A is \(T.dataType)")
+        }
         // A general C: GEMM, then a broadcasting add of beta·C.
-        let product = define(CompiledValue(name: "", dataType: .float32, dims: outputDims))
-        let weightID = try newConstant(floats: weights, dims: [k, n])
+        let product = define(CompiledValue(name: "", dataType: T.dataType, dims: outputDims))
+        let weightID = try newConstant(weights, dims: [k, n])
         try emit(.dense(input: a, weights: weightID, bias: nil, output: product, inputDims: values[a].dims, k: k, n: n,
-                    activation: .none))
+                    activation: .none, elementType: T.dataType))
         var addend = cID
         if beta != 1 {
-            let scaled = define(CompiledValue(name: "", dataType: .float32, dims: cDims))
-            let betaID = try newConstant(floats: [beta], dims: [])
+            let scaled = define(CompiledValue(name: "", dataType: T.dataType, dims: cDims))
+            let betaID = try newConstant([beta], dims: [])
             try emit(.binary(.mul, a: cID, aDims: cDims, b: betaID, bDims: [], output: scaled, outDims: cDims,
-                         elementType: .float32))
+                         elementType: T.dataType))
             addend = scaled
         }
         let dims = try Self.broadcast(outputDims, cDims)
         guard dims == outputDims else { throw CompileFailure("C of shape \(Shape(cDims)) does not broadcast to the output") }
-        let output = try newValue(node, 0, .float32, dims)
+        let output = try newValue(node, 0, T.dataType, dims)
         try emit(.binary(.add, a: product, aDims: outputDims, b: addend, bDims: cDims, output: output, outDims: dims,
-                     elementType: .float32))
+                     elementType: T.dataType))
     }
 
     mutating func lowerMatMul(_ node: ONNXNode) throws {
@@ -352,10 +394,15 @@ extension GraphCompiler {
         let k = bDims[0]
         let n = bDims.count == 2 ? bDims[1] : 1
         guard kA == k else { throw CompileFailure("left operand has \(kA) columns but the right one has \(k) rows") }
-        let b = try constantFloats(bID, what: "right operand")
         var outputDims = Array(aDims.dropLast())
         if bDims.count == 2 { outputDims.append(n) }
-        _ = try emitDense(input: a, weights: b, k: k, n: n, bias: nil, node: node, outputDims: outputDims)
+        if try requireReal(a) == .float64 {
+            _ = try emitDense(input: a, weights: try constantElements(bID, as: Double.self, what: "right operand"),
+                              k: k, n: n, bias: nil, node: node, outputDims: outputDims, as: Double.self)
+        } else {
+            _ = try emitDense(input: a, weights: try constantFloats(bID, what: "right operand"), k: k, n: n,
+                              bias: nil, node: node, outputDims: outputDims)
+        }
     }
 
     // MARK: Elementwise
@@ -363,10 +410,13 @@ extension GraphCompiler {
     mutating func lowerBinary(_ node: ONNXNode, _ function: BinaryFunction) throws {
         var a = try input(node, 0)
         var b = try input(node, 1)
-        if function == .pow {
-            try requireFloat(a)
-            if values[b].dataType == .int64, values[b].constant != nil {
-                b = try newConstant(floats: try constantFloats(b, what: "exponent"), dims: values[b].dims)
+        if function == .pow, values[b].dataType != values[a].dataType, values[b].constant != nil {
+            // A constant exponent of another numeric type (x ** 2 with an int64 2) in the base's type.
+            switch values[a].dataType {
+            case .float32: b = try newConstant(try constantFloats(b, what: "exponent"), dims: values[b].dims)
+            case .float64:
+                b = try newConstant(try constantElements(b, as: Double.self, what: "exponent"), dims: values[b].dims)
+            case .int64, .string: break
             }
         }
         guard values[a].dataType == values[b].dataType else {
@@ -386,12 +436,16 @@ extension GraphCompiler {
 
     mutating func lowerUnary(_ node: ONNXNode, _ function: UnaryFunction) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
-        let output = try newValue(node, 0, .float32, values[source].dims)
-        try emit(.unary(function, input: source, output: output, dims: values[source].dims))
+        let dataType = try requireReal(source)
+        let output = try newValue(node, 0, dataType, values[source].dims)
+        try emit(.unary(function, input: source, output: output, dims: values[source].dims, elementType: dataType))
     }
 
     mutating func lowerClip(_ node: ONNXNode) throws {
+        if opset >= 11, values[try input(node, 0)].dataType == .float64 {
+            try lowerDoubleClip(node)
+            return
+        }
         var low = -Float.greatestFiniteMagnitude
         var high = Float.greatestFiniteMagnitude
         if opset < 11 {
@@ -410,13 +464,38 @@ extension GraphCompiler {
         try lowerUnary(node, .activation(.clip(min: low, max: high)))
     }
 
+    /// Clip of a double tensor: its bounds are double inputs, so it runs as Max then Min in double rather than
+    /// as the float32 activation.
+    private mutating func lowerDoubleClip(_ node: ONNXNode) throws {
+        var result = try input(node, 0)
+        let bounds: [(Int, BinaryFunction)] = [(1, .max), (2, .min)]
+        let present = try bounds.compactMap { index, function in try optionalInput(node, index).map { ($0, function) } }
+        guard !present.isEmpty else {
+            try alias(result, as: node, dims: values[result].dims)
+            return
+        }
+        for (position, (bound, function)) in present.enumerated() {
+            guard values[bound].dataType == .float64, values[bound].dims.reduce(1, *) == 1 else {
+                throw CompileFailure("the bounds of a double Clip must be double scalars")
+            }
+            let dims = values[result].dims
+            let output = position == present.count - 1
+                ? try newValue(node, 0, .float64, dims)
+                : define(CompiledValue(name: "", dataType: .float64, dims: dims))
+            try emit(.binary(function, a: result, aDims: dims, b: bound, bDims: values[bound].dims, output: output,
+                             outDims: dims, elementType: .float64))
+            result = output
+        }
+    }
+
     mutating func lowerSoftmax(_ node: ONNXNode, log: Bool) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
+        let dataType = try requireReal(source)
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: opset < 13 ? 1 : -1), rank: dims.count)
-        let output = try newValue(node, 0, .float32, dims)
-        try emit(.softmax(input: source, output: output, dims: dims, axis: axis, coerceTo2D: opset < 13, log: log))
+        let output = try newValue(node, 0, dataType, dims)
+        try emit(.softmax(input: source, output: output, dims: dims, axis: axis, coerceTo2D: opset < 13, log: log,
+                          elementType: dataType))
     }
 
     // MARK: Shapes
@@ -543,17 +622,19 @@ extension GraphCompiler {
         let to: DataType
         let code = intAttribute(node, "to", default: 0)
         guard let to32 = Int32(exactly: code) else {
-            throw CompileFailure("'to' = \(code) is not an ONNX element type (supported: 1 float32, 7 int64)")
+            throw CompileFailure("'to' = \(code) is not an ONNX element type (supported: 1 float32, 7 int64, "
+                + "9 bool, 11 double)")
         }
         switch to32 {
         case ONNXTensor.ElementType.float: to = .float32
+        case ONNXTensor.ElementType.double: to = .float64
         case ONNXTensor.ElementType.int64: to = .int64
         case ONNXTensor.ElementType.bool:
             try lowerCastToBool(node)
             return
         case let code:
-            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, int64, "
-                + "bool)")
+            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, double, "
+                + "int64, bool)")
         }
         guard from != .string else { throw CompileFailure("casting strings is not supported") }
         if from == to {
@@ -620,7 +701,7 @@ extension GraphCompiler {
 
     mutating func lowerArgMax(_ node: ONNXNode) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
+        let dataType = try requireReal(source)
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: 0), rank: dims.count)
         guard dims[axis] >= 0 else { throw CompileFailure("ArgMax over the batch dimension is not supported") }
@@ -632,6 +713,6 @@ extension GraphCompiler {
         }
         let output = try newValue(node, 0, .int64, outDims)
         try emit(.argMax(input: source, output: output, dims: dims, axis: axis,
-                     selectLast: intAttribute(node, "select_last_index", default: 0) != 0))
+                     selectLast: intAttribute(node, "select_last_index", default: 0) != 0, elementType: dataType))
     }
 }

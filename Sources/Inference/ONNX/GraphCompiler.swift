@@ -8,7 +8,7 @@ let supportedOperators: [String] = [
     "LogSoftmax", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Clip", "Cast", "Constant",
     "BatchNormalization", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Elu", "Selu", "Softplus",
     "HardSigmoid", "Transpose", "ArgMax", "Concat", "Gather", "Slice", "Split", "Expand", "ReduceMean", "ReduceSum",
-    "ReduceMax", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape", "Equal", "Greater", "Less", "Where",
+    "ReduceMax", "ReduceSumSquare", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape", "Equal", "Greater", "Less", "Where",
     "Shape",
 ]
 
@@ -242,10 +242,11 @@ struct GraphCompiler {
         let dataType: DataType
         switch input.elementType {
         case ONNXTensor.ElementType.float: dataType = .float32
+        case ONNXTensor.ElementType.double: dataType = .float64
         case ONNXTensor.ElementType.int64: dataType = .int64
         default:
             throw CompileFailure("element type \(Self.elementTypeName(input.elementType)) is not supported "
-                + "(supported input types: float32, int64)")
+                + "(supported input types: float32, double, int64)")
         }
         guard let shape = input.dims else { throw CompileFailure("the input declares no shape") }
         var dims: [Int] = []
@@ -297,8 +298,7 @@ struct GraphCompiler {
             dims.append(Int(dim))
         }
         let count = try Self.checkCount(dims)
-        let elementSize = tensor.dataType == ONNXTensor.ElementType.float
-            || tensor.dataType == ONNXTensor.ElementType.double ? 4 : 8
+        let elementSize = tensor.dataType == ONNXTensor.ElementType.float ? 4 : 8
         try charge(count, elementSize: elementSize, for: what)
         return try Self.constant(from: tensor)
     }
@@ -336,12 +336,13 @@ struct GraphCompiler {
             guard tensor.floatData.count == count else { throw mismatch(tensor.floatData.count) }
             return (ConstantBuffer(floats: tensor.floatData), dims)
         case ONNXTensor.ElementType.double:
+            // Kept in double precision: a double constant belongs to a graph that computes in double.
             if hasRaw && tensor.doubleData.isEmpty {
                 let bits = try rawValues(UInt64.self)
-                return (ConstantBuffer(floats: bits.map { Float(Double(bitPattern: $0)) }), dims)
+                return (ConstantBuffer(doubles: bits.map { Double(bitPattern: $0) }), dims)
             }
             guard tensor.doubleData.count == count else { throw mismatch(tensor.doubleData.count) }
-            return (ConstantBuffer(floats: tensor.doubleData.map { Float($0) }), dims)
+            return (ConstantBuffer(doubles: tensor.doubleData), dims)
         case ONNXTensor.ElementType.int64:
             if hasRaw && tensor.int64Data.isEmpty {
                 return (ConstantBuffer(int64s: try rawValues(Int64.self)), dims)

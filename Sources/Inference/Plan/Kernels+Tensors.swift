@@ -6,6 +6,8 @@ internal import Glibc
 /// How a reduction combines the elements of its axes.
 enum ReduceFunction: Sendable, Equatable {
     case sum, mean, max
+    /// ReduceSumSquare: the sum of the squares (skl2onnx's L2 Normalizer in double exports).
+    case sumSquare
 }
 
 extension Kernels {
@@ -61,19 +63,23 @@ extension Kernels {
     }
 
     /// Reduces `length` elements spaced `inner` apart for every (outer, inner) position.
-    static func reduce(
-        _ function: ReduceFunction, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int,
+    static func reduce<T: PlanFloat>(
+        _ function: ReduceFunction, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, outer: Int,
         length: Int, inner: Int
     ) {
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = x + o * length * inner + i
-                var accumulator: Float = function == .max ? -.infinity : 0
+                var accumulator: T = function == .max ? -.infinity : 0
                 for j in 0..<length {
                     let v = base[j * inner]
-                    accumulator = function == .max ? (v > accumulator || v.isNaN ? v : accumulator) : accumulator + v
+                    switch function {
+                    case .max: accumulator = v > accumulator || v.isNaN ? v : accumulator
+                    case .sumSquare: accumulator += v * v
+                    case .sum, .mean: accumulator += v
+                    }
                 }
-                y[o * inner + i] = function == .mean ? accumulator / Float(Swift.max(length, 1)) : accumulator
+                y[o * inner + i] = function == .mean ? accumulator / T(Swift.max(length, 1)) : accumulator
             }
         }
     }

@@ -241,6 +241,92 @@ def dense_cases():
     return cases
 
 
+def double_cases():
+    """scikit-learn exports with DoubleTensorType inputs, computed in double by both engines: skl2onnx writes plain
+    MatMul/Add/Sub/Div/Sigmoid/Softmax/ArgMax/ReduceSum(Square)/Sqrt/Cast graphs with double weights for linear
+    models, scalers and MLPs (zipmap=False: ZipMap takes float only), and a TreeEnsembleClassifier on double input;
+    plus a hand-made graph for the double operators skl2onnx does not reach (Gemm with C, Clip, Pow, Exp/Log/Tanh,
+    LogSoftmax, ReduceMax/Mean, comparisons, Where, casts both ways)."""
+    import warnings
+    warnings.filterwarnings("ignore")
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+    rng = np.random.default_rng(64)
+    f = 6
+    x = rng.normal(size=(200, f)) * np.array([1.0, 1e3, 1e-3, 5.0, 1.0, 1e6])
+    y = x @ rng.normal(size=f) + rng.normal(size=200)
+    y2 = (y > np.median(y)).astype(int)
+    y3 = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    probe = np.concatenate([rng.normal(size=(13, f)) * np.array([1.0, 1e3, 1e-3, 5.0, 1.0, 1e6]),
+                            np.zeros((1, f)), np.full((1, f), 1e-300), np.full((1, f), -1e12)])
+    cases = {}
+    for name, estimator, target, options in [
+            ("dbl_linear_regression", LinearRegression(), y, None),
+            ("dbl_scaler_linear_regression", make_pipeline(StandardScaler(), LinearRegression()), y, None),
+            ("dbl_normalizer_minmax_ridge", make_pipeline(Normalizer(), MinMaxScaler(), Ridge()), y, None),
+            ("dbl_logistic_binary", make_pipeline(StandardScaler(), LogisticRegression()), y2, {"zipmap": False}),
+            ("dbl_logistic_3", make_pipeline(StandardScaler(), LogisticRegression()), y3, {"zipmap": False}),
+            ("dbl_mlp_regressor", make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=60, random_state=0)),
+             y, None),
+            ("dbl_mlp_classifier", make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=60, random_state=0)),
+             y3, {"zipmap": False}),
+            ("dbl_random_forest_3", RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0), y3,
+             {"zipmap": False})]:
+        estimator.fit(x, target)
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        model = to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, f]))],
+                        options={id(final): options} if options else None, target_opset={"": 17, ML: 3})
+        # skl2onnx lists the opsets in set order, which varies between runs: sorted, the fixture is reproducible.
+        imports = sorted(((o.domain, o.version) for o in model.opset_import))
+        del model.opset_import[:]
+        model.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports)
+        cases[name] = (model, {"X": probe.copy()})
+
+    from onnx import numpy_helper
+    f64 = TensorProto.DOUBLE
+
+    def init(name, array):
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    nodes = [
+        helper.make_node("Gemm", ["x", "w", "c"], ["g"], alpha=0.5, beta=2.0, transB=1),
+        helper.make_node("Clip", ["g", "lo", "hi"], ["clipped"]),
+        helper.make_node("Pow", ["x", "two"], ["squared"]),
+        helper.make_node("Abs", ["x"], ["ax"]),
+        helper.make_node("Add", ["ax", "one"], ["ax1"]),
+        helper.make_node("Log", ["ax1"], ["logged"]),
+        helper.make_node("Exp", ["clipped"], ["exped"]),
+        helper.make_node("Tanh", ["g"], ["tanh"]),
+        helper.make_node("LogSoftmax", ["g"], ["log_softmax"], axis=1),
+        helper.make_node("ReduceMax", ["x"], ["peak"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("Greater", ["x", "zero"], ["positive"]),
+        helper.make_node("Where", ["positive", "x", "squared"], ["selected"]),
+        helper.make_node("Cast", ["x"], ["as_int"], to=TensorProto.INT64),
+        helper.make_node("Cast", ["x"], ["as_float"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["as_float"], ["round_trip"], to=TensorProto.DOUBLE),
+    ]
+    inits = [init("w", rng.normal(size=(3, 4))), init("c", rng.normal(size=(1, 3))), init("lo", np.array(-1.5)),
+             init("hi", np.array(2.25)), init("two", np.array(2.0)), init("one", np.array(1.0)),
+             init("zero", np.array(0.0))]
+    outputs = [("g", [None, 3]), ("clipped", [None, 3]), ("squared", [None, 4]), ("logged", [None, 4]),
+               ("exped", [None, 3]), ("tanh", [None, 3]), ("log_softmax", [None, 3]), ("peak", [None]),
+               ("mean", [None, 1]), ("positive", [None, 4]), ("selected", [None, 4]), ("as_int", [None, 4]),
+               ("as_float", [None, 4]), ("round_trip", [None, 4])]
+    types = {"positive": TensorProto.BOOL, "as_int": TensorProto.INT64, "as_float": TensorProto.FLOAT}
+    model = _model(nodes, [helper.make_tensor_value_info("x", f64, [None, 4])],
+                   [helper.make_tensor_value_info(n, types.get(n, f64), d) for n, d in outputs], inits, opset=17)
+    x = rng.normal(size=(9, 4)) * 3
+    x[0] = [0.1, -0.1, 1e-9, 123456.789]
+    cases["dbl_ops"] = (model, {"x": x})
+    return cases
+
+
 def training_data(rng, rows, features, classes=None, nan_rate=0.0):
     x = rng.normal(size=(rows, features)).astype(np.float32)
     score = x[:, 0] + 0.5 * x[:, 1] * x[:, 2] - 0.3 * x[:, 3 % features]
@@ -406,6 +492,8 @@ def tensor_json(name, array):
         dtype, data = "string", [str(v) for v in array.reshape(-1)]
     elif array.dtype.kind in "iub":  # bool tensors are int64 0/1 in Tensorwire
         dtype, data = "int64", [int(v) for v in array.reshape(-1)]
+    elif array.dtype == np.float64:  # Python's float repr round-trips every double exactly
+        dtype, data = "float64", [None if np.isnan(v) else float(v) for v in array.reshape(-1)]
     else:
         dtype, data = "float32", [None if np.isnan(v) else float(v) for v in array.reshape(-1).astype(np.float32)]
     return {"name": name, "dtype": dtype, "shape": list(array.shape), "data": data}
@@ -424,10 +512,10 @@ def write_fixtures(directory, cases):
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--fixtures":
-        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases())):
+        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases()), ("double", double_cases())):
             os.makedirs(os.path.join(sys.argv[2], folder), exist_ok=True)
             write_fixtures(os.path.join(sys.argv[2], folder), cases)
     elif len(sys.argv) == 3 and sys.argv[1] == "--repository":
-        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **real_cases()})
+        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **double_cases(), **real_cases()})
     else:
         sys.exit("usage: exports.py --fixtures DIR | --repository DIR")
