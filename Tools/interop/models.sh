@@ -18,7 +18,7 @@ start_server --models "$repo"
 echo "== models: every output against onnxruntime over KServe v2 gRPC"
 "$PYTHON" Tools/interop/models/check_models.py --url "127.0.0.1:$SERVER_PORT" --repository "$repo" \
     --cli "${CLI_BIN:-.build/debug/tensorwire}" --cli-model ops_embedding_concat_layernorm \
-    --cli-model skl_random_forest_3 || status=1
+    --cli-model skl_random_forest_3 --cli-model skl_hist_gradient_boosting_3_nan || status=1
 if grep -q "FAILED" "$SERVER_LOG"; then
     echo "models: some models failed to load:"
     grep "FAILED" "$SERVER_LOG"
