@@ -58,6 +58,7 @@ extension GraphCompiler {
         guard let buffer = values[id].constant, buffer.dataType == .int64 else {
             throw CompileFailure("\(what) '\(values[id].name)' must be a constant int64 tensor")
         }
+        try refuseBatchSize(id)
         return buffer.int64s
     }
 
@@ -120,6 +121,7 @@ extension GraphCompiler {
         try Self.checkCount(dims)
         var value = CompiledValue(name: try outputName(node, 0), dataType: source.dataType, dims: dims,
                                   constant: source.constant, strings: source.strings)
+        value.batchEntries = source.batchEntries
         if source.constant == nil { value.aliasOf = source.aliasOf ?? input }
         define(value)
     }
@@ -127,7 +129,9 @@ extension GraphCompiler {
     /// Appends `step`, or runs it now when every input is a constant (constant folding). A folded result is charged
     /// against the model's memory budget before it is allocated.
     mutating func emit(_ step: Step) throws(CompileFailure) {
+        let carriesBatchSize = step.inputs.contains { !values[$0].batchEntries.isEmpty }
         guard step.inputs.allSatisfy({ values[$0].constant != nil }) else {
+            if let id = step.inputs.first(where: { !values[$0].batchEntries.isEmpty }) { try refuseBatchSize(id) }
             steps.append(step)
             return
         }
@@ -151,10 +155,12 @@ extension GraphCompiler {
             }
         } catch {
             // A folded step that fails on its constants stays in the plan and fails at run time with its reason.
+            if let id = step.inputs.first(where: { !values[$0].batchEntries.isEmpty }) { try refuseBatchSize(id) }
             for output in step.outputs { values[output].constant = nil }
             steps.append(step)
             return
         }
+        if carriesBatchSize { try trackBatchSize(through: step) }
         // String results keep their label table; their buffers hold indices.
         for output in step.outputs where values[output].dataType == .string {
             if let indices = values[output].constant?.int64s {
@@ -512,17 +518,26 @@ extension GraphCompiler {
     mutating func lowerReshape(_ node: ONNXNode) throws {
         let source = try input(node, 0)
         var target: [Int64]
+        var batchEntry: Int?
         if opset < 5 {
             target = node.attribute("shape")?.ints ?? []
+        } else if let withBatch = try reshapeTargetWithBatch(try input(node, 1)) {
+            target = withBatch
+            batchEntry = values[try input(node, 1)].batchEntries.first
         } else {
             target = try constantInts(try input(node, 1), what: "shape")
         }
         let allowZero = intAttribute(node, "allowzero", default: 0) != 0
         let dims = values[source].dims
+        if batchEntry != nil, !Dims.isBatched(dims) {
+            throw CompileFailure("the batch size is the target of a reshape of the fixed-size \(Shape(dims))")
+        }
         var result: [Int] = []
         var inferred: Int?
         for (index, value) in target.enumerated() {
-            if value == 0 && !allowZero {
+            if index == batchEntry {
+                result.append(-1)  // the batch axis, one batch per row
+            } else if value == 0 && !allowZero {
                 guard index < dims.count else { throw CompileFailure("shape entry 0 at \(index) has no input dim") }
                 result.append(dims[index])
             } else if value == -1 {
@@ -625,24 +640,32 @@ extension GraphCompiler {
             throw CompileFailure("'to' = \(code) is not an ONNX element type (supported: 1 float32, 7 int64, "
                 + "9 bool, 11 double)")
         }
+        var narrowing: IntegerNarrowing?
         switch to32 {
         case ONNXTensor.ElementType.float: to = .float32
         case ONNXTensor.ElementType.double: to = .float64
         case ONNXTensor.ElementType.int64: to = .int64
+        case ONNXTensor.ElementType.int32: (to, narrowing) = (.int64, IntegerNarrowing(bits: 32, signed: true))
+        case ONNXTensor.ElementType.int16: (to, narrowing) = (.int64, IntegerNarrowing(bits: 16, signed: true))
+        case ONNXTensor.ElementType.int8: (to, narrowing) = (.int64, IntegerNarrowing(bits: 8, signed: true))
+        case ONNXTensor.ElementType.uint32: (to, narrowing) = (.int64, IntegerNarrowing(bits: 32, signed: false))
+        case ONNXTensor.ElementType.uint16: (to, narrowing) = (.int64, IntegerNarrowing(bits: 16, signed: false))
+        case ONNXTensor.ElementType.uint8: (to, narrowing) = (.int64, IntegerNarrowing(bits: 8, signed: false))
         case ONNXTensor.ElementType.bool:
             try lowerCastToBool(node)
             return
         case let code:
             throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, double, "
-                + "int64, bool)")
+                + "int64, int32, int16, int8, uint32, uint16, uint8, bool)")
         }
         guard from != .string else { throw CompileFailure("casting strings is not supported") }
-        if from == to {
+        if from == to && narrowing == nil {
             try alias(source, as: node, dims: values[source].dims)
             return
         }
         let output = try newValue(node, 0, to, values[source].dims)
-        try emit(.cast(input: source, output: output, dims: values[source].dims, from: from, to: to))
+        try emit(.cast(input: source, output: output, dims: values[source].dims, from: from, to: to,
+                       narrowing: narrowing))
     }
 
     mutating func lowerConstant(_ node: ONNXNode) throws {

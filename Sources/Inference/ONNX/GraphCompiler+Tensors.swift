@@ -345,12 +345,15 @@ extension GraphCompiler {
         let start = clamp(intAttribute(node, "start", default: 0))
         let end = clamp(intAttribute(node, "end", default: rank))
         let selected = start < end ? Array(dims[start..<end]) : []
-        guard selected.allSatisfy({ $0 >= 0 }) else {
-            throw CompileFailure("Shape of the batch axis is known only at run time (its consumers need constant "
-                + "shapes); export with the batch dimension as -1 in Reshape instead")
+        // The batch axis's entry is a placeholder that only Reshape may read (GraphCompiler+BatchSize).
+        guard selected.allSatisfy({ $0 >= -1 }) else {
+            throw CompileFailure("Shape of an axis that is a multiple of the batch is known only at run time; export "
+                + "with the batch dimension as -1 in Reshape instead")
         }
-        define(CompiledValue(name: try outputName(node, 0), dataType: .int64, dims: [selected.count],
-                             constant: ConstantBuffer(int64s: selected.map { Int64($0) })))
+        var value = CompiledValue(name: try outputName(node, 0), dataType: .int64, dims: [selected.count],
+                                  constant: ConstantBuffer(int64s: selected.map { Int64($0) }))
+        value.batchEntries = Set(selected.indices.filter { selected[$0] < 0 })
+        define(value)
     }
 
     mutating func lowerOneHotEncoder(_ node: ONNXNode) throws {

@@ -60,6 +60,9 @@ struct CompiledValue {
     var strings: [String] = []
     /// The value whose storage this one shares (reshapes and identities), if any.
     var aliasOf: ValueID?
+    /// For an int64 constant derived from `Shape` of a batched value: the element positions that stand for the
+    /// batch size, known only at run time (they hold -1). Only Reshape may read them (`GraphCompiler+BatchSize`).
+    var batchEntries: Set<Int> = []
 }
 
 /// How a value is reached at run time.
@@ -205,6 +208,10 @@ struct GraphCompiler {
         for output in graph.outputs {
             guard let id = byName[output.name] else {
                 throw error("graph output '\(output.name)' is not produced by any node")
+            }
+            guard values[id].batchEntries.isEmpty else {
+                throw error("graph output '\(output.name)' holds the batch size, known only at run time; it cannot "
+                    + "be an output")
             }
             outputIDs.append(id)
         }

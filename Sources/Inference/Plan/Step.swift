@@ -60,7 +60,10 @@ enum Step: Sendable {
     case transpose(input: ValueID, output: ValueID, dims: [Int], permutation: [Int], elementSize: Int)
     case argMax(input: ValueID, output: ValueID, dims: [Int], axis: Int, selectLast: Bool,
                 elementType: DataType = .float32)
-    case cast(input: ValueID, output: ValueID, dims: [Int], from: DataType, to: DataType)
+    /// A conversion; `narrowing` wraps int64 results into a narrower integer type (int32 and the like are int64
+    /// inside the engine, as bool is).
+    case cast(input: ValueID, output: ValueID, dims: [Int], from: DataType, to: DataType,
+              narrowing: IntegerNarrowing? = nil)
     case copy(input: ValueID, output: ValueID, dims: [Int], elementSize: Int)
     /// Labels and (transformed) scores from raw scores [rows × classes]; `scoresOut` has `outClasses` columns.
     case classifierHead(scores: ValueID, labelsOut: ValueID, scoresOut: ValueID, rowDims: [Int], classes: Int,
@@ -107,7 +110,7 @@ enum Step: Sendable {
         case .channelAffine(let input, _, _, let scale, let shift): return [input, scale, shift]
         case .transpose(let input, _, _, _, _): return [input]
         case .argMax(let input, _, _, _, _, _): return [input]
-        case .cast(let input, _, _, _, _): return [input]
+        case .cast(let input, _, _, _, _, _): return [input]
         case .copy(let input, _, _, _): return [input]
         case .classifierHead(let scores, _, _, _, _, _, _, _, _, _): return [scores]
         case .normalizer(let input, _, _, _): return [input]
@@ -134,7 +137,7 @@ enum Step: Sendable {
         case .channelAffine(_, let output, _, _, _): return [output]
         case .transpose(_, let output, _, _, _): return [output]
         case .argMax(_, let output, _, _, _, _): return [output]
-        case .cast(_, let output, _, _, _): return [output]
+        case .cast(_, let output, _, _, _, _): return [output]
         case .copy(_, let output, _, _): return [output]
         case .classifierHead(_, let labelsOut, let scoresOut, _, _, _, _, _, _, _): return [labelsOut, scoresOut]
         case .normalizer(_, let output, _, _): return [output]
@@ -149,6 +152,19 @@ enum Step: Sendable {
         case .layerNorm(_, let output, _, _, _, _, _, _, _): return [output]
         case .imputer(_, let output, _, _, _): return [output]
         }
+    }
+}
+
+/// An integer type narrower than int64 (int32, int16, int8, uint32, uint16, uint8), held in int64: a cast to it
+/// keeps the low `bits` bits and extends them by the type's sign, as a C cast of an in-range value does.
+struct IntegerNarrowing: Sendable, Equatable {
+    let bits: Int
+    let signed: Bool
+
+    @inline(__always)
+    func wrap(_ value: Int64) -> Int64 {
+        let shift = Int64(64 - bits)
+        return signed ? (value &<< shift) &>> shift : Int64(bitPattern: (UInt64(bitPattern: value) &<< UInt64(shift)) &>> UInt64(shift))
     }
 }
 
@@ -270,8 +286,14 @@ extension Step {
                                selectLast: selectLast)
             }
 
-        case .cast(let input, let output, let dims, let from, let to):
+        case .cast(let input, let output, let dims, let from, let to, let narrowing):
             let count = Dims.count(dims, batch: batch)
+            defer {
+                if let narrowing {
+                    let y = ints(output)
+                    for i in 0..<count { y[i] = narrowing.wrap(y[i]) }
+                }
+            }
             switch (from, to) {
             case (.float32, .int64):
                 let x = floats(input), y = ints(output)

@@ -327,6 +327,85 @@ def double_cases():
     return cases
 
 
+def framework_probes(rng, rows=24):
+    """Inputs for the embedding MLPs below: random rows, large and zero rows, and ids at both ends of the table and
+    counted from its end (negative: Gather wraps them, as onnxruntime does)."""
+    dense = rng.normal(size=(rows, 3)).astype(np.float32)
+    dense[0] = 0
+    dense[1] = [1e4, -1e4, 3e3]
+    dense[2] = [1e-30, -1e-30, 0.0]
+    ids = rng.integers(0, 10, size=(rows, 2)).astype(np.int64)
+    ids[0] = [0, 9]
+    ids[1] = [-1, -10]
+    return {"dense": dense, "ids": ids}
+
+
+def torch_cases():
+    """PyTorch (torch 2.13, CPU) exports of an MLP with an nn.Embedding and torch.cat, dynamic batch axis: through
+    the default dynamo exporter (weights embedded: external_data=False) and the TorchScript one (dynamo=False)."""
+    import logging
+    import warnings
+    warnings.filterwarnings("ignore")
+    import torch
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes
+
+    class EmbeddingMLP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(10, 4)
+            self.hidden = torch.nn.Linear(3 + 2 * 4, 16)
+            self.norm = torch.nn.LayerNorm(16)
+            self.out = torch.nn.Linear(16, 3)
+
+        def forward(self, dense, ids):
+            joined = torch.cat([dense, self.embedding(ids).flatten(1)], dim=1)
+            h = torch.nn.functional.gelu(self.norm(self.hidden(joined)))
+            logits = self.out(torch.relu(h) + h)
+            return torch.softmax(logits, dim=1), logits
+
+    torch.manual_seed(0)
+    model = EmbeddingMLP().eval()
+    example = (torch.randn(2, 3), torch.randint(0, 10, (2, 2)))
+    names = {"input_names": ["dense", "ids"], "output_names": ["probabilities", "logits"]}
+    rng = np.random.default_rng(13)
+    cases = {}
+    batch = torch.export.Dim("batch")
+    program = torch.onnx.export(model, example, dynamo=True, dynamic_shapes={"dense": {0: batch}, "ids": {0: batch}},
+                                external_data=False, verbose=False, **names)
+    cases["torch_embedding_mlp_dynamo"] = (program.model_proto, framework_probes(rng))
+    import io
+    buffer = io.BytesIO()
+    torch.onnx.export(model, example, buffer, dynamo=False,
+                      dynamic_axes={n: {0: "batch"} for n in ["dense", "ids", "probabilities", "logits"]}, **names)
+    cases["torch_embedding_mlp_torchscript"] = (onnx.load_from_string(buffer.getvalue()), framework_probes(rng))
+    return cases
+
+
+def keras_cases():
+    """Keras 3 on the torch backend (KERAS_BACKEND=torch; TensorFlow does not install here): a functional model
+    with two inputs, an Embedding, Concatenate, Dense and BatchNormalization, written by model.export(format="onnx")
+    (which takes torch's TorchScript exporter for a dynamic batch)."""
+    import warnings
+    warnings.filterwarnings("ignore")
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+    keras.utils.set_random_seed(0)
+    dense = keras.Input((3,), name="dense")
+    ids = keras.Input((2,), dtype="int64", name="ids")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4)(ids))
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Concatenate()([dense, embedded]))
+    h = keras.layers.BatchNormalization()(h)
+    out = keras.layers.Dense(3, activation="softmax", name="probabilities")(h)
+    model = keras.Model([dense, ids], out)
+    model.predict([np.zeros((2, 3), np.float32), np.zeros((2, 2), np.int64)], verbose=0)
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        model.export(path, format="onnx", verbose=False)
+        exported = onnx.load(path)
+    return {"keras_embedding_concat": (exported, framework_probes(np.random.default_rng(17)))}
+
+
 def training_data(rng, rows, features, classes=None, nan_rate=0.0):
     x = rng.normal(size=(rows, features)).astype(np.float32)
     score = x[:, 0] + 0.5 * x[:, 1] * x[:, 2] - 0.3 * x[:, 3 % features]
@@ -516,6 +595,7 @@ if __name__ == "__main__":
             os.makedirs(os.path.join(sys.argv[2], folder), exist_ok=True)
             write_fixtures(os.path.join(sys.argv[2], folder), cases)
     elif len(sys.argv) == 3 and sys.argv[1] == "--repository":
-        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **double_cases(), **real_cases()})
+        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **double_cases(), **real_cases(),
+                                       **torch_cases(), **keras_cases()})
     else:
         sys.exit("usage: exports.py --fixtures DIR | --repository DIR")
