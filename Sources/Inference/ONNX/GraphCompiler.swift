@@ -122,6 +122,11 @@ struct GraphCompiler {
     var budget: Int = Model.defaultMaxModelBytes
     /// Bytes charged so far (constants allocated while compiling, dead or alive).
     var chargedBytes = 0
+    /// Where tensors with external data are read from (the model file's folder); nil for a model without a folder
+    /// (sealed or in memory), whose external tensors are a load error.
+    var externalData: ExternalDataFolder?
+    /// The external data files read, by location.
+    var externalDataFiles: Set<String> = []
 
     init(file: String, budget: Int = Model.defaultMaxModelBytes) {
         self.file = file
@@ -307,7 +312,21 @@ struct GraphCompiler {
         let count = try Self.checkCount(dims)
         let elementSize = tensor.dataType == ONNXTensor.ElementType.float ? 4 : 8
         try charge(count, elementSize: elementSize, for: what)
-        return try Self.constant(from: tensor)
+        guard tensor.isExternal else { return try Self.constant(from: tensor) }
+        guard let externalData else {
+            throw CompileFailure("its data is in an external file, which a sealed or in-memory model cannot read; "
+                + "embed the weights (torch.onnx.export(..., external_data=False), or onnx.save(model, path, "
+                + "save_as_external_data=False))")
+        }
+        guard let size = ExternalDataFolder.elementSize(tensor.dataType) else {
+            throw CompileFailure("element type \(Self.elementTypeName(tensor.dataType)) cannot be external data")
+        }
+        var loaded = tensor
+        loaded.rawData = try externalData.read(tensor.externalData, expectedBytes: count * size)
+        loaded.isExternal = false
+        loaded.externalData = []
+        externalDataFiles.insert(try ExternalDataFolder.location(tensor.externalData))
+        return try Self.constant(from: loaded)
     }
 
     /// Decodes an initializer or a Constant's tensor into a buffer.

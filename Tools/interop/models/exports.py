@@ -17,6 +17,9 @@ import onnx
 from onnx import TensorProto, helper
 
 ML = "ai.onnx.ml"
+# Cases served from the exporter's own files (name -> {file name: bytes}) rather than one saved model.onnx: torch's
+# default export keeps the weights in model.onnx.data beside model.onnx.
+EXPORTED_FILES = {}
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 GRID = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], dtype=np.float32)
 
@@ -342,7 +345,8 @@ def framework_probes(rng, rows=24):
 
 def torch_cases():
     """PyTorch (torch 2.13, CPU) exports of an MLP with an nn.Embedding and torch.cat, dynamic batch axis: through
-    the default dynamo exporter (weights embedded: external_data=False) and the TorchScript one (dynamo=False)."""
+    the default dynamo exporter (its files as written: the weights in model.onnx.data) and the TorchScript one
+    (dynamo=False)."""
     import logging
     import warnings
     warnings.filterwarnings("ignore")
@@ -370,9 +374,16 @@ def torch_cases():
     rng = np.random.default_rng(13)
     cases = {}
     batch = torch.export.Dim("batch")
-    program = torch.onnx.export(model, example, dynamo=True, dynamic_shapes={"dense": {0: batch}, "ids": {0: batch}},
-                                external_data=False, verbose=False, **names)
-    cases["torch_embedding_mlp_dynamo"] = (program.model_proto, framework_probes(rng))
+    # As torch.onnx.export(model, args, "model.onnx") leaves it by default: the weights in model.onnx.data.
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        torch.onnx.export(model, example, path, dynamo=True, dynamic_shapes={"dense": {0: batch}, "ids": {0: batch}},
+                          verbose=False, **names)
+        files = {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))}
+        cases["torch_embedding_mlp_dynamo_external_data"] = (onnx.load(path), framework_probes(rng))
+    assert "model.onnx.data" in files, files.keys()
+    EXPORTED_FILES["torch_embedding_mlp_dynamo_external_data"] = files
     import io
     buffer = io.BytesIO()
     torch.onnx.export(model, example, buffer, dynamo=False,
@@ -545,7 +556,12 @@ def real_cases(quick=False):
 def write_repository(directory, cases):
     for name, (model, inputs) in cases.items():
         os.makedirs(os.path.join(directory, name, "1"), exist_ok=True)
-        onnx.save(model, os.path.join(directory, name, "1", "model.onnx"))
+        if name in EXPORTED_FILES:
+            for file, data in EXPORTED_FILES[name].items():
+                with open(os.path.join(directory, name, "1", file), "wb") as handle:
+                    handle.write(data)
+        else:
+            onnx.save(model, os.path.join(directory, name, "1", "model.onnx"))
         np.savez(os.path.join(directory, name, "inputs.npz"), **inputs)
 
 
