@@ -11,7 +11,8 @@ import Testing
     static let fixtures = [
         "double/dbl_linear_regression", "double/dbl_scaler_linear_regression", "double/dbl_normalizer_minmax_ridge",
         "double/dbl_logistic_binary", "double/dbl_logistic_3", "double/dbl_mlp_regressor",
-        "double/dbl_mlp_classifier", "double/dbl_random_forest_3", "double/dbl_ops",
+        "double/dbl_mlp_classifier", "double/dbl_random_forest_3", "double/dbl_ops", "double/dbl_sgd_log_loss_3",
+        "double/dbl_kmeans", "double/dbl_gaussian_nb",
     ]
 
     /// |a − e| ≤ 1e-9·|e| + 1e-12·max|e| for doubles; float32 outputs (tree probabilities, a cast) by the issue's

@@ -254,6 +254,9 @@ extension GraphCompiler {
         case "BatchNormalization": try lowerBatchNormalization(node)
         case "Transpose": try lowerTranspose(node)
         case "ArgMax": try lowerArgMax(node)
+        case "ArgMin": try lowerArgMax(node, smallest: true)
+        case "Not": try lowerNot(node)
+        case "ReduceLogSumExp": try lowerReduce(node, .logSumExp)
         case "Concat": try lowerConcat(node)
         case "Gather": try lowerGather(node)
         case "Slice": try lowerSlice(node)
@@ -722,12 +725,12 @@ extension GraphCompiler {
         try emit(.channelAffine(input: source, output: output, dims: dims, scale: scaleID, shift: shiftID))
     }
 
-    mutating func lowerArgMax(_ node: ONNXNode) throws {
+    mutating func lowerArgMax(_ node: ONNXNode, smallest: Bool = false) throws {
         let source = try input(node, 0)
         let dataType = try requireReal(source)
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: 0), rank: dims.count)
-        guard dims[axis] >= 0 else { throw CompileFailure("ArgMax over the batch dimension is not supported") }
+        guard dims[axis] >= 0 else { throw CompileFailure("\(node.opType) over the batch dimension is not supported") }
         var outDims = dims
         if intAttribute(node, "keepdims", default: 1) != 0 {
             outDims[axis] = 1
@@ -736,6 +739,7 @@ extension GraphCompiler {
         }
         let output = try newValue(node, 0, .int64, outDims)
         try emit(.argMax(input: source, output: output, dims: dims, axis: axis,
-                     selectLast: intAttribute(node, "select_last_index", default: 0) != 0, elementType: dataType))
+                     selectLast: intAttribute(node, "select_last_index", default: 0) != 0, elementType: dataType,
+                     smallest: smallest))
     }
 }

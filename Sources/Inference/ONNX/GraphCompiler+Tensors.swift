@@ -309,6 +309,14 @@ extension GraphCompiler {
         try emit(.cast(input: flags, output: output, dims: dims, from: dataType, to: .int64))
     }
 
+    /// Not of a bool (int64 0/1) tensor: x = 0, as int64 0/1.
+    mutating func lowerNot(_ node: ONNXNode) throws {
+        let source = try input(node, 0)
+        guard values[source].dataType == .int64 else { throw CompileFailure("Not takes a bool tensor") }
+        let zero = define(CompiledValue(name: "", dataType: .int64, dims: [], constant: ConstantBuffer(int64s: [0])))
+        try emitComparison(node, .equal, source, zero)
+    }
+
     /// Cast to bool: x ≠ 0 as int64 0/1.
     mutating func lowerCastToBool(_ node: ONNXNode) throws {
         let source = try input(node, 0)

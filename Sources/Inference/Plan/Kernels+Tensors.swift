@@ -8,6 +8,8 @@ enum ReduceFunction: Sendable, Equatable {
     case sum, mean, max
     /// ReduceSumSquare: the sum of the squares (skl2onnx's L2 Normalizer in double exports).
     case sumSquare
+    /// ReduceLogSumExp: log Σ eˣ, computed as max + log Σ e^(x − max) so that no term overflows (GaussianNB).
+    case logSumExp
 }
 
 extension Kernels {
@@ -70,13 +72,21 @@ extension Kernels {
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = x + o * length * inner + i
+                if function == .logSumExp {
+                    var maximum = -T.infinity
+                    for j in 0..<length { maximum = Swift.max(maximum, base[j * inner]) }
+                    var sum: T = 0
+                    if maximum.isFinite { for j in 0..<length { sum += T.exponential(base[j * inner] - maximum) } }
+                    y[o * inner + i] = maximum.isFinite ? maximum + T.logarithm(sum) : maximum
+                    continue
+                }
                 var accumulator: T = function == .max ? -.infinity : 0
                 for j in 0..<length {
                     let v = base[j * inner]
                     switch function {
                     case .max: accumulator = v > accumulator || v.isNaN ? v : accumulator
                     case .sumSquare: accumulator += v * v
-                    case .sum, .mean: accumulator += v
+                    case .sum, .mean, .logSumExp: accumulator += v
                     }
                 }
                 y[o * inner + i] = function == .mean ? accumulator / T(Swift.max(length, 1)) : accumulator

@@ -398,18 +398,21 @@ enum Kernels {
         }
     }
 
-    /// ArgMax over `length` elements spaced `stride` apart.
+    /// ArgMax (or ArgMin, `smallest`) over `length` elements spaced `stride` apart: the first extreme, or the last
+    /// with `selectLast`.
     static func argMax<T: PlanFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<Int64>, outer: Int, length: Int, stride: Int,
-        selectLast: Bool
+        selectLast: Bool, smallest: Bool = false
     ) {
+        /// Whether `v` beats the best so far (ArgMin when `smallest`).
+        @inline(__always) func beats(_ v: T, _ best: T) -> Bool { smallest ? v < best : v > best }
         if stride == 1 && length > 0 && !selectLast {
             // The common case (class scores along the last axis): one plain loop per row, no stride arithmetic.
             for o in 0..<outer {
                 let row = x + o * length
                 var best = 0
                 var bestValue = row[0]
-                for j in 1..<Swift.max(length, 1) where row[j] > bestValue {
+                for j in 1..<Swift.max(length, 1) where beats(row[j], bestValue) {
                     best = j
                     bestValue = row[j]
                 }
@@ -425,7 +428,7 @@ enum Kernels {
                 if length > 1 {
                     for j in 1..<length {
                         let v = x[base + j * stride]
-                        if v > bestValue || (selectLast && v == bestValue) {
+                        if beats(v, bestValue) || (selectLast && v == bestValue) {
                             best = j
                             bestValue = v
                         }

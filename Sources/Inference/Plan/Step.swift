@@ -58,8 +58,9 @@ enum Step: Sendable {
                  elementType: DataType = .float32)
     case channelAffine(input: ValueID, output: ValueID, dims: [Int], scale: ValueID, shift: ValueID)
     case transpose(input: ValueID, output: ValueID, dims: [Int], permutation: [Int], elementSize: Int)
+    /// ArgMax, or ArgMin when `smallest`.
     case argMax(input: ValueID, output: ValueID, dims: [Int], axis: Int, selectLast: Bool,
-                elementType: DataType = .float32)
+                elementType: DataType = .float32, smallest: Bool = false)
     /// A conversion; `narrowing` wraps int64 results into a narrower integer type (int32 and the like are int64
     /// inside the engine, as bool is).
     case cast(input: ValueID, output: ValueID, dims: [Int], from: DataType, to: DataType,
@@ -109,7 +110,7 @@ enum Step: Sendable {
         case .softmax(let input, _, _, _, _, _, _): return [input]
         case .channelAffine(let input, _, _, let scale, let shift): return [input, scale, shift]
         case .transpose(let input, _, _, _, _): return [input]
-        case .argMax(let input, _, _, _, _, _): return [input]
+        case .argMax(let input, _, _, _, _, _, _): return [input]
         case .cast(let input, _, _, _, _, _): return [input]
         case .copy(let input, _, _, _): return [input]
         case .classifierHead(let scores, _, _, _, _, _, _, _, _, _): return [scores]
@@ -136,7 +137,7 @@ enum Step: Sendable {
         case .softmax(_, let output, _, _, _, _, _): return [output]
         case .channelAffine(_, let output, _, _, _): return [output]
         case .transpose(_, let output, _, _, _): return [output]
-        case .argMax(_, let output, _, _, _, _): return [output]
+        case .argMax(_, let output, _, _, _, _, _): return [output]
         case .cast(_, let output, _, _, _, _): return [output]
         case .copy(_, let output, _, _): return [output]
         case .classifierHead(_, let labelsOut, let scoresOut, _, _, _, _, _, _, _): return [labelsOut, scoresOut]
@@ -275,15 +276,15 @@ extension Step {
             Kernels.transpose(pointers[input], pointers[output], dims: Dims.concrete(dims, batch: batch),
                               permutation: permutation, elementSize: elementSize)
 
-        case .argMax(let input, let output, let dims, let axis, let selectLast, let elementType):
+        case .argMax(let input, let output, let dims, let axis, let selectLast, let elementType, let smallest):
             let shape = Dims.concrete(dims, batch: batch)
             let outer = shape[..<axis].reduce(1, *), stride = shape[(axis + 1)...].reduce(1, *)
             if elementType == .float64 {
                 Kernels.argMax(doubles(input), ints(output), outer: outer, length: shape[axis], stride: stride,
-                               selectLast: selectLast)
+                               selectLast: selectLast, smallest: smallest)
             } else {
                 Kernels.argMax(floats(input), ints(output), outer: outer, length: shape[axis], stride: stride,
-                               selectLast: selectLast)
+                               selectLast: selectLast, smallest: smallest)
             }
 
         case .cast(let input, let output, let dims, let from, let to, let narrowing):

@@ -249,13 +249,16 @@ def double_cases():
     MatMul/Add/Sub/Div/Sigmoid/Softmax/ArgMax/ReduceSum(Square)/Sqrt/Cast graphs with double weights for linear
     models, scalers and MLPs (zipmap=False: ZipMap takes float only), and a TreeEnsembleClassifier on double input;
     plus a hand-made graph for the double operators skl2onnx does not reach (Gemm with C, Clip, Pow, Exp/Log/Tanh,
-    LogSoftmax, ReduceMax/Mean, comparisons, Where, casts both ways)."""
+    LogSoftmax, ReduceMax/Mean, comparisons, Where, casts both ways). Also Not, ArgMin and ReduceLogSumExp from a
+    log-loss SGD classifier, k-means and Gaussian naive Bayes."""
     import warnings
     warnings.filterwarnings("ignore")
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.cluster import KMeans
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier
+    from sklearn.naive_bayes import GaussianNB
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
@@ -279,7 +282,12 @@ def double_cases():
             ("dbl_mlp_classifier", make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=60, random_state=0)),
              y3, {"zipmap": False}),
             ("dbl_random_forest_3", RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0), y3,
-             {"zipmap": False})]:
+             {"zipmap": False}),
+            # Not, ArgMin and ReduceLogSumExp: a log-loss SGD classifier, k-means and Gaussian naive Bayes.
+            ("dbl_sgd_log_loss_3", make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", random_state=0)),
+             y3, {"zipmap": False}),
+            ("dbl_kmeans", make_pipeline(StandardScaler(), KMeans(4, n_init=1, random_state=0)), None, None),
+            ("dbl_gaussian_nb", make_pipeline(StandardScaler(), GaussianNB()), y3, {"zipmap": False})]:
         estimator.fit(x, target)
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         model = to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, f]))],
