@@ -97,6 +97,23 @@ import Testing
         #expect(y.first?.doubles == x)
     }
 
+    /// OneHotEncoder on double categories truncates them to int64 first, as onnxruntime does (3.7 is category 3).
+    @Test func testOneHotEncoderTruncatesDoubleCategories() throws {
+        var categories = ONNXAttribute()
+        categories.name = "cats_int64s"
+        categories.type = ONNXAttribute.Kind.ints
+        categories.ints = [1, 3, 5]
+        var model = ModelBuilder.model(
+            nodes: [ModelBuilder.node("OneHotEncoder", ["x"], ["y"], domain: "ai.onnx.ml", attributes: [categories])],
+            inputs: [ModelBuilder.valueInfo("x", [ModelBuilder.batch, ONNXDimension(value: 2)],
+                                            elementType: ONNXTensor.ElementType.double)],
+            outputs: [ModelBuilder.valueInfo("y", [ModelBuilder.batch, ONNXDimension(value: 2), ONNXDimension(value: 3)])])
+        model.opsetImports.append(ONNXOperatorSetID(domain: "ai.onnx.ml", version: 3))
+        let y = try Model(onnx: model, name: "onehot").makeContext(maxBatchSize: 4)
+            .run([Tensor(shape: [3, 2], doubles: [1, 3.7, 5.2, -1, 2, 5])])
+        #expect(y.first?.floats == [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    }
+
     /// 3^(2^63 − 1) mod 2^64: odd numbers' powers repeat every 2^62 there, so 3^(2^63) = 1 and the answer is the
     /// inverse of 3 (3 × 0xAAAA…AB = 2^65 + 1).
     static let inverseOfThree = Int64(bitPattern: 0xAAAA_AAAA_AAAA_AAAB)

@@ -365,7 +365,13 @@ extension GraphCompiler {
     }
 
     mutating func lowerOneHotEncoder(_ node: ONNXNode) throws {
-        let source = try input(node, 0)
+        var source = try input(node, 0)
+        if values[source].dataType == .float64 {
+            // A double category is truncated to int64, as onnxruntime's cast does (a float one in the step).
+            let truncated = define(CompiledValue(name: "", dataType: .int64, dims: values[source].dims))
+            try emit(.cast(input: source, output: truncated, dims: values[source].dims, from: .float64, to: .int64))
+            source = truncated
+        }
         let dims = values[source].dims
         guard node.attribute("cats_strings")?.strings.isEmpty ?? true else {
             throw CompileFailure("string categories (cats_strings) are not supported: string inputs are not")
