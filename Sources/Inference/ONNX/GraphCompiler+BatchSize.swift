@@ -42,10 +42,13 @@ extension GraphCompiler {
         else { throw CompileFailure("the batch size (from Shape) reaches a non-integer tensor") }
         var images: [ValueID: ConstantBuffer] = [:]
         for (ordinal, id) in movable.enumerated() where images[id] == nil {
-            let count = values[id].constant?.count ?? 0
+            let count = values[id].constant?.count ?? 0, name = values[id].name
+            try charge(count, elementSize: 8, for: "following the batch size through '\(name)'")
             images[id] = ConstantBuffer(int64s: (0..<count).map { Int64(ordinal) << 32 | Int64($0) })
         }
-        let result = ConstantBuffer(dataType: .int64, count: Dims.staticCount(values[output].dims))
+        let outputCount = Dims.staticCount(values[output].dims), outputName = values[output].name
+        try charge(outputCount, elementSize: 8, for: "following the batch size into '\(outputName)'")
+        let result = ConstantBuffer(dataType: .int64, count: outputCount)
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
         defer { scratch.deallocate() }
         var pointers = values.indices.map { images[$0]?.pointer ?? values[$0].constant?.pointer ?? scratch }
