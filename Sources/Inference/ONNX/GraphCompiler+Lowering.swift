@@ -445,7 +445,8 @@ extension GraphCompiler {
 
     mutating func lowerUnary(_ node: ONNXNode, _ function: UnaryFunction) throws {
         let source = try input(node, 0)
-        let dataType = try requireReal(source)
+        let dataType = values[source].dataType == .int64 && Kernels.hasIntegerKernel(function)
+            ? .int64 : try requireReal(source)
         let output = try newValue(node, 0, dataType, values[source].dims)
         try emit(.unary(function, input: source, output: output, dims: values[source].dims, elementType: dataType))
     }
@@ -727,7 +728,7 @@ extension GraphCompiler {
 
     mutating func lowerArgMax(_ node: ONNXNode, smallest: Bool = false) throws {
         let source = try input(node, 0)
-        let dataType = try requireReal(source)
+        let dataType = values[source].dataType == .int64 ? .int64 : try requireReal(source)
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: 0), rank: dims.count)
         guard dims[axis] >= 0 else { throw CompileFailure("\(node.opType) over the batch dimension is not supported") }

@@ -159,7 +159,7 @@ extension GraphCompiler {
 
     mutating func lowerReduce(_ node: ONNXNode, _ function: ReduceFunction) throws {
         let source = try input(node, 0)
-        let dataType = try requireReal(source)
+        let dataType = values[source].dataType == .int64 && function != .logSumExp ? .int64 : try requireReal(source)
         let dims = values[source].dims
         let axesFromInput = opset >= 18 || (node.opType == "ReduceSum" && opset >= 13)
         var axes: [Int64]

@@ -94,6 +94,30 @@ extension Kernels {
         }
     }
 
+    /// The int64 reductions: Sum and SumSquare wrap on overflow, Mean divides the sum toward zero (integer
+    /// division, as onnxruntime's int64 ReduceMean does), Max takes the largest (Int64.min over no elements).
+    /// LogSumExp has no integer form; the compiler refuses it.
+    static func reduceIntegers(
+        _ function: ReduceFunction, _ x: UnsafePointer<Int64>, _ y: UnsafeMutablePointer<Int64>, outer: Int,
+        length: Int, inner: Int
+    ) {
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = x + o * length * inner + i
+                var accumulator: Int64 = function == .max ? .min : 0
+                for j in 0..<length {
+                    let v = base[j * inner]
+                    switch function {
+                    case .max: accumulator = Swift.max(accumulator, v)
+                    case .sumSquare: accumulator = accumulator &+ v &* v
+                    case .sum, .mean, .logSumExp: accumulator = accumulator &+ v
+                    }
+                }
+                y[o * inner + i] = function == .mean && length > 0 ? accumulator / Int64(length) : accumulator
+            }
+        }
+    }
+
     /// LayerNormalization over the last `size` elements of each row: (x − mean) / √(var + ε) · scale + bias.
     static func layerNorm(
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, size: Int, epsilon: Float,

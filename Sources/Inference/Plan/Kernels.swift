@@ -213,6 +213,24 @@ enum Kernels {
         }
     }
 
+    /// The unary functions an int64 tensor takes (the compiler refuses the others): Abs, Neg and Relu, wrapping at
+    /// Int64.min as two's complement does.
+    static func integerUnary(
+        _ function: UnaryFunction, _ x: UnsafePointer<Int64>, _ y: UnsafeMutablePointer<Int64>, count: Int
+    ) {
+        switch function {
+        case .abs: for i in 0..<count { y[i] = x[i] < 0 ? 0 &- x[i] : x[i] }
+        case .neg: for i in 0..<count { y[i] = 0 &- x[i] }
+        case .activation(.relu): for i in 0..<count { y[i] = Swift.max(x[i], 0) }
+        default: if UnsafePointer(y) != x { y.update(from: x, count: count) }
+        }
+    }
+
+    /// Whether `function` has an int64 kernel (`integerUnary`).
+    static func hasIntegerKernel(_ function: UnaryFunction) -> Bool {
+        function == .abs || function == .neg || function == .activation(.relu)
+    }
+
     @inline(__always)
     static func apply<T: PlanFloat>(_ function: BinaryFunction, _ a: T, _ b: T) -> T {
         switch function {
@@ -400,7 +418,7 @@ enum Kernels {
 
     /// ArgMax (or ArgMin, `smallest`) over `length` elements spaced `stride` apart: the first extreme, or the last
     /// with `selectLast`.
-    static func argMax<T: PlanFloat>(
+    static func argMax<T: Comparable & ExpressibleByIntegerLiteral>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<Int64>, outer: Int, length: Int, stride: Int,
         selectLast: Bool, smallest: Bool = false
     ) {

@@ -251,6 +251,8 @@ extension Step {
             let count = Dims.count(dims, batch: batch)
             if elementType == .float64 {
                 Kernels.unary(function, doubles(input), doubles(output), count: count)
+            } else if elementType == .int64 {
+                Kernels.integerUnary(function, ints(input), ints(output), count: count)
             } else {
                 Kernels.unary(function, floats(input), floats(output), count: count)
             }
@@ -281,6 +283,9 @@ extension Step {
             let outer = shape[..<axis].reduce(1, *), stride = shape[(axis + 1)...].reduce(1, *)
             if elementType == .float64 {
                 Kernels.argMax(doubles(input), ints(output), outer: outer, length: shape[axis], stride: stride,
+                               selectLast: selectLast, smallest: smallest)
+            } else if elementType == .int64 {
+                Kernels.argMax(ints(input), ints(output), outer: outer, length: shape[axis], stride: stride,
                                selectLast: selectLast, smallest: smallest)
             } else {
                 Kernels.argMax(floats(input), ints(output), outer: outer, length: shape[axis], stride: stride,
@@ -464,6 +469,8 @@ extension Step {
             let inner = shape[last...].reduce(1, *)
             if elementType == .float64 {
                 Kernels.reduce(function, doubles(input), doubles(output), outer: outer, length: length, inner: inner)
+            } else if elementType == .int64 {
+                Kernels.reduceIntegers(function, ints(input), ints(output), outer: outer, length: length, inner: inner)
             } else {
                 Kernels.reduce(function, floats(input), floats(output), outer: outer, length: length, inner: inner)
             }

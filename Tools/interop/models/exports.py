@@ -241,6 +241,31 @@ def dense_cases():
                     info("is_one", TensorProto.BOOL, [None, 4]), info("clipped", f32, [None, 4]),
                     info("swapped", f32, [None, 4]), info("reshaped", f32, [None, 4])], inits, opset=17)
     cases["ops_compare_where_shape"] = (model, {"x": x})
+
+    # An int64 graph computed in int64: Abs, Neg, the reductions (Mean divides toward zero), ArgMax/ArgMin, and
+    # wrapping arithmetic, with extremes of the type in the input.
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("Abs", ["x"], ["abs"]),
+        helper.make_node("Neg", ["x"], ["neg"]),
+        helper.make_node("ReduceSum", ["x", "axis1"], ["sum"], keepdims=0),
+        helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMax", ["x"], ["max"], axes=[1], keepdims=1),
+        helper.make_node("ArgMax", ["x"], ["argmax"], axis=1, keepdims=0),
+        helper.make_node("ArgMin", ["x"], ["argmin"], axis=1, keepdims=0, select_last_index=1),
+        helper.make_node("Mul", ["x", "three"], ["tripled"]),
+        helper.make_node("Sub", ["tripled", "x"], ["doubled"]),
+    ]
+    x = rng.integers(-9, 10, size=(7, 4)).astype(np.int64)
+    x[0] = [-7, 2, 9, -3]
+    x[1] = [5, 5, -1, 5]
+    x[2] = [1 << 40, -(1 << 40), 3, -3]
+    model = _model(nodes, [info("x", i64, [None, 4])],
+                   [info(n, i64, d) for n, d in [("abs", [None, 4]), ("neg", [None, 4]), ("sum", [None]),
+                                                 ("mean", [None]), ("max", [None, 1]), ("argmax", [None]),
+                                                 ("argmin", [None]), ("doubled", [None, 4])]],
+                   [init("axis1", np.array([1])), init("three", np.array(3))], opset=17)
+    cases["ops_int64"] = (model, {"x": x})
     return cases
 
 
