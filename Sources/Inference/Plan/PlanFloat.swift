@@ -4,7 +4,7 @@ internal import Glibc
 /// skl2onnx writes them with `DoubleTensorType`). The generic kernels are written once against this protocol and
 /// specialised for each type by the optimiser; the elementary functions map to the C library's `expf`/`exp` pairs,
 /// so an FP64 graph gets double-precision results, not float ones widened.
-protocol PlanFloat: BinaryFloatingPoint, Sendable where Self.RawSignificand: FixedWidthInteger {
+protocol PlanFloat: BinaryFloatingPoint, Sendable {
     /// The engine's name for the type.
     static var dataType: DataType { get }
     static func exponential(_ x: Self) -> Self
