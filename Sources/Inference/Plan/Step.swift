@@ -47,8 +47,8 @@ enum NormKind: Sendable, Equatable {
 /// The steps that compute on floating-point values carry their `elementType`: `.float32`, or `.float64` in a graph
 /// that computes in double precision (its inputs, weights and buffers all hold doubles). It defaults to float32.
 enum Step: Sendable {
-    /// out[rows × n] = act(in[rows × k] · W[k × n] + bias[n]). A float64 dense step runs `cblas_dgemm` and has no
-    /// activation (the compiler fuses only float32 epilogues).
+    /// out[rows × n] = act(in[rows × k] · W[k × n] + bias[n]). A float64 dense step runs `cblas_dgemm`, then its bias
+    /// and activation in double (Gemm's C is its only bias: the compiler fuses and packs float32 steps alone).
     case dense(input: ValueID, weights: ValueID, bias: ValueID?, output: ValueID, inputDims: [Int], k: Int, n: Int,
                activation: Activation, elementType: DataType = .float32)
     case binary(BinaryFunction, a: ValueID, aDims: [Int], b: ValueID, bDims: [Int], output: ValueID, outDims: [Int],
@@ -164,8 +164,9 @@ struct IntegerNarrowing: Sendable, Equatable {
 
     @inline(__always)
     func wrap(_ value: Int64) -> Int64 {
-        let shift = Int64(64 - bits)
-        return signed ? (value &<< shift) &>> shift : Int64(bitPattern: (UInt64(bitPattern: value) &<< UInt64(shift)) &>> UInt64(shift))
+        let shift = 64 - bits
+        if signed { return (value &<< shift) &>> shift }
+        return Int64(bitPattern: (UInt64(bitPattern: value) &<< shift) &>> shift)
     }
 }
 
