@@ -55,7 +55,8 @@ struct ExternalDataFolder: Sendable {
         let path = directory + "/" + location
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw CompileFailure("external data file '\(location)' cannot be opened (\(String(cString: strerror(errno))))")
+            let reason = String(cString: strerror(errno))
+            throw CompileFailure("external data file '\(location)' cannot be opened (\(reason))")
         }
         defer { close(descriptor) }
         var status = stat()

@@ -7,9 +7,9 @@ let supportedOperators: [String] = [
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Clip", "Cast", "Constant",
     "BatchNormalization", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Elu", "Selu", "Softplus",
-    "HardSigmoid", "Transpose", "ArgMax", "ArgMin", "Not", "ReduceLogSumExp", "Concat", "Gather", "Slice", "Split", "Expand", "ReduceMean", "ReduceSum",
-    "ReduceMax", "ReduceSumSquare", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape", "Equal", "Greater", "Less", "Where",
-    "Shape",
+    "HardSigmoid", "Transpose", "ArgMax", "ArgMin", "Not", "ReduceLogSumExp", "Concat", "Gather", "Slice", "Split",
+    "Expand", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceSumSquare", "LayerNormalization", "Gelu", "Min", "Max",
+    "ConstantOfShape", "Equal", "Greater", "Less", "Where", "Shape",
 ]
 
 let supportedMLOperators: [String] = [
