@@ -105,6 +105,11 @@ public struct JSONParser {
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): return try expect("true", .bool(true))
         case UInt8(ascii: "f"): return try expect("false", .bool(false))
+        // NaN is not JSON, but Python's json.dumps writes it and tree models read it as a missing value: the bare
+        // words NaN and nan are read as a NaN number (a float tensor keeps it; an integer one refuses it).
+        case UInt8(ascii: "n") where index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "a"):
+            return try expect("nan", .number(.nan))
+        case UInt8(ascii: "N"): return try expect("NaN", .number(.nan))
         case UInt8(ascii: "n"): return try expect("null", .null)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")

@@ -49,8 +49,9 @@ public enum TensorJSON {
                 switch scalar {
                 case .integer(let value): out.append(Double(value))
                 case .number(let value):
-                    guard value.isFinite else { throw nonFinite(name, at: index, shape: shape, value) }
+                    guard !value.isInfinite else { throw nonFinite(name, at: index, shape: shape, value) }
                     out.append(value)
+                case .string(let text) where text == "NaN" || text == "nan": out.append(.nan)
                 case .bool(let flag): out.append(flag ? 1 : 0)
                 default: throw .input("input '\(name)': expected numbers, found \(JSONPrinter().string(scalar))")
                 }
@@ -97,9 +98,9 @@ public enum TensorJSON {
             tensor.dtype = .float32
             let values = try numbers()
             tensor.floatData = values.map { Float($0) }
-            if let index = tensor.floatData.firstIndex(where: { !$0.isFinite }) {
+            if let index = tensor.floatData.firstIndex(where: { $0.isInfinite }) {
                 throw .input("input '\(name)': element \(position(index, shape: shape)) (\(values[index])) is out of float32 "
-                    + "range; inputs must be finite numbers")
+                    + "range; inputs must be finite numbers (or NaN)")
             }
         }
         return tensor
@@ -117,37 +118,42 @@ public enum TensorJSON {
         return "[" + indices.map(String.init).joined(separator: ", ") + "]"
     }
 
-    /// The refusal of a NaN or infinite input element (JSON numbers beyond Double's range parse as infinite;
-    /// .npy files can hold NaN and infinities): the model would only answer NaN.
+    /// The refusal of an infinite input element (JSON numbers beyond Double's range parse as infinite; .npy files
+    /// can hold infinities), or of a NaN in an integer tensor. A float tensor takes NaN: tree ensembles and imputers
+    /// read it as a missing value.
     static func nonFinite(_ name: String, at index: Int, shape: [Int], _ value: Double) -> CLIError {
-        let what = value.isNaN ? "NaN" : "infinite (\(value < 0 ? "-" : "")Infinity, or a number out of range)"
-        return .input("input '\(name)': element \(position(index, shape: shape)) is \(what); inputs must be finite numbers")
+        if value.isNaN {
+            return .input("input '\(name)': element \(position(index, shape: shape)) is NaN; an integer input takes "
+                + "whole numbers only")
+        }
+        let what = "infinite (\(value < 0 ? "-" : "")Infinity, or a number out of range)"
+        return .input("input '\(name)': element \(position(index, shape: shape)) is \(what); inputs must be finite "
+            + "numbers (or NaN, for a missing value)")
     }
 
     /// A tensor from a .npy array; the server converts its dtype where the model accepts it. uint8 and float16
-    /// travel as raw_data (FLOAT16 has no typed field). A NaN or infinite element is refused.
+    /// travel as raw_data (FLOAT16 has no typed field). An infinite element is refused; NaN (a missing value) is kept.
     public static func tensor(name: String, npy: NPYArray) throws(CLIError) -> TensorwireV1.Tensor {
         var tensor = TensorwireV1.Tensor()
         tensor.name = name
         tensor.shape = TensorShape(npy.shape.map { Int64($0) })
         switch npy.elements {
         case .float32(let values):
-            if let index = values.firstIndex(where: { !$0.isFinite }) {
+            if let index = values.firstIndex(where: { $0.isInfinite }) {
                 throw nonFinite(name, at: index, shape: npy.shape, Double(values[index]))
             }
             tensor.dtype = .float32
             tensor.floatData = values
         case .float64(let values):
-            if let index = values.firstIndex(where: { !$0.isFinite }) {
+            if let index = values.firstIndex(where: { $0.isInfinite }) {
                 throw nonFinite(name, at: index, shape: npy.shape, values[index])
             }
             tensor.dtype = .float64
             tensor.doubleData = values
         case .float16(let bits):
-            // Exponent all ones: infinity (mantissa 0) or NaN.
-            if let index = bits.firstIndex(where: { $0 & 0x7C00 == 0x7C00 }) {
-                let value: Double = bits[index] & 0x3FF != 0 ? .nan : bits[index] & 0x8000 == 0 ? .infinity : -.infinity
-                throw nonFinite(name, at: index, shape: npy.shape, value)
+            // Exponent all ones and mantissa 0: infinity (a mantissa makes it NaN, which is kept).
+            if let index = bits.firstIndex(where: { $0 & 0x7FFF == 0x7C00 }) {
+                throw nonFinite(name, at: index, shape: npy.shape, bits[index] & 0x8000 == 0 ? .infinity : -.infinity)
             }
             tensor.dtype = .float16
             tensor.rawData = bits.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }

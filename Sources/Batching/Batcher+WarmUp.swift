@@ -58,6 +58,7 @@ extension Batcher {
             guard !overflow else { return nil }
             switch input.dataType {
             case .float32: inputs.append(Tensor(shape: shape, floats: [Float](repeating: 0, count: count)))
+            case .float64: inputs.append(Tensor(shape: shape, doubles: [Double](repeating: 0, count: count)))
             case .int64: inputs.append(Tensor(shape: shape, int64s: [Int64](repeating: 0, count: count)))
             case .string: return nil
             }

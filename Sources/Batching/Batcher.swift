@@ -444,10 +444,12 @@ private func batcherWorkerMain(_ argument: UnsafeMutableRawPointer?) -> UnsafeMu
 /// Owned by one instance thread (a local of `runWorker`).
 private struct GatherBuffers {
     var floats: [[Float]]
+    var doubles: [[Double]]
     var int64s: [[Int64]]
 
     init(inputCount: Int) {
         floats = Array(repeating: [], count: inputCount)
+        doubles = Array(repeating: [], count: inputCount)
         int64s = Array(repeating: [], count: inputCount)
     }
 
@@ -461,38 +463,25 @@ private struct GatherBuffers {
         for (index, input) in signature.inputs.enumerated() {
             let shape = Shape([rows] + input.dims.dropFirst())
             let perRow = input.elementsPerRow
+            let tensor: Tensor?
             switch input.dataType {
             case .float32:
-                var buffer = floats[index]
-                floats[index] = []
-                buffer.removeAll(keepingCapacity: true)
-                for piece in pieces {
-                    guard let values = piece.pending.job.inputs[index].floats else {
-                        return .failure(.internalError("input '\(input.name)': not float32 after validation"))
-                    }
-                    buffer.append(contentsOf: values[(piece.rowStart * perRow)..<((piece.rowStart + piece.rows) * perRow)])
-                }
-                guard let tensor = Tensor(shape: shape, storage: .float32(buffer)) else {
-                    return .failure(.internalError("input '\(input.name)': gathered \(buffer.count) values for \(shape)"))
-                }
-                inputs.append(tensor)
+                tensor = Self.gather(pieces, index: index, perRow: perRow, shape: shape, reusing: &floats[index],
+                                     values: \.floats, storage: Tensor.Storage.float32)
+            case .float64:
+                tensor = Self.gather(pieces, index: index, perRow: perRow, shape: shape, reusing: &doubles[index],
+                                     values: \.doubles, storage: Tensor.Storage.float64)
             case .int64:
-                var buffer = int64s[index]
-                int64s[index] = []
-                buffer.removeAll(keepingCapacity: true)
-                for piece in pieces {
-                    guard let values = piece.pending.job.inputs[index].int64s else {
-                        return .failure(.internalError("input '\(input.name)': not int64 after validation"))
-                    }
-                    buffer.append(contentsOf: values[(piece.rowStart * perRow)..<((piece.rowStart + piece.rows) * perRow)])
-                }
-                guard let tensor = Tensor(shape: shape, storage: .int64(buffer)) else {
-                    return .failure(.internalError("input '\(input.name)': gathered \(buffer.count) values for \(shape)"))
-                }
-                inputs.append(tensor)
+                tensor = Self.gather(pieces, index: index, perRow: perRow, shape: shape, reusing: &int64s[index],
+                                     values: \.int64s, storage: Tensor.Storage.int64)
             case .string:
                 return .failure(.inference(.dataType(input: input.name, expected: .float32, received: .string)))
             }
+            guard let tensor else {
+                return .failure(.internalError("input '\(input.name)': not \(input.dataType) after validation, or "
+                    + "the gathered rows do not fit \(shape)"))
+            }
+            inputs.append(tensor)
         }
         gathered = clock.now()
         let result = Result { () throws(InferenceError) in try context.run(inputs) }.mapError { BatchError.inference($0) }
@@ -500,12 +489,29 @@ private struct GatherBuffers {
         for (index, tensor) in inputs.enumerated() {
             switch tensor.storage {
             case .float32(let values): floats[index] = values
+            case .float64(let values): doubles[index] = values
             case .int64(let values): int64s[index] = values
             case .string: break
             }
         }
         inputs.removeAll()
         return result
+    }
+
+    /// The rows of input `index` of every piece in one tensor of `shape`, built in `buffer`'s capacity (taken, so
+    /// that the tensor holds the only reference); nil when a piece's input is not of this type or does not fit.
+    private static func gather<T>(
+        _ pieces: [Piece], index: Int, perRow: Int, shape: Shape, reusing buffer: inout [T],
+        values: KeyPath<Tensor, [T]?>, storage: ([T]) -> Tensor.Storage
+    ) -> Tensor? {
+        var rows = buffer
+        buffer = []
+        rows.removeAll(keepingCapacity: true)
+        for piece in pieces {
+            guard let elements = piece.pending.job.inputs[index][keyPath: values] else { return nil }
+            rows.append(contentsOf: elements[(piece.rowStart * perRow)..<((piece.rowStart + piece.rows) * perRow)])
+        }
+        return Tensor(shape: shape, storage: storage(rows))
     }
 }
 
@@ -521,6 +527,7 @@ private func sliceRows(_ outputs: [Tensor], from: Int, count: Int) -> Result<[Te
         let storage: Tensor.Storage
         switch output.storage {
         case .float32(let values) where range.upperBound <= values.count: storage = .float32(Array(values[range]))
+        case .float64(let values) where range.upperBound <= values.count: storage = .float64(Array(values[range]))
         case .int64(let values) where range.upperBound <= values.count: storage = .int64(Array(values[range]))
         case .string(let values) where range.upperBound <= values.count: storage = .string(Array(values[range]))
         default: return .failure(.internalError("output of shape \(output.shape) has no rows \(range)"))
@@ -544,6 +551,7 @@ private func concatenateRows(_ parts: [[Tensor]]) -> Result<[Tensor], BatchError
         let storage: Tensor.Storage
         switch first[index].storage {
         case .float32: storage = .float32(tensors.flatMap { $0.floats ?? [] })
+        case .float64: storage = .float64(tensors.flatMap { $0.doubles ?? [] })
         case .int64: storage = .int64(tensors.flatMap { $0.int64s ?? [] })
         case .string: storage = .string(tensors.flatMap { $0.strings ?? [] })
         }

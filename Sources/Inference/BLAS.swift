@@ -46,6 +46,21 @@ extension BLAS {
         )
     }
 
+    /// C[m×n] = A[m×k] · B[k×n] in double precision, all row-major (the dense layers of FP64 graphs). One row
+    /// takes `cblas_dgemv`, as `sgemm` does.
+    static func dgemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>
+    ) {
+        if m == 1 {
+            cblas_dgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(n), a, 1, 0, c, 1)
+            return
+        }
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n)
+        )
+    }
+
     /// The raw `cblas_sgemm` baseline used by the engine benchmark: C = A·B with B [k×n], row-major.
     public static func benchmarkSgemm(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>

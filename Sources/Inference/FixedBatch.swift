@@ -49,6 +49,7 @@ extension ModelSignature {
             let dims = "[None" + first.dims.dropFirst().map { ", \($0)" }.joined() + "]"
             let (tensorflow, skl2onnx) = switch first.dataType {
             case .float32: ("tf.float32", "FloatTensorType")
+            case .float64: ("tf.float64", "DoubleTensorType")
             case .int64: ("tf.int64", "Int64TensorType")
             case .string: ("tf.string", "StringTensorType")
             }

@@ -30,6 +30,9 @@ public final class Model: Sendable {
     let plan: CompiledPlan
     /// The model's memory budget in bytes (`--max-model-bytes`): weights, folded constants and execution buffers.
     public let maxModelBytes: Int
+    /// The external data files the model's tensors were read from (locations relative to its folder, sorted); empty
+    /// when every weight is embedded in the `.onnx` file.
+    public let externalDataFiles: [String]
 
     /// The default memory budget of one model: 1 GiB (`--max-model-bytes`).
     public static let defaultMaxModelBytes = 1 << 30
@@ -40,10 +43,11 @@ public final class Model: Sendable {
     /// is the model's memory budget (default `defaultMaxModelBytes`, 1 GiB): every constant the load decodes, folds,
     /// lays out or packs, and one batch row of execution buffers, is counted against it before it is allocated, and
     /// a model that does not fit is a load error naming the budget and `--max-model-bytes`. Execution contexts then
-    /// grow their buffers on demand, up to what is left of the budget.
+    /// grow their buffers on demand, up to what is left of the budget. `externalDataDirectory` is the folder of the
+    /// file, where tensors stored as external data are read from (inside it only); nil refuses such tensors.
     public init(
         onnxBytes: [UInt8], name: String, source: String, gemm: GEMMBackend = .preferred,
-        maxModelBytes: Int = Model.defaultMaxModelBytes
+        maxModelBytes: Int = Model.defaultMaxModelBytes, externalDataDirectory: String? = nil
     ) throws(ModelLoadError) {
         guard !onnxBytes.isEmpty else {
             throw ModelLoadError(file: source, node: nil, op: nil,
@@ -57,7 +61,9 @@ public final class Model: Sendable {
         }
         var compiler = GraphCompiler(file: source, budget: maxModelBytes)
         compiler.gemm = gemm.effective
+        compiler.externalData = externalDataDirectory.map { ExternalDataFolder(directory: $0) }
         self.plan = try compiler.compile(proto)
+        self.externalDataFiles = compiler.externalDataFiles.sorted()
         self.maxModelBytes = Swift.max(0, maxModelBytes)
         self.name = name
         self.source = source
@@ -280,6 +286,8 @@ public final class ExecutionContext {
             switch inputs[0].storage {
             case .float32(let values):
                 outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
+            case .float64(let values):
+                outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
             case .int64(let values):
                 outcome = values.withUnsafeBytes { runBorrowing($0, ids: borrowedInputIDs, rows: rows) }
             case .string:
@@ -292,10 +300,12 @@ public final class ExecutionContext {
             switch tensor.storage {
             case .float32(let values):
                 values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
+            case .float64(let values):
+                values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
             case .int64(let values):
                 values.withUnsafeBytes { if let base = $0.baseAddress { target.copyMemory(from: base, byteCount: $0.count) } }
             case .string:
-                break // Rejected above: plans take float32 and int64 inputs only.
+                break // Rejected above: plans take float32, float64 and int64 inputs only.
             }
         }
         try execute(rows: rows)
@@ -370,6 +380,9 @@ public final class ExecutionContext {
         case .float32:
             let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Float.self), count: count))
             return Tensor(shape: Shape(dims), floats: values)
+        case .float64:
+            let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Double.self), count: count))
+            return Tensor(shape: Shape(dims), doubles: values)
         case .int64:
             let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Int64.self), count: count))
             return Tensor(shape: Shape(dims), int64s: values)

@@ -468,12 +468,22 @@ public struct ModelRepository: Sendable {
                     throw ModelLoadError(file: file.path, node: nil, op: nil,
                                          reason: "the model's SHA-256 is \(file.sha256), but config.json pins \(pinned)")
                 }
+                // A plain file may keep its weights in external data beside it; a sealed one must embed them.
                 let model = try Model(onnxBytes: file.bytes, name: name, source: file.path, gemm: gemm,
-                                      maxModelBytes: maxModelBytes)
+                                      maxModelBytes: maxModelBytes,
+                                      externalDataDirectory: file.sealed ? nil : versionDirectory)
+                if config.sha256 != nil, !model.externalDataFiles.isEmpty {
+                    throw ModelLoadError(file: file.path, node: nil, op: nil,
+                                         reason: "config.json's sha256 pins this file only, and the model reads its "
+                                            + "weights from \(model.externalDataFiles.joined(separator: ", ")); embed "
+                                            + "the weights to pin them, or drop the pin")
+                }
                 try checkInstancesFit(model, config: config, file: file.path)
                 logger.info("model \(name) version \(version): READY (\(file.sealed ? "sealed " : "")sha256=\(file.sha256), "
                     + "\(model.signature.inputs.count) input(s), \(model.signature.outputs.count) output(s), "
-                    + "\(model.stepCount) steps, GEMM \(model.gemm))")
+                    + "\(model.stepCount) steps, GEMM \(model.gemm)"
+                    + (model.externalDataFiles.isEmpty ? "" : ", weights in \(model.externalDataFiles.joined(separator: ", "))")
+                    + ")")
                 if let hint = model.fixedBatchHint { logger.warning("model \(name) version \(version): \(hint)") }
                 entries.append(ModelEntry(name: name, version: version, config: config, state: .ready(model),
                                           sealed: file.sealed, sha256: file.sha256))
@@ -576,6 +586,8 @@ extension Model {
         maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
         let bytes = try ModelFile.readPlain(path: path, maxModelBytes: maxModelBytes)
-        try self.init(onnxBytes: bytes, name: name, source: path, gemm: gemm, maxModelBytes: maxModelBytes)
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try self.init(onnxBytes: bytes, name: name, source: path, gemm: gemm, maxModelBytes: maxModelBytes,
+                      externalDataDirectory: folder)
     }
 }

@@ -1,7 +1,9 @@
-/// The element types a Tensorwire model exchanges. Compute is FP32; INT64 and strings appear where models produce
-/// class labels (ArgMax, scikit-learn classifiers) or take integer inputs.
+/// The element types a Tensorwire model exchanges. Most compute is FP32; a graph whose inputs or constants are
+/// FP64 (skl2onnx with `DoubleTensorType`) computes in FP64 and returns FP64; INT64 and strings appear where models
+/// produce class labels (ArgMax, scikit-learn classifiers) or take integer inputs.
 public enum DataType: Sendable, Hashable, CustomStringConvertible {
     case float32
+    case float64
     case int64
     case string
 
@@ -9,6 +11,7 @@ public enum DataType: Sendable, Hashable, CustomStringConvertible {
     public var kserveName: String {
         switch self {
         case .float32: return "FP32"
+        case .float64: return "FP64"
         case .int64: return "INT64"
         case .string: return "BYTES"
         }
@@ -17,6 +20,7 @@ public enum DataType: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .float32: return "float32"
+        case .float64: return "float64"
         case .int64: return "int64"
         case .string: return "string"
         }
@@ -26,6 +30,7 @@ public enum DataType: Sendable, Hashable, CustomStringConvertible {
     public var onnxCode: Int32 {
         switch self {
         case .float32: return 1
+        case .float64: return 11
         case .int64: return 7
         case .string: return 8
         }
@@ -35,7 +40,7 @@ public enum DataType: Sendable, Hashable, CustomStringConvertible {
     var bufferElementSize: Int {
         switch self {
         case .float32: return 4
-        case .int64, .string: return 8
+        case .float64, .int64, .string: return 8
         }
     }
 }
@@ -71,6 +76,7 @@ public struct Tensor: Sendable, Hashable {
     /// The elements, in row-major order.
     public enum Storage: Sendable, Hashable {
         case float32([Float])
+        case float64([Double])
         case int64([Int64])
         case string([String])
     }
@@ -84,6 +90,7 @@ public struct Tensor: Sendable, Hashable {
         let actual: Int
         switch storage {
         case .float32(let values): actual = values.count
+        case .float64(let values): actual = values.count
         case .int64(let values): actual = values.count
         case .string(let values): actual = values.count
         }
@@ -98,6 +105,12 @@ public struct Tensor: Sendable, Hashable {
         precondition(shape.elementCount == values.count, "Tensor: \(values.count) values for shape \(shape)")
         self.shape = shape
         self.storage = .float32(values)
+    }
+
+    public init(shape: Shape, doubles values: [Double]) {
+        precondition(shape.elementCount == values.count, "Tensor: \(values.count) values for shape \(shape)")
+        self.shape = shape
+        self.storage = .float64(values)
     }
 
     public init(shape: Shape, int64s values: [Int64]) {
@@ -115,9 +128,16 @@ public struct Tensor: Sendable, Hashable {
     public var dataType: DataType {
         switch storage {
         case .float32: return .float32
+        case .float64: return .float64
         case .int64: return .int64
         case .string: return .string
         }
+    }
+
+    /// The elements if this is a double (FP64) tensor.
+    public var doubles: [Double]? {
+        if case .float64(let values) = storage { return values }
+        return nil
     }
 
     /// The elements if this is a float tensor.

@@ -46,19 +46,20 @@ enum KServeTensors {
     static func configType(of type: DataType) -> KServe.DataType {
         switch type {
         case .float32: return .fp32
+        case .float64: return .fp64
         case .int64: return .int64
         case .string: return .string
         }
     }
 
     /// KServe datatypes an input of `type` accepts, native first: those `TensorConversion` accepts, plus BF16 for
-    /// FP32 inputs.
+    /// FP32 and FP64 inputs.
     static func acceptedNames(for type: DataType) -> [String] {
         var names: [String] = []
         for wire in TensorConversion.acceptedWireTypes(for: type) {
             if let match = datatypes.first(where: { $0.wire == wire && $0.name != "BF16" }) { names.append(match.name) }
         }
-        if type == .float32 { names.append("BF16") }
+        if type == .float32 || type == .float64 { names.append("BF16") }
         return names
     }
 
@@ -309,6 +310,9 @@ enum KServeTensors {
         case .string:
             output.datatype = "BYTES"
             bytes = encodeBytesElements(tensor.stringData)
+        case .float64:
+            output.datatype = "FP64"
+            bytes = littleEndianBytes(tensor.doubleData.map(\.bitPattern))
         default:
             output.datatype = "FP32"
             #if _endian(little)

@@ -6,7 +6,8 @@ internal import TensorwireProto
 /// and engine outputs back into wire tensors. Pure functions; every refusal is an INVALID_ARGUMENT that names the
 /// tensor, what the model expects and what arrived.
 ///
-/// Conversions: a FLOAT32 input also accepts FLOAT64, the integer types and FLOAT16 (converted on arrival); an INT64
+/// Conversions: a FLOAT32 input also accepts FLOAT64, the integer types and FLOAT16 (converted on arrival); a FLOAT64
+/// input (a graph that computes in double) accepts FLOAT32, the integer types and FLOAT16 as well, widened; an INT64
 /// input accepts every integer type; a STRING input accepts strings only.
 enum TensorConversion {
     typealias WireTensor = TensorwireV1.Tensor
@@ -16,6 +17,7 @@ enum TensorConversion {
     static func acceptedWireTypes(for type: DataType) -> [WireType] {
         switch type {
         case .float32: return [.float32, .float64, .int32, .int64, .int8, .int16, .uint8, .uint16, .uint32, .uint64, .float16]
+        case .float64: return [.float64, .float32, .int32, .int64, .int8, .int16, .uint8, .uint16, .uint32, .uint64, .float16]
         case .int64: return [.int64, .int32, .int8, .int16, .uint8, .uint16, .uint32, .uint64]
         case .string: return [.string]
         }
@@ -44,6 +46,7 @@ enum TensorConversion {
     static func wireType(of type: DataType) -> WireType {
         switch type {
         case .float32: return .float32
+        case .float64: return .float64
         case .int64: return .int64
         case .string: return .string
         }
@@ -130,6 +133,7 @@ enum TensorConversion {
         let storage: Tensor.Storage
         switch spec.dataType {
         case .float32: storage = .float32(try floats(tensor, type: wireType, count: count, name: name))
+        case .float64: storage = .float64(try reals(tensor, type: wireType, count: count, name: name, as: Double.self))
         case .int64: storage = .int64(try int64s(tensor, type: wireType, count: count, name: name))
         case .string: storage = .string(try elements(tensor.stringData, count: count, name: name))
         }
@@ -264,18 +268,29 @@ enum TensorConversion {
                     (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
                 }
             }
+        }
+        if tensor.rawData.isEmpty, type == .float32 { return try elements(tensor.floatData, count: count, name: name) }
+        return try reals(tensor, type: type, count: count, name: name, as: Float.self)
+    }
+
+    /// The elements of a float or integer tensor converted to `T` (FLOAT32 or FLOAT64).
+    static func reals<T: BinaryFloatingPoint>(
+        _ tensor: WireTensor, type: WireType, count: Int, name: String, as: T.Type
+    ) throws(RPCError) -> [T] {
+        if !tensor.rawData.isEmpty {
             return try rawElements(tensor, type: type, count: count, name: name) { raw, offset in
-                rawFloat(raw, offset, type)
+                rawReal(raw, offset, type)
             }
         }
         switch type {
-        case .float32: return try elements(tensor.floatData, count: count, name: name)
-        case .float64: return try elements(tensor.doubleData, count: count, name: name).map { Float($0) }
+        case .float32: return try elements(tensor.floatData, count: count, name: name).map { T($0) }
+        case .float64: return try elements(tensor.doubleData, count: count, name: name).map { T($0) }
         case .int32, .int8, .int16, .uint8, .uint16:
-            return try elements(tensor.int32Data, count: count, name: name).map { Float($0) }
-        case .int64: return try elements(tensor.int64Data, count: count, name: name).map { Float($0) }
-        case .uint32, .uint64: return try elements(tensor.uint64Data, count: count, name: name).map { Float($0) }
-        default: throw invalid("input \"\(name)\": dtype \(type) cannot be converted to FLOAT32")
+            return try elements(tensor.int32Data, count: count, name: name).map { T($0) }
+        case .int64: return try elements(tensor.int64Data, count: count, name: name).map { T($0) }
+        case .uint32, .uint64: return try elements(tensor.uint64Data, count: count, name: name).map { T($0) }
+        default:
+            throw invalid("input \"\(name)\": dtype \(type) cannot be converted to \(T.self == Float.self ? "FLOAT32" : "FLOAT64")")
         }
     }
 
@@ -295,12 +310,12 @@ enum TensorConversion {
         }
     }
 
-    static func rawFloat(_ raw: UnsafeRawBufferPointer, _ offset: Int, _ type: WireType) -> Float {
+    static func rawReal<T: BinaryFloatingPoint>(_ raw: UnsafeRawBufferPointer, _ offset: Int, _ type: WireType) -> T {
         switch type {
-        case .float32: return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-        case .float64: return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
-        case .float16: return halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
-        default: return Float(rawInteger(raw, offset, type))
+        case .float32: return T(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
+        case .float64: return T(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+        case .float16: return T(halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        default: return T(rawInteger(raw, offset, type))
         }
     }
 
@@ -346,6 +361,7 @@ enum TensorConversion {
             tensor.shape = TensorShape(value.shape.dims.lazy.map { Int64($0) })
             switch value.storage {
             case .float32(let values): tensor.floatData = values
+            case .float64(let values): tensor.doubleData = values
             case .int64(let values): tensor.int64Data = values
             case .string(let values): tensor.stringData = values
             }

@@ -1,4 +1,5 @@
 import Batching
+import Foundation
 import Dispatch
 import Inference
 import Locks
@@ -321,5 +322,44 @@ func expectSameAsAlone(_ output: BatchOutput, _ input: Tensor, _ context: Execut
         batcher.shutdown(drain: true)
         #expect(completions.count == 5)
         for id in 0..<5 { #expect(throws: Never.self) { try completions[id]?.get() } }
+    }
+}
+
+/// A double model (skl2onnx MLPClassifier, DoubleTensorType) through the batcher: requests gathered into one FP64
+/// batch, an oversize one split and reassembled, each answer the FP64 rows of its own request.
+@Suite(.tags(.live)) struct DoubleBatcherLiveTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../InferenceTests/Fixtures/double/dbl_mlp_classifier.onnx").standardized.path
+
+    static func rows(_ count: Int, seed: Int) -> Tensor {
+        Tensor(shape: [count, 6], doubles: (0..<(count * 6)).map { Double(($0 * 7 + seed * 13) % 23) / 3 - 3.5 })
+    }
+
+    @Test func testDoubleRequestsBatchSplitAndComeBackInDouble() throws {
+        let model = try Model(contentsOf: Self.fixture, name: "dbl")
+        let gate = ComputeGate()
+        let batcher = try Batcher(model: model, config: config(maxBatchSize: 4), hooks: gate.hooks)
+        defer { batcher.shutdown() }
+        let completions = Completions()
+        let inputs = (0..<8).map { Self.rows($0 == 7 ? 11 : 1 + $0 % 3, seed: $0) }
+        try batcher.submit(BatchJob(inputs: [inputs[0]], completion: completions.handler(0)))
+        #expect(gate.waitUntilHeld())
+        for id in 1..<inputs.count {
+            try batcher.submit(BatchJob(inputs: [inputs[id]], completion: completions.handler(id)))
+        }
+        gate.open()
+        #expect(completions.wait(inputs.count))
+        let context = model.makeContext(maxBatchSize: 11)
+        for (id, input) in inputs.enumerated() {
+            let output = try #require(try completions[id]?.get())
+            let alone = try context.run([input])
+            #expect(output.outputs[0] == alone[0], "labels of \(id)")
+            let batched = try #require(output.outputs[1].doubles, "FP64 probabilities of \(id)")
+            let reference = try #require(alone[1].doubles)
+            #expect(output.outputs[1].shape == alone[1].shape)
+            #expect(zip(batched, reference).allSatisfy { abs($0 - $1) <= 1e-12 }, "probabilities of \(id)")
+        }
+        #expect(try completions[7]?.get().facts.batches == 3)
+        #expect(gate.recorded.contains { $0.requestCount > 1 })
     }
 }

@@ -275,10 +275,13 @@ struct CLICommandLiveTests {
             #expect(tooLarge.code == CLIError.ExitCode.input, "\(tooLarge)")
             #expect(tooLarge.stderr.contains("out of float32 range"), "\(tooLarge.err)")
         }
+        // NaN is a missing value, kept; infinities are refused.
         var nan = Float.nan.bitPattern
         let bytes = withUnsafeBytes(of: &nan) { Array($0) }
         let array = try NPYArray(bytes: CLIPartsTests.npy(descr: "<f4", shape: "(1, 1)", payload: bytes))
-        #expect(throws: CLIError.self) { try TensorJSON.tensor(name: "X", npy: array) }
+        #expect(try TensorJSON.tensor(name: "X", npy: array).floatData.map(\.isNaN) == [true])
+        let halfNaN = try NPYArray(bytes: CLIPartsTests.npy(descr: "<f2", shape: "(1,)", payload: [0x01, 0x7E]))
+        #expect(try TensorJSON.tensor(name: "X", npy: halfNaN).rawData == [0x01, 0x7E])
         let half = try NPYArray(bytes: CLIPartsTests.npy(descr: "<f2", shape: "(1,)", payload: [0x00, 0x7C]))  // +inf
         #expect(throws: CLIError.self) { try TensorJSON.tensor(name: "X", npy: half) }
     }

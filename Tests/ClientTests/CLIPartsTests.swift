@@ -49,6 +49,27 @@ struct CLIPartsTests {
         #expect(throws: CLIError.self) { try TensorJSON.inputs(from: try JSONParser.parse(#"{"Y": [[2]]}"#), model: Self.digitsModel()) }
     }
 
+    /// NaN (a missing value for tree models) is accepted in float inputs as Python's json.dumps writes it (NaN), in
+    /// lower case, or as a string; an integer input refuses it, and infinities stay refused.
+    @Test func nanInFloatInputsIsAMissingValue() throws {
+        let inputs = try TensorJSON.inputs(from: try JSONParser.parse(#"[[1, NaN, nan, "NaN", -2.5]]"#),
+                                           model: Self.digitsModel())
+        let values = try #require(inputs.first?.floatData)
+        #expect(values.map(\.isNaN) == [false, true, true, true, false])
+        #expect(values[0] == 1 && values[4] == -2.5)
+        let doubles = try TensorJSON.tensor(name: "X", dtype: .float64, json: try JSONParser.parse("[NaN, 0.25]"))
+        #expect(doubles.doubleData.first?.isNaN == true && doubles.doubleData.last == 0.25)
+        #expect(throws: CLIError.self) {
+            try TensorJSON.tensor(name: "ids", dtype: .int64, json: try JSONParser.parse("[[1, NaN]]"))
+        }
+        #expect(throws: CLIError.self) {
+            try TensorJSON.tensor(name: "X", dtype: .float32, json: try JSONParser.parse("[1e400]"))
+        }
+        for bad in ["[Nan]", "[na]", "[NaNa]", "[nul]"] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSONParser.parse(bad) }
+        }
+    }
+
     @Test func responseTensorsNestByShapeAndTopKRanks() throws {
         var probabilities = TensorwireV1.Tensor(name: "probabilities", dtype: .float32, shape: [2, 3],
                                                 floatData: [0.1, 0.7, 0.2, 0.5, 0.25, 0.25])

@@ -47,6 +47,7 @@ import Testing
                 let slice: Tensor.Storage
                 switch expected.tensor.storage {
                 case .float32(let v): slice = .float32(Array(v[(row * count)..<((row + 1) * count)]))
+                case .float64(let v): slice = .float64(Array(v[(row * count)..<((row + 1) * count)]))
                 case .int64(let v): slice = .int64(Array(v[(row * count)..<((row + 1) * count)]))
                 case .string(let v): slice = .string(Array(v[(row * count)..<((row + 1) * count)]))
                 }

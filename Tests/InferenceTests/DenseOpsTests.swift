@@ -9,7 +9,7 @@ import Testing
 /// Imputer and Binarizer.
 @Suite struct DenseOpsTests {
     static let fixtures = ["ops/ops_embedding_concat_layernorm", "ops/ops_slice_split_expand_minmax",
-                           "ops/ops_imputer_binarizer", "ops/ops_compare_where_shape"]
+                           "ops/ops_imputer_binarizer", "ops/ops_compare_where_shape", "ops/ops_int64"]
 
     @Test(arguments: fixtures, Fixtures.backends)
     func testOutputsMatchOnnxruntime(_ name: String, _ gemm: GEMMBackend) throws {

@@ -42,6 +42,7 @@ enum Fixtures {
         let storage: Tensor.Storage
         switch object["dtype"] as? String {
         case "float32": storage = .float32(data.map { ($0 as? NSNumber)?.floatValue ?? .nan })
+        case "float64": storage = .float64(data.map { ($0 as? NSNumber)?.doubleValue ?? .nan })
         case "int64": storage = .int64(data.map { ($0 as? NSNumber)?.int64Value ?? 0 })
         case "string": storage = .string(data.map { $0 as? String ?? "" })
         default: throw BadFixture(reason: "\(name): unknown dtype")

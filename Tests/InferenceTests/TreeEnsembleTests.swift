@@ -193,6 +193,7 @@ import Testing
         let range = (row * perRow)..<((row + 1) * perRow)
         switch tensor.storage {
         case .float32(let v): return .float32(Array(v[range]))
+        case .float64(let v): return .float64(Array(v[range]))
         case .int64(let v): return .int64(Array(v[range]))
         case .string(let v): return .string(Array(v[range]))
         }
@@ -202,6 +203,7 @@ import Testing
     static func bits(_ storage: Tensor.Storage) -> [String] {
         switch storage {
         case .float32(let v): return v.map { String($0.bitPattern) }
+        case .float64(let v): return v.map { String($0.bitPattern) }
         case .int64(let v): return v.map { String($0) }
         case .string(let v): return v
         }

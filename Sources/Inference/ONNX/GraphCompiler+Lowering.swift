@@ -42,20 +42,23 @@ extension GraphCompiler {
     }
 
     func constantFloats(_ id: ValueID, what: String) throws -> [Float] {
+        try constantElements(id, as: Float.self, what: what)
+    }
+
+    /// A numeric constant's elements converted to `T` (float32 or float64).
+    func constantElements<T: PlanFloat>(_ id: ValueID, as type: T.Type, what: String) throws -> [T] {
         guard let buffer = values[id].constant else {
             throw CompileFailure("\(what) '\(values[id].name)' must be a constant (an initializer)")
         }
-        switch buffer.dataType {
-        case .float32: return buffer.floats
-        case .int64: return buffer.int64s.map { Float($0) }
-        case .string: throw CompileFailure("\(what) '\(values[id].name)' must be numeric")
-        }
+        guard buffer.dataType != .string else { throw CompileFailure("\(what) '\(values[id].name)' must be numeric") }
+        return buffer.elements(as: T.self)
     }
 
     func constantInts(_ id: ValueID, what: String) throws -> [Int64] {
         guard let buffer = values[id].constant, buffer.dataType == .int64 else {
             throw CompileFailure("\(what) '\(values[id].name)' must be a constant int64 tensor")
         }
+        try refuseBatchSize(id)
         return buffer.int64s
     }
 
@@ -80,6 +83,15 @@ extension GraphCompiler {
         }
     }
 
+    /// The value's type when it is float32 or float64 (operators that compute in either precision).
+    func requireReal(_ id: ValueID) throws -> DataType {
+        let dataType = values[id].dataType
+        guard dataType == .float32 || dataType == .float64 else {
+            throw CompileFailure("'\(values[id].name)' is \(dataType); this operator takes float32 or double")
+        }
+        return dataType
+    }
+
     /// Defines a new computed value named by the node's output `index`.
     mutating func newValue(_ node: ONNXNode, _ index: Int, _ dataType: DataType, _ dims: [Int],
                            strings: [String] = []) throws -> ValueID {
@@ -93,8 +105,14 @@ extension GraphCompiler {
 
     /// A fresh unnamed constant, charged against the budget.
     mutating func newConstant(floats: [Float], dims: [Int]) throws(CompileFailure) -> ValueID {
-        try charge(floats.count, elementSize: MemoryLayout<Float>.stride, for: "a constant of shape \(Shape(dims))")
-        return define(CompiledValue(name: "", dataType: .float32, dims: dims, constant: ConstantBuffer(floats: floats)))
+        try newConstant(floats, dims: dims)
+    }
+
+    /// A fresh unnamed float32 or float64 constant, charged against the budget.
+    mutating func newConstant<T: PlanFloat>(_ elements: [T], dims: [Int]) throws(CompileFailure) -> ValueID {
+        try charge(elements.count, elementSize: MemoryLayout<T>.stride, for: "a constant of shape \(Shape(dims))")
+        return define(CompiledValue(name: "", dataType: T.dataType, dims: dims,
+                                    constant: ConstantBuffer(elements: elements)))
     }
 
     /// Makes `output` share `input`'s storage (reshape-like operators); constants stay constant.
@@ -103,6 +121,7 @@ extension GraphCompiler {
         try Self.checkCount(dims)
         var value = CompiledValue(name: try outputName(node, 0), dataType: source.dataType, dims: dims,
                                   constant: source.constant, strings: source.strings)
+        value.batchEntries = source.batchEntries
         if source.constant == nil { value.aliasOf = source.aliasOf ?? input }
         define(value)
     }
@@ -110,7 +129,9 @@ extension GraphCompiler {
     /// Appends `step`, or runs it now when every input is a constant (constant folding). A folded result is charged
     /// against the model's memory budget before it is allocated.
     mutating func emit(_ step: Step) throws(CompileFailure) {
+        let carriesBatchSize = step.inputs.contains { !values[$0].batchEntries.isEmpty }
         guard step.inputs.allSatisfy({ values[$0].constant != nil }) else {
+            if let id = step.inputs.first(where: { !values[$0].batchEntries.isEmpty }) { try refuseBatchSize(id) }
             steps.append(step)
             return
         }
@@ -134,10 +155,12 @@ extension GraphCompiler {
             }
         } catch {
             // A folded step that fails on its constants stays in the plan and fails at run time with its reason.
+            if let id = step.inputs.first(where: { !values[$0].batchEntries.isEmpty }) { try refuseBatchSize(id) }
             for output in step.outputs { values[output].constant = nil }
             steps.append(step)
             return
         }
+        if carriesBatchSize { try trackBatchSize(through: step) }
         // String results keep their label table; their buffers hold indices.
         for output in step.outputs where values[output].dataType == .string {
             if let indices = values[output].constant?.int64s {
@@ -231,6 +254,9 @@ extension GraphCompiler {
         case "BatchNormalization": try lowerBatchNormalization(node)
         case "Transpose": try lowerTranspose(node)
         case "ArgMax": try lowerArgMax(node)
+        case "ArgMin": try lowerArgMax(node, smallest: true)
+        case "Not": try lowerNot(node)
+        case "ReduceLogSumExp": try lowerReduce(node, .logSumExp)
         case "Concat": try lowerConcat(node)
         case "Gather": try lowerGather(node)
         case "Slice": try lowerSlice(node)
@@ -239,6 +265,7 @@ extension GraphCompiler {
         case "ReduceMean": try lowerReduce(node, .mean)
         case "ReduceSum": try lowerReduce(node, .sum)
         case "ReduceMax": try lowerReduce(node, .max)
+        case "ReduceSumSquare": try lowerReduce(node, .sumSquare)
         case "LayerNormalization": try lowerLayerNormalization(node)
         case "Gelu": try lowerUnary(node, .gelu(tanh: stringAttribute(node, "approximate", default: "none") == "tanh"))
         case "Min": try lowerVariadic(node, .min)
@@ -262,19 +289,37 @@ extension GraphCompiler {
     mutating func emitDense(input source: ValueID, weights: [Float], k: Int, n: Int, bias: [Float]?,
                             node: ONNXNode, outputIndex: Int = 0, outputDims: [Int]) throws -> ValueID {
         try requireFloat(source)
-        let weightID = try newConstant(floats: weights, dims: [k, n])
-        let biasID = try bias.map { (values) throws(CompileFailure) in try newConstant(floats: values, dims: [n]) }
-        let output = try newValue(node, outputIndex, .float32, outputDims)
+        return try emitDense(input: source, weights: weights, k: k, n: n, bias: bias, node: node,
+                             outputIndex: outputIndex, outputDims: outputDims, as: Float.self)
+    }
+
+    /// The same in `T`, the input's type: float32 (the packed or OpenBLAS single-precision GEMM) or float64
+    /// (`cblas_dgemm`).
+    mutating func emitDense<T: PlanFloat>(input source: ValueID, weights: [T], k: Int, n: Int, bias: [T]?,
+                                          node: ONNXNode, outputIndex: Int = 0, outputDims: [Int],
+                                          as type: T.Type) throws -> ValueID {
+        let weightID = try newConstant(weights, dims: [k, n])
+        let biasID = try bias.map { (values) throws(CompileFailure) in try newConstant(values, dims: [n]) }
+        let output = try newValue(node, outputIndex, T.dataType, outputDims)
         try emit(.dense(input: source, weights: weightID, bias: biasID, output: output, inputDims: values[source].dims,
-                    k: k, n: n, activation: .none))
+                    k: k, n: n, activation: .none, elementType: T.dataType))
         return output
     }
 
     mutating func lowerGemm(_ node: ONNXNode) throws {
+        if try requireReal(try input(node, 0)) == .float64 {
+            try lowerGemm(node, as: Double.self)
+        } else {
+            try lowerGemm(node, as: Float.self)
+        }
+    }
+
+    /// Gemm in the input's precision; the float attributes alpha and beta are widened for float64.
+    mutating func lowerGemm<T: PlanFloat>(_ node: ONNXNode, as type: T.Type) throws {
         var a = try input(node, 0)
         let bID = try input(node, 1)
-        let alpha = floatAttribute(node, "alpha", default: 1)
-        let beta = floatAttribute(node, "beta", default: 1)
+        let alpha = T(floatAttribute(node, "alpha", default: 1))
+        let beta = T(floatAttribute(node, "beta", default: 1))
         let transA = intAttribute(node, "transA", default: 0) != 0
         let transB = intAttribute(node, "transB", default: 0) != 0
         guard values[a].dims.count == 2 else {
@@ -285,19 +330,20 @@ extension GraphCompiler {
                 throw CompileFailure("transA=1 on a computed input is not supported (the batch would move)")
             }
             let dims = values[a].dims
-            let out = define(CompiledValue(name: "", dataType: .float32, dims: [dims[1], dims[0]]))
-            try emit(.transpose(input: a, output: out, dims: dims, permutation: [1, 0], elementSize: 4))
+            let out = define(CompiledValue(name: "", dataType: T.dataType, dims: [dims[1], dims[0]]))
+            try emit(.transpose(input: a, output: out, dims: dims, permutation: [1, 0],
+                                elementSize: T.dataType.bufferElementSize))
             a = out
         }
         let bDims = values[bID].dims
         guard bDims.count == 2 else { throw CompileFailure("input B has shape \(Shape(bDims)); Gemm takes a matrix") }
-        let b = try constantFloats(bID, what: "input B")
+        let b = try constantElements(bID, as: T.self, what: "input B")
         let k = transB ? bDims[1] : bDims[0]
         let n = transB ? bDims[0] : bDims[1]
         guard values[a].dims[1] == k else {
             throw CompileFailure("A has \(values[a].dims[1]) columns but B has \(k) rows")
         }
-        var weights = [Float](repeating: 0, count: k * n)
+        var weights = [T](repeating: 0, count: k * n)
         for row in 0..<k {
             for column in 0..<n {
                 weights[row * n + column] = alpha * (transB ? b[column * k + row] : b[row * n + column])
@@ -305,34 +351,39 @@ extension GraphCompiler {
         }
         let outputDims = [values[a].dims[0], n]
         guard let cID = try optionalInput(node, 2), beta != 0 else {
-            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: nil, node: node, outputDims: outputDims)
+            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: nil, node: node, outputDims: outputDims,
+                              as: T.self)
             return
         }
         let cDims = values[cID].dims
-        if let c = values[cID].constant.map({ _ in try? constantFloats(cID, what: "input C") }) ?? nil,
+        if let c = values[cID].constant.map({ _ in try? constantElements(cID, as: T.self, what: "input C") }) ?? nil,
            c.count == n || c.count == 1, cDims.dropLast().allSatisfy({ $0 == 1 }) {
-            let bias = c.count == n ? c.map { $0 * beta } : [Float](repeating: c[0] * beta, count: n)
-            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: bias, node: node, outputDims: outputDims)
+            let bias = c.count == n ? c.map { $0 * beta } : [T](repeating: c[0] * beta, count: n)
+            _ = try emitDense(input: a, weights: weights, k: k, n: n, bias: bias, node: node, outputDims: outputDims,
+                              as: T.self)
             return
         }
+        guard values[cID].dataType == T.dataType else {
+            throw CompileFailure("C is \(values[cID].dataType) but A is \(T.dataType)")
+        }
         // A general C: GEMM, then a broadcasting add of beta·C.
-        let product = define(CompiledValue(name: "", dataType: .float32, dims: outputDims))
-        let weightID = try newConstant(floats: weights, dims: [k, n])
+        let product = define(CompiledValue(name: "", dataType: T.dataType, dims: outputDims))
+        let weightID = try newConstant(weights, dims: [k, n])
         try emit(.dense(input: a, weights: weightID, bias: nil, output: product, inputDims: values[a].dims, k: k, n: n,
-                    activation: .none))
+                    activation: .none, elementType: T.dataType))
         var addend = cID
         if beta != 1 {
-            let scaled = define(CompiledValue(name: "", dataType: .float32, dims: cDims))
-            let betaID = try newConstant(floats: [beta], dims: [])
+            let scaled = define(CompiledValue(name: "", dataType: T.dataType, dims: cDims))
+            let betaID = try newConstant([beta], dims: [])
             try emit(.binary(.mul, a: cID, aDims: cDims, b: betaID, bDims: [], output: scaled, outDims: cDims,
-                         elementType: .float32))
+                         elementType: T.dataType))
             addend = scaled
         }
         let dims = try Self.broadcast(outputDims, cDims)
         guard dims == outputDims else { throw CompileFailure("C of shape \(Shape(cDims)) does not broadcast to the output") }
-        let output = try newValue(node, 0, .float32, dims)
+        let output = try newValue(node, 0, T.dataType, dims)
         try emit(.binary(.add, a: product, aDims: outputDims, b: addend, bDims: cDims, output: output, outDims: dims,
-                     elementType: .float32))
+                     elementType: T.dataType))
     }
 
     mutating func lowerMatMul(_ node: ONNXNode) throws {
@@ -352,10 +403,15 @@ extension GraphCompiler {
         let k = bDims[0]
         let n = bDims.count == 2 ? bDims[1] : 1
         guard kA == k else { throw CompileFailure("left operand has \(kA) columns but the right one has \(k) rows") }
-        let b = try constantFloats(bID, what: "right operand")
         var outputDims = Array(aDims.dropLast())
         if bDims.count == 2 { outputDims.append(n) }
-        _ = try emitDense(input: a, weights: b, k: k, n: n, bias: nil, node: node, outputDims: outputDims)
+        if try requireReal(a) == .float64 {
+            _ = try emitDense(input: a, weights: try constantElements(bID, as: Double.self, what: "right operand"),
+                              k: k, n: n, bias: nil, node: node, outputDims: outputDims, as: Double.self)
+        } else {
+            _ = try emitDense(input: a, weights: try constantFloats(bID, what: "right operand"), k: k, n: n,
+                              bias: nil, node: node, outputDims: outputDims)
+        }
     }
 
     // MARK: Elementwise
@@ -363,10 +419,13 @@ extension GraphCompiler {
     mutating func lowerBinary(_ node: ONNXNode, _ function: BinaryFunction) throws {
         var a = try input(node, 0)
         var b = try input(node, 1)
-        if function == .pow {
-            try requireFloat(a)
-            if values[b].dataType == .int64, values[b].constant != nil {
-                b = try newConstant(floats: try constantFloats(b, what: "exponent"), dims: values[b].dims)
+        if function == .pow, values[b].dataType != values[a].dataType, values[b].constant != nil {
+            // A constant exponent of another numeric type (x ** 2 with an int64 2) in the base's type.
+            switch values[a].dataType {
+            case .float32: b = try newConstant(try constantFloats(b, what: "exponent"), dims: values[b].dims)
+            case .float64:
+                b = try newConstant(try constantElements(b, as: Double.self, what: "exponent"), dims: values[b].dims)
+            case .int64, .string: break
             }
         }
         guard values[a].dataType == values[b].dataType else {
@@ -386,12 +445,17 @@ extension GraphCompiler {
 
     mutating func lowerUnary(_ node: ONNXNode, _ function: UnaryFunction) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
-        let output = try newValue(node, 0, .float32, values[source].dims)
-        try emit(.unary(function, input: source, output: output, dims: values[source].dims))
+        let dataType = values[source].dataType == .int64 && Kernels.hasIntegerKernel(function)
+            ? .int64 : try requireReal(source)
+        let output = try newValue(node, 0, dataType, values[source].dims)
+        try emit(.unary(function, input: source, output: output, dims: values[source].dims, elementType: dataType))
     }
 
     mutating func lowerClip(_ node: ONNXNode) throws {
+        if opset >= 11, values[try input(node, 0)].dataType == .float64 {
+            try lowerDoubleClip(node)
+            return
+        }
         var low = -Float.greatestFiniteMagnitude
         var high = Float.greatestFiniteMagnitude
         if opset < 11 {
@@ -410,13 +474,38 @@ extension GraphCompiler {
         try lowerUnary(node, .activation(.clip(min: low, max: high)))
     }
 
+    /// Clip of a double tensor: its bounds are double inputs, so it runs as Max then Min in double rather than
+    /// as the float32 activation.
+    private mutating func lowerDoubleClip(_ node: ONNXNode) throws {
+        var result = try input(node, 0)
+        let bounds: [(Int, BinaryFunction)] = [(1, .max), (2, .min)]
+        let present = try bounds.compactMap { index, function in try optionalInput(node, index).map { ($0, function) } }
+        guard !present.isEmpty else {
+            try alias(result, as: node, dims: values[result].dims)
+            return
+        }
+        for (position, (bound, function)) in present.enumerated() {
+            guard values[bound].dataType == .float64, values[bound].dims.reduce(1, *) == 1 else {
+                throw CompileFailure("the bounds of a double Clip must be double scalars")
+            }
+            let dims = values[result].dims
+            let output = position == present.count - 1
+                ? try newValue(node, 0, .float64, dims)
+                : define(CompiledValue(name: "", dataType: .float64, dims: dims))
+            try emit(.binary(function, a: result, aDims: dims, b: bound, bDims: values[bound].dims, output: output,
+                             outDims: dims, elementType: .float64))
+            result = output
+        }
+    }
+
     mutating func lowerSoftmax(_ node: ONNXNode, log: Bool) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
+        let dataType = try requireReal(source)
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: opset < 13 ? 1 : -1), rank: dims.count)
-        let output = try newValue(node, 0, .float32, dims)
-        try emit(.softmax(input: source, output: output, dims: dims, axis: axis, coerceTo2D: opset < 13, log: log))
+        let output = try newValue(node, 0, dataType, dims)
+        try emit(.softmax(input: source, output: output, dims: dims, axis: axis, coerceTo2D: opset < 13, log: log,
+                          elementType: dataType))
     }
 
     // MARK: Shapes
@@ -433,17 +522,26 @@ extension GraphCompiler {
     mutating func lowerReshape(_ node: ONNXNode) throws {
         let source = try input(node, 0)
         var target: [Int64]
+        var batchEntry: Int?
         if opset < 5 {
             target = node.attribute("shape")?.ints ?? []
+        } else if let withBatch = try reshapeTargetWithBatch(try input(node, 1)) {
+            target = withBatch
+            batchEntry = values[try input(node, 1)].batchEntries.first
         } else {
             target = try constantInts(try input(node, 1), what: "shape")
         }
         let allowZero = intAttribute(node, "allowzero", default: 0) != 0
         let dims = values[source].dims
+        if batchEntry != nil, !Dims.isBatched(dims) {
+            throw CompileFailure("the batch size is the target of a reshape of the fixed-size \(Shape(dims))")
+        }
         var result: [Int] = []
         var inferred: Int?
         for (index, value) in target.enumerated() {
-            if value == 0 && !allowZero {
+            if index == batchEntry {
+                result.append(-1)  // the batch axis, one batch per row
+            } else if value == 0 && !allowZero {
                 guard index < dims.count else { throw CompileFailure("shape entry 0 at \(index) has no input dim") }
                 result.append(dims[index])
             } else if value == -1 {
@@ -543,25 +641,35 @@ extension GraphCompiler {
         let to: DataType
         let code = intAttribute(node, "to", default: 0)
         guard let to32 = Int32(exactly: code) else {
-            throw CompileFailure("'to' = \(code) is not an ONNX element type (supported: 1 float32, 7 int64)")
+            throw CompileFailure("'to' = \(code) is not an ONNX element type (supported: 1 float32, 7 int64, "
+                + "9 bool, 11 double)")
         }
+        var narrowing: IntegerNarrowing?
         switch to32 {
         case ONNXTensor.ElementType.float: to = .float32
+        case ONNXTensor.ElementType.double: to = .float64
         case ONNXTensor.ElementType.int64: to = .int64
+        case ONNXTensor.ElementType.int32: (to, narrowing) = (.int64, IntegerNarrowing(bits: 32, signed: true))
+        case ONNXTensor.ElementType.int16: (to, narrowing) = (.int64, IntegerNarrowing(bits: 16, signed: true))
+        case ONNXTensor.ElementType.int8: (to, narrowing) = (.int64, IntegerNarrowing(bits: 8, signed: true))
+        case ONNXTensor.ElementType.uint32: (to, narrowing) = (.int64, IntegerNarrowing(bits: 32, signed: false))
+        case ONNXTensor.ElementType.uint16: (to, narrowing) = (.int64, IntegerNarrowing(bits: 16, signed: false))
+        case ONNXTensor.ElementType.uint8: (to, narrowing) = (.int64, IntegerNarrowing(bits: 8, signed: false))
         case ONNXTensor.ElementType.bool:
             try lowerCastToBool(node)
             return
         case let code:
-            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, int64, "
-                + "bool)")
+            throw CompileFailure("cast to \(Self.elementTypeName(code)) is not supported (supported: float32, double, "
+                + "int64, int32, int16, int8, uint32, uint16, uint8, bool)")
         }
         guard from != .string else { throw CompileFailure("casting strings is not supported") }
-        if from == to {
+        if from == to && narrowing == nil {
             try alias(source, as: node, dims: values[source].dims)
             return
         }
         let output = try newValue(node, 0, to, values[source].dims)
-        try emit(.cast(input: source, output: output, dims: values[source].dims, from: from, to: to))
+        try emit(.cast(input: source, output: output, dims: values[source].dims, from: from, to: to,
+                       narrowing: narrowing))
     }
 
     mutating func lowerConstant(_ node: ONNXNode) throws {
@@ -618,12 +726,12 @@ extension GraphCompiler {
         try emit(.channelAffine(input: source, output: output, dims: dims, scale: scaleID, shift: shiftID))
     }
 
-    mutating func lowerArgMax(_ node: ONNXNode) throws {
+    mutating func lowerArgMax(_ node: ONNXNode, smallest: Bool = false) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
+        let dataType = values[source].dataType == .int64 ? .int64 : try requireReal(source)
         let dims = values[source].dims
         let axis = try self.axis(intAttribute(node, "axis", default: 0), rank: dims.count)
-        guard dims[axis] >= 0 else { throw CompileFailure("ArgMax over the batch dimension is not supported") }
+        guard dims[axis] >= 0 else { throw CompileFailure("\(node.opType) over the batch dimension is not supported") }
         var outDims = dims
         if intAttribute(node, "keepdims", default: 1) != 0 {
             outDims[axis] = 1
@@ -632,6 +740,7 @@ extension GraphCompiler {
         }
         let output = try newValue(node, 0, .int64, outDims)
         try emit(.argMax(input: source, output: output, dims: dims, axis: axis,
-                     selectLast: intAttribute(node, "select_last_index", default: 0) != 0))
+                     selectLast: intAttribute(node, "select_last_index", default: 0) != 0, elementType: dataType,
+                     smallest: smallest))
     }
 }

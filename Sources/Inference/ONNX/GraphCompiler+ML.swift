@@ -21,15 +21,16 @@ extension GraphCompiler {
         }
     }
 
-    /// The input as float32 (int64 inputs are converted, as onnxruntime does for these operators).
+    /// The input as float32 (int64 and double inputs are converted: these operators' outputs are float32).
     mutating func floatInput(_ node: ONNXNode) throws -> ValueID {
         let source = try input(node, 0)
         switch values[source].dataType {
         case .float32:
             return source
-        case .int64:
+        case .int64, .float64:
+            let from = values[source].dataType
             let converted = define(CompiledValue(name: "", dataType: .float32, dims: values[source].dims))
-            try emit(.cast(input: source, output: converted, dims: values[source].dims, from: .int64, to: .float32))
+            try emit(.cast(input: source, output: converted, dims: values[source].dims, from: from, to: .float32))
             return converted
         case .string:
             throw CompileFailure("the input is a string tensor; this operator takes numbers")

@@ -14,8 +14,9 @@ extension GraphCompiler {
             for step in steps { for id in step.inputs { uses[id] += 1 } }
             for value in values { if let source = value.aliasOf { aliased.insert(source) } }
             search: for (index, step) in steps.enumerated() {
+                // Only float32 epilogues fuse; a float64 dense step keeps its bias and activation as steps.
                 guard case .dense(let input, let weights, let bias, let output, let inputDims, let k, let n,
-                                  let activation) = step,
+                                  let activation, .float32) = step,
                       uses[output] == 1, !outputs.contains(output), !aliased.contains(output)
                 else { continue }
                 guard let consumerIndex = steps.indices.first(where: { $0 > index && steps[$0].inputs.contains(output) })
@@ -33,7 +34,7 @@ extension GraphCompiler {
                     let row = addend.count == n ? addend : [Float](repeating: addend.first ?? 0, count: n)
                     newBias = zip(newBias ?? [Float](repeating: 0, count: n), row).map { $0 + $1 }
                     newOutput = sum
-                case .unary(.activation(let next), let source, let result, _)
+                case .unary(.activation(let next), let source, let result, _, .float32)
                     where source == output && activation == .none:
                     newActivation = next
                     newOutput = result
@@ -77,7 +78,7 @@ extension GraphCompiler {
         if gemm == .packed {
             var packedByWeights: [ValueID: PackedWeights] = [:]
             for (index, step) in steps.enumerated() {
-                guard case .dense(_, let weights, _, _, _, let k, let n, _) = step,
+                guard case .dense(_, let weights, _, _, _, let k, let n, _, .float32) = step,
                       let buffer = values[weights].constant, buffer.dataType == .float32, buffer.count == k * n,
                       k > 0, n > 0, PackedWeights.isWorthPacking(k: k, n: n)
                 else { continue }
@@ -96,7 +97,7 @@ extension GraphCompiler {
             packedOnly = Set(packedByWeights.keys.filter { id in
                 !outputSet.contains(id) && steps.indices.allSatisfy { index in
                     !steps[index].inputs.contains(id) || packedWeights[index] != nil
-                        && { if case .dense(let input, _, let bias, _, _, _, _, _) = steps[index] {
+                        && { if case .dense(let input, _, let bias, _, _, _, _, _, _) = steps[index] {
                                  return input != id && bias != id
                              }
                              return false }()

@@ -159,7 +159,7 @@ extension GraphCompiler {
 
     mutating func lowerReduce(_ node: ONNXNode, _ function: ReduceFunction) throws {
         let source = try input(node, 0)
-        try requireFloat(source)
+        let dataType = values[source].dataType == .int64 && function != .logSumExp ? .int64 : try requireReal(source)
         let dims = values[source].dims
         let axesFromInput = opset >= 18 || (node.opType == "ReduceSum" && opset >= 13)
         var axes: [Int64]
@@ -170,7 +170,14 @@ extension GraphCompiler {
         }
         if axes.isEmpty {
             if intAttribute(node, "noop_with_empty_axes", default: 0) != 0 {
-                try alias(source, as: node, dims: dims)
+                guard function == .sumSquare else {
+                    try alias(source, as: node, dims: dims)
+                    return
+                }
+                // No axes: ReduceSumSquare still squares each element.
+                let output = try newValue(node, 0, dataType, dims)
+                try emit(.binary(.mul, a: source, aDims: dims, b: source, bDims: dims, output: output, outDims: dims,
+                                 elementType: dataType))
                 return
             }
             axes = (0..<Int64(dims.count)).map { $0 }
@@ -188,8 +195,9 @@ extension GraphCompiler {
         } else {
             outDims.removeSubrange(first...last)
         }
-        let output = try newValue(node, 0, .float32, outDims)
-        try emit(.reduce(function, input: source, output: output, dims: dims, first: first, last: last + 1))
+        let output = try newValue(node, 0, dataType, outDims)
+        try emit(.reduce(function, input: source, output: output, dims: dims, first: first, last: last + 1,
+                         elementType: dataType))
     }
 
     mutating func lowerLayerNormalization(_ node: ONNXNode) throws {
@@ -247,22 +255,19 @@ extension GraphCompiler {
         }
         let dims = shape.map { Int($0) }
         let count = try Self.checkCount(dims)
-        var dataType = DataType.float32
-        var floatValue: Float = 0, intValue: Int64 = 0
+        var value = ConstantBuffer(floats: [0])
         if let tensor = node.attribute("value")?.t {
-            let (buffer, _) = try Self.constant(from: tensor)
-            guard buffer.count == 1 else { throw CompileFailure("value must hold one element") }
-            dataType = buffer.dataType
-            if dataType == .float32 { floatValue = buffer.floats[0] } else if dataType == .int64 {
-                intValue = buffer.int64s[0]
-            } else {
-                throw CompileFailure("a string value is not supported")
-            }
+            (value, _) = try Self.constant(from: tensor)
+            guard value.count == 1 else { throw CompileFailure("value must hold one element") }
+            guard value.dataType != .string else { throw CompileFailure("a string value is not supported") }
         }
+        let dataType = value.dataType
         try charge(count, elementSize: dataType.bufferElementSize, for: "ConstantOfShape \(Shape(dims))")
-        let buffer = dataType == .float32
-            ? ConstantBuffer(floats: [Float](repeating: floatValue, count: count))
-            : ConstantBuffer(int64s: [Int64](repeating: intValue, count: count))
+        let buffer = ConstantBuffer(dataType: dataType, count: count)
+        for index in 0..<count {
+            (buffer.pointer + index * dataType.bufferElementSize)
+                .copyMemory(from: value.pointer, byteCount: dataType.bufferElementSize)
+        }
         define(CompiledValue(name: try outputName(node, 0), dataType: dataType, dims: dims, constant: buffer))
     }
 
@@ -288,7 +293,7 @@ extension GraphCompiler {
         try emitComparison(node, function, a, b)
     }
 
-    /// a (function) b into the node's int64 output: a float comparison runs in float, then becomes int64.
+    /// a (function) b into the node's int64 output: a float comparison runs in its own precision, then becomes int64.
     private mutating func emitComparison(_ node: ONNXNode, _ function: BinaryFunction, _ a: ValueID, _ b: ValueID) throws {
         let dims = try Self.broadcast(values[a].dims, values[b].dims)
         let output = try newValue(node, 0, .int64, dims)
@@ -297,10 +302,19 @@ extension GraphCompiler {
                              outDims: dims, elementType: .int64))
             return
         }
-        let flags = define(CompiledValue(name: "", dataType: .float32, dims: dims))
+        let dataType = values[a].dataType
+        let flags = define(CompiledValue(name: "", dataType: dataType, dims: dims))
         try emit(.binary(function, a: a, aDims: values[a].dims, b: b, bDims: values[b].dims, output: flags,
-                         outDims: dims, elementType: .float32))
-        try emit(.cast(input: flags, output: output, dims: dims, from: .float32, to: .int64))
+                         outDims: dims, elementType: dataType))
+        try emit(.cast(input: flags, output: output, dims: dims, from: dataType, to: .int64))
+    }
+
+    /// Not of a bool (int64 0/1) tensor: x = 0, as int64 0/1.
+    mutating func lowerNot(_ node: ONNXNode) throws {
+        let source = try input(node, 0)
+        guard values[source].dataType == .int64 else { throw CompileFailure("Not takes a bool tensor") }
+        let zero = define(CompiledValue(name: "", dataType: .int64, dims: [], constant: ConstantBuffer(int64s: [0])))
+        try emitComparison(node, .equal, source, zero)
     }
 
     /// Cast to bool: x ≠ 0 as int64 0/1.
@@ -309,6 +323,7 @@ extension GraphCompiler {
         let zero: ValueID
         switch values[source].dataType {
         case .float32: zero = try newConstant(floats: [0], dims: [])
+        case .float64: zero = try newConstant([Double(0)], dims: [])
         case .int64: zero = define(CompiledValue(name: "", dataType: .int64, dims: [], constant: ConstantBuffer(int64s: [0])))
         case .string: throw CompileFailure("casting strings is not supported")
         }
@@ -338,16 +353,25 @@ extension GraphCompiler {
         let start = clamp(intAttribute(node, "start", default: 0))
         let end = clamp(intAttribute(node, "end", default: rank))
         let selected = start < end ? Array(dims[start..<end]) : []
-        guard selected.allSatisfy({ $0 >= 0 }) else {
-            throw CompileFailure("Shape of the batch axis is known only at run time (its consumers need constant "
-                + "shapes); export with the batch dimension as -1 in Reshape instead")
+        // The batch axis's entry is a placeholder that only Reshape may read (GraphCompiler+BatchSize).
+        guard selected.allSatisfy({ $0 >= -1 }) else {
+            throw CompileFailure("Shape of an axis that is a multiple of the batch is known only at run time; export "
+                + "with the batch dimension as -1 in Reshape instead")
         }
-        define(CompiledValue(name: try outputName(node, 0), dataType: .int64, dims: [selected.count],
-                             constant: ConstantBuffer(int64s: selected.map { Int64($0) })))
+        var value = CompiledValue(name: try outputName(node, 0), dataType: .int64, dims: [selected.count],
+                                  constant: ConstantBuffer(int64s: selected.map { Int64($0) }))
+        value.batchEntries = Set(selected.indices.filter { selected[$0] < 0 })
+        define(value)
     }
 
     mutating func lowerOneHotEncoder(_ node: ONNXNode) throws {
-        let source = try input(node, 0)
+        var source = try input(node, 0)
+        if values[source].dataType == .float64 {
+            // A double category is truncated to int64, as onnxruntime's cast does (a float one in the step).
+            let truncated = define(CompiledValue(name: "", dataType: .int64, dims: values[source].dims))
+            try emit(.cast(input: source, output: truncated, dims: values[source].dims, from: .float64, to: .int64))
+            source = truncated
+        }
         let dims = values[source].dims
         guard node.attribute("cats_strings")?.strings.isEmpty ?? true else {
             throw CompileFailure("string categories (cats_strings) are not supported: string inputs are not")

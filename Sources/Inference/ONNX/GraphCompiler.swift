@@ -7,9 +7,9 @@ let supportedOperators: [String] = [
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Clip", "Cast", "Constant",
     "BatchNormalization", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Elu", "Selu", "Softplus",
-    "HardSigmoid", "Transpose", "ArgMax", "Concat", "Gather", "Slice", "Split", "Expand", "ReduceMean", "ReduceSum",
-    "ReduceMax", "LayerNormalization", "Gelu", "Min", "Max", "ConstantOfShape", "Equal", "Greater", "Less", "Where",
-    "Shape",
+    "HardSigmoid", "Transpose", "ArgMax", "ArgMin", "Not", "ReduceLogSumExp", "Concat", "Gather", "Slice", "Split",
+    "Expand", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceSumSquare", "LayerNormalization", "Gelu", "Min", "Max",
+    "ConstantOfShape", "Equal", "Greater", "Less", "Where", "Shape",
 ]
 
 let supportedMLOperators: [String] = [
@@ -60,6 +60,9 @@ struct CompiledValue {
     var strings: [String] = []
     /// The value whose storage this one shares (reshapes and identities), if any.
     var aliasOf: ValueID?
+    /// For an int64 constant derived from `Shape` of a batched value: the element positions that stand for the
+    /// batch size, known only at run time (they hold -1). Only Reshape may read them (`GraphCompiler+BatchSize`).
+    var batchEntries: Set<Int> = []
 }
 
 /// How a value is reached at run time.
@@ -119,6 +122,11 @@ struct GraphCompiler {
     var budget: Int = Model.defaultMaxModelBytes
     /// Bytes charged so far (constants allocated while compiling, dead or alive).
     var chargedBytes = 0
+    /// Where tensors with external data are read from (the model file's folder); nil for a model without a folder
+    /// (sealed or in memory), whose external tensors are a load error.
+    var externalData: ExternalDataFolder?
+    /// The external data files read, by location.
+    var externalDataFiles: Set<String> = []
 
     init(file: String, budget: Int = Model.defaultMaxModelBytes) {
         self.file = file
@@ -206,6 +214,10 @@ struct GraphCompiler {
             guard let id = byName[output.name] else {
                 throw error("graph output '\(output.name)' is not produced by any node")
             }
+            guard values[id].batchEntries.isEmpty else {
+                throw error("graph output '\(output.name)' holds the batch size, known only at run time; it cannot "
+                    + "be an output")
+            }
             outputIDs.append(id)
         }
         guard !outputIDs.isEmpty else { throw error("the graph has no outputs") }
@@ -242,10 +254,11 @@ struct GraphCompiler {
         let dataType: DataType
         switch input.elementType {
         case ONNXTensor.ElementType.float: dataType = .float32
+        case ONNXTensor.ElementType.double: dataType = .float64
         case ONNXTensor.ElementType.int64: dataType = .int64
         default:
             throw CompileFailure("element type \(Self.elementTypeName(input.elementType)) is not supported "
-                + "(supported input types: float32, int64)")
+                + "(supported input types: float32, double, int64)")
         }
         guard let shape = input.dims else { throw CompileFailure("the input declares no shape") }
         var dims: [Int] = []
@@ -297,10 +310,23 @@ struct GraphCompiler {
             dims.append(Int(dim))
         }
         let count = try Self.checkCount(dims)
-        let elementSize = tensor.dataType == ONNXTensor.ElementType.float
-            || tensor.dataType == ONNXTensor.ElementType.double ? 4 : 8
+        let elementSize = tensor.dataType == ONNXTensor.ElementType.float ? 4 : 8
         try charge(count, elementSize: elementSize, for: what)
-        return try Self.constant(from: tensor)
+        guard tensor.isExternal else { return try Self.constant(from: tensor) }
+        guard let externalData else {
+            throw CompileFailure("its data is in an external file, which a sealed or in-memory model cannot read; "
+                + "embed the weights (torch.onnx.export(..., external_data=False), or onnx.save(model, path, "
+                + "save_as_external_data=False))")
+        }
+        guard let size = ExternalDataFolder.elementSize(tensor.dataType) else {
+            throw CompileFailure("element type \(Self.elementTypeName(tensor.dataType)) cannot be external data")
+        }
+        var loaded = tensor
+        loaded.rawData = try externalData.read(tensor.externalData, expectedBytes: count * size)
+        loaded.isExternal = false
+        loaded.externalData = []
+        externalDataFiles.insert(try ExternalDataFolder.location(tensor.externalData))
+        return try Self.constant(from: loaded)
     }
 
     /// Decodes an initializer or a Constant's tensor into a buffer.
@@ -336,12 +362,13 @@ struct GraphCompiler {
             guard tensor.floatData.count == count else { throw mismatch(tensor.floatData.count) }
             return (ConstantBuffer(floats: tensor.floatData), dims)
         case ONNXTensor.ElementType.double:
+            // Kept in double precision: a double constant belongs to a graph that computes in double.
             if hasRaw && tensor.doubleData.isEmpty {
                 let bits = try rawValues(UInt64.self)
-                return (ConstantBuffer(floats: bits.map { Float(Double(bitPattern: $0)) }), dims)
+                return (ConstantBuffer(doubles: bits.map { Double(bitPattern: $0) }), dims)
             }
             guard tensor.doubleData.count == count else { throw mismatch(tensor.doubleData.count) }
-            return (ConstantBuffer(floats: tensor.doubleData.map { Float($0) }), dims)
+            return (ConstantBuffer(doubles: tensor.doubleData), dims)
         case ONNXTensor.ElementType.int64:
             if hasRaw && tensor.int64Data.isEmpty {
                 return (ConstantBuffer(int64s: try rawValues(Int64.self)), dims)

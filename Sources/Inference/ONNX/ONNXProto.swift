@@ -30,6 +30,32 @@ package struct ONNXOperatorSetID: ProtoMessage, Equatable {
     }
 }
 
+/// `StringStringEntryProto`: one key and value (a tensor's `external_data` entries).
+package struct ONNXStringEntry: ProtoMessage, Equatable {
+    package var key = ""
+    package var value = ""
+
+    package init() {}
+
+    package init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+
+    package mutating func decodeField(_ field: Int, from reader: inout ProtoReader) throws {
+        switch field {
+        case 1: key = try reader.readString()
+        case 2: value = try reader.readString()
+        default: try reader.skipField()
+        }
+    }
+
+    package func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
+        visitor.visitString(key, field: 1)
+        visitor.visitString(value, field: 2)
+    }
+}
+
 /// `ModelProto`: the top-level message of a `.onnx` file.
 package struct ONNXModel: ProtoMessage {
     package var irVersion: Int64 = 0
@@ -203,6 +229,8 @@ package struct ONNXTensor: ProtoMessage {
     package var uint64Data: [UInt64] = []
     /// True when the tensor keeps its data in an external file (`data_location = EXTERNAL` or `external_data`).
     package var isExternal = false
+    /// Where the external data is: `location` (relative to the model file), `offset`, `length`, `checksum`.
+    package var externalData: [ONNXStringEntry] = []
     /// True when a `segment` field is present (segmented tensors are not supported).
     package var isSegmented = false
 
@@ -225,7 +253,7 @@ package struct ONNXTensor: ProtoMessage {
         case 11: try reader.readRepeatedUInt64(into: &uint64Data)
         case 13:
             isExternal = true
-            try reader.skipField()
+            externalData.append(try reader.readMessage(ONNXStringEntry.self))
         case 14:
             if try reader.readEnum() == 1 { isExternal = true }
         default: try reader.skipField()
@@ -243,6 +271,7 @@ package struct ONNXTensor: ProtoMessage {
         visitor.visitBytes(rawData, field: 9)
         visitor.visitPackedDouble(doubleData, field: 10)
         visitor.visitPackedUInt64(uint64Data, field: 11)
+        visitor.visitRepeatedMessages(externalData, field: 13)
         if isExternal { visitor.visitEnum(1, field: 14) }
     }
 

@@ -21,9 +21,14 @@ final class ConstantBuffer: @unchecked Sendable {
         self.strings = []
     }
 
-    convenience init(floats: [Float]) {
-        self.init(dataType: .float32, count: floats.count)
-        floats.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: $0.count) }
+    convenience init(floats: [Float]) { self.init(elements: floats) }
+
+    convenience init(doubles: [Double]) { self.init(elements: doubles) }
+
+    /// A float32 or float64 constant holding `elements`.
+    convenience init<T: PlanFloat>(elements: [T]) {
+        self.init(dataType: T.dataType, count: elements.count)
+        elements.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: $0.count) }
     }
 
     convenience init(int64s: [Int64]) {
@@ -54,9 +59,26 @@ final class ConstantBuffer: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: floatPointer, count: count))
     }
 
-    /// A copy of the elements of an int64 constant.
+    /// A copy of the elements of a double constant.
+    var doubles: [Double] {
+        guard dataType == .float64 else { return [] }
+        return Array(UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Double.self), count: count))
+    }
+
+    /// The elements of a numeric constant (float32, float64 or int64) converted to `T`; empty for strings.
+    func elements<T: PlanFloat>(as type: T.Type) -> [T] {
+        switch dataType {
+        case .float32: return UnsafeBufferPointer(start: floatPointer, count: count).map { T($0) }
+        case .float64:
+            return UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Double.self), count: count).map { T($0) }
+        case .int64: return UnsafeBufferPointer(start: int64Pointer, count: count).map { T($0) }
+        case .string: return []
+        }
+    }
+
+    /// A copy of the elements of an int64 constant (or the indices of a string one).
     var int64s: [Int64] {
-        guard dataType != .float32 else { return [] }
+        guard dataType == .int64 || dataType == .string else { return [] }
         return Array(UnsafeBufferPointer(start: int64Pointer, count: count))
     }
 }

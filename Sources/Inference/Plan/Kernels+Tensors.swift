@@ -6,6 +6,10 @@ internal import Glibc
 /// How a reduction combines the elements of its axes.
 enum ReduceFunction: Sendable, Equatable {
     case sum, mean, max
+    /// ReduceSumSquare: the sum of the squares (skl2onnx's L2 Normalizer in double exports).
+    case sumSquare
+    /// ReduceLogSumExp: log Σ eˣ, computed as max + log Σ e^(x − max) so that no term overflows (GaussianNB).
+    case logSumExp
 }
 
 extension Kernels {
@@ -61,19 +65,55 @@ extension Kernels {
     }
 
     /// Reduces `length` elements spaced `inner` apart for every (outer, inner) position.
-    static func reduce(
-        _ function: ReduceFunction, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int,
+    static func reduce<T: PlanFloat>(
+        _ function: ReduceFunction, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, outer: Int,
         length: Int, inner: Int
     ) {
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = x + o * length * inner + i
-                var accumulator: Float = function == .max ? -.infinity : 0
+                if function == .logSumExp {
+                    var maximum = -T.infinity
+                    for j in 0..<length { maximum = Swift.max(maximum, base[j * inner]) }
+                    var sum: T = 0
+                    if maximum.isFinite { for j in 0..<length { sum += T.exponential(base[j * inner] - maximum) } }
+                    y[o * inner + i] = maximum.isFinite ? maximum + T.logarithm(sum) : maximum
+                    continue
+                }
+                var accumulator: T = function == .max ? -.infinity : 0
                 for j in 0..<length {
                     let v = base[j * inner]
-                    accumulator = function == .max ? (v > accumulator || v.isNaN ? v : accumulator) : accumulator + v
+                    switch function {
+                    case .max: accumulator = v > accumulator || v.isNaN ? v : accumulator
+                    case .sumSquare: accumulator += v * v
+                    case .sum, .mean, .logSumExp: accumulator += v
+                    }
                 }
-                y[o * inner + i] = function == .mean ? accumulator / Float(Swift.max(length, 1)) : accumulator
+                y[o * inner + i] = function == .mean ? accumulator / T(Swift.max(length, 1)) : accumulator
+            }
+        }
+    }
+
+    /// The int64 reductions: Sum and SumSquare wrap on overflow, Mean divides the sum toward zero (integer
+    /// division, as onnxruntime's int64 ReduceMean does), Max takes the largest (Int64.min over no elements).
+    /// LogSumExp has no integer form; the compiler refuses it.
+    static func reduceIntegers(
+        _ function: ReduceFunction, _ x: UnsafePointer<Int64>, _ y: UnsafeMutablePointer<Int64>, outer: Int,
+        length: Int, inner: Int
+    ) {
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = x + o * length * inner + i
+                var accumulator: Int64 = function == .max ? .min : 0
+                for j in 0..<length {
+                    let v = base[j * inner]
+                    switch function {
+                    case .max: accumulator = Swift.max(accumulator, v)
+                    case .sumSquare: accumulator = accumulator &+ v &* v
+                    case .sum, .mean, .logSumExp: accumulator = accumulator &+ v
+                    }
+                }
+                y[o * inner + i] = function == .mean && length > 0 ? accumulator / Int64(length) : accumulator
             }
         }
     }

@@ -13,7 +13,7 @@ enum Activation: Sendable, Equatable {
     case clip(min: Float, max: Float)
 }
 
-/// Float → float elementwise functions.
+/// Elementwise functions of a float32 or float64 tensor (parameters are float attributes, widened for float64).
 enum UnaryFunction: Sendable, Equatable {
     case activation(Activation)
     case erf
@@ -44,12 +44,12 @@ enum Kernels {
     static func exponential(_ x: Float) -> Float { expf(x) }
 
     @inline(__always)
-    static func sigmoid(_ x: Float) -> Float {
+    static func sigmoid<T: PlanFloat>(_ x: T) -> T {
         // Written so that neither branch overflows: exp of a non-positive number only.
         if x >= 0 {
-            return 1 / (1 + expf(-x))
+            return 1 / (1 + T.exponential(-x))
         }
-        let e = expf(x)
+        let e = T.exponential(x)
         return e / (1 + e)
     }
 
@@ -62,10 +62,9 @@ enum Kernels {
     static func biasActivation(
         _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, bias: UnsafePointer<Float>?, activation: Activation
     ) {
-        if bias == nil && activation == .none { return }
-        if bias == nil && rows > 1 {
+        if bias == nil {
             // Without a bias the rows are one flat array: one loop, no per-row dispatch or loop remainders.
-            biasActivation(y, rows: 1, n: rows * n, bias: nil, activation: activation)
+            activate(activation, y, y, count: rows * n)
             return
         }
         for row in 0..<rows {
@@ -137,67 +136,109 @@ enum Kernels {
     }
 
     @inline(__always)
-    static func applyScalar(_ activation: Activation, _ x: Float) -> Float {
+    static func applyScalar<T: PlanFloat>(_ activation: Activation, _ x: T) -> T {
         switch activation {
         case .none: return x
         case .relu: return x > 0 ? x : 0
-        case .leakyRelu(let alpha): return x < 0 ? x * alpha : x
-        case .clip(let low, let high): return Swift.min(Swift.max(x, low), high)
+        case .leakyRelu(let alpha): return x < 0 ? x * T(alpha) : x
+        case .clip(let low, let high): return Swift.min(Swift.max(x, T(low)), T(high))
         case .sigmoid: return sigmoid(x)
-        case .tanh: return tanhf(x)
+        case .tanh: return T.hyperbolicTangent(x)
         }
     }
 
-    static func unary(
-        _ function: UnaryFunction, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int
+    /// y = act(x) over `count` elements (`x` and `y` may be the same buffer). The activation is chosen once,
+    /// outside the loops, so that each loop vectorises.
+    static func activate<T: PlanFloat>(
+        _ activation: Activation, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int
+    ) {
+        switch activation {
+        case .none:
+            if UnsafePointer(y) != x { y.update(from: x, count: count) }
+        case .relu:
+            for i in 0..<count { y[i] = x[i] > 0 ? x[i] : 0 }
+        case .leakyRelu(let alpha):
+            let a = T(alpha)
+            for i in 0..<count { y[i] = x[i] < 0 ? x[i] * a : x[i] }
+        case .clip(let low, let high):
+            let l = T(low), h = T(high)
+            for i in 0..<count { y[i] = Swift.min(Swift.max(x[i], l), h) }
+        case .sigmoid, .tanh:
+            for i in 0..<count { y[i] = applyScalar(activation, x[i]) }
+        }
+    }
+
+    static func unary<T: PlanFloat>(
+        _ function: UnaryFunction, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int
     ) {
         switch function {
-        case .activation(let activation):
-            // Copy, then the same in-place pass a GEMM epilogue uses (one row of `count` columns, no bias).
-            if UnsafePointer(y) != x { y.update(from: x, count: count) }
-            biasActivation(y, rows: 1, n: count, bias: nil, activation: activation)
-        case .erf: for i in 0..<count { y[i] = erff(x[i]) }
-        case .exp: for i in 0..<count { y[i] = expf(x[i]) }
-        case .log: for i in 0..<count { y[i] = logf(x[i]) }
+        case .activation(let activation): activate(activation, x, y, count: count)
+        case .erf: for i in 0..<count { y[i] = T.errorFunction(x[i]) }
+        case .exp: for i in 0..<count { y[i] = T.exponential(x[i]) }
+        case .log: for i in 0..<count { y[i] = T.logarithm(x[i]) }
         case .sqrt: for i in 0..<count { y[i] = x[i].squareRoot() }
         case .neg: for i in 0..<count { y[i] = -x[i] }
         case .abs: for i in 0..<count { y[i] = Swift.abs(x[i]) }
         case .reciprocal: for i in 0..<count { y[i] = 1 / x[i] }
         case .elu(let alpha):
-            for i in 0..<count { y[i] = x[i] < 0 ? alpha * (expf(x[i]) - 1) : x[i] }
+            let a = T(alpha)
+            for i in 0..<count { y[i] = x[i] < 0 ? a * (T.exponential(x[i]) - 1) : x[i] }
         case .selu(let alpha, let gamma):
-            for i in 0..<count { y[i] = x[i] > 0 ? gamma * x[i] : gamma * (alpha * expf(x[i]) - alpha) }
+            let a = T(alpha), g = T(gamma)
+            for i in 0..<count { y[i] = x[i] > 0 ? g * x[i] : g * (a * T.exponential(x[i]) - a) }
         case .softplus:
             // log(1 + e^x) without overflow for large x.
             for i in 0..<count {
                 let v = x[i]
-                y[i] = v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v))
+                y[i] = v > 0 ? v + T.logOnePlus(T.exponential(-v)) : T.logOnePlus(T.exponential(v))
             }
         case .hardSigmoid(let alpha, let beta):
-            for i in 0..<count { y[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
+            let a = T(alpha), b = T(beta)
+            for i in 0..<count { y[i] = Swift.max(0, Swift.min(1, a * x[i] + b)) }
         case .gelu(let tanh):
             if tanh {
-                let c: Float = (2 / Float.pi).squareRoot()
+                let c: T = (2 / T.pi).squareRoot()
+                let cubic: T = 0.044715
                 for i in 0..<count {
                     let v = x[i]
-                    y[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v)))
+                    y[i] = 0.5 * v * (1 + T.hyperbolicTangent(c * (v + cubic * v * v * v)))
                 }
             } else {
-                for i in 0..<count { y[i] = 0.5 * x[i] * (1 + erff(x[i] / Float(2).squareRoot())) }
+                let root2 = T(2).squareRoot()
+                for i in 0..<count { y[i] = 0.5 * x[i] * (1 + T.errorFunction(x[i] / root2)) }
             }
         case .binarize(let threshold):
-            for i in 0..<count { y[i] = x[i] > threshold ? 1 : 0 }
+            let t = T(threshold)
+            for i in 0..<count { y[i] = x[i] > t ? 1 : 0 }
         }
     }
 
+    /// The unary functions an int64 tensor takes (the compiler refuses the others): Abs, Neg and Relu, wrapping at
+    /// Int64.min as two's complement does.
+    static func integerUnary(
+        _ function: UnaryFunction, _ x: UnsafePointer<Int64>, _ y: UnsafeMutablePointer<Int64>, count: Int
+    ) {
+        switch function {
+        case .abs: for i in 0..<count { y[i] = x[i] < 0 ? 0 &- x[i] : x[i] }
+        case .neg: for i in 0..<count { y[i] = 0 &- x[i] }
+        case .activation(.relu): for i in 0..<count { y[i] = Swift.max(x[i], 0) }
+        default: if UnsafePointer(y) != x { y.update(from: x, count: count) }
+        }
+    }
+
+    /// Whether `function` has an int64 kernel (`integerUnary`).
+    static func hasIntegerKernel(_ function: UnaryFunction) -> Bool {
+        function == .abs || function == .neg || function == .activation(.relu)
+    }
+
     @inline(__always)
-    static func apply(_ function: BinaryFunction, _ a: Float, _ b: Float) -> Float {
+    static func apply<T: PlanFloat>(_ function: BinaryFunction, _ a: T, _ b: T) -> T {
         switch function {
         case .add: return a + b
         case .sub: return a - b
         case .mul: return a * b
         case .div: return a / b
-        case .pow: return powf(a, b)
+        case .pow: return T.power(a, b)
         case .min: return a.isNaN || b.isNaN ? .nan : Swift.min(a, b)
         case .max: return a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
         case .equal: return a == b ? 1 : 0
@@ -214,11 +255,7 @@ enum Kernels {
         case .sub: return a &- b
         case .mul: return a &* b
         case .div: return b == 0 ? 0 : (a == .min && b == -1 ? .min : a / b)
-        case .pow:
-            var result: Int64 = 1
-            var count = b
-            while count > 0 { result = result &* a; count -= 1 }
-            return result
+        case .pow: return integerPower(a, b)
         case .min: return Swift.min(a, b)
         case .max: return Swift.max(a, b)
         case .equal: return a == b ? 1 : 0
@@ -226,6 +263,27 @@ enum Kernels {
         case .greater: return a > b ? 1 : 0
         case .less: return a < b ? 1 : 0
         }
+    }
+
+    /// a^b in int64 by repeated squaring: at most 64 squarings whatever the exponent, so an exponent from a model
+    /// or a request cannot make a step loop for long. Products wrap on overflow (`&*`, as numpy's int64 power does).
+    /// A negative exponent gives the integer part of the real result, as onnxruntime's cast of `pow` does: ±1 for
+    /// a base of ±1, 0 for any other base (including 0, whose real result is infinite).
+    static func integerPower(_ base: Int64, _ exponent: Int64) -> Int64 {
+        if exponent < 0 {
+            if base == 1 { return 1 }
+            if base == -1 { return exponent & 1 == 0 ? 1 : -1 }
+            return 0
+        }
+        var result: Int64 = 1
+        var square = base
+        var remaining = exponent
+        while remaining > 0 {
+            if remaining & 1 == 1 { result = result &* square }
+            remaining >>= 1
+            if remaining > 0 { square = square &* square }
+        }
+        return result
     }
 
     /// Numpy-broadcasting binary operation. `aStrides`/`bStrides` are element strides per output axis (0 where the
@@ -286,19 +344,28 @@ enum Kernels {
             batchedSoftmax(x, y, rows: outer, length: length)
             return
         }
+        stridedSoftmax(x, y, outer: outer, length: length, stride: stride, log: log)
+    }
+
+    /// Softmax or log-softmax with the C library's exponential, in `T`'s precision: float32 softmax along a strided
+    /// axis and log-softmax, and every float64 softmax.
+    static func stridedSoftmax<T: PlanFloat>(
+        _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, outer: Int, length: Int, stride: Int, log: Bool
+    ) {
+        guard length > 0 else { return }
         for o in 0..<outer {
             for inner in 0..<stride {
                 let base = o * length * stride + inner
-                var maximum = -Float.infinity
+                var maximum = -T.infinity
                 for j in 0..<length { maximum = Swift.max(maximum, x[base + j * stride]) }
-                var sum: Float = 0
+                var sum: T = 0
                 for j in 0..<length {
-                    let e = expf(x[base + j * stride] - maximum)
+                    let e = T.exponential(x[base + j * stride] - maximum)
                     y[base + j * stride] = e
                     sum += e
                 }
                 if log {
-                    let logSum = logf(sum)
+                    let logSum = T.logarithm(sum)
                     for j in 0..<length { y[base + j * stride] = x[base + j * stride] - maximum - logSum }
                 } else {
                     let scale = 1 / sum
@@ -349,18 +416,21 @@ enum Kernels {
         }
     }
 
-    /// ArgMax over `length` elements spaced `stride` apart.
-    static func argMax(
-        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int64>, outer: Int, length: Int, stride: Int,
-        selectLast: Bool
+    /// ArgMax (or ArgMin, `smallest`) over `length` elements spaced `stride` apart: the first extreme, or the last
+    /// with `selectLast`.
+    static func argMax<T: Comparable & ExpressibleByIntegerLiteral>(
+        _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<Int64>, outer: Int, length: Int, stride: Int,
+        selectLast: Bool, smallest: Bool = false
     ) {
+        /// Whether `v` beats the best so far (ArgMin when `smallest`).
+        @inline(__always) func beats(_ v: T, _ best: T) -> Bool { smallest ? v < best : v > best }
         if stride == 1 && length > 0 && !selectLast {
             // The common case (class scores along the last axis): one plain loop per row, no stride arithmetic.
             for o in 0..<outer {
                 let row = x + o * length
                 var best = 0
                 var bestValue = row[0]
-                for j in 1..<Swift.max(length, 1) where row[j] > bestValue {
+                for j in 1..<Swift.max(length, 1) where beats(row[j], bestValue) {
                     best = j
                     bestValue = row[j]
                 }
@@ -372,11 +442,11 @@ enum Kernels {
             for inner in 0..<stride {
                 let base = o * length * stride + inner
                 var best = 0
-                var bestValue = length > 0 ? x[base] : 0
+                var bestValue: T = length > 0 ? x[base] : 0
                 if length > 1 {
                     for j in 1..<length {
                         let v = x[base + j * stride]
-                        if v > bestValue || (selectLast && v == bestValue) {
+                        if beats(v, bestValue) || (selectLast && v == bestValue) {
                             best = j
                             bestValue = v
                         }
@@ -411,13 +481,13 @@ enum Kernels {
                     offset: 0, elementSize: elementSize)
     }
 
-    /// Float → int64 the way a C cast does for in-range values; NaN becomes 0 and out-of-range values saturate
-    /// instead of trapping.
+    /// Float or double → int64 the way a C cast does for in-range values; NaN becomes 0 and values at or beyond
+    /// ±2^63 saturate instead of trapping.
     @inline(__always)
-    static func saturatingInt64(_ value: Float) -> Int64 {
+    static func saturatingInt64<T: PlanFloat>(_ value: T) -> Int64 {
         if value.isNaN { return 0 }
-        if value >= 9.2233715e18 { return .max }
-        if value <= -9.2233715e18 { return .min }
+        if value >= 9.223_372_036_854_775_808e18 { return .max }
+        if value <= -9.223_372_036_854_775_808e18 { return .min }
         return Int64(value)
     }
 }

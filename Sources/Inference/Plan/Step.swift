@@ -44,18 +44,27 @@ enum NormKind: Sendable, Equatable {
     case max, l1, l2
 }
 
+/// The steps that compute on floating-point values carry their `elementType`: `.float32`, or `.float64` in a graph
+/// that computes in double precision (its inputs, weights and buffers all hold doubles). It defaults to float32.
 enum Step: Sendable {
-    /// out[rows × n] = act(in[rows × k] · W[k × n] + bias[n]).
+    /// out[rows × n] = act(in[rows × k] · W[k × n] + bias[n]). A float64 dense step runs `cblas_dgemm`, then its bias
+    /// and activation in double (Gemm's C is its only bias: the compiler fuses and packs float32 steps alone).
     case dense(input: ValueID, weights: ValueID, bias: ValueID?, output: ValueID, inputDims: [Int], k: Int, n: Int,
-               activation: Activation)
+               activation: Activation, elementType: DataType = .float32)
     case binary(BinaryFunction, a: ValueID, aDims: [Int], b: ValueID, bDims: [Int], output: ValueID, outDims: [Int],
                 elementType: DataType)
-    case unary(UnaryFunction, input: ValueID, output: ValueID, dims: [Int])
-    case softmax(input: ValueID, output: ValueID, dims: [Int], axis: Int, coerceTo2D: Bool, log: Bool)
+    case unary(UnaryFunction, input: ValueID, output: ValueID, dims: [Int], elementType: DataType = .float32)
+    case softmax(input: ValueID, output: ValueID, dims: [Int], axis: Int, coerceTo2D: Bool, log: Bool,
+                 elementType: DataType = .float32)
     case channelAffine(input: ValueID, output: ValueID, dims: [Int], scale: ValueID, shift: ValueID)
     case transpose(input: ValueID, output: ValueID, dims: [Int], permutation: [Int], elementSize: Int)
-    case argMax(input: ValueID, output: ValueID, dims: [Int], axis: Int, selectLast: Bool)
-    case cast(input: ValueID, output: ValueID, dims: [Int], from: DataType, to: DataType)
+    /// ArgMax, or ArgMin when `smallest`.
+    case argMax(input: ValueID, output: ValueID, dims: [Int], axis: Int, selectLast: Bool,
+                elementType: DataType = .float32, smallest: Bool = false)
+    /// A conversion; `narrowing` wraps int64 results into a narrower integer type (int32 and the like are int64
+    /// inside the engine, as bool is).
+    case cast(input: ValueID, output: ValueID, dims: [Int], from: DataType, to: DataType,
+              narrowing: IntegerNarrowing? = nil)
     case copy(input: ValueID, output: ValueID, dims: [Int], elementSize: Int)
     /// Labels and (transformed) scores from raw scores [rows × classes]; `scoresOut` has `outClasses` columns.
     case classifierHead(scores: ValueID, labelsOut: ValueID, scoresOut: ValueID, rowDims: [Int], classes: Int,
@@ -74,7 +83,8 @@ enum Step: Sendable {
     case gather(data: ValueID, dataDims: [Int], indices: ValueID, indexDims: [Int], output: ValueID, axis: Int,
                 elementSize: Int)
     /// A reduction over the contiguous axes first..<last.
-    case reduce(ReduceFunction, input: ValueID, output: ValueID, dims: [Int], first: Int, last: Int)
+    case reduce(ReduceFunction, input: ValueID, output: ValueID, dims: [Int], first: Int, last: Int,
+                elementType: DataType = .float32)
     /// LayerNormalization over the axes from `axis` on.
     case layerNorm(input: ValueID, output: ValueID, dims: [Int], axis: Int, scale: ValueID?, scaleCount: Int,
                    bias: ValueID?, biasCount: Int, epsilon: Float)
@@ -93,15 +103,15 @@ enum Step: Sendable {
     /// The values this step reads.
     var inputs: [ValueID] {
         switch self {
-        case .dense(let input, let weights, let bias, _, _, _, _, _):
+        case .dense(let input, let weights, let bias, _, _, _, _, _, _):
             return bias.map { [input, weights, $0] } ?? [input, weights]
         case .binary(_, let a, _, let b, _, _, _, _): return [a, b]
-        case .unary(_, let input, _, _): return [input]
-        case .softmax(let input, _, _, _, _, _): return [input]
+        case .unary(_, let input, _, _, _): return [input]
+        case .softmax(let input, _, _, _, _, _, _): return [input]
         case .channelAffine(let input, _, _, let scale, let shift): return [input, scale, shift]
         case .transpose(let input, _, _, _, _): return [input]
-        case .argMax(let input, _, _, _, _): return [input]
-        case .cast(let input, _, _, _, _): return [input]
+        case .argMax(let input, _, _, _, _, _, _): return [input]
+        case .cast(let input, _, _, _, _, _): return [input]
         case .copy(let input, _, _, _): return [input]
         case .classifierHead(let scores, _, _, _, _, _, _, _, _, _): return [scores]
         case .normalizer(let input, _, _, _): return [input]
@@ -112,7 +122,7 @@ enum Step: Sendable {
         case .select(let condition, _, let x, _, let y, _, _, _, _): return [condition, x, y]
         case .strided(let input, _, _, _, _, _, _): return [input]
         case .gather(let data, _, let indices, _, _, _, _): return [data, indices]
-        case .reduce(_, let input, _, _, _, _): return [input]
+        case .reduce(_, let input, _, _, _, _, _): return [input]
         case .layerNorm(let input, _, _, _, let scale, _, let bias, _, _): return [input] + [scale, bias].compactMap { $0 }
         case .imputer(let input, _, _, _, _): return [input]
         }
@@ -121,14 +131,14 @@ enum Step: Sendable {
     /// The values this step writes.
     var outputs: [ValueID] {
         switch self {
-        case .dense(_, _, _, let output, _, _, _, _): return [output]
+        case .dense(_, _, _, let output, _, _, _, _, _): return [output]
         case .binary(_, _, _, _, _, let output, _, _): return [output]
-        case .unary(_, _, let output, _): return [output]
-        case .softmax(_, let output, _, _, _, _): return [output]
+        case .unary(_, _, let output, _, _): return [output]
+        case .softmax(_, let output, _, _, _, _, _): return [output]
         case .channelAffine(_, let output, _, _, _): return [output]
         case .transpose(_, let output, _, _, _): return [output]
-        case .argMax(_, let output, _, _, _): return [output]
-        case .cast(_, let output, _, _, _): return [output]
+        case .argMax(_, let output, _, _, _, _, _): return [output]
+        case .cast(_, let output, _, _, _, _): return [output]
         case .copy(_, let output, _, _): return [output]
         case .classifierHead(_, let labelsOut, let scoresOut, _, _, _, _, _, _, _): return [labelsOut, scoresOut]
         case .normalizer(_, let output, _, _): return [output]
@@ -139,10 +149,24 @@ enum Step: Sendable {
         case .select(_, _, _, _, _, _, let output, _, _): return [output]
         case .strided(_, _, let output, _, _, _, _): return [output]
         case .gather(_, _, _, _, let output, _, _): return [output]
-        case .reduce(_, _, let output, _, _, _): return [output]
+        case .reduce(_, _, let output, _, _, _, _): return [output]
         case .layerNorm(_, let output, _, _, _, _, _, _, _): return [output]
         case .imputer(_, let output, _, _, _): return [output]
         }
+    }
+}
+
+/// An integer type narrower than int64 (int32, int16, int8, uint32, uint16, uint8), held in int64: a cast to it
+/// keeps the low `bits` bits and extends them by the type's sign, as a C cast of an in-range value does.
+struct IntegerNarrowing: Sendable, Equatable {
+    let bits: Int
+    let signed: Bool
+
+    @inline(__always)
+    func wrap(_ value: Int64) -> Int64 {
+        let shift = 64 - bits
+        if signed { return (value &<< shift) &>> shift }
+        return Int64(bitPattern: (UInt64(bitPattern: value) &<< shift) &>> shift)
     }
 }
 
@@ -160,11 +184,29 @@ extension Step {
     ) throws(StepFailure) {
         func floats(_ id: ValueID) -> UnsafeMutablePointer<Float> { pointers[id].assumingMemoryBound(to: Float.self) }
         func ints(_ id: ValueID) -> UnsafeMutablePointer<Int64> { pointers[id].assumingMemoryBound(to: Int64.self) }
+        func doubles(_ id: ValueID) -> UnsafeMutablePointer<Double> {
+            pointers[id].assumingMemoryBound(to: Double.self)
+        }
 
         switch self {
-        case .dense(let input, let weights, let bias, let output, let inputDims, let k, let n, let activation):
+        case .dense(let input, let weights, let bias, let output, let inputDims, let k, let n, let activation,
+                    let elementType):
             let rows = Dims.count(inputDims, batch: batch) / Swift.max(k, 1)
             guard rows > 0, n > 0 else { return }
+            if elementType == .float64 {
+                let out = doubles(output)
+                if k == 0 {
+                    out.initialize(repeating: 0, count: rows * n)
+                } else {
+                    BLAS.dgemm(m: rows, n: n, k: k, a: doubles(input), b: doubles(weights), c: out)
+                }
+                if let bias {
+                    let b = doubles(bias)
+                    for row in 0..<rows { for j in 0..<n { out[row * n + j] += b[j] } }
+                }
+                Kernels.activate(activation, out, out, count: rows * n)
+                return
+            }
             let out = floats(output)
             if let packed, packed.k == k, packed.n == n {
                 // The packed kernels add the bias and apply a ReLU in registers; other activations take one pass.
@@ -194,26 +236,38 @@ extension Step {
             let dims = Dims.concrete(outDims, batch: batch)
             let aStrides = Self.broadcastStrides(Dims.concrete(aDims, batch: batch), to: dims)
             let bStrides = Self.broadcastStrides(Dims.concrete(bDims, batch: batch), to: dims)
-            if elementType == .float32 {
+            switch elementType {
+            case .float32:
                 Kernels.broadcastBinary(function, a: floats(a), aStrides: aStrides, b: floats(b), bStrides: bStrides,
                                         out: floats(output), dims: dims) { Kernels.apply($0, $1, $2) }
-            } else {
+            case .float64:
+                Kernels.broadcastBinary(function, a: doubles(a), aStrides: aStrides, b: doubles(b), bStrides: bStrides,
+                                        out: doubles(output), dims: dims) { Kernels.apply($0, $1, $2) }
+            case .int64, .string:
                 Kernels.broadcastBinary(function, a: ints(a), aStrides: aStrides, b: ints(b), bStrides: bStrides,
                                         out: ints(output), dims: dims) { Kernels.apply($0, $1, $2) }
             }
 
-        case .unary(let function, let input, let output, let dims):
-            Kernels.unary(function, floats(input), floats(output), count: Dims.count(dims, batch: batch))
+        case .unary(let function, let input, let output, let dims, let elementType):
+            let count = Dims.count(dims, batch: batch)
+            if elementType == .float64 {
+                Kernels.unary(function, doubles(input), doubles(output), count: count)
+            } else if elementType == .int64 {
+                Kernels.integerUnary(function, ints(input), ints(output), count: count)
+            } else {
+                Kernels.unary(function, floats(input), floats(output), count: count)
+            }
 
-        case .softmax(let input, let output, let dims, let axis, let coerceTo2D, let log):
+        case .softmax(let input, let output, let dims, let axis, let coerceTo2D, let log, let elementType):
             let shape = Dims.concrete(dims, batch: batch)
             let outer = shape[..<axis].reduce(1, *)
-            if coerceTo2D {
-                Kernels.softmax(floats(input), floats(output), outer: outer, length: shape[axis...].reduce(1, *),
-                                stride: 1, log: log)
+            let length = coerceTo2D ? shape[axis...].reduce(1, *) : shape[axis]
+            let stride = coerceTo2D ? 1 : shape[(axis + 1)...].reduce(1, *)
+            if elementType == .float64 {
+                Kernels.stridedSoftmax(doubles(input), doubles(output), outer: outer, length: length, stride: stride,
+                                       log: log)
             } else {
-                Kernels.softmax(floats(input), floats(output), outer: outer, length: shape[axis],
-                                stride: shape[(axis + 1)...].reduce(1, *), log: log)
+                Kernels.softmax(floats(input), floats(output), outer: outer, length: length, stride: stride, log: log)
             }
 
         case .channelAffine(let input, let output, let dims, let scale, let shift):
@@ -225,19 +279,46 @@ extension Step {
             Kernels.transpose(pointers[input], pointers[output], dims: Dims.concrete(dims, batch: batch),
                               permutation: permutation, elementSize: elementSize)
 
-        case .argMax(let input, let output, let dims, let axis, let selectLast):
+        case .argMax(let input, let output, let dims, let axis, let selectLast, let elementType, let smallest):
             let shape = Dims.concrete(dims, batch: batch)
-            Kernels.argMax(floats(input), ints(output), outer: shape[..<axis].reduce(1, *), length: shape[axis],
-                           stride: shape[(axis + 1)...].reduce(1, *), selectLast: selectLast)
+            let outer = shape[..<axis].reduce(1, *), stride = shape[(axis + 1)...].reduce(1, *)
+            if elementType == .float64 {
+                Kernels.argMax(doubles(input), ints(output), outer: outer, length: shape[axis], stride: stride,
+                               selectLast: selectLast, smallest: smallest)
+            } else if elementType == .int64 {
+                Kernels.argMax(ints(input), ints(output), outer: outer, length: shape[axis], stride: stride,
+                               selectLast: selectLast, smallest: smallest)
+            } else {
+                Kernels.argMax(floats(input), ints(output), outer: outer, length: shape[axis], stride: stride,
+                               selectLast: selectLast, smallest: smallest)
+            }
 
-        case .cast(let input, let output, let dims, let from, let to):
+        case .cast(let input, let output, let dims, let from, let to, let narrowing):
             let count = Dims.count(dims, batch: batch)
+            defer {
+                if let narrowing {
+                    let y = ints(output)
+                    for i in 0..<count { y[i] = narrowing.wrap(y[i]) }
+                }
+            }
             switch (from, to) {
             case (.float32, .int64):
                 let x = floats(input), y = ints(output)
                 for i in 0..<count { y[i] = Kernels.saturatingInt64(x[i]) }
+            case (.float64, .int64):
+                let x = doubles(input), y = ints(output)
+                for i in 0..<count { y[i] = Kernels.saturatingInt64(x[i]) }
             case (.int64, .float32):
                 let x = ints(input), y = floats(output)
+                for i in 0..<count { y[i] = Float(x[i]) }
+            case (.int64, .float64):
+                let x = ints(input), y = doubles(output)
+                for i in 0..<count { y[i] = Double(x[i]) }
+            case (.float32, .float64):
+                let x = floats(input), y = doubles(output)
+                for i in 0..<count { y[i] = Double(x[i]) }
+            case (.float64, .float32):
+                let x = doubles(input), y = floats(output)
                 for i in 0..<count { y[i] = Float(x[i]) }
             default:
                 pointers[output].copyMemory(from: pointers[input], byteCount: count * from.bufferElementSize)
@@ -383,10 +464,17 @@ extension Step {
                 }
             }
 
-        case .reduce(let function, let input, let output, let dims, let first, let last):
+        case .reduce(let function, let input, let output, let dims, let first, let last, let elementType):
             let shape = Dims.concrete(dims, batch: batch)
-            Kernels.reduce(function, floats(input), floats(output), outer: shape[..<first].reduce(1, *),
-                           length: shape[first..<last].reduce(1, *), inner: shape[last...].reduce(1, *))
+            let outer = shape[..<first].reduce(1, *), length = shape[first..<last].reduce(1, *)
+            let inner = shape[last...].reduce(1, *)
+            if elementType == .float64 {
+                Kernels.reduce(function, doubles(input), doubles(output), outer: outer, length: length, inner: inner)
+            } else if elementType == .int64 {
+                Kernels.reduceIntegers(function, ints(input), ints(output), outer: outer, length: length, inner: inner)
+            } else {
+                Kernels.reduce(function, floats(input), floats(output), outer: outer, length: length, inner: inner)
+            }
 
         case .layerNorm(let input, let output, let dims, let axis, let scale, let scaleCount, let bias, let biasCount,
                         let epsilon):

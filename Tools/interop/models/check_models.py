@@ -1,7 +1,8 @@
 """Sends each model's inputs (DIR/<model>/inputs.npz, written by exports.py) to a running Tensorwire over KServe v2
 gRPC with tritonclient, and compares every output with onnxruntime's on the same file: floats within 1e-5 relative
 plus 1e-6 times the batch's largest magnitude (tree sums near zero carry float32 rounding whatever the order),
-labels exactly (int64, or strings as BYTES). A ZipMap output is compared as [N, classes] in class order.
+FP64 outputs of double graphs within 1e-9 relative plus 1e-12 times the largest, labels exactly (int64, or strings
+as BYTES). A ZipMap output is compared as [N, classes] in class order.
 Prints one line per model and exits non-zero if any differs.
 """
 import argparse
@@ -28,9 +29,17 @@ def compare(name, actual, expected):
         return None if ok else f"{name}: labels differ: {actual.reshape(-1)[:8]} vs {expected.reshape(-1)[:8]}"
     if actual.shape != expected.shape:
         return f"{name}: shape {actual.shape} vs {expected.shape}"
-    expected = expected.astype(np.float32)
-    floor = 1e-6 * float(np.nanmax(np.abs(expected))) if expected.size else 0.0
-    excess = np.abs(actual - expected) - (1e-5 * np.abs(expected) + floor)
+    if expected.dtype == np.float64:
+        # Both engines compute in double: agreement to 1e-9 relative, floor 1e-12 × the batch's largest magnitude.
+        if actual.dtype != np.float64:
+            return f"{name}: served as {actual.dtype}, onnxruntime gives float64"
+        relative, floor_scale = 1e-9, 1e-12
+    else:
+        expected = expected.astype(np.float32)
+        relative, floor_scale = 1e-5, 1e-6
+    finite = np.abs(expected[np.isfinite(expected)])
+    floor = floor_scale * float(finite.max()) if finite.size else 0.0
+    excess = np.abs(actual - expected) - (relative * np.abs(expected) + floor)
     bad = np.argwhere((excess > 0) | (np.isnan(actual) != np.isnan(expected)))
     if len(bad):
         where = tuple(bad[0])
@@ -71,7 +80,8 @@ def main():
         expected = reference(model, inputs)
         requests = []
         for key, value in inputs.items():
-            tensor = grpcclient.InferInput(key, list(value.shape), "INT64" if value.dtype == np.int64 else "FP32")
+            datatype = {np.dtype(np.int64): "INT64", np.dtype(np.float64): "FP64"}.get(value.dtype, "FP32")
+            tensor = grpcclient.InferInput(key, list(value.shape), datatype)
             tensor.set_data_from_numpy(value)
             requests.append(tensor)
         outputs = [grpcclient.InferRequestedOutput(key) for key in expected]

@@ -17,6 +17,9 @@ import onnx
 from onnx import TensorProto, helper
 
 ML = "ai.onnx.ml"
+# Cases served from the exporter's own files (name -> {file name: bytes}) rather than one saved model.onnx: torch's
+# default export keeps the weights in model.onnx.data beside model.onnx.
+EXPORTED_FILES = {}
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 GRID = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], dtype=np.float32)
 
@@ -238,7 +241,213 @@ def dense_cases():
                     info("is_one", TensorProto.BOOL, [None, 4]), info("clipped", f32, [None, 4]),
                     info("swapped", f32, [None, 4]), info("reshaped", f32, [None, 4])], inits, opset=17)
     cases["ops_compare_where_shape"] = (model, {"x": x})
+
+    # An int64 graph computed in int64: Abs, Neg, the reductions (Mean divides toward zero), ArgMax/ArgMin, and
+    # wrapping arithmetic, with extremes of the type in the input.
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("Abs", ["x"], ["abs"]),
+        helper.make_node("Neg", ["x"], ["neg"]),
+        helper.make_node("ReduceSum", ["x", "axis1"], ["sum"], keepdims=0),
+        helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMax", ["x"], ["max"], axes=[1], keepdims=1),
+        helper.make_node("ArgMax", ["x"], ["argmax"], axis=1, keepdims=0),
+        helper.make_node("ArgMin", ["x"], ["argmin"], axis=1, keepdims=0, select_last_index=1),
+        helper.make_node("Mul", ["x", "three"], ["tripled"]),
+        helper.make_node("Sub", ["tripled", "x"], ["doubled"]),
+    ]
+    x = rng.integers(-9, 10, size=(7, 4)).astype(np.int64)
+    x[0] = [-7, 2, 9, -3]
+    x[1] = [5, 5, -1, 5]
+    x[2] = [1 << 40, -(1 << 40), 3, -3]
+    model = _model(nodes, [info("x", i64, [None, 4])],
+                   [info(n, i64, d) for n, d in [("abs", [None, 4]), ("neg", [None, 4]), ("sum", [None]),
+                                                 ("mean", [None]), ("max", [None, 1]), ("argmax", [None]),
+                                                 ("argmin", [None]), ("doubled", [None, 4])]],
+                   [init("axis1", np.array([1])), init("three", np.array(3))], opset=17)
+    cases["ops_int64"] = (model, {"x": x})
     return cases
+
+
+def double_cases():
+    """scikit-learn exports with DoubleTensorType inputs, computed in double by both engines: skl2onnx writes plain
+    MatMul/Add/Sub/Div/Sigmoid/Softmax/ArgMax/ReduceSum(Square)/Sqrt/Cast graphs with double weights for linear
+    models, scalers and MLPs (zipmap=False: ZipMap takes float only), and a TreeEnsembleClassifier on double input;
+    plus a hand-made graph for the double operators skl2onnx does not reach (Gemm with C, Clip, Pow, Exp/Log/Tanh,
+    LogSoftmax, ReduceMax/Mean, comparisons, Where, casts both ways). Also Not, ArgMin and ReduceLogSumExp from a
+    log-loss SGD classifier, k-means and Gaussian naive Bayes."""
+    import warnings
+    warnings.filterwarnings("ignore")
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+    rng = np.random.default_rng(64)
+    f = 6
+    x = rng.normal(size=(200, f)) * np.array([1.0, 1e3, 1e-3, 5.0, 1.0, 1e6])
+    y = x @ rng.normal(size=f) + rng.normal(size=200)
+    y2 = (y > np.median(y)).astype(int)
+    y3 = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    probe = np.concatenate([rng.normal(size=(13, f)) * np.array([1.0, 1e3, 1e-3, 5.0, 1.0, 1e6]),
+                            np.zeros((1, f)), np.full((1, f), 1e-300), np.full((1, f), -1e12)])
+    cases = {}
+    for name, estimator, target, options in [
+            ("dbl_linear_regression", LinearRegression(), y, None),
+            ("dbl_scaler_linear_regression", make_pipeline(StandardScaler(), LinearRegression()), y, None),
+            ("dbl_normalizer_minmax_ridge", make_pipeline(Normalizer(), MinMaxScaler(), Ridge()), y, None),
+            ("dbl_logistic_binary", make_pipeline(StandardScaler(), LogisticRegression()), y2, {"zipmap": False}),
+            ("dbl_logistic_3", make_pipeline(StandardScaler(), LogisticRegression()), y3, {"zipmap": False}),
+            ("dbl_mlp_regressor", make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=60, random_state=0)),
+             y, None),
+            ("dbl_mlp_classifier", make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=60, random_state=0)),
+             y3, {"zipmap": False}),
+            ("dbl_random_forest_3", RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0), y3,
+             {"zipmap": False}),
+            # Not, ArgMin and ReduceLogSumExp: a log-loss SGD classifier, k-means and Gaussian naive Bayes.
+            ("dbl_sgd_log_loss_3", make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", random_state=0)),
+             y3, {"zipmap": False}),
+            ("dbl_kmeans", make_pipeline(StandardScaler(), KMeans(4, n_init=1, random_state=0)), None, None),
+            ("dbl_gaussian_nb", make_pipeline(StandardScaler(), GaussianNB()), y3, {"zipmap": False})]:
+        estimator.fit(x, target)
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        model = to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, f]))],
+                        options={id(final): options} if options else None, target_opset={"": 17, ML: 3})
+        # skl2onnx lists the opsets in set order, which varies between runs: sorted, the fixture is reproducible.
+        imports = sorted(((o.domain, o.version) for o in model.opset_import))
+        del model.opset_import[:]
+        model.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports)
+        cases[name] = (model, {"X": probe.copy()})
+
+    from onnx import numpy_helper
+    f64 = TensorProto.DOUBLE
+
+    def init(name, array):
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    nodes = [
+        helper.make_node("Gemm", ["x", "w", "c"], ["g"], alpha=0.5, beta=2.0, transB=1),
+        helper.make_node("Clip", ["g", "lo", "hi"], ["clipped"]),
+        helper.make_node("Pow", ["x", "two"], ["squared"]),
+        helper.make_node("Abs", ["x"], ["ax"]),
+        helper.make_node("Add", ["ax", "one"], ["ax1"]),
+        helper.make_node("Log", ["ax1"], ["logged"]),
+        helper.make_node("Exp", ["clipped"], ["exped"]),
+        helper.make_node("Tanh", ["g"], ["tanh"]),
+        helper.make_node("LogSoftmax", ["g"], ["log_softmax"], axis=1),
+        helper.make_node("ReduceMax", ["x"], ["peak"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("Greater", ["x", "zero"], ["positive"]),
+        helper.make_node("Where", ["positive", "x", "squared"], ["selected"]),
+        helper.make_node("Cast", ["x"], ["as_int"], to=TensorProto.INT64),
+        helper.make_node("Cast", ["x"], ["as_float"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["as_float"], ["round_trip"], to=TensorProto.DOUBLE),
+    ]
+    inits = [init("w", rng.normal(size=(3, 4))), init("c", rng.normal(size=(1, 3))), init("lo", np.array(-1.5)),
+             init("hi", np.array(2.25)), init("two", np.array(2.0)), init("one", np.array(1.0)),
+             init("zero", np.array(0.0))]
+    outputs = [("g", [None, 3]), ("clipped", [None, 3]), ("squared", [None, 4]), ("logged", [None, 4]),
+               ("exped", [None, 3]), ("tanh", [None, 3]), ("log_softmax", [None, 3]), ("peak", [None]),
+               ("mean", [None, 1]), ("positive", [None, 4]), ("selected", [None, 4]), ("as_int", [None, 4]),
+               ("as_float", [None, 4]), ("round_trip", [None, 4])]
+    types = {"positive": TensorProto.BOOL, "as_int": TensorProto.INT64, "as_float": TensorProto.FLOAT}
+    model = _model(nodes, [helper.make_tensor_value_info("x", f64, [None, 4])],
+                   [helper.make_tensor_value_info(n, types.get(n, f64), d) for n, d in outputs], inits, opset=17)
+    x = rng.normal(size=(9, 4)) * 3
+    x[0] = [0.1, -0.1, 1e-9, 123456.789]
+    cases["dbl_ops"] = (model, {"x": x})
+    return cases
+
+
+def framework_probes(rng, rows=24):
+    """Inputs for the embedding MLPs below: random rows, large and zero rows, and ids at both ends of the table and
+    counted from its end (negative: Gather wraps them, as onnxruntime does)."""
+    dense = rng.normal(size=(rows, 3)).astype(np.float32)
+    dense[0] = 0
+    dense[1] = [1e4, -1e4, 3e3]
+    dense[2] = [1e-30, -1e-30, 0.0]
+    ids = rng.integers(0, 10, size=(rows, 2)).astype(np.int64)
+    ids[0] = [0, 9]
+    ids[1] = [-1, -10]
+    return {"dense": dense, "ids": ids}
+
+
+def torch_cases():
+    """PyTorch (torch 2.13, CPU) exports of an MLP with an nn.Embedding and torch.cat, dynamic batch axis: through
+    the default dynamo exporter (its files as written: the weights in model.onnx.data) and the TorchScript one
+    (dynamo=False)."""
+    import logging
+    import warnings
+    warnings.filterwarnings("ignore")
+    import torch
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notes
+
+    class EmbeddingMLP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(10, 4)
+            self.hidden = torch.nn.Linear(3 + 2 * 4, 16)
+            self.norm = torch.nn.LayerNorm(16)
+            self.out = torch.nn.Linear(16, 3)
+
+        def forward(self, dense, ids):
+            joined = torch.cat([dense, self.embedding(ids).flatten(1)], dim=1)
+            h = torch.nn.functional.gelu(self.norm(self.hidden(joined)))
+            logits = self.out(torch.relu(h) + h)
+            return torch.softmax(logits, dim=1), logits
+
+    torch.manual_seed(0)
+    model = EmbeddingMLP().eval()
+    example = (torch.randn(2, 3), torch.randint(0, 10, (2, 2)))
+    names = {"input_names": ["dense", "ids"], "output_names": ["probabilities", "logits"]}
+    rng = np.random.default_rng(13)
+    cases = {}
+    batch = torch.export.Dim("batch")
+    # As torch.onnx.export(model, args, "model.onnx") leaves it by default: the weights in model.onnx.data.
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        torch.onnx.export(model, example, path, dynamo=True, dynamic_shapes={"dense": {0: batch}, "ids": {0: batch}},
+                          verbose=False, **names)
+        files = {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))}
+        cases["torch_embedding_mlp_dynamo_external_data"] = (onnx.load(path), framework_probes(rng))
+    assert "model.onnx.data" in files, files.keys()
+    EXPORTED_FILES["torch_embedding_mlp_dynamo_external_data"] = files
+    import io
+    buffer = io.BytesIO()
+    torch.onnx.export(model, example, buffer, dynamo=False,
+                      dynamic_axes={n: {0: "batch"} for n in ["dense", "ids", "probabilities", "logits"]}, **names)
+    cases["torch_embedding_mlp_torchscript"] = (onnx.load_from_string(buffer.getvalue()), framework_probes(rng))
+    return cases
+
+
+def keras_cases():
+    """Keras 3 on the torch backend (KERAS_BACKEND=torch; TensorFlow does not install here): a functional model
+    with two inputs, an Embedding, Concatenate, Dense and BatchNormalization, written by model.export(format="onnx")
+    (which takes torch's TorchScript exporter for a dynamic batch)."""
+    import warnings
+    warnings.filterwarnings("ignore")
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+    keras.utils.set_random_seed(0)
+    dense = keras.Input((3,), name="dense")
+    ids = keras.Input((2,), dtype="int64", name="ids")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4)(ids))
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Concatenate()([dense, embedded]))
+    h = keras.layers.BatchNormalization()(h)
+    out = keras.layers.Dense(3, activation="softmax", name="probabilities")(h)
+    model = keras.Model([dense, ids], out)
+    model.predict([np.zeros((2, 3), np.float32), np.zeros((2, 2), np.int64)], verbose=0)
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        model.export(path, format="onnx", verbose=False)
+        exported = onnx.load(path)
+    return {"keras_embedding_concat": (exported, framework_probes(np.random.default_rng(17)))}
 
 
 def training_data(rng, rows, features, classes=None, nan_rate=0.0):
@@ -380,7 +589,12 @@ def real_cases(quick=False):
 def write_repository(directory, cases):
     for name, (model, inputs) in cases.items():
         os.makedirs(os.path.join(directory, name, "1"), exist_ok=True)
-        onnx.save(model, os.path.join(directory, name, "1", "model.onnx"))
+        if name in EXPORTED_FILES:
+            for file, data in EXPORTED_FILES[name].items():
+                with open(os.path.join(directory, name, "1", file), "wb") as handle:
+                    handle.write(data)
+        else:
+            onnx.save(model, os.path.join(directory, name, "1", "model.onnx"))
         np.savez(os.path.join(directory, name, "inputs.npz"), **inputs)
 
 
@@ -406,6 +620,8 @@ def tensor_json(name, array):
         dtype, data = "string", [str(v) for v in array.reshape(-1)]
     elif array.dtype.kind in "iub":  # bool tensors are int64 0/1 in Tensorwire
         dtype, data = "int64", [int(v) for v in array.reshape(-1)]
+    elif array.dtype == np.float64:  # Python's float repr round-trips every double exactly
+        dtype, data = "float64", [None if np.isnan(v) else float(v) for v in array.reshape(-1)]
     else:
         dtype, data = "float32", [None if np.isnan(v) else float(v) for v in array.reshape(-1).astype(np.float32)]
     return {"name": name, "dtype": dtype, "shape": list(array.shape), "data": data}
@@ -424,10 +640,11 @@ def write_fixtures(directory, cases):
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--fixtures":
-        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases())):
+        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases()), ("double", double_cases())):
             os.makedirs(os.path.join(sys.argv[2], folder), exist_ok=True)
             write_fixtures(os.path.join(sys.argv[2], folder), cases)
     elif len(sys.argv) == 3 and sys.argv[1] == "--repository":
-        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **real_cases()})
+        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **double_cases(), **real_cases(),
+                                       **torch_cases(), **keras_cases()})
     else:
         sys.exit("usage: exports.py --fixtures DIR | --repository DIR")
