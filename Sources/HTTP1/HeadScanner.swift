@@ -60,7 +60,11 @@ struct HeadScanner {
     /// Scans `input` from `start` until the head ends; returns the index just after its last byte, or nil when
     /// every byte was taken and the head is not complete yet.
     mutating func consume(_ input: UnsafeRawBufferPointer, from start: Int) throws(HTTP1ParseError) -> Int? {
-        if bytes.isEmpty { bytes.reserveCapacity(min(limits.maxHeadBytes, 1024)) }
+        if bytes.isEmpty {
+            // One allocation each for a usual head, not one per doubling.
+            bytes.reserveCapacity(min(limits.maxHeadBytes, 1024))
+            fields.reserveCapacity(min(limits.maxHeaderCount, 16))
+        }
         var index = start
         while index < input.count {
             if state == .fields {

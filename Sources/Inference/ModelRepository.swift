@@ -1,11 +1,10 @@
 public import Crypto
-internal import Foundation
 internal import JSONWire
 public import Logging
 
 // The model repository: DIR/<model>/<version>/model.onnx (or model.onnx.sealed, docs/sealed-models.md), with an
-// optional DIR/<model>/config.json. Foundation is used here for directory listing, file reads and JSON only; the
-// math never touches it.
+// optional DIR/<model>/config.json. Files through RepositoryFiles (Glibc), JSON through JSONWire: the server links no
+// Foundation (its libraries and ICU data were a third of the idle server's memory, docs/performance.md).
 
 /// Which versions of a model are served (Triton's version_policy).
 public enum VersionPolicy: Sendable, Equatable {
@@ -66,20 +65,16 @@ public struct ModelConfig: Sendable, Equatable {
     public init(json bytes: [UInt8], file: String, defaults: ModelConfig = ModelConfig()) throws(ModelLoadError) {
         self = defaults
         func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: file, node: nil, op: nil, reason: reason) }
-        // Foundation on Linux accepts what JSON does not (trailing commas): the strict reader checks first, so a
-        // config only we would read is refused with the line and column of the problem.
+        // The strict reader: a problem is refused with its line and column.
+        let value: ConfigValue
         do throws(JSONError) {
-            try JSONReader.validate(bytes)
+            var reader = JSONReader(bytes)
+            value = try ConfigValue.read(&reader)
+            try reader.finish()
         } catch {
             throw fail("not valid JSON: \(error)")
         }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes))
-        } catch {
-            throw fail("not valid JSON")
-        }
-        guard let dictionary = object as? [String: Any] else { throw fail("the top level must be a JSON object") }
+        guard case .object(let dictionary) = value else { throw fail("the top level must be a JSON object") }
         for key in dictionary.keys.sorted() where !Self.keys.contains(key) {
             throw fail("unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
         }
@@ -87,16 +82,14 @@ public struct ModelConfig: Sendable, Equatable {
         // instance threads: a value over it is an error naming the key and the cap.
         func integer(_ key: String, minimum: Int, maximum: Int) throws(ModelLoadError) -> Int? {
             guard let value = dictionary[key] else { return nil }
-            guard !isJSONBool(value), let number = value as? NSNumber, number.doubleValue.rounded() == number.doubleValue
-            else {
+            guard case .number(let number) = value, let whole = number.wholeValue else {
                 throw fail("'\(key)' must be an integer in \(minimum)...\(maximum)")
             }
-            guard number.doubleValue >= Double(minimum) else {
+            guard whole >= Double(minimum) else {
                 throw fail("'\(key)' must be an integer ≥ \(minimum)")
             }
-            guard number.doubleValue <= Double(maximum), let exact = Int(exactly: number.doubleValue), exact <= maximum
-            else {
-                throw fail("'\(key)' is \(number), over the limit of \(maximum)")
+            guard whole <= Double(maximum), let exact = Int(exactly: whole), exact <= maximum else {
+                throw fail("'\(key)' is \(number.text), over the limit of \(maximum)")
             }
             return exact
         }
@@ -114,9 +107,8 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if let value = try integer("instances", minimum: 1, maximum: Self.instancesLimit) { instances = value }
         if let value = dictionary["preferred_batch_sizes"] {
-            guard let list = value as? [NSNumber],
-                  let sizes = Optional(list.compactMap { Int(exactly: $0.doubleValue) }), sizes.count == list.count,
-                  sizes.allSatisfy({ $0 >= 1 })
+            guard case .array(let list) = value,
+                  let sizes = Optional(list.compactMap(\.positiveInteger)), sizes.count == list.count
             else { throw fail("'preferred_batch_sizes' must be a list of integers ≥ 1") }
             preferredBatchSizes = sizes.sorted()
             if let largest = preferredBatchSizes.last, largest > maxBatchSize {
@@ -129,14 +121,14 @@ public struct ModelConfig: Sendable, Equatable {
             versionPolicy = try Self.versionPolicy(value, fail: fail)
         }
         if let value = dictionary["sha256"] {
-            guard let text = value as? String, text.utf8.count == 64, Crypto.bytes(hex: text) != nil else {
+            guard case .string(let text) = value, text.utf8.count == 64, Crypto.bytes(hex: text) != nil else {
                 throw fail("'sha256' must be the model file's SHA-256 as 64 hex digits (sha256sum model.onnx)")
             }
             sha256 = text.lowercased()
         }
         if let value = dictionary["warmup"] {
-            guard let list = value as? [Any], list.count <= Self.warmupSizesLimit,
-                  let sizes = Optional(list.compactMap { isJSONBool($0) ? nil : ($0 as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }),
+            guard case .array(let list) = value, list.count <= Self.warmupSizesLimit,
+                  let sizes = Optional(list.compactMap(\.positiveInteger)),
                   sizes.count == list.count, sizes.allSatisfy({ $0 >= 1 && $0 <= maxBatchSize })
             else {
                 throw fail("'warmup' must be a list of at most \(Self.warmupSizesLimit) batch sizes in 1...\(maxBatchSize) "
@@ -148,37 +140,32 @@ public struct ModelConfig: Sendable, Equatable {
 
     /// Accepts "latest", "all", {"latest": {"num_versions": n}}, {"latest": n}, {"all": {}},
     /// {"specific": {"versions": [..]}} and {"specific": [..]}.
-    static func versionPolicy(_ value: Any, fail: (String) -> ModelLoadError) throws(ModelLoadError) -> VersionPolicy {
+    static func versionPolicy(_ value: ConfigValue, fail: (String) -> ModelLoadError) throws(ModelLoadError) -> VersionPolicy {
         let usage = "'version_policy' must be \"latest\", \"all\", {\"latest\": {\"num_versions\": N}} or "
             + "{\"specific\": {\"versions\": [...]}}"
-        if let name = value as? String {
+        if case .string(let name) = value {
             switch name {
             case "latest": return .latest(count: 1)
             case "all": return .all
             default: throw fail(usage)
             }
         }
-        guard let object = value as? [String: Any], object.count == 1, let (kind, body) = object.first else {
+        guard case .object(let object) = value, object.count == 1, let (kind, body) = object.first else {
             throw fail(usage)
-        }
-        func positive(_ any: Any?) -> Int? {
-            guard let any, !isJSONBool(any), let number = any as? NSNumber, let value = Int(exactly: number.doubleValue),
-                  value >= 1 else { return nil }
-            return value
         }
         switch kind {
         case "all":
             return .all
         case "latest":
-            if let count = positive(body) ?? positive((body as? [String: Any])?["num_versions"]) {
+            if let count = body.positiveInteger ?? body.member("num_versions")?.positiveInteger {
                 return .latest(count: count)
             }
-            if let inner = body as? [String: Any], inner.isEmpty { return .latest(count: 1) }
+            if case .object(let inner) = body, inner.isEmpty { return .latest(count: 1) }
             throw fail(usage)
         case "specific":
-            let list = (body as? [Any]) ?? ((body as? [String: Any])?["versions"] as? [Any])
-            guard let list, !list.isEmpty else { throw fail(usage) }
-            let versions = list.compactMap(positive)
+            let listed = if case .array = body { body } else { body.member("versions") }
+            guard case .array(let list)? = listed, !list.isEmpty else { throw fail(usage) }
+            let versions = list.compactMap(\.positiveInteger)
             guard versions.count == list.count else { throw fail("'version_policy' versions must be integers ≥ 1") }
             return .specific(versions.sorted())
         default:
@@ -187,12 +174,66 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
-/// True for JSON `true`/`false`, which Foundation hands back as NSNumber (objCType "c") and which must not pass
-/// for the integers 1 and 0.
-func isJSONBool(_ value: Any) -> Bool {
-    if type(of: value) == Bool.self { return true }
-    guard let number = value as? NSNumber else { return false }
-    return String(cString: number.objCType) == "c"
+/// A config.json value, read whole with JSONWire's strict reader (its depth limit bounds the nesting). Objects keep
+/// the last of repeated keys.
+enum ConfigValue {
+    case object([String: ConfigValue])
+    case array([ConfigValue])
+    case number(JSONNumberValue)
+    case string(String)
+    case bool(Bool)
+    case null
+
+    static func read(_ reader: inout JSONReader) throws(JSONError) -> ConfigValue {
+        switch try reader.peekKind() {
+        case .object:
+            var members: [String: ConfigValue] = [:]
+            try reader.readObject { (reader, key) throws(JSONError) in members[key] = try read(&reader) }
+            return .object(members)
+        case .array:
+            var elements: [ConfigValue] = []
+            try reader.readArray { (reader) throws(JSONError) in elements.append(try read(&reader)) }
+            return .array(elements)
+        case .string: return .string(try reader.readString())
+        case .bool: return .bool(try reader.readBool())
+        case .null:
+            _ = try reader.readNullIfPresent()
+            return .null
+        case .number: return .number(try reader.readNumberValue())
+        }
+    }
+
+    /// A member of an object (nil for anything else).
+    func member(_ key: String) -> ConfigValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    /// A JSON number equal to an integer ≥ 1 (`true` is not 1).
+    var positiveInteger: Int? {
+        guard case .number(let number) = self, let whole = number.wholeValue, whole >= 1 else { return nil }
+        return Int(exactly: whole)
+    }
+}
+
+extension JSONNumberValue {
+    /// The value when it has no fractional part (2.0 counts), as a double for range checks.
+    var wholeValue: Double? {
+        switch self {
+        case .int64(let value): Double(value)
+        case .uint64(let value): Double(value)
+        case .double(let value): value.rounded() == value ? value : nil
+        }
+    }
+
+    /// The number as a message shows it.
+    var text: String {
+        switch self {
+        case .int64(let value): "\(value)"
+        case .uint64(let value): "\(value)"
+        case .double(let value): "\(value)"
+        }
+    }
 }
 
 /// One version of one model in a repository: ready with its compiled model, or failed with the reason.
@@ -277,7 +318,6 @@ public struct ModelRepository: Sendable {
         directory: String, defaults: ModelConfig = ModelConfig(), logger: Logger = .standardError(component: "models"),
         maxModelBytes: Int = Model.defaultMaxModelBytes, gemm: GEMMBackend = .preferred, keys: ModelKeyRing = .empty
     ) throws(ModelLoadError) -> ModelRepository {
-        let root = URL(fileURLWithPath: directory)
         let names = try listRepository(directory)
         if let hint = modelFolderHint(directory, contents: names) {
             throw ModelLoadError(file: directory, node: nil, op: nil, reason: hint)
@@ -285,7 +325,7 @@ public struct ModelRepository: Sendable {
         var entries: [ModelEntry] = []
         var modelFolders = 0
         for name in names where !name.hasPrefix(".") {
-            let path = root.appendingPathComponent(name).path
+            let path = RepositoryFiles.join(directory, name)
             guard isDirectory(path) else {
                 logger.warning("\(path): not a model folder, skipped (a model lives at "
                     + "\(directory)/<model>/<version>/model.onnx\(looseFileAdvice(name, repository: directory)))")
@@ -305,15 +345,14 @@ public struct ModelRepository: Sendable {
     /// The names in the repository directory, or an error that says plainly why it cannot be listed.
     static func listRepository(_ directory: String) throws(ModelLoadError) -> [String] {
         func fail(_ reason: String) -> ModelLoadError { ModelLoadError(file: directory, node: nil, op: nil, reason: reason) }
-        var flag: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &flag) else {
+        guard let kind = RepositoryFiles.kind(directory) else {
             throw fail("the model repository does not exist (--models takes a folder holding <model>/<version>/model.onnx)")
         }
-        guard flag.boolValue else {
+        guard kind == .directory else {
             throw fail("is a file, not a model repository folder (--models takes a folder holding "
                 + "<model>/<version>/model.onnx)")
         }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+        guard let names = RepositoryFiles.contents(ofDirectory: directory) else {
             throw fail("the model repository folder cannot be read (permission denied?)")
         }
         return names.sorted()
@@ -322,26 +361,24 @@ public struct ModelRepository: Sendable {
     /// When `directory` is one model's folder (it holds `<version>/model.onnx`, `model.onnx` or `config.json`
     /// itself) rather than a repository of model folders: what to pass instead.
     static func modelFolderHint(_ directory: String, contents: [String]) -> String? {
-        let root = URL(fileURLWithPath: directory)
         let versionFolder = contents.first { name in
-            Int(name) != nil && presentModelFile(in: root.appendingPathComponent(name).path) != nil
+            Int(name) != nil && presentModelFile(in: RepositoryFiles.join(directory, name)) != nil
         }
         let loose = contents.first { $0 == modelFileName || $0 == sealedModelFileName }
-        let found = versionFolder.map { "\($0)/\(presentModelFile(in: root.appendingPathComponent($0).path) ?? modelFileName)" }
+        let found = versionFolder.map { "\($0)/\(presentModelFile(in: RepositoryFiles.join(directory, $0)) ?? modelFileName)" }
             ?? loose ?? (contents.contains("config.json") ? "config.json" : nil)
         guard let found else { return nil }
-        let standardized = root.standardizedFileURL
-        let name = standardized.lastPathComponent
-        let parent = standardized.deletingLastPathComponent().path
+        let standardized = RepositoryFiles.standardized(directory)
+        let name = RepositoryFiles.lastComponent(standardized)
+        let parent = RepositoryFiles.parent(standardized)
         return "looks like one model's folder (it holds \(found)), not a repository of model folders: "
             + "pass its parent, --models \(parent), to serve it as model '\(name)'"
     }
 
     /// Advice for a file found where a model folder was expected, e.g. `iris.onnx` at the repository's top.
     static func looseFileAdvice(_ file: String, repository: String) -> String {
-        let url = URL(fileURLWithPath: file)
-        let stem = url.deletingPathExtension().lastPathComponent
-        switch url.pathExtension.lowercased() {
+        let (stem, fileExtension) = RepositoryFiles.splitExtension(RepositoryFiles.lastComponent(file))
+        switch fileExtension.lowercased() {
         case "onnx": return "; move it to \(repository)/\(stem)/1/model.onnx"
         default: return ""
         }
@@ -349,16 +386,15 @@ public struct ModelRepository: Sendable {
 
     /// Advice for a model folder without any `<version>/model.onnx`, from what it holds.
     static func missingVersionAdvice(modelDirectory: String, contents: [String]) -> String {
-        let root = URL(fileURLWithPath: modelDirectory)
         let visible = contents.filter { !$0.hasPrefix(".") && $0 != "config.json" && $0 != "config.pbtxt" }.sorted()
         let found = visible.isEmpty
             ? "it is empty" : "found: " + visible.prefix(8).joined(separator: ", ") + (visible.count > 8 ? ", …" : "")
         var advice: [String] = []
         for name in visible {
-            let path = root.appendingPathComponent(name).path
+            let path = RepositoryFiles.join(modelDirectory, name)
             let lower = name.lowercased()
             if isDirectory(path) {
-                let inside = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { !$0.hasPrefix(".") }
+                let inside = (RepositoryFiles.contents(ofDirectory: path) ?? []).filter { !$0.hasPrefix(".") }.sorted()
                 if let version = Int(name) {
                     if version < 1 {
                         advice.append("version folders are numbered from 1 (rename \(name)/ to 1/)")
@@ -402,29 +438,23 @@ public struct ModelRepository: Sendable {
         logger: Logger = .standardError(component: "models"), maxModelBytes: Int = Model.defaultMaxModelBytes,
         gemm: GEMMBackend = .preferred, keys: ModelKeyRing = .empty, onlyVersions: Set<Int>? = nil
     ) -> [ModelEntry] {
-        let manager = FileManager.default
-        let root = URL(fileURLWithPath: directory)
         var entries: [ModelEntry] = []
-        let modelDirectory = root.appendingPathComponent(name)
+        let modelDirectory = RepositoryFiles.join(directory, name)
         func failed(_ version: Int, _ config: ModelConfig, _ reason: String) {
             logger.error("model \(name)\(version == 0 ? "" : " version \(version)"): FAILED: \(reason)")
             entries.append(ModelEntry(name: name, version: version, config: config, state: .failed(reason: reason)))
         }
-        let contents = (try? manager.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
+        let contents = (RepositoryFiles.contents(ofDirectory: modelDirectory) ?? []).sorted()
         var config = defaults
-        let configPath = modelDirectory.appendingPathComponent("config.json").path
+        let configPath = RepositoryFiles.join(modelDirectory, "config.json")
         if contents.contains("config.pbtxt") {
-            let pbtxt = modelDirectory.appendingPathComponent("config.pbtxt").path
+            let pbtxt = RepositoryFiles.join(modelDirectory, "config.pbtxt")
             logger.warning("\(pbtxt) is Triton's format and is not read; Tensorwire reads \(configPath) "
                 + "(keys: \(ModelConfig.keys.joined(separator: ", ")))")
         }
-        if manager.fileExists(atPath: configPath) {
-            guard let data = manager.contents(atPath: configPath) else {
-                failed(0, config, "\(configPath): cannot be read (permission denied?)")
-                return entries
-            }
+        if RepositoryFiles.exists(configPath) {
             do throws(ModelLoadError) {
-                config = try ModelConfig(json: [UInt8](data), file: configPath, defaults: defaults)
+                config = try ModelConfig(json: ModelConfig.readFile(configPath), file: configPath, defaults: defaults)
             } catch {
                 failed(0, config, error.description)
                 return entries
@@ -432,7 +462,7 @@ public struct ModelRepository: Sendable {
         }
         let available = contents.compactMap { entry -> Int? in
             guard let version = Int(entry), version >= 1,
-                  presentModelFile(in: modelDirectory.appendingPathComponent(entry).path) != nil
+                  presentModelFile(in: RepositoryFiles.join(modelDirectory, entry)) != nil
             else { return nil }
             return version
         }.sorted()
@@ -443,13 +473,13 @@ public struct ModelRepository: Sendable {
         case .specific(let versions): selected = versions
         }
         if selected.isEmpty {
-            failed(0, config, "\(modelDirectory.path) has no <version>/model.onnx or <version>/model.onnx.sealed ("
-                + missingVersionAdvice(modelDirectory: modelDirectory.path, contents: contents) + ")")
+            failed(0, config, "\(modelDirectory) has no <version>/model.onnx or <version>/model.onnx.sealed ("
+                + missingVersionAdvice(modelDirectory: modelDirectory, contents: contents) + ")")
             return entries
         }
         // `onlyVersions` (a repository poll): the selected versions whose files changed; the others keep serving.
         for version in selected where onlyVersions?.contains(version) ?? true {
-            let versionDirectory = modelDirectory.appendingPathComponent("\(version)").path
+            let versionDirectory = RepositoryFiles.join(modelDirectory, "\(version)")
             guard available.contains(version) else {
                 failed(version, config, "\(versionDirectory)/\(modelFileName) does not exist (version_policy names version "
                     + "\(version))")
@@ -507,10 +537,7 @@ public struct ModelRepository: Sendable {
                 + "bytes (--max-model-bytes); lower 'instances' or raise the budget")
     }
 
-    static func isDirectory(_ path: String) -> Bool {
-        var flag: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
-    }
+    static func isDirectory(_ path: String) -> Bool { RepositoryFiles.isDirectory(path) }
 
     /// A version folder's plain model file.
     public static let modelFileName = "model.onnx"
@@ -520,9 +547,7 @@ public struct ModelRepository: Sendable {
     /// The model file a version folder holds (`model.onnx` or `model.onnx.sealed`; the plain one when both are
     /// there, so that the version is found and its load names the conflict), or nil.
     static func presentModelFile(in versionDirectory: String) -> String? {
-        [modelFileName, sealedModelFileName].first {
-            FileManager.default.fileExists(atPath: versionDirectory + "/" + $0)
-        }
+        [modelFileName, sealedModelFileName].first { RepositoryFiles.exists(versionDirectory + "/" + $0) }
     }
 }
 
@@ -542,9 +567,8 @@ struct ModelFile {
     static func read(versionDirectory: String, keys: ModelKeyRing, maxModelBytes: Int) throws(ModelLoadError) -> ModelFile {
         let plainPath = versionDirectory + "/" + ModelRepository.modelFileName
         let sealedPath = versionDirectory + "/" + ModelRepository.sealedModelFileName
-        let manager = FileManager.default
-        if manager.fileExists(atPath: sealedPath) {
-            guard !manager.fileExists(atPath: plainPath) else {
+        if RepositoryFiles.exists(sealedPath) {
+            guard !RepositoryFiles.exists(plainPath) else {
                 throw ModelLoadError(file: versionDirectory, node: nil, op: nil,
                                      reason: "holds both \(ModelRepository.modelFileName) and "
                                         + "\(ModelRepository.sealedModelFileName); keep one (a plaintext copy beside a sealed "
@@ -564,16 +588,16 @@ struct ModelFile {
 
     /// The bytes of a plain `.onnx` file no larger than `maxModelBytes`.
     static func readPlain(path: String, maxModelBytes: Int) throws(ModelLoadError) -> [UInt8] {
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
-           size.int64Value > Int64(maxModelBytes) {
+        if let size = RepositoryFiles.size(path), size > Int64(maxModelBytes) {
             throw ModelLoadError(file: path, node: nil, op: nil,
-                                 reason: "the file is \(size.int64Value) bytes, over the model memory budget of "
+                                 reason: "the file is \(size) bytes, over the model memory budget of "
                                     + "\(maxModelBytes) bytes (--max-model-bytes)")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Read with the budget as the bound too: a file that grows after the size check is not read past it.
+        guard RepositoryFiles.kind(path) == .file, let data = RepositoryFiles.read(path, maxBytes: maxModelBytes) else {
             throw ModelLoadError(file: path, node: nil, op: nil, reason: "the file cannot be read")
         }
-        return [UInt8](data)
+        return data
     }
 }
 
@@ -586,7 +610,7 @@ extension Model {
         maxModelBytes: Int = Model.defaultMaxModelBytes
     ) throws(ModelLoadError) {
         let bytes = try ModelFile.readPlain(path: path, maxModelBytes: maxModelBytes)
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let folder = RepositoryFiles.parent(path)
         try self.init(onnxBytes: bytes, name: name, source: path, gemm: gemm, maxModelBytes: maxModelBytes,
                       externalDataDirectory: folder)
     }

@@ -63,9 +63,9 @@ enum KServeTensors {
         return names
     }
 
-    /// Whether an input of `type` accepts `datatype`: `acceptedNames(for:)` holds its name (BF16 only for FP32).
+    /// Whether an input of `type` accepts `datatype`: `acceptedNames(for:)` holds its name (BF16 for FP32 and FP64).
     static func accepts(_ datatype: Datatype, for type: DataType) -> Bool {
-        datatype.name == "BF16" ? type == .float32 : TensorConversion.accepts(datatype.wire, for: type)
+        datatype.name == "BF16" ? (type == .float32 || type == .float64) : TensorConversion.accepts(datatype.wire, for: type)
     }
 
     static func invalid(_ message: String) -> RPCError {

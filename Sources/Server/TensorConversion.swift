@@ -26,9 +26,9 @@ enum TensorConversion {
     /// Whether `acceptedWireTypes(for: type)` holds `wire`, without building the list (checked on every request).
     static func accepts(_ wire: WireType, for type: DataType) -> Bool {
         // Exhaustive over the engine's types, so a new one must be added here as in `acceptedWireTypes`
-        // (TensorConversionTests compares the two for every pair).
+        // (AcceptedTypesTests compares the two for every pair).
         switch type {
-        case .float32:
+        case .float32, .float64:
             switch wire {
             case .float32, .float64, .int32, .int64, .int8, .int16, .uint8, .uint16, .uint32, .uint64, .float16: true
             default: false

@@ -111,7 +111,7 @@ struct TypedFieldErrorLiveTests {
 /// The per-request acceptance checks give the same answers as the lists GetModel and the error messages show.
 @Suite struct AcceptedTypesTests {
     @Test func acceptanceMatchesTheListedTypes() {
-        for type in [DataType.float32, .int64, .string] {
+        for type in [DataType.float32, .float64, .int64, .string] {
             for raw: Int32 in 0...20 {
                 let wire = TensorwireV1.DataType(rawValue: raw)
                 #expect(TensorConversion.accepts(wire, for: type)
