@@ -16,6 +16,24 @@ enum Fixtures {
         try Model(onnxBytes: bytes(name + ".onnx"), name: name, source: name + ".onnx", gemm: gemm)
     }
 
+    /// The fixtures (ONNX file and record) in `folder`, as names for `model` and `record`.
+    static func names(in folder: String) -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: path(folder))) ?? []
+        return files.filter { $0.hasSuffix(".onnx") }.map { folder + "/" + $0.dropLast(5) }.sorted()
+    }
+
+    /// Runs fixture `name` on its recorded inputs and compares every output with onnxruntime's.
+    static func expectMatchesRecord(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let model = try Fixtures.model(name)
+        let record = try Fixtures.record(name)
+        #expect(model.signature.outputs.map(\.name) == record.outputs.map(\.name), sourceLocation: sourceLocation)
+        let outputs = try model.makeContext(maxBatchSize: 64).run(record.inputs.map(\.tensor))
+        for (output, expected) in zip(outputs, record.outputs) {
+            TreeEnsembleTests.expectClose(output, expected.tensor, "\(name).\(expected.name)",
+                                          sourceLocation: sourceLocation)
+        }
+    }
+
     /// Every GEMM this machine can run: OpenBLAS always, the packed AVX-512 kernels where the CPU has them.
     static let backends: [GEMMBackend] = GEMMBackend.available
 

@@ -8,10 +8,7 @@ import Testing
 /// NaN routed by missing-value tracks, ties on thresholds, every post_transform, base values, aggregates, int64 and
 /// string labels. Real scikit-learn / XGBoost / LightGBM exports are checked end to end by Tools/interop/models.sh.
 @Suite struct TreeEnsembleTests {
-    static let fixtures: [String] = {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: Fixtures.path("trees"))) ?? []
-        return names.filter { $0.hasSuffix(".onnx") }.map { "trees/" + $0.dropLast(5) }.sorted()
-    }()
+    static let fixtures = Fixtures.names(in: "trees")
 
     @Test func testEveryCaseIsThere() {
         #expect(Self.fixtures.count >= 35)
@@ -19,13 +16,7 @@ import Testing
 
     @Test(arguments: fixtures)
     func testOutputsMatchOnnxruntime(_ name: String) throws {
-        let model = try Fixtures.model(name)
-        let record = try Fixtures.record(name)
-        #expect(model.signature.outputs.map(\.name) == record.outputs.map(\.name))
-        let outputs = try model.makeContext(maxBatchSize: 64).run(record.inputs.map(\.tensor))
-        for (output, expected) in zip(outputs, record.outputs) {
-            Self.expectClose(output, expected.tensor, "\(name).\(expected.name)")
-        }
+        try Fixtures.expectMatchesRecord(name)
     }
 
     /// One row at a time walks groups of trees in lock step, a batch walks blocks of rows: same sums, same order.

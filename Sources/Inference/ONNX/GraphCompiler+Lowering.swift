@@ -276,6 +276,7 @@ extension GraphCompiler {
         case "Less": try lowerComparison(node, .less)
         case "Where": try lowerWhere(node)
         case "Shape": try lowerShape(node)
+        case "OneHot": try lowerOneHot(node)
         default:
             throw CompileFailure("operator '\(node.opType)' is not supported; supported operators: "
                 + supportedOperators.joined(separator: ", ") + "; ai.onnx.ml: "

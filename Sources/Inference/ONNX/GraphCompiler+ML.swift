@@ -10,6 +10,8 @@ extension GraphCompiler {
         case "ArrayFeatureExtractor": try lowerArrayFeatureExtractor(node)
         case "TreeEnsembleClassifier": try lowerTreeEnsemble(node, classifier: true)
         case "TreeEnsembleRegressor": try lowerTreeEnsemble(node, classifier: false)
+        case "TreeEnsemble": try lowerTreeEnsembleV5(node)
+        case "LabelEncoder": try lowerLabelEncoder(node)
         case "ZipMap": try lowerZipMap(node)
         case "Binarizer": try lowerUnary(node, .binarize(threshold: floatAttribute(node, "threshold", default: 0)))
         case "Imputer": try lowerImputer(node)

@@ -23,15 +23,19 @@ extension GraphCompiler {
         var weights: [Float]
     }
 
-    mutating func lowerTreeEnsemble(_ node: ONNXNode, classifier: Bool) throws {
+    /// The input of a tree operator as float32 [rows, features], with its row and feature counts.
+    private mutating func treeInput(_ node: ONNXNode) throws -> (source: ValueID, rows: Int, features: Int) {
         let source = try floatInput(node)
         let dims = values[source].dims
         guard dims.count == 2, dims[1] >= 0 else {
             throw CompileFailure("input of shape \(Shape(dims)) is not [rows, features]")
         }
-        let features = dims[1]
-        guard features < Int(TreeForest.featureMask) else { throw CompileFailure("\(features) features is too many") }
-        let rows = dims[0]
+        guard dims[1] < Int(TreeForest.featureMask) else { throw CompileFailure("\(dims[1]) features is too many") }
+        return (source, dims[0], dims[1])
+    }
+
+    mutating func lowerTreeEnsemble(_ node: ONNXNode, classifier: Bool) throws {
+        let (source, rows, features) = try treeInput(node)
 
         let tree = try treeAttributes(node)
         let prefix = classifier ? "class" : "target"
@@ -104,6 +108,177 @@ extension GraphCompiler {
             let scores = try newValue(node, 0, .float32, [rows, outputs])
             try emit(.treeEnsemble(input: source, scores: scores, labels: nil, rowDims: [rows], forest: forest))
         }
+    }
+
+    /// ai.onnx.ml opset 5 TreeEnsemble: the same trees written as interior nodes (`nodes_*`, indexed from
+    /// `tree_roots`) and leaves (`leaf_*`), modes as a uint8 tensor, BRANCH_MEMBER sets in `membership_values`,
+    /// `aggregate_function` and `post_transform` as integers. Rewritten into the opset-3 regressor form and compiled
+    /// the same way; a set test becomes a chain of BRANCH_EQ nodes (the value is in the set when one of them holds).
+    // swiftlint:disable:next function_body_length cyclomatic_complexity
+    mutating func lowerTreeEnsembleV5(_ node: ONNXNode) throws {
+        let (source, rows, features) = try treeInput(node)
+
+        func ints(_ name: String) -> [Int64] { node.attribute(name)?.ints ?? [] }
+        func tensor(_ name: String, required: Bool) throws -> ONNXTensor? {
+            guard let tensor = node.attribute(name)?.t else {
+                if required { throw CompileFailure("\(name) is missing") }
+                return nil
+            }
+            return tensor
+        }
+        let roots = ints("tree_roots")
+        let featureIDs = ints("nodes_featureids"), trueIDs = ints("nodes_truenodeids")
+        let falseIDs = ints("nodes_falsenodeids"), trueLeafs = ints("nodes_trueleafs")
+        let falseLeafs = ints("nodes_falseleafs"), missing = ints("nodes_missing_value_tracks_true")
+        let modeTensor = try tensor("nodes_modes", required: true) ?? ONNXTensor()
+        guard modeTensor.dataType == ONNXTensor.ElementType.uint8 else {
+            throw CompileFailure("nodes_modes is \(Self.elementTypeName(modeTensor.dataType)); expected uint8")
+        }
+        let (modeBuffer, _) = try decodeConstant(modeTensor, what: "nodes_modes")
+        let modes = modeBuffer.int64s
+        let splits = try doubles(try tensor("nodes_splits", required: true) ?? ONNXTensor(), name: "nodes_splits")
+        let members = try tensor("membership_values", required: false).map { try doubles($0, name: "membership_values") }
+            ?? []
+        let leafTargets = ints("leaf_targetids")
+        let leafWeights = try doubles(try tensor("leaf_weights", required: true) ?? ONNXTensor(), name: "leaf_weights")
+
+        let count = modes.count
+        let lengths = [featureIDs.count, splits.count, trueIDs.count, falseIDs.count, trueLeafs.count,
+                       falseLeafs.count]
+        guard lengths.allSatisfy({ $0 == count }), missing.isEmpty || missing.count == count else {
+            throw CompileFailure("the nodes_* attributes have different lengths (modes \(count); featureids, splits, "
+                + "truenodeids, falsenodeids, trueleafs, falseleafs: \(lengths); missing_value_tracks_true: "
+                + "\(missing.count))")
+        }
+        guard leafTargets.count == leafWeights.count else {
+            throw CompileFailure("leaf_targetids and leaf_weights have different lengths (\(leafTargets.count), "
+                + "\(leafWeights.count))")
+        }
+        let leafCount = leafTargets.count
+        guard !roots.isEmpty else { throw CompileFailure("tree_roots is empty") }
+        guard count < Int(Int32.max) / 4, leafCount < Int(Int32.max) / 4, members.count < Int(Int32.max) / 4 else {
+            throw CompileFailure("\(count) nodes and \(leafCount) leaves is too many")
+        }
+        let targets = intAttribute(node, "n_targets", default: 1)
+        guard targets >= 1, targets <= Int64(maxElementsPerValue) else {
+            throw CompileFailure("n_targets \(targets) is not a positive count")
+        }
+        let outputs = Int(targets)
+        try charge(outputs, elementSize: TreeForest.lanes * 6 + 8, for: "the scores of \(outputs) outputs")
+        if let bad = leafTargets.first(where: { $0 < 0 || $0 >= targets }) {
+            throw CompileFailure("leaf_targetids holds \(bad), outside 0..<\(outputs)")
+        }
+        let aggregates: [TreeForest.Aggregate] = [.average, .sum, .min, .max]
+        let aggregateCode = intAttribute(node, "aggregate_function", default: 1)
+        guard aggregateCode >= 0, aggregateCode < Int64(aggregates.count) else {
+            throw CompileFailure("aggregate_function \(aggregateCode) is not one of 0 (AVERAGE), 1 (SUM), 2 (MIN), "
+                + "3 (MAX)")
+        }
+        let transforms: [TreeForest.Transform] = [.none, .softmax, .logistic, .softmaxZero, .probit]
+        let transformCode = intAttribute(node, "post_transform", default: 0)
+        guard transformCode >= 0, transformCode < Int64(transforms.count) else {
+            throw CompileFailure("post_transform \(transformCode) is not one of 0 (NONE), 1 (SOFTMAX), 2 (LOGISTIC), "
+                + "3 (SOFTMAX_ZERO), 4 (PROBIT)")
+        }
+
+        // The sets of the BRANCH_MEMBER nodes, in node order, NaN-separated.
+        var sets: [[Double]] = [[]]
+        for value in members {
+            if value.isNaN { sets.append([]) } else { sets[sets.count - 1].append(value) }
+        }
+        if sets.last?.isEmpty == true, !members.isEmpty { sets.removeLast() }
+        var setOf: [Int: [Double]] = [:]
+        var nextSet = 0
+        let modeNames = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
+        for i in 0..<count {
+            guard modes[i] >= 0, modes[i] <= 6 else {
+                throw CompileFailure("node \(i) has mode \(modes[i]) (supported: 0 BRANCH_LEQ to 5 BRANCH_NEQ and 6 "
+                    + "BRANCH_MEMBER)")
+            }
+            guard modes[i] == 6 else { continue }
+            guard nextSet < sets.count, !members.isEmpty else {
+                throw CompileFailure("node \(i) is BRANCH_MEMBER but membership_values holds only \(nextSet) set(s)")
+            }
+            setOf[i] = sets[nextSet]
+            nextSet += 1
+        }
+        try charge(count + leafCount + members.count, elementSize: 64, for: "the rewritten trees")
+
+        // Rewrite: tree t holds every node reachable from its root; interior node i keeps id i, leaf j is n + j,
+        // and a set test's extra EQ nodes take ids after those.
+        var tree = TreeAttributes(treeIDs: [], nodeIDs: [], featureIDs: [], modes: [], thresholds: [], trueIDs: [],
+                                  falseIDs: [], missingTrue: [])
+        var leaf = LeafAttributes(treeIDs: [], nodeIDs: [], outputIDs: [], weights: [])
+        var nextID = Int64(count + leafCount)
+        func add(_ t: Int64, _ id: Int64, _ feature: Int64, _ mode: String, _ threshold: Double, _ yes: Int64,
+                 _ no: Int64, _ tracksTrue: Int64) {
+            tree.treeIDs.append(t)
+            tree.nodeIDs.append(id)
+            tree.featureIDs.append(feature)
+            tree.modes.append(mode)
+            tree.thresholds.append(threshold)
+            tree.trueIDs.append(yes)
+            tree.falseIDs.append(no)
+            tree.missingTrue.append(tracksTrue)
+        }
+        for (t, root) in roots.enumerated() {
+            guard root >= 0, root < Int64(count) else {
+                throw CompileFailure("tree_roots[\(t)] is \(root); there are \(count) nodes")
+            }
+            let treeID = Int64(t)
+            var seen = Set<Int>(), seenLeaves = Set<Int>()
+            var stack = [Int(root)]
+            while let i = stack.popLast() {
+                guard seen.insert(i).inserted else { continue }
+                var children: [Int64] = []
+                for (id, isLeaf, side) in [(trueIDs[i], trueLeafs[i] != 0, "true"), (falseIDs[i], falseLeafs[i] != 0, "false")] {
+                    if isLeaf {
+                        guard id >= 0, id < Int64(leafCount) else {
+                            throw CompileFailure("node \(i)'s \(side) branch is leaf \(id); there are \(leafCount) leaves")
+                        }
+                        children.append(Int64(count) + id)
+                        if seenLeaves.insert(Int(id)).inserted {
+                            add(treeID, Int64(count) + id, 0, "LEAF", 0, 0, 0, 0)
+                            leaf.treeIDs.append(treeID)
+                            leaf.nodeIDs.append(Int64(count) + id)
+                            leaf.outputIDs.append(leafTargets[Int(id)])
+                            leaf.weights.append(Float(leafWeights[Int(id)]))
+                        }
+                    } else {
+                        guard id >= 0, id < Int64(count) else {
+                            throw CompileFailure("node \(i)'s \(side) branch is node \(id); there are \(count) nodes")
+                        }
+                        children.append(id)
+                        stack.append(Int(id))
+                    }
+                }
+                let tracks = missing.isEmpty ? 0 : missing[i]
+                guard let set = setOf[i] else {
+                    add(treeID, Int64(i), featureIDs[i], modeNames[Int(modes[i])], splits[i], children[0], children[1],
+                        tracks)
+                    continue
+                }
+                // x ∈ {v₁ … vₖ}: EQ v₁, else EQ v₂ …, else the false branch (an empty set is never met). A tracked
+                // NaN takes the first test's true branch.
+                let members = set.isEmpty ? [Double.nan] : set
+                var id = Int64(i)
+                for (k, value) in members.enumerated() {
+                    let last = k == members.count - 1
+                    let next = last ? children[1] : nextID
+                    add(treeID, id, featureIDs[i], "BRANCH_EQ", value, children[0], next, tracks)
+                    if !last {
+                        id = nextID
+                        nextID += 1
+                    }
+                }
+            }
+        }
+        let forest = try buildForest(tree, leaf: leaf, features: features, outputs: outputs,
+                                     aggregate: aggregates[Int(aggregateCode)],
+                                     transform: transforms[Int(transformCode)], base: [], head: .regressor)
+        try charge(forest.byteCount, elementSize: 1, for: "the compiled trees")
+        let scores = try newValue(node, 0, .float32, [rows, outputs])
+        try emit(.treeEnsemble(input: source, scores: scores, labels: nil, rowDims: [rows], forest: forest))
     }
 
     /// A string attribute that names one of `options`; anything else is a load error listing them.

@@ -9,12 +9,12 @@ let supportedOperators: [String] = [
     "BatchNormalization", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Elu", "Selu", "Softplus",
     "HardSigmoid", "Transpose", "ArgMax", "ArgMin", "Not", "ReduceLogSumExp", "Concat", "Gather", "Slice", "Split",
     "Expand", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceSumSquare", "LayerNormalization", "Gelu", "Min", "Max",
-    "ConstantOfShape", "Equal", "Greater", "Less", "Where", "Shape",
+    "ConstantOfShape", "Equal", "Greater", "Less", "Where", "Shape", "OneHot",
 ]
 
 let supportedMLOperators: [String] = [
-    "ArrayFeatureExtractor", "Binarizer", "Imputer", "LinearClassifier", "LinearRegressor", "Normalizer", "OneHotEncoder", "Scaler",
-    "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap",
+    "ArrayFeatureExtractor", "Binarizer", "Imputer", "LabelEncoder", "LinearClassifier", "LinearRegressor", "Normalizer",
+    "OneHotEncoder", "Scaler", "TreeEnsemble", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "ZipMap",
 ]
 
 /// The operators the engine compiles, by domain, for documentation: docs/operators.md is this list, rendered by
@@ -114,6 +114,8 @@ struct GraphCompiler {
     /// The GEMM the plan's dense steps will run on (decides whether weights are packed).
     var gemm: GEMMBackend = .preferred
     var opset: Int64 = 0
+    /// The ai.onnx.ml opset the model imports (0 when none); LabelEncoder's NaN keys depend on it.
+    var mlOpset: Int64 = 0
     var values: [CompiledValue] = []
     var byName: [String: ValueID] = [:]
     var steps: [Step] = []
@@ -170,6 +172,7 @@ struct GraphCompiler {
         } else if graph.nodes.contains(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) {
             throw error("the model imports no default-domain opset")
         }
+        mlOpset = model.opsetImports.first { $0.domain == "ai.onnx.ml" }?.version ?? 0
         if graph.sparseInitializerCount > 0 { throw error("sparse initializers are not supported") }
 
         // Initializers first: in IR < 4 they are also listed as graph inputs.

@@ -99,6 +99,8 @@ enum Step: Sendable {
                       zeros: Bool, fromFloat: Bool)
     /// A tree ensemble over input [rows × features]: scores [rows × outputs] and, for a classifier, labels [rows].
     case treeEnsemble(input: ValueID, scores: ValueID, labels: ValueID?, rowDims: [Int], forest: TreeForest)
+    /// ai.onnx.ml LabelEncoder: each element mapped through `table`.
+    case labelEncode(input: ValueID, output: ValueID, dims: [Int], table: LabelTable)
 
     /// The values this step reads.
     var inputs: [ValueID] {
@@ -117,6 +119,7 @@ enum Step: Sendable {
         case .normalizer(let input, _, _, _): return [input]
         case .gatherLast(let data, _, let indices, _, _, _, _): return [data, indices]
         case .treeEnsemble(let input, _, _, _, _): return [input]
+        case .labelEncode(let input, _, _, _): return [input]
         case .concat(let inputs, _, _, _, _): return inputs
         case .oneHotEncode(let input, _, _, _, _, _, _): return [input]
         case .select(let condition, _, let x, _, let y, _, _, _, _): return [condition, x, y]
@@ -144,6 +147,7 @@ enum Step: Sendable {
         case .normalizer(_, let output, _, _): return [output]
         case .gatherLast(_, _, _, _, let output, _, _): return [output]
         case .treeEnsemble(_, let scores, let labels, _, _): return labels.map { [$0, scores] } ?? [scores]
+        case .labelEncode(_, let output, _, _): return [output]
         case .concat(_, _, let output, _, _): return [output]
         case .oneHotEncode(_, _, let output, _, _, _, _): return [output]
         case .select(_, _, _, _, _, _, let output, _, _): return [output]
@@ -498,6 +502,9 @@ extension Step {
         case .treeEnsemble(let input, let scores, let labels, let rowDims, let forest):
             forest.run(x: floats(input), rows: Dims.count(rowDims, batch: batch), scores: floats(scores),
                        labels: labels.map { ints($0) }, threads: threads)
+
+        case .labelEncode(let input, let output, let dims, let table):
+            table.run(input: pointers[input], output: pointers[output], count: Dims.count(dims, batch: batch))
 
         case .gatherLast(let data, let dataDims, let indices, let indexDims, let output, let outDims,
                          let elementSize):

@@ -242,9 +242,11 @@ final class TreeForest: Sendable {
         }
     }
 
-    /// Unbalanced trees with one weight per leaf: `lanes` walks in flight, each taking the next (tree, row) from a
-    /// queue when it reaches its leaf, so no walk runs past its own leaf. The leaves' weights are kept per (row,
-    /// tree) and added in tree order afterwards, the order the lock-step walk adds them in.
+    /// Unbalanced trees with one weight per leaf: `queueLanes` walks in flight, each taking the next (tree, row)
+    /// from a queue when it reaches its leaf, so no walk runs past its own leaf. The leaves' weights are kept per
+    /// (row, tree) and added in tree order afterwards, the order the lock-step walk adds them in. The queue hands out
+    /// the rows of one tree before the next tree, so neighbouring lanes share a tree's cache lines; a lane keeps its
+    /// walk's row offset and weight slot, so taking a walk costs no division.
     @inline(__always)
     private func walkQueued<Test: BranchTest>(_ test: Test.Type, x: UnsafePointer<Float>, rows: Int,
                                               outputOfTree: [Int32], acc: UnsafeMutablePointer<Float>,
@@ -259,40 +261,44 @@ final class TreeForest: Sendable {
                         withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.queueLanes) { jobBuffer in
                             guard let nodes = nodeBuffer.baseAddress, let roots = rootBuffer.baseAddress,
                                   let weights = leafBuffer.baseAddress, let index = laneBuffer.baseAddress,
-                                  let job = jobBuffer.baseAddress
+                                  let slot = jobBuffer.baseAddress
                             else { return }
-                            let base = job + Self.queueLanes
-                            // Job j walks tree j / rows for row j % rows: neighbouring lanes share a tree.
-                            var next = 0
-                            let laneCount = Swift.min(Self.queueLanes, jobs)
-                            for lane in 0..<laneCount {
-                                job[lane] = next
-                                index[lane] = roots[next / rows]
-                                base[lane] = (next % rows) * stride
-                                next += 1
+                            let base = slot + Self.queueLanes
+                            // The next walk: row `nextRow` of tree `nextTree`; its weight goes to
+                            // weights[nextRow * treeCount + nextTree].
+                            var nextRow = 0, nextTree = 0
+                            @inline(__always) func take(_ lane: Int) {
+                                slot[lane] = nextRow * treeCount + nextTree
+                                index[lane] = roots[nextTree]
+                                base[lane] = nextRow * stride
+                                nextRow += 1
+                                if nextRow == rows {
+                                    nextRow = 0
+                                    nextTree += 1
+                                }
                             }
-                            var active = laneCount
-                            while active > 0 {
-                                for lane in 0..<laneCount where job[lane] >= 0 {
+                            let laneCount = Swift.min(Self.queueLanes, jobs)
+                            for lane in 0..<laneCount { take(lane) }
+                            // Sweeps: every lane takes one step, branch-free (a lane on a leaf stays there: a
+                            // leaf is its own child), and the lanes found on a leaf are noted in a mask; then those
+                            // lanes hand in their leaf's weight and take the next walk. One hard-to-predict branch
+                            // per sweep (the refill loop's exit) instead of one per finished walk.
+                            var live: UInt32 = laneCount == 32 ? .max : (1 << UInt32(laneCount)) &- 1
+                            while live != 0 {
+                                var atLeaf: UInt32 = 0
+                                for lane in 0..<laneCount {
                                     let current = index[lane]
                                     let node = nodes[Int(current)]
-                                    if node.yes == current {
-                                        // A leaf: keep its weight, take the next walk.
-                                        let done = job[lane]
-                                        weights[(done % rows) * treeCount + done / rows] = node.threshold
-                                        if next < jobs {
-                                            job[lane] = next
-                                            index[lane] = roots[next / rows]
-                                            base[lane] = (next % rows) * stride
-                                            next += 1
-                                        } else {
-                                            job[lane] = -1
-                                            active -= 1
-                                        }
-                                        continue
-                                    }
+                                    atLeaf |= (node.yes == current ? 1 : 0) << UInt32(lane)
                                     let value = x[base[lane] + Int(node.feature & Self.featureMask)]
                                     index[lane] = Test.goesYes(value, node) ? node.yes : node.no
+                                }
+                                atLeaf &= live
+                                while atLeaf != 0 {
+                                    let lane = atLeaf.trailingZeroBitCount
+                                    atLeaf &= atLeaf &- 1
+                                    weights[slot[lane]] = nodes[Int(index[lane])].threshold
+                                    if nextTree < treeCount { take(lane) } else { live &= ~(1 << UInt32(lane)) }
                                 }
                             }
                             for row in 0..<rows {

@@ -6,7 +6,7 @@ int64 and string labels).
 Each case is a model plus input batches: random rows, rows that sit exactly on thresholds, and NaN for missing
 values. `write_repository(DIR)` lays them out as a Tensorwire model repository with DIR/<name>/inputs.npz beside each
 model; `--fixtures DIR` writes the small hand-made ones as committed test fixtures (ONNX + onnxruntime's outputs as
-JSON, the format of Tests/InferenceTests/Fixtures) into DIR/trees and DIR/ops.
+JSON, the format of Tests/InferenceTests/Fixtures) into DIR/trees, DIR/ops, DIR/double and DIR/encoders.
 """
 import json
 import os
@@ -266,6 +266,153 @@ def dense_cases():
                                                  ("argmin", [None]), ("doubled", [None, 4])]],
                    [init("axis1", np.array([1])), init("three", np.array(3))], opset=17)
     cases["ops_int64"] = (model, {"x": x})
+    return cases
+
+
+def tree_ensemble_v5(seed, *, trees=5, depth=4, features=5, n_targets=1, aggregate=1, post_transform=0,
+                     missing=0.3):
+    """A random ai.onnx.ml opset-5 TreeEnsemble: every mode 0-6 (6 is BRANCH_MEMBER, with a set drawn from GRID),
+    leaves addressed through nodes_trueleafs/falseleafs, one tree that is a single leaf, thresholds on GRID."""
+    rng = np.random.default_rng(seed)
+    nodes = {k: [] for k in ["featureids", "modes", "splits", "truenodeids", "falsenodeids", "trueleafs",
+                             "falseleafs", "missing_value_tracks_true"]}
+    leaf_targets, leaf_weights, members, roots = [], [], [], []
+
+    def leaf():
+        leaf_targets.append(int(rng.integers(0, n_targets)))
+        leaf_weights.append(round(float(rng.normal()), 3))
+        return len(leaf_targets) - 1
+
+    def grow(level):
+        index = len(nodes["modes"])
+        for key in nodes:
+            nodes[key].append(0)
+        mode = int(rng.integers(0, 7))
+        nodes["modes"][index] = mode
+        nodes["featureids"][index] = int(rng.integers(0, features))
+        nodes["splits"][index] = float(rng.choice(GRID))
+        nodes["missing_value_tracks_true"][index] = int(rng.random() < missing)
+        if mode == 6:
+            # Sets of integers in 0..30: onnxruntime 1.32 truncates the feature to an integer for other sets,
+            # where the ONNX definition (and Tensorwire) compare exactly.
+            members.extend(sorted(set(rng.choice([0.0, 1.0, 2.0], size=int(rng.integers(1, 3))).tolist())) + [np.nan])
+        for side in ("true", "false"):
+            if level + 1 == depth or (level > 0 and rng.random() < 0.25):
+                nodes[side + "leafs"][index] = 1
+                nodes[side + "nodeids"][index] = leaf()
+            else:
+                nodes[side + "nodeids"][index] = grow(level + 1)
+        return index
+
+    for _ in range(trees):
+        roots.append(grow(0))
+    # A tree that is one leaf: a node whose branches both name the same leaf.
+    single = leaf()
+    roots.append(len(nodes["modes"]))
+    for key, value in [("featureids", 0), ("modes", 0), ("splits", 0.0), ("truenodeids", single),
+                       ("falsenodeids", single), ("trueleafs", 1), ("falseleafs", 1), ("missing_value_tracks_true", 0)]:
+        nodes[key].append(value)
+    f32 = TensorProto.FLOAT
+    kwargs = {f"nodes_{k}": v for k, v in nodes.items() if k not in ("modes", "splits")}
+    kwargs.update(
+        nodes_modes=helper.make_tensor("modes", TensorProto.UINT8, [len(nodes["modes"])], nodes["modes"]),
+        nodes_splits=helper.make_tensor("splits", f32, [len(nodes["splits"])], nodes["splits"]),
+        leaf_targetids=leaf_targets, leaf_weights=helper.make_tensor("weights", f32, [len(leaf_weights)], leaf_weights),
+        tree_roots=roots, n_targets=n_targets, aggregate_function=aggregate, post_transform=post_transform)
+    if members:
+        kwargs["membership_values"] = helper.make_tensor("members", f32, [len(members)], members)
+    node = helper.make_node("TreeEnsemble", ["X"], ["Y"], domain=ML, **kwargs)
+    graph = helper.make_graph([node], "trees", [helper.make_tensor_value_info("X", f32, [None, features])],
+                              [helper.make_tensor_value_info("Y", f32, [None, n_targets])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid(ML, 5)],
+                              producer_name="tensorwire-interop")
+    model.ir_version = 10
+    onnx.checker.check_model(model)
+    return model, {"X": grid_rows(rng, 41, features, nan_rate=0.15)}
+
+
+def encoder_cases():
+    """OneHot (default domain), LabelEncoder in its opset 1, 2 and 4 attribute forms (int64, float with a NaN key,
+    and strings made inside the graph), and the opset-5 TreeEnsemble with BRANCH_MEMBER sets."""
+    rng = np.random.default_rng(29)
+    f32, i64, string = TensorProto.FLOAT, TensorProto.INT64, TensorProto.STRING
+    from onnx import numpy_helper
+
+    def init(name, array):
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    def info(name, dtype, dims):
+        return helper.make_tensor_value_info(name, dtype, dims)
+
+    def model(nodes, inputs, outputs, inits=(), ml=None, opset=17):
+        graph = helper.make_graph(nodes, "encoders", inputs, outputs, list(inits))
+        imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(ML, ml)] if ml else [])
+        result = helper.make_model(graph, opset_imports=imports, producer_name="tensorwire-interop")
+        result.ir_version = 9
+        onnx.checker.check_model(result)
+        return result
+
+    cases = {}
+    # OneHot in onnxruntime's type combinations: int64 indices (negative ones wrap, out-of-range ones give a row of
+    # `off`) on the last axis with float and int64 values, and float indices on axis 1 with a float depth.
+    nodes = [helper.make_node("OneHot", ["ids", "depth5", "float_values"], ["last"]),
+             helper.make_node("OneHot", ["ids", "depth5", "int_values"], ["middle_int"], axis=-2),
+             helper.make_node("OneHot", ["fids", "depth4", "float_values"], ["middle"], axis=1)]
+    inits = [init("depth5", np.array(5)), init("depth4", np.array([4.0], dtype=np.float32)),
+             init("float_values", np.array([0.25, 2.0], dtype=np.float32)), init("int_values", np.array([-3, 7]))]
+    cases["enc_onehot"] = (model(nodes, [info("ids", i64, [None, 3]), info("fids", f32, [None, 2])],
+                                 [info("last", f32, [None, 3, 5]), info("middle_int", i64, [None, 5, 3]),
+                                  info("middle", f32, [None, 4, 2])], inits, opset=11), {
+        "ids": rng.integers(-7, 8, size=(9, 3)), "fids": rng.integers(-5, 6, size=(9, 2)).astype(np.float32)})
+
+    # Opset 2: int64 → strings (a default string), those strings → floats (default_float), floats → int64 with a
+    # NaN key and 0 matching -0 (default_int64).
+    nodes = [
+        helper.make_node("LabelEncoder", ["k"], ["names"], domain=ML, keys_int64s=[3, 1, 4, 15, 9],
+                         values_strings=["three", "one", "four", "fifteen", "nine"], default_string="none"),
+        helper.make_node("LabelEncoder", ["names"], ["scores"], domain=ML,
+                         keys_strings=["one", "four", "nine", "none"], values_floats=[1.5, 4.5, 9.5, -1.0],
+                         default_float=0.125),
+        helper.make_node("LabelEncoder", ["f"], ["codes"], domain=ML, keys_floats=[0.5, -1.0, float("nan"), 0.0],
+                         values_int64s=[10, 20, 30, 40], default_int64=-7),
+    ]
+    x_f = rng.choice(np.array([0.5, -1.0, np.nan, 0.0, -0.0, 2.0], dtype=np.float32), size=(8, 2))
+    cases["enc_label_encoder_v2"] = (model(
+        nodes, [info("k", i64, [None, 1]), info("f", f32, [None, 2])],
+        [info("names", string, [None, 1]), info("scores", f32, [None, 1]), info("codes", i64, [None, 2])], ml=2), {
+        "k": rng.choice(np.array([3, 1, 4, 15, 9, 2, -1]), size=(8, 1)), "f": x_f})
+
+    # Opset 4: keys and values as tensors, default_tensor.
+    nodes = [
+        helper.make_node("LabelEncoder", ["k"], ["weights"], domain=ML,
+                         keys_tensor=helper.make_tensor("keys", i64, [4], [7, 8, 9, 10]),
+                         values_tensor=helper.make_tensor("values", f32, [4], [0.7, 0.8, 0.9, 1.0]),
+                         default_tensor=helper.make_tensor("default", f32, [1], [-5.0])),
+        helper.make_node("LabelEncoder", ["f"], ["labels"], domain=ML,
+                         keys_tensor=helper.make_tensor("fkeys", f32, [3], [0.25, float("nan"), 3.0]),
+                         values_tensor=helper.make_tensor("fvalues", string, [3], [b"quarter", b"missing", b"three"])),
+    ]
+    cases["enc_label_encoder_v4"] = (model(
+        nodes, [info("k", i64, [None, 3]), info("f", f32, [None])],
+        [info("weights", f32, [None, 3]), info("labels", string, [None])], ml=4), {
+        "k": rng.integers(6, 12, size=(6, 3)),
+        "f": rng.choice(np.array([0.25, np.nan, 3.0, 1.0], dtype=np.float32), size=6)})
+
+    # Opset 1: classes_strings, int64 positions → strings and back.
+    nodes = [
+        helper.make_node("LabelEncoder", ["k"], ["names"], domain=ML, classes_strings=["a", "b", "c"],
+                         default_string="?"),
+        helper.make_node("LabelEncoder", ["names"], ["positions"], domain=ML, classes_strings=["c", "a"],
+                         default_int64=99),
+    ]
+    cases["enc_label_encoder_v1"] = (model(
+        nodes, [info("k", i64, [None])], [info("names", string, [None]), info("positions", i64, [None])], ml=1), {
+        "k": np.array([0, 1, 2, 3, -1, 2])})
+
+    for i, (targets, aggregate, transform) in enumerate([(1, 1, 0), (3, 1, 0), (3, 0, 1), (2, 2, 0), (2, 3, 2),
+                                                          (3, 1, 3)]):
+        cases[f"enc_tree_ensemble_v5_{i}"] = tree_ensemble_v5(600 + i, n_targets=targets, aggregate=aggregate,
+                                                              post_transform=transform)
     return cases
 
 
@@ -559,6 +706,24 @@ def real_cases(quick=False):
     probes.update({n: rng.integers(0, 5, size=(40, 1)).astype(np.int64) for n in ("k1", "k2")})
     cases["skl_column_transformer_onehot_scaler_forest"] = (model, probes)
 
+    # OrdinalEncoder on an int64 and a float category column (LabelEncoder keys_int64s / keys_floats, unknown
+    # categories as -1), beside a scaled number, then gradient boosting.
+    from sklearn.ensemble import GradientBoostingRegressor as Boosting
+    from sklearn.preprocessing import OrdinalEncoder
+    sizes = rng.choice(np.array([1.5, 2.5, 4.0], dtype=np.float32), size=(300, 1))
+    frame = pandas.DataFrame({"a": numbers[:, 0], "k1": categories[:, 0], "size": sizes[:, 0]})
+    pipeline = Pipeline([
+        ("columns", ColumnTransformer([
+            ("num", StandardScaler(), ["a"]),
+            ("ids", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.int64), ["k1"]),
+            ("sizes", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["size"])])),
+        ("boost", Boosting(n_estimators=15, max_depth=3, random_state=0))]).fit(frame, numbers[:, 1] + sizes[:, 0])
+    model = to_onnx(pipeline, initial_types=[("a", SkFloat([None, 1])), ("k1", Int64TensorType([None, 1])),
+                                             ("size", SkFloat([None, 1]))], target_opset={"": 17, ML: 3})
+    probes = {"a": rng.normal(size=(40, 1)).astype(np.float32), "k1": rng.integers(0, 6, size=(40, 1)),
+              "size": rng.choice(np.array([1.5, 2.5, 4.0, 3.0], dtype=np.float32), size=(40, 1))}
+    cases["skl_ordinal_encoder_boosting"] = (model, probes)
+
     import lightgbm
     import onnxmltools
     import xgboost
@@ -601,6 +766,7 @@ def write_repository(directory, cases):
 def reference(model, inputs):
     """onnxruntime's outputs, ZipMap outputs as [N, classes] float arrays in class order."""
     import onnxruntime
+    model = swap_v5_transforms(model)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # no warnings about exporters' declared label shapes
     session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -612,6 +778,20 @@ def reference(model, inputs):
             value = np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
         named[output.name] = np.asarray(value)
     return named
+
+
+def swap_v5_transforms(model):
+    """onnxruntime 1.32 reads an opset-5 TreeEnsemble's post_transform 1 as LOGISTIC and 2 as SOFTMAX, the reverse
+    of the ONNX definition (1 SOFTMAX, 2 LOGISTIC) that Tensorwire follows: its reference run gets them swapped."""
+    if not any(n.op_type == "TreeEnsemble" for n in model.graph.node):
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for node in copy.graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "TreeEnsemble" and attribute.name == "post_transform" and attribute.i in (1, 2):
+                attribute.i = 3 - attribute.i
+    return copy
 
 
 def tensor_json(name, array):
@@ -640,11 +820,12 @@ def write_fixtures(directory, cases):
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--fixtures":
-        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases()), ("double", double_cases())):
+        for folder, cases in (("trees", handmade_cases()), ("ops", dense_cases()), ("double", double_cases()),
+                              ("encoders", encoder_cases())):
             os.makedirs(os.path.join(sys.argv[2], folder), exist_ok=True)
             write_fixtures(os.path.join(sys.argv[2], folder), cases)
     elif len(sys.argv) == 3 and sys.argv[1] == "--repository":
-        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **double_cases(), **real_cases(),
+        write_repository(sys.argv[2], {**handmade_cases(), **dense_cases(), **double_cases(), **encoder_cases(), **real_cases(),
                                        **torch_cases(), **keras_cases()})
     else:
         sys.exit("usage: exports.py --fixtures DIR | --repository DIR")

@@ -4,10 +4,13 @@
 //
 //   tensorwire-engine-bench --model PATH --name NAME [--batches 1,8,32,128] [--threads 2]
 //                           [--gemm 1024,4096,4096,1024] [--repeats 7] [--seconds 2] [--iterations N] [--variants K]
+//                           [--clock wall|cpu]
 //
 // Each (case, batch) is timed `repeats` times; a repeat runs enough iterations to last seconds/repeats, or exactly
 // `--iterations` (for instruction counts under callgrind, where timing is meaningless). Output rows: kind, name,
-// batch, rows/s (median), median µs per run, min µs, max µs.
+// batch, rows/s (median), median µs per run, min µs, max µs. `--clock cpu` times with the process's CPU time
+// instead of the wall clock: on a machine shared with other work, the time this process ran, not the time it waited
+// for a core (meaningful with --threads 1).
 
 import Glibc
 import Inference
@@ -25,6 +28,8 @@ struct EngineBenchmark {
         var iterations: Int?
         /// Distinct input batches run in turn, so that branch predictors cannot learn one batch (tree models).
         var variants = 1
+        /// Time with the process's CPU clock instead of the wall clock.
+        var cpuClock = false
     }
 
     static func parse() -> Options {
@@ -42,6 +47,7 @@ struct EngineBenchmark {
             case "--seconds": options.seconds = Double(arguments.next() ?? "") ?? options.seconds
             case "--iterations": options.iterations = Int(arguments.next() ?? "").map { max(1, $0) }
             case "--variants": options.variants = max(1, Int(arguments.next() ?? "") ?? 1)
+            case "--clock": options.cpuClock = arguments.next() == "cpu"
             default:
                 print("unknown argument \(argument)")
                 exitWith(2)
@@ -58,7 +64,8 @@ struct EngineBenchmark {
     ) -> [Double] {
         var a = input
         var c = [Float](repeating: 0, count: batch * widest)
-        return measure(repeats: options.repeats, seconds: options.seconds, iterations: options.iterations) {
+        return measure(repeats: options.repeats, seconds: options.seconds, iterations: options.iterations,
+                       cpu: options.cpuClock) {
             for index in 0..<layers {
                 a.withUnsafeBufferPointer { aPointer in
                     c.withUnsafeMutableBufferPointer { cPointer in
@@ -77,19 +84,26 @@ struct EngineBenchmark {
 
     /// Times `body` and returns per-run durations in microseconds, one per repeat.
     static func measure(
-        repeats: Int, seconds: Double, iterations fixed: Int?, _ body: () throws -> Void
+        repeats: Int, seconds: Double, iterations fixed: Int?, cpu: Bool = false, _ body: () throws -> Void
     ) rethrows -> [Double] {
         let clock = ContinuousClock()
+        let origin = clock.now
+        func now() -> Double {
+            guard cpu else { return durationSeconds(clock.now - origin) }
+            var spec = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+            return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
+        }
         try body()  // warm-up: page in weights, size buffers
-        let start = clock.now
+        let start = now()
         try body()
-        let once = max(durationSeconds(clock.now - start), 1e-7)
+        let once = max(now() - start, 1e-7)
         let iterations = fixed ?? max(1, Int(seconds / Double(repeats) / once))
         var samples: [Double] = []
         for _ in 0..<repeats {
-            let begin = clock.now
+            let begin = now()
             for _ in 0..<iterations { try body() }
-            samples.append(durationSeconds(clock.now - begin) / Double(iterations) * 1e6)
+            samples.append((now() - begin) / Double(iterations) * 1e6)
         }
         return samples.sorted()
     }
@@ -142,7 +156,8 @@ struct EngineBenchmark {
                 let context = model.makeContext(maxBatchSize: batch, gemmThreads: options.threads)
                 var turn = 0
                 let samples = try measure(
-                    repeats: options.repeats, seconds: options.seconds, iterations: options.iterations
+                    repeats: options.repeats, seconds: options.seconds, iterations: options.iterations,
+                    cpu: options.cpuClock
                 ) {
                     turn += 1
                     _ = try context.run([tensors[turn % tensors.count]])
