@@ -305,7 +305,7 @@ public struct ModelRepository: Sendable {
         }
         return ModelRepository(directory: "builtin", entries: [
             ModelEntry(name: "digits", version: 1, config: config, state: state,
-                       sha256: Crypto.hex(Crypto.sha256(BuiltinModels.digitsONNX)))
+                       sha256: BuiltinModels.digitsSHA256)
         ])
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Crypto
 import Testing
 
 @Suite struct DigitsTests {
@@ -8,6 +9,7 @@ import Testing
         let model = try BuiltinModels.digits()
         #expect(model.name == "digits")
         #expect(BuiltinModels.digitsONNX == (try Fixtures.bytes("digits.onnx")))
+        #expect(BuiltinModels.digitsSHA256 == Crypto.hex(Crypto.sha256(BuiltinModels.digitsONNX)))
         let record = try Fixtures.record("digits")
         let outputs = try model.makeContext(maxBatchSize: 64).run(record.inputs.map(\.tensor))
         Fixtures.expectClose(outputs[0], record.outputs[0].tensor, "label")
