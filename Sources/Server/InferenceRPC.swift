@@ -76,19 +76,20 @@ public enum InferenceRPC {
     ) {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
+        // The completion keeps the three strings it reports, not the request (its tensors).
+        let (id, model, version) = (request.id, request.model, request.version)
         service.predict(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let response):
                 call.annotate {
                     $0 = RequestAnnotations(
-                        api: "native", model: response.model, version: response.version, requestID: request.id,
+                        api: "native", model: response.model, version: response.version, requestID: id,
                         batch: response.batch)
                 }
                 call.respond(response.serializedBytes(), trailers: trailers(for: response.batch))
             case .failure(let error):
                 call.annotate {
-                    $0 = RequestAnnotations(
-                        api: "native", model: request.model, version: request.version, requestID: request.id, batch: nil)
+                    $0 = RequestAnnotations(api: "native", model: model, version: version, requestID: id, batch: nil)
                 }
                 call.finish(error: error)
             }

@@ -95,20 +95,20 @@ public enum KServeRPC {
     ) {
         let token = CancellationToken()
         call.onCancel { _ in token.cancel() }
+        // The completion keeps the three strings it reports, not the request (its tensors and raw contents).
+        let (id, model, version) = (request.id, request.modelName, request.modelVersion)
         service.infer(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let (response, batch)):
                 call.annotate {
                     $0 = RequestAnnotations(
-                        api: "kserve", model: response.modelName, version: response.modelVersion, requestID: request.id,
+                        api: "kserve", model: response.modelName, version: response.modelVersion, requestID: id,
                         batch: batch)
                 }
                 call.respond(response.serializedBytes(), trailers: InferenceRPC.trailers(for: batch))
             case .failure(let error):
                 call.annotate {
-                    $0 = RequestAnnotations(
-                        api: "kserve", model: request.modelName, version: request.modelVersion, requestID: request.id,
-                        batch: nil)
+                    $0 = RequestAnnotations(api: "kserve", model: model, version: version, requestID: id, batch: nil)
                 }
                 call.finish(error: error)
             }

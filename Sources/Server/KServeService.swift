@@ -277,8 +277,10 @@ public struct KServeService: Sendable {
         let received = catalog.clock.now()
         var resolved: Batcher?
         var resolvedMetrics: VersionMetrics?
+        let found: (ModelCatalog.Version, Batcher)
         do throws(RPCError) {
             let (version, batcher) = try resolve(request.modelName, request.modelVersion)
+            found = (version, batcher)
             resolved = batcher
             resolvedMetrics = version.metrics
             try KServeTensors.checkParameters(request)
@@ -304,7 +306,8 @@ public struct KServeService: Sendable {
             return
         }
         let requested = native.outputs
-        predict.predict(native, deadline: deadline, cancellation: cancellation, received: received, origin: origin) { result in
+        predict.predict(native, resolved: found, deadline: deadline, cancellation: cancellation, received: received,
+                        origin: origin) { result in
             switch result {
             case .success(let response):
                 var answer = KServe.ModelInferResponse()

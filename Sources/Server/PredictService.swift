@@ -24,7 +24,19 @@ public struct PredictService: Sendable {
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
         predict(request, deadline: deadline, cancellation: cancellation, received: received, origin: origin,
-                resubmits: Self.maxResubmits, completion: completion)
+                resubmits: Self.maxResubmits, resolved: nil, completion: completion)
+    }
+
+    /// `predict` for a caller that has resolved the request's model and version already (KServe, which checks the
+    /// request against the version's signature first): the lookup is not repeated.
+    func predict(
+        _ request: TensorwireV1.PredictRequest, resolved: (ModelCatalog.Version, Batcher),
+        deadline: MonotonicInstant?, cancellation: CancellationToken, received: MonotonicInstant?,
+        origin: RequestOrigin,
+        completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
+    ) {
+        predict(request, deadline: deadline, cancellation: cancellation, received: received, origin: origin,
+                resubmits: Self.maxResubmits, resolved: resolved, completion: completion)
     }
 
     /// How many times a request that resolved a version whose batcher was stopping (a swap won the race between
@@ -33,14 +45,18 @@ public struct PredictService: Sendable {
 
     private func predict(
         _ request: TensorwireV1.PredictRequest, deadline: MonotonicInstant?, cancellation: CancellationToken,
-        received: MonotonicInstant?, origin: RequestOrigin, resubmits: Int,
+        received: MonotonicInstant?, origin: RequestOrigin, resubmits: Int, resolved: (ModelCatalog.Version, Batcher)?,
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
         let answer = completion
         let version: ModelCatalog.Version
         let batcher: Batcher
         do throws(RPCError) {
-            (version, batcher) = try catalog.resolve(model: request.model, version: request.version)
+            if let resolved {
+                (version, batcher) = resolved
+            } else {
+                (version, batcher) = try catalog.resolve(model: request.model, version: request.version)
+            }
         } catch {
             catalog.metrics?.recordUnresolved(origin, code: error.code)
             completion(.failure(error))
@@ -113,7 +129,7 @@ public struct PredictService: Sendable {
                replacement !== batcher {
                 metrics?.requestResubmitted()
                 predict(request, deadline: deadline, cancellation: cancellation, received: start, origin: origin,
-                        resubmits: resubmits - 1, completion: answer)
+                        resubmits: resubmits - 1, resolved: nil, completion: answer)
                 return
             }
             completion(.failure(Self.rpcError(error)))
