@@ -119,20 +119,30 @@ def test_argument_errors(spark, server):
         tensorwire.spark.predict(df, model="nope", server=server.address, input_cols=FEATURES)
 
 
-def test_arrow_methods_equal_the_pandas_methods(spark, server, ort):
-    """mapInArrow and arrow_udf give exactly what mapInPandas and udf give: every column, every row, in order, with
-    a partition cut into several Arrow batches and chunks that straddle them."""
+@pytest.mark.parametrize("mixed", [False, True], ids=["one-type", "mixed-types"])
+def test_arrow_methods_equal_the_pandas_methods(spark, server, ort, mixed):
+    """mapInArrow and arrow_udf give exactly what mapInPandas and udf give: the same schema (names, types,
+    nullability), every column, every row, in order, with a partition cut into several Arrow batches and chunks that
+    straddle them. Input columns of one type take mapInArrow's packed path; mixed types (f0 as double) do not."""
+    from pyspark.sql import functions as F
     rows = 5_000
+    df = frame(spark, rows, 3)
+    if mixed:
+        df = df.withColumn("f0", F.col("f0").cast("double"))
+    df = df.withColumn("f5", F.when(F.col("id") % 7 == 0, None).otherwise(F.col("f5")))  # nulls pass through
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "700")
     try:
-        df = frame(spark, rows, 3)
-        results = {method: tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES,
-                                                    chunk_rows=256, method=method).toPandas()
-                   for method in tensorwire.spark.METHODS}
+        scored = {method: tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES,
+                                                   chunk_rows=256, method=method)
+                  for method in tensorwire.spark.METHODS}
+        results = {method: frame_.toPandas() for method, frame_ in scored.items()}
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert not df.schema["id"].nullable and df.schema["f5"].nullable
+    for method, frame_ in scored.items():
+        assert frame_.schema.fields[:len(df.schema.fields)] == df.schema.fields, method
     reference = results["mapInPandas"]
-    assert_scored(reference, ort, rows)
+    assert reference["f5"].isna().sum() == len(range(0, rows, 7))
     for method, result in results.items():
         assert list(result.columns) == ["id"] + FEATURES + ["label", "probabilities"], method
         for column in ["id"] + FEATURES + ["label"]:
