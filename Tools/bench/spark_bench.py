@@ -2,12 +2,12 @@
 """Spark batch scoring (issue 24, Performance): rows/s of one digits-sized MLP (64 -> 64 sigmoid -> 10 softmax,
 Spark ML's MultilayerPerceptronClassifier) over the same Parquet data from Spark local[2]:
 
-  tensorwire            tensorwire.spark.predict (its default method, mapInArrow) streaming 256-row chunks over
+  tensorwire            tensorwire.spark.predict with its defaults (mapInArrow, 1024-row chunks) streaming over
                         PredictStream to a release tensorwire-server
   onnxruntime           the issue's reference: a mapInPandas UDF running the same ONNX file with onnxruntime
                         in-process (one session per partition, one thread each: local[2] runs two side by side)
   sparkml               Spark ML's own PipelineModel.transform (VectorAssembler + the MLP)
-  tensorwire-1024       the same with 1024-row chunks (a quarter of the messages)
+  tensorwire-256        the same with 256-row chunks (the issue's first default: four times the messages)
   tensorwire-arrow-udf  tensorwire.spark.predict(method="arrow_udf"): an iterator Arrow UDF
   tensorwire-pandas     tensorwire.spark.predict(method="mapInPandas"), the default before mapInArrow
   tensorwire-udf        tensorwire.spark.predict(method="udf"): an iterator pandas UDF
@@ -22,7 +22,7 @@ all of them alike. CPU seconds are counted per process tree from /proc: the clie
 the Python processes: driver and workers) and the server. Figures only; nothing is asserted. `--spark-conf
 KEY=VALUE` (repeatable) sets a Spark SQL option for the whole run, every method alike; `--methods a,b` runs a subset.
 
-    spark_bench.py --server-bin PATH [--rows 1000000] [--rounds 3] [--chunk-rows 256] [--methods a,b]
+    spark_bench.py --server-bin PATH [--rows 1000000] [--rounds 3] [--chunk-rows N] [--methods a,b]
                    [--spark-conf KEY=VALUE]... [--csv-dir DIR]
 """
 from __future__ import annotations
@@ -95,7 +95,8 @@ def main() -> int:
     parser.add_argument("--server-bin", required=True)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--chunk-rows", type=int, default=256)
+    parser.add_argument("--chunk-rows", type=int, default=None, help="the tensorwire rows' chunk size (default: "
+                        "tensorwire.spark.predict's)")
     parser.add_argument("--methods", default="", help="comma-separated subset of the methods (default: all)")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a Spark SQL option for the whole run (every method alike)")
@@ -135,15 +136,16 @@ def main() -> int:
         repository = os.path.join(work, "models")
         exported = tensorwire.sparkml.export(model, spark=spark, name="digits_mlp", repository=repository)
         with open(os.path.join(repository, "digits_mlp", "config.json"), "w") as f:
-            f.write('{"max_batch_size": 512}')  # two partitions' 256-row chunks share a batch
+            f.write('{"max_batch_size": 512}')  # two partitions' 256-row chunks could share a batch
         operators = ", ".join(tensorwire.sparkml.operators(exported.onnx_model))
         print(f"model: Spark MLP [64, 64, 10] -> {exported.path} ({operators})", flush=True)
         server, address = start_server(args.server_bin, repository, os.path.join(work, "server.log"))
         onnx_path = exported.path
 
         def tensorwire_run(method, chunk_rows):
-            return lambda table: tensorwire.spark.predict(table, model="digits_mlp", server=address, input_cols=FEATURES,
-                                                    chunk_rows=chunk_rows, method=method)
+            chunking = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
+            return lambda table: tensorwire.spark.predict(table, model="digits_mlp", server=address,
+                                                          input_cols=FEATURES, method=method, **chunking)
 
         def onnxruntime_batches(batches):
             import onnxruntime as ort
@@ -215,7 +217,7 @@ def main() -> int:
 
         methods = {"tensorwire": tensorwire_run("mapInArrow", args.chunk_rows),
                    "onnxruntime": onnxruntime_map_in_pandas, "sparkml": sparkml_run,
-                   "tensorwire-1024": tensorwire_run("mapInArrow", 1024),
+                   "tensorwire-256": tensorwire_run("mapInArrow", 256),
                    "tensorwire-arrow-udf": tensorwire_run("arrow_udf", args.chunk_rows),
                    "tensorwire-pandas": tensorwire_run("mapInPandas", args.chunk_rows),
                    "tensorwire-udf": tensorwire_run("udf", args.chunk_rows),
@@ -267,8 +269,8 @@ def main() -> int:
             return (f"{median(a, 'rows_per_s') / median(b, 'rows_per_s'):.2f}x (per round: median "
                     f"{per_round[len(per_round) // 2]:.2f}x, {per_round[0]:.2f}-{per_round[-1]:.2f}x)")
 
-        for a, b in [("tensorwire", "onnxruntime"), ("tensorwire", "sparkml"), ("tensorwire-1024", "onnxruntime"),
-                     ("tensorwire-1024", "sparkml"), ("tensorwire-udf", "onnxruntime-udf")]:
+        for a, b in [("tensorwire", "onnxruntime"), ("tensorwire", "sparkml"), ("tensorwire-256", "onnxruntime"),
+                     ("tensorwire-256", "sparkml"), ("tensorwire-udf", "onnxruntime-udf")]:
             if a in ran and b in ran:
                 print(f"ratio {a} / {b}: {ratio(a, b)}")
         if args.csv_dir:
