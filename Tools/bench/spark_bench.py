@@ -225,8 +225,8 @@ def main() -> int:
         if args.methods:
             methods = {name: methods[name] for name in args.methods.split(",")}
         # One untimed pass each over a 10% sample (every partition, so both task slots start their Python workers):
-        # workers, imports and connections warm up, and the JIT compiles each method's per-row path (with a 1%
-        # sample the first full-size round still paid it: its JVM CPU ran up to twice the later rounds').
+        # workers, imports, connections and the JIT warm up. The first full-size round's JVM CPU still runs up to
+        # twice the later rounds' for the first methods (with a 1% sample too): read the later rounds.
         sample = table.sample(fraction=0.1, seed=1)
         for build in methods.values():
             build(sample).write.format("noop").mode("overwrite").save()
