@@ -2,23 +2,28 @@
 """Spark batch scoring (issue 24, Performance): rows/s of one digits-sized MLP (64 -> 64 sigmoid -> 10 softmax,
 Spark ML's MultilayerPerceptronClassifier) over the same Parquet data from Spark local[2]:
 
-  tensorwire         tensorwire.spark.predict (mapInPandas) streaming 256-row chunks over PredictStream to a release
-                     tensorwire-server
-  onnxruntime        the issue's reference: a mapInPandas UDF running the same ONNX file with onnxruntime in-process
-                     (one session per partition, one thread each: local[2] runs two side by side)
-  sparkml            Spark ML's own PipelineModel.transform (VectorAssembler + the MLP)
-  tensorwire-1024    the same with 1024-row chunks (a quarter of the messages)
-  tensorwire-udf     tensorwire.spark.predict(method="udf"), to compare with
-  onnxruntime-udf    onnxruntime in an iterator pandas UDF
+  tensorwire            tensorwire.spark.predict with its defaults (mapInArrow, 1024-row chunks) streaming over
+                        PredictStream to a release tensorwire-server
+  onnxruntime           the issue's reference: a mapInPandas UDF running the same ONNX file with onnxruntime
+                        in-process (one session per partition, one thread each: local[2] runs two side by side)
+  sparkml               Spark ML's own PipelineModel.transform (VectorAssembler + the MLP)
+  tensorwire-256        the same with 256-row chunks (the issue's first default: four times the messages)
+  tensorwire-arrow-udf  tensorwire.spark.predict(method="arrow_udf"): an iterator Arrow UDF
+  tensorwire-pandas     tensorwire.spark.predict(method="mapInPandas"), the default before mapInArrow
+  tensorwire-udf        tensorwire.spark.predict(method="udf"): an iterator pandas UDF
+  onnxruntime-arrow     onnxruntime in mapInArrow, the inputs and outputs handled as tensorwire's mapInArrow does
+  onnxruntime-udf       onnxruntime in an iterator pandas UDF
 
-The two UDF mechanisms differ in what crosses to Python: mapInPandas ships every column there and back; the iterator
-pandas UDF ships only the input columns and brings back only the outputs. Each run scores every row and writes the
-input's columns plus the prediction and probability columns to Spark's
-`noop` sink (the whole plan runs; nothing is stored). Methods alternate within each round, so load drift hits all
-three alike. CPU seconds are counted per process tree from /proc: the client (this driver, Spark's JVM and its
-Python workers) and the server. Figures only; nothing is asserted.
+The mechanisms differ in what crosses to Python and how: mapInPandas and mapInArrow ship every column there and back
+(through pandas, or as Arrow arrays untouched); the iterator UDFs ship only the input columns and bring back only the
+outputs. Each run scores every row and writes the input's columns plus the prediction and probability columns to
+Spark's `noop` sink (the whole plan runs; nothing is stored). Methods alternate within each round, so load drift hits
+all of them alike. CPU seconds are counted per process tree from /proc: the client (this driver, Spark's JVM, and
+the Python processes: driver and workers) and the server. Figures only; nothing is asserted. `--spark-conf
+KEY=VALUE` (repeatable) sets a Spark SQL option for the whole run, every method alike; `--methods a,b` runs a subset.
 
-    spark_bench.py --server-bin PATH [--rows 1000000] [--rounds 3] [--csv-dir DIR]
+    spark_bench.py --server-bin PATH [--rows 1000000] [--rounds 3] [--chunk-rows N] [--methods a,b]
+                   [--spark-conf KEY=VALUE]... [--csv-dir DIR]
 """
 from __future__ import annotations
 
@@ -39,31 +44,36 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu(root: int, exclude: set) -> dict:
-    """pid -> CPU seconds (own and reaped children's) of `root` and its descendants, less the `exclude` subtrees."""
-    parents, times = {}, {}
+    """pid -> (CPU seconds (own and reaped children's), "jvm" or "python") of `root` and its descendants, less the
+    `exclude` subtrees."""
+    parents, times, kinds = {}, {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                text = f.read()
         except OSError:
             continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = sum(int(x) for x in fields[11:15]) / TICKS
+        kinds[int(entry)] = "jvm" if name == "java" else "python"
     chosen = {}
     for pid in times:
         walk = pid
         while walk and walk not in exclude:
             if walk == root:
-                chosen[pid] = times[pid]
+                chosen[pid] = (times[pid], kinds[pid])
                 break
             walk = parents.get(walk, 0)
     return chosen
 
 
-def cpu_delta(before: dict, after: dict) -> float:
-    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+def cpu_delta(before: dict, after: dict, kind: str = "") -> float:
+    """CPU seconds spent between two `tree_cpu` readings (by processes of `kind` only, when given)."""
+    return sum(t - before.get(pid, (0.0, k))[0] for pid, (t, k) in after.items() if not kind or k == kind)
 
 
 def start_server(binary: str, models: str, log_path: str):
@@ -85,7 +95,11 @@ def main() -> int:
     parser.add_argument("--server-bin", required=True)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--chunk-rows", type=int, default=256)
+    parser.add_argument("--chunk-rows", type=int, default=None, help="the tensorwire rows' chunk size (default: "
+                        "tensorwire.spark.predict's)")
+    parser.add_argument("--methods", default="", help="comma-separated subset of the methods (default: all)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark SQL option for the whole run (every method alike)")
     parser.add_argument("--csv-dir", default=os.environ.get("BENCH_CSV_DIR"))
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -101,8 +115,11 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="tw-spark-bench-")
     server = None
     spark = (SparkSession.builder.master("local[2]").appName("tensorwire-spark-bench")
-             .config("spark.ui.enabled", "false").config("spark.driver.memory", "3g").getOrCreate())
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.driver.memory", "3g").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    for setting in args.spark_conf:
+        key, _, value = setting.partition("=")
+        spark.conf.set(key, value)
     try:
         data = os.path.join(work, "digits.parquet")
         ids = spark.range(0, args.rows, numPartitions=8)
@@ -119,15 +136,16 @@ def main() -> int:
         repository = os.path.join(work, "models")
         exported = tensorwire.sparkml.export(model, spark=spark, name="digits_mlp", repository=repository)
         with open(os.path.join(repository, "digits_mlp", "config.json"), "w") as f:
-            f.write('{"max_batch_size": 512}')  # two partitions' 256-row chunks share a batch
+            f.write('{"max_batch_size": 512}')  # two partitions' 256-row chunks could share a batch
         operators = ", ".join(tensorwire.sparkml.operators(exported.onnx_model))
         print(f"model: Spark MLP [64, 64, 10] -> {exported.path} ({operators})", flush=True)
         server, address = start_server(args.server_bin, repository, os.path.join(work, "server.log"))
         onnx_path = exported.path
 
         def tensorwire_run(method, chunk_rows):
-            return lambda: tensorwire.spark.predict(table, model="digits_mlp", server=address, input_cols=FEATURES,
-                                                    chunk_rows=chunk_rows, method=method)
+            chunking = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
+            return lambda table: tensorwire.spark.predict(table, model="digits_mlp", server=address,
+                                                          input_cols=FEATURES, method=method, **chunking)
 
         def onnxruntime_batches(batches):
             import onnxruntime as ort
@@ -138,7 +156,7 @@ def main() -> int:
                 prediction, probability = session.run(None, {"features": batch[FEATURES].to_numpy(np.float32)})
                 yield batch, prediction.reshape(-1), list(probability)
 
-        def onnxruntime_map_in_pandas():
+        def onnxruntime_map_in_pandas(table):
             import pandas as pd
             from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
             schema = StructType(table.schema.fields + [StructField("prediction", LongType()),
@@ -151,7 +169,32 @@ def main() -> int:
 
             return table.mapInPandas(score, schema)
 
-        def onnxruntime_udf():
+        def onnxruntime_map_in_arrow(table):
+            import pyarrow as pa
+            from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
+            schema = StructType(table.schema.fields + [StructField("prediction", LongType()),
+                                                       StructField("probability", ArrayType(FloatType(), False))])
+            probability_type = pa.list_(pa.field("element", pa.float32(), nullable=False))
+
+            def score(batches):
+                import onnxruntime as ort
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+                for batch in batches:
+                    features = np.empty((batch.num_rows, len(FEATURES)), np.float32)
+                    for j, name in enumerate(FEATURES):
+                        features[:, j] = batch.column(name).to_numpy(zero_copy_only=False)
+                    prediction, probability = session.run(None, {"features": features})
+                    offsets = pa.array(np.arange(batch.num_rows + 1, dtype=np.int32) * probability.shape[1])
+                    yield pa.RecordBatch.from_arrays(
+                        list(batch.columns) + [pa.array(prediction.reshape(-1)), pa.ListArray.from_arrays(
+                            offsets, pa.array(probability.reshape(-1)), type=probability_type)],
+                        names=batch.schema.names + ["prediction", "probability"])
+
+            return table.mapInArrow(score, schema)
+
+        def onnxruntime_udf(table):
             from typing import Iterator, Tuple
 
             import pandas as pd
@@ -169,16 +212,24 @@ def main() -> int:
             scored = table.withColumn("out", udf(*[F.col(c) for c in FEATURES]))
             return scored.select(*table.columns, "out.prediction", "out.probability")
 
-        def sparkml_run():
+        def sparkml_run(table):
             return model.transform(table).drop("features")
 
-        methods = {"tensorwire": tensorwire_run("mapInPandas", args.chunk_rows),
+        methods = {"tensorwire": tensorwire_run("mapInArrow", args.chunk_rows),
                    "onnxruntime": onnxruntime_map_in_pandas, "sparkml": sparkml_run,
-                   "tensorwire-1024": tensorwire_run("mapInPandas", 1024),
-                   "tensorwire-udf": tensorwire_run("udf", args.chunk_rows), "onnxruntime-udf": onnxruntime_udf}
-        # One untimed pass each: JIT, Python workers and the connection warm up.
+                   "tensorwire-256": tensorwire_run("mapInArrow", 256),
+                   "tensorwire-arrow-udf": tensorwire_run("arrow_udf", args.chunk_rows),
+                   "tensorwire-pandas": tensorwire_run("mapInPandas", args.chunk_rows),
+                   "tensorwire-udf": tensorwire_run("udf", args.chunk_rows),
+                   "onnxruntime-arrow": onnxruntime_map_in_arrow, "onnxruntime-udf": onnxruntime_udf}
+        if args.methods:
+            methods = {name: methods[name] for name in args.methods.split(",")}
+        # One untimed pass each over a 10% sample (every partition, so both task slots start their Python workers):
+        # workers, imports, connections and the JIT warm up. The first full-size round's JVM CPU still runs up to
+        # twice the later rounds' for the first methods (with a 1% sample too): read the later rounds.
+        sample = table.sample(fraction=0.1, seed=1)
         for build in methods.values():
-            build().limit(5000).write.format("noop").mode("overwrite").save()
+            build(sample).write.format("noop").mode("overwrite").save()
 
         rows_out = []
         for round_number in range(1, args.rounds + 1):
@@ -188,31 +239,41 @@ def main() -> int:
                 before_client = tree_cpu(me, {server_pid})
                 before_server = tree_cpu(server_pid, set())
                 started = time.perf_counter()
-                build().write.format("noop").mode("overwrite").save()
+                build(table).write.format("noop").mode("overwrite").save()
                 seconds = time.perf_counter() - started
-                client_cpu = cpu_delta(before_client, tree_cpu(me, {server_pid}))
+                after_client = tree_cpu(me, {server_pid})
+                client_cpu = cpu_delta(before_client, after_client)
+                jvm_cpu = cpu_delta(before_client, after_client, "jvm")
                 server_cpu = cpu_delta(before_server, tree_cpu(server_pid, set()))
                 row = {"method": name, "round": round_number, "rows": args.rows, "seconds": round(seconds, 3),
                        "rows_per_s": round(args.rows / seconds), "client_cpu_s": round(client_cpu, 2),
+                       "client_jvm_cpu_s": round(jvm_cpu, 2), "client_python_cpu_s": round(client_cpu - jvm_cpu, 2),
                        "server_cpu_s": round(server_cpu, 2), "load1": os.getloadavg()[0]}
                 rows_out.append(row)
                 print(f"round {round_number} {name:22s} {seconds:7.2f} s  {row['rows_per_s']:>9,} rows/s  "
-                      f"client CPU {client_cpu:6.1f} s  server CPU {server_cpu:5.1f} s  load {row['load1']:.1f}",
+                      f"client CPU {client_cpu:5.1f} s (JVM {jvm_cpu:4.1f}, Python {client_cpu - jvm_cpu:4.1f})  server CPU {server_cpu:5.1f} s  load {row['load1']:.1f}",
                       flush=True)
 
         def median(name, key):
             values = sorted(r[key] for r in rows_out if r["method"] == name)
             return values[len(values) // 2]
 
-        tw = median("tensorwire", "rows_per_s")
-        print(f"median rows/s: tensorwire {tw:,}  onnxruntime UDF {median('onnxruntime', 'rows_per_s'):,}  "
-              f"Spark ML transform {median('sparkml', 'rows_per_s'):,}")
-        print(f"ratios: tensorwire / onnxruntime UDF {tw / median('onnxruntime', 'rows_per_s'):.2f}x, "
-              f"tensorwire / Spark ML transform {tw / median('sparkml', 'rows_per_s'):.2f}x")
-        udf_like = median("tensorwire-udf", "rows_per_s") / median("onnxruntime-udf", "rows_per_s")
-        wide = median("tensorwire-1024", "rows_per_s") / median("onnxruntime", "rows_per_s")
-        print(f"tensorwire with 1024-row chunks / onnxruntime UDF {wide:.2f}x; both in an iterator pandas UDF "
-              f"{udf_like:.2f}x")
+        ran = list(methods)
+        print("medians: " + "  ".join(
+            f"{name} {median(name, 'rows_per_s'):,} rows/s (client CPU {median(name, 'client_cpu_s')} s, "
+            f"server {median(name, 'server_cpu_s')} s)" for name in ran))
+
+        def ratio(a, b):
+            """Median over rounds of the per-round ratio of a's rows/s to b's (with the median of medians)."""
+            per_round = sorted(x["rows_per_s"] / y["rows_per_s"] for x in rows_out if x["method"] == a
+                               for y in rows_out if y["method"] == b and y["round"] == x["round"])
+            return (f"{median(a, 'rows_per_s') / median(b, 'rows_per_s'):.2f}x (per round: median "
+                    f"{per_round[len(per_round) // 2]:.2f}x, {per_round[0]:.2f}-{per_round[-1]:.2f}x)")
+
+        for a, b in [("tensorwire", "onnxruntime"), ("tensorwire", "sparkml"), ("tensorwire-256", "onnxruntime"),
+                     ("tensorwire-256", "sparkml"), ("tensorwire-udf", "onnxruntime-udf")]:
+            if a in ran and b in ran:
+                print(f"ratio {a} / {b}: {ratio(a, b)}")
         if args.csv_dir:
             with open(os.path.join(args.csv_dir, "spark.csv"), "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(rows_out[0]))

@@ -6,7 +6,8 @@
 #  - test_client.py     Client and AsyncClient: every call, errors, retries (a dead address, a dropped stream), TLS,
 #                       mutual TLS, API keys
 #  - test_spark.py      tensorwire.spark.predict on local[2]: 200k rows equal onnxruntime in order, a connection cut
-#                       mid-partition, several servers, vector columns
+#                       mid-partition, several servers, vector columns; every method (mapInArrow, the Arrow UDF,
+#                       mapInPandas, the pandas UDF), the Arrow ones equal to the pandas ones
 #  - test_sparkml.py    Spark ML pipelines exported with onnxmltools: prediction equals Spark's transform
 #  - test_example.py    Clients/python/examples/spark_pipeline.py end to end
 # One SparkSession serves every Spark case (JVM start-up is the slow part). Run from the repository root after the

@@ -1,6 +1,7 @@
 """tensorwire.spark.predict on Spark local[2] against a live server: 200k rows equal onnxruntime in order, a
-dropped connection mid-partition, several servers, vector columns, renamed outputs, argument errors; both methods
-(the iterator pandas UDF, the default, and mapInPandas) where they differ."""
+dropped connection mid-partition, several servers, vector and array columns, renamed outputs, argument errors; every
+method (mapInArrow, the default; the iterator Arrow UDF; mapInPandas; the iterator pandas UDF) where they differ, and
+the Arrow methods against the pandas ones."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,7 +55,7 @@ def test_200k_rows_equal_onnxruntime_in_order(spark, server, ort):
     assert_scored(scored.select("id", "label", "probabilities").toPandas(), ort, rows)
 
 
-@pytest.mark.parametrize("method", ["udf", "mapInPandas"])
+@pytest.mark.parametrize("method", tensorwire.spark.METHODS)
 def test_a_dropped_connection_mid_partition_is_retried(spark, server, ort, method):
     rows = 20_000
     proxy = DroppingProxy(server.port, drop_after=400_000)  # about 6 chunks of 256 rows into a partition
@@ -76,7 +77,7 @@ def test_several_servers_one_of_them_down(spark, server, ort):
     assert_scored(scored.select("id", "label", "probabilities").toPandas(), ort, rows)
 
 
-@pytest.mark.parametrize("method", ["udf", "mapInPandas"])
+@pytest.mark.parametrize("method", tensorwire.spark.METHODS)
 def test_vector_column_kept_and_outputs_renamed(spark, server, ort, method):
     from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.linalg import DenseVector
@@ -112,5 +113,57 @@ def test_argument_errors(spark, server):
                                  input_cols=FEATURES)
     with pytest.raises(ValueError, match="no output"):
         tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES, outputs=["nope"])
+    with pytest.raises(ValueError, match="method is one of"):
+        tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES, method="rdd")
     with pytest.raises(tensorwire.NotFoundError):
         tensorwire.spark.predict(df, model="nope", server=server.address, input_cols=FEATURES)
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["one-type", "mixed-types"])
+def test_arrow_methods_equal_the_pandas_methods(spark, server, ort, mixed):
+    """mapInArrow and arrow_udf give exactly what mapInPandas and udf give: the same schema (names, types,
+    nullability), every column, every row, in order, with a partition cut into several Arrow batches and chunks that
+    straddle them. Input columns of one type take mapInArrow's packed path; mixed types (f0 as double) do not."""
+    from pyspark.sql import functions as F
+    rows = 5_000
+    df = frame(spark, rows, 3)
+    if mixed:
+        df = df.withColumn("f0", F.col("f0").cast("double"))
+    df = df.withColumn("f5", F.when(F.col("id") % 7 == 0, None).otherwise(F.col("f5")))  # nulls pass through
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "700")
+    try:
+        scored = {method: tensorwire.spark.predict(df, model="digits", server=server.address, input_cols=FEATURES,
+                                                   chunk_rows=256, method=method)
+                  for method in tensorwire.spark.METHODS}
+        results = {method: frame_.toPandas() for method, frame_ in scored.items()}
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert not df.schema["id"].nullable and df.schema["f5"].nullable
+    for method, frame_ in scored.items():
+        assert frame_.schema.fields[:len(df.schema.fields)] == df.schema.fields, method
+    reference = results["mapInPandas"]
+    assert reference["f5"].isna().sum() == len(range(0, rows, 7))
+    for method, result in results.items():
+        assert list(result.columns) == ["id"] + FEATURES + ["label", "probabilities"], method
+        for column in ["id"] + FEATURES + ["label"]:
+            np.testing.assert_array_equal(result[column].to_numpy(), reference[column].to_numpy(), err_msg=method)
+        np.testing.assert_array_equal(np.stack(result["probabilities"].to_numpy()),
+                                      np.stack(reference["probabilities"].to_numpy()), err_msg=method)
+
+
+@pytest.mark.parametrize("method", ["mapInArrow", "arrow_udf"])
+def test_arrow_methods_scalar_and_array_inputs(spark, server, ort, method):
+    """On the Arrow methods: an array<double> column feeds the model (converted to its float32 input) and passes
+    through unchanged, and a string column with nulls passes through as it was."""
+    from pyspark.sql import functions as F
+    rows = 2_000
+    df = frame(spark, rows, 2).select("id", F.array(*[F.col(f).cast("double") for f in FEATURES]).alias("pixels"),
+                                      F.when(F.col("id") % 3 == 0, None).otherwise(F.col("id").cast("string"))
+                                      .alias("note"))
+    scored = tensorwire.spark.predict(df, model="digits", server=server.address, vector_col="pixels",
+                                      chunk_rows=300, method=method)
+    assert scored.columns == ["id", "pixels", "note", "label", "probabilities"]
+    result = scored.toPandas()
+    assert result["note"][0] is None and result["note"][1] == "1"
+    np.testing.assert_array_equal(np.stack(result["pixels"].to_numpy()), features_of(np.arange(rows)))
+    assert_scored(result, ort, rows)
