@@ -2,12 +2,12 @@
 """Spark batch scoring (issue 24, Performance): rows/s of one digits-sized MLP (64 -> 64 sigmoid -> 10 softmax,
 Spark ML's MultilayerPerceptronClassifier) over the same Parquet data from Spark local[2]:
 
-  tensorwire            tensorwire.spark.predict with its defaults (mapInArrow, 1024-row chunks) streaming over
+  tensorwire            tensorwire.spark.predict with its defaults (mapInArrow, 256-row chunks) streaming over
                         PredictStream to a release tensorwire-server
   onnxruntime           the issue's reference: a mapInPandas UDF running the same ONNX file with onnxruntime
                         in-process (one session per partition, one thread each: local[2] runs two side by side)
   sparkml               Spark ML's own PipelineModel.transform (VectorAssembler + the MLP)
-  tensorwire-256        the same with 256-row chunks (the issue's first default: four times the messages)
+  tensorwire-1024       the same with 1024-row chunks (a quarter of the messages)
   tensorwire-arrow-udf  tensorwire.spark.predict(method="arrow_udf"): an iterator Arrow UDF
   tensorwire-pandas     tensorwire.spark.predict(method="mapInPandas"), the default before mapInArrow
   tensorwire-udf        tensorwire.spark.predict(method="udf"): an iterator pandas UDF
@@ -217,7 +217,7 @@ def main() -> int:
 
         methods = {"tensorwire": tensorwire_run("mapInArrow", args.chunk_rows),
                    "onnxruntime": onnxruntime_map_in_pandas, "sparkml": sparkml_run,
-                   "tensorwire-256": tensorwire_run("mapInArrow", 256),
+                   "tensorwire-1024": tensorwire_run("mapInArrow", 1024),
                    "tensorwire-arrow-udf": tensorwire_run("arrow_udf", args.chunk_rows),
                    "tensorwire-pandas": tensorwire_run("mapInPandas", args.chunk_rows),
                    "tensorwire-udf": tensorwire_run("udf", args.chunk_rows),
@@ -270,8 +270,8 @@ def main() -> int:
             return (f"{median(a, 'rows_per_s') / median(b, 'rows_per_s'):.2f}x (per round: median "
                     f"{per_round[len(per_round) // 2]:.2f}x, {per_round[0]:.2f}-{per_round[-1]:.2f}x)")
 
-        for a, b in [("tensorwire", "onnxruntime"), ("tensorwire", "sparkml"), ("tensorwire-256", "onnxruntime"),
-                     ("tensorwire-256", "sparkml"), ("tensorwire-udf", "onnxruntime-udf")]:
+        for a, b in [("tensorwire", "onnxruntime"), ("tensorwire", "sparkml"), ("tensorwire-1024", "onnxruntime"),
+                     ("tensorwire-1024", "sparkml"), ("tensorwire-udf", "onnxruntime-udf")]:
             if a in ran and b in ran:
                 print(f"ratio {a} / {b}: {ratio(a, b)}")
         if args.csv_dir:

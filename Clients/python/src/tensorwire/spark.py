@@ -30,7 +30,7 @@ from .v1 import inference_pb2 as pb
 
 __all__ = ["predict", "ScoringPlan"]
 
-DEFAULT_CHUNK_ROWS = 1024  # grpcio's CPU per message, not the batcher, decides it: docs/python.md
+DEFAULT_CHUNK_ROWS = 256  # the batcher merges chunks from every partition; 1024 saves grpcio CPU: docs/python.md
 DEFAULT_MAX_IN_FLIGHT = 4
 METHODS = ("mapInArrow", "arrow_udf", "mapInPandas", "udf")
 
@@ -93,7 +93,7 @@ def predict(df: Any, *, model: str, server: Union[str, Sequence[str]], input_col
     columns; [N, k] outputs are array columns (array<float> for FLOAT32).
 
     `server`: "host:port" or a list of them (partitions spread round-robin, a retry moves to the next).
-    `chunk_rows` rows per request (default 1024); `max_in_flight` requests unanswered per partition (default 4).
+    `chunk_rows` rows per request (default 256); `max_in_flight` requests unanswered per partition (default 4).
     `tls`, `api_key`, `retry`, `timeout` (per partition's stream, seconds) are as for `tensorwire.Client`. The
     model's signature is read once on the driver with GetModel.
 
