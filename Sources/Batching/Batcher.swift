@@ -121,12 +121,15 @@ public final class Batcher: Sendable {
     /// The CPUs online now (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
     public static var onlineCores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
-    /// Queues a job. Returns at once; the job's completion runs later on an instance thread.
+    /// Queues a job. Returns at once; the job's completion runs later on an instance thread. `wakeNow` false: a
+    /// sleeping instance is not woken; the caller promises `wakeIfQueued()` soon (an event loop does it once at the
+    /// end of the pass that submitted several requests, so that they meet in one batch instead of waking an instance,
+    /// and switching threads, for each).
     ///
     /// Throws, without calling the completion, when the queue already holds `max_queue_size` requests
     /// (`.queueFull`), when the deadline has already passed, when the batcher is shutting down, or when the inputs do
     /// not match the model signature. Never throws for the number of rows: a large request is split.
-    public func submit(_ job: BatchJob) throws(BatchError) {
+    public func submit(_ job: BatchJob, wakeNow: Bool = true) throws(BatchError) {
         let now = clock.now()
         var job = job
         if job.deadline == nil, defaultTimeoutMicroseconds > 0 {
@@ -153,9 +156,29 @@ public final class Batcher: Sendable {
             guard state.accepting else { throw .shuttingDown(model: label) }
             guard state.queue.count < limit else { throw .queueFull(model: label, limit: limit) }
             state.queue.append(pending)
-            return state.sleepers.popLast()
+            return wakeNow ? state.sleepers.popLast() : nil
         }
         if let woken { wakeups[woken].signal() }
+    }
+
+    /// Wakes as many sleeping instances as the queued rows fill batches (at least one, at most every sleeper) when
+    /// anything is queued: the wake `submit(_:wakeNow: false)` left to the caller.
+    public func wakeIfQueued() {
+        let maxBatch = max(1, policy.maxBatchSize)
+        let woken = state.withLock { state -> [Int] in
+            guard !state.queue.isEmpty, !state.sleepers.isEmpty else { return [] }
+            // Rows counted only as far as the sleepers could take them, so the scan is short however long the queue.
+            let enough = maxBatch.multipliedReportingOverflow(by: state.sleepers.count)
+            let cap = enough.overflow ? Int.max : enough.partialValue
+            var rows = 0
+            for pending in state.queue {
+                guard rows < cap else { break }
+                rows = rows.addingReportingOverflow(pending.request.rows).partialValue
+            }
+            let wanted = min(state.sleepers.count, max(1, (min(rows, cap) + maxBatch - 1) / maxBatch))
+            return (0..<wanted).compactMap { _ in state.sleepers.popLast() }
+        }
+        for index in woken { wakeups[index].signal() }
     }
 
     /// Wakes every instance that sleeps (the clock moved: a delay may be over, a deadline passed).

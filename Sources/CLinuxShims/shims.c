@@ -8,6 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/// The event loop running on this thread (an unretained EventLoop), or NULL: set by the loop thread itself when its
+/// run starts and cleared when it ends, read only on the same thread.
+static _Thread_local void *cls_current_loop_pointer = NULL;
+
+void cls_set_current_loop(void *loop) { cls_current_loop_pointer = loop; }
+
+void *cls_current_loop(void) { return cls_current_loop_pointer; }
+
 int cls_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
     static const int ops[3] = {EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL};
     if (op < 0 || op > 2) {

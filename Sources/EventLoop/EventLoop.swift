@@ -13,8 +13,8 @@ internal import Synchronization
 /// `removeBeforeSleepHook`) must be called on the loop's own thread; each checks with a precondition. Closures given
 /// to those run on the loop thread and need not be `Sendable`.
 ///
-/// One iteration: before-sleep hooks → `epoll_wait` (until the next timer, or forever) → I/O handlers → due
-/// timers → queued tasks. The thread starts in `init` and runs until `shutdown()`, which joins it; on the way out it
+/// One iteration: actions deferred to the end of the last one (`deferUntilSleep`) → before-sleep hooks →
+/// `epoll_wait` (until the next timer, or forever) → I/O handlers → due timers → queued tasks. The thread starts in `init` and runs until `shutdown()`, which joins it; on the way out it
 /// runs the tasks already queued and then drops every registration, timer and hook on the loop thread.
 public final class EventLoop: Sendable {
     /// The thread name (at most 15 bytes reach the kernel).
@@ -171,6 +171,23 @@ public final class EventLoop: Sendable {
         loopState.hooks.removeAll { $0.id == id }
     }
 
+    /// Runs `body` once, at the end of this iteration (before the hooks and the next `epoll_wait`); a second call
+    /// for the same `owner` in one iteration is dropped. What it is for: work that handlers start for many requests
+    /// in one pass (each connection's bytes read, each request handed to a model's batcher) is completed with one
+    /// action, such as waking the batcher once for all of them instead of once per request.
+    public func deferUntilSleep(_ owner: AnyObject, _ body: @escaping () -> Void) {
+        let state = loopState
+        let id = ObjectIdentifier(owner)
+        guard !state.deferred.contains(where: { $0.owner == id }) else { return }
+        state.deferred.append((id, body))
+    }
+
+    /// The loop whose thread is calling, or nil on any other thread.
+    public static var current: EventLoop? {
+        guard let pointer = cls_current_loop() else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
     // MARK: The loop
 
     private static let wakeToken = UInt64(UInt32.max)
@@ -184,11 +201,15 @@ public final class EventLoop: Sendable {
     fileprivate func run() {
         owner.store(pthread_self(), ordering: .releasing)
         cls_set_thread_name(name)
+        // Unretained: the thread holds the loop for as long as `run` executes (eventLoopThreadMain).
+        cls_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
+        defer { cls_set_current_loop(nil) }
         let state = loopState
         var tokens = [UInt64](repeating: 0, count: Self.maxEvents)
         var masks = [UInt32](repeating: 0, count: Self.maxEvents)
 
         while !stopRequested.load(ordering: .acquiring) {
+            runDeferred(state)
             for (_, hook) in state.hooks { hook() }
             let timeout = state.timers.millisecondsUntilNextDeadline(now: clock.now())
             let ready = tokens.withUnsafeMutableBufferPointer { t in
@@ -216,10 +237,18 @@ public final class EventLoop: Sendable {
             runTasks()
         }
         runTasks()
+        runDeferred(state)
         // Release loop-owned closures (and whatever they capture) on the loop thread.
         state.registrations.removeAll()
         state.timers = TimerQueue()
         state.hooks.removeAll()
+    }
+
+    private func runDeferred(_ state: LoopState) {
+        guard !state.deferred.isEmpty else { return }
+        let actions = state.deferred
+        state.deferred.removeAll(keepingCapacity: true)
+        for (_, action) in actions { action() }
     }
 
     private func runTasks() {
@@ -269,6 +298,8 @@ private final class LoopState {
     var timers = TimerQueue()
     var hooks: [(id: HookID, body: () -> Void)] = []
     var nextHook: UInt64 = 0
+    /// `deferUntilSleep`'s actions of this iteration, one per owner, in the order asked.
+    var deferred: [(owner: ObjectIdentifier, body: () -> Void)] = []
 }
 
 private struct Registration {

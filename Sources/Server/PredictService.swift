@@ -1,5 +1,6 @@
 public import Batching
 public import Clocks
+internal import EventLoop
 internal import Inference
 public import RPCCore
 public import TensorwireProto
@@ -120,7 +121,14 @@ public struct PredictService: Sendable {
             }
         }
         do {
-            try batcher.submit(job)
+            if let loop = EventLoop.current {
+                // On an event loop: the batcher is woken once, at the end of the loop's pass, for every request the
+                // pass handed it (they then share a batch instead of each waking an instance).
+                try batcher.submit(job, wakeNow: false)
+                loop.deferUntilSleep(batcher) { batcher.wakeIfQueued() }
+            } else {
+                try batcher.submit(job)
+            }
         } catch {
             // A swap replaced the version between the lookup and the submit: its batcher no longer accepts, and a
             // new one serves. Run the request there (it was never queued, so nothing ran twice).

@@ -287,6 +287,32 @@ func expectSameAsAlone(_ output: BatchOutput, _ input: Tensor, _ context: Execut
         #expect(try completions[9]?.get().facts.batchSize == 1)
     }
 
+    @Test func jobsQueuedWithoutAWakeRunOnceWokenAndShareABatch() throws {
+        // An event loop submits every request of its pass with wakeNow: false and wakes the batcher once.
+        let gate = ComputeGate()
+        let batcher = try Batcher(model: model, config: config(maxBatchSize: 8), hooks: gate.hooks)
+        let completions = Completions()
+        try batcher.submit(BatchJob(inputs: [digitsRows(1, seed: 100)], completion: completions.handler(100)))
+        #expect(gate.waitUntilHeld())  // the only instance is computing the first job
+        for id in 0..<6 {
+            try batcher.submit(BatchJob(inputs: [digitsRows(1, seed: id)], completion: completions.handler(id)),
+                               wakeNow: false)
+        }
+        batcher.wakeIfQueued()
+        gate.open()
+        #expect(completions.wait(7))
+        #expect(gate.recorded.map(\.rows) == [1, 6])
+        // With the instance asleep or about to be, a wake after more such submits still runs them all.
+        for id in 10..<13 {
+            try batcher.submit(BatchJob(inputs: [digitsRows(1, seed: id)], completion: completions.handler(id)),
+                               wakeNow: false)
+        }
+        batcher.wakeIfQueued()
+        #expect(completions.wait(3))
+        batcher.shutdown(drain: true)
+        #expect(completions.count == 10)
+    }
+
     @Test func testShutdownFailsQueuedWorkAndRefusesNewWork() throws {
         let gate = ComputeGate()
         let batcher = try Batcher(model: model, config: config(), hooks: gate.hooks)

@@ -113,6 +113,30 @@ private final class ReleaseProbe: Sendable {
         #expect(log == ["task", "hook"])
     }
 
+    @Test func deferredActionsRunOncePerOwnerBeforeTheHooks() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        #expect(EventLoop.current == nil)  // the test's own thread runs no loop
+        let log: [String] = await onLoop(loop) { done in
+            var log: [String] = []
+            #expect(EventLoop.current === loop)
+            final class Owner {}
+            let first = Owner(), second = Owner()
+            var hook: HookID?
+            hook = loop.addBeforeSleepHook {
+                log.append("hook")
+                if let id = hook { loop.removeBeforeSleepHook(id) }
+                done(log)
+            }
+            // Three asks for `first` in one pass run once; `second` runs too, in the order asked.
+            loop.deferUntilSleep(first) { log.append("first") }
+            loop.deferUntilSleep(second) { log.append("second") }
+            loop.deferUntilSleep(first) { log.append("first again") }
+            log.append("task")
+        }
+        #expect(log == ["task", "first", "second", "hook"])
+    }
+
     @Test func loopbackEchoOverListenerAndConnect() async throws {
         let loop = try EventLoop()
         defer { loop.shutdown() }

@@ -18,6 +18,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/// The event loop of the calling thread (EventLoop.current), set and read on that thread only.
+void cls_set_current_loop(void *loop);
+void *cls_current_loop(void);
+
 static inline uint32_t cls_epollin(void) { return EPOLLIN; }
 static inline uint32_t cls_epollout(void) { return EPOLLOUT; }
 static inline uint32_t cls_epollerr(void) { return EPOLLERR; }
