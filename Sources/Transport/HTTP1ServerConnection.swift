@@ -53,6 +53,10 @@ final class HTTP1ServerConnection: FlushableConnection {
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var interest: IOInterest = .read
+    /// The socket took less than the queued output (it would block): write interest is wanted until it drains.
+    /// Output queued with no such refusal is written by the before-sleep flush and asks for no interest change, so
+    /// an answer costs no `epoll_ctl` calls (it cost two: write interest on, then off).
+    private var writeBlocked = false
 
     /// No further request is read: a `Connection: close` request, a parse error, the peer's end of input, a timeout
     /// or the server's shutdown. The connection closes once the owed answers are written.
@@ -399,12 +403,14 @@ final class HTTP1ServerConnection: FlushableConnection {
             case .transferred(let n):
                 outputOffset += n
             case .wouldBlock, .endOfFile:
+                writeBlocked = true
                 updateInterest()
                 return
             }
         }
         output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
         outputOffset = 0
+        writeBlocked = false
         if let tls, tls.hasPendingOutput {
             do {
                 try tls.flushPending()
@@ -427,7 +433,7 @@ final class HTTP1ServerConnection: FlushableConnection {
         {
             wanted.insert(.read)
         }
-        if outputOffset < output.count || tls?.hasPendingOutput == true { wanted.insert(.write) }
+        if (writeBlocked && outputOffset < output.count) || tls?.hasPendingOutput == true { wanted.insert(.write) }
         if peerHalfClosed { wanted.insert(.ignoringHalfClose) }
         guard wanted != interest else { return }
         let resumesReading = wanted.contains(.read) && !interest.contains(.read)
