@@ -106,7 +106,7 @@ let package = Package(
         // The dynamic batcher: pure policy, queue, instance threads; knows no RPC.
         .target(name: "Batching", dependencies: ["Inference", "Logging", "Clocks", "Locks"], swiftSettings: strict),
         // API keys and mTLS identities with scopes: the key file, the decision, the reloading watcher.
-        .target(name: "Auth", dependencies: ["JSONWire", "Logging", "Locks", "Crypto"], swiftSettings: strict),
+        .target(name: "Auth", dependencies: ["JSONWire", "Logging", "Locks", "Crypto", "EventLoop"], swiftSettings: strict),
         // Composition root: the services (native, KServe v2, health, reflection; over gRPC and REST), config,
         // lifecycle.
         .target(

@@ -2,31 +2,13 @@
 
 internal import Crypto
 internal import Dispatch
+internal import EventLoop
 internal import Glibc
 public import Logging
 internal import Locks
 
-/// What identifies a version of the file on disk: a rename swaps the inode, an in-place rewrite moves the
-/// modification time (nanoseconds) or the size. A value.
-struct FileStamp: Sendable, Equatable {
-    var device: UInt64
-    var inode: UInt64
-    var size: Int64
-    var modifiedSeconds: Int
-    var modifiedNanoseconds: Int
-
-    /// stat(2) of `path`; nil when it cannot be read (a rename in progress, a missing file).
-    static func of(_ path: String) -> FileStamp? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return FileStamp(
-            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec)
-    }
-}
-
 /// The key set of one `--auth-keys` file and the authorizer built from it. `poll()` re-stats the file and, when its
-/// stamp (device, inode, size, mtime) changed, re-reads and re-parses it; a file that does not parse keeps the old
+/// `FileFingerprint` (device, inode, size, mtime) changed, re-reads and re-parses it; a file that does not parse keeps the old
 /// keys and logs why (component `auth`, file, entry and reason, never a digest). `start()` polls once a second
 /// on a dispatch queue, so a change is in force within about a second (the promise is 5 s).
 /// Threads: every member may be used from any thread; `check` takes a short lock to copy the authorizer.
@@ -38,7 +20,7 @@ public final class KeyFileWatcher: Sendable {
         /// `authorization` values that recently named an entry (see `authenticate`), cleared when the keys change.
         var recent: [(value: [UInt8], entry: AuthEntry)] = []
         var nextRecent = 0
-        var stamp: FileStamp?
+        var stamp: FileFingerprint?
         /// Bumped by start and stop; a scheduled poll of an older generation does nothing.
         var generation = 0
     }
@@ -48,7 +30,7 @@ public final class KeyFileWatcher: Sendable {
     public init(path: String, publicActions: PublicActions, logger: Logger) throws(AuthKeyFileError) {
         self.path = path
         self.logger = logger
-        let stamp = FileStamp.of(path)
+        let stamp = FileFingerprint.of(path: path)
         let entries = try Self.read(path)
         state = Lock(State(authorizer: Authorizer(entries: entries, publicActions: publicActions), stamp: stamp))
     }
@@ -135,7 +117,7 @@ public final class KeyFileWatcher: Sendable {
     /// Re-reads the file if it changed since the last read. Returns true when new keys took effect.
     @discardableResult
     public func poll() -> Bool {
-        guard let stamp = FileStamp.of(path) else { return false }
+        guard let stamp = FileFingerprint.of(path: path) else { return false }
         guard state.withLock({ $0.stamp }) != stamp else { return false }
         do throws(AuthKeyFileError) {
             let entries = try Self.read(path)
