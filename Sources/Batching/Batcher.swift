@@ -356,13 +356,19 @@ public final class Batcher: Sendable {
         var rowInBatch = 0
         var queueNanoseconds: UInt64 = 0
         var starting = 0
+        // Each output's row layout, worked out once per batch rather than once per request.
+        let layouts = if case .success(let outputs) = result, !(pieces.count == 1 && pieces[0].isWholeRequest) {
+            outputs.map(RowLayout.init)
+        } else {
+            [RowLayout]()
+        }
         for piece in pieces {
             switch result {
             case .success(let outputs):
                 if pieces.count == 1 && piece.isWholeRequest {
                     outcomes.append(.success(outputs))
                 } else {
-                    outcomes.append(sliceRows(outputs, from: rowInBatch, count: piece.rows))
+                    outcomes.append(sliceRows(outputs, layouts: layouts, from: rowInBatch, count: piece.rows))
                 }
             case .failure(let error):
                 outcomes.append(.failure(error))
@@ -538,15 +544,38 @@ private struct GatherBuffers {
     }
 }
 
-/// Rows `from..<from+count` of each output (batch dimension first).
-private func sliceRows(_ outputs: [Tensor], from: Int, count: Int) -> Result<[Tensor], BatchError> {
+/// An output's shape past the batch dimension, for slicing a request's rows out of a batch: elements per row, and
+/// the shape of one row's tensor (reused as is for the usual one-row request: no new dims array).
+private struct RowLayout {
+    let perRow: Int
+    let rest: ArraySlice<Int>
+    let oneRow: Shape
+
+    init(_ output: Tensor) {
+        rest = output.shape.dims.dropFirst()
+        perRow = rest.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+        var dims = [1]
+        dims.append(contentsOf: rest)
+        oneRow = Shape(dims)
+    }
+
+    func shape(rows: Int) -> Shape {
+        if rows == 1 { return oneRow }
+        var dims = [rows]
+        dims.append(contentsOf: rest)
+        return Shape(dims)
+    }
+}
+
+/// Rows `from..<from+count` of each output (batch dimension first); `layouts` are the outputs' `RowLayout`s.
+private func sliceRows(
+    _ outputs: [Tensor], layouts: [RowLayout], from: Int, count: Int
+) -> Result<[Tensor], BatchError> {
     var sliced: [Tensor] = []
     sliced.reserveCapacity(outputs.count)
-    for output in outputs {
-        let rest = Array(output.shape.dims.dropFirst())
-        let perRow = rest.reduce(1, *)
-        let range = (from * perRow)..<((from + count) * perRow)
-        let shape = Shape([count] + rest)
+    for (output, layout) in zip(outputs, layouts) {
+        let range = (from * layout.perRow)..<((from + count) * layout.perRow)
+        let shape = layout.shape(rows: count)
         let storage: Tensor.Storage
         switch output.storage {
         case .float32(let values) where range.upperBound <= values.count: storage = .float32(Array(values[range]))
@@ -560,6 +589,7 @@ private func sliceRows(_ outputs: [Tensor], from: Int, count: Int) -> Result<[Te
         }
         sliced.append(tensor)
     }
+    guard sliced.count == outputs.count else { return .failure(.internalError("outputs without a row layout")) }
     return .success(sliced)
 }
 

@@ -599,9 +599,14 @@ private func layOut(
         (entries + index).initialize(
             to: nghttp2_nv(
                 name: base + nameStart, value: base + valueStart, namelen: valueStart - nameStart,
-                valuelen: offset - valueStart, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+                valuelen: offset - valueStart, flags: nvFlags(header)))
     }
     return true
+}
+
+/// nghttp2's flags for `header`: NO_INDEX (HPACK's never-indexed literal) for a value that changes every time.
+private func nvFlags(_ header: HeaderField) -> UInt8 {
+    UInt8(header.isIndexable ? NGHTTP2_NV_FLAG_NONE.rawValue : NGHTTP2_NV_FLAG_NO_INDEX.rawValue)
 }
 
 /// A header list laid out for nghttp2 once and submitted any number of times (nghttp2 copies names and values on

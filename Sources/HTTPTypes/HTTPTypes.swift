@@ -37,10 +37,15 @@ public struct HTTP2ErrorCode: RawRepresentable, Sendable, Hashable, CustomString
 public struct HeaderField: Sendable, Hashable, CustomStringConvertible {
     public var name: String
     public var value: String
+    /// False for a value that differs on nearly every message (a timing, a counter): HTTP/2 then sends it as a
+    /// literal that HPACK never enters in its dynamic table, where each new value would evict a field that repeats
+    /// and make the encoder search ever more entries of the same name (docs/performance.md, "HPACK").
+    public var isIndexable: Bool
 
-    public init(_ name: String, _ value: String) {
+    public init(_ name: String, _ value: String, isIndexable: Bool = true) {
         self.name = name
         self.value = value
+        self.isIndexable = isIndexable
     }
 
     public var description: String { "\(name): \(value)" }

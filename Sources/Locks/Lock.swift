@@ -46,17 +46,12 @@ public final class Lock<State> {
         internal init(_ value: consuming sending State) { self.value = value }
     }
 
-    /// A lock guarding `initialState`.
+    /// A lock guarding `initialState`. Inlinable, so that a caller's specialization finds `Cell`'s type metadata
+    /// in its own cache instead of asking the runtime (~330 instructions per lock, callgrind; a lock is made per RPC).
+    @inlinable
     public init(_ initialState: consuming sending State) {
         cell = Cell(initialState)
-        let typed = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-        let rc = pthread_mutex_init(typed, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-        precondition(rc == 0, "Lock: pthread_mutex_init failed (\(rc))")
-        mutex = UnsafeMutableRawPointer(typed)
+        mutex = makeErrorCheckingMutex()
     }
 
     deinit {
@@ -87,6 +82,19 @@ public final class Lock<State> {
         let rc = pthread_mutex_unlock(mutex.assumingMemoryBound(to: pthread_mutex_t.self))
         precondition(rc == 0, "Lock: pthread_mutex_unlock failed (\(rc))")
     }
+}
+
+/// A new `PTHREAD_MUTEX_ERRORCHECK` mutex on the heap, for `Lock.init`; it never moves.
+@usableFromInline
+internal func makeErrorCheckingMutex() -> UnsafeMutableRawPointer {
+    let typed = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    var attributes = pthread_mutexattr_t()
+    pthread_mutexattr_init(&attributes)
+    pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+    let rc = pthread_mutex_init(typed, &attributes)
+    pthread_mutexattr_destroy(&attributes)
+    precondition(rc == 0, "Lock: pthread_mutex_init failed (\(rc))")
+    return UnsafeMutableRawPointer(typed)
 }
 
 // `@unchecked`: the state (`cell`) is read and written only inside `withLock`, with `mutex` held; `sending` on the

@@ -28,6 +28,8 @@ public struct Metadata: Sendable, Hashable, Sequence, CustomStringConvertible {
     public struct Entry: Sendable, Hashable {
         public let key: String
         public let value: Value
+        /// `HeaderField.isIndexable`: false for a value that changes on every call.
+        public var isIndexable = true
     }
 
     private var entries: [Entry] = []
@@ -42,13 +44,46 @@ public struct Metadata: Sendable, Hashable, Sequence, CustomStringConvertible {
 
     public func makeIterator() -> IndexingIterator<[Entry]> { entries.makeIterator() }
 
-    /// Adds a text value. The key is lowercased first.
-    public mutating func addString(_ value: String, forKey key: String) throws(MetadataError) {
+    /// Adds a text value. The key is lowercased first. `isIndexable: false` marks a value that changes on every
+    /// call (a timing), which HTTP/2 then keeps out of the HPACK table (`HeaderField.isIndexable`).
+    public mutating func addString(
+        _ value: String, forKey key: String, isIndexable: Bool = true
+    ) throws(MetadataError) {
         let key = Self.lowercased(key)
         try Self.validate(key: key)
         guard !Self.isBinaryKey(key) else { throw .binaryKeyNeedsBytes(key) }
         guard Self.isPrintableASCII(value) else { throw .invalidValue(key: key) }
-        entries.append(Entry(key: key, value: .string(value)))
+        entries.append(Entry(key: key, value: .string(value), isIndexable: isIndexable))
+    }
+
+    /// A text key checked once (lowercased, valid, not reserved, not `-bin`), for a server that adds values under
+    /// the same few keys on every call: `addString(_:for:)` then checks only the value.
+    public struct TextKey: Sendable {
+        public let name: String
+
+        public init(_ key: String) throws(MetadataError) {
+            let key = Metadata.lowercased(key)
+            try Metadata.validate(key: key)
+            guard !Metadata.isBinaryKey(key) else { throw .binaryKeyNeedsBytes(key) }
+            name = key
+        }
+    }
+
+    /// `addString(_:forKey:isIndexable:)` under a key checked when it was made.
+    public mutating func addString(_ value: String, for key: TextKey, isIndexable: Bool = true) throws(MetadataError) {
+        guard Self.isPrintableASCII(value) else { throw .invalidValue(key: key.name) }
+        entries.append(Entry(key: key.name, value: .string(value), isIndexable: isIndexable))
+    }
+
+    /// Appends the entries as header fields to `fields` (`headerFields` without an array of its own).
+    public func appendHeaderFields(to fields: inout [HeaderField]) {
+        for entry in entries {
+            switch entry.value {
+            case .string(let text): fields.append(HeaderField(entry.key, text, isIndexable: entry.isIndexable))
+            case .binary(let bytes):
+                fields.append(HeaderField(entry.key, Base64.encode(bytes), isIndexable: entry.isIndexable))
+            }
+        }
     }
 
     /// Adds a binary value under a key ending in `-bin`. The key is lowercased first.
@@ -210,12 +245,10 @@ extension Metadata {
 
     /// The entries as header fields, `-bin` values base64-encoded without padding (W-21).
     public var headerFields: [HeaderField] {
-        entries.map { entry in
-            switch entry.value {
-            case .string(let text): HeaderField(entry.key, text)
-            case .binary(let bytes): HeaderField(entry.key, Base64.encode(bytes))
-            }
-        }
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(entries.count)
+        appendHeaderFields(to: &fields)
+        return fields
     }
 
     /// Removes optional whitespace (space, tab) around a comma-separated piece, as HTTP list syntax allows.

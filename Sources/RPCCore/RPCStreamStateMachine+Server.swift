@@ -313,7 +313,7 @@ extension RPCStreamStateMachine {
         if !configuration.supportedEncodings.isEmpty {
             fields.append(HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue))
         }
-        fields.append(contentsOf: metadata.headerFields)
+        metadata.appendHeaderFields(to: &fields)
         return .send(fields)
     }
 
@@ -374,8 +374,7 @@ extension RPCStreamStateMachine {
         if serverSide == .open {
             serverSide = .closed
             end = ResponseEnd(
-                fields: trailers.isEmpty
-                    ? Self.statusFields(status) : Self.statusFields(status) + trailers.headerFields,
+                fields: Self.statusFields(status, trailers: trailers),
                 isTrailersOnly: false,
                 status: status,
                 resetStreamAfterSending: clientSide == .open

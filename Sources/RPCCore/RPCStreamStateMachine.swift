@@ -233,12 +233,15 @@ public struct RPCStreamStateMachine: Sendable {
         return Status(code: .internal, message: "grpc: compressed flag set with identity or empty encoding")
     }
 
-    static func statusFields(_ status: Status) -> [HeaderField] {
-        let code = statusCodeText(status.code.rawValue)
-        guard !status.message.isEmpty else { return [HeaderField("grpc-status", code)] }
-        return [
-            HeaderField("grpc-status", code), HeaderField("grpc-message", StatusMessage.headerValue(status.message)),
-        ]
+    static func statusFields(_ status: Status, trailers: Metadata = Metadata()) -> [HeaderField] {
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(2 + trailers.count)
+        fields.append(HeaderField("grpc-status", statusCodeText(status.code.rawValue)))
+        if !status.message.isEmpty {
+            fields.append(HeaderField("grpc-message", StatusMessage.headerValue(status.message)))
+        }
+        trailers.appendHeaderFields(to: &fields)
+        return fields
     }
 
     /// The grpc-status value: a literal for the defined codes instead of an integer-to-string conversion per RPC.

@@ -49,13 +49,18 @@ public enum InferenceRPC {
         }
     }
 
+    /// The batching trailers' keys, checked once (nil only if a name here were invalid: BatchTrailerTests).
+    static let batchKeys: (size: Metadata.TextKey, queue: Metadata.TextKey, compute: Metadata.TextKey)? = try? (
+        Metadata.TextKey("tw-batch-size"), Metadata.TextKey("tw-queue-us"), Metadata.TextKey("tw-compute-us"))
+
     static func trailers(for batch: TensorwireV1.BatchInfo?) -> Metadata {
         var metadata = Metadata()
-        if let batch {
+        if let batch, let keys = batchKeys {
             metadata.reserveCapacity(3)
-            try? metadata.addString(String(batch.batchSize), forKey: "tw-batch-size")
-            try? metadata.addString(String(batch.queueUs), forKey: "tw-queue-us")
-            try? metadata.addString(String(batch.computeUs), forKey: "tw-compute-us")
+            try? metadata.addString(String(batch.batchSize), for: keys.size)
+            // Timings differ on every call: kept out of the HPACK table (HeaderField.isIndexable).
+            try? metadata.addString(String(batch.queueUs), for: keys.queue, isIndexable: false)
+            try? metadata.addString(String(batch.computeUs), for: keys.compute, isIndexable: false)
         }
         return metadata
     }

@@ -273,7 +273,7 @@ public struct KServeService: Sendable {
         cancellation: CancellationToken, origin: RequestOrigin = .grpcKServe,
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {
-        let native: TensorwireV1.PredictRequest
+        let wireInputs: [TensorwireV1.Tensor]
         let received = catalog.clock.now()
         var resolved: Batcher?
         var resolvedMetrics: VersionMetrics?
@@ -284,15 +284,9 @@ public struct KServeService: Sendable {
             resolved = batcher
             resolvedMetrics = version.metrics
             try KServeTensors.checkParameters(request)
-            var converted = TensorwireV1.PredictRequest()
-            converted.model = request.modelName
-            converted.version = request.modelVersion
-            converted.id = request.id
-            converted.inputs = try KServeTensors.wireInputs(
+            wireInputs = try KServeTensors.wireInputs(
                 request, model: request.modelName, signature: batcher.model.signature.inputs,
                 fixedBatchHint: batcher.model.fixedBatchHint)
-            converted.outputs = request.outputs.map(\.name)
-            native = converted
         } catch {
             // A request refused here reached the version (when it resolved): count it as a failure.
             resolved?.statistics.recordRequest(succeeded: false, nanoseconds: catalog.clock.now().nanoseconds(since: received))
@@ -305,31 +299,32 @@ public struct KServeService: Sendable {
             completion(.failure(error))
             return
         }
-        let requested = native.outputs
-        predict.predict(native, resolved: found, deadline: deadline, cancellation: cancellation, received: received,
-                        origin: origin) { result in
-            switch result {
-            case .success(let response):
-                var answer = KServe.ModelInferResponse()
-                answer.modelName = response.model
-                answer.modelVersion = response.version
-                answer.id = response.id
-                // Requested outputs come back in the requested order; none requested means all, in model order.
-                var ordered = response.outputs
-                if !requested.isEmpty {
-                    ordered = requested.compactMap { name in response.outputs.first { $0.name == name } }
-                }
-                answer.outputs.reserveCapacity(ordered.count)
-                answer.rawOutputContents.reserveCapacity(ordered.count)
-                for tensor in ordered {
-                    let (output, bytes) = KServeTensors.rawOutput(tensor)
-                    answer.outputs.append(output)
-                    answer.rawOutputContents.append(bytes)
-                }
-                completion(.success((answer, response.batch)))
-            case .failure(let error):
-                completion(.failure(error))
+        let model = request.modelName
+        let id = request.id
+        let requested = request.outputs.map(\.name)
+        let query = PredictService.Query(
+            model: model, version: request.modelVersion, deadline: deadline, cancellation: cancellation,
+            received: received, origin: origin)
+        // Straight between KServe's tensors and the engine's: no tensorwire.v1 request or response in between.
+        predict.run(query, resolved: found, inputs: { batcher throws(RPCError) in
+            try PredictService.engineInputs(wireInputs, model: model, outputs: requested, batcher: batcher)
+        }, respond: { output, versionName, signature throws(RPCError) in
+            var answer = KServe.ModelInferResponse()
+            answer.modelName = model
+            answer.modelVersion = versionName
+            answer.id = id
+            // Requested outputs come back in the requested order; none requested means all, in model order.
+            let order = requested.isEmpty
+                ? Array(signature.indices)
+                : requested.compactMap { name in signature.firstIndex { $0.name == name } }
+            answer.outputs.reserveCapacity(order.count)
+            answer.rawOutputContents.reserveCapacity(order.count)
+            for index in order where output.outputs.indices.contains(index) {
+                answer.outputs.append(KServe.ModelInferResponse.InferOutputTensor())
+                answer.rawOutputContents.append(KServeTensors.fillRawOutput(
+                    &answer.outputs[answer.outputs.count - 1], name: signature[index].name, from: output.outputs[index]))
             }
-        }
+            return (answer, PredictService.batchInfo(output.facts))
+        }, completion: completion)
     }
 }

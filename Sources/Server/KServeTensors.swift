@@ -37,8 +37,13 @@ enum KServeTensors {
     ]
 
     static func datatype(named name: String) -> Datatype? {
-        datatypes.first { $0.name == name }
+        // FP32 first without the table walk: nearly every request names it (the walk compared up to 11 strings,
+        // ~570 instructions per tensor, callgrind).
+        if name == "FP32", let fp32 { return fp32 }
+        return datatypes.first { $0.name == name }
     }
+
+    private static let fp32 = datatypes.first { $0.name == "FP32" }
 
     /// The KServe name of an engine type.
     static func name(of type: DataType) -> String { type.kserveName }
@@ -297,36 +302,39 @@ enum KServeTensors {
         }
     }
 
-    /// A computed output as a KServe output tensor and its raw bytes.
-    static func rawOutput(_ tensor: TensorwireV1.Tensor) -> (KServe.ModelInferResponse.InferOutputTensor, [UInt8]) {
-        var output = KServe.ModelInferResponse.InferOutputTensor()
-        output.name = tensor.name
-        output.shape = Array(tensor.shape)
-        let bytes: [UInt8]
-        switch tensor.dtype {
-        case .int64:
+    /// The KServe form of engine output `name` into `output` (a new one, in place), returning the raw contents.
+    static func fillRawOutput(
+        _ output: inout KServe.ModelInferResponse.InferOutputTensor, name: String, from tensor: borrowing Tensor
+    ) -> [UInt8] {
+        output.name = name
+        output.shape = tensor.shape.dims.map { Int64($0) }
+        switch tensor.storage {
+        case .int64(let values):
             output.datatype = "INT64"
-            bytes = littleEndianBytes(tensor.int64Data)
-        case .string:
+            return littleEndianBytes(values)
+        case .string(let values):
             output.datatype = "BYTES"
-            bytes = encodeBytesElements(tensor.stringData)
-        case .float64:
+            return encodeBytesElements(values)
+        case .float64(let values):
             output.datatype = "FP64"
-            bytes = littleEndianBytes(tensor.doubleData.map(\.bitPattern))
-        default:
+            return littleEndianBytes(values.map(\.bitPattern))
+        case .float32(let values):
             output.datatype = "FP32"
             #if _endian(little)
-            bytes = tensor.floatData.withUnsafeBytes { Array($0) }  // already the wire's byte order: one copy
+            return values.withUnsafeBytes { Array($0) }  // already the wire's byte order: one copy
             #else
-            bytes = littleEndianBytes(tensor.floatData.map(\.bitPattern))
+            return littleEndianBytes(values.map(\.bitPattern))
             #endif
         }
-        return (output, bytes)
     }
 
     static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+        #if _endian(little)
+        return values.withUnsafeBytes { Array($0) }  // already the wire's byte order: one copy
+        #else
         let littleEndian = values.map(\.littleEndian)
         return littleEndian.withUnsafeBytes { Array($0) }
+        #endif
     }
 
     static func encodeBytesElements(_ strings: [String]) -> [UInt8] {

@@ -344,8 +344,8 @@ public struct RESTService: Sendable {
         guard let batch else { return [] }
         return [
             HeaderField("tw-batch-size", String(batch.batchSize)),
-            HeaderField("tw-queue-us", String(batch.queueUs)),
-            HeaderField("tw-compute-us", String(batch.computeUs)),
+            HeaderField("tw-queue-us", String(batch.queueUs), isIndexable: false),
+            HeaderField("tw-compute-us", String(batch.computeUs), isIndexable: false),
         ]
     }
 

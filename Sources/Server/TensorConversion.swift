@@ -105,8 +105,11 @@ enum TensorConversion {
         guard shape.count == spec.dims.count else {
             throw invalid("input \"\(name)\": expected shape \(spec.dims) (rank \(spec.dims.count)), got \(shape)")
         }
-        var dims: [Int] = []
-        for (index, (given, expected)) in zip(shape, spec.dims).enumerated() {
+        // Indices rather than zip/enumerated over the wire shape: ~1K instructions less per input (callgrind).
+        var dims = [Int](repeating: 0, count: spec.dims.count)
+        for index in spec.dims.indices {
+            let given = shape[index]
+            let expected = spec.dims[index]
             guard given >= 0, given <= Int64(Int32.max) else {
                 throw invalid("input \"\(name)\": dimension \(index) is \(given); dimensions must be 0…\(Int32.max)")
             }
@@ -116,12 +119,13 @@ enum TensorConversion {
                 }
                 throw invalid("input \"\(name)\": expected shape \(spec.dims), got \(shape)")
             }
-            dims.append(Int(given))
+            dims[index] = Int(given)
         }
         if let axis = spec.batchAxis, dims[axis] == 0 {
             throw invalid("input \"\(name)\": the batch dimension is 0; send at least one row")
         }
-        guard let count = Shape(dims).elementCount, count <= 1 << 30 else {
+        let checkedShape = Shape(dims)
+        guard let count = checkedShape.elementCount, count <= 1 << 30 else {
             throw invalid("input \"\(name)\": shape \(shape) has too many elements")
         }
         let wireType = try resolvedType(tensor, name: name)
@@ -137,7 +141,7 @@ enum TensorConversion {
         case .int64: storage = .int64(try int64s(tensor, type: wireType, count: count, name: name))
         case .string: storage = .string(try elements(tensor.stringData, count: count, name: name))
         }
-        guard let value = Tensor(shape: Shape(dims), storage: storage) else {
+        guard let value = Tensor(shape: checkedShape, storage: storage) else {
             throw invalid("input \"\(name)\": \(count) elements do not fit shape \(shape)")
         }
         return value
@@ -354,20 +358,27 @@ enum TensorConversion {
             throw invalid("model \(model) has no output \"\(name)\" (its outputs: \(known))")
         }
         var result: [WireTensor] = []
+        result.reserveCapacity(min(signature.count, values.count))
         for (spec, value) in zip(signature, values) where filter.isEmpty || filter.contains(spec.name) {
-            var tensor = WireTensor()
-            tensor.name = spec.name
-            tensor.dtype = wireType(of: value.dataType)
-            tensor.shape = TensorShape(value.shape.dims.lazy.map { Int64($0) })
-            switch value.storage {
-            case .float32(let values): tensor.floatData = values
-            case .float64(let values): tensor.doubleData = values
-            case .int64(let values): tensor.int64Data = values
-            case .string(let values): tensor.stringData = values
-            }
-            result.append(tensor)
+            // Filled in place in the array: a local appended afterwards was copied and destroyed (~550
+            // instructions per output, callgrind).
+            result.append(WireTensor())
+            fill(&result[result.count - 1], name: spec.name, from: value)
         }
         return result
+    }
+
+    /// `tensor` (a new one) as the wire form of output `name` holding `value`.
+    private static func fill(_ tensor: inout WireTensor, name: String, from value: Tensor) {
+        tensor.name = name
+        tensor.dtype = wireType(of: value.dataType)
+        tensor.shape = TensorShape(value.shape.dims.lazy.map { Int64($0) })
+        switch value.storage {
+        case .float32(let values): tensor.floatData = values
+        case .float64(let values): tensor.doubleData = values
+        case .int64(let values): tensor.int64Data = values
+        case .string(let values): tensor.stringData = values
+        }
     }
 
     static func invalid(_ message: String) -> RPCError {

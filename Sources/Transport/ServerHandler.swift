@@ -114,6 +114,8 @@ public final class ServerCall: Sendable {
 
     private struct Shared {
         var cancelled: Status?
+        /// The first cancel handler apart: a unary call registers one, and an array of one costs an allocation.
+        var firstCancelHandler: (@Sendable (Status) -> Void)?
         var cancelHandlers: [@Sendable (Status) -> Void] = []
         var writable = true
         var writableHandlers: [@Sendable () -> Void] = []
@@ -177,7 +179,11 @@ public final class ServerCall: Sendable {
     public func onCancel(_ body: @escaping @Sendable (Status) -> Void) {
         let already: Status? = shared.withLock { state in
             if let status = state.cancelled { return status }
-            state.cancelHandlers.append(body)
+            if state.firstCancelHandler == nil {
+                state.firstCancelHandler = body
+            } else {
+                state.cancelHandlers.append(body)
+            }
             return nil
         }
         if let already { body(already) }
@@ -302,15 +308,18 @@ public final class ServerCall: Sendable {
 
     /// Loop thread: marks the call cancelled and runs the cancel and writability handlers.
     func markCancelled(_ status: Status) {
-        let (handlers, waiters) = shared.withLock { state -> ([@Sendable (Status) -> Void], [@Sendable () -> Void]) in
-            guard state.cancelled == nil else { return ([], []) }
+        let (first, handlers, waiters) = shared.withLock {
+            state -> ((@Sendable (Status) -> Void)?, [@Sendable (Status) -> Void], [@Sendable () -> Void]) in
+            guard state.cancelled == nil else { return (nil, [], []) }
             state.cancelled = status
             defer {
+                state.firstCancelHandler = nil
                 state.cancelHandlers = []
                 state.writableHandlers = []
             }
-            return (state.cancelHandlers, state.writableHandlers)
+            return (state.firstCancelHandler, state.cancelHandlers, state.writableHandlers)
         }
+        first?(status)
         for handler in handlers { handler(status) }
         for waiter in waiters { waiter() }
     }
@@ -318,6 +327,7 @@ public final class ServerCall: Sendable {
     /// Loop thread: the call ended normally; release writability waiters and drop cancel handlers.
     func markFinished() {
         let waiters = shared.withLock { state -> [@Sendable () -> Void] in
+            state.firstCancelHandler = nil
             state.cancelHandlers = []
             defer { state.writableHandlers = [] }
             state.writable = true
