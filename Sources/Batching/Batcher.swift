@@ -95,7 +95,7 @@ public final class Batcher: Sendable {
 
         self.gemmThreads = max(1, blasThreads ?? Self.defaultBLASThreads(instances: instances, cores: Self.onlineCores))
         // A virtual clock that jumps wakes the sleeping instances, so they decide again at the new time.
-        clock.onAdvance { [weak self] in self?.wakeSleepers() }
+        if clock.jumps { clock.onAdvance { [weak self] in self?.wakeSleepers() } }
 
         for index in 0..<instances {
             var handle = pthread_t()

@@ -14,10 +14,16 @@ public protocol MonotonicClock: Sendable {
     /// virtual clock (`ManualClock`) must call it, or a loop or batcher would sleep through its deadlines. `wake`
     /// must be cheap and must not block.
     func onAdvance(_ wake: @escaping @Sendable () -> Void)
+
+    /// Whether `onAdvance` ever calls back (a virtual clock). A caller registers only then: the callback holds a
+    /// weak reference to its owner, and a weakly referenced object pays the runtime's slow path on every retain
+    /// and release for the rest of its life (a batcher or a loop is retained on every request).
+    var jumps: Bool { get }
 }
 
 extension MonotonicClock {
     public func onAdvance(_ wake: @escaping @Sendable () -> Void) {}
+    public var jumps: Bool { false }
 }
 
 /// `CLOCK_MONOTONIC`: the clock `epoll_wait` and semaphore timeouts elapse on, not adjusted by NTP steps.
@@ -45,6 +51,8 @@ package final class ManualClock: MonotonicClock {
     }
 
     package func now() -> MonotonicInstant { MonotonicInstant(nanoseconds: current.load(ordering: .acquiring)) }
+
+    package var jumps: Bool { true }
 
     package func onAdvance(_ wake: @escaping @Sendable () -> Void) {
         observers.withLock { $0.append(wake) }

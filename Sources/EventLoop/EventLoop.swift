@@ -63,7 +63,7 @@ public final class EventLoop: Sendable {
             throw SystemError("pthread_create", code: rc)
         }
         thread.withLock { $0 = handle }
-        clock.onAdvance { [weak self] in self?.wake() }
+        if clock.jumps { clock.onAdvance { [weak self] in self?.wake() } }
     }
 
     deinit {

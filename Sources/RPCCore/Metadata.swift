@@ -94,6 +94,11 @@ public struct Metadata: Sendable, Hashable, Sequence, CustomStringConvertible {
         entries.append(Entry(key: key, value: .binary(value)))
     }
 
+    /// Whether any entry has `key` (already lowercase): no array and no lowercasing, for a check made on every call.
+    public func contains(lowercaseKey key: String) -> Bool {
+        entries.contains { $0.key == key }
+    }
+
     /// All values for `key` in insertion order.
     public func values(forKey key: String) -> [Value] {
         let key = Self.lowercased(key)

@@ -49,9 +49,19 @@ extension RPCStreamStateMachine {
     public mutating func receiveRequestHeaders<Handler>(
         _ fields: [HeaderField], endStream: Bool, router: Router<Handler>
     ) throws(RPCError) -> ServerHeadersAction<Handler> {
+        try receiveRequestHeaders(fields, endStream: endStream) { router.lookup(path: $0) }
+    }
+
+    /// `receiveRequestHeaders(_:endStream:router:)` with the lookup given as a function (a caller that keeps
+    /// recent routes). Inlinable for the same reason.
+    @inlinable
+    public mutating func receiveRequestHeaders<Handler>(
+        _ fields: [HeaderField], endStream: Bool,
+        route: (String) -> Result<Router<Handler>.Route, RPCError>
+    ) throws(RPCError) -> ServerHeadersAction<Handler> {
         var found: Router<Handler>.Route?
         let outcome = try receiveRequestHead(fields, endStream: endStream) { path in
-            switch router.lookup(path: path) {
+            switch route(path) {
             case .success(let route):
                 found = route
                 return .success(route.descriptor)
