@@ -11,11 +11,22 @@ public struct ModelGlob: Sendable, Hashable, CustomStringConvertible {
     /// The pattern's bytes when it is ASCII: then an ASCII name is matched byte by byte (the same answer as by
     /// characters, without building a `[Character]` per check); nil otherwise.
     private let asciiBytes: [UInt8]?
+    /// For an ASCII pattern whose only wildcard is one `*` at its end (`fraud-*`, the common shape): the length of
+    /// the literal before it, so that a match is a prefix compare; nil otherwise.
+    private let literalPrefixLength: Int?
 
     public init(_ pattern: String) {
         self.pattern = pattern
         self.characters = Array(pattern)
-        self.asciiBytes = pattern.utf8.allSatisfy { $0 < 0x80 } ? Array(pattern.utf8) : nil
+        let asciiBytes = pattern.utf8.allSatisfy { $0 < 0x80 } ? Array(pattern.utf8) : nil
+        self.asciiBytes = asciiBytes
+        if let asciiBytes, let last = asciiBytes.last, last == UInt8(ascii: "*"),
+           !asciiBytes.dropLast().contains(where: { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") })
+        {
+            literalPrefixLength = asciiBytes.count - 1
+        } else {
+            literalPrefixLength = nil
+        }
     }
 
     public var description: String { pattern }
@@ -33,6 +44,18 @@ public struct ModelGlob: Sendable, Hashable, CustomStringConvertible {
             return answer
         }
         return Self.matches(characters, Array(name), star: "*", any: "?")
+    }
+
+    /// `matches(_:)` for a name given as its bytes, which the caller has checked are all ASCII: the same answer, with
+    /// no `String` made; nil when the pattern is not ASCII (then ask `matches(_:)`).
+    func matches(ascii name: UnsafeRawBufferPointer) -> Bool? {
+        guard let asciiBytes else { return nil }
+        if let literalPrefixLength {
+            guard name.count >= literalPrefixLength else { return false }
+            for index in 0..<literalPrefixLength where asciiBytes[index] != name[index] { return false }
+            return true
+        }
+        return Self.matches(asciiBytes, name, star: UInt8(ascii: "*"), any: UInt8(ascii: "?"))
     }
 
     /// The matcher over characters or, for ASCII, bytes; `text` is indexed from 0 (an array or a buffer).

@@ -18,7 +18,7 @@ public final class KeyFileWatcher: Sendable {
     private struct State {
         var authorizer: Authorizer
         /// `authorization` values that recently named an entry (see `authenticate`), cleared when the keys change.
-        var recent: [(value: [UInt8], entry: AuthEntry)] = []
+        var recent: [(value: [UInt8], grant: AuthGrant)] = []
         var nextRecent = 0
         var stamp: FileFingerprint?
         /// Bumped by start and stop; a scheduled poll of an older generation does nothing.
@@ -45,47 +45,52 @@ public final class KeyFileWatcher: Sendable {
     static let recentCapacity = 8
 
     /// The unexpired entry that a request's `authorization` value (`Bearer <key>`) or, without one, its verified
-    /// certificate identity names, by the authorizer in force. A client sends the same value on every request, so
-    /// the last few values that named an entry are remembered: a presented value is compared with every remembered
-    /// one in constant time (no early exit; only a length differs at once), and a match skips parsing, hashing and
-    /// the digest lookup; expiry is still checked. The memory holds values callers already sent (at most
-    /// `recentCapacity`), and is emptied when the key file reloads. Unknown keys are never remembered.
+    /// certificate identity names, by the authorizer in force (`grant`'s entry).
     public func authenticate(
         authorization: String?, identity: String?, now: WallTime
     ) -> Result<AuthEntry, Authorizer.Refusal> {
+        grant(authorization: authorization, identity: identity, now: now).map(\.entry)
+    }
+
+    /// `authenticate`, answering with the entry prepared for per-message checks. A client sends the same value on
+    /// every request, so the last few values that named an entry are remembered with their grant: a presented value
+    /// is compared with every remembered one in constant time (no early exit; only a length differs at once), under
+    /// one short lock, and a match skips parsing, hashing and the digest lookup; expiry is still checked. The memory
+    /// holds values callers already sent (at most `recentCapacity`), and is emptied when the key file reloads.
+    /// Unknown keys are never remembered.
+    public func grant(
+        authorization: String?, identity: String?, now: WallTime
+    ) -> Result<AuthGrant, Authorizer.Refusal> {
         guard var presented = authorization else {
-            return authorizer.authenticate(credential: AuthCredential(authorization: nil, identity: identity), now: now)
+            let credential = AuthCredential(authorization: nil, identity: identity)
+            return authorizer.authenticate(credential: credential, now: now).map(AuthGrant.init)
         }
-        // The authorizer is copied only when the value has to be looked up.
-        let lookup = presented.withUTF8 { value in
-            state.withLock { state -> RecentLookup in
-                var found: AuthEntry?
-                for recent in state.recent {
-                    let equal = recent.value.withUnsafeBytes {
+        let remembered = presented.withUTF8 { value in
+            state.withLock { state -> AuthGrant? in
+                var found: AuthGrant?
+                for index in state.recent.indices {
+                    let equal = state.recent[index].value.withUnsafeBytes {
                         Crypto.constantTimeEquals($0, UnsafeRawBufferPointer(value))
                     }
-                    if equal && found == nil { found = recent.entry }
+                    if equal && found == nil { found = state.recent[index].grant }
                 }
-                if let found { return .remembered(found) }
-                return .unknown(state.authorizer)
+                return found
             }
         }
-        let authorizer: Authorizer
-        switch lookup {
-        case .remembered(let entry): return Authorizer.unexpired(entry, now: now)
-        case .unknown(let current): authorizer = current
-        }
+        if let remembered { return remembered.unexpired(now: now) }
+        // Not remembered: look the value up with a copy of the authorizer in force, outside the lock.
+        let authorizer = self.authorizer
         let credential = AuthCredential(authorization: presented, identity: identity)
-        let result = authorizer.authenticate(credential: credential, now: now)
-        guard credential.bearer != nil, case .success(let entry) = result else { return result }
+        let result = authorizer.authenticate(credential: credential, now: now).map(AuthGrant.init)
+        guard credential.bearer != nil, case .success(let grant) = result else { return result }
         state.withLock { state in
             // Only while the keys that accepted it are still in force.
             guard state.authorizer.entries == authorizer.entries else { return }
             let value = Array(presented.utf8)
             if state.recent.count < Self.recentCapacity {
-                state.recent.append((value, entry))
+                state.recent.append((value, grant))
             } else {
-                state.recent[state.nextRecent] = (value, entry)
+                state.recent[state.nextRecent] = (value, grant)
                 state.nextRecent = (state.nextRecent + 1) % Self.recentCapacity
             }
         }
@@ -106,12 +111,6 @@ public final class KeyFileWatcher: Sendable {
     public func check(credential: AuthCredential, action: AuthAction, now: WallTime) -> AuthDecision {
         guard let bearer = credential.bearer else { return authorizer.check(credential: credential, action: action, now: now) }
         return check(authorization: "Bearer " + bearer, identity: credential.identity, action: action, now: now)
-    }
-
-    /// What the memory of recent values answered: a remembered entry, or the authorizer to look the value up with.
-    private enum RecentLookup {
-        case remembered(AuthEntry)
-        case unknown(Authorizer)
     }
 
     /// Re-reads the file if it changed since the last read. Returns true when new keys took effect.

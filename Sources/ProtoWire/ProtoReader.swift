@@ -301,6 +301,16 @@ public struct ProtoReader {
         return string
     }
 
+    /// Reads a length-delimited field (string, bytes, message) and returns where its payload lies in the buffer the
+    /// reader was made over: no copy and no UTF-8 check (a caller that peeks at one field without decoding).
+    @inlinable public mutating func readLengthDelimitedRange() throws -> Range<Int> {
+        try expect(.lengthDelimited)
+        let length = try readLength()
+        let start = position
+        position += length
+        return start..<position
+    }
+
     // MARK: Embedded messages
 
     /// Decodes an embedded message field into a new value.

@@ -77,6 +77,21 @@ public struct Router<Handler> {
         routesByPath[descriptor.path] = route
     }
 
+    /// The same methods with each handler replaced by `transform(descriptor, handler)` (a wrapper such as the
+    /// server's authorization gate), each transformed once. The path table keeps its layout (`mapValues` neither
+    /// rehashes nor moves a key), so every lookup probes what it probed in `self`: rebuilt by registering, the
+    /// digits Predict path landed at the end of a longer probe chain, 8 string compares instead of 1 (~800
+    /// instructions per request, callgrind, `Tools/bench/unary_cost.py`).
+    public func mapHandlers<New>(_ transform: (MethodDescriptor, Handler) throws -> New) rethrows -> Router<New> {
+        let byPath = try routesByPath.mapValues { route in
+            Router<New>.Route(descriptor: route.descriptor, handler: try transform(route.descriptor, route.handler))
+        }
+        var mapped = Router<New>()
+        mapped.routesByPath = byPath
+        mapped.services = services.mapValues { methods in methods.compactMapValues { byPath[$0.descriptor.path] } }
+        return mapped
+    }
+
     /// The route for a `:path`, or the UNIMPLEMENTED error a server answers with (W-12, grpc-go wording):
     /// `malformed method name: "<path>"`, `unknown service <svc>`, `unknown method <m> for service <svc>`.
     @inlinable

@@ -42,6 +42,29 @@ private let now2026 = WallTime(seconds: AuthKeyFile.parseDate("2026-12-07T00:00:
     ])
     func matches(pattern: String, name: String, expected: Bool) {
         #expect(ModelGlob(pattern).matches(name) == expected)
+        // The byte matcher (a name peeked out of a request) answers the same for ASCII names, and leaves a
+        // non-ASCII pattern to the character path.
+        guard name.utf8.allSatisfy({ $0 < 0x80 }) else { return }
+        var bytes = Array(name.utf8)
+        let byBytes = bytes.withUnsafeMutableBytes { ModelGlob(pattern).matches(ascii: UnsafeRawBufferPointer($0)) }
+        #expect(byBytes == (pattern.utf8.allSatisfy { $0 < 0x80 } ? expected : nil))
+    }
+
+    /// Every glob shape (a literal prefix and `*`, the fast path, and the general matcher) against every short name
+    /// over a small alphabet: the byte matcher and the character matcher agree.
+    @Test func byteMatcherAgreesWithCharacterMatcher() {
+        let patterns = ["a*", "ab*", "*", "", "a", "ab", "a?", "?b*", "a*b", "*a", "a**", "ab*b*", "b?*"]
+        var names = [""]
+        for _ in 0..<4 { names += names.flatMap { prefix in ["a", "b", "c"].map { prefix + $0 } } }
+        names = Array(Set(names))
+        for pattern in patterns {
+            let glob = ModelGlob(pattern)
+            for name in names {
+                let bytes = Array(name.utf8)
+                let byBytes = bytes.withUnsafeBytes { glob.matches(ascii: $0) }
+                #expect(byBytes == glob.matches(name), "\(pattern) vs \(name)")
+            }
+        }
     }
 
     @Test func scopesParse() {
@@ -201,6 +224,53 @@ extension String {
     }
 }
 
+/// The prepared entry the server checks each request message with: on ASCII model names it answers what
+/// `Authorizer.authorize` answers, and it leaves a non-ASCII pattern undecided rather than guess.
+@Suite struct AuthGrantTests {
+    @Test func answersAsTheAuthorizerDoes() {
+        let scopeSets: [[AuthScope]] = [
+            [.admin], [.infer(ModelGlob("digit*"))], [.read(ModelGlob("*"))], [.infer(ModelGlob("fraud-?")), .read(ModelGlob("d*s"))],
+            [.infer(ModelGlob("x")), .infer(ModelGlob("digits"))], [],
+        ]
+        let names = ["digits", "digit", "fraud-1", "fraud-12", "x", "", "dogs", "ds"]
+        for scopes in scopeSets {
+            let entry = AuthEntry(subject: .key(id: "k", digest: []), scopes: scopes)
+            let grant = AuthGrant(entry)
+            for name in names {
+                let bytes = Array(name.utf8)
+                let infer = bytes.withUnsafeBytes { grant.allows(.infer, asciiModel: $0) }
+                let read = bytes.withUnsafeBytes { grant.allows(.read, asciiModel: $0) }
+                let expectedInfer = Authorizer.authorize(entry, .infer(model: name)) == .allowed("k")
+                let expectedRead = Authorizer.authorize(entry, .read(model: name)) == .allowed("k")
+                #expect(infer == expectedInfer, "\(scopes) infer \(name)")
+                #expect(read == expectedRead, "\(scopes) read \(name)")
+            }
+        }
+    }
+
+    @Test func aNonASCIIPatternIsLeftToTheCharacterPath() {
+        let grant = AuthGrant(AuthEntry(subject: .identity("CN=x"), scopes: [.infer(ModelGlob("modèle-*")), .infer(ModelGlob("a*"))]))
+        #expect(Array("b".utf8).withUnsafeBytes { grant.allows(.infer, asciiModel: $0) } == nil)
+        #expect(Array("ab".utf8).withUnsafeBytes { grant.allows(.infer, asciiModel: $0) } == true)
+        #expect(Array("ab".utf8).withUnsafeBytes { grant.allows(.read, asciiModel: $0) } == false)
+    }
+
+    @Test func expiryIsCheckedEachTime() {
+        let expires = AuthKeyFile.parseDate("2027-06-30T00:00:00Z") ?? 0
+        let grant = AuthGrant(AuthEntry(subject: .key(id: "etl", digest: []), scopes: [.admin], expires: expires))
+        guard case .success(let same) = grant.unexpired(now: WallTime(seconds: expires - 1, nanoseconds: 0)) else {
+            Issue.record("refused before its expiry")
+            return
+        }
+        #expect(same === grant)
+        guard case .failure(let refusal) = grant.unexpired(now: WallTime(seconds: expires, nanoseconds: 0)) else {
+            Issue.record("accepted at its expiry")
+            return
+        }
+        #expect(refusal.decision == .unauthenticated("the key etl expired at 2027-06-30T00:00:00.000Z"))
+    }
+}
+
 @Suite struct KeyFileWatcherTests {
     let directory: String
 
@@ -282,6 +352,32 @@ extension String {
             return
         }
         #expect(reason.contains("expired"))
+        unlink(path)
+        rmdir(directory)
+    }
+
+    /// A remembered value hands out the grant it was remembered with until the key file reloads; after a reload
+    /// the value is looked up in the new keys (here: gone, then back with other scopes).
+    @Test func rememberedGrantsLastUntilAReload() throws {
+        let path = directory + "/keys.json"
+        writeFile(path, keys([("a", "key-a")]))
+        let watcher = try KeyFileWatcher(path: path, publicActions: PublicActions(), logger: .discarding)
+        func grant(_ key: String) -> AuthGrant? {
+            guard case .success(let grant) = watcher.grant(authorization: "Bearer " + key, identity: nil, now: now2026)
+            else { return nil }
+            return grant
+        }
+        let first = try #require(grant("key-a"))
+        #expect(grant("key-a") === first)
+        #expect(grant("key-b") == nil)
+        writeFile(path, keys([("b", "key-b"), ("c", "key-c")]))
+        #expect(watcher.poll())
+        #expect(grant("key-a") == nil)
+        #expect(grant("key-b")?.entry.name == "b")
+        writeFile(path, "{\"keys\": [{\"id\": \"a2\", \"sha256\": \"\(digestHex("key-a"))\", \"scopes\": [\"read:*\"]}]}")
+        #expect(watcher.poll())
+        let back = try #require(grant("key-a"))
+        #expect(back !== first && back.entry.name == "a2" && back.entry.scopes == [.read(ModelGlob("*"))])
         unlink(path)
         rmdir(directory)
     }

@@ -64,6 +64,24 @@ import Testing
         #expect(router.methods.map(\.path) == ["/grpc.health.v1.Health/Check", "/pkg.Svc/Double", "/pkg.Svc/Stream"])
     }
 
+    @Test func mappedHandlersKeepEveryMethodAndTheMissWording() throws {
+        var transformed: [String] = []
+        let mapped = Self.makeRouter().mapHandlers { descriptor, handler -> Handler in
+            transformed.append(descriptor.path)
+            return { handler($0) + 1 }
+        }
+        #expect(transformed.sorted() == ["/grpc.health.v1.Health/Check", "/pkg.Svc/Double", "/pkg.Svc/Stream"])
+        #expect(try mapped.lookup(path: "/pkg.Svc/Double").get().handler(21) == 43)
+        #expect(try mapped.lookup(path: "/pkg.Svc/Stream").get().descriptor.kind == .bidirectionalStreaming)
+        #expect(mapped.methods == Self.makeRouter().methods)
+        #expect(mapped.serviceNames == ["grpc.health.v1.Health", "pkg.Svc"])
+        guard case .failure(let error) = mapped.lookup(path: "/pkg.Svc/Triple") else {
+            Issue.record("matched")
+            return
+        }
+        #expect(error.message == "unknown method Triple for service pkg.Svc")
+    }
+
     @Test func kindsKnowWhichDirectionsStream() {
         #expect(!RPCKind.unary.isRequestStreaming && !RPCKind.unary.isResponseStreaming)
         #expect(RPCKind.clientStreaming.isRequestStreaming && !RPCKind.clientStreaming.isResponseStreaming)

@@ -10,7 +10,11 @@ development VM has no hardware counters) for `perf report`.
 targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          interop  tensorwire-interop-server, grpc.testing.TestService/EmptyCall
          digits   tensorwire-server, digits Predict (transport_bench.predict_body)
+         digits-bearer  digits without --auth-keys, the client sending digits-auth's `authorization: Bearer` header
          digits-auth  the same with --auth-keys (4 keys) and the caller's `authorization: Bearer` key
+         (digits-auth - digits-bearer: what the check costs; digits-bearer - digits: what carrying the header costs
+         any server, checking or not: nghttp2 Huffman-decodes and validates it, h2load sends it never-indexed;
+         digits-auth - digits: the two together)
          digits-kserve  tensorwire-server, KServe ModelInfer with the same 64 floats (transport_bench.model_infer_body)
          nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
 Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests. Reported, never asserted."""
@@ -47,19 +51,21 @@ def target_argv(args, name, port, workdir):
     if name == "digits-kserve":
         return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], MODEL_INFER,
                 os.path.join(workdir, "infer.bin"), GRPC_HEADERS)
-    if name == "digits-auth":
-        # As digits, with --auth-keys (4 keys, the caller's scoped infer:digit*) and the caller's bearer key: the
-        # difference is what access control costs a request (issue 19).
+    if name in ("digits-auth", "digits-bearer"):
+        # As digits, with the caller's bearer key in `authorization`; digits-auth also passes --auth-keys (4 keys,
+        # the caller's scoped infer:digit*). The differences split what access control costs a request (issue 19).
         import hashlib
         key = "twk_cost_" + "5" * 40
-        keys = os.path.join(workdir, "keys.json")
-        with open(keys, "w") as f:
-            f.write('{"keys": [%s]}' % ", ".join(
-                '{"id": "k%d", "sha256": "%s", "scopes": ["%s"]}' % (
-                    i, hashlib.sha256((key if i == 3 else "other-%d" % i).encode()).hexdigest(),
-                    "infer:digit*" if i == 3 else "read:*") for i in range(4)))
-        return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port), "--auth-keys", keys], PREDICT,
-                os.path.join(workdir, "predict.bin"), GRPC_HEADERS + ["authorization: Bearer " + key])
+        argv = [os.path.join(args.bin, "tensorwire-server"), "--port", str(port)]
+        if name == "digits-auth":
+            keys = os.path.join(workdir, "keys.json")
+            with open(keys, "w") as f:
+                f.write('{"keys": [%s]}' % ", ".join(
+                    '{"id": "k%d", "sha256": "%s", "scopes": ["%s"]}' % (
+                        i, hashlib.sha256((key if i == 3 else "other-%d" % i).encode()).hexdigest(),
+                        "infer:digit*" if i == 3 else "read:*") for i in range(4)))
+            argv += ["--auth-keys", keys]
+        return argv, PREDICT, os.path.join(workdir, "predict.bin"), GRPC_HEADERS + ["authorization: Bearer " + key]
     return ["nghttpd", "--no-tls", "-d", workdir, str(port)], "/empty.bin", empty, []
 
 
@@ -94,12 +100,17 @@ def measure(args, name, kind, workdir):
             subprocess.run(["objcopy", "--strip-debug", argv[0], copy], check=True)
             argv[0] = copy
         argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_file] + argv
-    env = None
+    env = dict(os.environ)
+    if kind == "ir" and argv[0] != "nghttpd" and not args.random_hashing:
+        # Swift seeds every Dictionary's hashing at random (per process and per table), so which keys share a probe
+        # chain, and how many string compares a route or model lookup makes, changes from run to run: several
+        # hundred instructions per request. Fixed seeds make the counts repeat, and make two targets comparable.
+        env["SWIFT_DETERMINISTIC_HASHING"] = "1"
     if kind == "ir" and name.startswith("digits"):
         # valgrind has no AVX-512: the engine runs OpenBLAS on its Haswell (AVX2) kernels under it, so the compute
         # part of this figure is not the production one (the serving part is).
         argv += ["--gemm", "blas"]
-        env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
+        env["OPENBLAS_CORETYPE"] = "Haswell"
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_listening(port) if kind != "ir" else wait_listening_slowly(port)
@@ -156,6 +167,8 @@ def main():
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--measure", default="ir,syscalls")
     parser.add_argument("--out", default=".")
+    parser.add_argument("--random-hashing", action="store_true",
+                        help="leave Swift's per-run hash seeds random under callgrind (the counts then vary by ~1%%)")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="tw-unary-cost-")
     write(workdir, "empty.bin", grpc_frame(b""))
