@@ -61,6 +61,49 @@ import HTTPTypes
         }
     }
 
+    @Test func aFieldThatIsNotIndexableTravelsAsANeverIndexedLiteralEveryTime() throws {
+        // A timing trailer (HeaderField.isIndexable false) must never enter the HPACK table: on the second response
+        // grpc-status is one indexed byte, and the timing is again a never-indexed literal (0001xxxx), new value
+        // and all; the client still reads both fields.
+        let pair = try InMemoryPair()
+        var trailerBlocks: [[UInt8]] = []
+        for value in ["123", "4567"] {
+            let id = try pair.client.sendRequest(headers: grpcRequest())
+            try pair.client.finish(streamID: id)
+            try pair.pumpAndDiscardEvents()
+            pair.serverWire = []
+            let trailers = [HeaderField("grpc-status", "0"), HeaderField("tw-queue-us", value, isIndexable: false)]
+            try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+            try pair.server.sendData(streamID: id, framed([]))
+            try pair.server.finish(streamID: id, trailers: trailers)
+            try pair.pump()
+            #expect(pair.takeClientEvents().stream(id).contains(
+                .headers(streamID: id, headers: trailers.map { HeaderField($0.name, $0.value) }, kind: .trailers,
+                         endStream: true)))
+            trailerBlocks += headersFramePayloads(pair.serverWire, endStream: true)
+        }
+        #expect(trailerBlocks.count == 2)
+        guard trailerBlocks.count == 2, trailerBlocks[1].count > 2 else { return }
+        #expect(trailerBlocks[1][0] & 0x80 == 0x80)  // grpc-status: an index into the table
+        #expect(trailerBlocks[1][1] & 0xF0 == 0x10)  // tw-queue-us: literal, never indexed
+    }
+
+    /// The payloads of the HEADERS frames in `wire` whose END_STREAM flag is `endStream`.
+    private func headersFramePayloads(_ wire: [UInt8], endStream: Bool) -> [[UInt8]] {
+        var payloads: [[UInt8]] = []
+        var offset = 0
+        while offset + 9 <= wire.count {
+            let length = Int(wire[offset]) << 16 | Int(wire[offset + 1]) << 8 | Int(wire[offset + 2])
+            let type = wire[offset + 3]
+            let flags = wire[offset + 4]
+            let end = offset + 9 + length
+            guard end <= wire.count else { break }
+            if type == 1, (flags & 0x1 != 0) == endStream { payloads.append(Array(wire[(offset + 9)..<end])) }
+            offset = end
+        }
+        return payloads
+    }
+
     @Test func trailersOnlyResponseIsOneHeadersFrameWithEndStream() throws {
         let pair = try InMemoryPair()
         let id = try pair.client.sendRequest(headers: grpcRequest(path: "/no.Such/Method"), endStream: true)
