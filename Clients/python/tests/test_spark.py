@@ -121,9 +121,12 @@ def test_argument_errors(spark, server):
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["one-type", "mixed-types"])
 def test_arrow_methods_equal_the_pandas_methods(spark, server, ort, mixed):
-    """mapInArrow and arrow_udf give exactly what mapInPandas and udf give: the same schema (names, types,
-    nullability), every column, every row, in order, with a partition cut into several Arrow batches and chunks that
-    straddle them. Input columns of one type take mapInArrow's packed path; mixed types (f0 as double) do not."""
+    """mapInArrow and arrow_udf give what mapInPandas and udf give: the same schema (names, types, nullability),
+    every column, every row, in order, with a partition cut into several Arrow batches and chunks that straddle them.
+    Input columns of one type take mapInArrow's packed path; mixed types (f0 as double) do not. Probabilities agree
+    to float32 rounding, not bit for bit: the server batches a request with whatever else is queued, and a row that
+    runs alone takes the engine's one-row (GEMV) path, whose sums round differently from the batched GEMM's (about
+    1e-6 relative, seen once in CI); ids, features and every label the probabilities decide are compared exactly."""
     from pyspark.sql import functions as F
     rows = 5_000
     df = frame(spark, rows, 3)
@@ -143,12 +146,23 @@ def test_arrow_methods_equal_the_pandas_methods(spark, server, ort, mixed):
         assert frame_.schema.fields[:len(df.schema.fields)] == df.schema.fields, method
     reference = results["mapInPandas"]
     assert reference["f5"].isna().sum() == len(range(0, rows, 7))
+    reference_probabilities = np.stack(reference["probabilities"].to_numpy())
+    scored_rows = ~np.isnan(reference_probabilities).any(axis=1)
+    top2 = np.sort(reference_probabilities[scored_rows], axis=1)[:, -2:]
+    decided = np.zeros(rows, dtype=bool)
+    decided[scored_rows] = (top2[:, 1] - top2[:, 0]) > 1e-5
     for method, result in results.items():
         assert list(result.columns) == ["id"] + FEATURES + ["label", "probabilities"], method
-        for column in ["id"] + FEATURES + ["label"]:
+        for column in ["id"] + FEATURES:
             np.testing.assert_array_equal(result[column].to_numpy(), reference[column].to_numpy(), err_msg=method)
-        np.testing.assert_array_equal(np.stack(result["probabilities"].to_numpy()),
-                                      np.stack(reference["probabilities"].to_numpy()), err_msg=method)
+        np.testing.assert_array_equal(result["label"].isna().to_numpy(), reference["label"].isna().to_numpy(),
+                                      err_msg=method)
+        np.testing.assert_array_equal(result["label"].to_numpy()[decided], reference["label"].to_numpy()[decided],
+                                      err_msg=method)
+        probabilities = np.stack(result["probabilities"].to_numpy())
+        np.testing.assert_array_equal(np.isnan(probabilities), np.isnan(reference_probabilities), err_msg=method)
+        np.testing.assert_allclose(probabilities, reference_probabilities, rtol=1e-5, atol=1e-9, equal_nan=True,
+                                   err_msg=method)
 
 
 @pytest.mark.parametrize("method", ["mapInArrow", "arrow_udf"])
