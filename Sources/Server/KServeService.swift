@@ -273,7 +273,13 @@ public struct KServeService: Sendable {
         cancellation: CancellationToken, origin: RequestOrigin = .grpcKServe,
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {
-        let wireInputs: [TensorwireV1.Tensor]
+        /// The request's tensors: already the engine's (the common one-FP32-input case), or tensorwire.v1 ones
+        /// for `TensorConversion` to check and convert.
+        enum Inputs {
+            case engine([Tensor])
+            case wire([TensorwireV1.Tensor])
+        }
+        let inputs: Inputs
         let received = catalog.clock.now()
         var resolved: Batcher?
         var resolvedMetrics: VersionMetrics?
@@ -284,9 +290,13 @@ public struct KServeService: Sendable {
             resolved = batcher
             resolvedMetrics = version.metrics
             try KServeTensors.checkParameters(request)
-            wireInputs = try KServeTensors.wireInputs(
-                request, model: request.modelName, signature: batcher.model.signature.inputs,
-                fixedBatchHint: batcher.model.fixedBatchHint)
+            if let direct = KServeTensors.rawFloat32Input(request, signature: batcher.model.signature.inputs) {
+                inputs = .engine(direct)
+            } else {
+                inputs = .wire(try KServeTensors.wireInputs(
+                    request, model: request.modelName, signature: batcher.model.signature.inputs,
+                    fixedBatchHint: batcher.model.fixedBatchHint))
+            }
         } catch {
             // A request refused here reached the version (when it resolved): count it as a failure.
             resolved?.statistics.recordRequest(succeeded: false, nanoseconds: catalog.clock.now().nanoseconds(since: received))
@@ -307,7 +317,15 @@ public struct KServeService: Sendable {
             received: received, origin: origin)
         // Straight between KServe's tensors and the engine's: no tensorwire.v1 request or response in between.
         predict.run(query, resolved: found, inputs: { batcher throws(RPCError) in
-            try PredictService.engineInputs(wireInputs, model: model, outputs: requested, batcher: batcher)
+            switch inputs {
+            case .engine(let tensors):
+                // Check the output filter before computing anything, as for converted inputs.
+                _ = try TensorConversion.outputs(
+                    [], signature: batcher.model.signature.outputs, filter: requested, model: model)
+                return tensors
+            case .wire(let tensors):
+                return try PredictService.engineInputs(tensors, model: model, outputs: requested, batcher: batcher)
+            }
         }, respond: { output, versionName, signature throws(RPCError) in
             var answer = KServe.ModelInferResponse()
             answer.modelName = model

@@ -156,6 +156,36 @@ enum KServeTensors {
         return tensors
     }
 
+    /// The engine tensor of the usual request — one FP32 input in `raw_input_contents` for a model with one FP32
+    /// input, named as the model's input or unnamed, of the signature's shape and byte count — read straight from
+    /// the raw bytes; nil for anything else, which takes `wireInputs` and `TensorConversion` (and their precise
+    /// refusals). Every check those two make on such a request is made here, so both paths accept the same ones.
+    static func rawFloat32Input(_ request: KServe.ModelInferRequest, signature: [TensorSignature]) -> [Tensor]? {
+        guard request.inputs.count == 1, request.rawInputContents.count == 1, signature.count == 1,
+              let input = request.inputs.first, let spec = signature.first, let raw = request.rawInputContents.first,
+              input.contents == nil, spec.dataType == .float32, input.datatype == "FP32",
+              input.name.isEmpty || input.name == spec.name, input.shape.count == spec.dims.count
+        else { return nil }
+        var dims = [Int](repeating: 0, count: spec.dims.count)
+        var count = 1
+        for index in spec.dims.indices {
+            let given = input.shape[index]
+            let expected = spec.dims[index]
+            guard given >= 0, given <= Int64(Int32.max), expected < 0 || given == Int64(expected) else { return nil }
+            dims[index] = Int(given)
+            let (product, overflow) = count.multipliedReportingOverflow(by: Int(given))
+            guard !overflow else { return nil }
+            count = product
+        }
+        if let axis = spec.batchAxis, dims[axis] == 0 { return nil }
+        guard count <= 1 << 30, raw.count == count &* 4 else { return nil }
+        let floats = raw.withUnsafeBytes { bytes in
+            (0..<count).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 &* 4, as: UInt32.self))) }
+        }
+        guard let tensor = Tensor(shape: Shape(dims), storage: .float32(floats)) else { return nil }
+        return [tensor]
+    }
+
     /// The element count of `shape`, or nil when a dimension is negative or the product overflows.
     static func elementCount<Shape: Sequence<Int64>>(_ shape: Shape) -> Int? {
         var product = 1
