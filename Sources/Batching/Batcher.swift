@@ -10,8 +10,9 @@ internal import Synchronization
 /// not Swift concurrency), each owning an `ExecutionContext` whose buffers grow on demand within its share of the
 /// model's memory budget (`Model.maxRows(instances:)` caps the batch size).
 ///
-/// Threads: `submit`, `shutdown` and the counters may be called from any thread (the transport's loop threads).
-/// Decisions, compute and completions happen on the instance threads; completions run outside the lock. The worker
+/// Threads: `submit`, `runInline`, `shutdown` and the counters may be called from any thread (the transport's loop
+/// threads). Decisions, compute and completions happen on the instance threads, except for a request `runInline`
+/// computes on its caller's thread with an idle instance's context; completions run outside the lock. The worker
 /// threads hold the batcher alive until `shutdown` joins them, so call `shutdown` before dropping it, and never from
 /// a completion (it would join its own thread).
 public final class Batcher: Sendable {
@@ -29,6 +30,9 @@ public final class Batcher: Sendable {
     /// Threads each packed GEMM of an instance may use (the instance thread included): `blasThreads`, or
     /// `cores / instances` so that GEMM threads × instances ≤ cores. Passed to every call, never set process-wide.
     public let gemmThreads: Int
+    /// True when the model's constants fit config.json's `inline_max_weight_bytes`: `runInline` may then compute a
+    /// request on its caller's thread.
+    public let computesInline: Bool
 
     private let logger: Logger
     private let clock: any MonotonicClock
@@ -36,6 +40,8 @@ public final class Batcher: Sendable {
     private let state: Lock<QueueState>
     /// One wake-up per instance. A counting semaphore keeps a signal sent between the decision and the wait.
     private let wakeups: [DispatchSemaphore]
+    /// Each instance's execution context, where `runInline` can borrow it while the instance sleeps.
+    private let slots: [InstanceSlot]
     private let threads = Lock<[pthread_t]>([])
     private let batchCounter = Atomic<Int>(0)
     private let rowCounter = Atomic<Int>(0)
@@ -87,8 +93,10 @@ public final class Batcher: Sendable {
         self.clock = clock
         self.hooks = hooks
         self.logger = logger
-        self.state = Lock(QueueState())
+        self.state = Lock(QueueState(instances: max(1, config.instances)))
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
+        self.slots = (0..<max(1, config.instances)).map { _ in InstanceSlot() }
+        self.computesInline = config.inlineMaxWeightBytes > 0 && model.constantBytes <= config.inlineMaxWeightBytes
         let largest = self.policy.maxBatchSize
         self.warmUpBatchSizes = rowwise ? warmUpBatchSizes.filter { $0 >= 1 && $0 <= largest } : []
         self.warmUp = WarmUpLatch(instances: max(1, config.instances))
@@ -161,6 +169,87 @@ public final class Batcher: Sendable {
         if let woken { wakeups[woken].signal() }
     }
 
+    /// Computes `job` on the calling thread, now, when the batcher would run it at once as a batch of one: the model
+    /// `computesInline`, the batcher accepts work, nothing is queued (it never overtakes queued work), an instance
+    /// sleeps idle (so it has finished its warm-up) and the policy would not hold the request for a fuller batch.
+    /// That instance is claimed for the run: its thread computes nothing until the claim is released, so its
+    /// execution context and its share of the memory budget serve one thread at a time. The request counts as a
+    /// batch of one that waited 0 µs (statistics, `afterBatch`, the completion's `BatchFacts`); the completion runs
+    /// on the calling thread, after the claim is released. What was queued meanwhile wakes an instance.
+    ///
+    /// Returns true when the job ran (its completion was called); false, having done nothing, otherwise: the
+    /// caller then `submit`s it, which also refuses what it refuses (an expired deadline, a cancelled request,
+    /// inputs that do not match the signature) with the usual errors.
+    public func runInline(_ job: BatchJob) -> Bool {
+        guard computesInline else { return false }
+        let now = clock.now()
+        var deadline = job.deadline
+        if deadline == nil, defaultTimeoutMicroseconds > 0 {
+            deadline = now.advanced(byMicroseconds: defaultTimeoutMicroseconds)
+        }
+        if let deadline, deadline <= now { return false }
+        if job.cancellation.isCancelled { return false }
+        let rows: Int
+        if rowBatchable {
+            guard let counted = try? validate(job.inputs), counted >= 1, counted <= policy.maxBatchSize else {
+                return false
+            }
+            rows = counted
+        } else {
+            rows = 1
+        }
+        if policy.maxQueueDelayMicroseconds > 0 {
+            // A delay may hold a lone partial batch for more rows: then the batcher would not run it at once.
+            let alone = BatchPolicy.Request(rows: rows, enqueued: now, deadline: deadline)
+            guard case .run = policy.decide(queue: CollectionOfOne(alone), now: now) else { return false }
+        }
+        let claimed = state.withLock { state -> Int? in
+            guard state.accepting, state.queue.isEmpty, let index = state.sleepers.popLast() else { return nil }
+            state.claimed[index] = true
+            return index
+        }
+        guard let instance = claimed else { return false }
+        // Set by the instance thread before it first listed itself as a sleeper (under the lock).
+        guard let context = slots[instance].context else {
+            release(instance)
+            return false
+        }
+        hooks.beforeCompute?(BatchTrace(instance: instance, rows: rows, requestCount: 1))
+        let start = clock.now()
+        let result = Result { () throws(InferenceError) in try context.run(job.inputs) }.mapError { BatchError.inference($0) }
+        let end = clock.now()
+        batchCounter.add(1, ordering: .relaxed)
+        rowCounter.add(rows, ordering: .relaxed)
+        let computeNanoseconds = end.nanoseconds(since: start)
+        statistics.record(BatchStatistics.BatchRecord(
+            rows: rows, requestsStarting: 1, pieces: 1, queueNanoseconds: 0,
+            inputNanoseconds: 0, inferNanoseconds: computeNanoseconds, outputNanoseconds: 0))
+        hooks.afterBatch?(rows, computeNanoseconds)
+        // Released after the hooks, so that the instance's next batch starts after this run's `afterBatch`.
+        release(instance)
+        // Never queued: it waited 0 µs.
+        let facts = BatchFacts(batchSize: rows, requestCount: 1, queueMicroseconds: 0,
+                               computeMicroseconds: end.microseconds(since: start))
+        job.completion(result.map { BatchOutput(outputs: $0, facts: facts) })
+        return true
+    }
+
+    /// Ends `runInline`'s claim on `instance`. It goes back to the sleepers, or, when work was queued meanwhile,
+    /// the batcher began to stop, or its thread woke during the claim (and now sleeps unlisted), it is woken.
+    private func release(_ instance: Int) {
+        let wake = state.withLock { state -> Bool in
+            state.claimed[instance] = false
+            if state.wokeWhileClaimed[instance] {
+                state.wokeWhileClaimed[instance] = false
+                return true
+            }
+            guard state.queue.isEmpty, !state.stopping else { return true }
+            state.sleepers.append(instance)
+            return false
+        }
+        if wake { wakeups[instance].signal() }
+    }
+
     /// Wakes as many sleeping instances as the queued rows fill batches (at least one, at most every sleeper) when
     /// anything is queued: the wake `submit(_:wakeNow: false)` left to the caller.
     public func wakeIfQueued() {
@@ -192,6 +281,8 @@ public final class Batcher: Sendable {
 
     /// Requests waiting (a split request counts once).
     public var queuedRequests: Int { state.withLock { $0.queue.count } }
+    /// Instances asleep (idle, or waiting for a fuller batch); one claimed by `runInline` is not counted.
+    public var sleepingInstances: Int { state.withLock { $0.sleepers.count } }
     /// Model runs so far.
     public var computedBatches: Int { batchCounter.load(ordering: .relaxed) }
     /// Rows computed so far.
@@ -204,6 +295,8 @@ public final class Batcher: Sendable {
         let failed: [Pending] = state.withLock { state in
             state.accepting = false
             state.stopping = true
+            // Every instance is woken below: none is a sleeper any more (nor can `runInline` claim one).
+            state.sleepers.removeAll()
             guard !drain else { return [] }
             defer { state.queue.removeAll() }
             return state.queue
@@ -250,12 +343,20 @@ public final class Batcher: Sendable {
     /// The body of instance thread `index`.
     fileprivate func runWorker(index: Int) {
         let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances, gemmThreads: gemmThreads)
+        // Published before this thread first takes the lock; `runInline` borrows it only while the instance sleeps.
+        slots[index].context = context
         var gather = GatherBuffers(inputCount: model.signature.inputs.count)
         warmUp.report(instance: index, failure: runWarmUp(context: context))
         let policy = self.policy
         while true {
             let now = clock.now()
             let (step, dropped) = state.withLock { state -> (WorkerStep, [(Pending, BatchError)]) in
+                if state.claimed[index] {
+                    // Woken while `runInline` uses this instance's context: sleep, unlisted, until the release
+                    // wakes this thread.
+                    state.wokeWhileClaimed[index] = true
+                    return (.sleep(until: nil), [])
+                }
                 let dropped = Self.removeExpiredAndCancelled(&state.queue, now: now, model: modelLabel)
                 if state.queue.isEmpty, state.stopping { return (.exit, dropped) }
                 let decision = policy.decide(queue: state.queue.lazy.map(\.request), now: now, draining: state.stopping)
@@ -413,8 +514,25 @@ private struct QueueState {
     var queue: [Pending] = []
     var accepting = true
     var stopping = false
-    /// Instances asleep in `idle` or `wait`, most recent last; a submit wakes one.
+    /// Instances asleep in `idle` or `wait`, most recent last; a submit wakes one. A claimed instance is not listed.
     var sleepers: [Int] = []
+    /// Per instance: `runInline` holds its context; its thread must not compute until the claim is released.
+    var claimed: [Bool]
+    /// Per instance: its thread woke during a claim and sleeps unlisted; the release must signal it.
+    var wokeWhileClaimed: [Bool]
+
+    init(instances: Int) {
+        claimed = Array(repeating: false, count: instances)
+        wokeWhileClaimed = Array(repeating: false, count: instances)
+    }
+}
+
+/// Where an instance's execution context can be reached by `runInline`. `@unchecked Sendable`: `context` is
+/// written once by the instance thread before it first takes the queue lock; then the context is used by one thread
+/// at a time, the instance thread while the instance is unclaimed, the `runInline` caller that claimed it (under
+/// the lock) until it releases the claim (under the lock), so the lock orders every hand-over.
+private final class InstanceSlot: @unchecked Sendable {
+    var context: ExecutionContext?
 }
 
 /// A queued request: the job, what the policy sees, and how many rows already went into earlier batches.
