@@ -24,9 +24,9 @@ public struct BatchJob: Sendable {
     public var deadline: MonotonicInstant?
     /// Set by the transport on RST_STREAM or connection loss; a cancelled request is never computed.
     public var cancellation: CancellationToken
-    /// Called exactly once for every accepted job, on an instance thread (or on the caller's thread when
-    /// `Batcher.runInline` ran it), never under the batcher's lock. Not called when `submit` throws or `runInline`
-    /// declines.
+    /// Called exactly once for every accepted job, on an instance thread (or on the thread that called
+    /// `Batcher.runLoneRequestOrWake`, when that ran it), never under the batcher's lock. Not called when `submit`
+    /// throws.
     public var completion: @Sendable (Result<BatchOutput, BatchError>) -> Void
 
     public init(
@@ -137,7 +137,7 @@ public struct BatchTrace: Sendable, Equatable {
 }
 
 /// Test and diagnostics hooks, called on the thread that computes: an instance thread, or the caller of
-/// `Batcher.runInline` (with the instance it claimed). The default has none.
+/// `Batcher.runLoneRequestOrWake` (with the instance it claimed). The default has none.
 public struct BatcherHooks: Sendable {
     /// Called just before each model run, outside the queue lock. A test may block in it to
     /// hold an instance busy (Triton's "hold until N" switch, made explicit).

@@ -10,9 +10,10 @@ internal import Synchronization
 /// not Swift concurrency), each owning an `ExecutionContext` whose buffers grow on demand within its share of the
 /// model's memory budget (`Model.maxRows(instances:)` caps the batch size).
 ///
-/// Threads: `submit`, `runInline`, `shutdown` and the counters may be called from any thread (the transport's loop
-/// threads). Decisions, compute and completions happen on the instance threads, except for a request `runInline`
-/// computes on its caller's thread with an idle instance's context; completions run outside the lock. The worker
+/// Threads: `submit`, `runLoneRequestOrWake`, `shutdown` and the counters may be called from any thread (the
+/// transport's loop threads). Decisions, compute and completions happen on the instance threads, except for a lone
+/// request `runLoneRequestOrWake` computes on its caller's thread with an idle instance's context; completions run
+/// outside the lock. The worker
 /// threads hold the batcher alive until `shutdown` joins them, so call `shutdown` before dropping it, and never from
 /// a completion (it would join its own thread).
 public final class Batcher: Sendable {
@@ -30,8 +31,8 @@ public final class Batcher: Sendable {
     /// Threads each packed GEMM of an instance may use (the instance thread included): `blasThreads`, or
     /// `cores / instances` so that GEMM threads × instances ≤ cores. Passed to every call, never set process-wide.
     public let gemmThreads: Int
-    /// True when the model's constants fit config.json's `inline_max_weight_bytes`: `runInline` may then compute a
-    /// request on its caller's thread.
+    /// True when the model's constants fit config.json's `inline_max_weight_bytes`: `runLoneRequestOrWake` may then
+    /// compute a lone request on its caller's thread.
     public let computesInline: Bool
 
     private let logger: Logger
@@ -40,7 +41,7 @@ public final class Batcher: Sendable {
     private let state: Lock<QueueState>
     /// One wake-up per instance. A counting semaphore keeps a signal sent between the decision and the wait.
     private let wakeups: [DispatchSemaphore]
-    /// Each instance's execution context, where `runInline` can borrow it while the instance sleeps.
+    /// Each instance's execution context, where `runLoneRequestOrWake` can borrow it while the instance sleeps.
     private let slots: [InstanceSlot]
     private let threads = Lock<[pthread_t]>([])
     private let batchCounter = Atomic<Int>(0)
@@ -169,50 +170,47 @@ public final class Batcher: Sendable {
         if let woken { wakeups[woken].signal() }
     }
 
-    /// Computes `job` on the calling thread, now, when the batcher would run it at once as a batch of one: the model
-    /// `computesInline`, the batcher accepts work, nothing is queued (it never overtakes queued work), an instance
-    /// sleeps idle (so it has finished its warm-up) and the policy would not hold the request for a fuller batch.
-    /// That instance is claimed for the run: its thread computes nothing until the claim is released, so its
-    /// execution context and its share of the memory budget serve one thread at a time. The request counts as a
-    /// batch of one that waited 0 µs (statistics, `afterBatch`, the completion's `BatchFacts`); the completion runs
-    /// on the calling thread, after the claim is released. What was queued meanwhile wakes an instance.
+    /// At the end of an event-loop pass that handed this batcher work with `submit(_:wakeNow: false)`: when the queue
+    /// holds exactly one request, which a free instance would run at once as a batch of one, the model
+    /// `computesInline`, the batcher accepts work and an instance sleeps idle (so it has finished its warm-up),
+    /// computes that request on the calling thread; otherwise wakes instances as `wakeIfQueued` does. So a lone
+    /// request skips the hand-off to an instance thread and back, while requests that arrive together still meet in
+    /// one batch, and nothing queued is overtaken.
     ///
-    /// Returns true when the job ran (its completion was called); false, having done nothing, otherwise: the
-    /// caller then `submit`s it, which also refuses what it refuses (an expired deadline, a cancelled request,
-    /// inputs that do not match the signature) with the usual errors.
-    public func runInline(_ job: BatchJob) -> Bool {
-        guard computesInline else { return false }
+    /// The idle instance is claimed for the run: its thread computes nothing until the claim is released, so its
+    /// execution context and its share of the memory budget serve one thread at a time. The run counts as a batch of
+    /// one (statistics, hooks, the completion's `BatchFacts`, queue time up to the start of the run); the
+    /// completion runs on the calling thread, after the claim is released. What was queued meanwhile wakes an
+    /// instance. An expired or cancelled request is left to the instance, which answers it as usual.
+    public func runLoneRequestOrWake() {
+        guard computesInline else { return wakeIfQueued() }
         let now = clock.now()
-        var deadline = job.deadline
-        if deadline == nil, defaultTimeoutMicroseconds > 0 {
-            deadline = now.advanced(byMicroseconds: defaultTimeoutMicroseconds)
-        }
-        if let deadline, deadline <= now { return false }
-        if job.cancellation.isCancelled { return false }
-        let rows: Int
-        if rowBatchable {
-            guard let counted = try? validate(job.inputs), counted >= 1, counted <= policy.maxBatchSize else {
-                return false
+        let policy = self.policy
+        let lone = state.withLock { state -> (Pending, Int)? in
+            guard state.accepting, state.queue.count == 1, let only = state.queue.first, only.assembly == nil,
+                  only.offset == 0, !only.isDead(now: now), !state.sleepers.isEmpty
+            else { return nil }
+            if policy.maxQueueDelayMicroseconds > 0 {
+                guard case .run = policy.decide(queue: CollectionOfOne(only.request), now: now) else { return nil }
             }
-            rows = counted
-        } else {
-            rows = 1
-        }
-        if policy.maxQueueDelayMicroseconds > 0 {
-            // A delay may hold a lone partial batch for more rows: then the batcher would not run it at once.
-            let alone = BatchPolicy.Request(rows: rows, enqueued: now, deadline: deadline)
-            guard case .run = policy.decide(queue: CollectionOfOne(alone), now: now) else { return false }
-        }
-        let claimed = state.withLock { state -> Int? in
-            guard state.accepting, state.queue.isEmpty, let index = state.sleepers.popLast() else { return nil }
+            guard let index = state.sleepers.popLast() else { return nil }
+            state.queue.removeAll()
             state.claimed[index] = true
-            return index
+            return (only, index)
         }
-        guard let instance = claimed else { return false }
-        // Set by the instance thread before it first listed itself as a sleeper (under the lock).
+        guard let (pending, instance) = lone else { return wakeIfQueued() }
+        computeClaimed(pending.job, rows: pending.request.rows, instance: instance, enqueued: pending.request.enqueued)
+    }
+
+    /// Runs `job` (`rows` rows, one whole request) on the context of `instance`, which the caller claimed, then
+    /// releases the claim and completes the job on this thread: a batch of one in the statistics and the facts,
+    /// queued from `enqueued` to the start of the run.
+    private func computeClaimed(_ job: BatchJob, rows: Int, instance: Int, enqueued: MonotonicInstant) {
+        // Set by the instance thread before it first listed itself as a sleeper (under the lock), so always there.
         guard let context = slots[instance].context else {
             release(instance)
-            return false
+            job.completion(.failure(.internalError("model \(modelLabel): instance \(instance) has no context")))
+            return
         }
         hooks.beforeCompute?(BatchTrace(instance: instance, rows: rows, requestCount: 1))
         let start = clock.now()
@@ -221,21 +219,21 @@ public final class Batcher: Sendable {
         batchCounter.add(1, ordering: .relaxed)
         rowCounter.add(rows, ordering: .relaxed)
         let computeNanoseconds = end.nanoseconds(since: start)
+        let queuedNanoseconds = start.nanoseconds(since: enqueued)
         statistics.record(BatchStatistics.BatchRecord(
-            rows: rows, requestsStarting: 1, pieces: 1, queueNanoseconds: 0,
+            rows: rows, requestsStarting: 1, pieces: 1, queueNanoseconds: queuedNanoseconds,
             inputNanoseconds: 0, inferNanoseconds: computeNanoseconds, outputNanoseconds: 0))
         hooks.afterBatch?(rows, computeNanoseconds)
         // Released after the hooks, so that the instance's next batch starts after this run's `afterBatch`.
         release(instance)
-        // Never queued: it waited 0 µs.
-        let facts = BatchFacts(batchSize: rows, requestCount: 1, queueMicroseconds: 0,
+        let facts = BatchFacts(batchSize: rows, requestCount: 1, queueMicroseconds: start.microseconds(since: enqueued),
                                computeMicroseconds: end.microseconds(since: start))
         job.completion(result.map { BatchOutput(outputs: $0, facts: facts) })
-        return true
     }
 
-    /// Ends `runInline`'s claim on `instance`. It goes back to the sleepers, or, when work was queued meanwhile,
-    /// the batcher began to stop, or its thread woke during the claim (and now sleeps unlisted), it is woken.
+    /// Ends the claim of `runLoneRequestOrWake` on `instance`. It goes back to the sleepers, or, when work was queued
+    /// meanwhile, the batcher began to stop, or its thread woke during the claim (and now sleeps unlisted), it is
+    /// woken.
     private func release(_ instance: Int) {
         let wake = state.withLock { state -> Bool in
             state.claimed[instance] = false
@@ -281,7 +279,7 @@ public final class Batcher: Sendable {
 
     /// Requests waiting (a split request counts once).
     public var queuedRequests: Int { state.withLock { $0.queue.count } }
-    /// Instances asleep (idle, or waiting for a fuller batch); one claimed by `runInline` is not counted.
+    /// Instances asleep (idle, or waiting for a fuller batch); one claimed by `runLoneRequestOrWake` is not listed.
     public var sleepingInstances: Int { state.withLock { $0.sleepers.count } }
     /// Model runs so far.
     public var computedBatches: Int { batchCounter.load(ordering: .relaxed) }
@@ -295,7 +293,7 @@ public final class Batcher: Sendable {
         let failed: [Pending] = state.withLock { state in
             state.accepting = false
             state.stopping = true
-            // Every instance is woken below: none is a sleeper any more (nor can `runInline` claim one).
+            // Every instance is woken below: none is a sleeper any more (nor can `runLoneRequestOrWake` claim it).
             state.sleepers.removeAll()
             guard !drain else { return [] }
             defer { state.queue.removeAll() }
@@ -343,7 +341,8 @@ public final class Batcher: Sendable {
     /// The body of instance thread `index`.
     fileprivate func runWorker(index: Int) {
         let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances, gemmThreads: gemmThreads)
-        // Published before this thread first takes the lock; `runInline` borrows it only while the instance sleeps.
+        // Published before this thread first takes the lock; `runLoneRequestOrWake` borrows it only while the
+        // instance sleeps.
         slots[index].context = context
         var gather = GatherBuffers(inputCount: model.signature.inputs.count)
         warmUp.report(instance: index, failure: runWarmUp(context: context))
@@ -352,8 +351,8 @@ public final class Batcher: Sendable {
             let now = clock.now()
             let (step, dropped) = state.withLock { state -> (WorkerStep, [(Pending, BatchError)]) in
                 if state.claimed[index] {
-                    // Woken while `runInline` uses this instance's context: sleep, unlisted, until the release
-                    // wakes this thread.
+                    // Woken while `runLoneRequestOrWake` uses this instance's context: sleep, unlisted, until the
+                    // release wakes this thread.
                     state.wokeWhileClaimed[index] = true
                     return (.sleep(until: nil), [])
                 }
@@ -516,7 +515,7 @@ private struct QueueState {
     var stopping = false
     /// Instances asleep in `idle` or `wait`, most recent last; a submit wakes one. A claimed instance is not listed.
     var sleepers: [Int] = []
-    /// Per instance: `runInline` holds its context; its thread must not compute until the claim is released.
+    /// Per instance: `runLoneRequestOrWake` holds its context; its thread must not compute until the claim ends.
     var claimed: [Bool]
     /// Per instance: its thread woke during a claim and sleeps unlisted; the release must signal it.
     var wokeWhileClaimed: [Bool]
@@ -527,10 +526,10 @@ private struct QueueState {
     }
 }
 
-/// Where an instance's execution context can be reached by `runInline`. `@unchecked Sendable`: `context` is
-/// written once by the instance thread before it first takes the queue lock; then the context is used by one thread
-/// at a time, the instance thread while the instance is unclaimed, the `runInline` caller that claimed it (under
-/// the lock) until it releases the claim (under the lock), so the lock orders every hand-over.
+/// Where an instance's execution context can be reached by `runLoneRequestOrWake`. `@unchecked Sendable`: `context`
+/// is written once by the instance thread before it first takes the queue lock; then the context is used by one
+/// thread at a time, the instance thread while the instance is unclaimed, the `runLoneRequestOrWake` caller that
+/// claimed it (under the lock) until it releases the claim (under the lock), so the lock orders every hand-over.
 private final class InstanceSlot: @unchecked Sendable {
     var context: ExecutionContext?
 }

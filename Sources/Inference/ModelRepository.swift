@@ -37,13 +37,14 @@ public struct ModelConfig: Sendable, Equatable {
     /// may form (`Batcher.defaultWarmUpBatchSizes`); empty: no warm-up.
     public var warmupBatchSizes: [Int]? = nil
     /// `inline_max_weight_bytes`: a model whose constants (weights, folded and packed constants:
-    /// `Model.constantBytes`) take at most this many bytes may compute a request on the thread that received it
-    /// when an idle instance would run it at once as a batch of one (`Batcher.runInline`); 0: never.
+    /// `Model.constantBytes`) take at most this many bytes may compute a lone request on the event-loop thread that
+    /// read it when an idle instance would run it at once as a batch of one (`Batcher.runLoneRequestOrWake`); 0:
+    /// never.
     public var inlineMaxWeightBytes: Int = ModelConfig.defaultInlineMaxWeightBytes
 
     public init() {}
 
-    /// The default `inline_max_weight_bytes`: 256 KiB (digits, about 40 KB, qualifies; mlp-large never does).
+    /// The default `inline_max_weight_bytes`: 256 KiB (digits, 25 KB of constants, qualifies; mlp-large never does).
     public static let defaultInlineMaxWeightBytes = 256 << 10
     /// The largest `inline_max_weight_bytes`: 1 GiB.
     public static let inlineMaxWeightBytesLimit = 1 << 30

@@ -20,7 +20,7 @@ final class ComputeGate: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     /// Every batch that reached the hook, in order.
     let traces = Lock<[BatchTrace]>([])
-    /// For each of `traces`: whether it computed on an event loop's thread (`Batcher.runInline`).
+    /// For each of `traces`: whether it computed on an event loop's thread (`Batcher.runLoneRequestOrWake`).
     let onLoopThread = Lock<[Bool]>([])
 
     var hooks: BatcherHooks {
@@ -52,9 +52,9 @@ struct HookedServer {
     let firstStreamCall: Promise<ServerCall>
 
     /// `clock`: the one clock of the transport's loops, the call deadlines and the batcher; a `ManualClock` lets a
-    /// test move deadlines past without waiting for them. `computesInline` false (the default) turns off
-    /// `Batcher.runInline` (`inline_max_weight_bytes` 0), so that every request goes through the queue and a held
-    /// instance holds an instance thread, not the loop thread that read the request.
+    /// test move deadlines past without waiting for them. `computesInline` false (the default) sets
+    /// `inline_max_weight_bytes` 0 (no `Batcher.runLoneRequestOrWake` on the loop thread), so that a held instance
+    /// holds an instance thread, not the loop thread that read the request.
     static func with(
         config: ModelConfig = ModelConfig(), gated: Bool = true, computesInline: Bool = false,
         clock: any MonotonicClock = SystemMonotonicClock(), configure: (inout GRPCServer.Configuration) -> Void = { _ in },
