@@ -251,7 +251,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "TensorwireProto", "RPCCore", "Inference", "Batching", "Logging", "Clocks", "TestSupport",
-                "Locks", "Crypto",
+                "Locks", "Crypto", "EventLoop",
             ],
             swiftSettings: strict
         ),

@@ -24,8 +24,9 @@ public struct BatchJob: Sendable {
     public var deadline: MonotonicInstant?
     /// Set by the transport on RST_STREAM or connection loss; a cancelled request is never computed.
     public var cancellation: CancellationToken
-    /// Called exactly once for every accepted job, on an instance thread, never under the batcher's lock. Not called
-    /// when `submit` throws.
+    /// Called exactly once for every accepted job, on an instance thread (or on the thread that called
+    /// `Batcher.runLoneRequestOrWake`, when that ran it), never under the batcher's lock. Not called when `submit`
+    /// throws.
     public var completion: @Sendable (Result<BatchOutput, BatchError>) -> Void
 
     public init(
@@ -127,14 +128,21 @@ public struct BatchTrace: Sendable, Equatable {
     public var instance: Int
     public var rows: Int
     public var requestCount: Int
+
+    public init(instance: Int, rows: Int, requestCount: Int) {
+        self.instance = instance
+        self.rows = rows
+        self.requestCount = requestCount
+    }
 }
 
-/// Test and diagnostics hooks, called on instance threads. The default has none.
+/// Test and diagnostics hooks, called on the thread that computes: an instance thread, or the caller of
+/// `Batcher.runLoneRequestOrWake` (with the instance it claimed). The default has none.
 public struct BatcherHooks: Sendable {
-    /// Called on the instance thread just before each model run, outside the queue lock. A test may block in it to
+    /// Called just before each model run, outside the queue lock. A test may block in it to
     /// hold an instance busy (Triton's "hold until N" switch, made explicit).
     public var beforeCompute: (@Sendable (BatchTrace) -> Void)?
-    /// Called on the instance thread after each batch ran, before its requests are answered: the rows it held and
+    /// Called after each batch ran, before its requests are answered: the rows it held and
     /// its compute time (the server's batch metrics).
     public var afterBatch: (@Sendable (_ rows: Int, _ computeNanoseconds: UInt64) -> Void)?
 

@@ -10,8 +10,10 @@ internal import Synchronization
 /// not Swift concurrency), each owning an `ExecutionContext` whose buffers grow on demand within its share of the
 /// model's memory budget (`Model.maxRows(instances:)` caps the batch size).
 ///
-/// Threads: `submit`, `shutdown` and the counters may be called from any thread (the transport's loop threads).
-/// Decisions, compute and completions happen on the instance threads; completions run outside the lock. The worker
+/// Threads: `submit`, `runLoneRequestOrWake`, `shutdown` and the counters may be called from any thread (the
+/// transport's loop threads). Decisions, compute and completions happen on the instance threads, except for a lone
+/// request `runLoneRequestOrWake` computes on its caller's thread with an idle instance's context; completions run
+/// outside the lock. The worker
 /// threads hold the batcher alive until `shutdown` joins them, so call `shutdown` before dropping it, and never from
 /// a completion (it would join its own thread).
 public final class Batcher: Sendable {
@@ -29,6 +31,9 @@ public final class Batcher: Sendable {
     /// Threads each packed GEMM of an instance may use (the instance thread included): `blasThreads`, or
     /// `cores / instances` so that GEMM threads × instances ≤ cores. Passed to every call, never set process-wide.
     public let gemmThreads: Int
+    /// True when the model's constants fit config.json's `inline_max_weight_bytes`: `runLoneRequestOrWake` may then
+    /// compute a lone request on its caller's thread.
+    public let computesInline: Bool
 
     private let logger: Logger
     private let clock: any MonotonicClock
@@ -36,6 +41,8 @@ public final class Batcher: Sendable {
     private let state: Lock<QueueState>
     /// One wake-up per instance. A counting semaphore keeps a signal sent between the decision and the wait.
     private let wakeups: [DispatchSemaphore]
+    /// Each instance's execution context, where `runLoneRequestOrWake` can borrow it while the instance sleeps.
+    private let slots: [InstanceSlot]
     private let threads = Lock<[pthread_t]>([])
     private let batchCounter = Atomic<Int>(0)
     private let rowCounter = Atomic<Int>(0)
@@ -87,8 +94,10 @@ public final class Batcher: Sendable {
         self.clock = clock
         self.hooks = hooks
         self.logger = logger
-        self.state = Lock(QueueState())
+        self.state = Lock(QueueState(instances: max(1, config.instances)))
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
+        self.slots = (0..<max(1, config.instances)).map { _ in InstanceSlot() }
+        self.computesInline = config.inlineMaxWeightBytes > 0 && model.constantBytes <= config.inlineMaxWeightBytes
         let largest = self.policy.maxBatchSize
         self.warmUpBatchSizes = rowwise ? warmUpBatchSizes.filter { $0 >= 1 && $0 <= largest } : []
         self.warmUp = WarmUpLatch(instances: max(1, config.instances))
@@ -161,6 +170,84 @@ public final class Batcher: Sendable {
         if let woken { wakeups[woken].signal() }
     }
 
+    /// At the end of an event-loop pass that handed this batcher work with `submit(_:wakeNow: false)`: when the queue
+    /// holds exactly one request, which a free instance would run at once as a batch of one, the model
+    /// `computesInline`, the batcher accepts work and an instance sleeps idle (so it has finished its warm-up),
+    /// computes that request on the calling thread; otherwise wakes instances as `wakeIfQueued` does. So a lone
+    /// request skips the hand-off to an instance thread and back, while requests that arrive together still meet in
+    /// one batch, and nothing queued is overtaken.
+    ///
+    /// The idle instance is claimed for the run: its thread computes nothing until the claim is released, so its
+    /// execution context and its share of the memory budget serve one thread at a time. The run counts as a batch of
+    /// one (statistics, hooks, the completion's `BatchFacts`, queue time up to the start of the run); the
+    /// completion runs on the calling thread, after the claim is released. What was queued meanwhile wakes an
+    /// instance. An expired or cancelled request is left to the instance, which answers it as usual.
+    public func runLoneRequestOrWake() {
+        guard computesInline else { return wakeIfQueued() }
+        let now = clock.now()
+        let policy = self.policy
+        let lone = state.withLock { state -> (Pending, Int)? in
+            guard state.accepting, state.queue.count == 1, let only = state.queue.first, only.assembly == nil,
+                  only.offset == 0, !only.isDead(now: now), !state.sleepers.isEmpty
+            else { return nil }
+            if policy.maxQueueDelayMicroseconds > 0 {
+                guard case .run = policy.decide(queue: CollectionOfOne(only.request), now: now) else { return nil }
+            }
+            guard let index = state.sleepers.popLast() else { return nil }
+            state.queue.removeAll()
+            state.claimed[index] = true
+            return (only, index)
+        }
+        guard let (pending, instance) = lone else { return wakeIfQueued() }
+        computeClaimed(pending.job, rows: pending.request.rows, instance: instance, enqueued: pending.request.enqueued)
+    }
+
+    /// Runs `job` (`rows` rows, one whole request) on the context of `instance`, which the caller claimed, then
+    /// releases the claim and completes the job on this thread: a batch of one in the statistics and the facts,
+    /// queued from `enqueued` to the start of the run.
+    private func computeClaimed(_ job: BatchJob, rows: Int, instance: Int, enqueued: MonotonicInstant) {
+        // Set by the instance thread before it first listed itself as a sleeper (under the lock), so always there.
+        guard let context = slots[instance].context else {
+            release(instance)
+            job.completion(.failure(.internalError("model \(modelLabel): instance \(instance) has no context")))
+            return
+        }
+        hooks.beforeCompute?(BatchTrace(instance: instance, rows: rows, requestCount: 1))
+        let start = clock.now()
+        let result = Result { () throws(InferenceError) in try context.run(job.inputs) }.mapError { BatchError.inference($0) }
+        let end = clock.now()
+        batchCounter.add(1, ordering: .relaxed)
+        rowCounter.add(rows, ordering: .relaxed)
+        let computeNanoseconds = end.nanoseconds(since: start)
+        let queuedNanoseconds = start.nanoseconds(since: enqueued)
+        statistics.record(BatchStatistics.BatchRecord(
+            rows: rows, requestsStarting: 1, pieces: 1, queueNanoseconds: queuedNanoseconds,
+            inputNanoseconds: 0, inferNanoseconds: computeNanoseconds, outputNanoseconds: 0))
+        hooks.afterBatch?(rows, computeNanoseconds)
+        // Released after the hooks, so that the instance's next batch starts after this run's `afterBatch`.
+        release(instance)
+        let facts = BatchFacts(batchSize: rows, requestCount: 1, queueMicroseconds: start.microseconds(since: enqueued),
+                               computeMicroseconds: end.microseconds(since: start))
+        job.completion(result.map { BatchOutput(outputs: $0, facts: facts) })
+    }
+
+    /// Ends the claim of `runLoneRequestOrWake` on `instance`. It goes back to the sleepers, or, when work was queued
+    /// meanwhile, the batcher began to stop, or its thread woke during the claim (and now sleeps unlisted), it is
+    /// woken.
+    private func release(_ instance: Int) {
+        let wake = state.withLock { state -> Bool in
+            state.claimed[instance] = false
+            if state.wokeWhileClaimed[instance] {
+                state.wokeWhileClaimed[instance] = false
+                return true
+            }
+            guard state.queue.isEmpty, !state.stopping else { return true }
+            state.sleepers.append(instance)
+            return false
+        }
+        if wake { wakeups[instance].signal() }
+    }
+
     /// Wakes as many sleeping instances as the queued rows fill batches (at least one, at most every sleeper) when
     /// anything is queued: the wake `submit(_:wakeNow: false)` left to the caller.
     public func wakeIfQueued() {
@@ -192,6 +279,8 @@ public final class Batcher: Sendable {
 
     /// Requests waiting (a split request counts once).
     public var queuedRequests: Int { state.withLock { $0.queue.count } }
+    /// Instances asleep (idle, or waiting for a fuller batch); one claimed by `runLoneRequestOrWake` is not listed.
+    public var sleepingInstances: Int { state.withLock { $0.sleepers.count } }
     /// Model runs so far.
     public var computedBatches: Int { batchCounter.load(ordering: .relaxed) }
     /// Rows computed so far.
@@ -204,6 +293,8 @@ public final class Batcher: Sendable {
         let failed: [Pending] = state.withLock { state in
             state.accepting = false
             state.stopping = true
+            // Every instance is woken below: none is a sleeper any more (nor can `runLoneRequestOrWake` claim it).
+            state.sleepers.removeAll()
             guard !drain else { return [] }
             defer { state.queue.removeAll() }
             return state.queue
@@ -250,12 +341,21 @@ public final class Batcher: Sendable {
     /// The body of instance thread `index`.
     fileprivate func runWorker(index: Int) {
         let context = model.makeContext(maxBatchSize: policy.maxBatchSize, instances: instances, gemmThreads: gemmThreads)
+        // Published before this thread first takes the lock; `runLoneRequestOrWake` borrows it only while the
+        // instance sleeps.
+        slots[index].context = context
         var gather = GatherBuffers(inputCount: model.signature.inputs.count)
         warmUp.report(instance: index, failure: runWarmUp(context: context))
         let policy = self.policy
         while true {
             let now = clock.now()
             let (step, dropped) = state.withLock { state -> (WorkerStep, [(Pending, BatchError)]) in
+                if state.claimed[index] {
+                    // Woken while `runLoneRequestOrWake` uses this instance's context: sleep, unlisted, until the
+                    // release wakes this thread.
+                    state.wokeWhileClaimed[index] = true
+                    return (.sleep(until: nil), [])
+                }
                 let dropped = Self.removeExpiredAndCancelled(&state.queue, now: now, model: modelLabel)
                 if state.queue.isEmpty, state.stopping { return (.exit, dropped) }
                 let decision = policy.decide(queue: state.queue.lazy.map(\.request), now: now, draining: state.stopping)
@@ -413,8 +513,25 @@ private struct QueueState {
     var queue: [Pending] = []
     var accepting = true
     var stopping = false
-    /// Instances asleep in `idle` or `wait`, most recent last; a submit wakes one.
+    /// Instances asleep in `idle` or `wait`, most recent last; a submit wakes one. A claimed instance is not listed.
     var sleepers: [Int] = []
+    /// Per instance: `runLoneRequestOrWake` holds its context; its thread must not compute until the claim ends.
+    var claimed: [Bool]
+    /// Per instance: its thread woke during a claim and sleeps unlisted; the release must signal it.
+    var wokeWhileClaimed: [Bool]
+
+    init(instances: Int) {
+        claimed = Array(repeating: false, count: instances)
+        wokeWhileClaimed = Array(repeating: false, count: instances)
+    }
+}
+
+/// Where an instance's execution context can be reached by `runLoneRequestOrWake`. `@unchecked Sendable`: `context`
+/// is written once by the instance thread before it first takes the queue lock; then the context is used by one
+/// thread at a time, the instance thread while the instance is unclaimed, the `runLoneRequestOrWake` caller that
+/// claimed it (under the lock) until it releases the claim (under the lock), so the lock orders every hand-over.
+private final class InstanceSlot: @unchecked Sendable {
+    var context: ExecutionContext?
 }
 
 /// A queued request: the job, what the policy sees, and how many rows already went into earlier batches.

@@ -36,8 +36,18 @@ public struct ModelConfig: Sendable, Equatable {
     /// `warmup`: the batch sizes a new version runs once on zeros before it serves; nil: every size the batcher
     /// may form (`Batcher.defaultWarmUpBatchSizes`); empty: no warm-up.
     public var warmupBatchSizes: [Int]? = nil
+    /// `inline_max_weight_bytes`: a model whose constants (weights, folded and packed constants:
+    /// `Model.constantBytes`) take at most this many bytes may compute a lone request on the event-loop thread that
+    /// read it when an idle instance would run it at once as a batch of one (`Batcher.runLoneRequestOrWake`); 0:
+    /// never.
+    public var inlineMaxWeightBytes: Int = ModelConfig.defaultInlineMaxWeightBytes
 
     public init() {}
+
+    /// The default `inline_max_weight_bytes`: 256 KiB (digits, 25 KB of constants, qualifies; mlp-large never does).
+    public static let defaultInlineMaxWeightBytes = 256 << 10
+    /// The largest `inline_max_weight_bytes`: 1 GiB.
+    public static let inlineMaxWeightBytesLimit = 1 << 30
 
     /// The largest `max_batch_size` (config.json and `--max-batch-size`): 2^20 rows.
     public static let maxBatchSizeLimit = 1 << 20
@@ -53,7 +63,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// The keys config.json may hold.
     public static let keys = [
         "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "max_queue_size", "default_timeout_us",
-        "instances", "version_policy", "sha256", "warmup",
+        "instances", "version_policy", "sha256", "warmup", "inline_max_weight_bytes",
     ]
     /// The most entries `warmup` may list.
     public static let warmupSizesLimit = 256
@@ -106,6 +116,9 @@ public struct ModelConfig: Sendable, Equatable {
             defaultTimeoutMicroseconds = value
         }
         if let value = try integer("instances", minimum: 1, maximum: Self.instancesLimit) { instances = value }
+        if let value = try integer("inline_max_weight_bytes", minimum: 0, maximum: Self.inlineMaxWeightBytesLimit) {
+            inlineMaxWeightBytes = value
+        }
         if let value = dictionary["preferred_batch_sizes"] {
             guard case .array(let list) = value,
                   let sizes = Optional(list.compactMap(\.positiveInteger)), sizes.count == list.count

@@ -7,7 +7,8 @@ public import TensorwireProto
 
 /// The transport-independent core of `tensorwire.v1.Inference`: it validates a decoded request against the model's
 /// signature, hands it to the model's batcher, and builds the response. Completions run on a batcher instance
-/// thread (or on the caller's thread for requests refused before queueing); the caller hops back to its loop.
+/// thread (or on the caller's thread for requests refused before queueing, and for those the batcher computes
+/// there, `Batcher.runLoneRequestOrWake`); the caller hops back to its loop.
 public struct PredictService: Sendable {
     public let catalog: ModelCatalog
 
@@ -151,9 +152,11 @@ public struct PredictService: Sendable {
         do {
             if let loop = EventLoop.current {
                 // On an event loop: the batcher is woken once, at the end of the loop's pass, for every request the
-                // pass handed it (they then share a batch instead of each waking an instance).
+                // pass handed it (they then share a batch instead of each waking an instance); a cheap model's lone
+                // request that an idle instance would run at once is computed right there instead, with no hand-off
+                // to the instance thread and back (docs/performance.md).
                 try batcher.submit(job, wakeNow: false)
-                loop.deferUntilSleep(batcher) { batcher.wakeIfQueued() }
+                loop.deferUntilSleep(batcher) { batcher.runLoneRequestOrWake() }
             } else {
                 try batcher.submit(job)
             }

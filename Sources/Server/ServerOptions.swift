@@ -141,7 +141,7 @@ public struct ServerOptions: Sendable, Equatable {
             "handshake-timeout-seconds=\(handshakeTimeoutSeconds)", "http-head-timeout-seconds=\(httpHeadTimeoutSeconds)",
             "http-body-timeout-seconds=\(httpBodyTimeoutSeconds)", "max-batch-size=\(modelDefaults.maxBatchSize)",
             "max-queue-delay-us=\(modelDefaults.maxQueueDelayMicroseconds)", "max-queue-size=\(modelDefaults.maxQueueSize)",
-            "instances=\(modelDefaults.instances)", "gemm=\(gemm)", "model-control=\(modelControl)",
+            "instances=\(modelDefaults.instances)", "inline-max-weight-bytes=\(modelDefaults.inlineMaxWeightBytes)", "gemm=\(gemm)", "model-control=\(modelControl)",
             "strict-readiness=\(strictReadiness)", "log-level=\(logLevel)", "log-format=\(logFormat.rawValue)",
             "access-log=\(accessLog)", "drain-seconds=\(drainSeconds)", "drain-delay-seconds=\(drainDelaySeconds)",
         ]
@@ -248,6 +248,9 @@ public struct ServerOptions: Sendable, Equatable {
           --max-queue-size N                 queued requests before RESOURCE_EXHAUSTED (default 1024)
           --default-timeout-us N             deadline for requests without grpc-timeout; 0: none (default 0)
           --instances N                      instance threads per model version (default 1)
+          --inline-max-weight-bytes N        a model with at most N bytes of weights computes a request on the
+                                             thread that read it when an idle instance would run it alone at
+                                             once; 0: never (default 262144)
           --blas-threads N                   threads per GEMM call (default: cores / instances)
           --gemm KIND                        the dense layers' GEMM: packed (AVX-512 kernels), blas (OpenBLAS)
                                              or auto (default: packed where the CPU has AVX-512, else blas)
@@ -361,6 +364,8 @@ public struct ServerOptions: Sendable, Equatable {
             case "--max-queue-delay-us": options.modelDefaults.maxQueueDelayMicroseconds = try integer(flag, in: 0...60_000_000)
             case "--max-queue-size": options.modelDefaults.maxQueueSize = try integer(flag, in: 1...1 << 24)
             case "--default-timeout-us": options.modelDefaults.defaultTimeoutMicroseconds = try integer(flag, in: 0...Int(Int32.max) * 1000)
+            case "--inline-max-weight-bytes":
+                options.modelDefaults.inlineMaxWeightBytes = try integer(flag, in: 0...ModelConfig.inlineMaxWeightBytesLimit)
             case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...ModelConfig.instancesLimit)
             case "--max-model-bytes": options.maxModelBytes = try integer(flag, in: 1 << 16...1 << 40)
             case "--blas-threads": options.blasThreads = try integer(flag, in: 1...1024)

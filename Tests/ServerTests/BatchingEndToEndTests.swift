@@ -71,6 +71,29 @@ struct BatchingEndToEndLiveTests {
         }
     }
 
+    @Test func aLoneRequestOnAnIdleCheapModelIsComputedOnTheLoopThreadAsABatchOfOne() throws {
+        try HookedServer.with(gated: false, computesInline: true) { server in
+            // The instance has warmed up and sleeps (it reports its warm-up just before it first goes to sleep).
+            let batcher = try server.batcher
+            #expect(waitUntil { batcher.sleepingInstances == 1 })
+            let request = Digits.request(id: "inline", rows: 2, seed: 42)
+            let answer = server.client.unary(path: Digits.predict, request: request.serializedBytes(), timeout: .seconds(30))
+            #expect(answer.status.isOK, "\(answer.status)")
+            let response = try Self.decode(answer)
+            #expect(server.gate.onLoopThread.withLock { $0 } == [true], "computed on the loop thread that read it")
+            #expect(response.batch?.batchSize == 2 && response.batch?.batchRequests == 1)
+            #expect(answer.trailers.strings(forKey: "tw-batch-size") == ["2"])
+            // The engine's own answer for the same rows.
+            let reference = try BuiltinModels.digits().makeContext().run([Tensor(
+                shape: [2, 64], floats: request.inputs[0].floatData)])
+            #expect(Digits.labels(response) == reference[0].int64s)
+            let probabilities = try #require(reference[1].floats)
+            #expect(zip(Digits.probabilities(response), probabilities).allSatisfy { abs($0 - $1) <= 1e-5 })
+            let stats = batcher.statistics.snapshot()
+            #expect(stats.executionCount == 1 && stats.queue.count == 1 && stats.success.count == 1)
+        }
+    }
+
     @Test func manyConcurrentCallersOnTheLiveServerGetSingleRequestResults() throws {
         var options = ServerOptions()
         options.port = 0

@@ -1,6 +1,7 @@
 import Batching
 import Clocks
 import Dispatch
+import EventLoop
 import Inference
 import Locks
 import ProtoWire
@@ -19,10 +20,13 @@ final class ComputeGate: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     /// Every batch that reached the hook, in order.
     let traces = Lock<[BatchTrace]>([])
+    /// For each of `traces`: whether it computed on an event loop's thread (`Batcher.runLoneRequestOrWake`).
+    let onLoopThread = Lock<[Bool]>([])
 
     var hooks: BatcherHooks {
         BatcherHooks(beforeCompute: { trace in
             self.traces.withLock { $0.append(trace) }
+            self.onLoopThread.withLock { $0.append(EventLoop.current != nil) }
             guard !self.isOpen.load(ordering: .acquiring) else { return }
             self.semaphore.wait()
             self.semaphore.signal()
@@ -48,12 +52,16 @@ struct HookedServer {
     let firstStreamCall: Promise<ServerCall>
 
     /// `clock`: the one clock of the transport's loops, the call deadlines and the batcher; a `ManualClock` lets a
-    /// test move deadlines past without waiting for them.
+    /// test move deadlines past without waiting for them. `computesInline` false (the default) sets
+    /// `inline_max_weight_bytes` 0 (no `Batcher.runLoneRequestOrWake` on the loop thread), so that a held instance
+    /// holds an instance thread, not the loop thread that read the request.
     static func with(
-        config: ModelConfig = ModelConfig(), gated: Bool = true, clock: any MonotonicClock = SystemMonotonicClock(),
-        configure: (inout GRPCServer.Configuration) -> Void = { _ in },
+        config: ModelConfig = ModelConfig(), gated: Bool = true, computesInline: Bool = false,
+        clock: any MonotonicClock = SystemMonotonicClock(), configure: (inout GRPCServer.Configuration) -> Void = { _ in },
         _ body: (HookedServer) throws -> Void
     ) throws {
+        var config = config
+        if !computesInline { config.inlineMaxWeightBytes = 0 }
         let gate = ComputeGate()
         if !gated { gate.open() }
         let catalog = ModelCatalog(repository: ModelRepository.builtin(config: config), clock: clock, hooks: gate.hooks)
