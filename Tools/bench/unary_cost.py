@@ -5,7 +5,7 @@ and nghttpd answering the same POST. Optionally a sampled call-graph profile (pe
 development VM has no hardware counters) for `perf report`.
 
   unary_cost.py --bin DIR [--targets echo,interop,digits,nghttpd] [--requests N] [--measure ir,syscalls,perf]
-                [--out DIR]
+                [--out DIR] [--connections C] [--streams M]
 
 targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          interop  tensorwire-interop-server, grpc.testing.TestService/EmptyCall
@@ -17,7 +17,8 @@ targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          digits-auth - digits: the two together)
          digits-kserve  tensorwire-server, KServe ModelInfer with the same 64 floats (transport_bench.model_infer_body)
          nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
-Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests. Reported, never asserted."""
+Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests; --connections 1 --streams 1 keeps one request in
+flight. Reported, never asserted."""
 
 import argparse
 import glob
@@ -79,8 +80,12 @@ def wait_listening_slowly(port):
     raise SystemExit("nothing listens on port %d under valgrind" % port)
 
 
+LOAD_SHAPE = {"connections": 16, "streams": 16}
+
+
 def load(port, path, body, headers, requests):
-    argv = ["h2load", "-t", "1", "-c", "16", "-m", "16", "-n", str(requests), "-d", body]
+    argv = ["h2load", "-t", "1", "-c", str(LOAD_SHAPE["connections"]), "-m", str(LOAD_SHAPE["streams"]),
+            "-n", str(requests), "-d", body]
     for header in headers:
         argv += ["-H", header]
     out = subprocess.run(argv + ["http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True,
@@ -169,7 +174,10 @@ def main():
     parser.add_argument("--out", default=".")
     parser.add_argument("--random-hashing", action="store_true",
                         help="leave Swift's per-run hash seeds random under callgrind (the counts then vary by ~1%%)")
+    parser.add_argument("--connections", type=int, default=16, help="h2load -c (default 16)")
+    parser.add_argument("--streams", type=int, default=16, help="h2load -m, streams per connection (default 16)")
     args = parser.parse_args()
+    LOAD_SHAPE.update(connections=args.connections, streams=args.streams)
     workdir = tempfile.mkdtemp(prefix="tw-unary-cost-")
     write(workdir, "empty.bin", grpc_frame(b""))
     write(workdir, "predict.bin", grpc_frame(predict_body()))
