@@ -179,9 +179,7 @@ enum KServeTensors {
         }
         if let axis = spec.batchAxis, dims[axis] == 0 { return nil }
         guard count <= 1 << 30, raw.count == count &* 4 else { return nil }
-        let floats = raw.withUnsafeBytes { bytes in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 &* 4, as: UInt32.self))) }
-        }
+        let floats = TensorConversion.littleEndianFloats(raw, count: count)
         guard let tensor = Tensor(shape: Shape(dims), storage: .float32(floats)) else { return nil }
         return [tensor]
     }

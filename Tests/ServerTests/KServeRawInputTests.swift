@@ -38,6 +38,20 @@ import TensorwireProto
         }
     }
 
+    @Test func littleEndianBytesBecomeTheirFloats() {
+        let values: [Float] = [0, -1.5, .pi, .infinity, -.greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        let bytes = values.flatMap { value -> [UInt8] in
+            let bits = value.bitPattern
+            return [UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)]
+        }
+        #expect(TensorConversion.littleEndianFloats(bytes, count: values.count).map(\.bitPattern)
+            == values.map(\.bitPattern))
+        // Never reads past the bytes it was given, whatever the count says.
+        #expect(TensorConversion.littleEndianFloats(bytes, count: values.count + 5).count == values.count)
+        #expect(TensorConversion.littleEndianFloats(Array(bytes.prefix(7)), count: 2).map(\.bitPattern) == [0])
+        #expect(TensorConversion.littleEndianFloats([], count: 3).isEmpty)
+    }
+
     @Test func everythingElseIsLeftToTheGeneralPath() {
         var typed = Self.request()
         typed.rawInputContents = []
