@@ -216,14 +216,11 @@ public final class Batcher: Sendable {
         let start = clock.now()
         let result = Result { () throws(InferenceError) in try context.run(job.inputs) }.mapError { BatchError.inference($0) }
         let end = clock.now()
-        batchCounter.add(1, ordering: .relaxed)
-        rowCounter.add(rows, ordering: .relaxed)
         let computeNanoseconds = end.nanoseconds(since: start)
-        let queuedNanoseconds = start.nanoseconds(since: enqueued)
-        statistics.record(BatchStatistics.BatchRecord(
-            rows: rows, requestsStarting: 1, pieces: 1, queueNanoseconds: queuedNanoseconds,
-            inputNanoseconds: 0, inferNanoseconds: computeNanoseconds, outputNanoseconds: 0))
-        hooks.afterBatch?(rows, computeNanoseconds)
+        recordBatch(BatchStatistics.BatchRecord(
+            rows: rows, requestsStarting: 1, pieces: 1, queueNanoseconds: start.nanoseconds(since: enqueued),
+            inputNanoseconds: 0, inferNanoseconds: computeNanoseconds, outputNanoseconds: 0),
+            computeNanoseconds: computeNanoseconds)
         // Released after the hooks, so that the instance's next batch starts after this run's `afterBatch`.
         release(instance)
         let facts = BatchFacts(batchSize: rows, requestCount: 1, queueMicroseconds: start.microseconds(since: enqueued),
@@ -447,8 +444,6 @@ public final class Batcher: Sendable {
                                 gathered: &gathered)
         }
         let end = clock.now()
-        batchCounter.add(1, ordering: .relaxed)
-        rowCounter.add(rows, ordering: .relaxed)
         let computeMicroseconds = end.microseconds(since: start)
         // Slice every request's rows first, so the batch is recorded in `statistics` before any completion runs.
         var outcomes: [Result<[Tensor], BatchError>] = []
@@ -478,11 +473,11 @@ public final class Batcher: Sendable {
             if piece.rowStart == 0 { starting += 1 }
         }
         let sliced = clock.now()
-        statistics.record(BatchStatistics.BatchRecord(
+        recordBatch(BatchStatistics.BatchRecord(
             rows: rows, requestsStarting: starting, pieces: pieces.count, queueNanoseconds: queueNanoseconds,
             inputNanoseconds: gathered.nanoseconds(since: start), inferNanoseconds: end.nanoseconds(since: gathered),
-            outputNanoseconds: sliced.nanoseconds(since: end)))
-        hooks.afterBatch?(rows, end.nanoseconds(since: start))
+            outputNanoseconds: sliced.nanoseconds(since: end)),
+            computeNanoseconds: end.nanoseconds(since: start))
         for (piece, outcome) in zip(pieces, outcomes) {
             let facts = BatchFacts(
                 batchSize: rows, requestCount: pieces.count,
@@ -495,6 +490,15 @@ public final class Batcher: Sendable {
                 piece.pending.job.completion(outcome.map { BatchOutput(outputs: $0, facts: facts) })
             }
         }
+    }
+
+    /// Counts one model run everywhere it is counted (the batch and row counters, `statistics`, the `afterBatch`
+    /// hook), for a batch an instance ran and for a lone request run on a loop thread alike.
+    private func recordBatch(_ record: BatchStatistics.BatchRecord, computeNanoseconds: UInt64) {
+        batchCounter.add(1, ordering: .relaxed)
+        rowCounter.add(record.rows, ordering: .relaxed)
+        statistics.record(record)
+        hooks.afterBatch?(record.rows, computeNanoseconds)
     }
 
     private func finish(_ pending: Pending, with error: BatchError) {

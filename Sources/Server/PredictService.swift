@@ -83,9 +83,6 @@ public struct PredictService: Sendable {
     /// with `inputs` on the calling thread, hands them to the version's batcher, and on its instance thread turns
     /// the batch's rows into the API's response with `respond` (given the version's name and output signature).
     /// Statistics and metrics count every request that reached a loaded version. `completion` is called once.
-    /// Inlined into each API so that its closures keep their concrete types (a generic call wrapped each in a
-    /// reabstraction thunk: ~2K instructions per request, callgrind).
-    @inline(__always)
     func run<Response: Sendable>(
         _ query: Query, resolved: (ModelCatalog.Version, Batcher)?, resubmits: Int = maxResubmits,
         inputs makeInputs: (Batcher) throws(RPCError) -> [Tensor],
