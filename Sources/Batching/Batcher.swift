@@ -355,7 +355,7 @@ public final class Batcher: Sendable {
                 }
                 let dropped = Self.removeExpiredAndCancelled(&state.queue, now: now, model: modelLabel)
                 if state.queue.isEmpty, state.stopping { return (.exit, dropped) }
-                let decision = policy.decide(queue: state.queue.lazy.map(\.request), now: now, draining: state.stopping)
+                let decision = policy.decide(queue: state.queue.lazy.map { $0.request }, now: now, draining: state.stopping)
                 switch decision {
                 case .idle:
                     state.sleepers.append(index)
@@ -540,17 +540,39 @@ private final class InstanceSlot: @unchecked Sendable {
 
 /// A queued request: the job, what the policy sees, and how many rows already went into earlier batches.
 private struct Pending: Sendable {
-    var job: BatchJob
+    /// The parts that never change once queued, behind one reference.
+    let fixed: QueuedJob
     var request: BatchPolicy.Request
     /// Rows of the job already taken (only a request larger than `max_batch_size` is ever cut).
     var offset: Int
+
+    init(job: BatchJob, request: BatchPolicy.Request, offset: Int, assembly: Reassembly?) {
+        fixed = QueuedJob(job: job, assembly: assembly)
+        self.request = request
+        self.offset = offset
+    }
+
+    var job: BatchJob { fixed.job }
     /// Collects the pieces of a request larger than `max_batch_size`; nil for the others.
-    var assembly: Reassembly?
+    var assembly: Reassembly? { fixed.assembly }
 
     func isDead(now: MonotonicInstant) -> Bool {
         if job.cancellation.isCancelled { return true }
         if let deadline = request.deadline, deadline <= now { return true }
         return false
+    }
+}
+
+/// A queued request's job and reassembly, which never change: one object, so that a `Pending` copied through the
+/// queue, the policy's pass and the batch costs one retain and one release, not one per reference in the job (the
+/// copies cost ~2K instructions per request at 16 concurrent requests, callgrind).
+private final class QueuedJob: Sendable {
+    let job: BatchJob
+    let assembly: Reassembly?
+
+    init(job: BatchJob, assembly: Reassembly?) {
+        self.job = job
+        self.assembly = assembly
     }
 }
 

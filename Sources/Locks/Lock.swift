@@ -9,55 +9,24 @@ internal import Glibc
 /// threads on one `Mutex`: 3 runs out of 3 reported; the same program on a `pthread_mutex_t`: none). TSan intercepts
 /// `pthread_mutex_lock`/`unlock` and sees the happens-before edge between them.
 ///
-/// A `final class`, not a `~Copyable` struct like `Mutex`: `Mutex` keeps its futex word inline, but a
-/// `pthread_mutex_t` must never move once initialised, so ours lives on the heap whatever wraps it. The class is
-/// that heap object, with one identity: a reference to it is the lock, sharing the reference shares the one lock,
-/// and the lock lives as long as its last owner (a stored `let`, a local captured by closures). A `~Copyable` struct
-/// around the same object would be a second type that changes nothing but the spelling. The mutex is allocated once,
-/// in `init`, and destroyed in `deinit`.
+/// A `pthread_mutex_t` must never move once initialised, so it lives on the heap, in one object with the state
+/// (`LockStorage`: the state as the header of a `ManagedBuffer`, the mutex as its one tail element). A `Lock` is a
+/// reference to that object: copying a `Lock` (a stored `let`, a local captured by closures) shares the one lock,
+/// which lives as long as its last copy. One allocation per lock, not two (a lock is made per RPC: the separate
+/// mutex's malloc, free and the object's release cost ~900 instructions per RPC, callgrind).
 ///
 /// The mutex is `PTHREAD_MUTEX_ERRORCHECK`: locking it again on the thread that holds it traps, as `Mutex` does,
-/// instead of deadlocking. Uncontended, a `withLock` costs about what `Mutex`'s does (the figures are in the commit
-/// that added this type).
+/// instead of deadlocking. Uncontended, a `withLock` costs about what `Mutex`'s does.
 ///
 /// Any thread may call `withLock`; `body` runs with the lock held and must not lock it again.
-public final class Lock<State> {
-    /// The state, read and written only inside `withLock`, with `mutex` held. `nonisolated(unsafe)`: the lock, not
-    /// the compiler, is what keeps it from being shared, so it may be passed to `body` as `inout sending` (as
-    /// `Mutex`'s state is). `@exclusivity(unchecked)`: the mutex already makes every access exclusive, so the
-    /// runtime's dynamic exclusivity check on a class property would be a second check on every call (it about
-    /// tripled the cost of an uncontended `withLock`).
-    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) internal var cell: Cell
-    /// A `pthread_mutex_t`, untyped so that the `@inlinable` `withLock` names no Glibc type (Glibc stays an
-    /// internal import); allocated and initialised once, its address never changes.
-    @usableFromInline internal let mutex: UnsafeMutableRawPointer
+public struct Lock<State> {
+    @usableFromInline internal let storage: LockStorage<State>
 
-    /// The state and one byte beside it, so that the stored property is never empty. Why: the runtime lays out an
-    /// empty stored property of a generic class (a `Lock(())` guarding only a critical section) at offset 0, the
-    /// object's header, which every thread reads without the lock (its metadata pointer, before `withLock` takes the
-    /// lock); TSan records the `inout` access to the state at the property's address and reported those header reads
-    /// as racing with it (four threads on a `Lock(())`: a report every run; with the byte: none in five).
-    @usableFromInline
-    internal struct Cell {
-        @usableFromInline internal var value: State
-        @usableFromInline internal let occupied: UInt8 = 0
-
-        @usableFromInline
-        internal init(_ value: consuming sending State) { self.value = value }
-    }
-
-    /// A lock guarding `initialState`. Inlinable, so that a caller's specialization finds `Cell`'s type metadata
-    /// in its own cache instead of asking the runtime (~330 instructions per lock, callgrind; a lock is made per RPC).
+    /// A lock guarding `initialState`. Inlinable, so that a caller's specialization finds the storage's type
+    /// metadata in its own cache instead of asking the runtime (~330 instructions per lock, callgrind).
     @inlinable
     public init(_ initialState: consuming sending State) {
-        cell = Cell(initialState)
-        mutex = makeErrorCheckingMutex()
-    }
-
-    deinit {
-        let typed = mutex.assumingMemoryBound(to: pthread_mutex_t.self)
-        pthread_mutex_destroy(typed)
-        typed.deallocate()
+        storage = LockStorage.make(initialState)
     }
 
     /// Runs `body` with the lock held and exclusive access to the state; returns what `body` returns. The lock is
@@ -66,38 +35,102 @@ public final class Lock<State> {
     public func withLock<Result: ~Copyable, E: Error>(
         _ body: (inout sending State) throws(E) -> sending Result
     ) throws(E) -> sending Result {
-        Self.lock(mutex)
-        defer { Self.unlock(mutex) }
-        return try body(&cell.value)
-    }
-
-    @usableFromInline
-    internal static func lock(_ mutex: UnsafeMutableRawPointer) {
-        let rc = pthread_mutex_lock(mutex.assumingMemoryBound(to: pthread_mutex_t.self))
-        precondition(rc == 0, "Lock: pthread_mutex_lock failed (\(rc)): locked again by the thread that holds it?")
-    }
-
-    @usableFromInline
-    internal static func unlock(_ mutex: UnsafeMutableRawPointer) {
-        let rc = pthread_mutex_unlock(mutex.assumingMemoryBound(to: pthread_mutex_t.self))
-        precondition(rc == 0, "Lock: pthread_mutex_unlock failed (\(rc))")
+        let mutex = storage.mutex
+        lockMutex(mutex)
+        defer { unlockMutex(mutex) }
+        return try storage.withState(body)
     }
 }
 
-/// A new `PTHREAD_MUTEX_ERRORCHECK` mutex on the heap, for `Lock.init`; it never moves.
+/// The state and one byte beside it, so that the stored header is never empty. Why: an empty header would sit at
+/// the object's first byte after its refcount, where every thread reads without the lock; TSan records the `inout`
+/// access to the state at the header's address and once reported those reads as racing with it (four threads on a
+/// `Lock(())`: a report every run; with the byte: none in five).
 @usableFromInline
-internal func makeErrorCheckingMutex() -> UnsafeMutableRawPointer {
-    let typed = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+internal struct LockCell<State> {
+    @usableFromInline internal var value: State
+    @usableFromInline internal let occupied: UInt8 = 0
+
+    @usableFromInline
+    internal init(_ value: consuming sending State) { self.value = value }
+}
+
+/// One heap object holding a lock's state (the header) and its `pthread_mutex_t` (in the tail, as 8-byte words, so
+/// that the inlinable code names no Glibc type), which never moves. The state is read and written only inside
+/// `Lock.withLock`, with the mutex held.
+@usableFromInline
+internal final class LockStorage<State>: ManagedBuffer<LockCell<State>, UInt64> {
+    /// A new storage with `initialState` and an initialised error-checking mutex.
+    @inlinable
+    internal static func make(_ initialState: consuming sending State) -> LockStorage<State> {
+        let cell = LockCell(initialState)
+        let buffer = create(minimumCapacity: mutexWords) { _ in cell }
+        // `create` returns an instance of the class it is called on (this subclass); the check costs one compare.
+        let storage = unsafeDowncast(buffer, to: LockStorage<State>.self)
+        initializeErrorCheckingMutex(storage.mutex)
+        return storage
+    }
+
+    /// The mutex's address: the tail, fixed for the object's life; untyped so that the inlinable `withLock` names no
+    /// Glibc type (Glibc stays an internal import).
+    @inlinable
+    internal var mutex: UnsafeMutableRawPointer {
+        withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+    }
+
+    /// Runs `body` on the state in place (the caller holds the mutex).
+    @inlinable @inline(__always)
+    internal func withState<Result: ~Copyable, E: Error>(
+        _ body: (inout sending State) throws(E) -> sending Result
+    ) throws(E) -> sending Result {
+        let header = StatePointer(cell: withUnsafeMutablePointerToHeader { $0 })
+        return try body(&header.cell.pointee.value)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex.assumingMemoryBound(to: pthread_mutex_t.self))
+    }
+}
+
+/// The address of a lock's state, for `LockStorage.withState`. `@unchecked Sendable`: the state is reached
+/// through it only by the thread that holds the lock's mutex, so it may be passed to `withLock`'s body as `inout
+/// sending` (as `Mutex`'s state is); it is used only inside that call, while the storage object is alive.
+@usableFromInline
+internal struct StatePointer<State>: @unchecked Sendable {
+    @usableFromInline internal let cell: UnsafeMutablePointer<LockCell<State>>
+
+    @inlinable
+    internal init(cell: UnsafeMutablePointer<LockCell<State>>) { self.cell = cell }
+}
+
+/// How many 8-byte words hold a `pthread_mutex_t` (40 bytes, 8-aligned, on x86-64 and arm64 glibc).
+@usableFromInline
+internal let mutexWords = (MemoryLayout<pthread_mutex_t>.size + 7) / 8
+
+@usableFromInline
+internal func lockMutex(_ mutex: UnsafeMutableRawPointer) {
+    let rc = pthread_mutex_lock(mutex.assumingMemoryBound(to: pthread_mutex_t.self))
+    precondition(rc == 0, "Lock: pthread_mutex_lock failed (\(rc)): locked again by the thread that holds it?")
+}
+
+@usableFromInline
+internal func unlockMutex(_ mutex: UnsafeMutableRawPointer) {
+    let rc = pthread_mutex_unlock(mutex.assumingMemoryBound(to: pthread_mutex_t.self))
+    precondition(rc == 0, "Lock: pthread_mutex_unlock failed (\(rc))")
+}
+
+/// Initialises a `PTHREAD_MUTEX_ERRORCHECK` mutex at `address` (memory that never moves), for `LockStorage.make`.
+@usableFromInline
+internal func initializeErrorCheckingMutex(_ address: UnsafeMutableRawPointer) {
     var attributes = pthread_mutexattr_t()
     pthread_mutexattr_init(&attributes)
     pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-    let rc = pthread_mutex_init(typed, &attributes)
+    let rc = pthread_mutex_init(address.assumingMemoryBound(to: pthread_mutex_t.self), &attributes)
     pthread_mutexattr_destroy(&attributes)
     precondition(rc == 0, "Lock: pthread_mutex_init failed (\(rc))")
-    return UnsafeMutableRawPointer(typed)
 }
 
-// `@unchecked`: the state (`cell`) is read and written only inside `withLock`, with `mutex` held; `sending` on the
-// way in (`init`) and out (`withLock`'s result and `inout` state) keeps non-Sendable state from escaping the lock,
-// as `Mutex` does, so a `Lock` is `Sendable` whatever its state.
+// `@unchecked`: the state is read and written only inside `withLock`, with the mutex held; `sending` on the way in
+// (`init`) and out (`withLock`'s result and `inout` state) keeps non-Sendable state from escaping the lock, as
+// `Mutex` does, so a `Lock` is `Sendable` whatever its state.
 extension Lock: @unchecked Sendable {}

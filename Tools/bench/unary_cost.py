@@ -5,7 +5,7 @@ and nghttpd answering the same POST. Optionally a sampled call-graph profile (pe
 development VM has no hardware counters) for `perf report`.
 
   unary_cost.py --bin DIR [--targets echo,interop,digits,nghttpd] [--requests N] [--measure ir,syscalls,perf]
-                [--out DIR] [--connections C] [--streams M]
+                [--out DIR] [--keep] [--connections C] [--streams M]
 
 targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          interop  tensorwire-interop-server, grpc.testing.TestService/EmptyCall
@@ -132,6 +132,9 @@ def measure(args, name, kind, workdir):
                     text = f.read()
                 match = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
                 total += int(match.group(1)) if match else 0
+                if args.keep:
+                    subprocess.run(["cp", dump, os.path.join(args.out, "callgrind-%s.%s" % (name, dump.rsplit(".", 1)[-1]))],
+                                   check=True)
             return "%s: %.0f instructions per request (callgrind, %d requests, all threads)" % (
                 name, total / done, done)
         if kind == "syscalls":
@@ -172,6 +175,7 @@ def main():
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--measure", default="ir,syscalls")
     parser.add_argument("--out", default=".")
+    parser.add_argument("--keep", action="store_true", help="copy callgrind's dumps into --out (callgrind_annotate)")
     parser.add_argument("--random-hashing", action="store_true",
                         help="leave Swift's per-run hash seeds random under callgrind (the counts then vary by ~1%%)")
     parser.add_argument("--connections", type=int, default=16, help="h2load -c (default 16)")
