@@ -164,7 +164,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-interop-server",
-            dependencies: ["InteropService", "Transport", "EventLoop"],
+            dependencies: ["InteropService", "Transport", "EventLoop", "CLinuxShims"],
             path: "Tools/interop/server/tensorwire-interop-server",
             swiftSettings: strict
         ),
@@ -188,7 +188,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tensorwire-echo-server",
-            dependencies: ["Transport", "RPCCore", "EventLoop"],
+            dependencies: ["Transport", "RPCCore", "EventLoop", "CLinuxShims"],
             path: "Tools/bench/swift/tensorwire-echo-server",
             swiftSettings: strict
         ),

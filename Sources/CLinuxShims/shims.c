@@ -2,11 +2,14 @@
 #define _GNU_SOURCE
 #include "CLinuxShims.h"
 #include <arpa/inet.h>
+#include <errno.h>
 
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /// The event loop running on this thread (an unretained EventLoop), or NULL: set by the loop thread itself when its
 /// run starts and cleared when it ends, read only on the same thread.
@@ -150,4 +153,41 @@ void cls_set_thread_name(const char *name) {
     char truncated[16];
     snprintf(truncated, sizeof truncated, "%s", name);
     pthread_setname_np(pthread_self(), truncated);
+}
+
+int cls_reexec_with_glibc_tunable(char *const argv[], const char *key, const char *setting) {
+    const char *current = getenv("GLIBC_TUNABLES");
+    if (current != NULL && strstr(current, key) != NULL) return 1;
+    size_t current_length = current != NULL ? strlen(current) : 0;
+    size_t setting_length = strlen(setting);
+    char *saved = current != NULL ? strdup(current) : NULL;
+    char *value = malloc(current_length + setting_length + 2);
+    if (value == NULL || (current != NULL && saved == NULL)) {
+        free(value);
+        free(saved);
+        return -ENOMEM;
+    }
+    if (current_length > 0) {
+        memcpy(value, current, current_length);
+        value[current_length] = ':';
+        memcpy(value + current_length + 1, setting, setting_length + 1);
+    } else {
+        memcpy(value, setting, setting_length + 1);
+    }
+    int rc = setenv("GLIBC_TUNABLES", value, 1);
+    free(value);
+    if (rc != 0) {
+        int error = errno;
+        free(saved);
+        return -error;
+    }
+    execv("/proc/self/exe", argv);
+    int error = errno;
+    if (saved != NULL) {
+        setenv("GLIBC_TUNABLES", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("GLIBC_TUNABLES");
+    }
+    return -error;
 }

@@ -34,6 +34,11 @@ public struct ServerOptions: Sendable, Equatable {
     /// A model repository directory; nil serves the built-in `digits` model.
     public var modelsDirectory: String?
     public var loops = 1
+    /// `--malloc-tcache-count`: glibc's per-thread cache of freed blocks, per size (its default is 7). At start-up
+    /// the server re-executes itself once with `glibc.malloc.tcache_count` set in GLIBC_TUNABLES (glibc reads it
+    /// only when a program starts), unless GLIBC_TUNABLES already names it; 0 leaves glibc's default and never
+    /// re-executes. docs/performance.md, "The allocator".
+    public var mallocTcacheCount = 1000
     public var maxReceiveMessageBytes = 64 << 20
     public var drainSeconds = 10.0
     /// `--drain-delay-seconds`: on SIGTERM, how long the server reports not ready while it still accepts and serves,
@@ -136,7 +141,8 @@ public struct ServerOptions: Sendable, Equatable {
     /// The options in force, one line for the start-up log (defaults included, so the log says what runs).
     public var effectiveSummary: String {
         var parts = [
-            "host=\(host)", "port=\(port)", "loops=\(loops)", "max-receive-message-bytes=\(maxReceiveMessageBytes)",
+            "host=\(host)", "port=\(port)", "loops=\(loops)", "malloc-tcache-count=\(mallocTcacheCount)",
+            "max-receive-message-bytes=\(maxReceiveMessageBytes)",
             "max-connections=\(maxConnections)", "idle-timeout-seconds=\(idleTimeoutSeconds)",
             "handshake-timeout-seconds=\(handshakeTimeoutSeconds)", "http-head-timeout-seconds=\(httpHeadTimeoutSeconds)",
             "http-body-timeout-seconds=\(httpBodyTimeoutSeconds)", "max-batch-size=\(modelDefaults.maxBatchSize)",
@@ -173,6 +179,9 @@ public struct ServerOptions: Sendable, Equatable {
           --models DIR                       model repository: DIR/<model>/<version>/model.onnx
                                              (default: the built-in `digits` model)
           --loops N                          event-loop threads (default 1)
+          --malloc-tcache-count N            freed blocks glibc caches per thread and size; set by re-executing
+                                             once at start-up unless GLIBC_TUNABLES names it; 0: glibc's
+                                             default, no re-execution (default 1000)
           --max-receive-message-bytes N      largest request message accepted (default 67108864)
           --drain-seconds S                  grace period for in-flight calls on SIGTERM/SIGINT (default 10)
           --drain-delay-seconds S            on SIGTERM, report not ready for S seconds while still serving,
@@ -339,6 +348,7 @@ public struct ServerOptions: Sendable, Equatable {
             case "--port": options.port = try integer(flag, in: 0...65535)
             case "--models": options.modelsDirectory = try value(flag)
             case "--loops": options.loops = try integer(flag, in: 1...256)
+            case "--malloc-tcache-count": options.mallocTcacheCount = try integer(flag, in: 0...65535)
             case "--max-receive-message-bytes": options.maxReceiveMessageBytes = try integer(flag, in: 1...Int(Int32.max))
             case "--max-connections": options.maxConnections = try integer(flag, in: 1...1 << 24)
             case "--handshake-timeout-seconds": options.handshakeTimeoutSeconds = try seconds(flag)

@@ -32,9 +32,21 @@ case .version:
 case .run(let parsedOptions):
     options = parsedOptions
 }
+// glibc reads its allocator settings only when a program starts: re-execute once (same process id and arguments)
+// with the per-thread cache of freed blocks set (docs/performance.md, "The allocator"). Before any thread starts and
+// anything is logged; it returns only when it did not re-execute.
+var allocatorTuningError: Int32 = 0
+if options.mallocTcacheCount > 0 {
+    let rc = cls_reexec_with_glibc_tunable(
+        CommandLine.unsafeArgv, "glibc.malloc.tcache_count", "glibc.malloc.tcache_count=\(options.mallocTcacheCount)")
+    if rc < 0 { allocatorTuningError = -rc }
+}
 let sink = LogSink(format: options.logFormat.format, minimumLevel: options.logLevel)
 let log = Logger(component: "server", sink: sink)
 log.info("\(BuildInfo.versionLine(program: "tensorwire-server")) starting")
+if allocatorTuningError != 0 {
+    log.warning("could not re-execute with glibc.malloc.tcache_count=\(options.mallocTcacheCount) (\(String(cString: strerror(allocatorTuningError)))): glibc's default allocator cache")
+}
 TensorwireServer.configureProcess(options: options)
 if options.hasModelKeys {
     // Model keys, and the plaintext of sealed models while they compile, are secrets in this process's memory: no

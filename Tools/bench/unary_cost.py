@@ -106,6 +106,11 @@ def measure(args, name, kind, workdir):
             argv[0] = copy
         argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_file] + argv
     env = dict(os.environ)
+    if argv[0] != "nghttpd" and "GLIBC_TUNABLES" not in env:
+        # What our servers set for themselves at start-up by re-executing (--malloc-tcache-count, default 1000;
+        # docs/performance.md, "The allocator"), given here so that they do not: under valgrind the re-executed
+        # program would run outside it.
+        env["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=1000"
     if kind == "ir" and argv[0] != "nghttpd" and not args.random_hashing:
         # Swift seeds every Dictionary's hashing at random (per process and per table), so which keys share a probe
         # chain, and how many string compares a route or model lookup makes, changes from run to run: several

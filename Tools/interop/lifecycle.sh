@@ -3,7 +3,8 @@
 # streamed) with 0 failed requests and no response mixing versions; broken new versions (truncated file,
 # unsupported operator) leave the old one serving and are reported; `tensorwire models reload`; SIGHUP rescans in
 # mode none; SIGTERM under load
-# answers every accepted call; systemd notify (READY, WATCHDOG, STOPPING) on a test socket.
+# answers every accepted call; the allocator setting's one re-execution in place (--malloc-tcache-count); systemd
+# notify (READY, WATCHDOG, STOPPING) on a test socket.
 # Run from the repository root after the debug build and Tools/setup --python.
 source Tools/interop/lib.sh
 CHECKS=Tools/interop/lifecycle/lifecycle.py
@@ -45,6 +46,36 @@ wait "$SERVER_PID" || status=$?
 wait "$checker" || { echo "FAIL: sigterm check" >&2; exit 1; }
 [ "$status" -eq 0 ] || { echo "FAIL: the server exited $status after SIGTERM" >&2; exit 1; }
 echo "  ok: the server exited 0"
+
+echo "lifecycle: the allocator setting (--malloc-tcache-count: one re-execution in place)"
+tunables_of() {  # the process's GLIBC_TUNABLES text (glibc splits its copy at ':' with NULs, so NULs become ':')
+    tr '\0' ':' < "/proc/$1/environ" | grep -o 'GLIBC_TUNABLES=[^ ]*' || true
+}
+start_server
+case "$(tunables_of "$SERVER_PID")" in
+    *glibc.malloc.tcache_count=1000*) ;;
+    *) echo "FAIL: the default start did not set glibc.malloc.tcache_count=1000: $(tunables_of "$SERVER_PID")" >&2; exit 1 ;;
+esac
+[ "$(readlink "/proc/$SERVER_PID/exe")" = "$(readlink -f "$SERVER_BIN")" ] \
+    || { echo "FAIL: the started process is not the server re-executed in place" >&2; exit 1; }
+[ "$(grep -c ' starting' "$SERVER_LOG")" = 1 ] || { echo "FAIL: the start-up was logged twice" >&2; exit 1; }
+stop_server || { echo "FAIL: the re-executed server did not exit cleanly on SIGTERM" >&2; exit 1; }
+start_server --malloc-tcache-count 0
+[ -z "$(tunables_of "$SERVER_PID")" ] || { echo "FAIL: --malloc-tcache-count 0 still set GLIBC_TUNABLES" >&2; exit 1; }
+stop_server
+GLIBC_TUNABLES=glibc.malloc.tcache_count=7 start_server
+case "$(tunables_of "$SERVER_PID")" in
+    GLIBC_TUNABLES=glibc.malloc.tcache_count=7:*) ;;
+    *) echo "FAIL: the operator's glibc.malloc.tcache_count was not kept: $(tunables_of "$SERVER_PID")" >&2; exit 1 ;;
+esac
+stop_server
+GLIBC_TUNABLES=glibc.malloc.mxfast=64 start_server
+case "$(tunables_of "$SERVER_PID")" in
+    GLIBC_TUNABLES=glibc.malloc.mxfast=64:glibc.malloc.tcache_count=1000:*) ;;
+    *) echo "FAIL: the setting was not appended to the operator's tunables: $(tunables_of "$SERVER_PID")" >&2; exit 1 ;;
+esac
+stop_server
+echo "  ok: set once by default, kept when the operator names it, appended to other tunables, off with 0"
 
 echo "lifecycle: systemd notify"
 "$PYTHON" "$CHECKS" --check notify --binary "$SERVER_BIN" --repo "$work/drain"

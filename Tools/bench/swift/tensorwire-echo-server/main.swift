@@ -5,6 +5,7 @@
 // usage: tensorwire-echo-server [--port N] [--loops N]
 // Prints "tensorwire-echo-server listening on 127.0.0.1:PORT" and serves until SIGTERM/SIGINT.
 import Transport
+internal import CLinuxShims
 internal import EventLoop
 import RPCCore
 
@@ -36,6 +37,9 @@ router.register(
     MethodDescriptor(service: "tensorwire.bench.Echo", method: "Echo", kind: .unary),
     handler: .unary { call, message in call.respond(message) })
 
+// The allocator setting tensorwire-server starts with (--malloc-tcache-count's default), so that the transport
+// benchmark measures it as the server runs (docs/performance.md, "The allocator").
+_ = cls_reexec_with_glibc_tunable(CommandLine.unsafeArgv, "glibc.malloc.tcache_count", "glibc.malloc.tcache_count=1000")
 let server: GRPCServer
 do {
     server = try GRPCServer(router: router, configuration: GRPCServer.Configuration(port: port, loopCount: loops))

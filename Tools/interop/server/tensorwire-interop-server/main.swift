@@ -6,6 +6,7 @@
 //   tensorwire-interop-server --client --port N [--host H] [--test-cases a,b,...|all]
 //                                                              run the cases against a server; exit 1 if any fails
 
+internal import CLinuxShims
 internal import EventLoop
 import InteropService
 import Transport
@@ -75,6 +76,9 @@ if clientMode {
     exit(failures == 0 ? 0 : 1)
 }
 
+// The allocator setting tensorwire-server starts with (--malloc-tcache-count's default), so that the EmptyCall
+// benchmark measures the transport as the server runs it (docs/performance.md, "The allocator").
+_ = cls_reexec_with_glibc_tunable(CommandLine.unsafeArgv, "glibc.malloc.tcache_count", "glibc.malloc.tcache_count=1000")
 let server: GRPCServer
 do {
     server = try GRPCServer(
