@@ -21,6 +21,15 @@ enum RequestHeadOutcome {
     case reject(ResponseEnd)
 }
 
+/// What a response's header fields depend on when it carries no metadata (`RPCStreamStateMachine.openResponse`):
+/// equal keys, on connections with the same configuration, mean equal fields.
+public struct ResponseHeadersKey: Sendable, Hashable {
+    /// The request's content-type, echoed.
+    public let contentType: String
+    /// `grpc-encoding` of the response messages; nil for identity.
+    public let encoding: String?
+}
+
 public enum ServerRequestAction: Sendable, Hashable {
     /// Hand these messages, in order, to the handler; `endOfRequest` says the client has half-closed. The array may
     /// be empty (a partial message, or an END_STREAM alone).
@@ -302,6 +311,17 @@ extension RPCStreamStateMachine {
     public mutating func sendResponseHeaders(
         _ metadata: Metadata = Metadata(), encoding: String? = nil
     ) throws(RPCError) -> SendAction<[HeaderField]> {
+        switch try openResponse(encoding: encoding) {
+        case .drop: return .drop
+        case .send: return .send(responseHeaderFields(metadata))
+        }
+    }
+
+    /// `sendResponseHeaders`'s checks and transition without building the fields, for a caller that keeps the encoded
+    /// block of a response without metadata: `.send(responseHeadersKey)` when headers must go out, and
+    /// `responseHeaderFields()` then makes them (the same fields for the same key; building them and comparing them
+    /// with the kept ones cost ~500 instructions per RPC).
+    public mutating func openResponse(encoding: String?) throws(RPCError) -> SendAction<ResponseHeadersKey> {
         try require(.server, "sendResponseHeaders")
         if termination != nil { return .drop }
         if sentFinal { throw invalidTransition("response headers after the status") }
@@ -314,17 +334,24 @@ extension RPCStreamStateMachine {
         }
         serverSide = .open
         outboundEncoding = responseEncoding
+        return .send(ResponseHeadersKey(contentType: responseContentType, encoding: responseEncoding))
+    }
+
+    /// The response header fields after `openResponse`: `:status`, content-type, `grpc-encoding`,
+    /// `grpc-accept-encoding`, then `metadata`. Without metadata they depend only on `ResponseHeadersKey` (and the
+    /// configuration, fixed for a connection).
+    public func responseHeaderFields(_ metadata: Metadata = Metadata()) -> [HeaderField] {
         // Sized up front: appending past an array literal's capacity reallocated it on every RPC.
         var fields: [HeaderField] = []
         fields.reserveCapacity(4 + metadata.count)
         fields.append(HeaderField(":status", "200"))
         fields.append(HeaderField("content-type", responseContentType))
-        if let responseEncoding { fields.append(HeaderField("grpc-encoding", responseEncoding)) }
+        if let outboundEncoding { fields.append(HeaderField("grpc-encoding", outboundEncoding)) }
         if !configuration.supportedEncodings.isEmpty {
             fields.append(HeaderField("grpc-accept-encoding", configuration.acceptEncodingValue))
         }
         metadata.appendHeaderFields(to: &fields)
-        return .send(fields)
+        return fields
     }
 
     /// One response message, framed (W-30). `compressed` only after headers that declared an encoding.

@@ -68,7 +68,7 @@ final class ServerConnection: HTTP2Connection {
     // `@exclusivity(unchecked)` on the per-RPC fields below, as on `streams`: loop thread only, short accesses.
     /// The last metadata-free response HEADERS and status-only trailers sent, laid out once for nghttp2: every RPC on
     /// a connection usually repeats them (HTTP2HeaderBlock).
-    @exclusivity(unchecked) private var responseHeadersBlock: (fields: [HeaderField], block: HTTP2HeaderBlock)?
+    @exclusivity(unchecked) private var responseHeadersBlock: (key: ResponseHeadersKey, block: HTTP2HeaderBlock)?
     @exclusivity(unchecked) private var statusTrailersBlock: (fields: [HeaderField], block: HTTP2HeaderBlock)?
     /// The last method this connection resolved, by its `:path` (see `openStream`).
     @exclusivity(unchecked) private var lastRoute: RecentRoute?
@@ -472,21 +472,27 @@ final class ServerConnection: HTTP2Connection {
         guard let stream = streams[streamID], stream.machine.serverSide == .idle else { return }
         var metadata = metadata
         if let trace = stream.call?.trace { try? metadata.addString(trace.traceparent, forKey: TraceContext.fieldName) }
-        let action: SendAction<[HeaderField]>
+        let action: SendAction<ResponseHeadersKey>
         do {
-            action = try stream.machine.sendResponseHeaders(
-                metadata, encoding: stream.call?.responseCompression?.name)
+            action = try stream.machine.openResponse(encoding: stream.call?.responseCompression?.name)
         } catch {
             fail(stream, error)
             return
         }
-        guard case .send(let fields) = action else { return }
+        guard case .send(let key) = action else { return }
         do {
             if metadata.isEmpty {
-                try session.sendResponseHeaders(
-                    streamID: streamID, block: Self.block(for: fields, in: &responseHeadersBlock))
+                // The encoded block of the last response without metadata, kept while its key repeats.
+                let block: HTTP2HeaderBlock
+                if let kept = responseHeadersBlock, kept.key == key {
+                    block = kept.block
+                } else {
+                    block = HTTP2HeaderBlock(stream.machine.responseHeaderFields())
+                    responseHeadersBlock = (key, block)
+                }
+                try session.sendResponseHeaders(streamID: streamID, block: block)
             } else {
-                try session.sendResponseHeaders(streamID: streamID, headers: fields)
+                try session.sendResponseHeaders(streamID: streamID, headers: stream.machine.responseHeaderFields(metadata))
             }
         } catch {
             fail(stream, RPCError(code: .internal, message: "\(error)"))

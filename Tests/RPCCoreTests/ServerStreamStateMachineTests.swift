@@ -357,6 +357,33 @@ import HTTPTypes
         #expect(try machine.sendResponseMessage([1], compressed: true).payload == [1, 0, 0, 0, 1, 1])
     }
 
+    /// The transport keeps one encoded block per `ResponseHeadersKey`: streams with equal keys must get equal
+    /// fields, the same fields `sendResponseHeaders` makes, and a different content-type or encoding a new key.
+    @Test func responseHeadersKeyDeterminesTheFieldsWithoutMetadata() throws {
+        let configuration = RPCStreamStateMachine.Configuration(
+            supportedEncodings: ["gzip"], assertsOnInvalidTransition: false)
+        func opened(contentType: String, encoding: String?) throws -> (ResponseHeadersKey, [HeaderField], [HeaderField]) {
+            let headers = Fixtures.requestHeaders(
+                contentType: contentType, extra: [HeaderField("grpc-accept-encoding", "gzip")])
+            var viaKey = RPCStreamStateMachine(server: configuration)
+            _ = try viaKey.receiveRequestHeaders(headers, endStream: false, router: Fixtures.router)
+            let key = try #require(try viaKey.openResponse(encoding: encoding).payload)
+            var direct = RPCStreamStateMachine(server: configuration)
+            _ = try direct.receiveRequestHeaders(headers, endStream: false, router: Fixtures.router)
+            let fields = try #require(try direct.sendResponseHeaders(encoding: encoding).payload)
+            #expect(direct.serverSide == viaKey.serverSide)
+            return (key, viaKey.responseHeaderFields(), fields)
+        }
+        let plain = try opened(contentType: "application/grpc", encoding: nil)
+        let again = try opened(contentType: "application/grpc", encoding: "identity")
+        let gzip = try opened(contentType: "application/grpc", encoding: "gzip")
+        let proto = try opened(contentType: "application/grpc+proto", encoding: nil)
+        for stream in [plain, again, gzip, proto] { #expect(stream.1 == stream.2) }
+        #expect(plain.0 == again.0 && plain.1 == again.1)
+        #expect(plain.0 != gzip.0 && value("grpc-encoding", in: gzip.1) == "gzip" && value("grpc-encoding", in: plain.1) == nil)
+        #expect(plain.0 != proto.0 && value("content-type", in: proto.1) == "application/grpc+proto")
+    }
+
     @Test func responseEncodingTheClientDoesNotAcceptIsOurBug() throws {
         var machine = try RPCStreamStateMachine.acceptedServer()
         #expect(rpcError { _ = try machine.sendResponseHeaders(encoding: "gzip") }?.code == .internal)
