@@ -234,6 +234,9 @@ public struct RPCStreamStateMachine: Sendable {
     }
 
     static func statusFields(_ status: Status, trailers: Metadata = Metadata()) -> [HeaderField] {
+        // The usual end of a call: one shared list, so that no array is made per RPC, and the transport's kept
+        // block for it matches by storage identity before any field is compared.
+        if status.code == .ok, status.message.isEmpty, trailers.isEmpty { return okStatusFields }
         var fields: [HeaderField] = []
         fields.reserveCapacity(2 + trailers.count)
         fields.append(HeaderField("grpc-status", statusCodeText(status.code.rawValue)))
@@ -243,6 +246,9 @@ public struct RPCStreamStateMachine: Sendable {
         trailers.appendHeaderFields(to: &fields)
         return fields
     }
+
+    /// `grpc-status: 0` alone.
+    static let okStatusFields = [HeaderField("grpc-status", "0")]
 
     /// The grpc-status value: a literal for the defined codes instead of an integer-to-string conversion per RPC.
     static func statusCodeText(_ code: Int) -> String {
