@@ -298,8 +298,9 @@ private final class LoopState {
     var timers = TimerQueue()
     var hooks: [(id: HookID, body: () -> Void)] = []
     var nextHook: UInt64 = 0
-    /// `deferUntilSleep`'s actions of this iteration, one per owner, in the order asked.
-    var deferred: [(owner: ObjectIdentifier, body: () -> Void)] = []
+    /// `deferUntilSleep`'s actions of this iteration, one per owner, in the order asked. `@exclusivity(unchecked)`:
+    /// the loop thread only, and no access overlaps another (the dynamic check ran on every RPC's hand-off).
+    @exclusivity(unchecked) var deferred: [(owner: ObjectIdentifier, body: () -> Void)] = []
 }
 
 private struct Registration {
