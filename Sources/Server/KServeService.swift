@@ -320,8 +320,8 @@ public struct KServeService: Sendable {
             switch inputs {
             case .engine(let tensors):
                 // Check the output filter before computing anything, as for converted inputs.
-                _ = try TensorConversion.outputs(
-                    [], signature: batcher.model.signature.outputs, filter: requested, model: model)
+                try TensorConversion.checkOutputFilter(
+                    requested, signature: batcher.model.signature.outputs, model: model)
                 return tensors
             case .wire(let tensors):
                 return try PredictService.engineInputs(tensors, model: model, outputs: requested, batcher: batcher)

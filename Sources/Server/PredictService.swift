@@ -64,7 +64,7 @@ public struct PredictService: Sendable {
         let signature = batcher.model.signature
         let inputs = try TensorConversion.inputs(
             tensors, model: model, signature: signature.inputs, fixedBatchHint: batcher.model.fixedBatchHint)
-        _ = try TensorConversion.outputs([], signature: signature.outputs, filter: outputs, model: model)
+        try TensorConversion.checkOutputFilter(outputs, signature: signature.outputs, model: model)
         return inputs
     }
 

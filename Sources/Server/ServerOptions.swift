@@ -147,7 +147,8 @@ public struct ServerOptions: Sendable, Equatable {
             "handshake-timeout-seconds=\(handshakeTimeoutSeconds)", "http-head-timeout-seconds=\(httpHeadTimeoutSeconds)",
             "http-body-timeout-seconds=\(httpBodyTimeoutSeconds)", "max-batch-size=\(modelDefaults.maxBatchSize)",
             "max-queue-delay-us=\(modelDefaults.maxQueueDelayMicroseconds)", "max-queue-size=\(modelDefaults.maxQueueSize)",
-            "instances=\(modelDefaults.instances)", "inline-max-weight-bytes=\(modelDefaults.inlineMaxWeightBytes)", "gemm=\(gemm)", "model-control=\(modelControl)",
+            "instances=\(modelDefaults.instances)", "inline-max-weight-bytes=\(modelDefaults.inlineMaxWeightBytes)",
+            "gemm=\(gemm)", "model-control=\(modelControl)",
             "strict-readiness=\(strictReadiness)", "log-level=\(logLevel)", "log-format=\(logFormat.rawValue)",
             "access-log=\(accessLog)", "drain-seconds=\(drainSeconds)", "drain-delay-seconds=\(drainDelaySeconds)",
         ]

@@ -378,14 +378,20 @@ enum TensorConversion {
         return Float(bitPattern: sign | (UInt32(exponent + 112) << 23) | (mantissa << 13))
     }
 
-    /// Engine outputs to wire tensors, keeping only `filter` (all when empty, unknown names refused).
-    static func outputs(
-        _ values: [Tensor], signature: [TensorSignature], filter: [String], model: String
-    ) throws(RPCError) -> [WireTensor] {
+    /// Refuses an output filter that names an output the model does not have (INVALID_ARGUMENT, naming the model's
+    /// outputs): checked before a request is queued, so that nothing is computed for it.
+    static func checkOutputFilter(_ filter: [String], signature: [TensorSignature], model: String) throws(RPCError) {
         for name in filter where !signature.contains(where: { $0.name == name }) {
             let known = signature.map(\.name).joined(separator: ", ")
             throw invalid("model \(model) has no output \"\(name)\" (its outputs: \(known))")
         }
+    }
+
+    /// Engine outputs to wire tensors, keeping only `filter` (all when empty, unknown names refused).
+    static func outputs(
+        _ values: [Tensor], signature: [TensorSignature], filter: [String], model: String
+    ) throws(RPCError) -> [WireTensor] {
+        try checkOutputFilter(filter, signature: signature, model: model)
         var result: [WireTensor] = []
         result.reserveCapacity(min(signature.count, values.count))
         for (spec, value) in zip(signature, values) where filter.isEmpty || filter.contains(spec.name) {

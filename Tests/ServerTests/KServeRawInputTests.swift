@@ -38,6 +38,22 @@ import TensorwireProto
         }
     }
 
+    /// The output filter check both input paths run before queueing: known names and no filter pass, an unknown
+    /// name is INVALID_ARGUMENT naming the model's outputs.
+    @Test func theOutputFilterCheckRefusesUnknownNames() throws {
+        let outputs = [TensorSignature(name: "label", dataType: .int64, dims: [-1]),
+                       TensorSignature(name: "probabilities", dataType: .float32, dims: [-1, 10])]
+        try TensorConversion.checkOutputFilter([], signature: outputs, model: "m")
+        try TensorConversion.checkOutputFilter(["probabilities", "label"], signature: outputs, model: "m")
+        do {
+            try TensorConversion.checkOutputFilter(["label", "nope"], signature: outputs, model: "m")
+            Issue.record("an unknown output was accepted")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message == "model m has no output \"nope\" (its outputs: label, probabilities)")
+        }
+    }
+
     @Test func littleEndianBytesBecomeTheirFloats() {
         let values: [Float] = [0, -1.5, .pi, .infinity, -.greatestFiniteMagnitude, .leastNonzeroMagnitude]
         let bytes = values.flatMap { value -> [UInt8] in
