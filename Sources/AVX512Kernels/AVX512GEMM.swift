@@ -115,14 +115,24 @@ public enum AVX512GEMM {
                             else { biasVectors.1[column - 16] = bias[first + column] }
                         }
                     }
+                    // With several micro-tiles per block only the first pass reads the block from memory; the
+                    // later passes find it in L1. So every pass also pulls a share of the next block (the next
+                    // panel's, contiguous) into L2, one line per depth step, and memory stays busy while they
+                    // compute: the first pass the next block's first half, the second pass its second half.
+                    let multiPass = rowCount > tileRows
+                    let nextBlock = UnsafeRawPointer(panelBase + depth * panelWidth)
                     var tile = 0
+                    var pass = 0
                     while tile < rowCount {
                         let rows = min(tileRows, rowCount - tile)
                         let tileA = a + (rowStart + tile) * lda + depthStart
                         let tileC = target + tile * targetStride
+                        let outer = multiPass ? nextBlock + (pass % 2) * depth * 64 : nil
                         microTile(rows: rows, depth: depth, a: tileA, lda: lda, b: panelBase, c: tileC,
-                                  ldc: targetStride, mode: mode, biasVectors: biasVectors, relu: finish && relu)
+                                  ldc: targetStride, mode: mode, biasVectors: biasVectors, relu: finish && relu,
+                                  outer: outer)
                         tile += rows
+                        pass += 1
                     }
                     if finish && width < panelWidth {
                         for row in 0..<rowCount {
@@ -142,17 +152,23 @@ public enum AVX512GEMM {
     static func microTile(
         rows: Int, depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, mode: TileStart, biasVectors: (SIMD16<Float>, SIMD16<Float>),
-        relu: Bool
+        relu: Bool, outer: UnsafeRawPointer?
     ) {
         switch rows {
-        case 8: tile(Rows8.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        case 7: tile(Rows7.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        case 6: tile(Rows6.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        case 5: tile(Rows5.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        case 4: tile(Rows4.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        case 3: tile(Rows3.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        case 2: tile(Rows2.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu)
-        default: singleRowTile(depth, a, b, c, mode, biasVectors, relu)
+        case 8: tile(Rows8.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        case 7: tile(Rows7.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        case 6: tile(Rows6.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        case 5: tile(Rows5.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        case 4: tile(Rows4.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        case 3: tile(Rows3.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        case 2: tile(Rows2.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+        default:
+            // The last row of a multi-pass block still pulls its share of the next block; a lone row is a GEMV.
+            if outer != nil {
+                tile(Rows1.self, depth, a, lda, b, c, ldc, mode, biasVectors, relu, outer)
+            } else {
+                singleRowTile(depth, a, b, c, mode, biasVectors, relu)
+            }
         }
     }
 }
@@ -219,14 +235,17 @@ struct RowAccumulator {
     }
 }
 
-/// One micro-tile: `R.count` rows × 32 columns over `depth` steps, accumulators in registers throughout.
+/// One micro-tile: `R.count` rows × 32 columns over `depth` steps, accumulators in registers throughout. `outer`:
+/// where this pass's L2 prefetch of the next block starts (one line per step), or nil for the L1 prefetch
+/// `prefetchDistance` ahead alone (a block with one pass).
 @inline(__always)
 func tile<R: TileRowCount>(
     _: R.Type, _ depth: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ mode: TileStart, _ bias: (SIMD16<Float>, SIMD16<Float>),
-    _ relu: Bool
+    _ relu: Bool, _ outer: UnsafeRawPointer?
 ) {
     let rows = R.count
+    var po = outer ?? UnsafeRawPointer(b)
     var r0 = RowAccumulator(start: mode, bias: bias, c: c)
     var r1 = RowAccumulator(start: rows > 1 ? mode : .zero, bias: bias, c: c + ldc)
     var r2 = RowAccumulator(start: rows > 2 ? mode : .zero, bias: bias, c: c + 2 * ldc)
@@ -240,6 +259,10 @@ func tile<R: TileRowCount>(
     for _ in 0..<depth {
         tw_prefetch(pb + prefetchDistance)
         tw_prefetch(pb + prefetchDistance + 64)
+        if outer != nil {
+            tw_prefetch_outer(po)
+            po += 64
+        }
         let b0 = pb.loadUnaligned(as: SIMD16<Float>.self)
         let b1 = pb.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
         r0.add(pa[0], b0, b1)

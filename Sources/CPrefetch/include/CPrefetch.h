@@ -7,4 +7,10 @@ static inline __attribute__((always_inline)) void tw_prefetch(const void *addres
     __builtin_prefetch(address, 0, 3);
 }
 
+// The same into the outer caches only (prefetcht1): for data wanted a whole panel block later, which must not push
+// the block in use out of L1.
+static inline __attribute__((always_inline)) void tw_prefetch_outer(const void *address) {
+    __builtin_prefetch(address, 0, 2);
+}
+
 #endif
