@@ -115,38 +115,51 @@ extension RPCStreamStateMachine {
         var authorization: String?
         // Dispatched on the name's UTF-8 length first (O(1) for native strings): a `switch` over the ten names made
         // every field pay up to ten failed string compares, each a runtime call (~1K instructions per RPC).
+        // `unclaimed` counts the fields none of these names took: only those can be custom metadata, and when there
+        // are none (the usual request) the metadata scan is skipped (~650 instructions per RPC, callgrind).
+        var unclaimed = 0
         for field in fields {
             let name = field.name
             switch name.utf8.count {
-            case 4: if name == "host" { host = field.value }
-            case 5: if name == ":path" { path = field.value }
+            case 2: if name == "te" { continue }
+            case 4: if name == "host" { host = field.value; continue }
+            case 5: if name == ":path" { path = field.value; continue }
             case 7:
                 if name == ":method" {
                     method = field.value
+                    continue
                 } else if name == ":scheme" {
                     scheme = field.value
+                    continue
                 }
             case 10:
                 if name == ":authority" {
                     authority = field.value
+                    continue
                 } else if name == "user-agent" {
                     userAgent = field.value
+                    continue
                 }
             case 12:
                 if name == "content-type" {
                     contentType = field.value
+                    continue
                 } else if name == "grpc-timeout" {
                     timeoutValue = field.value
+                    continue
                 }
             case 13:
                 if name == "grpc-encoding" {
                     encoding = field.value
+                    continue
                 } else if name == "authorization" {
                     authorization = field.value
+                    continue
                 }
-            case 20: if name == "grpc-accept-encoding" { acceptEncoding = field.value }
+            case 20: if name == "grpc-accept-encoding" { acceptEncoding = field.value; continue }
             default: break
             }
+            unclaimed += 1
         }
 
         guard method == "POST" else {
@@ -182,7 +195,8 @@ extension RPCStreamStateMachine {
         }
         let metadata: Metadata
         do throws(MetadataError) {
-            metadata = try Metadata(headerFields: fields, credentialsApart: true)
+            // Every claimed name is one `Metadata` leaves out (reserved, or the credential kept apart).
+            metadata = unclaimed == 0 ? Metadata() : try Metadata(headerFields: fields, credentialsApart: true)
         } catch {
             return .reject(
                 rejectRequest(

@@ -51,6 +51,35 @@ import HTTPTypes
         #expect(parsed.map(\.key) == ["authorization"])
     }
 
+    /// The head's metadata is what a full scan of the block gives, whether every field is one the head reads by
+    /// name (the scan is then skipped) or some are not (reserved ones among them, which stay out).
+    @Test func metadataEqualsAFullScanWithAndWithoutUnclaimedFields() throws {
+        let named = [
+            HeaderField("te", "trailers"), HeaderField("grpc-timeout", "1S"), HeaderField("grpc-encoding", "identity"),
+            HeaderField("authorization", "Bearer k-1"), HeaderField("grpc-accept-encoding", "gzip"),
+            HeaderField("host", "h:1"),
+        ]
+        let unclaimed = [
+            HeaderField("accept-encoding", "gzip, deflate"), HeaderField("connection", "x"),
+            HeaderField("grpc-previous-rpc-attempts", "1"), HeaderField("x-a", "1"), HeaderField("tracE", "no"),
+        ]
+        for extra in [[], named, named + unclaimed, unclaimed + named] {
+            let (_, action) = try RPCStreamStateMachine.server(extra: extra)
+            guard case .accept(let head, _, _) = action else {
+                Issue.record("\(action)")
+                continue
+            }
+            let scanned = try Metadata(headerFields: Fixtures.requestHeaders() + extra, credentialsApart: true)
+            #expect(head.metadata == scanned)
+        }
+        let (_, mixed) = try RPCStreamStateMachine.server(extra: named + unclaimed)
+        guard case .accept(let head, _, _) = mixed else {
+            Issue.record("\(mixed)")
+            return
+        }
+        #expect(head.metadata.map(\.key) == ["accept-encoding", "x-a"])
+    }
+
     @Test func hostStandsInForMissingAuthority() throws {
         var machine = RPCStreamStateMachine(server: Fixtures.configuration)
         let fields = Fixtures.requestHeaders().filter { $0.name != ":authority" } + [HeaderField("host", "h:1")]
