@@ -31,6 +31,6 @@ echo "  ok   installed in $((SECONDS - started)) s with py.typed and the tensorw
 
 echo "== python: pytest Clients/python/tests (installed package, live servers, Spark local[2])"
 export TENSORWIRE_SERVER_BIN=$SERVER_BIN TENSORWIRE_CLI_BIN=${CLI_BIN:-.build/debug/tensorwire}
-export PYSPARK_PYTHON=$PWD/$PYTHON
+case $PYTHON in /*) export PYSPARK_PYTHON=$PYTHON ;; *) export PYSPARK_PYTHON=$PWD/$PYTHON ;; esac
 PYTHONPATH="$work/site" "$PYTHON" -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
     --durations=5 Clients/python/tests
