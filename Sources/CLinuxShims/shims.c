@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /// The event loop running on this thread (an unretained EventLoop), or NULL: set by the loop thread itself when its
@@ -155,9 +156,30 @@ void cls_set_thread_name(const char *name) {
     pthread_setname_np(pthread_self(), truncated);
 }
 
+/// After a re-execution through /proc/self/exe the kernel names the process "exe" (the name comes from the path
+/// given to exec); `ps`, `top` and `pgrep tensorwire` would show that. Gives the process the name a plain
+/// start gives it: the executable's file name, cut to the kernel's 15 bytes. Leaves any other name alone.
+static void cls_restore_name_after_reexec(void) {
+    char name[16] = {0};
+    if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0 || strcmp(name, "exe") != 0) return;
+    char path[4096];
+    ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (length <= 0) return;
+    path[length] = '\0';
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    if (*base == '\0') return;
+    char truncated[16];
+    snprintf(truncated, sizeof truncated, "%s", base);
+    prctl(PR_SET_NAME, truncated, 0, 0, 0);
+}
+
 int cls_reexec_with_glibc_tunable(char *const argv[], const char *key, const char *setting) {
     const char *current = getenv("GLIBC_TUNABLES");
-    if (current != NULL && strstr(current, key) != NULL) return 1;
+    if (current != NULL && strstr(current, key) != NULL) {
+        cls_restore_name_after_reexec();
+        return 1;
+    }
     size_t current_length = current != NULL ? strlen(current) : 0;
     size_t setting_length = strlen(setting);
     char *saved = current != NULL ? strdup(current) : NULL;

@@ -59,6 +59,10 @@ esac
 [ "$(readlink "/proc/$SERVER_PID/exe")" = "$(readlink -f "$SERVER_BIN")" ] \
     || { echo "FAIL: the started process is not the server re-executed in place" >&2; exit 1; }
 [ "$(grep -c ' starting' "$SERVER_LOG")" = 1 ] || { echo "FAIL: the start-up was logged twice" >&2; exit 1; }
+# The kernel names a program run through /proc/self/exe "exe"; the server takes its own name back (ps, pgrep).
+expected_name=$(basename "$(readlink -f "$SERVER_BIN")" | cut -c1-15)
+[ "$(cat "/proc/$SERVER_PID/comm")" = "$expected_name" ] \
+    || { echo "FAIL: the re-executed server is named '$(cat "/proc/$SERVER_PID/comm")', not '$expected_name'" >&2; exit 1; }
 stop_server || { echo "FAIL: the re-executed server did not exit cleanly on SIGTERM" >&2; exit 1; }
 start_server --malloc-tcache-count 0
 [ -z "$(tunables_of "$SERVER_PID")" ] || { echo "FAIL: --malloc-tcache-count 0 still set GLIBC_TUNABLES" >&2; exit 1; }
@@ -75,7 +79,8 @@ case "$(tunables_of "$SERVER_PID")" in
     *) echo "FAIL: the setting was not appended to the operator's tunables: $(tunables_of "$SERVER_PID")" >&2; exit 1 ;;
 esac
 stop_server
-echo "  ok: set once by default, kept when the operator names it, appended to other tunables, off with 0"
+echo "  ok: set once by default (the process keeps its name), kept when the operator names it, appended to other" \
+     "tunables, off with 0"
 
 echo "lifecycle: systemd notify"
 "$PYTHON" "$CHECKS" --check notify --binary "$SERVER_BIN" --repo "$work/drain"

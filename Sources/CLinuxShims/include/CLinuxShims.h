@@ -94,8 +94,9 @@ int cls_set_nodelay(int fd, int on);
 /// Re-executes this program (/proc/self/exe, the same `argv`, the same process id) with `setting` (e.g.
 /// "glibc.malloc.tcache_count=1000") appended to GLIBC_TUNABLES, which glibc reads only when a program starts.
 /// Does nothing and returns 1 when GLIBC_TUNABLES already names `key` (this is the re-executed program, or the
-/// operator chose a value). Returns only when it did not re-execute: 1 as above, or -errno when execv failed (the
-/// environment is left as it was). Call it before starting threads.
+/// operator chose a value); the re-executed program then also takes back its name (the executable's file name, not
+/// the "exe" the kernel takes from /proc/self/exe). Returns only when it did not re-execute: 1 as above, or -errno
+/// when execv failed (the environment is left as it was). Call it before starting threads.
 int cls_reexec_with_glibc_tunable(char *const argv[], const char *key, const char *setting);
 
 #endif
