@@ -105,15 +105,14 @@ public enum InferenceRPC {
         call.onCancel { _ in token.cancel() }
         // The completion keeps the three strings it reports, not the request (its tensors).
         let (id, model, version) = (request.id, request.model, request.version)
-        service.predict(request, deadline: call.deadline, cancellation: token) { result in
+        service.predictEncoded(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
             case .success(let response):
                 call.annotate {
                     $0 = RequestAnnotations(
-                        api: "native", model: response.model, version: response.version, requestID: id,
-                        batch: response.batch)
+                        api: "native", model: model, version: response.version, requestID: id, batch: response.batch)
                 }
-                call.respond(response.serializedBytes(), trailers: trailers(for: response.batch))
+                call.respond(response.bytes, trailers: trailers(for: response.batch))
             case .failure(let error):
                 call.annotate {
                     $0 = RequestAnnotations(api: "native", model: model, version: version, requestID: id, batch: nil)
@@ -152,9 +151,9 @@ public enum InferenceRPC {
                 responder.complete(sequence, errorResponse(request, limit))
                 return
             }
-            service.predict(request, deadline: call.deadline, cancellation: token) { result in
+            service.predictEncoded(request, deadline: call.deadline, cancellation: token) { result in
                 switch result {
-                case .success(let response): responder.complete(sequence, .message(response.serializedBytes()))
+                case .success(let response): responder.complete(sequence, .message(response.bytes))
                 case .failure(let error): responder.complete(sequence, errorResponse(request, error))
                 }
             }

@@ -65,7 +65,7 @@ public struct KServeService: Sendable {
         let signature = batcher.model.signature
         var response = KServe.ModelMetadataResponse()
         response.name = request.name
-        response.versions = (catalog.entry(request.name)?.readyVersions ?? []).map { String($0.number) }
+        response.versions = (catalog.entry(request.name)?.readyVersions ?? []).map { $0.name }
         response.platform = Self.platform
         func metadata(_ tensor: TensorSignature) -> KServe.ModelMetadataResponse.TensorMetadata {
             .init(name: tensor.name, datatype: KServeTensors.name(of: tensor.dataType), shape: tensor.dims.map { Int64($0) })
@@ -155,7 +155,7 @@ public struct KServeService: Sendable {
                 let ready = version.batcher != nil
                 if request.ready && !ready { continue }
                 response.models.append(.init(
-                    name: name, version: String(version.number), state: ready ? "READY" : "UNAVAILABLE",
+                    name: name, version: version.name, state: ready ? "READY" : "UNAVAILABLE",
                     reason: version.reportedError ?? ""))
             }
         }
@@ -212,7 +212,7 @@ public struct KServeService: Sendable {
         var selected: [(String, ModelCatalog.Version)] = []
         if request.name.isEmpty {
             for (name, entry) in catalog.snapshot().sorted(by: { $0.key < $1.key }) where entry.isLoaded {
-                for version in entry.readyVersions where request.version.isEmpty || String(version.number) == request.version {
+                for version in entry.readyVersions where request.version.isEmpty || version.name == request.version {
                     selected.append((name, version))
                 }
             }

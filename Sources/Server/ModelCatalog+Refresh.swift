@@ -86,17 +86,16 @@ extension ModelCatalog {
                 } else if let new = fresh[number] {
                     let reason = new.failureReason ?? "failed"
                     failures.append("version \(number): \(reason)")
-                    if var old = serving[number] {
+                    if let old = serving[number] {
                         // Its files changed and the new ones failed: the old ones keep serving, with the reason.
-                        old.reloadFailure = "the new files failed to load; still serving the previous ones: \(reason)"
-                        versions.append(old)
+                        versions.append(old.withReloadFailure(
+                            "the new files failed to load; still serving the previous ones: \(reason)"))
                         readySelected += 1
                     } else {
                         versions.append(new)
                     }
-                } else if var old = serving[number] {
-                    old.reloadFailure = nil
-                    versions.append(old)
+                } else if let old = serving[number] {
+                    versions.append(old.reloadFailure == nil ? old : old.withReloadFailure(nil))
                     readySelected += 1
                 }
             }

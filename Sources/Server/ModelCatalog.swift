@@ -18,18 +18,39 @@ internal import TensorwireProto
 /// `unload` and `shutdown` block (they compile models and join instance threads), so the RPC layer runs them off the
 /// event loops.
 public final class ModelCatalog: Sendable {
-    /// One version of one model.
-    struct Version: Sendable {
+    /// One version of one model. Immutable and shared: a request's lookup takes one reference, not a copy of the
+    /// version's fields (a struct cost ~500 instructions a Predict in copies and destroys, callgrind); a refresh that
+    /// changes `reloadFailure` makes a new one (`withReloadFailure`).
+    final class Version: Sendable {
         let number: Int
+        /// `number` in decimal, as responses name the version (made once, not per request).
+        let name: String
         let entry: ModelEntry
         let batcher: Batcher?
         /// Why this version does not serve (a load failure, or a batcher that could not start).
         let failureReason: String?
         /// Its metric children (nil without metrics).
-        var metrics: VersionMetrics? = nil
+        let metrics: VersionMetrics?
         /// Set on a serving version whose changed files failed to load or warm (a repository poll): why, while this
         /// one keeps serving.
-        var reloadFailure: String? = nil
+        let reloadFailure: String?
+
+        init(number: Int, entry: ModelEntry, batcher: Batcher?, failureReason: String?,
+             metrics: VersionMetrics? = nil, reloadFailure: String? = nil) {
+            self.number = number
+            self.name = String(number)
+            self.entry = entry
+            self.batcher = batcher
+            self.failureReason = failureReason
+            self.metrics = metrics
+            self.reloadFailure = reloadFailure
+        }
+
+        /// This version with `reason` as its reload failure (nil: none).
+        func withReloadFailure(_ reason: String?) -> Version {
+            Version(number: number, entry: entry, batcher: batcher, failureReason: failureReason, metrics: metrics,
+                    reloadFailure: reason)
+        }
 
         /// What GetModel, RepositoryIndex and the log report as its error: the load failure, or the failed reload.
         var reportedError: String? { batcher == nil ? (failureReason ?? "not loaded") : reloadFailure }
@@ -186,9 +207,8 @@ public final class ModelCatalog: Sendable {
                 }
             }
             metrics?.recordLoad(model: entry.name, version: entry.version, succeeded: batcher != nil)
-            var version = Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure)
-            version.metrics = versionMetrics
-            return version
+            return Version(number: entry.version, entry: entry, batcher: batcher, failureReason: failure,
+                           metrics: versionMetrics)
         }.sorted { $0.number < $1.number }
     }
 
@@ -251,9 +271,9 @@ public final class ModelCatalog: Sendable {
             }
             for version in entry.versions {
                 if let batcher = version.batcher {
-                    states.append((name, String(version.number), "READY", batcher.queuedRequests))
+                    states.append((name, version.name, "READY", batcher.queuedRequests))
                 } else {
-                    states.append((name, String(version.number), "FAILED", nil))
+                    states.append((name, version.name, "FAILED", nil))
                 }
             }
         }
@@ -276,9 +296,9 @@ public final class ModelCatalog: Sendable {
             }
             for version in entry.versions {
                 if let batcher = version.batcher {
-                    lines.append((name, String(version.number), ready(version), "\(batcher.model.gemm)"))
+                    lines.append((name, version.name, ready(version), "\(batcher.model.gemm)"))
                 } else {
-                    lines.append((name, String(version.number), "FAILED (\(version.failureReason ?? "failed"))", nil))
+                    lines.append((name, version.name, "FAILED (\(version.failureReason ?? "failed"))", nil))
                 }
             }
         }
@@ -313,10 +333,10 @@ public final class ModelCatalog: Sendable {
         if version.isEmpty {
             chosen = entry.defaultVersion
         } else {
-            chosen = entry.versions.first { String($0.number) == version }
+            chosen = entry.versions.first { $0.name == version }
         }
         guard let chosen else {
-            let known = entry.versions.map { String($0.number) }.joined(separator: ", ")
+            let known = entry.versions.map { $0.name }.joined(separator: ", ")
             throw RPCError(code: .notFound, message: "model \"\(name)\" has no version \"\(version)\" (versions: \(known))")
         }
         guard let batcher = chosen.batcher else {
@@ -339,7 +359,7 @@ public final class ModelCatalog: Sendable {
         }
         info.versions = entry.versions.map { version in
             var state = TensorwireV1.ModelVersion()
-            state.version = String(version.number)
+            state.version = version.name
             state.state = version.batcher != nil ? .ready : .failed
             state.error = version.reportedError ?? ""
             if version.batcher != nil {
@@ -349,7 +369,7 @@ public final class ModelCatalog: Sendable {
             return state
         }
         if let main = entry.defaultVersion {
-            info.defaultVersion = String(main.number)
+            info.defaultVersion = main.name
             info.state = main.batcher != nil ? .ready : .failed
             info.error = main.reportedError ?? ""
             if let model = main.entry.model {
@@ -423,7 +443,7 @@ public final class ModelCatalog: Sendable {
                 defer { table.models[name] = Entry(versions: versions, unloadedReason: nil) }
                 return table.models[name]
             }
-            source.logger.info("model \(name): loaded (versions \(versions.map { String($0.number) }.joined(separator: ", ")))")
+            source.logger.info("model \(name): loaded (versions \(versions.map { $0.name }.joined(separator: ", ")))")
             notifyChange()
             for version in previous?.versions ?? [] { version.batcher?.shutdown(drain: true) }
         }

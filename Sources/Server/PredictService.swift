@@ -2,6 +2,7 @@ public import Batching
 public import Clocks
 internal import EventLoop
 internal import Inference
+internal import ProtoWire
 public import RPCCore
 public import TensorwireProto
 
@@ -25,35 +26,71 @@ public struct PredictService: Sendable {
         received: MonotonicInstant? = nil, origin: RequestOrigin = .grpcNative,
         completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
     ) {
+        let (model, id, filter) = (request.model, request.id, request.outputs)
         predict(request, deadline: deadline, cancellation: cancellation, received: received, origin: origin,
-                resubmits: Self.maxResubmits, resolved: nil, completion: completion)
+                respond: { output, versionName, signature throws(RPCError) in
+                    var response = TensorwireV1.PredictResponse()
+                    response.model = model
+                    response.version = versionName
+                    response.id = id
+                    response.outputs = try TensorConversion.outputs(
+                        output.outputs, signature: signature, filter: filter, model: model)
+                    response.batch = Self.batchInfo(output.facts)
+                    return response
+                }, completion: completion)
+    }
+
+    /// A Predict answer in its wire form, as the gRPC APIs send it: the encoded `PredictResponse`, and the version
+    /// and batch facts it holds (for the trailers and the request log).
+    public struct EncodedResponse: Sendable {
+        public var bytes: [UInt8]
+        public var version: String
+        public var batch: TensorwireV1.BatchInfo
+    }
+
+    /// `predict`, answering with the response already encoded, written straight from the request's output tensors
+    /// (`PredictResponseView`): the same bytes, without the response message in between.
+    public func predictEncoded(
+        _ request: TensorwireV1.PredictRequest,
+        deadline: MonotonicInstant?,
+        cancellation: CancellationToken,
+        received: MonotonicInstant? = nil, origin: RequestOrigin = .grpcNative,
+        completion: @escaping @Sendable (Result<EncodedResponse, RPCError>) -> Void
+    ) {
+        let (model, id, filter) = (request.model, request.id, request.outputs)
+        predict(request, deadline: deadline, cancellation: cancellation, received: received, origin: origin,
+                respond: { output, versionName, signature in
+                    var view = PredictResponseView()
+                    view.model = model
+                    view.version = versionName
+                    view.id = id
+                    view.outputs = output.outputs
+                    view.signature = signature
+                    // Checked against the signature before the request was queued (`engineInputs`).
+                    view.filter = filter
+                    let batch = Self.batchInfo(output.facts)
+                    view.batch = batch
+                    return EncodedResponse(bytes: view.serializedBytes(), version: versionName, batch: batch)
+                }, completion: completion)
     }
 
     /// How many times a request that resolved a version whose batcher was stopping (a swap won the race between
     /// its lookup and its submit) is resolved again: once is enough for one swap; a few cover swaps in a row.
     static let maxResubmits = 3
 
-    private func predict(
+    private func predict<Response: Sendable>(
         _ request: TensorwireV1.PredictRequest, deadline: MonotonicInstant?, cancellation: CancellationToken,
-        received: MonotonicInstant?, origin: RequestOrigin, resubmits: Int, resolved: (ModelCatalog.Version, Batcher)?,
-        completion: @escaping @Sendable (Result<TensorwireV1.PredictResponse, RPCError>) -> Void
+        received: MonotonicInstant?, origin: RequestOrigin,
+        respond: @escaping @Sendable (BatchOutput, String, [TensorSignature]) throws(RPCError) -> Response,
+        completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
         let model = request.model
         let filter = request.outputs
-        let id = request.id
         let query = Query(model: model, version: request.version, deadline: deadline, cancellation: cancellation,
                           received: received, origin: origin)
-        run(query, resolved: resolved, inputs: { batcher throws(RPCError) in
+        run(query, resolved: nil, inputs: { batcher throws(RPCError) in
             try Self.engineInputs(request.inputs, model: model, outputs: filter, batcher: batcher)
-        }, respond: { output, versionName, signature throws(RPCError) in
-            var response = TensorwireV1.PredictResponse()
-            response.model = model
-            response.version = versionName
-            response.id = id
-            response.outputs = try TensorConversion.outputs(output.outputs, signature: signature, filter: filter, model: model)
-            response.batch = Self.batchInfo(output.facts)
-            return response
-        }, completion: completion)
+        }, respond: respond, completion: completion)
     }
 
     /// `tensors` converted for `batcher`'s model, after checking that it has every output named in `outputs` (so
@@ -132,7 +169,7 @@ public struct PredictService: Sendable {
             finish(.failure(error), nil)
             return
         }
-        let versionName = String(version.number)
+        let versionName = version.name
         let signature = batcher.model.signature.outputs
         let job = BatchJob(inputs: inputs, deadline: query.deadline, cancellation: query.cancellation) { result in
             switch result {

@@ -1,0 +1,90 @@
+import Inference
+import ProtoWire
+import Testing
+import TensorwireProto
+import TestSupport
+
+@testable import Server
+
+/// The Predict response written straight from the output tensors (`PredictResponseView`, what the gRPC Predict and
+/// PredictStream send) holds exactly the bytes of the response message the other APIs build with
+/// `TensorConversion.outputs`: every storage kind, empty and multi-dimensional shapes, output filters, with and
+/// without batch facts, and responses past the one-pass encoder's 1 KiB.
+@Suite struct PredictResponseViewTests {
+    static let signature = [
+        TensorSignature(name: "probabilities", dataType: .float32, dims: [-1, 3]),
+        TensorSignature(name: "label", dataType: .int64, dims: [-1]),
+        TensorSignature(name: "scores", dataType: .float64, dims: [-1, 2]),
+        TensorSignature(name: "class", dataType: .string, dims: [-1]),
+    ]
+
+    static func outputs(rows: Int, seed: UInt64) -> [Tensor] {
+        var generator = SplitMix64(seed: seed)
+        let floats = (0..<(rows * 3)).map { _ in Float.random(in: -1e6...1e6, using: &generator) }
+        let labels = (0..<rows).map { _ in Int64.random(in: Int64.min...Int64.max, using: &generator) }
+        let doubles = (0..<(rows * 2)).map { _ in Double.random(in: -1...1, using: &generator) }
+        let names = (0..<rows).map { "class-\($0)-" + String(repeating: "x", count: $0 % 20) }
+        return [
+            Tensor(shape: Shape([rows, 3]), floats: floats),
+            Tensor(shape: Shape([rows]), int64s: labels),
+            Tensor(shape: Shape([rows, 2]), doubles: doubles),
+            Tensor(shape: Shape([rows]), strings: names),
+        ]
+    }
+
+    static func expected(
+        _ outputs: [Tensor], filter: [String], batch: TensorwireV1.BatchInfo?
+    ) throws -> [UInt8] {
+        var response = TensorwireV1.PredictResponse()
+        response.model = "model-a"
+        response.version = "12"
+        response.id = "request-7"
+        response.outputs = try TensorConversion.outputs(outputs, signature: signature, filter: filter, model: "model-a")
+        response.batch = batch
+        return response.serializedBytes()
+    }
+
+    static func view(_ outputs: [Tensor], filter: [String], batch: TensorwireV1.BatchInfo?) -> [UInt8] {
+        var view = PredictResponseView()
+        view.model = "model-a"
+        view.version = "12"
+        view.id = "request-7"
+        view.outputs = outputs
+        view.signature = signature
+        view.filter = filter
+        view.batch = batch
+        return view.serializedBytes()
+    }
+
+    @Test func theViewWritesTheResponseMessagesBytes() throws {
+        #expect(MemoryLayout<Int>.size == MemoryLayout<Int64>.size)
+        var batch = TensorwireV1.BatchInfo()
+        batch.batchSize = 16
+        batch.batchRequests = 9
+        batch.queueUs = 1234
+        batch.computeUs = 56
+        let filters: [[String]] = [[], ["label"], ["class", "probabilities"], ["scores"]]
+        // 0 rows (empty data fields), 1, a few, and 60 (over 1 KiB: the two-pass encoder).
+        for rows in [0, 1, 3, 60] {
+            let outputs = Self.outputs(rows: rows, seed: UInt64(rows) + 1)
+            for filter in filters {
+                for facts in [nil, batch] {
+                    let bytes = Self.view(outputs, filter: filter, batch: facts)
+                    #expect(bytes == (try Self.expected(outputs, filter: filter, batch: facts)),
+                            "rows \(rows), filter \(filter), batch \(facts != nil)")
+                    // And it decodes as the response it stands for.
+                    let decoded = try TensorwireV1.PredictResponse(serializedBytes: bytes)
+                    #expect(decoded.outputs.count == (filter.isEmpty ? 4 : filter.count))
+                }
+            }
+        }
+        #expect(Self.view(Self.outputs(rows: 60, seed: 1), filter: [], batch: nil).count > 1024)
+    }
+
+    /// Fewer output tensors than the signature names (a model whose outputs were cut short) pairs them by position
+    /// and stops at the shorter, as `TensorConversion.outputs` does.
+    @Test func outputsArePairedWithTheSignatureByPosition() throws {
+        let outputs = Array(Self.outputs(rows: 2, seed: 9).prefix(2))
+        #expect(Self.view(outputs, filter: [], batch: nil) == (try Self.expected(outputs, filter: [], batch: nil)))
+    }
+}
