@@ -140,49 +140,21 @@ public struct PredictService: Sendable {
             return
         }
         // Statistics and metrics: every request that reached a loaded version counts as a success or a failure.
-        let clock = catalog.clock
-        let start = query.received ?? clock.now()
-        let statistics = batcher.statistics
+        let pending = PendingRequest(
+            clock: catalog.clock, start: query.received ?? catalog.clock.now(), statistics: batcher.statistics,
+            metrics: version.metrics, origin: query.origin, versionName: version.name,
+            signature: batcher.model.signature.outputs, respond: respond, completion: completion)
         let metrics = version.metrics
-        let origin = query.origin
         metrics?.requestStarted()
-        let finish: @Sendable (Result<Response, RPCError>, BatchFacts?) -> Void = { result, facts in
-            let nanoseconds = clock.now().nanoseconds(since: start)
-            let succeeded = if case .success = result { true } else { false }
-            statistics.recordRequest(succeeded: succeeded, nanoseconds: nanoseconds)
-            if let metrics {
-                switch result {
-                case .success:
-                    metrics.recordRequest(
-                        origin, code: .ok, seconds: Double(nanoseconds) / 1e9,
-                        queueMicroseconds: facts.map { Int(clamping: UInt64(clamping: $0.queueMicroseconds)) })
-                case .failure(let error):
-                    metrics.recordRequest(origin, code: error.code, seconds: Double(nanoseconds) / 1e9, queueMicroseconds: nil)
-                }
-            }
-            completion(result)
-        }
         let inputs: [Tensor]
         do throws(RPCError) {
             inputs = try makeInputs(batcher)
         } catch {
-            finish(.failure(error), nil)
+            pending.finish(.failure(error), facts: nil)
             return
         }
-        let versionName = version.name
-        let signature = batcher.model.signature.outputs
-        let job = BatchJob(inputs: inputs, deadline: query.deadline, cancellation: query.cancellation) { result in
-            switch result {
-            case .success(let output):
-                do throws(RPCError) {
-                    finish(.success(try respond(output, versionName, signature)), output.facts)
-                } catch {
-                    finish(.failure(error), output.facts)
-                }
-            case .failure(let error):
-                finish(.failure(Self.rpcError(error)), nil)
-            }
-        }
+        let job = BatchJob(inputs: inputs, deadline: query.deadline, cancellation: query.cancellation,
+                           completion: pending.complete)
         do {
             if let loop = EventLoop.current {
                 // On an event loop: the batcher is woken once, at the end of the loop's pass, for every request the
@@ -202,12 +174,77 @@ public struct PredictService: Sendable {
                replacement !== batcher {
                 metrics?.requestResubmitted()
                 var again = query
-                again.received = start
+                again.received = pending.start
                 run(again, resolved: nil, resubmits: resubmits - 1, inputs: makeInputs, respond: respond,
                     completion: completion)
                 return
             }
-            finish(.failure(Self.rpcError(error)), nil)
+            pending.finish(.failure(Self.rpcError(error)), facts: nil)
+        }
+    }
+
+    /// One request from its submit to its answer: what finishing it takes (the clock and start for its time, the
+    /// statistics and metrics it counts in, the API's response builder and completion), in one object that the
+    /// batch job's completion holds. Two closures (a finish and the job's completion) cost two contexts to
+    /// allocate and, after the answer, a chain of releases (docs/performance.md, "Fewer objects per Predict").
+    final class PendingRequest<Response: Sendable>: Sendable {
+        let clock: any MonotonicClock
+        let start: MonotonicInstant
+        let statistics: BatchStatistics
+        let metrics: VersionMetrics?
+        let origin: RequestOrigin
+        let versionName: String
+        let signature: [TensorSignature]
+        let respond: @Sendable (BatchOutput, String, [TensorSignature]) throws(RPCError) -> Response
+        let completion: @Sendable (Result<Response, RPCError>) -> Void
+
+        init(
+            clock: any MonotonicClock, start: MonotonicInstant, statistics: BatchStatistics, metrics: VersionMetrics?,
+            origin: RequestOrigin, versionName: String, signature: [TensorSignature],
+            respond: @escaping @Sendable (BatchOutput, String, [TensorSignature]) throws(RPCError) -> Response,
+            completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
+        ) {
+            self.clock = clock
+            self.start = start
+            self.statistics = statistics
+            self.metrics = metrics
+            self.origin = origin
+            self.versionName = versionName
+            self.signature = signature
+            self.respond = respond
+            self.completion = completion
+        }
+
+        /// The batch job's completion: the API's response from the request's rows, or the batcher's error.
+        @Sendable func complete(_ result: Result<BatchOutput, BatchError>) {
+            switch result {
+            case .success(let output):
+                do throws(RPCError) {
+                    finish(.success(try respond(output, versionName, signature)), facts: output.facts)
+                } catch {
+                    finish(.failure(error), facts: output.facts)
+                }
+            case .failure(let error):
+                finish(.failure(PredictService.rpcError(error)), facts: nil)
+            }
+        }
+
+        /// Counts the outcome and its time, then calls the completion.
+        func finish(_ result: Result<Response, RPCError>, facts: BatchFacts?) {
+            let nanoseconds = clock.now().nanoseconds(since: start)
+            let succeeded = if case .success = result { true } else { false }
+            statistics.recordRequest(succeeded: succeeded, nanoseconds: nanoseconds)
+            if let metrics {
+                switch result {
+                case .success:
+                    metrics.recordRequest(
+                        origin, code: .ok, seconds: Double(nanoseconds) / 1e9,
+                        queueMicroseconds: facts.map { Int(clamping: UInt64(clamping: $0.queueMicroseconds)) })
+                case .failure(let error):
+                    metrics.recordRequest(origin, code: error.code, seconds: Double(nanoseconds) / 1e9, queueMicroseconds: nil)
+                }
+            }
+            completion(result)
         }
     }
 
