@@ -97,15 +97,14 @@ public enum KServeRPC {
         call.onCancel { _ in token.cancel() }
         // The completion keeps the three strings it reports, not the request (its tensors and raw contents).
         let (id, model, version) = (request.id, request.modelName, request.modelVersion)
-        service.infer(request, deadline: call.deadline, cancellation: token) { result in
+        service.inferEncoded(request, deadline: call.deadline, cancellation: token) { result in
             switch result {
-            case .success(let (response, batch)):
+            case .success(let response):
                 call.annotate {
                     $0 = RequestAnnotations(
-                        api: "kserve", model: response.modelName, version: response.modelVersion, requestID: id,
-                        batch: batch)
+                        api: "kserve", model: model, version: response.version, requestID: id, batch: response.batch)
                 }
-                call.respond(response.serializedBytes(), trailers: InferenceRPC.trailers(for: batch))
+                call.respond(response.bytes, trailers: InferenceRPC.trailers(for: response.batch))
             case .failure(let error):
                 call.annotate {
                     $0 = RequestAnnotations(api: "kserve", model: model, version: version, requestID: id, batch: nil)

@@ -1,6 +1,7 @@
 public import Batching
 public import Clocks
 internal import Inference
+internal import ProtoWire
 public import RPCCore
 public import TensorwireProto
 
@@ -273,13 +274,66 @@ public struct KServeService: Sendable {
         cancellation: CancellationToken, origin: RequestOrigin = .grpcKServe,
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {
-        /// The request's tensors: already the engine's (the common one-FP32-input case), or tensorwire.v1 ones
-        /// for `TensorConversion` to check and convert.
-        enum Inputs {
-            case engine([Tensor])
-            case wire([TensorwireV1.Tensor])
-        }
-        let inputs: Inputs
+        let (model, id, requested) = (request.modelName, request.id, request.outputs.map(\.name))
+        infer(request, deadline: deadline, cancellation: cancellation, origin: origin,
+              respond: { output, versionName, signature in
+                  var answer = KServe.ModelInferResponse()
+                  answer.modelName = model
+                  answer.modelVersion = versionName
+                  answer.id = id
+                  // Requested outputs come back in the requested order; none requested means all, in model order.
+                  let order = requested.isEmpty
+                      ? Array(signature.indices)
+                      : requested.compactMap { name in signature.firstIndex { $0.name == name } }
+                  answer.outputs.reserveCapacity(order.count)
+                  answer.rawOutputContents.reserveCapacity(order.count)
+                  for index in order where output.outputs.indices.contains(index) {
+                      answer.outputs.append(KServe.ModelInferResponse.InferOutputTensor())
+                      answer.rawOutputContents.append(KServeTensors.fillRawOutput(
+                          &answer.outputs[answer.outputs.count - 1], name: signature[index].name,
+                          from: output.outputs[index]))
+                  }
+                  return (answer, PredictService.batchInfo(output.facts))
+              }, completion: completion)
+    }
+
+    /// `infer`, answering with the response already encoded, written straight from the request's output tensors
+    /// (`ModelInferResponseView`): the same bytes, without the response message in between.
+    public func inferEncoded(
+        _ request: KServe.ModelInferRequest,
+        deadline: MonotonicInstant?,
+        cancellation: CancellationToken, origin: RequestOrigin = .grpcKServe,
+        completion: @escaping @Sendable (Result<PredictService.EncodedResponse, RPCError>) -> Void
+    ) {
+        let (model, id, requested) = (request.modelName, request.id, request.outputs.map(\.name))
+        infer(request, deadline: deadline, cancellation: cancellation, origin: origin,
+              respond: { output, versionName, signature in
+                  var view = ModelInferResponseView()
+                  view.modelName = model
+                  view.modelVersion = versionName
+                  view.id = id
+                  view.outputs = output.outputs
+                  view.signature = signature
+                  view.requested = requested
+                  return PredictService.EncodedResponse(
+                      bytes: view.serializedBytes(), version: versionName, batch: PredictService.batchInfo(output.facts))
+              }, completion: completion)
+    }
+
+    /// A request's tensors: already the engine's (the common one-FP32-input case), or tensorwire.v1 ones for
+    /// `TensorConversion` to check and convert.
+    private enum InferInputs {
+        case engine([Tensor])
+        case wire([TensorwireV1.Tensor])
+    }
+
+    private func infer<Response: Sendable>(
+        _ request: KServe.ModelInferRequest, deadline: MonotonicInstant?, cancellation: CancellationToken,
+        origin: RequestOrigin,
+        respond: @escaping @Sendable (BatchOutput, String, [TensorSignature]) throws(RPCError) -> Response,
+        completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
+    ) {
+        let inputs: InferInputs
         let received = catalog.clock.now()
         var resolved: Batcher?
         var resolvedMetrics: VersionMetrics?
@@ -310,7 +364,6 @@ public struct KServeService: Sendable {
             return
         }
         let model = request.modelName
-        let id = request.id
         let requested = request.outputs.map(\.name)
         let query = PredictService.Query(
             model: model, version: request.modelVersion, deadline: deadline, cancellation: cancellation,
@@ -326,23 +379,6 @@ public struct KServeService: Sendable {
             case .wire(let tensors):
                 return try PredictService.engineInputs(tensors, model: model, outputs: requested, batcher: batcher)
             }
-        }, respond: { output, versionName, signature throws(RPCError) in
-            var answer = KServe.ModelInferResponse()
-            answer.modelName = model
-            answer.modelVersion = versionName
-            answer.id = id
-            // Requested outputs come back in the requested order; none requested means all, in model order.
-            let order = requested.isEmpty
-                ? Array(signature.indices)
-                : requested.compactMap { name in signature.firstIndex { $0.name == name } }
-            answer.outputs.reserveCapacity(order.count)
-            answer.rawOutputContents.reserveCapacity(order.count)
-            for index in order where output.outputs.indices.contains(index) {
-                answer.outputs.append(KServe.ModelInferResponse.InferOutputTensor())
-                answer.rawOutputContents.append(KServeTensors.fillRawOutput(
-                    &answer.outputs[answer.outputs.count - 1], name: signature[index].name, from: output.outputs[index]))
-            }
-            return (answer, PredictService.batchInfo(output.facts))
-        }, completion: completion)
+        }, respond: respond, completion: completion)
     }
 }

@@ -342,24 +342,31 @@ enum KServeTensors {
         }
     }
 
+    /// The KServe datatype name an engine output of `type` is answered in.
+    static func datatype(of type: DataType) -> String {
+        switch type {
+        case .float32: "FP32"
+        case .float64: "FP64"
+        case .int64: "INT64"
+        case .string: "BYTES"
+        }
+    }
+
     /// The KServe form of engine output `name` into `output` (a new one, in place), returning the raw contents.
     static func fillRawOutput(
         _ output: inout KServe.ModelInferResponse.InferOutputTensor, name: String, from tensor: borrowing Tensor
     ) -> [UInt8] {
         output.name = name
         output.shape = tensor.shape.dims.map { Int64($0) }
+        output.datatype = datatype(of: tensor.dataType)
         switch tensor.storage {
         case .int64(let values):
-            output.datatype = "INT64"
             return littleEndianBytes(values)
         case .string(let values):
-            output.datatype = "BYTES"
             return encodeBytesElements(values)
         case .float64(let values):
-            output.datatype = "FP64"
             return littleEndianBytes(values.map(\.bitPattern))
         case .float32(let values):
-            output.datatype = "FP32"
             #if _endian(little)
             return values.withUnsafeBytes { Array($0) }  // already the wire's byte order: one copy
             #else

@@ -88,3 +88,54 @@ import TestSupport
         #expect(Self.view(outputs, filter: [], batch: nil) == (try Self.expected(outputs, filter: [], batch: nil)))
     }
 }
+
+/// The ModelInfer response written straight from the output tensors (`ModelInferResponseView`, what gRPC ModelInfer
+/// sends) holds exactly the bytes of the `ModelInferResponse` the HTTP API and the stream build with
+/// `KServeTensors.fillRawOutput`: outputs in the requested order (or all in model order), each datatype, raw
+/// contents in the same order.
+@Suite struct KServeInferResponseViewTests {
+    static func expected(_ outputs: [Tensor], requested: [String]) -> [UInt8] {
+        let signature = PredictResponseViewTests.signature
+        var answer = KServe.ModelInferResponse()
+        answer.modelName = "model-a"
+        answer.modelVersion = "3"
+        answer.id = "infer-1"
+        let order = requested.isEmpty
+            ? Array(signature.indices)
+            : requested.compactMap { name in signature.firstIndex { $0.name == name } }
+        for index in order where outputs.indices.contains(index) {
+            answer.outputs.append(KServe.ModelInferResponse.InferOutputTensor())
+            answer.rawOutputContents.append(KServeTensors.fillRawOutput(
+                &answer.outputs[answer.outputs.count - 1], name: signature[index].name, from: outputs[index]))
+        }
+        return answer.serializedBytes()
+    }
+
+    static func view(_ outputs: [Tensor], requested: [String]) -> [UInt8] {
+        var view = ModelInferResponseView()
+        view.modelName = "model-a"
+        view.modelVersion = "3"
+        view.id = "infer-1"
+        view.outputs = outputs
+        view.signature = PredictResponseViewTests.signature
+        view.requested = requested
+        return view.serializedBytes()
+    }
+
+    @Test func theViewWritesTheResponseMessagesBytes() throws {
+        let orders: [[String]] = [[], ["label"], ["class", "probabilities"], ["scores", "label", "label"], ["absent"]]
+        for rows in [0, 1, 3, 60] {
+            let outputs = PredictResponseViewTests.outputs(rows: rows, seed: UInt64(rows) + 11)
+            for requested in orders {
+                let bytes = Self.view(outputs, requested: requested)
+                #expect(bytes == Self.expected(outputs, requested: requested), "rows \(rows), requested \(requested)")
+                let decoded = try KServe.ModelInferResponse(serializedBytes: bytes)
+                #expect(decoded.outputs.count == decoded.rawOutputContents.count)
+            }
+        }
+        // Fewer tensors than the signature names: paired by position, the rest left out.
+        let short = Array(PredictResponseViewTests.outputs(rows: 2, seed: 5).prefix(1))
+        #expect(Self.view(short, requested: []) == Self.expected(short, requested: []))
+        #expect(Self.view(short, requested: ["label"]) == Self.expected(short, requested: ["label"]))
+    }
+}
