@@ -75,13 +75,116 @@ public struct BatchFacts: Sendable, Equatable, CustomStringConvertible {
 
 /// The result of one job: its own output rows and how it was batched. A plain value.
 public struct BatchOutput: Sendable {
-    /// One tensor per model output, in signature order, holding only this request's rows.
-    public var outputs: [Tensor]
+    /// The request's rows of every output, where they lie: in the batch's own tensors when the request shared its
+    /// batch, so that an encoder can read them in place (`OutputRows`).
+    public let rows: OutputRows
     public var facts: BatchFacts
 
+    /// A result whose tensors are the request's alone.
     public init(outputs: [Tensor], facts: BatchFacts) {
-        self.outputs = outputs
+        self.rows = OutputRows(whole: outputs)
         self.facts = facts
+    }
+
+    public init(rows: OutputRows, facts: BatchFacts) {
+        self.rows = rows
+        self.facts = facts
+    }
+
+    /// One tensor per model output, in signature order, holding only this request's rows: copied out of the batch's
+    /// tensors when the request shared its batch (read `rows` to avoid the copy).
+    public var outputs: [Tensor] { rows.copied() }
+}
+
+/// A request's rows of every model output: the tensors of the batch it ran in, and the rows along their first
+/// dimension that are its. Made only after checking that every tensor holds those rows whole, so reading them
+/// cannot fail. A plain value; the tensors are shared, not copied.
+public struct OutputRows: Sendable {
+    /// One tensor per model output, in signature order.
+    public let tensors: [Tensor]
+    /// The request's first row in each tensor, and how many rows are its.
+    public let firstRow: Int
+    public let rowCount: Int
+    /// True when the tensors hold the request's rows and nothing else (their shapes are the request's).
+    public let isWhole: Bool
+
+    /// Tensors that are the request's alone.
+    public init(whole tensors: [Tensor]) {
+        self.tensors = tensors
+        self.firstRow = 0
+        self.rowCount = tensors.first?.shape.dims.first ?? 0
+        self.isWhole = true
+    }
+
+    /// Rows `firstRow ..< firstRow + rowCount` of each of `tensors`; nil when a tensor does not hold those rows
+    /// whole.
+    public init?(tensors: [Tensor], firstRow: Int, rowCount: Int) {
+        guard firstRow >= 0, rowCount >= 0 else { return nil }
+        for tensor in tensors {
+            guard let perRow = Self.elementsPerRow(tensor) else { return nil }
+            let (end, overflow) = (firstRow + rowCount).multipliedReportingOverflow(by: perRow)
+            guard !overflow, end <= Self.storedCount(tensor) else { return nil }
+        }
+        self.tensors = tensors
+        self.firstRow = firstRow
+        self.rowCount = rowCount
+        self.isWhole = false
+    }
+
+    /// Elements in one row of `tensor` (the product of its dimensions after the first, 1 for a scalar); nil when
+    /// that overflows.
+    static func elementsPerRow(_ tensor: Tensor) -> Int? {
+        let dims = tensor.shape.dims
+        var product = 1
+        var index = 1
+        while index < dims.count {
+            let (next, overflow) = product.multipliedReportingOverflow(by: dims[index])
+            guard !overflow, next >= 0 else { return nil }
+            product = next
+            index += 1
+        }
+        return product
+    }
+
+    /// The number of elements `tensor`'s storage holds.
+    static func storedCount(_ tensor: Tensor) -> Int {
+        switch tensor.storage {
+        case .float32(let values): values.count
+        case .float64(let values): values.count
+        case .int64(let values): values.count
+        case .string(let values): values.count
+        }
+    }
+
+    /// The request's elements of output `index`: a range into its storage (all of it when `isWhole`).
+    public func elements(of index: Int) -> Range<Int> {
+        let tensor = tensors[index]
+        guard !isWhole, let perRow = Self.elementsPerRow(tensor) else { return 0..<Self.storedCount(tensor) }
+        // Checked without overflow, and within the storage, when these rows were made.
+        return (firstRow &* perRow)..<((firstRow &+ rowCount) &* perRow)
+    }
+
+    /// The request's own tensors: the batch's when `isWhole`, else its rows copied out with the first dimension
+    /// set to `rowCount`.
+    public func copied() -> [Tensor] {
+        if isWhole { return tensors }
+        var result: [Tensor] = []
+        result.reserveCapacity(tensors.count)
+        for index in tensors.indices {
+            let tensor = tensors[index]
+            let range = elements(of: index)
+            var dims = [rowCount]
+            dims.append(contentsOf: tensor.shape.dims.dropFirst())
+            let storage: Tensor.Storage = switch tensor.storage {
+            case .float32(let values): .float32(Array(values[range]))
+            case .float64(let values): .float64(Array(values[range]))
+            case .int64(let values): .int64(Array(values[range]))
+            case .string(let values): .string(Array(values[range]))
+            }
+            // The rows were checked whole when these rows were made, so the count always fits.
+            if let sliced = Tensor(shape: Shape(dims), storage: storage) { result.append(sliced) }
+        }
+        return result
     }
 }
 

@@ -446,24 +446,23 @@ public final class Batcher: Sendable {
         let end = clock.now()
         let computeMicroseconds = end.microseconds(since: start)
         // Slice every request's rows first, so the batch is recorded in `statistics` before any completion runs.
-        var outcomes: [Result<[Tensor], BatchError>] = []
+        // Each request's rows are found, not copied: the encoders read them where they lie (`OutputRows`).
+        var outcomes: [Result<OutputRows, BatchError>] = []
         outcomes.reserveCapacity(pieces.count)
         var rowInBatch = 0
         var queueNanoseconds: UInt64 = 0
         var starting = 0
-        // Each output's row layout, worked out once per batch rather than once per request.
-        let layouts = if case .success(let outputs) = result, !(pieces.count == 1 && pieces[0].isWholeRequest) {
-            outputs.map(RowLayout.init)
-        } else {
-            [RowLayout]()
-        }
         for piece in pieces {
             switch result {
             case .success(let outputs):
                 if pieces.count == 1 && piece.isWholeRequest {
-                    outcomes.append(.success(outputs))
+                    outcomes.append(.success(OutputRows(whole: outputs)))
+                } else if let rows = OutputRows(tensors: outputs, firstRow: rowInBatch, rowCount: piece.rows) {
+                    outcomes.append(.success(rows))
                 } else {
-                    outcomes.append(sliceRows(outputs, layouts: layouts, from: rowInBatch, count: piece.rows))
+                    let shapes = outputs.map(\.shape.description).joined(separator: ", ")
+                    outcomes.append(.failure(.internalError(
+                        "outputs of shapes \(shapes) do not hold rows \(rowInBatch)..<\(rowInBatch + piece.rows)")))
                 }
             case .failure(let error):
                 outcomes.append(.failure(error))
@@ -485,9 +484,9 @@ public final class Batcher: Sendable {
                 computeMicroseconds: computeMicroseconds
             )
             if let assembly = piece.pending.assembly {
-                assembly.deliver(offset: piece.rowStart, rows: piece.rows, outcome: outcome, facts: facts)
+                assembly.deliver(offset: piece.rowStart, rows: piece.rows, outcome: outcome.map { $0.copied() }, facts: facts)
             } else {
-                piece.pending.job.completion(outcome.map { BatchOutput(outputs: $0, facts: facts) })
+                piece.pending.job.completion(outcome.map { BatchOutput(rows: $0, facts: facts) })
             }
         }
     }
@@ -685,55 +684,6 @@ private struct GatherBuffers {
         }
         return Tensor(shape: shape, storage: storage(rows))
     }
-}
-
-/// An output's shape past the batch dimension, for slicing a request's rows out of a batch: elements per row, and
-/// the shape of one row's tensor (reused as is for the usual one-row request: no new dims array).
-private struct RowLayout {
-    let perRow: Int
-    let rest: ArraySlice<Int>
-    let oneRow: Shape
-
-    init(_ output: Tensor) {
-        rest = output.shape.dims.dropFirst()
-        perRow = rest.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-        var dims = [1]
-        dims.append(contentsOf: rest)
-        oneRow = Shape(dims)
-    }
-
-    func shape(rows: Int) -> Shape {
-        if rows == 1 { return oneRow }
-        var dims = [rows]
-        dims.append(contentsOf: rest)
-        return Shape(dims)
-    }
-}
-
-/// Rows `from..<from+count` of each output (batch dimension first); `layouts` are the outputs' `RowLayout`s.
-private func sliceRows(
-    _ outputs: [Tensor], layouts: [RowLayout], from: Int, count: Int
-) -> Result<[Tensor], BatchError> {
-    var sliced: [Tensor] = []
-    sliced.reserveCapacity(outputs.count)
-    for (output, layout) in zip(outputs, layouts) {
-        let range = (from * layout.perRow)..<((from + count) * layout.perRow)
-        let shape = layout.shape(rows: count)
-        let storage: Tensor.Storage
-        switch output.storage {
-        case .float32(let values) where range.upperBound <= values.count: storage = .float32(Array(values[range]))
-        case .float64(let values) where range.upperBound <= values.count: storage = .float64(Array(values[range]))
-        case .int64(let values) where range.upperBound <= values.count: storage = .int64(Array(values[range]))
-        case .string(let values) where range.upperBound <= values.count: storage = .string(Array(values[range]))
-        default: return .failure(.internalError("output of shape \(output.shape) has no rows \(range)"))
-        }
-        guard let tensor = Tensor(shape: shape, storage: storage) else {
-            return .failure(.internalError("output rows \(range) do not fit \(shape)"))
-        }
-        sliced.append(tensor)
-    }
-    guard sliced.count == outputs.count else { return .failure(.internalError("outputs without a row layout")) }
-    return .success(sliced)
 }
 
 /// Rows concatenated along the batch dimension, in the order given.

@@ -312,7 +312,7 @@ public struct KServeService: Sendable {
                   view.modelName = model
                   view.modelVersion = versionName
                   view.id = id
-                  view.outputs = output.outputs
+                  view.rows = output.rows
                   view.signature = signature
                   view.requested = requested
                   return PredictService.EncodedResponse(

@@ -1,18 +1,20 @@
+internal import Batching
 internal import Inference
 internal import ProtoWire
 internal import TensorwireProto
 
-/// `tensorwire.v1.PredictResponse` encoded straight from a request's output tensors: the bytes
+/// `tensorwire.v1.PredictResponse` encoded straight from the request's rows of the batch's output tensors: the bytes
 /// `TensorwireV1.PredictResponse` holds after `TensorConversion.outputs` (PredictResponseViewTests compares them),
-/// without building a `TensorwireV1.Tensor` per output, copying each output's shape and data into it, and
-/// destroying it all after the encode (~2,500 instructions a digits Predict, callgrind; docs/performance.md).
+/// without copying the rows out of the batch, building a `TensorwireV1.Tensor` per output, copying each output's
+/// shape and data into it, and destroying it all after the encode (docs/performance.md, "Fewer objects per
+/// Predict").
 struct PredictResponseView: EncodeOnlyMessage {
     var model = ""
     var version = ""
     var id = ""
-    /// The request's output tensors, in signature order (`BatchOutput.outputs`).
-    var outputs: [Tensor] = []
-    /// The model's output signature, paired with `outputs` by position.
+    /// The request's rows of each output, in signature order (`BatchOutput.rows`).
+    var rows = OutputRows(whole: [])
+    /// The model's output signature, paired with the outputs by position.
     var signature: [TensorSignature] = []
     /// The outputs the request asked for by name; empty: all. Checked before the request was queued.
     var filter: [String] = []
@@ -24,12 +26,12 @@ struct PredictResponseView: EncodeOnlyMessage {
         visitor.visitString(model, field: 1)
         visitor.visitString(version, field: 2)
         // Field 3, one embedded Tensor per output, as `TensorConversion.outputs` selects them.
-        let count = min(signature.count, outputs.count)
+        let count = min(signature.count, rows.tensors.count)
         var index = 0
         while index < count {
             let name = signature[index].name
             if filter.isEmpty || filter.contains(name) {
-                visitor.visitMessage(OutputTensorView(.tensorwire, name: name, value: outputs[index]), field: 3)
+                visitor.visitMessage(OutputTensorView(.tensorwire, name: name, rows: rows, index: index), field: 3)
             }
             index += 1
         }
@@ -40,7 +42,7 @@ struct PredictResponseView: EncodeOnlyMessage {
 
 /// One output as an embedded message: a `tensorwire.v1.Tensor` (name, dtype, shape and the one typed data field
 /// its storage fills) or a KServe `InferOutputTensor` (name, datatype and shape; its data goes in the response's
-/// `raw_output_contents`). Encode-only.
+/// `raw_output_contents`). The shape and data are the request's rows of the output (`OutputRows`). Encode-only.
 struct OutputTensorView: EncodeOnlyMessage {
     enum Form {
         case tensorwire
@@ -49,35 +51,68 @@ struct OutputTensorView: EncodeOnlyMessage {
 
     var form = Form.tensorwire
     var name = ""
-    var value: Tensor?
+    var rows = OutputRows(whole: [])
+    var index = 0
 
     init() {}
 
-    init(_ form: Form, name: String, value: Tensor) {
+    init(_ form: Form, name: String, rows: OutputRows, index: Int) {
         self.form = form
         self.name = name
-        self.value = value
+        self.rows = rows
+        self.index = index
     }
 
     func traverse<V: ProtoFieldVisitor>(_ visitor: inout V) {
         visitor.visitString(name, field: 1)
-        guard let value else { return }
+        guard rows.tensors.indices.contains(index) else { return }
+        let tensor = rows.tensors[index]
         switch form {
-        case .tensorwire: visitor.visitEnum(TensorConversion.wireType(of: value.dataType).rawValue, field: 2)
-        case .kserve: visitor.visitString(KServeTensors.datatype(of: value.dataType), field: 2)
+        case .tensorwire: visitor.visitEnum(TensorConversion.wireType(of: tensor.dataType).rawValue, field: 2)
+        case .kserve: visitor.visitString(KServeTensors.datatype(of: tensor.dataType), field: 2)
         }
-        // Field 3 in both, packed int64: `Int` is 64 bits on every platform this builds for (checked in
-        // PredictResponseViewTests), so the dimensions are written as they are stored.
-        value.shape.dims.withUnsafeBufferPointer { dims in
-            dims.withMemoryRebound(to: Int64.self) { visitor.visitPackedInt64($0, field: 3) }
-        }
+        Self.visitShape(of: tensor, rows: rows, &visitor)
         guard form == .tensorwire else { return }
-        switch value.storage {
-        case .float32(let values): visitor.visitPackedFloat(values, field: 4)
-        case .float64(let values): visitor.visitPackedDouble(values, field: 5)
-        case .int64(let values): visitor.visitPackedInt64(values, field: 7)
-        case .string(let values): visitor.visitRepeatedStrings(values, field: 9)
+        let range = rows.elements(of: index)
+        switch tensor.storage {
+        case .float32(let values): Self.visitPackedFixed(values, range, field: 4, &visitor)
+        case .float64(let values): Self.visitPackedFixed(values, range, field: 5, &visitor)
+        case .int64(let values):
+            values.withUnsafeBufferPointer { visitor.visitPackedInt64(UnsafeBufferPointer(rebasing: $0[range]), field: 7) }
+        case .string(let values):
+            for element in range { visitor.visitStringValue(values[element], field: 9) }
         }
+    }
+
+    /// Field 3, packed int64: the tensor's dimensions when it is the request's alone, else the request's row count
+    /// followed by the dimensions after the first (`OutputRows.copied`). Held inline (`TensorShape`): no array.
+    private static func visitShape<V: ProtoFieldVisitor>(of tensor: Tensor, rows: OutputRows, _ visitor: inout V) {
+        let dims = tensor.shape.dims
+        var shape = TensorShape()
+        if rows.isWhole {
+            for dim in dims { shape.append(Int64(dim)) }
+        } else {
+            shape.append(Int64(rows.rowCount))
+            for dim in dims.dropFirst() { shape.append(Int64(dim)) }
+        }
+        shape.withUnsafeBufferPointer { visitor.visitPackedInt64($0, field: 3) }
+    }
+
+    /// A packed run of `values[range]` (floats or doubles), left out when empty, as `visitPackedFloat` writes it.
+    private static func visitPackedFixed<T: BitwiseCopyable, V: ProtoFieldVisitor>(
+        _ values: [T], _ range: Range<Int>, field: Int, _ visitor: inout V
+    ) {
+        guard !range.isEmpty else { return }
+        #if _endian(little)
+        // The packed form is the elements' little-endian bytes: on this host, their bytes in memory.
+        values.withUnsafeBytes { bytes in
+            let size = MemoryLayout<T>.stride
+            visitor.visitBytes(UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound * size)..<(range.upperBound * size)]),
+                               field: field)
+        }
+        #else
+        visitor.visitPackedFixed(Array(values[range]), field: field)
+        #endif
     }
 }
 
@@ -91,17 +126,18 @@ extension EncodeOnlyMessage {
     }
 }
 
-/// `inference.ModelInferResponse` encoded straight from a request's output tensors: the bytes of the response
-/// `KServeService.infer` builds (an `InferOutputTensor` per output, its raw contents copied out of the tensor),
-/// without building or copying either (KServeInferResponseViewTests compares them). Outputs in the requested
-/// order, or all in model order when none was requested; each output's contents in `raw_output_contents`.
+/// `inference.ModelInferResponse` encoded straight from the request's rows of the batch's output tensors: the bytes
+/// of the response `KServeService.infer` builds (an `InferOutputTensor` per output, its raw contents copied out of
+/// the tensor), without building or copying either (KServeInferResponseViewTests compares them). Outputs in the
+/// requested order, or all in model order when none was requested; each output's contents in
+/// `raw_output_contents`.
 struct ModelInferResponseView: EncodeOnlyMessage {
     var modelName = ""
     var modelVersion = ""
     var id = ""
-    /// The request's output tensors, in signature order (`BatchOutput.outputs`).
-    var outputs: [Tensor] = []
-    /// The model's output signature, paired with `outputs` by position.
+    /// The request's rows of each output, in signature order (`BatchOutput.rows`).
+    var rows = OutputRows(whole: [])
+    /// The model's output signature, paired with the outputs by position.
     var signature: [TensorSignature] = []
     /// The outputs the request named, in its order; empty: all.
     var requested: [String] = []
@@ -113,40 +149,58 @@ struct ModelInferResponseView: EncodeOnlyMessage {
         visitor.visitString(modelVersion, field: 2)
         visitor.visitString(id, field: 3)
         // Field 5, one InferOutputTensor per answered output, then field 6, their contents in the same order.
-        forEachAnswered { name, value in visitor.visitMessage(OutputTensorView(.kserve, name: name, value: value), field: 5) }
-        forEachAnswered { _, value in Self.visitRawContents(of: value, &visitor) }
+        forEachAnswered { name, index in
+            visitor.visitMessage(OutputTensorView(.kserve, name: name, rows: rows, index: index), field: 5)
+        }
+        forEachAnswered { _, index in visitRawContents(of: index, &visitor) }
     }
 
     /// The outputs the response holds, in its order: a requested name the model lacks is skipped (the filter was
     /// checked before the request was queued), as is an index past the tensors the batch gave.
-    private func forEachAnswered(_ body: (String, Tensor) -> Void) {
+    private func forEachAnswered(_ body: (String, Int) -> Void) {
+        let count = rows.tensors.count
         if requested.isEmpty {
             var index = 0
             while index < signature.count {
-                if index < outputs.count { body(signature[index].name, outputs[index]) }
+                if index < count { body(signature[index].name, index) }
                 index += 1
             }
             return
         }
         for name in requested {
-            if let index = signature.firstIndex(where: { $0.name == name }), index < outputs.count {
-                body(signature[index].name, outputs[index])
+            if let index = signature.firstIndex(where: { $0.name == name }), index < count {
+                body(signature[index].name, index)
             }
         }
     }
 
-    /// One `raw_output_contents` entry: the elements as KServe's raw form lays them out (`fillRawOutput`).
-    private static func visitRawContents<V: ProtoFieldVisitor>(of value: Tensor, _ visitor: inout V) {
+    /// One `raw_output_contents` entry: the request's elements as KServe's raw form lays them out
+    /// (`fillRawOutput`: little-endian fixed-width values, or length-prefixed strings).
+    private func visitRawContents<V: ProtoFieldVisitor>(of index: Int, _ visitor: inout V) {
+        let range = rows.elements(of: index)
         #if _endian(little)
-        switch value.storage {
-        case .float32(let values): values.withUnsafeBytes { visitor.visitBytes($0, field: 6) }
-        case .float64(let values): values.withUnsafeBytes { visitor.visitBytes($0, field: 6) }
-        case .int64(let values): values.withUnsafeBytes { visitor.visitBytes($0, field: 6) }
-        case .string(let values): KServeTensors.encodeBytesElements(values).withUnsafeBytes { visitor.visitBytes($0, field: 6) }
+        switch rows.tensors[index].storage {
+        case .float32(let values): Self.visitBytes(values, range, &visitor)
+        case .float64(let values): Self.visitBytes(values, range, &visitor)
+        case .int64(let values): Self.visitBytes(values, range, &visitor)
+        case .string(let values):
+            KServeTensors.encodeBytesElements(Array(values[range])).withUnsafeBytes { visitor.visitBytes($0, field: 6) }
         }
         #else
         var scratch = KServe.ModelInferResponse.InferOutputTensor()
-        KServeTensors.fillRawOutput(&scratch, name: "", from: value).withUnsafeBytes { visitor.visitBytes($0, field: 6) }
+        let own = rows.copied()
+        KServeTensors.fillRawOutput(&scratch, name: "", from: own[index]).withUnsafeBytes { visitor.visitBytes($0, field: 6) }
         #endif
+    }
+
+    /// Field 6 holding `values[range]`'s bytes in memory (little-endian on this host).
+    private static func visitBytes<T: BitwiseCopyable, V: ProtoFieldVisitor>(
+        _ values: [T], _ range: Range<Int>, _ visitor: inout V
+    ) {
+        values.withUnsafeBytes { bytes in
+            let size = MemoryLayout<T>.stride
+            visitor.visitBytes(UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound * size)..<(range.upperBound * size)]),
+                               field: 6)
+        }
     }
 }

@@ -64,7 +64,7 @@ public struct PredictService: Sendable {
                     view.model = model
                     view.version = versionName
                     view.id = id
-                    view.outputs = output.outputs
+                    view.rows = output.rows
                     view.signature = signature
                     // Checked against the signature before the request was queued (`engineInputs`).
                     view.filter = filter

@@ -1,3 +1,4 @@
+import Batching
 import Inference
 import ProtoWire
 import Testing
@@ -44,12 +45,12 @@ import TestSupport
         return response.serializedBytes()
     }
 
-    static func view(_ outputs: [Tensor], filter: [String], batch: TensorwireV1.BatchInfo?) -> [UInt8] {
+    static func view(_ rows: OutputRows, filter: [String], batch: TensorwireV1.BatchInfo?) -> [UInt8] {
         var view = PredictResponseView()
         view.model = "model-a"
         view.version = "12"
         view.id = "request-7"
-        view.outputs = outputs
+        view.rows = rows
         view.signature = signature
         view.filter = filter
         view.batch = batch
@@ -64,28 +65,35 @@ import TestSupport
         batch.queueUs = 1234
         batch.computeUs = 56
         let filters: [[String]] = [[], ["label"], ["class", "probabilities"], ["scores"]]
-        // 0 rows (empty data fields), 1, a few, and 60 (over 1 KiB: the two-pass encoder).
+        // 0 rows (empty data fields), 1, a few, and 60 (over 1 KiB: the two-pass encoder); each as the request's
+        // own tensors, and as rows 2..<2+rows of a batch of rows + 5 that it shared.
         for rows in [0, 1, 3, 60] {
             let outputs = Self.outputs(rows: rows, seed: UInt64(rows) + 1)
-            for filter in filters {
-                for facts in [nil, batch] {
-                    let bytes = Self.view(outputs, filter: filter, batch: facts)
-                    #expect(bytes == (try Self.expected(outputs, filter: filter, batch: facts)),
-                            "rows \(rows), filter \(filter), batch \(facts != nil)")
-                    // And it decodes as the response it stands for.
-                    let decoded = try TensorwireV1.PredictResponse(serializedBytes: bytes)
-                    #expect(decoded.outputs.count == (filter.isEmpty ? 4 : filter.count))
+            let batchOutputs = Self.outputs(rows: rows + 5, seed: UInt64(rows) + 100)
+            let shared = try #require(OutputRows(tensors: batchOutputs, firstRow: 2, rowCount: rows))
+            #expect(shared.copied().map(\.shape.dims) == outputs.map(\.shape.dims))
+            for (form, own) in [(OutputRows(whole: outputs), outputs), (shared, shared.copied())] {
+                for filter in filters {
+                    for facts in [nil, batch] {
+                        let bytes = Self.view(form, filter: filter, batch: facts)
+                        #expect(bytes == (try Self.expected(own, filter: filter, batch: facts)),
+                                "rows \(rows), whole \(form.isWhole), filter \(filter), batch \(facts != nil)")
+                        // And it decodes as the response it stands for.
+                        let decoded = try TensorwireV1.PredictResponse(serializedBytes: bytes)
+                        #expect(decoded.outputs.count == (filter.isEmpty ? 4 : filter.count))
+                    }
                 }
             }
         }
-        #expect(Self.view(Self.outputs(rows: 60, seed: 1), filter: [], batch: nil).count > 1024)
+        #expect(Self.view(OutputRows(whole: Self.outputs(rows: 60, seed: 1)), filter: [], batch: nil).count > 1024)
     }
 
     /// Fewer output tensors than the signature names (a model whose outputs were cut short) pairs them by position
     /// and stops at the shorter, as `TensorConversion.outputs` does.
     @Test func outputsArePairedWithTheSignatureByPosition() throws {
         let outputs = Array(Self.outputs(rows: 2, seed: 9).prefix(2))
-        #expect(Self.view(outputs, filter: [], batch: nil) == (try Self.expected(outputs, filter: [], batch: nil)))
+        #expect(Self.view(OutputRows(whole: outputs), filter: [], batch: nil)
+                == (try Self.expected(outputs, filter: [], batch: nil)))
     }
 }
 
@@ -111,12 +119,12 @@ import TestSupport
         return answer.serializedBytes()
     }
 
-    static func view(_ outputs: [Tensor], requested: [String]) -> [UInt8] {
+    static func view(_ rows: OutputRows, requested: [String]) -> [UInt8] {
         var view = ModelInferResponseView()
         view.modelName = "model-a"
         view.modelVersion = "3"
         view.id = "infer-1"
-        view.outputs = outputs
+        view.rows = rows
         view.signature = PredictResponseViewTests.signature
         view.requested = requested
         return view.serializedBytes()
@@ -126,16 +134,21 @@ import TestSupport
         let orders: [[String]] = [[], ["label"], ["class", "probabilities"], ["scores", "label", "label"], ["absent"]]
         for rows in [0, 1, 3, 60] {
             let outputs = PredictResponseViewTests.outputs(rows: rows, seed: UInt64(rows) + 11)
-            for requested in orders {
-                let bytes = Self.view(outputs, requested: requested)
-                #expect(bytes == Self.expected(outputs, requested: requested), "rows \(rows), requested \(requested)")
-                let decoded = try KServe.ModelInferResponse(serializedBytes: bytes)
-                #expect(decoded.outputs.count == decoded.rawOutputContents.count)
+            let batchOutputs = PredictResponseViewTests.outputs(rows: rows + 4, seed: UInt64(rows) + 200)
+            let shared = try #require(OutputRows(tensors: batchOutputs, firstRow: 4, rowCount: rows))
+            for (form, own) in [(OutputRows(whole: outputs), outputs), (shared, shared.copied())] {
+                for requested in orders {
+                    let bytes = Self.view(form, requested: requested)
+                    #expect(bytes == Self.expected(own, requested: requested),
+                            "rows \(rows), whole \(form.isWhole), requested \(requested)")
+                    let decoded = try KServe.ModelInferResponse(serializedBytes: bytes)
+                    #expect(decoded.outputs.count == decoded.rawOutputContents.count)
+                }
             }
         }
         // Fewer tensors than the signature names: paired by position, the rest left out.
         let short = Array(PredictResponseViewTests.outputs(rows: 2, seed: 5).prefix(1))
-        #expect(Self.view(short, requested: []) == Self.expected(short, requested: []))
-        #expect(Self.view(short, requested: ["label"]) == Self.expected(short, requested: ["label"]))
+        #expect(Self.view(OutputRows(whole: short), requested: []) == Self.expected(short, requested: []))
+        #expect(Self.view(OutputRows(whole: short), requested: ["label"]) == Self.expected(short, requested: ["label"]))
     }
 }
