@@ -445,8 +445,8 @@ public final class Batcher: Sendable {
         }
         let end = clock.now()
         let computeMicroseconds = end.microseconds(since: start)
-        // Slice every request's rows first, so the batch is recorded in `statistics` before any completion runs.
-        // Each request's rows are found, not copied: the encoders read them where they lie (`OutputRows`).
+        // Find every request's rows first, so the batch is recorded in `statistics` before any completion runs.
+        // They are found, not copied: the encoders read them where they lie (`OutputRows`).
         var outcomes: [Result<OutputRows, BatchError>] = []
         outcomes.reserveCapacity(pieces.count)
         var rowInBatch = 0

@@ -66,8 +66,7 @@ public final class ModelCatalog: Sendable {
         var isLoaded: Bool { unloadedReason == nil }
         /// The version an empty version string selects: the highest ready one, else the highest.
         var defaultVersion: Version? {
-            // A loop over indices, not `last(where:)`: the closure form copied each Version it looked at (~500
-            // instructions per request on the built-in model, callgrind).
+            // A loop over indices, not `last(where:)`: no closure on the Predict path.
             var index = versions.endIndex
             while index > versions.startIndex {
                 index -= 1

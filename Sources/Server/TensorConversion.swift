@@ -60,13 +60,9 @@ enum TensorConversion {
     ) throws(RPCError) -> [Tensor] {
         // One input, named as the model's or unnamed, as most requests are: no name table (a dictionary per request
         // cost ~2K instructions, callgrind). Anything else takes the general path and its messages.
-        if tensors.count == 1, signature.count == 1, let spec = signature.first {
-            // Borrowed in place: `tensors.first` copied the wire tensor out (a retain per field, and a destroy).
-            let single = try tensors.withUnsafeBufferPointer { (buffer) throws(RPCError) -> Tensor? in
-                guard buffer.count == 1, buffer[0].name.isEmpty || buffer[0].name == spec.name else { return nil }
-                return try input(buffer[0], spec: spec, fixedBatchHint: fixedBatchHint)
-            }
-            if let single { return [single] }
+        if tensors.count == 1, signature.count == 1, let tensor = tensors.first, let spec = signature.first,
+           tensor.name.isEmpty || tensor.name == spec.name {
+            return [try input(tensor, spec: spec, fixedBatchHint: fixedBatchHint)]
         }
         var byName: [String: WireTensor] = [:]
         for tensor in tensors {
