@@ -219,6 +219,32 @@ class Report:
             return False
         return True
 
+    # -- unary cost --
+    def unary_cost(self):
+        if not self.begin("unary-cost", "Instructions per unary request (`Tools/bench/unary_cost.py`)",
+                          ["unary_cost.csv"]):
+            return
+        rows = [r for r in read_csv(self.dir, "unary_cost.csv") if r["measure"] == "ir"]
+        by = {r["target"]: r for r in rows}
+        self.md.append("What one request costs each server in instructions, counted by callgrind over every thread "
+                       "(h2load 16×16, the transport section's bodies, after a warm-up): unlike the rates, these do "
+                       "not move with the machine's load. echo answers an empty gRPC message (nghttpd the same "
+                       "POST with a 5-byte file); digits is a Predict and digits-kserve a ModelInfer on the "
+                       "built-in model (its GEMM on OpenBLAS under valgrind, which has no AVX-512).\n")
+        reference = num(by["nghttpd"]["per_request"]) if "nghttpd" in by else None
+        out = []
+        for r in rows:
+            value = num(r["per_request"])
+            out.append([r["target"], "{:,.0f}".format(value) if value else "–", r["requests"],
+                        "%.2f×" % (value / reference) if reference and value else "–"])
+        self.md.append(table(["target", "instructions per request", "requests", "/ nghttpd (5-byte answer)"], out) + "\n")
+        if reference and "echo" in by and "digits" in by:
+            echo, digits = num(by["echo"]["per_request"]), num(by["digits"]["per_request"])
+            self.headlines.append("unary cost (callgrind): empty echo {:,.0f} instructions per request, {:.2f}× "
+                                  "nghttpd's {:,.0f}; digits Predict {:,.0f}".format(echo, echo / reference,
+                                                                                     reference, digits))
+        self.md.append(self.noise_note("unary-cost"))
+
     # -- codec --
     def codec(self):
         if not self.begin("codec", "Codec: PredictRequest encode/decode (`Tools/bench/codec`)", ["codec.csv"]):
@@ -854,6 +880,7 @@ def write(directory, quick, seconds, build_seconds, revision):
     report.codec()
     report.engine()
     report.transport()
+    report.unary_cost()
     report.batching()
     report.batch_sizes()
     report.kserve()

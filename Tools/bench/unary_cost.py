@@ -18,7 +18,8 @@ targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          digits-kserve  tensorwire-server, KServe ModelInfer with the same 64 floats (transport_bench.model_infer_body)
          nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
 Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests; --connections 1 --streams 1 keeps one request in
-flight. Reported, never asserted."""
+flight. Reported, never asserted. With BENCH_CSV_DIR set (Tools/bench/run's unary-cost section) each figure is also
+written to unary_cost.csv there (measure, target, per_request, requests)."""
 
 import argparse
 import glob
@@ -140,8 +141,8 @@ def measure(args, name, kind, workdir):
                 if args.keep:
                     subprocess.run(["cp", dump, os.path.join(args.out, "callgrind-%s.%s" % (name, dump.rsplit(".", 1)[-1]))],
                                    check=True)
-            return "%s: %.0f instructions per request (callgrind, %d requests, all threads)" % (
-                name, total / done, done)
+            return ("%s: %.0f instructions per request (callgrind, %d requests, all threads)" % (
+                name, total / done, done), total / done, done)
         if kind == "syscalls":
             trace = subprocess.Popen(["strace", "-c", "-f", "-p", str(server.pid), "-o", out_file],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -159,8 +160,8 @@ def measure(args, name, kind, workdir):
             lines.sort(reverse=True)
             total = sum(c for c, _ in lines)
             detail = ", ".join("%s %.3f" % (n, c / done) for c, n in lines if c / done >= 0.001)
-            return "%s: %.3f syscalls per request (%s; strace -c -f, %d requests)" % (name, total / done, detail,
-                                                                                       done)
+            return ("%s: %.3f syscalls per request (%s; strace -c -f, %d requests)" % (
+                name, total / done, detail, done), total / done, done)
         data = os.path.join(args.out, "perf-%s.data" % name)
         record = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-g", "-p", str(server.pid), "-o", data],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -168,7 +169,8 @@ def measure(args, name, kind, workdir):
         done = load(port, path, body, headers, args.requests)
         record.send_signal(signal.SIGINT)
         record.wait(timeout=60)
-        return "%s: perf profile of %d requests in %s (perf report -i %s --no-children)" % (name, done, data, data)
+        return ("%s: perf profile of %d requests in %s (perf report -i %s --no-children)" % (name, done, data, data),
+                None, done)
     finally:
         stop(server)
 
@@ -191,9 +193,17 @@ def main():
     write(workdir, "empty.bin", grpc_frame(b""))
     write(workdir, "predict.bin", grpc_frame(predict_body()))
     write(workdir, "infer.bin", grpc_frame(model_infer_body()))
+    csv_dir = os.environ.get("BENCH_CSV_DIR")
+    rows = []
     for kind in args.measure.split(","):
         for name in args.targets.split(","):
-            print(measure(args, name, kind, workdir), flush=True)
+            text, value, done = measure(args, name, kind, workdir)
+            print(text, flush=True)
+            if value is not None:
+                rows.append("%s,%s,%.3f,%d" % (kind, name, value, done))
+    if csv_dir:
+        with open(os.path.join(csv_dir, "unary_cost.csv"), "w") as f:
+            f.write("measure,target,per_request,requests\n" + "".join(row + "\n" for row in rows))
 
 
 if __name__ == "__main__":
