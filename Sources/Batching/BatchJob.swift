@@ -120,9 +120,11 @@ public struct OutputRows: Sendable {
     /// whole.
     public init?(tensors: [Tensor], firstRow: Int, rowCount: Int) {
         guard firstRow >= 0, rowCount >= 0 else { return nil }
+        let (endRow, rowsOverflow) = firstRow.addingReportingOverflow(rowCount)
+        guard !rowsOverflow else { return nil }
         for tensor in tensors {
             guard let perRow = Self.elementsPerRow(tensor) else { return nil }
-            let (end, overflow) = (firstRow + rowCount).multipliedReportingOverflow(by: perRow)
+            let (end, overflow) = endRow.multipliedReportingOverflow(by: perRow)
             guard !overflow, end <= Self.storedCount(tensor) else { return nil }
         }
         self.tensors = tensors
@@ -160,8 +162,12 @@ public struct OutputRows: Sendable {
     public func elements(of index: Int) -> Range<Int> {
         let tensor = tensors[index]
         guard !isWhole, let perRow = Self.elementsPerRow(tensor) else { return 0..<Self.storedCount(tensor) }
-        // Checked without overflow, and within the storage, when these rows were made.
-        return (firstRow &* perRow)..<((firstRow &+ rowCount) &* perRow)
+        // Checked without overflow, and within the storage, when these rows were made; checked again here rather
+        // than trusted, an empty range if it ever failed.
+        let (start, startOverflow) = firstRow.multipliedReportingOverflow(by: perRow)
+        let (end, endOverflow) = (firstRow + rowCount).multipliedReportingOverflow(by: perRow)
+        guard !startOverflow, !endOverflow, start <= end, end <= Self.storedCount(tensor) else { return 0..<0 }
+        return start..<end
     }
 
     /// The request's own tensors: the batch's when `isWhole`, else its rows copied out with the first dimension

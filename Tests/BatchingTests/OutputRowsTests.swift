@@ -34,6 +34,7 @@ import Testing
         #expect(OutputRows(tensors: batch, firstRow: -1, rowCount: 2) == nil)
         #expect(OutputRows(tensors: batch, firstRow: 0, rowCount: -1) == nil)
         #expect(OutputRows(tensors: batch, firstRow: Int.max / 2, rowCount: Int.max / 2) == nil)
+        #expect(OutputRows(tensors: batch, firstRow: Int.max, rowCount: 1) == nil)
     }
 
     @Test func wholeTensorsAreTheRequestsAsTheyAre() {
