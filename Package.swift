@@ -11,6 +11,12 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// Release executables carry the Swift runtime and standard library inside them (`-static-stdlib`): one binary that
+/// needs only glibc and the system libraries on the host, calls into the runtime (retain, release, allocation) made
+/// directly instead of through the PLT, and less resident memory (docs/performance.md, "The runtime linked in").
+/// Debug and sanitizer builds keep the shared runtime.
+let releaseLinking: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+
 let package = Package(
     name: "Tensorwire",
     products: [
@@ -121,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "tensorwire-server",
             dependencies: ["Server", "EventLoop", "Clocks", "Logging", "BuildInfo", "CLinuxShims"],
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
 
         // Clients: the typed Swift client library (gRPC, and REST over its own HTTP/1.1 client), the CLI's logic (a
@@ -144,7 +150,10 @@ let package = Package(
             path: "Clients/TensorwireCLI",
             swiftSettings: strict
         ),
-        .executableTarget(name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire", swiftSettings: strict),
+        .executableTarget(
+            name: "tensorwire", dependencies: ["TensorwireCLI"], path: "Clients/tensorwire",
+            swiftSettings: strict, linkerSettings: releaseLinking
+        ),
 
         // Tools: fuzz entry points (shared by the libFuzzer binary and the corpus-replay test) and benchmarks.
         // tensorwire-fuzz drives six decoders (proto, onnx, config, http2, http1, json; Tools/fuzz/run TARGET).
@@ -166,7 +175,7 @@ let package = Package(
             name: "tensorwire-interop-server",
             dependencies: ["InteropService", "Transport", "EventLoop", "CLinuxShims"],
             path: "Tools/interop/server/tensorwire-interop-server",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-fuzz",
@@ -178,43 +187,43 @@ let package = Package(
             name: "tensorwire-codec-bench",
             dependencies: ["ProtoWire", "TensorwireProto"],
             path: "Tools/bench/swift/tensorwire-codec-bench",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-json-bench",
             dependencies: ["JSONWire"],
             path: "Tools/bench/swift/tensorwire-json-bench",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-echo-server",
             dependencies: ["Transport", "RPCCore", "EventLoop", "CLinuxShims"],
             path: "Tools/bench/swift/tensorwire-echo-server",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-engine-bench",
             dependencies: ["Inference"],
             path: "Tools/bench/swift/tensorwire-engine-bench",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-grpc-load",
             dependencies: ["Transport", "RPCCore", "ProtoWire", "TensorwireProto", "Locks"],
             path: "Tools/bench/swift/tensorwire-grpc-load",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-auth-bench",
             dependencies: ["Auth", "Logging"],
             path: "Tools/bench/swift/tensorwire-auth-bench",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
         .executableTarget(
             name: "tensorwire-metrics-bench",
             dependencies: ["Metrics", "Locks"],
             path: "Tools/bench/swift/tensorwire-metrics-bench",
-            swiftSettings: strict
+            swiftSettings: strict, linkerSettings: releaseLinking
         ),
 
         // What every test target shares: the seeded generator, the waits for another thread, the `.live` tag.
