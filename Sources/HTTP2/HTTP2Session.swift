@@ -535,8 +535,12 @@ public final class HTTP2Session {
         if rv < 0 { throw HTTP2Error(libraryCode: Int(rv), message: "\(operation): \(Self.describe(rv))") }
     }
 
-    fileprivate static func from(_ userData: UnsafeMutableRawPointer) -> HTTP2Session {
-        Unmanaged<HTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    /// Runs `body` on the session behind a callback's `user_data` without retaining it: nghttp2 calls back only from
+    /// inside `receive`/`drainOutput`/`submit…`, which this session is running, so it is alive for the whole call.
+    /// (`takeUnretainedValue()` made each of the ~17 callbacks of a unary RPC retain and release the session: two
+    /// atomic operations each.)
+    fileprivate static func with<R>(_ userData: UnsafeMutableRawPointer, _ body: (HTTP2Session) -> R) -> R {
+        Unmanaged<HTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef(body)
     }
 
     private static func describe(_ code: Int32) -> String {
@@ -673,7 +677,7 @@ private let callbackFailure = NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
 
 private func onBeginHeaders(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame, let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).beginHeaders(frame)
+    return HTTP2Session.with(userData) { $0.beginHeaders(frame) }
 }
 
 private func onHeader(
@@ -681,38 +685,42 @@ private func onHeader(
     _ value: UnsafePointer<UInt8>?, _ valueLength: Int, _: UInt8, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let frame, let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).header(
-        frame, name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength)
-    )
+    return HTTP2Session.with(userData) {
+        $0.header(
+            frame, name: UnsafeBufferPointer(start: name, count: nameLength),
+            value: UnsafeBufferPointer(start: value, count: valueLength))
+    }
 }
 
 private func onFrameRecv(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame, let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).frameReceived(frame)
+    return HTTP2Session.with(userData) { $0.frameReceived(frame) }
 }
 
 private func onDataChunkRecv(
     _: OpaquePointer?, _: UInt8, _ streamID: Int32, _ data: UnsafePointer<UInt8>?, _ length: Int, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).dataChunk(streamID: streamID, UnsafeBufferPointer(start: data, count: length))
+    return HTTP2Session.with(userData) {
+        $0.dataChunk(streamID: streamID, UnsafeBufferPointer(start: data, count: length))
+    }
 }
 
 private func onStreamClose(_: OpaquePointer?, _ streamID: Int32, _ errorCode: UInt32, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).streamClosed(streamID, errorCode: errorCode)
+    return HTTP2Session.with(userData) { $0.streamClosed(streamID, errorCode: errorCode) }
 }
 
 private func onFrameSend(_: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame, let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).frameSent(frame)
+    return HTTP2Session.with(userData) { $0.frameSent(frame) }
 }
 
 private func onFrameNotSend(
     _: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ libraryError: Int32, _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let frame, let userData else { return callbackFailure }
-    return HTTP2Session.from(userData).frameNotSent(frame, libraryError: libraryError)
+    return HTTP2Session.with(userData) { $0.frameNotSent(frame, libraryError: libraryError) }
 }
 
 private func readDataCallback(
@@ -720,5 +728,7 @@ private func readDataCallback(
     _ flags: UnsafeMutablePointer<UInt32>?, _: UnsafeMutablePointer<nghttp2_data_source>?, _ userData: UnsafeMutableRawPointer?
 ) -> Int {
     guard let buffer, let flags, let userData else { return Int(callbackFailure) }
-    return HTTP2Session.from(userData).readData(streamID: streamID, into: buffer, length: length, flags: flags)
+    return HTTP2Session.with(userData) {
+        $0.readData(streamID: streamID, into: buffer, length: length, flags: flags)
+    }
 }
