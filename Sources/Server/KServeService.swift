@@ -275,7 +275,7 @@ public struct KServeService: Sendable {
         completion: @escaping @Sendable (Result<(KServe.ModelInferResponse, TensorwireV1.BatchInfo?), RPCError>) -> Void
     ) {
         let (model, id, requested) = (request.modelName, request.id, request.outputs.map(\.name))
-        infer(request, deadline: deadline, cancellation: cancellation, origin: origin,
+        infer(request, requested: requested, deadline: deadline, cancellation: cancellation, origin: origin,
               respond: { output, versionName, signature in
                   var answer = KServe.ModelInferResponse()
                   answer.modelName = model
@@ -306,7 +306,7 @@ public struct KServeService: Sendable {
         completion: @escaping @Sendable (Result<PredictService.EncodedResponse, RPCError>) -> Void
     ) {
         let (model, id, requested) = (request.modelName, request.id, request.outputs.map(\.name))
-        infer(request, deadline: deadline, cancellation: cancellation, origin: origin,
+        infer(request, requested: requested, deadline: deadline, cancellation: cancellation, origin: origin,
               respond: { output, versionName, signature in
                   var view = ModelInferResponseView()
                   view.modelName = model
@@ -327,8 +327,10 @@ public struct KServeService: Sendable {
         case wire([TensorwireV1.Tensor])
     }
 
+    /// `requested`: the request's output names (its `outputs`), which the wrappers' responders also read.
     private func infer<Response: Sendable>(
-        _ request: KServe.ModelInferRequest, deadline: MonotonicInstant?, cancellation: CancellationToken,
+        _ request: KServe.ModelInferRequest, requested: [String], deadline: MonotonicInstant?,
+        cancellation: CancellationToken,
         origin: RequestOrigin,
         respond: @escaping @Sendable (BatchOutput, String, [TensorSignature]) throws(RPCError) -> Response,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
@@ -364,7 +366,6 @@ public struct KServeService: Sendable {
             return
         }
         let model = request.modelName
-        let requested = request.outputs.map(\.name)
         let query = PredictService.Query(
             model: model, version: request.modelVersion, deadline: deadline, cancellation: cancellation,
             received: received, origin: origin)
