@@ -57,34 +57,13 @@ public enum InferenceRPC {
         var metadata = Metadata()
         if let batch, let keys = batchKeys {
             metadata.reserveCapacity(3)
-            try? metadata.addString(decimal(UInt64(batch.batchSize)), for: keys.size)
+            // Batch sizes come from a small set: indexed (the encoder's table then holds each one once).
+            metadata.addDecimal(UInt64(batch.batchSize), for: keys.size)
             // Timings differ on every call: kept out of the HPACK table (HeaderField.isIndexable).
-            try? metadata.addString(decimal(batch.queueUs), for: keys.queue, isIndexable: false)
-            try? metadata.addString(decimal(batch.computeUs), for: keys.compute, isIndexable: false)
+            metadata.addDecimal(batch.queueUs, for: keys.queue, isIndexable: false)
+            metadata.addDecimal(batch.computeUs, for: keys.compute, isIndexable: false)
         }
         return metadata
-    }
-
-    /// `value` in decimal ASCII, as `String(value)` writes it. Written digit by digit into a small string (no
-    /// allocation up to 15 digits): `String(value)` reached the integer's `description` through its protocol
-    /// witness here, ~230 instructions a number (callgrind).
-    static func decimal(_ value: UInt64) -> String {
-        var digits = 1
-        var rest = value
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        return String(unsafeUninitializedCapacity: digits) { buffer in
-            var remaining = value
-            var index = digits
-            while index > 0 {
-                index -= 1
-                buffer[index] = UInt8(truncatingIfNeeded: remaining % 10) &+ UInt8(ascii: "0")
-                remaining /= 10
-            }
-            return digits
-        }
     }
 
     static func predict(_ service: PredictService, call: ServerCall, bytes: [UInt8]) {

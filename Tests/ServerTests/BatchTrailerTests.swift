@@ -2,7 +2,6 @@ import HTTPTypes
 import RPCCore
 import Testing
 import TensorwireProto
-import TestSupport
 
 @testable import Server
 
@@ -20,18 +19,6 @@ import TestSupport
         #expect(fields.map(\.value) == ["12", "345", "67"])
         #expect(fields.map(\.isIndexable) == [true, false, false])
         #expect(InferenceRPC.trailers(for: nil).isEmpty)
-    }
-
-    /// The trailers' hand-written decimal writer against the standard library's, at the edges and on a seeded
-    /// spread of magnitudes.
-    @Test func decimalWritesWhatStringWrites() {
-        var values: [UInt64] = [0, 1, 9, 10, 99, 100, 999_999_999_999_999, 1_000_000_000_000_000, UInt64.max, UInt64.max - 1]
-        var generator = SplitMix64(seed: 26)
-        for _ in 0..<2000 {
-            let magnitude = UInt64.random(in: 0...63, using: &generator)
-            values.append(UInt64.random(in: 0...(UInt64(1) << magnitude), using: &generator))
-        }
-        for value in values { #expect(InferenceRPC.decimal(value) == String(value)) }
     }
 
     @Test func aTextKeyIsCheckedOnceAndRefusesWhatAddStringRefuses() {
