@@ -271,9 +271,14 @@ public final class HTTP1RequestParser {
     /// would, so the fuzzer treats this as a finding too.
     package static let libraryRefusalPrefix = "libhttp-parser refused the request"
 
-    fileprivate static func from(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1RequestParser? {
-        guard let data = parser?.pointee.data else { return nil }
-        return Unmanaged<HTTP1RequestParser>.fromOpaque(data).takeUnretainedValue()
+    /// Runs a callback's `body` on the parser behind `parser.data` without retaining it (1, stopping the library,
+    /// when there is none): libhttp-parser calls back only from inside `feed`, which this parser is running, so it is
+    /// alive for the whole call. (`takeUnretainedValue()` made every callback retain and release the parser.)
+    fileprivate static func with(
+        _ parser: UnsafeMutablePointer<http_parser>?, _ body: (HTTP1RequestParser) -> Int32
+    ) -> Int32 {
+        guard let data = parser?.pointee.data else { return 1 }
+        return Unmanaged<HTTP1RequestParser>.fromOpaque(data)._withUnsafeGuaranteedRef(body)
     }
 }
 
@@ -305,70 +310,76 @@ private func extend(_ previous: Range<Int>?, _ span: Range<Int>) -> Range<Int>? 
 }
 
 private func onURL(_ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
-    guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    guard let span = headSpan(owner, at, length), let url = extend(owner.url, span) else {
-        owner.callbackError = HTTP1RequestParser.disagreement("the request target is not one span of the head")
-        return 1
+    HTTP1RequestParser.with(parser) { owner in
+        guard let span = headSpan(owner, at, length), let url = extend(owner.url, span) else {
+            owner.callbackError = HTTP1RequestParser.disagreement("the request target is not one span of the head")
+            return 1
+        }
+        owner.url = url
+        return 0
     }
-    owner.url = url
-    return 0
 }
 
 private func onHeaderField(
     _ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int
 ) -> Int32 {
-    guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    // Trailer fields (after the head) were checked by the ChunkedScanner and are dropped.
-    guard !owner.headersComplete else { return 0 }
-    guard let span = headSpan(owner, at, length) else {
-        owner.callbackError = HTTP1RequestParser.disagreement("a header name outside the head")
-        return 1
+    HTTP1RequestParser.with(parser) { owner in
+        // Trailer fields (after the head) were checked by the ChunkedScanner and are dropped.
+        guard !owner.headersComplete else { return 0 }
+        guard let span = headSpan(owner, at, length) else {
+            owner.callbackError = HTTP1RequestParser.disagreement("a header name outside the head")
+            return 1
+        }
+        owner.fieldNames.append(span)
+        owner.fieldValues.append(span.upperBound..<span.upperBound)
+        return 0
     }
-    owner.fieldNames.append(span)
-    owner.fieldValues.append(span.upperBound..<span.upperBound)
-    return 0
 }
 
 private func onHeaderValue(
     _ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int
 ) -> Int32 {
-    guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    guard !owner.headersComplete else { return 0 }
-    guard let last = owner.fieldValues.indices.last else {
-        owner.callbackError = HTTP1RequestParser.disagreement("a header value without a name")
-        return 1
+    HTTP1RequestParser.with(parser) { owner in
+        guard !owner.headersComplete else { return 0 }
+        guard let last = owner.fieldValues.indices.last else {
+            owner.callbackError = HTTP1RequestParser.disagreement("a header value without a name")
+            return 1
+        }
+        // The value's first span replaces the empty placeholder after its name; a later one must continue it.
+        let current = owner.fieldValues[last]
+        guard let span = headSpan(owner, at, length),
+            let value = current.isEmpty && current.lowerBound == owner.fieldNames[last].upperBound
+                ? span : extend(current, span)
+        else {
+            owner.callbackError = HTTP1RequestParser.disagreement("a header value that is not one span of the head")
+            return 1
+        }
+        owner.fieldValues[last] = value
+        return 0
     }
-    // The value's first span replaces the empty placeholder after its name; a later one must continue it.
-    let current = owner.fieldValues[last]
-    guard let span = headSpan(owner, at, length),
-        let value = current.isEmpty && current.lowerBound == owner.fieldNames[last].upperBound
-            ? span : extend(current, span)
-    else {
-        owner.callbackError = HTTP1RequestParser.disagreement("a header value that is not one span of the head")
-        return 1
-    }
-    owner.fieldValues[last] = value
-    return 0
 }
 
 private func onHeadersComplete(_ parser: UnsafeMutablePointer<http_parser>?) -> Int32 {
-    guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    owner.headersComplete = true
-    return 0
+    HTTP1RequestParser.with(parser) { owner in
+        owner.headersComplete = true
+        return 0
+    }
 }
 
 private func onBody(_ parser: UnsafeMutablePointer<http_parser>?, _ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
-    guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    guard at != nil, length > 0 else { return 0 }
-    owner.bodyBytes += length
-    owner.events.append(.body(Array(received(at, length))))
-    return 0
+    HTTP1RequestParser.with(parser) { owner in
+        guard at != nil, length > 0 else { return 0 }
+        owner.bodyBytes += length
+        owner.events.append(.body(Array(received(at, length))))
+        return 0
+    }
 }
 
 private func onMessageComplete(_ parser: UnsafeMutablePointer<http_parser>?) -> Int32 {
-    guard let owner = HTTP1RequestParser.from(parser) else { return 1 }
-    owner.messageComplete = true
-    // Stop here: the pre-scan hands over one message at a time, so a byte after this one is a disagreement.
-    http_parser_pause(parser, 1)
-    return 0
+    HTTP1RequestParser.with(parser) { owner in
+        owner.messageComplete = true
+        // Stop here: the pre-scan hands over one message at a time, so a byte after this one is a disagreement.
+        http_parser_pause(parser, 1)
+        return 0
+    }
 }
