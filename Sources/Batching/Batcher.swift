@@ -34,6 +34,10 @@ public final class Batcher: Sendable {
     /// True when the model's constants fit config.json's `inline_max_weight_bytes`: `runLoneRequestOrWake` may then
     /// compute a lone request on its caller's thread.
     public let computesInline: Bool
+    /// True when `computesInline` and `ModelConfig.inlineQueuedBatches` (the server sets it when the process may run
+    /// on one CPU only): `runLoneRequestOrWake` then also runs the queued requests, batch by batch as an instance
+    /// would, on its caller's thread.
+    public let computesQueuedInline: Bool
 
     private let logger: Logger
     private let clock: any MonotonicClock
@@ -98,6 +102,7 @@ public final class Batcher: Sendable {
         self.wakeups = (0..<max(1, config.instances)).map { _ in DispatchSemaphore(value: 0) }
         self.slots = (0..<max(1, config.instances)).map { _ in InstanceSlot() }
         self.computesInline = config.inlineMaxWeightBytes > 0 && model.constantBytes <= config.inlineMaxWeightBytes
+        self.computesQueuedInline = computesInline && config.inlineQueuedBatches
         let largest = self.policy.maxBatchSize
         self.warmUpBatchSizes = rowwise ? warmUpBatchSizes.filter { $0 >= 1 && $0 <= largest } : []
         self.warmUp = WarmUpLatch(instances: max(1, config.instances))
@@ -182,6 +187,8 @@ public final class Batcher: Sendable {
     /// one (statistics, hooks, the completion's `BatchFacts`, queue time up to the start of the run); the
     /// completion runs on the calling thread, after the claim is released. What was queued meanwhile wakes an
     /// instance. An expired or cancelled request is left to the instance, which answers it as usual.
+    ///
+    /// With `computesQueuedInline`, several queued requests are run here too (`runQueuedOrWake`).
     public func runLoneRequestOrWake() {
         guard computesInline else { return wakeIfQueued() }
         let now = clock.now()
@@ -198,8 +205,55 @@ public final class Batcher: Sendable {
             state.claimed[index] = true
             return (only, index)
         }
-        guard let (pending, instance) = lone else { return wakeIfQueued() }
+        guard let (pending, instance) = lone else { return computesQueuedInline ? runQueuedOrWake() : wakeIfQueued() }
         computeClaimed(pending.job, rows: pending.request.rows, instance: instance, enqueued: pending.request.enqueued)
+    }
+
+    /// `computesQueuedInline`: runs the queued requests on the calling thread as an instance would, each batch the
+    /// one `BatchPolicy.decide` selects, with an idle instance's context claimed for it (statistics, hooks, facts and
+    /// completions as for an instance's batch; the completions on this thread). It stops once the rows queued when
+    /// it began have run, or when the policy would wait, a queued request has expired, is cancelled or spans several
+    /// batches, no instance is idle or the batcher stops accepting; whatever is left then wakes instances
+    /// (`wakeIfQueued`). On one CPU an instance thread cannot compute beside the loop anyway: handing it the batch
+    /// only adds two thread switches, and its allocations freed on the other thread (docs/performance.md).
+    private func runQueuedOrWake() {
+        let policy = self.policy
+        var budget: Int?
+        while true {
+            let now = clock.now()
+            let claim = state.withLock { state -> (pieces: [Piece], rows: Int, instance: Int)? in
+                guard state.accepting, !state.queue.isEmpty, !state.sleepers.isEmpty else { return nil }
+                let remaining = budget ?? state.queue.reduce(0) { $0.addingReportingOverflow($1.request.rows).partialValue }
+                budget = remaining
+                guard remaining > 0,
+                      !state.queue.contains(where: { $0.assembly != nil || $0.isDead(now: now) }),
+                      case .run(let selection) = policy.decide(queue: state.queue.lazy.map { $0.request }, now: now),
+                      let index = state.sleepers.popLast()
+                else { return nil }
+                state.claimed[index] = true
+                let pieces = Self.take(selection, from: &state.queue, now: now)
+                return (pieces, pieces.reduce(0) { $0 + $1.rows }, index)
+            }
+            guard let claim else { return wakeIfQueued() }
+            let slot = slots[claim.instance]
+            // Set by the instance thread before it first listed itself as a sleeper (under the lock), so always there.
+            guard let context = slot.context else {
+                release(claim.instance, wakeForQueued: false)
+                for piece in claim.pieces {
+                    piece.pending.job.completion(.failure(.internalError(
+                        "model \(modelLabel): instance \(claim.instance) has no context")))
+                }
+                return wakeIfQueued()
+            }
+            var gather = slot.claimedGather ?? GatherBuffers(inputCount: model.signature.inputs.count)
+            slot.claimedGather = nil  // one reference to the buffers while the batch is gathered: no copy on write
+            compute(claim.pieces, instance: claim.instance, context: context, gather: &gather)
+            slot.claimedGather = gather
+            // Listed as a sleeper again without a wake: this thread goes on with what is queued, then wakes
+            // instances for whatever it leaves.
+            release(claim.instance, wakeForQueued: false)
+            budget = (budget ?? 0) - claim.rows
+        }
     }
 
     /// Runs `job` (`rows` rows, one whole request) on the context of `instance`, which the caller claimed, then
@@ -228,17 +282,17 @@ public final class Batcher: Sendable {
         job.completion(result.map { BatchOutput(outputs: $0, facts: facts) })
     }
 
-    /// Ends the claim of `runLoneRequestOrWake` on `instance`. It goes back to the sleepers, or, when work was queued
-    /// meanwhile, the batcher began to stop, or its thread woke during the claim (and now sleeps unlisted), it is
-    /// woken.
-    private func release(_ instance: Int) {
+    /// Ends the claim of `runLoneRequestOrWake` on `instance`. It goes back to the sleepers, or, when the batcher
+    /// began to stop, its thread woke during the claim (and now sleeps unlisted) or (`wakeForQueued`) work was queued
+    /// meanwhile, it is woken.
+    private func release(_ instance: Int, wakeForQueued: Bool = true) {
         let wake = state.withLock { state -> Bool in
             state.claimed[instance] = false
             if state.wokeWhileClaimed[instance] {
                 state.wokeWhileClaimed[instance] = false
                 return true
             }
-            guard state.queue.isEmpty, !state.stopping else { return true }
+            guard !state.stopping, state.queue.isEmpty || !wakeForQueued else { return true }
             state.sleepers.append(instance)
             return false
         }
@@ -546,8 +600,11 @@ private struct QueueState {
 /// is written once by the instance thread before it first takes the queue lock; then the context is used by one
 /// thread at a time, the instance thread while the instance is unclaimed, the `runLoneRequestOrWake` caller that
 /// claimed it (under the lock) until it releases the claim (under the lock), so the lock orders every hand-over.
+/// `claimedGather` is only ever touched by a thread that holds the claim (the instance thread never reads it).
 private final class InstanceSlot: @unchecked Sendable {
     var context: ExecutionContext?
+    /// The batch-assembly buffers of the batches a claimer runs (`runQueuedOrWake`), kept for the next claim.
+    var claimedGather: GatherBuffers?
 }
 
 /// A queued request: the job, what the policy sees, and how many rows already went into earlier batches.

@@ -6,6 +6,7 @@
 
 #include <netdb.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,12 @@ int cls_reexec_with_glibc_tunable(char *const argv[], const char *key, const cha
         unsetenv("GLIBC_TUNABLES");
     }
     return -error;
+}
+
+int cls_cpus_allowed(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    int count = CPU_COUNT(&set);
+    return count > 0 ? count : 0;
 }

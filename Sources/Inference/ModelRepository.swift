@@ -41,6 +41,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// read it when an idle instance would run it at once as a batch of one (`Batcher.runLoneRequestOrWake`); 0:
     /// never.
     public var inlineMaxWeightBytes: Int = ModelConfig.defaultInlineMaxWeightBytes
+    /// Not a config.json key: the server's `--inline-batches` (by default on when the process may run on one CPU
+    /// only). A model that computes a lone request inline then also runs the requests a loop pass queued, batch by
+    /// batch, on that loop thread (`Batcher.computesQueuedInline`) instead of handing them to an instance thread.
+    public var inlineQueuedBatches = false
 
     public init() {}
 

@@ -48,6 +48,26 @@ public struct ServerOptions: Sendable, Equatable {
     public var modelDefaults = ModelConfig()
     /// Threads per GEMM call (packed kernels and OpenBLAS); nil: cores / instances, so threads × instances ≤ cores.
     public var blasThreads: Int?
+    /// `--inline-batches`: whether a model that computes a lone request on the loop thread also runs a pass's queued
+    /// requests there, batch by batch (`ModelConfig.inlineQueuedBatches`). The composition root resolves `auto`
+    /// (`resolveInlineBatches(cpusAllowed:)`): on when the process may run on one CPU only.
+    public var inlineBatches = InlineBatches.auto
+
+    /// The values of `--inline-batches`.
+    public enum InlineBatches: String, Sendable, CaseIterable {
+        case auto, on, off
+    }
+
+    /// Sets `modelDefaults.inlineQueuedBatches` from `--inline-batches`: `auto` is on when `cpusAllowed` (the
+    /// process's CPU affinity; 0 when unknown) is 1, when an instance thread could not compute beside the loop anyway.
+    public mutating func resolveInlineBatches(cpusAllowed: Int) {
+        switch inlineBatches {
+        case .on: modelDefaults.inlineQueuedBatches = true
+        case .off: modelDefaults.inlineQueuedBatches = false
+        case .auto: modelDefaults.inlineQueuedBatches = cpusAllowed == 1
+        }
+    }
+
     /// `--gemm`: the GEMM models compile for; `auto` (default) is `GEMMBackend.preferred`, the best this CPU runs.
     public var gemm = GEMMBackend.preferred
     /// `--model-control`: `none` (default) or `explicit`.
@@ -148,6 +168,7 @@ public struct ServerOptions: Sendable, Equatable {
             "http-body-timeout-seconds=\(httpBodyTimeoutSeconds)", "max-batch-size=\(modelDefaults.maxBatchSize)",
             "max-queue-delay-us=\(modelDefaults.maxQueueDelayMicroseconds)", "max-queue-size=\(modelDefaults.maxQueueSize)",
             "instances=\(modelDefaults.instances)", "inline-max-weight-bytes=\(modelDefaults.inlineMaxWeightBytes)",
+            "inline-batches=\(inlineBatches.rawValue)\(inlineBatches == .auto ? (modelDefaults.inlineQueuedBatches ? " (on)" : " (off)") : "")",
             "gemm=\(gemm)", "model-control=\(modelControl)",
             "strict-readiness=\(strictReadiness)", "log-level=\(logLevel)", "log-format=\(logFormat.rawValue)",
             "access-log=\(accessLog)", "drain-seconds=\(drainSeconds)", "drain-delay-seconds=\(drainDelaySeconds)",
@@ -261,6 +282,10 @@ public struct ServerOptions: Sendable, Equatable {
           --inline-max-weight-bytes N        a model with at most N bytes of weights computes a request on the
                                              thread that read it when an idle instance would run it alone at
                                              once; 0: never (default 262144)
+          --inline-batches MODE              on: such a model also computes the requests a loop pass queued, batch
+                                             by batch, on that loop thread; off: an instance thread does; auto
+                                             (default): on when the process may run on one CPU only (server-wide;
+                                             no config.json key)
           --blas-threads N                   threads per GEMM call (default: cores / instances)
           --gemm KIND                        the dense layers' GEMM: packed (AVX-512 kernels), blas (OpenBLAS)
                                              or auto (default: packed where the CPU has AVX-512, else blas)
@@ -380,6 +405,12 @@ public struct ServerOptions: Sendable, Equatable {
             case "--instances": options.modelDefaults.instances = try integer(flag, in: 1...ModelConfig.instancesLimit)
             case "--max-model-bytes": options.maxModelBytes = try integer(flag, in: 1 << 16...1 << 40)
             case "--blas-threads": options.blasThreads = try integer(flag, in: 1...1024)
+            case "--inline-batches":
+                let text = try value(flag)
+                guard let mode = InlineBatches(rawValue: text) else {
+                    throw UsageError(description: "--inline-batches: \"\(text)\" is not one of auto, on, off")
+                }
+                options.inlineBatches = mode
             case "--gemm":
                 let text = try value(flag)
                 switch text {

@@ -41,6 +41,9 @@ if options.mallocTcacheCount > 0 {
         CommandLine.unsafeArgv, "glibc.malloc.tcache_count", "glibc.malloc.tcache_count=\(options.mallocTcacheCount)")
     if rc < 0 { allocatorTuningError = -rc }
 }
+// --inline-batches auto: on when the process may run on one CPU only (taskset, a container's cpuset), where an
+// instance thread cannot compute beside the loop and a hand-off only adds thread switches (docs/batching.md).
+options.resolveInlineBatches(cpusAllowed: Int(cls_cpus_allowed()))
 let sink = LogSink(format: options.logFormat.format, minimumLevel: options.logLevel)
 let log = Logger(component: "server", sink: sink)
 log.info("\(BuildInfo.versionLine(program: "tensorwire-server")) starting")

@@ -49,6 +49,22 @@ struct BatchingOptionsLiveTests {
         #expect(ServerOptions.usage.contains("--preferred-batch-sizes"))
     }
 
+    /// `--inline-batches`: parsed, and `auto` resolved by the composition root from the CPUs the process may use.
+    @Test func inlineBatchesParsesAndAutoFollowsTheAllowedCPUs() throws {
+        #expect(try Self.options([]).inlineBatches == .auto)
+        for (mode, cpus, expected) in [
+            ("auto", 1, true), ("auto", 2, false), ("auto", 0, false), ("on", 8, true), ("off", 1, false),
+        ] as [(String, Int, Bool)] {
+            var options = try Self.options(["--inline-batches", mode])
+            #expect(options.inlineBatches.rawValue == mode)
+            options.resolveInlineBatches(cpusAllowed: cpus)
+            #expect(options.modelDefaults.inlineQueuedBatches == expected, "\(mode) with \(cpus) CPUs")
+            #expect(options.effectiveSummary.contains("inline-batches=\(mode)"))
+        }
+        #expect(throws: ServerOptions.UsageError.self) { try ServerOptions.parse(["--inline-batches", "always"]) }
+        #expect(ServerOptions.usage.contains("--inline-batches MODE"))
+    }
+
     @Test func badBatchingFlagsAreUsageErrors() {
         let cases: [([String], String)] = [
             (["--max-batch-size", "0"], "--max-batch-size"),

@@ -3,8 +3,8 @@
 # streamed) with 0 failed requests and no response mixing versions; broken new versions (truncated file,
 # unsupported operator) leave the old one serving and are reported; `tensorwire models reload`; SIGHUP rescans in
 # mode none; SIGTERM under load
-# answers every accepted call; the allocator setting's one re-execution in place (--malloc-tcache-count); systemd
-# notify (READY, WATCHDOG, STOPPING) on a test socket.
+# answers every accepted call; the allocator setting's one re-execution in place (--malloc-tcache-count);
+# --inline-batches auto under taskset; systemd notify (READY, WATCHDOG, STOPPING) on a test socket.
 # Run from the repository root after the debug build and Tools/setup --python.
 source Tools/interop/lib.sh
 CHECKS=Tools/interop/lifecycle/lifecycle.py
@@ -81,6 +81,21 @@ esac
 stop_server
 echo "  ok: set once by default (the process keeps its name), kept when the operator names it, appended to other" \
      "tunables, off with 0"
+
+echo "lifecycle: --inline-batches auto follows the CPUs the process may use (taskset)"
+printf '#!/bin/sh\nexec taskset -c 0 "%s" "$@"\n' "$SERVER_BIN" > "$work/pinned"
+chmod +x "$work/pinned"
+SERVER_BIN="$work/pinned" start_server --log-level debug
+grep -q 'inline-batches=auto (on)' "$SERVER_LOG" \
+    || { echo "FAIL: pinned to one CPU, auto did not turn inline batches on:" >&2; grep 'inline-batches' "$SERVER_LOG" >&2; exit 1; }
+stop_server
+if [ "$(nproc)" -gt 1 ]; then
+    start_server --log-level debug
+    grep -q 'inline-batches=auto (off)' "$SERVER_LOG" \
+        || { echo "FAIL: on $(nproc) CPUs, auto turned inline batches on:" >&2; grep 'inline-batches' "$SERVER_LOG" >&2; exit 1; }
+    stop_server
+fi
+echo "  ok: on with one CPU allowed, off with $(nproc)"
 
 echo "lifecycle: systemd notify"
 "$PYTHON" "$CHECKS" --check notify --binary "$SERVER_BIN" --repo "$work/drain"

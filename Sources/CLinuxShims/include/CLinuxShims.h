@@ -99,4 +99,8 @@ int cls_set_nodelay(int fd, int on);
 /// when execv failed (the environment is left as it was). Call it before starting threads.
 int cls_reexec_with_glibc_tunable(char *const argv[], const char *key, const char *setting);
 
+/// The CPUs this process may run on (`sched_getaffinity`: `taskset`, a container's cpuset), at least 1; 0 when the
+/// mask cannot be read.
+int cls_cpus_allowed(void);
+
 #endif
