@@ -11,9 +11,9 @@ internal import Synchronization
 /// model's memory budget (`Model.maxRows(instances:)` caps the batch size).
 ///
 /// Threads: `submit`, `runLoneRequestOrWake`, `shutdown` and the counters may be called from any thread (the
-/// transport's loop threads). Decisions, compute and completions happen on the instance threads, except for a lone
-/// request `runLoneRequestOrWake` computes on its caller's thread with an idle instance's context; completions run
-/// outside the lock. The worker
+/// transport's loop threads). Decisions, compute and completions happen on the instance threads, except for what
+/// `runLoneRequestOrWake` computes on its caller's thread with an idle instance's context claimed (a lone request,
+/// or with `computesQueuedInline` the queued batches); completions run outside the lock. The worker
 /// threads hold the batcher alive until `shutdown` joins them, so call `shutdown` before dropping it, and never from
 /// a completion (it would join its own thread).
 public final class Batcher: Sendable {
