@@ -116,7 +116,7 @@ public final class ModelCatalog: Sendable {
     let table: Lock<Table>
     /// Held for the whole of a load, an unload, a refresh or the shutdown, so they never interleave.
     let controlLock = Lock<Int>(0)
-    private let changeHandler = Lock<(@Sendable () -> Void)?>(nil)
+    private let changeHandler = Lock<(@Sendable (ModelCatalog) -> Void)?>(nil)
     /// Poll mode: how RepositoryModelLoad rescans one model (the server's `RepositoryPoller`); nil otherwise.
     private let rescanHandler = Lock<(@Sendable (String) -> RPCError?)?>(nil)
 
@@ -262,8 +262,22 @@ public final class ModelCatalog: Sendable {
     /// Every model version and its state (READY, FAILED, UNLOADED) with its queue depth when it serves: the
     /// metrics' scrape-time gauges.
     func versionStates() -> [(model: String, version: String, state: String, queued: Int?)] {
+        Self.versionStates(of: table.withLock { $0.models })
+    }
+
+    /// `versionStates()` for a scraper that must not hold the catalog itself: a closure over the table alone. (A
+    /// weak reference to the catalog, which the metrics registry kept before, gives it a side table, and every
+    /// retain and release of the catalog on the request path then takes the runtime's slow path.)
+    var versionStatesReader: @Sendable () -> [(model: String, version: String, state: String, queued: Int?)] {
+        let table = self.table
+        return { Self.versionStates(of: table.withLock { $0.models }) }
+    }
+
+    private static func versionStates(
+        of models: [String: Entry]
+    ) -> [(model: String, version: String, state: String, queued: Int?)] {
         var states: [(model: String, version: String, state: String, queued: Int?)] = []
-        for (name, entry) in snapshot().sorted(by: { $0.key < $1.key }) {
+        for (name, entry) in models.sorted(by: { $0.key < $1.key }) {
             guard entry.isLoaded else {
                 states.append((name, "", "UNLOADED", nil))
                 continue
@@ -309,9 +323,10 @@ public final class ModelCatalog: Sendable {
         snapshot().filter { $0.value.isLoaded && $0.value.versions.contains { $0.batcher != nil } }.keys.sorted()
     }
 
-    /// Calls `handler` (on the thread that loaded or unloaded) after every change to the table, e.g. to keep the
-    /// health status of "" in step with `allModelsReady`.
-    public func onChange(_ handler: @escaping @Sendable () -> Void) {
+    /// Calls `handler` with the catalog (on the thread that loaded or unloaded) after every change to the table, e.g.
+    /// to keep the health status of "" in step with `allModelsReady`. The catalog is passed, so the handler need not
+    /// capture it (a weak capture would give the catalog a side table: see `versionStatesReader`).
+    public func onChange(_ handler: @escaping @Sendable (ModelCatalog) -> Void) {
         changeHandler.withLock { $0 = handler }
     }
 
@@ -486,7 +501,7 @@ public final class ModelCatalog: Sendable {
     }
 
     func notifyChange() {
-        changeHandler.withLock { $0 }?()
+        changeHandler.withLock { $0 }?(self)
     }
 
     /// The entries of one model of the source, as `ModelRepository.load` makes them for a whole directory: its

@@ -117,11 +117,12 @@ public final class ServerMetrics: Sendable {
     /// Queue depth and state per model version, open connections and active streams per protocol, read at scrape
     /// time from the catalog and the transport.
     func registerCollectors(catalog: ModelCatalog, transport: @escaping @Sendable () -> TransportCounts?) {
-        registry.register { [weak catalog] in
-            guard let catalog else { return [] }
+        // The table, not the catalog: no cycle through the catalog's metrics and no weak reference to the catalog.
+        let versionStates = catalog.versionStatesReader
+        registry.register {
             var depth: [CollectedSample] = []
             var states: [CollectedSample] = []
-            for (model, version, state, queued) in catalog.versionStates() {
+            for (model, version, state, queued) in versionStates() {
                 if let queued { depth.append(CollectedSample(labelValues: [model, version], value: Double(queued))) }
                 for candidate in ["LOADING", "READY", "FAILED", "UNLOADED"] {
                     states.append(CollectedSample(

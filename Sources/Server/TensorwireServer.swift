@@ -128,10 +128,7 @@ public final class TensorwireServer: Sendable {
         let status: HealthStatusBoard.ServingStatus = catalog.isReady ? .serving : .notServing
         for service in router.serviceNames { health.set(service, .serving) }
         health.set("", status)
-        catalog.onChange { [weak catalog] in
-            guard let catalog else { return }
-            health.set("", catalog.isReady ? .serving : .notServing)
-        }
+        catalog.onChange { catalog in health.set("", catalog.isReady ? .serving : .notServing) }
 
         var configuration = GRPCServer.Configuration()
         configuration.host = options.host
