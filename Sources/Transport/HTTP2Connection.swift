@@ -70,6 +70,19 @@ class HTTP2Connection: FlushableConnection {
         context.markDirty(self)
     }
 
+    /// A timer's action on this connection, which finds it again by its id when the timer fires: nothing happens once
+    /// the connection closed (it is then no longer registered). Used instead of `[weak self]`: a weak reference gives
+    /// the connection a side table for life, and every retain and release of it on the request path then takes the
+    /// runtime's slow path.
+    func whenRegistered<Connection: HTTP2Connection>(
+        _ type: Connection.Type, _ body: @escaping (Connection) -> Void
+    ) -> () -> Void {
+        let (context, id) = (self.context, self.id)
+        return {
+            if let connection = context.connections[id] as? Connection { body(connection) }
+        }
+    }
+
     // MARK: Subclass hooks (loop thread)
 
     /// Events from `receive` or `drainOutput`.
@@ -188,7 +201,7 @@ class HTTP2Connection: FlushableConnection {
         }
         // The read budget ran out with plaintext still inside the TLS session, where epoll cannot see it.
         if let tls, tls.hasBufferedInput {
-            _ = loop.scheduleTimer(after: .zero) { [weak self] in self?.readAvailable() }
+            _ = loop.scheduleTimer(after: .zero, whenRegistered(HTTP2Connection.self) { $0.readAvailable() })
         }
     }
 

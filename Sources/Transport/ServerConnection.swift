@@ -254,9 +254,9 @@ final class ServerConnection: HTTP2Connection {
                 collectsSummary: stream.started != nil, peerIdentity: tls?.peerIdentity)
             stream.call = call
             if let deadline {
-                stream.deadlineTimer = loop.scheduleTimer(at: deadline) { [weak self] in
-                    self?.deadlineExpired(streamID: id)
-                }
+                stream.deadlineTimer = loop.scheduleTimer(at: deadline, whenRegistered(ServerConnection.self) {
+                    $0.deadlineExpired(streamID: id)
+                })
             }
             let observer = route.handler.start(call)
             stream.observer = observer
@@ -635,29 +635,28 @@ final class ServerConnection: HTTP2Connection {
         case .none:
             break
         case .armHandshakeTimer(let timeout):
-            handshakeTimer = loop.scheduleTimer(after: timeout) { [weak self] in
-                guard let self, !self.isClosed else { return }
-                self.handshakeTimer = nil
-                self.apply(self.management.handshakeTimerFired())
-            }
+            handshakeTimer = loop.scheduleTimer(after: timeout, whenRegistered(ServerConnection.self) { connection in
+                guard !connection.isClosed else { return }
+                connection.handshakeTimer = nil
+                connection.apply(connection.management.handshakeTimerFired())
+            })
         case .cancelHandshakeTimer:
             if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
             handshakeTimer = nil
         case .armIdleTimer(let idle):
-            idleTimer = loop.scheduleTimer(after: idle) { [weak self] in
-                guard let self else { return }
-                self.idleTimer = nil
-                self.apply(self.management.idleTimerFired())
-            }
+            idleTimer = loop.scheduleTimer(after: idle, whenRegistered(ServerConnection.self) { connection in
+                connection.idleTimer = nil
+                connection.apply(connection.management.idleTimerFired())
+            })
         case .cancelIdleTimer:
             if let idleTimer { loop.cancelTimer(idleTimer) }
             idleTimer = nil
         case .armAgeTimer(let age):
-            ageTimer = loop.scheduleTimer(after: age) { [weak self] in
-                guard let self, !self.isClosed else { return }
-                self.ageTimer = nil
-                self.apply(self.management.ageTimerFired())
-            }
+            ageTimer = loop.scheduleTimer(after: age, whenRegistered(ServerConnection.self) { connection in
+                guard !connection.isClosed else { return }
+                connection.ageTimer = nil
+                connection.apply(connection.management.ageTimerFired())
+            })
         case .sendShutdownNoticeAndPing(let finalGoAwayAfter, let closeAfter):
             do {
                 try session.sendShutdownNotice()
@@ -665,14 +664,12 @@ final class ServerConnection: HTTP2Connection {
             } catch {
                 apply(management.shutdownNoticeFailed())
             }
-            loop.scheduleTimer(after: finalGoAwayAfter) { [weak self] in
-                guard let self else { return }
-                self.apply(self.management.finalGoAwayTimerFired())
-            }
-            loop.scheduleTimer(after: closeAfter) { [weak self] in
-                guard let self else { return }
-                self.apply(self.management.graceTimerFired())
-            }
+            loop.scheduleTimer(after: finalGoAwayAfter, whenRegistered(ServerConnection.self) { connection in
+                connection.apply(connection.management.finalGoAwayTimerFired())
+            })
+            loop.scheduleTimer(after: closeAfter, whenRegistered(ServerConnection.self) { connection in
+                connection.apply(connection.management.graceTimerFired())
+            })
             markDirty()
         case .sendFinalGoAway(let thenCloseWhenFlushed):
             try? session.sendGoAway()
