@@ -151,6 +151,16 @@ public struct RPCStreamStateMachine: Sendable {
         deframer.bufferedByteCount + (heldRequest?.bytes.count ?? 0)
     }
 
+    /// Server, once this side has sent its final status (a refusal while the request was still arriving): drops
+    /// the unfinished message and any held one, which no handler will read, so that `bufferedRequestBytes` is 0 and
+    /// the transport's budgets get the bytes back now rather than when the stream closes. Later request DATA is
+    /// dropped unread (`receiveRequestData` answers `.drop` once the response has ended).
+    public mutating func discardBufferedRequest() {
+        guard role == .server, serverSide == .closed else { return }
+        deframer = MessageDeframer(maxMessageBytes: configuration.maxReceiveMessageBytes)
+        heldRequest = nil
+    }
+
     /// A machine for the server end of a stream that has just been opened by the peer.
     public init(server configuration: Configuration = Configuration()) {
         self.role = .server

@@ -370,6 +370,11 @@ final class ServerConnection: HTTP2Connection {
         }
         stream.call?.markCancelled(status)
         if case .send(let end) = action { sendEnd(end, on: stream) }
+        // The refused stream never reads its partial message: its bytes leave the machine and both budgets now, not
+        // when the peer's RST_STREAM or END_STREAM closes the stream, so that the other streams' DATA read in the
+        // same pass is measured without them (the budget is overshot by at most the one chunk that crossed it).
+        stream.machine.discardBufferedRequest()
+        chargeBufferedBytes(of: stream, mayRefuse: false)
     }
 
     /// The stream is gone: its bytes leave the budgets.

@@ -108,4 +108,20 @@ import HTTPTypes
         _ = try machine.receiveRequestData(last, endStream: false)
         #expect(machine.bufferedRequestBytes == 0)  // complete: handed out
     }
+
+    /// A stream refused while its message was still arriving gives its bytes back at once (the transport's budgets
+    /// then measure the other streams without them); discarding before the final status changes nothing.
+    @Test func aRefusedStreamDiscardsItsUnfinishedMessage() throws {
+        var machine = try RPCStreamStateMachine.acceptedServer(path: "/pkg.Svc/Chat")
+        _ = try machine.receiveRequestData([0, 0, 0, 0x03, 0xE8] + [UInt8](repeating: 7, count: 600), endStream: false)
+        machine.discardBufferedRequest()
+        #expect(machine.bufferedRequestBytes == 605)  // still answering: kept
+        _ = try machine.sendStatus(Status(code: .resourceExhausted, message: "budget"), trailers: Metadata())
+        #expect(machine.bufferedRequestBytes == 605)
+        machine.discardBufferedRequest()
+        #expect(machine.bufferedRequestBytes == 0)
+        // The rest of the message arrives and is dropped unread.
+        #expect(try machine.receiveRequestData([UInt8](repeating: 7, count: 400), endStream: true) == .drop)
+        #expect(machine.bufferedRequestBytes == 0)
+    }
 }
