@@ -310,13 +310,33 @@ public final class HTTP2Session {
         try finish(streamID: streamID, .block(trailerBlock))
     }
 
-    private func finish(streamID: Int32, _ trailers: HeaderSource?) throws -> Bool {
+    /// `finish(streamID:trailerBlock:)` with `numbers` after the block's fields: their values are written out as
+    /// decimals only when nghttp2 takes the trailers, with no header field or string made for them.
+    ///
+    /// `enteringNames`: send every one of them indexable this once, so that the HPACK encoder's table holds each
+    /// name; later never-indexed values of those names are then written with the name's index instead of the name
+    /// spelt out (and Huffman-coded) every time. A connection does it on its first such response and again now and
+    /// then, in case later entries evicted the names.
+    @discardableResult
+    public func finish(
+        streamID: Int32, trailerBlock: HTTP2HeaderBlock, appending numbers: NumericHeaderFields, enteringNames: Bool = false
+    ) throws -> Bool {
+        try finish(streamID: streamID, .block(trailerBlock), numbers: numbers, enteringNames: enteringNames)
+    }
+
+    private func finish(
+        streamID: Int32, _ trailers: HeaderSource?, numbers: NumericHeaderFields? = nil, enteringNames: Bool = false
+    ) throws -> Bool {
         guard let stream = streams[streamID] else { return false }
         guard stream.hasProvider, !stream.ending else {
             throw HTTP2Error(libraryCode: 0, message: "stream \(streamID) has no open body to finish")
         }
         stream.ending = true
         stream.trailers = trailers
+        if let numbers {
+            stream.trailerNumbers = numbers
+            stream.enteringNames = enteringNames
+        }
         resume(streamID, stream)
         return true
     }
@@ -504,7 +524,12 @@ public final class HTTP2Session {
         flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         if let trailers = stream.trailers {
             flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-            let rv = trailers.withNV { nva, count in nghttp2_submit_trailer(session, streamID, nva, count) }
+            let rv = trailers.withNV { nva, count in
+                guard let numbers = stream.trailerNumbers else { return nghttp2_submit_trailer(session, streamID, nva, count) }
+                return withNumbers(nva, count, numbers, indexingAll: stream.enteringNames) { nva, count in
+                    nghttp2_submit_trailer(session, streamID, nva, count)
+                }
+            }
             if rv != 0 {
                 pendingError = HTTP2Error(libraryCode: Int(rv), message: "submit_trailer: \(Self.describe(rv))")
                 return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
@@ -572,6 +597,10 @@ private final class StreamState {
     /// `finish` (or Trailers-Only) called: no more bytes will be queued.
     @exclusivity(unchecked) var ending = false
     @exclusivity(unchecked) var trailers: HeaderSource?
+    /// Fields with numeric values sent after `trailers` (kept apart, so that `HeaderSource` stays one reference).
+    @exclusivity(unchecked) var trailerNumbers: NumericHeaderFields?
+    /// Send `trailerNumbers` indexable this once (`finish(streamID:trailerBlock:appending:enteringNames:)`).
+    @exclusivity(unchecked) var enteringNames = false
     /// The provider returned NGHTTP2_ERR_DEFERRED and awaits `nghttp2_session_resume_data`.
     @exclusivity(unchecked) var deferred = false
 }
@@ -660,6 +689,42 @@ private enum HeaderSource {
         switch self {
         case .list(let headers): withHeaderBlock(headers, body)
         case .block(let block): block.withNV(body)
+        }
+    }
+}
+
+/// Runs `body` on `count` entries of `head` followed by `numbers`: their names pointed at in the names' shared
+/// bytes, their values spelt as decimals in a scoped temporary buffer (nghttp2 copies both on submit); every one
+/// indexable when `indexingAll`.
+private func withNumbers<R>(
+    _ head: UnsafePointer<nghttp2_nv>?, _ count: Int, _ numbers: NumericHeaderFields, indexingAll: Bool,
+    _ body: (UnsafePointer<nghttp2_nv>?, Int) -> R
+) -> R {
+    let names = numbers.names
+    guard numbers.count > 0 else { return body(head, count) }
+    let total = count + numbers.count
+    return withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: total) { nva -> R in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: numbers.count * NumericHeaderFields.maxDigits) {
+            digits -> R in
+            names.bytes.withUnsafeBufferPointer { nameBytes -> R in
+                guard let entries = nva.baseAddress, let digitBase = digits.baseAddress,
+                    let nameBase = nameBytes.baseAddress
+                else { return body(nil, 0) }
+                if let head, count > 0 { entries.initialize(from: head, count: count) }
+                var offset = 0
+                for index in 0..<numbers.count {
+                    let length = numbers.writeDecimal(at: index, to: digitBase + offset)
+                    let nameStart = names.offsets[index]
+                    let flags = indexingAll || names.indexable[index] ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_INDEX
+                    (entries + count + index).initialize(
+                        to: nghttp2_nv(
+                            name: UnsafeMutablePointer(mutating: nameBase + nameStart), value: digitBase + offset,
+                            namelen: names.offsets[index + 1] - nameStart, valuelen: length,
+                            flags: UInt8(flags.rawValue)))
+                    offset += length
+                }
+                return body(UnsafePointer(entries), total)
+            }
         }
     }
 }

@@ -49,6 +49,18 @@ public struct HeaderField: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(name): \(value)" }
+
+    /// A byte of lowercase `[0-9a-z_.-]`: what a gRPC metadata key (W-20), and any name a server makes up for its
+    /// own fields, is spelt with.
+    public static func isLowercaseKeyByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+            true
+        default:
+            false
+        }
+    }
 }
 
 /// Hexadecimal digits as HTTP spells them (chunk sizes, percent-encoding): one table for every layer.

@@ -56,54 +56,6 @@ public struct Metadata: Sendable, Hashable, Sequence, CustomStringConvertible {
         entries.append(Entry(key: key, value: .string(value), isIndexable: isIndexable))
     }
 
-    /// A text key checked once (lowercased, valid, not reserved, not `-bin`), for a server that adds values under
-    /// the same few keys on every call: `addString(_:for:)` then checks only the value.
-    public struct TextKey: Sendable {
-        public let name: String
-
-        public init(_ key: String) throws(MetadataError) {
-            let key = Metadata.lowercased(key)
-            try Metadata.validate(key: key)
-            guard !Metadata.isBinaryKey(key) else { throw .binaryKeyNeedsBytes(key) }
-            name = key
-        }
-    }
-
-    /// `addString(_:forKey:isIndexable:)` under a key checked when it was made.
-    public mutating func addString(_ value: String, for key: TextKey, isIndexable: Bool = true) throws(MetadataError) {
-        guard Self.isPrintableASCII(value) else { throw .invalidValue(key: key.name) }
-        entries.append(Entry(key: key.name, value: .string(value), isIndexable: isIndexable))
-    }
-
-    /// A number in decimal under a key checked when it was made: `addString(String(value), for:)` without the value
-    /// check (digits are always printable) and without `String(value)`, which reached the integer's `description`
-    /// through its protocol witness (~230 instructions a number, callgrind). For per-call trailers such as the
-    /// batch facts.
-    public mutating func addDecimal(_ value: UInt64, for key: TextKey, isIndexable: Bool = true) {
-        entries.append(Entry(key: key.name, value: .string(Self.decimal(value)), isIndexable: isIndexable))
-    }
-
-    /// `value` in decimal ASCII, as `String(value)` writes it, digit by digit into a small string (no allocation up
-    /// to 15 digits).
-    static func decimal(_ value: UInt64) -> String {
-        var digits = 1
-        var rest = value
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        return String(unsafeUninitializedCapacity: digits) { buffer in
-            var remaining = value
-            var index = digits
-            while index > 0 {
-                index -= 1
-                buffer[index] = UInt8(truncatingIfNeeded: remaining % 10) &+ UInt8(ascii: "0")
-                remaining /= 10
-            }
-            return digits
-        }
-    }
-
     /// Appends the entries as header fields to `fields` (`headerFields` without an array of its own).
     public func appendHeaderFields(to fields: inout [HeaderField]) {
         for entry in entries {
@@ -235,15 +187,7 @@ extension Metadata {
             ?? value.utf8.allSatisfy(printable)
     }
 
-    private static func isKeyByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-            UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
-            true
-        default:
-            false
-        }
-    }
+    private static func isKeyByte(_ byte: UInt8) -> Bool { HeaderField.isLowercaseKeyByte(byte) }
 }
 
 // MARK: - Wire form

@@ -373,6 +373,10 @@ public struct ResponseHead: Sendable, Hashable {
 public struct ResponseEnd: Sendable, Hashable {
     /// The header list, in order, to send with END_STREAM.
     public var fields: [HeaderField]
+    /// The `numericTrailers` given to `sendStatus` follow `fields` in the same block: the transport appends them
+    /// as numbers (a trailers-only end has them among `fields` already). A flag rather than the fields, so that
+    /// every end stays as small to copy as it was (callgrind).
+    public var appendsNumericTrailers = false
     /// True when no response headers were sent: `fields` start with `:status` and `content-type`. With nghttp2,
     /// `submit_response` with a NULL data provider; otherwise `submit_trailer`.
     public var isTrailersOnly: Bool

@@ -1,5 +1,6 @@
 internal import Batching
 internal import EventLoop
+internal import HTTPTypes
 internal import ProtoWire
 public import RPCCore
 internal import TensorwireProto
@@ -49,21 +50,17 @@ public enum InferenceRPC {
         }
     }
 
-    /// The batching trailers' keys, checked once (nil only if a name here were invalid: BatchTrailerTests).
-    static let batchKeys: (size: Metadata.TextKey, queue: Metadata.TextKey, compute: Metadata.TextKey)? = try? (
-        Metadata.TextKey("tw-batch-size"), Metadata.TextKey("tw-queue-us"), Metadata.TextKey("tw-compute-us"))
+    /// The batching trailers' names: the size indexed (batch sizes come from a small set, so the encoder's table
+    /// holds each one once), the two timings never (they differ on every call: `HeaderField.isIndexable`). Nil only
+    /// if a name here were invalid (BatchTrailerTests).
+    static let batchTrailerNames = NumericHeaderNames([
+        ("tw-batch-size", true), ("tw-queue-us", false), ("tw-compute-us", false),
+    ])
 
-    static func trailers(for batch: TensorwireV1.BatchInfo?) -> Metadata {
-        var metadata = Metadata()
-        if let batch, let keys = batchKeys {
-            metadata.reserveCapacity(3)
-            // Batch sizes come from a small set: indexed (the encoder's table then holds each one once).
-            metadata.addDecimal(UInt64(batch.batchSize), for: keys.size)
-            // Timings differ on every call: kept out of the HPACK table (HeaderField.isIndexable).
-            metadata.addDecimal(batch.queueUs, for: keys.queue, isIndexable: false)
-            metadata.addDecimal(batch.computeUs, for: keys.compute, isIndexable: false)
-        }
-        return metadata
+    /// A response's batch facts as trailers, carried as numbers (`ServerCall.respond(_:numericTrailers:)`).
+    static func trailers(for batch: TensorwireV1.BatchInfo?) -> NumericHeaderFields? {
+        guard let batch, let names = batchTrailerNames else { return nil }
+        return NumericHeaderFields(names, UInt64(batch.batchSize), batch.queueUs, batch.computeUs)
     }
 
     static func predict(_ service: PredictService, call: ServerCall, bytes: [UInt8]) {
@@ -91,7 +88,7 @@ public enum InferenceRPC {
                     $0 = RequestAnnotations(
                         api: "native", model: model, version: response.version, requestID: id, batch: response.batch)
                 }
-                call.respond(response.bytes, trailers: trailers(for: response.batch))
+                call.respond(response.bytes, numericTrailers: trailers(for: response.batch))
             case .failure(let error):
                 call.annotate {
                     $0 = RequestAnnotations(api: "native", model: model, version: version, requestID: id, batch: nil)

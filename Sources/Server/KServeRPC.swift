@@ -104,7 +104,7 @@ public enum KServeRPC {
                     $0 = RequestAnnotations(
                         api: "kserve", model: model, version: response.version, requestID: id, batch: response.batch)
                 }
-                call.respond(response.bytes, trailers: InferenceRPC.trailers(for: response.batch))
+                call.respond(response.bytes, numericTrailers: InferenceRPC.trailers(for: response.batch))
             case .failure(let error):
                 call.annotate {
                     $0 = RequestAnnotations(api: "kserve", model: model, version: version, requestID: id, batch: nil)

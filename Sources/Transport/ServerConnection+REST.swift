@@ -38,9 +38,17 @@ extension ServerConnection {
     func isRESTRequest(_ headers: [HeaderField]) -> Bool {
         guard server.httpHandler != nil else { return false }
         var path = ""
+        // Dispatched on the name's length first, as `RPCStreamStateMachine.receiveRequestHead` does: two string
+        // compares per field cost every gRPC request ~350 instructions (callgrind).
         for field in headers {
-            if field.name == ":path" { path = field.value }
-            if field.name == "content-type", field.value.hasPrefix("application/grpc") { return false }
+            switch field.name.utf8.count {
+            case 5:
+                if field.name == ":path" { path = field.value }
+            case 12:
+                if field.name == "content-type", field.value.hasPrefix("application/grpc") { return false }
+            default:
+                break
+            }
         }
         if case .success = server.router.lookup(path: path) { return false }
         return true

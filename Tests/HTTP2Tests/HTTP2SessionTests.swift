@@ -1,6 +1,7 @@
 import HTTP2
 import Testing
 import HTTPTypes
+import TestSupport
 
 @Suite struct HTTP2SessionTests {
     @Test func fullGRPCExchangeDeliversHeadersDataAndTrailersInOrder() throws {
@@ -86,6 +87,67 @@ import HTTPTypes
         guard trailerBlocks.count == 2, trailerBlocks[1].count > 2 else { return }
         #expect(trailerBlocks[1][0] & 0x80 == 0x80)  // grpc-status: an index into the table
         #expect(trailerBlocks[1][1] & 0xF0 == 0x10)  // tw-queue-us: literal, never indexed
+    }
+
+    @Test func numericTrailersArriveAsDecimalsAfterTheBlockWithTheirIndexingMarks() throws {
+        // NumericHeaderFields travel as numbers and are spelt out when the trailers are laid out: the client reads
+        // exactly what String(value) writes, at the edges and on a seeded spread of magnitudes; the never-indexed
+        // name stays a never-indexed literal on a later response while the indexed one becomes a table index.
+        let names = try #require(NumericHeaderNames([("tw-batch-size", true), ("tw-queue-us", false)]))
+        let statusBlock = HTTP2HeaderBlock([HeaderField("grpc-status", "0")])
+        var values: [(UInt64, UInt64)] = [(0, 0), (9, 10), (99, 100), (1, UInt64.max), (UInt64.max - 1, 1_000_000_000_000_000)]
+        var generator = SplitMix64(seed: 26)
+        for _ in 0..<40 {
+            let magnitude = UInt64.random(in: 0...63, using: &generator)
+            values.append((7, UInt64.random(in: 0...(UInt64(1) << magnitude), using: &generator)))
+        }
+        let pair = try InMemoryPair()
+        // One response with these numbers; the client must read them as String(value) spells them. Returns the
+        // trailers' HPACK block.
+        func respond(size: UInt64, queue: UInt64, enteringNames: Bool = false) throws -> [UInt8] {
+            let id = try pair.client.sendRequest(headers: grpcRequest())
+            try pair.client.finish(streamID: id)
+            try pair.pumpAndDiscardEvents()
+            pair.serverWire = []
+            try pair.server.sendResponseHeaders(streamID: id, headers: grpcResponseHeaders)
+            try pair.server.sendData(streamID: id, framed([]))
+            try pair.server.finish(
+                streamID: id, trailerBlock: statusBlock, appending: NumericHeaderFields(names, size, queue),
+                enteringNames: enteringNames)
+            try pair.pump()
+            let expected = [HeaderField("grpc-status", "0"), HeaderField("tw-batch-size", String(size)),
+                            HeaderField("tw-queue-us", String(queue))]
+            #expect(pair.takeClientEvents().stream(id).contains(
+                .headers(streamID: id, headers: expected, kind: .trailers, endStream: true)))
+            return headersFramePayloads(pair.serverWire, endStream: true).last ?? []
+        }
+        var lastBlock: [UInt8] = []
+        for (size, queue) in values { lastBlock = try respond(size: size, queue: queue) }
+        // The last response repeated batch size 7: status and size are table indices, the timing a never-indexed literal.
+        #expect(lastBlock.count > 3)
+        guard lastBlock.count > 3 else { return }
+        #expect(lastBlock[0] & 0x80 == 0x80)
+        #expect(lastBlock[1] & 0x80 == 0x80)
+        #expect(lastBlock[2] & 0xF0 == 0x10)
+        #expect(lastBlock[2] & 0x0F == 0)  // its name spelt out: not in the table
+
+        // Entering the names once: a later never-indexed timing names itself by its table index.
+        _ = try respond(size: 7, queue: 5, enteringNames: true)
+        lastBlock = try respond(size: 7, queue: 6)
+        #expect(lastBlock.count > 3)
+        guard lastBlock.count > 3 else { return }
+        #expect(lastBlock[2] & 0xF0 == 0x10)  // still never indexed
+        #expect(lastBlock[2] & 0x0F != 0)  // but its name is a table index
+    }
+
+    @Test func numericHeaderNamesRefuseWhatAHeaderNameCannotBe() {
+        #expect(NumericHeaderNames([("Upper", true)]) == nil)
+        #expect(NumericHeaderNames([("", true)]) == nil)
+        #expect(NumericHeaderNames([("bad name", true)]) == nil)
+        #expect(NumericHeaderNames([("a", true), ("b", true), ("c", true), ("d", true), ("e", true)]) == nil)
+        let names = NumericHeaderNames([("x-count", false)])
+        #expect(names?.count == 1)
+        #expect(names.map { NumericHeaderFields($0, 42).headerFields } == [HeaderField("x-count", "42", isIndexable: false)])
     }
 
     /// The payloads of the HEADERS frames in `wire` whose END_STREAM flag is `endStream`.

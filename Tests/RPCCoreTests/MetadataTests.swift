@@ -6,24 +6,6 @@ import HTTPTypes
 import TestSupport
 
 @Suite struct MetadataTests {
-    /// `addDecimal` writes what `String(value)` writes (its own digit writer), at the edges and on a seeded spread of
-    /// magnitudes, under the checked key and with the indexing mark given.
-    @Test func addDecimalWritesWhatStringWrites() throws {
-        var values: [UInt64] = [0, 1, 9, 10, 99, 100, 999_999_999_999_999, 1_000_000_000_000_000, UInt64.max, UInt64.max - 1]
-        var generator = SplitMix64(seed: 26)
-        for _ in 0..<2000 {
-            let magnitude = UInt64.random(in: 0...63, using: &generator)
-            values.append(UInt64.random(in: 0...(UInt64(1) << magnitude), using: &generator))
-        }
-        let key = try Metadata.TextKey("X-Count")
-        var metadata = Metadata()
-        for (index, value) in values.enumerated() { metadata.addDecimal(value, for: key, isIndexable: index % 2 == 0) }
-        let fields = metadata.headerFields
-        #expect(fields.map(\.value) == values.map { String($0) })
-        #expect(fields.allSatisfy { $0.name == "x-count" })
-        #expect(fields.map(\.isIndexable) == values.indices.map { $0 % 2 == 0 })
-    }
-
     @Test func keepsInsertionOrderAndRepeatedKeysAndLowercasesKeys() throws {
         var metadata = Metadata()
         try metadata.addString("1", forKey: "X-Trace")

@@ -451,6 +451,28 @@ import HTTPTypes
             ])
     }
 
+    /// Numeric trailers (the batch facts) are the transport's to append after response headers, where it spells
+    /// them out; before response headers they join the one trailers-only block as ordinary fields.
+    @Test func numericTrailersFollowTheStatusAfterHeadersAndJoinATrailersOnlyBlock() throws {
+        let names = try #require(NumericHeaderNames([("tw-batch-size", true), ("tw-queue-us", false)]))
+        let numbers = NumericHeaderFields(names, 16, 250)
+        var afterHeaders = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        _ = try afterHeaders.sendResponseHeaders()
+        _ = try afterHeaders.sendResponseMessage([1])
+        let end = try #require(try afterHeaders.sendStatus(.ok, numericTrailers: numbers).payload)
+        #expect(end.fields == [HeaderField("grpc-status", "0")])
+        #expect(end.appendsNumericTrailers)
+
+        var trailersOnly = try RPCStreamStateMachine.acceptedServer(endStream: true)
+        let early = try #require(
+            try trailersOnly.sendStatus(Status(code: .unavailable), numericTrailers: numbers).payload)
+        #expect(early.isTrailersOnly)
+        #expect(!early.appendsNumericTrailers)
+        #expect(Array(early.fields.suffix(2)) == [
+            HeaderField("tw-batch-size", "16"), HeaderField("tw-queue-us", "250", isIndexable: false),
+        ])
+    }
+
     @Test func statusMessageIsPercentEncoded() throws {
         var machine = try RPCStreamStateMachine.acceptedServer(endStream: true)
         _ = try machine.sendResponseHeaders()
