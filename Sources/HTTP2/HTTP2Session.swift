@@ -245,6 +245,8 @@ public final class HTTP2Session {
             headers.withNV { nva, count in nghttp2_submit_response(session, streamID, nva, count, &provider) },
             "submit_response"
         )
+        // A laid-out block's bytes are read by nghttp2 until the HEADERS frame goes (NO_COPY): keep it with the stream.
+        if case .block(let block) = headers { stream.responseBlock = block }
         stream.hasProvider = true
         stream.responded = true
         return true
@@ -596,7 +598,10 @@ private final class StreamState {
     @exclusivity(unchecked) var responded = false
     /// `finish` (or Trailers-Only) called: no more bytes will be queued.
     @exclusivity(unchecked) var ending = false
+    /// The trailers, kept until the stream closes: a laid-out block's bytes are read by nghttp2 until the frame goes.
     @exclusivity(unchecked) var trailers: HeaderSource?
+    /// The laid-out response HEADERS submitted, kept for the same reason.
+    @exclusivity(unchecked) var responseBlock: HTTP2HeaderBlock?
     /// Fields with numeric values sent after `trailers` (kept apart, so that `HeaderSource` stays one reference).
     @exclusivity(unchecked) var trailerNumbers: NumericHeaderFields?
     /// Send `trailerNumbers` indexable this once (`finish(streamID:trailerBlock:appending:enteringNames:)`).
@@ -646,9 +651,11 @@ private func nvFlags(_ header: HeaderField) -> UInt8 {
     UInt8(header.isIndexable ? NGHTTP2_NV_FLAG_NONE.rawValue : NGHTTP2_NV_FLAG_NO_INDEX.rawValue)
 }
 
-/// A header list laid out for nghttp2 once and submitted any number of times (nghttp2 copies names and values on
-/// submit): for the response HEADERS and trailers that every RPC on a connection repeats, which cost ~1K
-/// instructions per RPC to lay out again (callgrind). Immutable after init; used by its session's loop thread.
+/// A header list laid out for nghttp2 once and submitted any number of times: for the response HEADERS and trailers
+/// that every RPC on a connection repeats, which cost ~1K instructions per RPC to lay out again (callgrind). Its
+/// entries carry nghttp2's NO_COPY flags (names lowercased here), so a submit copies neither names nor values: nghttp2
+/// reads them until the frame is sent or dropped, and the session keeps the block alive for that long (in the
+/// stream's state, until the stream closes). Immutable after init; used by its session's loop thread.
 public final class HTTP2HeaderBlock {
     public let headers: [HeaderField]
     private let storage: UnsafeMutableBufferPointer<UInt8>
@@ -665,6 +672,17 @@ public final class HTTP2HeaderBlock {
             isLaidOut = layOut(headers, storage: storage, entries: base)
         } else {
             isLaidOut = false
+        }
+        guard isLaidOut, let base = entries.baseAddress else { return }
+        // nghttp2 lowercases the names it copies; with NO_COPY_NAME that is ours to do, once.
+        let noCopy = UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue | NGHTTP2_NV_FLAG_NO_COPY_VALUE.rawValue)
+        for index in 0..<headers.count {
+            let entry = base + index
+            for offset in 0..<entry.pointee.namelen {
+                let byte = entry.pointee.name[offset]
+                if byte >= UInt8(ascii: "A"), byte <= UInt8(ascii: "Z") { entry.pointee.name[offset] = byte | 0x20 }
+            }
+            entry.pointee.flags |= noCopy
         }
     }
 
@@ -715,12 +733,15 @@ private func withNumbers<R>(
                 for index in 0..<numbers.count {
                     let length = numbers.writeDecimal(at: index, to: digitBase + offset)
                     let nameStart = names.offsets[index]
-                    let flags = indexingAll || names.indexable[index] ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_INDEX
+                    // The names' bytes live in `names`, which the stream's state holds until the stream closes:
+                    // nghttp2 need not copy them (they are lowercase, `NumericHeaderNames.init`).
+                    let indexing = indexingAll || names.indexable[index] ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_INDEX
+                    let flags = indexing.rawValue | NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue
                     (entries + count + index).initialize(
                         to: nghttp2_nv(
                             name: UnsafeMutablePointer(mutating: nameBase + nameStart), value: digitBase + offset,
                             namelen: names.offsets[index + 1] - nameStart, valuelen: length,
-                            flags: UInt8(flags.rawValue)))
+                            flags: UInt8(flags)))
                     offset += length
                 }
                 return body(UnsafePointer(entries), total)

@@ -319,6 +319,37 @@ import TestSupport
         #expect(pair.server.openStreamCount == 0)
     }
 
+    /// nghttp2 reads a laid-out block's bytes (NO_COPY) until the frame goes: the session keeps the block with the
+    /// stream, so a block the caller dropped right after submitting still arrives intact, and a stream the peer
+    /// resets before its frames went out releases it without nghttp2 reading it (AddressSanitizer in CI would catch
+    /// a read of freed bytes). Mixed-case names are lowercased once, as nghttp2 would have done on its copy.
+    @Test func blocksTheCallerDropsStayAliveUntilTheirFramesGo() throws {
+        let pair = try InMemoryPair()
+        let kept = try pair.client.sendRequest(headers: grpcRequest())
+        let reset = try pair.client.sendRequest(headers: grpcRequest())
+        try pair.client.finish(streamID: kept)
+        try pair.pumpAndDiscardEvents()
+        for id in [kept, reset] {
+            try pair.server.sendResponseHeaders(
+                streamID: id, block: HTTP2HeaderBlock([HeaderField(":status", "200"), HeaderField("Content-Type", "application/grpc")]))
+            try pair.server.sendData(streamID: id, framed([7]))
+            try pair.server.finish(streamID: id, trailerBlock: HTTP2HeaderBlock([HeaderField("grpc-status", "0")]))
+        }
+        // The reset reaches the server before it drains its queued frames: the stream closes with them unsent.
+        pair.client.resetStream(streamID: reset, errorCode: .cancel)
+        var toServer: [UInt8] = []
+        _ = try pair.client.drainOutput(into: &toServer)
+        let atServer = try pair.server.receive(toServer)
+        #expect(atServer.contains(.streamClosed(streamID: reset, errorCode: .cancel)))
+        try pair.pump()
+        let atClient = pair.takeClientEvents()
+        #expect(atClient.stream(kept).contains(
+            .headers(streamID: kept, headers: grpcResponseHeaders, kind: .response, endStream: false)))
+        #expect(atClient.stream(kept).contains(
+            .headers(streamID: kept, headers: [HeaderField("grpc-status", "0")], kind: .trailers, endStream: true)))
+        #expect(pair.server.openStreamCount == 0)
+    }
+
     @Test func clientResetReachesTheServerAndLaterSendsAreDropped() throws {
         let pair = try InMemoryPair()
         let id = try pair.client.sendRequest(headers: grpcRequest())
