@@ -106,7 +106,12 @@ public final class ModelCatalog: Sendable {
     }
 
     struct Table {
-        var models: [String: Entry] = [:]
+        var models: [String: Entry] = [:] {
+            didSet { recent = nil }
+        }
+        /// The entry the last lookup found, dropped by any change to `models`: requests name the same model again
+        /// and again, and hashing the name for the table cost each ~300 instructions (callgrind).
+        var recent: (name: String, entry: Entry)?
         /// Set by `shutdown`: no more loads.
         var closed = false
         /// Set by `beginDraining`: the server is about to stop, so it is not ready.
@@ -215,7 +220,12 @@ public final class ModelCatalog: Sendable {
 
     /// The table entry of `name` now.
     func entry(_ name: String) -> Entry? {
-        table.withLock { $0.models[name] }
+        table.withLock { table in
+            if let recent = table.recent, recent.name == name { return recent.entry }
+            let found = table.models[name]
+            if let found { table.recent = (name, found) }
+            return found
+        }
     }
 
     /// Every entry now, by name.

@@ -137,7 +137,7 @@ final class ServerConnection: HTTP2Connection {
                     } else {
                         openStream(id: id, headers: headers, endStream: endStream)
                     }
-                } else if let rest = restStreams[id] {
+                } else if !restStreams.isEmpty, let rest = restStreams[id] {
                     // Trailers on a REST request are dropped; their END_STREAM completes it.
                     if endStream { receiveRESTData(rest, [], endStream: true) }
                 } else if let stream = streams[id] {
@@ -178,7 +178,8 @@ final class ServerConnection: HTTP2Connection {
                     session.consume(streamID: id, count: bytes.count)
                 }
             case .streamClosed(let id, let code):
-                if let rest = restStreams.removeValue(forKey: id) {
+                // `isEmpty` first: looking a key up hashes it even in an empty table (~110 instructions per RPC).
+                if !restStreams.isEmpty, let rest = restStreams.removeValue(forKey: id) {
                     closeRESTStream(rest)
                     apply(management.streamClosed(remaining: streams.count + restStreams.count))
                     continue
@@ -191,7 +192,7 @@ final class ServerConnection: HTTP2Connection {
                     apply(management.unfinishedRequestReset(at: loop.clock.now()))
                 }
                 releaseBufferedBytes(of: stream)
-                blocked.remove(id)
+                if !blocked.isEmpty { blocked.remove(id) }
                 summarize(stream, statusName: "CANCELLED")
                 if let timer = stream.deadlineTimer { loop.cancelTimer(timer) }
                 switch stream.machine.receiveReset(errorCode: code) {
