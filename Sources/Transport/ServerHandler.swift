@@ -301,7 +301,7 @@ public final class ServerCall: Sendable {
     /// Loop thread.
     private func run(_ operation: Operation) {
         // The connection may be gone (client vanished): then there is nobody to answer.
-        guard let connection = context.value.connections[connectionID] as? ServerConnection else { return }
+        guard let connection = context.value.connection(connectionID) as? ServerConnection else { return }
         switch operation {
         case .sendHeaders(let metadata):
             connection.sendHeaders(streamID: streamID, metadata: metadata)
