@@ -16,6 +16,7 @@ targets: echo     tensorwire-echo-server, an empty gRPC message echoed
          any server, checking or not: nghttp2 Huffman-decodes and validates it, h2load sends it never-indexed;
          digits-auth - digits: the two together)
          digits-kserve  tensorwire-server, KServe ModelInfer with the same 64 floats (transport_bench.model_infer_body)
+         digits-stream  tensorwire-server, PredictStream with the same request as its one message
          nghttpd  nghttpd answering a 5-byte POST with a 5-byte file (what echo and EmptyCall answer)
 Load: h2load -n N -c 16 -m 16 -t 1 after 2,000 warm-up requests; --connections 1 --streams 1 keeps one request in
 flight. Reported, never asserted. With BENCH_CSV_DIR set (Tools/bench/run's unary-cost section) each figure is also
@@ -32,8 +33,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from transport_bench import (GRPC_HEADERS, MODEL_INFER, PREDICT, free_port, grpc_frame, h2load_figures,  # noqa: E402
-                             model_infer_body, predict_body, stop, wait_listening, write)
+from transport_bench import (GRPC_HEADERS, MODEL_INFER, PREDICT, PREDICT_STREAM, free_port, grpc_frame,  # noqa: E402
+                             h2load_figures, model_infer_body, predict_body, stop, wait_listening, write)
 
 ECHO = "/tensorwire.bench.Echo/Echo"
 EMPTY_CALL = "/grpc.testing.TestService/EmptyCall"
@@ -49,6 +50,9 @@ def target_argv(args, name, port, workdir):
                 GRPC_HEADERS)
     if name == "digits":
         return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], PREDICT,
+                os.path.join(workdir, "predict.bin"), GRPC_HEADERS)
+    if name == "digits-stream":
+        return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], PREDICT_STREAM,
                 os.path.join(workdir, "predict.bin"), GRPC_HEADERS)
     if name == "digits-kserve":
         return ([os.path.join(args.bin, "tensorwire-server"), "--port", str(port)], MODEL_INFER,
