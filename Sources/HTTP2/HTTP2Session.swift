@@ -711,9 +711,9 @@ private enum HeaderSource {
     }
 }
 
-/// Runs `body` on `count` entries of `head` followed by `numbers`: their names pointed at in the names' shared
-/// bytes, their values spelt as decimals in a scoped temporary buffer (nghttp2 copies both on submit); every one
-/// indexable when `indexingAll`.
+/// Runs `body` on `count` entries of `head` followed by `numbers`: their names pointed at in the names' fixed bytes
+/// (NO_COPY: the stream's state holds the names until the stream closes), their values spelt as decimals in a scoped
+/// temporary buffer that nghttp2 copies on submit; every one indexable when `indexingAll`.
 private func withNumbers<R>(
     _ head: UnsafePointer<nghttp2_nv>?, _ count: Int, _ numbers: NumericHeaderFields, indexingAll: Bool,
     _ body: (UnsafePointer<nghttp2_nv>?, Int) -> R
@@ -721,31 +721,26 @@ private func withNumbers<R>(
     let names = numbers.names
     guard numbers.count > 0 else { return body(head, count) }
     let total = count + numbers.count
+    let nameBase = names.fixedBytes
     return withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: total) { nva -> R in
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: numbers.count * NumericHeaderFields.maxDigits) {
             digits -> R in
-            names.bytes.withUnsafeBufferPointer { nameBytes -> R in
-                guard let entries = nva.baseAddress, let digitBase = digits.baseAddress,
-                    let nameBase = nameBytes.baseAddress
-                else { return body(nil, 0) }
-                if let head, count > 0 { entries.initialize(from: head, count: count) }
-                var offset = 0
-                for index in 0..<numbers.count {
-                    let length = numbers.writeDecimal(at: index, to: digitBase + offset)
-                    let nameStart = names.offsets[index]
-                    // The names' bytes live in `names`, which the stream's state holds until the stream closes:
-                    // nghttp2 need not copy them (they are lowercase, `NumericHeaderNames.init`).
-                    let indexing = indexingAll || names.indexable[index] ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_INDEX
-                    let flags = indexing.rawValue | NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue
-                    (entries + count + index).initialize(
-                        to: nghttp2_nv(
-                            name: UnsafeMutablePointer(mutating: nameBase + nameStart), value: digitBase + offset,
-                            namelen: names.offsets[index + 1] - nameStart, valuelen: length,
-                            flags: UInt8(flags)))
-                    offset += length
-                }
-                return body(UnsafePointer(entries), total)
+            guard let entries = nva.baseAddress, let digitBase = digits.baseAddress else { return body(nil, 0) }
+            if let head, count > 0 { entries.initialize(from: head, count: count) }
+            var offset = 0
+            for index in 0..<numbers.count {
+                let length = numbers.writeDecimal(at: index, to: digitBase + offset)
+                let nameStart = names.offsets[index]
+                // Lowercase already (`NumericHeaderNames.init`), as NO_COPY_NAME requires.
+                let indexing = indexingAll || names.indexable[index] ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_INDEX
+                let flags = indexing.rawValue | NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue
+                (entries + count + index).initialize(
+                    to: nghttp2_nv(
+                        name: UnsafeMutablePointer(mutating: nameBase + nameStart), value: digitBase + offset,
+                        namelen: names.offsets[index + 1] - nameStart, valuelen: length, flags: UInt8(flags)))
+                offset += length
             }
+            return body(UnsafePointer(entries), total)
         }
     }
 }

@@ -12,6 +12,10 @@ public final class NumericHeaderNames: Sendable, Hashable {
     /// Every name's UTF-8, back to back; name `i` is `bytes[offsets[i] ..< offsets[i + 1]]`.
     public let bytes: [UInt8]
     public let offsets: [Int]
+    /// The same bytes at an address fixed for the object's life (allocated in `init`, freed in `deinit`), which the
+    /// HTTP/2 layer hands nghttp2 to read later without a copy (an array's storage may only be pointed at inside
+    /// `withUnsafeBufferPointer`). `nonisolated(unsafe)`: written only by `init`; afterwards any thread only reads it.
+    nonisolated(unsafe) public let fixedBytes: UnsafePointer<UInt8>
 
     /// Nil when there are more than `NumericHeaderFields.capacity` names, or a name is empty or has a byte outside
     /// lowercase `[0-9a-z_.-]` (the characters a gRPC metadata key may use).
@@ -29,6 +33,16 @@ public final class NumericHeaderNames: Sendable, Hashable {
         indexable = fields.map(\.isIndexable)
         self.bytes = bytes
         self.offsets = offsets
+        let fixed = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, bytes.count))
+        fixed.initialize(repeating: 0, count: max(1, bytes.count))
+        bytes.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { fixed.update(from: base, count: source.count) }
+        }
+        fixedBytes = UnsafePointer(fixed)
+    }
+
+    deinit {
+        UnsafeMutablePointer(mutating: fixedBytes).deallocate()
     }
 
     public var count: Int { names.count }
