@@ -9,12 +9,12 @@ public final class NumericHeaderNames: Sendable, Hashable {
     /// Per name: false for a value that differs on nearly every response (a timing), which HPACK then never indexes
     /// (`HeaderField.isIndexable`).
     public let indexable: [Bool]
-    /// Every name's UTF-8, back to back; name `i` is `bytes[offsets[i] ..< offsets[i + 1]]`.
-    public let bytes: [UInt8]
+    /// Where each name starts in `fixedBytes`: name `i` is `fixedBytes[offsets[i] ..< offsets[i + 1]]`.
     public let offsets: [Int]
-    /// The same bytes at an address fixed for the object's life (allocated in `init`, freed in `deinit`), which the
-    /// HTTP/2 layer hands nghttp2 to read later without a copy (an array's storage may only be pointed at inside
-    /// `withUnsafeBufferPointer`). `nonisolated(unsafe)`: written only by `init`; afterwards any thread only reads it.
+    /// Every name's UTF-8, back to back, at an address fixed for the object's life (allocated in `init`, freed in
+    /// `deinit`), which the HTTP/2 layer hands nghttp2 to read later without a copy (an array's storage may only be
+    /// pointed at inside `withUnsafeBufferPointer`). `nonisolated(unsafe)`: written only by `init`; afterwards any
+    /// thread only reads it.
     nonisolated(unsafe) public let fixedBytes: UnsafePointer<UInt8>
 
     /// Nil when there are more than `NumericHeaderFields.capacity` names, or a name is empty or has a byte outside
@@ -31,7 +31,6 @@ public final class NumericHeaderNames: Sendable, Hashable {
         }
         names = fields.map(\.name)
         indexable = fields.map(\.isIndexable)
-        self.bytes = bytes
         self.offsets = offsets
         let fixed = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, bytes.count))
         fixed.initialize(repeating: 0, count: max(1, bytes.count))
